@@ -1,0 +1,25 @@
+"""lindi-core: HDF5 / NWB files in the cloud through compact JSON reference file systems.
+
+Translate an HDF5 file into a ``.lindi.json`` reference file system, then read it with
+zarr-python 3 (:class:`ReferenceStore`), fetching only the chunks a read touches.
+"""
+
+__version__ = "0.1.0"
+
+from lindi_core import errors
+from lindi_core.format.jsonio import load_path as load_reference_file
+from lindi_core.format.refs import ChunkRef, ReferenceFileSystem
+from lindi_core.store import ReferenceStore
+from lindi_core.translate import ChunkOptions, translate, translate_to_file
+
+__all__ = [
+    "ChunkOptions",
+    "ChunkRef",
+    "ReferenceFileSystem",
+    "ReferenceStore",
+    "errors",
+    "load_reference_file",
+    "translate",
+    "translate_to_file",
+    "__version__",
+]

@@ -1,0 +1,58 @@
+"""Exceptions raised by lindi-core.
+
+Every error the library raises on bad input derives from :class:`LindiError`, so callers can
+catch one type. Errors that concern a file or an object inside it carry both names in the
+message, because a translation of thousands of objects is useless to debug without them.
+"""
+
+from __future__ import annotations
+
+
+class LindiError(Exception):
+    """Base class of every lindi-core error."""
+
+
+class ReferenceFormatError(LindiError, ValueError):
+    """A reference file (``.lindi.json``) is malformed or violates the spec."""
+
+
+class TranslationError(LindiError):
+    """An HDF5 file or one of its objects could not be translated.
+
+    ``source`` names the file (path or URL) and ``object_path`` the HDF5 object, when known.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None, object_path: str | None = None):
+        self.source = source
+        self.object_path = object_path
+        where = []
+        if source is not None:
+            where.append(f"file {source!r}")
+        if object_path is not None:
+            where.append(f"object {object_path!r}")
+        prefix = f"{', '.join(where)}: " if where else ""
+        super().__init__(prefix + message)
+
+
+class NotHDF5Error(TranslationError):
+    """The input is not an HDF5 file (or is truncated before its superblock can be read)."""
+
+
+class UnsupportedFilterError(TranslationError):
+    """A dataset uses an HDF5 filter pipeline that neither a codec nor libhdf5 can decode here."""
+
+
+class ByteSourceError(LindiError, OSError):
+    """Bytes could not be read from a local file or a remote URL."""
+
+
+class AccessDeniedError(ByteSourceError, PermissionError):
+    """A reference asks for a location the current policy forbids.
+
+    Reference files fetched from a URL are untrusted: their chunk references may not point at
+    local files unless the user explicitly allows it.
+    """
+
+
+class ChunkDecodeError(LindiError):
+    """A referenced chunk was read but could not be decoded (corrupt data, checksum mismatch)."""

@@ -1,0 +1,72 @@
+"""Special annotations: the reserved ``.zattrs`` keys that carry what Zarr cannot say.
+
+HDF5 has concepts Zarr v2 lacks (scalars, links, references, compound and enum types, null
+dataspaces, exact attribute types). Reference files carry them as reserved keys in ``.zattrs``
+or as reserved JSON shapes in attribute values. The first five are LINDI 0.4's and keep its
+exact JSON shape and meaning; the rest are ours. ``spec/lindi-json.md`` is the normative text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# LINDI 0.4 annotations.
+SCALAR = "_SCALAR"  # array .zattrs: true -> HDF5 scalar dataset stored as shape [1]
+SOFT_LINK = "_SOFT_LINK"  # group .zattrs: {"path": "/abs/target"}
+EXTERNAL_ARRAY_LINK = "_EXTERNAL_ARRAY_LINK"  # array .zattrs: {"link_type", "url", "name"}
+REFERENCE = "_REFERENCE"  # value: {"object_id", "path", "source", "source_object_id"}
+COMPOUND_DTYPE = "_COMPOUND_DTYPE"  # array .zattrs: [[field, dtype-string], ...]
+
+# lindi-core extensions.
+HARD_LINK = "_HARD_LINK"  # group .zattrs: {"path": "/abs/first/path"} - a second name of an object
+EXTERNAL_LINK = "_EXTERNAL_LINK"  # group .zattrs: {"file": "other.h5", "path": "/abs/path"}
+NAMED_DATATYPE = "_NAMED_DATATYPE"  # group .zattrs: {"dtype": description} - a committed datatype
+HDF5_DTYPE = "_HDF5_DTYPE"  # array .zattrs: exact h5py dtype where the Zarr dtype is not enough
+NULL_DATASPACE = "_NULL_DATASPACE"  # array .zattrs: true -> HDF5 null dataspace (h5py.Empty)
+ATTR_DTYPES = "_ATTR_DTYPES"  # .zattrs: {attr name: dtype} where JSON alone loses the type
+EMPTY = "_EMPTY"  # attribute value {"_EMPTY": true} -> h5py.Empty (dtype in _ATTR_DTYPES)
+HDF5_CHUNKS = "_HDF5_CHUNKS"  # array .zattrs: null -> not chunked in HDF5 (Zarr chunks are virtual)
+HDF5_MAXSHAPE = "_HDF5_MAXSHAPE"  # array .zattrs: maxshape when it differs from shape (null = unlimited)
+REFERENCE_FIELD = "<REFERENCE>"  # _COMPOUND_DTYPE field type of an object reference (LINDI)
+REGION = "region"  # extra key in a _REFERENCE value: the selected region of a region reference
+
+LINDI_SPECIAL_KEYS = frozenset({SCALAR, SOFT_LINK, EXTERNAL_ARRAY_LINK, REFERENCE, COMPOUND_DTYPE})
+SPECIAL_ATTRIBUTE_KEYS = LINDI_SPECIAL_KEYS | frozenset(
+    {HARD_LINK, EXTERNAL_LINK, NAMED_DATATYPE, HDF5_DTYPE, NULL_DATASPACE, ATTR_DTYPES, HDF5_CHUNKS, HDF5_MAXSHAPE}
+)
+
+# JSON has no NaN or infinities; LINDI 0.4 writes them as these strings.
+NAN_STRINGS = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
+
+LINK_ANNOTATIONS = (SOFT_LINK, HARD_LINK, EXTERNAL_LINK)
+
+
+def user_attributes(zattrs: dict[str, Any]) -> dict[str, Any]:
+    """The attributes of an object without the reserved annotation keys."""
+    return {k: v for k, v in zattrs.items() if k not in SPECIAL_ATTRIBUTE_KEYS}
+
+
+def reference_value(path: str, object_id: str | None, source_object_id: str | None, region: Any = None) -> dict:
+    """The JSON form of an HDF5 object (or region) reference."""
+    body: dict[str, Any] = {
+        "object_id": object_id,
+        "path": path,
+        "source": ".",
+        "source_object_id": source_object_id,
+    }
+    if region is not None:
+        body[REGION] = region
+    return {REFERENCE: body}
+
+
+def is_reference_value(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get(REFERENCE), dict)
+
+
+def link_annotation(zattrs: dict[str, Any]) -> tuple[str, dict] | None:
+    """(kind, body) when a group's attributes mark it as a link, else None."""
+    for key in LINK_ANNOTATIONS:
+        body = zattrs.get(key)
+        if isinstance(body, dict):
+            return key, body
+    return None

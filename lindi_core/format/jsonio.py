@@ -1,0 +1,303 @@
+"""Reading and writing ``.lindi.json`` files (see ``spec/lindi-json.md``).
+
+The wire form is a JSON object ``{"version": 1, "templates": {...}, "refs": {...},
+"generationMetadata": {...}}``. This module converts between it and
+:class:`~lindi_core.format.refs.ReferenceFileSystem`. It does no I/O beyond the bytes it is
+given or the local path it is told to write: fetching a reference file from a URL belongs to
+``lindi_core.io``.
+
+Writing streams the chunk tables straight to text, one ``"key": [url, offset, length]`` line
+at a time, so a million chunk references never exist as a million Python lists.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import orjson
+
+from lindi_core.errors import ReferenceFormatError
+from lindi_core.format.refs import ZARR_METADATA_NAMES, ChunkRef, ChunkTable, ReferenceFileSystem, split_key
+
+FORMAT_VERSION = 1
+BASE64_PREFIX = "base64:"
+_TEMPLATE_PATTERN = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
+# Inline bytes are written as plain text only when they are printable ASCII, so that a reader
+# never has to guess an encoding; everything else is base64.
+_PLAIN_TEXT = re.compile(rb"[\x20-\x7e\t\n\r]*")
+
+
+# -- reading ----------------------------------------------------------------------------
+def parse_json_bytes(data: bytes | str) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ReferenceFormatError(f"reference file is not valid JSON: {exc}") from None
+
+
+def from_json_dict(obj: Any) -> ReferenceFileSystem:
+    """Build a reference file system from the parsed JSON of a reference file."""
+    if not isinstance(obj, dict):
+        raise ReferenceFormatError(f"reference file must be a JSON object, got {type(obj).__name__}")
+    version = obj.get("version", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        raise ReferenceFormatError(f"unsupported reference file version {version!r} (this library reads 1)")
+    refs = obj.get("refs")
+    if not isinstance(refs, dict):
+        raise ReferenceFormatError("reference file has no 'refs' object")
+    templates = obj.get("templates") or {}
+    if not isinstance(templates, dict) or not all(isinstance(v, str) for v in templates.values()):
+        raise ReferenceFormatError("'templates' must map names to strings")
+    generation = obj.get("generationMetadata") or {}
+    if not isinstance(generation, dict):
+        raise ReferenceFormatError("'generationMetadata' must be a JSON object")
+
+    rfs = ReferenceFileSystem(generation_metadata=generation)
+    rfs.preferred_templates = dict(templates)
+    pending_refs: list[tuple[str, ChunkRef]] = []
+    for key, value in refs.items():
+        _check_key(key)
+        last = split_key(key)[1]
+        if last in ZARR_METADATA_NAMES:
+            rfs.set_metadata(key, _metadata_value(key, value))
+        elif isinstance(value, str):
+            rfs.set_inline(key, decode_inline(key, value))
+        elif isinstance(value, list):
+            pending_refs.append((key, _chunk_ref(key, value, templates)))
+        else:
+            raise ReferenceFormatError(f"ref {key!r}: unsupported value of type {type(value).__name__}")
+    # Metadata first, so that chunk refs land in the compact table of their array.
+    for key, ref in pending_refs:
+        rfs.set_ref(key, ref)
+    return rfs
+
+
+def loads(data: bytes | str) -> ReferenceFileSystem:
+    """Parse the text of a reference file."""
+    return from_json_dict(parse_json_bytes(data))
+
+
+def load_path(path: str | os.PathLike) -> ReferenceFileSystem:
+    """Read a reference file from a local path."""
+    with open(path, "rb") as f:
+        return loads(f.read())
+
+
+def _check_key(key: str) -> None:
+    if not key or key.startswith("/") or "//" in key or any(p in (".", "..") for p in key.split("/")):
+        raise ReferenceFormatError(f"invalid key {key!r}: keys are relative paths without '.' or '..' parts")
+
+
+def _metadata_value(key: str, value: Any) -> dict:
+    if isinstance(value, str):
+        value = parse_json_bytes(value)
+    if not isinstance(value, dict):
+        raise ReferenceFormatError(f"ref {key!r}: Zarr metadata must be a JSON object")
+    return value
+
+
+def decode_inline(key: str, value: str) -> bytes:
+    if value.startswith(BASE64_PREFIX):
+        try:
+            return base64.b64decode(value[len(BASE64_PREFIX) :], validate=True)
+        except ValueError:
+            raise ReferenceFormatError(f"ref {key!r}: invalid base64 inline data") from None
+    return value.encode("utf-8")
+
+
+def expand_templates(url: str, templates: dict[str, str], key: str = "") -> str:
+    def substitute(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in templates:
+            raise ReferenceFormatError(f"ref {key!r}: unknown template {{{{{name}}}}}")
+        return templates[name]
+
+    return _TEMPLATE_PATTERN.sub(substitute, url) if "{{" in url else url
+
+
+def _chunk_ref(key: str, value: list, templates: dict[str, str]) -> ChunkRef:
+    if not value or not isinstance(value[0], str):
+        raise ReferenceFormatError(f"ref {key!r}: a chunk reference starts with a URL string")
+    url = expand_templates(value[0], templates, key)
+    if len(value) == 1:
+        # fsspec's whole-file form; the length is learned when the file is read.
+        return ChunkRef(url, 0, -1)
+    if len(value) not in (3, 4):
+        raise ReferenceFormatError(f"ref {key!r}: a chunk reference is [url, offset, length]")
+    offset, length = value[1], value[2]
+    if not _is_count(offset) or not _is_count(length):
+        raise ReferenceFormatError(f"ref {key!r}: offset and length must be non-negative integers")
+    mask = 0
+    if len(value) == 4:
+        extra = value[3]
+        if not isinstance(extra, dict) or set(extra) - {"filter_mask"} or not _is_count(extra.get("filter_mask", 0)):
+            raise ReferenceFormatError(f"ref {key!r}: the fourth element must be {{\"filter_mask\": int}}")
+        mask = extra.get("filter_mask", 0)
+    return ChunkRef(url, offset, length, mask)
+
+
+def _is_count(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+# -- writing ----------------------------------------------------------------------------
+def encode_inline(data: bytes) -> str:
+    if _PLAIN_TEXT.fullmatch(data) and not data.startswith(BASE64_PREFIX.encode()):
+        return data.decode("ascii")
+    return BASE64_PREFIX + base64.b64encode(data).decode("ascii")
+
+
+def assign_templates(rfs: ReferenceFileSystem) -> dict[str, str]:
+    """Template names for the URLs chunk refs use: ``u1``, ``u2``... (names a loaded file
+    already gave a URL are kept)."""
+    by_url = {url: name for name, url in rfs.preferred_templates.items()}
+    used = _used_urls(rfs)
+    names: dict[str, str] = {}
+    taken = set()
+    for url in used:
+        name = by_url.get(url)
+        if name is not None:
+            names[url] = name
+            taken.add(name)
+    counter = 1
+    for url in used:
+        if url in names:
+            continue
+        while f"u{counter}" in taken:
+            counter += 1
+        names[url] = f"u{counter}"
+        taken.add(names[url])
+    return names
+
+
+def _used_urls(rfs: ReferenceFileSystem) -> list[str]:
+    used_ids: set[int] = set()
+    for table in rfs.tables.values():
+        ids = table.url_index[table.url_index >= 0]
+        used_ids.update(np.unique(ids).tolist())
+    urls = [rfs.urls[i] for i in sorted(used_ids)]
+    seen = set(urls)
+    for ref in rfs.loose_refs.values():
+        if ref.url not in seen:
+            seen.add(ref.url)
+            urls.append(ref.url)
+    return urls
+
+
+def iter_json_text(rfs: ReferenceFileSystem, *, use_templates: bool = True) -> Iterator[bytes]:
+    """The reference file as a sequence of byte strings (compact JSON, one ref a line)."""
+    url_names = assign_templates(rfs) if use_templates else {}
+    templates = {name: url for url, name in url_names.items()}
+
+    def url_token(url: str) -> bytes:
+        name = url_names.get(url)
+        return orjson.dumps("{{" + name + "}}" if name else url)
+
+    yield b'{"version":' + str(FORMAT_VERSION).encode() + b',\n"templates":' + orjson.dumps(templates)
+    yield b',\n"generationMetadata":' + orjson.dumps(rfs.generation_metadata, option=orjson.OPT_SERIALIZE_NUMPY)
+    yield b',\n"refs":{'
+    first = True
+
+    def entry(key: str, value: bytes) -> bytes:
+        nonlocal first
+        sep = b"\n" if first else b",\n"
+        first = False
+        return sep + orjson.dumps(key) + b":" + value
+
+    for key in _sorted_metadata_keys(rfs.metadata):
+        yield entry(key, orjson.dumps(rfs.metadata[key], option=orjson.OPT_SERIALIZE_NUMPY))
+    for key, data in rfs.inline.items():
+        yield entry(key, orjson.dumps(encode_inline(data)))
+    for key, ref in rfs.loose_refs.items():
+        yield entry(key, _ref_text(url_token(ref.url), ref))
+    tokens = [url_token(u) for u in rfs.urls]
+    for array_path, table in rfs.tables.items():
+        for piece in _table_text(array_path, table, tokens, rfs.inline):
+            if not piece:
+                continue
+            if first:
+                piece = piece[2:]  # drop the leading ",\n" of the first entry
+                first = False
+            yield piece
+    yield b"\n}}\n"
+
+
+def _sorted_metadata_keys(metadata: dict[str, dict]) -> list[str]:
+    # Insertion order is creation order, which readers may rely on for group member order.
+    return list(metadata)
+
+
+def _ref_text(url_token: bytes, ref: ChunkRef) -> bytes:
+    if ref.length < 0:
+        return b"[" + url_token + b"]"
+    text = b"[" + url_token + b"," + str(ref.offset).encode() + b"," + str(ref.length).encode()
+    if ref.filter_mask:
+        text += b',{"filter_mask":' + str(ref.filter_mask).encode() + b"}"
+    return text + b"]"
+
+
+def _table_text(
+    array_path: str, table: ChunkTable, url_tokens: list[bytes], inline: dict[str, bytes], batch: int = 65536
+) -> Iterator[bytes]:
+    present = table.present()
+    prefix = (orjson.dumps(array_path)[:-1] + b"/") if array_path else b'"'
+    for start in range(0, len(present), batch):
+        linear = present[start : start + batch]
+        if table.grid_shape:
+            coords = np.unravel_index(linear, table.grid_shape)
+            columns = [c.astype(str) for c in coords]
+            names = columns[0]
+            for column in columns[1:]:
+                names = np.char.add(np.char.add(names, "."), column)
+            names = names.tolist()
+        else:
+            names = ["0"] * len(linear)
+        url_ids = table.url_index[linear].tolist()
+        offsets = table.offset[linear].tolist()
+        lengths = table.length[linear].tolist()
+        masks = table.filter_mask[linear].tolist() if table.filter_mask is not None else None
+        parts = []
+        for i, name in enumerate(names):
+            if inline and (array_path + "/" + name if array_path else name) in inline:
+                continue
+            mask_text = f',{{"filter_mask":{masks[i]}}}' if masks is not None and masks[i] else ""
+            parts.append(
+                b',\n' + prefix + name.encode() + b'":[' + url_tokens[url_ids[i]]
+                + f",{offsets[i]},{lengths[i]}{mask_text}]".encode()
+            )
+        yield b"".join(parts)
+
+
+def dumps(rfs: ReferenceFileSystem, *, use_templates: bool = True) -> bytes:
+    return b"".join(iter_json_text(rfs, use_templates=use_templates))
+
+
+def to_json_dict(rfs: ReferenceFileSystem, *, use_templates: bool = True) -> dict:
+    """The reference file as a plain JSON-ready dict."""
+    return parse_json_bytes(dumps(rfs, use_templates=use_templates))
+
+
+def write_atomic(rfs: ReferenceFileSystem, path: str | os.PathLike, *, use_templates: bool = True) -> None:
+    """Write a reference file so that ``path`` is either the old file or the complete new one."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".lindi.json", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for piece in iter_json_text(rfs, use_templates=use_templates):
+                f.write(piece)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

@@ -1,0 +1,176 @@
+"""A read-only zarr-python 3 store over a reference file system.
+
+``zarr.open_group(ReferenceStore.from_file("x.nwb.lindi.json"), mode="r")`` opens a
+translated HDF5 file as Zarr v2 groups and arrays. Metadata and inline chunks come from
+memory; referenced chunks are read from their file or URL on demand, then fixed up where HDF5
+and Zarr disagree:
+
+* a short final chunk of an uncompressed array (contiguous data cut into virtual chunks) is
+  padded with zeros to the full chunk size Zarr expects;
+* a chunk that HDF5 stored with some optional filters skipped is rewritten into the form the
+  full codec pipeline decodes (:mod:`lindi_core.store.filter_mask`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import numpy as np
+import orjson
+from zarr.abc.store import ByteRequest, OffsetByteRequest, RangeByteRequest, Store, SuffixByteRequest
+from zarr.core.buffer import Buffer, BufferPrototype
+
+import lindi_core.codecs  # noqa: F401  (registers our codecs and data types)
+from lindi_core.errors import ChunkDecodeError, ReferenceFormatError
+from lindi_core.format import jsonio
+from lindi_core.format.refs import ChunkRef, ReferenceFileSystem, join_key, split_key
+from lindi_core.io.locations import LocationPolicy
+from lindi_core.io.sources import ByteSources, fetch_url_sync
+from lindi_core.store.filter_mask import restore_skipped_filters
+
+
+class ReferenceStore(Store):
+    """A read-only Zarr store whose keys are those of a :class:`ReferenceFileSystem`."""
+
+    supports_writes = False
+    supports_deletes = False
+    supports_partial_writes = False
+    supports_listing = True
+
+    def __init__(self, rfs: ReferenceFileSystem, *, policy: LocationPolicy | None = None,
+                 sources: ByteSources | None = None):
+        super().__init__(read_only=True)
+        self.rfs = rfs
+        self.policy = policy or LocationPolicy()
+        self.sources = sources or ByteSources()
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_file(cls, path_or_url: str | os.PathLike, *, allow_local: bool | None = None) -> ReferenceStore:
+        """Open a ``.lindi.json`` from a local path or an http(s) URL.
+
+        A file fetched from a URL may not point at local files unless ``allow_local=True``.
+        """
+        target = os.fspath(path_or_url)
+        if target.startswith(("http://", "https://")):
+            rfs = jsonio.loads(fetch_url_sync(target))
+            policy = LocationPolicy(base_dir=None, allow_local=bool(allow_local))
+        else:
+            rfs = jsonio.load_path(target)
+            base_dir = os.path.dirname(os.path.abspath(target))
+            policy = LocationPolicy(base_dir=base_dir, allow_local=True if allow_local is None else allow_local)
+        return cls(rfs, policy=policy)
+
+    @classmethod
+    def from_dict(cls, obj: dict, *, base_dir: str | None = None, allow_local: bool = True) -> ReferenceStore:
+        """A store over the parsed JSON of a reference file."""
+        return cls(jsonio.from_json_dict(obj), policy=LocationPolicy(base_dir=base_dir, allow_local=allow_local))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ReferenceStore) and other.rfs is self.rfs
+
+    def __hash__(self) -> int:
+        return id(self.rfs)
+
+    def __repr__(self) -> str:
+        return f"ReferenceStore({len(self.rfs.metadata)} metadata keys, {len(self.rfs.tables)} chunk tables)"
+
+    # -- reading --------------------------------------------------------------------------
+    async def get(self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None) -> Buffer | None:
+        data = await self._value_bytes(key)
+        if data is None:
+            return None
+        return prototype.buffer.from_bytes(_apply_range(data, byte_range))
+
+    async def _value_bytes(self, key: str) -> bytes | None:
+        value = self.rfs.get(key)
+        if value is None:
+            return None
+        if isinstance(value, dict):
+            return orjson.dumps(value)
+        if isinstance(value, bytes):
+            return value
+        return await self._read_chunk(key, value)
+
+    async def _read_chunk(self, key: str, ref: ChunkRef) -> bytes:
+        location = self.policy.resolve(ref.url)
+        data = await self.sources.read(location, ref.offset, ref.length)
+        zarray = self.rfs.metadata.get(join_key(split_key(key)[0], ".zarray"))
+        if zarray is None:
+            return data
+        if ref.filter_mask:
+            try:
+                return restore_skipped_filters(data, zarray.get("filters") or [], ref.filter_mask)
+            except (ValueError, RuntimeError, OSError) as exc:
+                raise ChunkDecodeError(f"chunk {key!r} (filter mask {ref.filter_mask}) cannot be decoded: {exc}") from exc
+        return _pad_short_chunk(data, zarray, key)
+
+    async def get_partial_values(
+        self, prototype: BufferPrototype, key_ranges: Iterable[tuple[str, ByteRequest | None]]
+    ) -> list[Buffer | None]:
+        return [await self.get(key, prototype, byte_range) for key, byte_range in key_ranges]
+
+    async def exists(self, key: str) -> bool:
+        return key in self.rfs
+
+    # -- writing (refused) ----------------------------------------------------------------
+    async def set(self, key: str, value: Buffer) -> None:
+        self._check_writable()
+
+    async def delete(self, key: str) -> None:
+        self._check_writable()
+
+    # -- listing --------------------------------------------------------------------------
+    async def list(self) -> AsyncIterator[str]:
+        for key in self.rfs.keys():
+            yield key
+
+    async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        for key in self.rfs.keys():
+            if key.startswith(prefix):
+                yield key
+
+    async def list_dir(self, prefix: str) -> AsyncIterator[str]:
+        for name in self.rfs.list_dir(prefix):
+            yield name
+
+    async def close_sources(self) -> None:
+        await self.sources.close()
+
+
+def _apply_range(data: bytes, byte_range: ByteRequest | None) -> bytes:
+    if byte_range is None:
+        return data
+    if isinstance(byte_range, RangeByteRequest):
+        return data[byte_range.start : byte_range.end]
+    if isinstance(byte_range, OffsetByteRequest):
+        return data[byte_range.offset :]
+    if isinstance(byte_range, SuffixByteRequest):
+        return data[-byte_range.suffix :] if byte_range.suffix else b""
+    raise TypeError(f"unexpected byte range {byte_range!r}")
+
+
+def _pad_short_chunk(data: bytes, zarray: dict[str, Any], key: str) -> bytes:
+    """Zero-pad the short last virtual chunk of an uncompressed array to its full size."""
+    if zarray.get("filters") or zarray.get("compressor"):
+        return data
+    dtype = zarray.get("dtype")
+    try:
+        itemsize = np.dtype(_dtype_of(dtype)).itemsize
+    except TypeError:
+        return data
+    expected = itemsize * math.prod(zarray.get("chunks") or [])
+    if len(data) < expected:
+        return data + bytes(expected - len(data))
+    if len(data) > expected:
+        raise ReferenceFormatError(f"chunk {key!r} holds {len(data)} bytes, more than the {expected} of a chunk")
+    return data
+
+
+def _dtype_of(dtype: Any) -> Any:
+    if isinstance(dtype, list):
+        return [tuple(field[:1]) + (_dtype_of(field[1]),) + tuple(field[2:]) for field in dtype]
+    return dtype

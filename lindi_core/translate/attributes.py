@@ -1,0 +1,118 @@
+"""HDF5 attributes -> ``.zattrs`` JSON.
+
+JSON alone cannot say whether ``2`` was an int16 or an int64, or whether a list of booleans was
+booleans. Values are written as plain JSON (as LINDI 0.4 does, NaN and infinities as the
+strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``), and the exact type of every attribute whose
+type a reader could not infer is recorded in the reserved ``_ATTR_DTYPES`` entry. A reader
+infers int64 for integers, float64 for floats, bool for booleans and a UTF-8 string for text.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import h5py
+import numpy as np
+
+from lindi_core.errors import TranslationError
+from lindi_core.format import annotations as ann
+from lindi_core.translate import dtypes
+from lindi_core.translate.references import ReferenceEncoder
+
+_INFERRED = {"<i8", "<f8"}
+
+
+def encode_attributes(obj: h5py.HLObject, refs: ReferenceEncoder, source: str) -> dict[str, Any]:
+    """The attributes of ``obj`` as a ``.zattrs`` dict, with ``_ATTR_DTYPES`` when needed."""
+    out: dict[str, Any] = {}
+    described: dict[str, Any] = {}
+    for name in obj.attrs:
+        try:
+            attr_id = obj.attrs.get_id(name)
+            dtype = attr_id.dtype
+            value = obj.attrs[name]
+            out[name], needs_type = encode_value(value, dtype, refs)
+        except (OSError, TypeError, ValueError, UnicodeDecodeError) as exc:
+            raise TranslationError(f"attribute {name!r} cannot be translated: {exc}",
+                                   source=source, object_path=obj.name) from exc
+        if needs_type:
+            described[name] = dtypes.describe(dtype)
+    if described:
+        out[ann.ATTR_DTYPES] = described
+    return out
+
+
+def encode_value(value: Any, dtype: np.dtype, refs: ReferenceEncoder) -> tuple[Any, bool]:
+    """(JSON value, whether the dtype must be recorded) for one attribute value."""
+    if isinstance(value, h5py.Empty):
+        return {ann.EMPTY: True}, True
+    family = dtypes.classify(dtype)
+    if family is dtypes.Family.REFERENCE:
+        array = np.asarray(value, dtype=object)
+        region = h5py.check_ref_dtype(dtype) is h5py.RegionReference
+        return refs.encode_array(array), region
+    if family is dtypes.Family.VLEN_STRING:
+        encoded = _strings(value)
+        special = _contains_nan_string(encoded)
+        return encoded, special or h5py.check_string_dtype(dtype).encoding != "utf-8"
+    json_value = to_json(np.asarray(value), refs)
+    return json_value, not (dtype.str in _INFERRED and family is dtypes.Family.NUMERIC
+                            and h5py.check_enum_dtype(dtype) is None)
+
+
+def _strings(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return [_strings(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return str(value)
+
+
+def _contains_nan_string(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(_contains_nan_string(v) for v in value)
+    return value in ann.NAN_STRINGS
+
+
+def to_json(array: np.ndarray, refs: ReferenceEncoder | None) -> Any:
+    """A NumPy array (or 0-d array) of any translatable dtype as nested JSON values."""
+    dtype = array.dtype
+    if array.ndim > 0:
+        if dtype.kind in "iub" or (dtype.kind == "f" and bool(np.isfinite(array).all())):
+            return array.tolist()
+        return [to_json(array[i], refs) for i in range(array.shape[0])]
+    scalar = array[()]
+    if dtype.fields is not None:
+        return [to_json(np.asarray(scalar[name]), refs) for name in dtype.names]
+    if h5py.check_ref_dtype(dtype) is not None or isinstance(scalar, h5py.Reference):
+        if refs is None:
+            raise TypeError("references cannot be encoded here")
+        return refs.encode(scalar)
+    if dtype.kind == "O":
+        if isinstance(scalar, (bytes, str)):
+            return _strings(scalar)
+        if isinstance(scalar, np.ndarray):  # a ragged (vlen) element
+            return to_json(scalar, refs)
+        raise TypeError(f"unsupported object value {type(scalar).__name__}")
+    if dtype.kind == "S":
+        return bytes(scalar).decode("utf-8")
+    if dtype.kind == "U":
+        return str(scalar)
+    if dtype.kind == "f":
+        return float_to_json(float(scalar))
+    if dtype.kind == "c":
+        return [float_to_json(float(scalar.real)), float_to_json(float(scalar.imag))]
+    if dtype.kind == "b":
+        return bool(scalar)
+    if dtype.kind in "iu":
+        return int(scalar)
+    raise TypeError(f"unsupported attribute type {dtype!r}")
+
+
+def float_to_json(x: float) -> float | str:
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "Infinity" if x > 0 else "-Infinity"
+    return x

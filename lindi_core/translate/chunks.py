@@ -1,0 +1,157 @@
+"""Where a dataset's bytes are, by storage layout, as chunk references.
+
+* **chunked**: every allocated chunk is found with one ``H5Dchunk_iter`` pass (h5py's
+  ``chunk_iter``), never one ``get_chunk_info`` call per chunk. Unallocated chunks get no
+  reference and read as the fill value.
+* **contiguous**: one byte range. A large one is cut into *virtual chunks*: a chunk shape of
+  ones on the leading axes, a run of the split axis and the full trailing axes, so that every
+  chunk is itself a contiguous byte range and a small slice costs a small range request. The
+  last chunk along the split axis may be shorter than a full chunk; readers pad it (see the
+  spec).
+* **compact** (data inside the object header) and anything small: the bytes are read and
+  stored inline, whatever the layout.
+* **external storage / virtual datasets**: the data lives in other files; it is read through
+  h5py and stored inline, up to a size limit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import h5py
+import numpy as np
+
+from lindi_core.format.refs import ChunkTable, ReferenceFileSystem, join_key
+
+
+@dataclass(frozen=True)
+class ChunkOptions:
+    """Tunable sizes of the translation."""
+
+    inline_threshold: int = 4096  # datasets storing at most this many bytes are inlined
+    contiguous_chunk_target: int = 16 << 20  # size of the virtual chunks of contiguous data
+    max_inline_read: int = 64 << 20  # largest dataset read into the reference file
+
+
+def virtual_chunk_shape(shape: tuple[int, ...], itemsize: int, target: int) -> tuple[int, ...]:
+    """Chunk shape that cuts a C-ordered contiguous array into contiguous byte ranges of about
+    ``target`` bytes (equal-sized along the split axis, so the last one is not a sliver)."""
+    if not shape:
+        return ()
+    trailing = itemsize
+    split_axis = len(shape) - 1
+    # Find the outermost axis whose trailing block still fits the target.
+    for axis in range(len(shape) - 1, -1, -1):
+        block = trailing * shape[axis]
+        if block > target:
+            split_axis = axis
+            break
+        trailing = block
+        split_axis = axis - 1
+    if split_axis < 0:
+        return tuple(max(1, s) for s in shape)
+    per_chunk = max(1, target // trailing)
+    count = math.ceil(shape[split_axis] / per_chunk)
+    run = math.ceil(shape[split_axis] / count)
+    return (1,) * split_axis + (run,) + tuple(max(1, s) for s in shape[split_axis + 1 :])
+
+
+def contiguous_refs(
+    rfs: ReferenceFileSystem,
+    array_key: str,
+    url: str,
+    base_offset: int,
+    storage_size: int,
+    shape: tuple[int, ...],
+    chunk_shape: tuple[int, ...],
+    itemsize: int,
+) -> None:
+    """References of the virtual chunks of a contiguous dataset stored at ``base_offset``."""
+    table = ChunkTable.for_array(list(shape), list(chunk_shape))
+    url_id = rfs.url_id(url)
+    strides = np.empty(len(shape), dtype=np.int64)  # byte stride of each axis
+    step = itemsize
+    for axis in range(len(shape) - 1, -1, -1):
+        strides[axis] = step
+        step *= shape[axis]
+    chunk_bytes = itemsize * math.prod(chunk_shape)
+    grid = table.grid_shape
+    linear = np.arange(math.prod(grid), dtype=np.int64)
+    coords = np.unravel_index(linear, grid)
+    offsets = np.zeros(linear.shape, dtype=np.int64)
+    for axis, c in enumerate(coords):
+        offsets += c.astype(np.int64) * chunk_shape[axis] * strides[axis]
+    lengths = np.minimum(chunk_bytes, storage_size - offsets)
+    keep = lengths > 0
+    table.url_index[keep] = url_id
+    table.offset[keep] = base_offset + offsets[keep]
+    table.length[keep] = lengths[keep]
+    rfs.tables[array_key] = table
+
+
+def chunked_refs(
+    rfs: ReferenceFileSystem,
+    array_key: str,
+    url: str,
+    dsid: h5py.h5d.DatasetID,
+    shape: tuple[int, ...],
+    chunk_shape: tuple[int, ...],
+    on_chunks: Callable[[int], None] | None = None,
+) -> ChunkTable:
+    """References of every allocated chunk of a chunked dataset, found by one index walk."""
+    offsets: list[tuple[int, ...]] = []
+    masks: list[int] = []
+    addresses: list[int] = []
+    sizes: list[int] = []
+
+    def visit(info) -> None:
+        offsets.append(info.chunk_offset)
+        masks.append(info.filter_mask)
+        addresses.append(info.byte_offset)
+        sizes.append(info.size)
+
+    dsid.chunk_iter(visit)
+    table = ChunkTable.for_array(list(shape), list(chunk_shape))
+    if offsets:
+        grid = np.asarray(offsets, dtype=np.int64).reshape(len(offsets), len(chunk_shape))
+        grid //= np.asarray(chunk_shape, dtype=np.int64)
+        inside = np.all(grid < np.asarray(table.grid_shape, dtype=np.int64), axis=1)
+        linear = np.ravel_multi_index(tuple(grid[inside].T), table.grid_shape) if len(table.grid_shape) else \
+            np.zeros(int(inside.sum()), dtype=np.int64)
+        table.url_index[linear] = rfs.url_id(url)
+        table.offset[linear] = np.asarray(addresses, dtype=np.int64)[inside]
+        table.length[linear] = np.asarray(sizes, dtype=np.int64)[inside]
+        mask_array = np.asarray(masks, dtype=np.uint32)[inside]
+        if mask_array.any():
+            table.filter_mask = np.zeros(table.url_index.shape, dtype=np.uint32)
+            table.filter_mask[linear] = mask_array
+        if on_chunks is not None:
+            on_chunks(len(offsets))
+    rfs.tables[array_key] = table
+    return table
+
+
+def inline_table_chunks(rfs: ReferenceFileSystem, array_key: str, dsid: h5py.h5d.DatasetID,
+                        table: ChunkTable) -> bool:
+    """Store the raw (still filtered) chunks of a small chunked dataset inline.
+
+    Returns False, changing nothing, when some chunk skipped a filter: its bytes alone do not
+    say so, and only a reference can carry the mask."""
+    if table.filter_mask is not None and table.filter_mask.any():
+        return False
+    present = table.present()
+    chunk_shape = _chunk_shape_of(dsid)
+    for linear in present:
+        linear = int(linear)
+        coords = np.unravel_index(linear, table.grid_shape) if table.grid_shape else ()
+        origin = tuple(int(c) * s for c, s in zip(coords, chunk_shape))
+        _, data = dsid.read_direct_chunk(origin)
+        rfs.inline[join_key(array_key, table.chunk_name(linear))] = bytes(data)
+    del rfs.tables[array_key]
+    return True
+
+
+def _chunk_shape_of(dsid: h5py.h5d.DatasetID) -> tuple[int, ...]:
+    return tuple(dsid.get_create_plist().get_chunk())

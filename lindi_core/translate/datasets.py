@@ -1,0 +1,259 @@
+"""One HDF5 dataset -> its ``.zarray``, ``.zattrs`` and chunk references or inline chunks.
+
+Dispatch is by type family (see :mod:`lindi_core.translate.dtypes`):
+
+* in-place families (numbers, fixed strings, packed compounds, opaque) keep their bytes where
+  they are: chunks are referenced by layout (:mod:`lindi_core.translate.chunks`);
+* encoded families (variable-length strings, ragged arrays, references, compounds holding
+  those) are read through h5py and encoded inline with a numcodecs object codec, one Zarr
+  chunk per HDF5 chunk.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import h5py
+import numcodecs
+import numpy as np
+from zarr.core.dtype import get_data_type_from_native_dtype
+
+from lindi_core.errors import TranslationError
+from lindi_core.format import annotations as ann
+from lindi_core.format.refs import ReferenceFileSystem, join_key
+from lindi_core.translate import chunks as chunking
+from lindi_core.translate import dtypes
+from lindi_core.translate.attributes import encode_attributes, to_json
+from lindi_core.translate.filters import codecs_for_pipeline, pipeline_of
+from lindi_core.translate.references import ReferenceEncoder
+
+Family = dtypes.Family
+JSON_CODEC_CONFIG = numcodecs.JSON().get_config()
+
+
+@dataclass
+class DatasetContext:
+    """What translating a dataset needs to know about the whole translation."""
+
+    rfs: ReferenceFileSystem
+    refs: ReferenceEncoder
+    source: str
+    ref_url: str
+    options: chunking.ChunkOptions
+    on_chunks: Callable[[int], None] | None = None
+
+
+def translate_dataset(ctx: DatasetContext, dset: h5py.Dataset, key: str) -> None:
+    """Add the Zarr array for ``dset`` at ``key`` to the reference file system."""
+    try:
+        family = dtypes.classify(dset.dtype)
+    except TypeError as exc:
+        raise TranslationError(str(exc), source=ctx.source, object_path=dset.name) from None
+    zattrs = encode_attributes(dset, ctx.refs, ctx.source)
+    try:
+        if family in dtypes.IN_PLACE:
+            zarray = _in_place(ctx, dset, key, zattrs)
+        else:
+            zarray = _encoded(ctx, dset, key, family, zattrs)
+    except TranslationError:
+        raise
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
+        raise TranslationError(f"dataset cannot be translated: {exc}", source=ctx.source,
+                               object_path=dset.name) from exc
+    ctx.rfs.set_metadata(join_key(key, ".zarray"), zarray)
+    # The chunk table was filled before .zarray existed; set_metadata keeps it in place.
+    if zattrs:
+        ctx.rfs.set_metadata(join_key(key, ".zattrs"), zattrs)
+
+
+def _zarray(shape: list[int], chunks: list[int], dtype: Any, fill_value: Any, filters: list | None) -> dict:
+    return {
+        "zarr_format": 2,
+        "shape": shape,
+        "chunks": chunks,
+        "dtype": dtype,
+        "compressor": None,
+        "fill_value": fill_value,
+        "order": "C",
+        "filters": filters or None,
+        "dimension_separator": ".",
+    }
+
+
+def _shape_annotations(dset: h5py.Dataset, zattrs: dict) -> tuple[list[int], bool]:
+    """Zarr shape of a dataset plus the scalar / null-dataspace / maxshape annotations."""
+    if dset.shape is None:
+        zattrs[ann.NULL_DATASPACE] = True
+        return [0], False
+    if dset.shape == ():
+        zattrs[ann.SCALAR] = True
+        return [1], True
+    if dset.maxshape is not None and tuple(dset.maxshape) != tuple(dset.shape):
+        zattrs[ann.HDF5_MAXSHAPE] = list(dset.maxshape)
+    return list(dset.shape), False
+
+
+def _fill_value_json(dtype: np.dtype, fill: Any) -> Any:
+    zdtype = get_data_type_from_native_dtype(dtype)
+    value = np.zeros((), dtype=dtype)[()] if fill is None else fill
+    return zdtype.to_json_scalar(value, zarr_format=2)
+
+
+def _in_place(ctx: DatasetContext, dset: h5py.Dataset, key: str, zattrs: dict) -> dict:
+    dtype = dset.dtype
+    description = dtypes.describe(dtype)
+    if not isinstance(description, str):  # enums and UTF-8 fixed strings
+        zattrs[ann.HDF5_DTYPE] = description
+    shape, scalar = _shape_annotations(dset, zattrs)
+    storage_dtype = np.dtype(dtype.str) if dtype.fields is None else dtype
+    fill = _fill_value_json(storage_dtype, _h5_fill_value(dset))
+    dcpl = dset.id.get_create_plist()
+    layout = dcpl.get_layout()
+    if layout != h5py.h5d.CHUNKED:
+        zattrs[ann.HDF5_CHUNKS] = None
+    zdtype = dtypes.zarr_dtype_json(dtype)
+    if dset.shape is None or math.prod(shape) == 0:
+        chunks = list(dset.chunks) if dset.chunks else [1] * len(shape)
+        return _zarray(shape, chunks, zdtype, fill, None)
+    if scalar:
+        _inline_array(ctx.rfs, key, np.asarray(dset[()], dtype=dtype).reshape(1), (1,), lambda b: b)
+        return _zarray(shape, [1], zdtype, fill, None)
+
+    if layout == h5py.h5d.CHUNKED:
+        chunk_shape = tuple(dset.chunks)
+        filters = codecs_for_pipeline(pipeline_of(dcpl), storage_dtype, chunk_shape)
+        table = chunking.chunked_refs(ctx.rfs, key, ctx.ref_url, dset.id, tuple(shape), chunk_shape, ctx.on_chunks)
+        stored = int(table.length[table.present()].sum())
+        if stored <= ctx.options.inline_threshold:
+            chunking.inline_table_chunks(ctx.rfs, key, dset.id, table)
+        return _zarray(shape, list(chunk_shape), zdtype, fill, filters)
+
+    nbytes = math.prod(shape) * dtype.itemsize
+    external = dcpl.get_external_count() > 0
+    offset = dset.id.get_offset() if layout == h5py.h5d.CONTIGUOUS and not external else None
+    if layout == h5py.h5d.CONTIGUOUS and not external and offset is None:
+        # Never written: every element reads as the fill value.
+        chunk_shape = chunking.virtual_chunk_shape(tuple(shape), dtype.itemsize, ctx.options.contiguous_chunk_target)
+        return _zarray(shape, list(chunk_shape), zdtype, fill, None)
+    if offset is not None and nbytes > ctx.options.inline_threshold:
+        chunk_shape = chunking.virtual_chunk_shape(tuple(shape), dtype.itemsize, ctx.options.contiguous_chunk_target)
+        chunking.contiguous_refs(ctx.rfs, key, ctx.ref_url, offset, dset.id.get_storage_size(), tuple(shape),
+                                 chunk_shape, dtype.itemsize)
+        return _zarray(shape, list(chunk_shape), zdtype, fill, None)
+    # Compact, small, external-storage and virtual datasets: read the values.
+    _check_inline_size(ctx, dset, nbytes)
+    chunk_shape = chunking.virtual_chunk_shape(tuple(shape), dtype.itemsize, ctx.options.contiguous_chunk_target)
+    data = np.asarray(dset[()], dtype=dtype)
+    _inline_array(ctx.rfs, key, data, chunk_shape, lambda b: b)
+    return _zarray(shape, list(chunk_shape), zdtype, fill, None)
+
+
+def _h5_fill_value(dset: h5py.Dataset) -> Any:
+    dcpl = dset.id.get_create_plist()
+    if dcpl.fill_value_defined() == h5py.h5d.FILL_VALUE_UNDEFINED:
+        return None
+    return dset.fillvalue
+
+
+def _check_inline_size(ctx: DatasetContext, dset: h5py.Dataset, nbytes: int) -> None:
+    if nbytes > ctx.options.max_inline_read:
+        raise TranslationError(
+            f"dataset of {nbytes} bytes is stored outside the file's own chunks (external storage or a "
+            f"virtual dataset) and is larger than max_inline_read={ctx.options.max_inline_read}",
+            source=ctx.source, object_path=dset.name)
+
+
+def _inline_array(rfs: ReferenceFileSystem, key: str, data: np.ndarray, chunk_shape: tuple[int, ...],
+                  encode: Callable[[np.ndarray], bytes] | Callable[[bytes], bytes], *, encoded: bool = False,
+                  pad: Any = None) -> None:
+    """Cut ``data`` into Zarr chunks (edge chunks padded to full size) and store them inline.
+
+    ``encode`` turns one full chunk into stored bytes: raw bytes for in-place families, an
+    object codec's output for encoded ones (``encoded=True`` passes the array itself). Edge
+    chunks are padded with ``pad`` (zero bytes when None).
+    """
+    grid = tuple(-(-s // c) for s, c in zip(data.shape, chunk_shape))
+    for index in np.ndindex(*grid):
+        region = tuple(slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(index, chunk_shape, data.shape))
+        block = data[region]
+        if block.shape != tuple(chunk_shape):
+            full = np.zeros(chunk_shape, dtype=data.dtype)
+            if isinstance(pad, _Pad):
+                for element in np.ndindex(*chunk_shape):
+                    full[element] = pad.value
+            elif pad is not None:
+                full[...] = pad
+            full[tuple(slice(0, n) for n in block.shape)] = block
+            block = full
+        block = np.ascontiguousarray(block)
+        payload = encode(block) if encoded else encode(block.tobytes())
+        name = ".".join(str(i) for i in index) if index else "0"
+        rfs.set_inline(join_key(key, name), payload)
+
+
+def _encoded(ctx: DatasetContext, dset: h5py.Dataset, key: str, family: Family, zattrs: dict) -> dict:
+    dtype = dset.dtype
+    zattrs[ann.HDF5_DTYPE] = dtypes.describe(dtype)
+    shape, scalar = _shape_annotations(dset, zattrs)
+    if dset.chunks is None:
+        zattrs[ann.HDF5_CHUNKS] = None
+    chunk_shape = tuple(dset.chunks) if dset.chunks else tuple(max(1, s) for s in shape)
+    if family is Family.COMPOUND_JSON:
+        zattrs[ann.COMPOUND_DTYPE] = [[name, _lindi_field_type(dtype.fields[name][0])] for name in dtype.names]
+    if dset.shape is None or math.prod(shape) == 0:
+        values = np.empty(shape, dtype=object)
+    else:
+        values = np.asarray(dset[()]).reshape(shape)
+
+    if family is Family.VLEN_STRING:
+        strings, codec = _vlen_strings(values)
+        _inline_array(ctx.rfs, key, strings, chunk_shape, codec.encode, encoded=True, pad="" if codec.codec_id == "vlen-utf8" else b"")
+        return _zarray(shape, list(chunk_shape), "|O", "" if codec.codec_id == "vlen-utf8" else None, [codec.get_config()])
+    if family is Family.RAGGED:
+        base = np.dtype(h5py.check_vlen_dtype(dtype))
+        codec = numcodecs.VLenArray(base.str)
+        ragged = np.empty(values.shape, dtype=object)
+        for index in np.ndindex(*values.shape):
+            ragged[index] = np.asarray(values[index], dtype=base)
+        empty = np.empty(0, dtype=base)
+        _inline_array(ctx.rfs, key, ragged, chunk_shape, codec.encode, encoded=True, pad=_Pad(empty))
+        return _zarray(shape, list(chunk_shape), "|O", None, [codec.get_config()])
+    # References and compounds holding references or variable-length members: JSON values.
+    json_values = np.empty(values.shape, dtype=object)
+    for index in np.ndindex(*values.shape):
+        json_values[index] = to_json(np.asarray(values[index], dtype=dtype), ctx.refs)
+    codec = numcodecs.JSON()
+    _inline_array(ctx.rfs, key, json_values, chunk_shape, codec.encode, encoded=True, pad=None)
+    return _zarray(shape, list(chunk_shape), "|O", None, [JSON_CODEC_CONFIG])
+
+
+class _Pad:
+    """Fill for object arrays whose elements are themselves arrays (NumPy would broadcast)."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+def _vlen_strings(values: np.ndarray) -> tuple[np.ndarray, numcodecs.abc.Codec]:
+    """UTF-8 text when every value decodes as such, else raw bytes."""
+    raw = np.empty(values.shape, dtype=object)
+    for index in np.ndindex(*values.shape):
+        v = values[index]
+        raw[index] = v.encode("utf-8") if isinstance(v, str) else bytes(v)
+    try:
+        text = np.empty(values.shape, dtype=object)
+        for index in np.ndindex(*values.shape):
+            text[index] = raw[index].decode("utf-8")
+        return text, numcodecs.VLenUTF8()
+    except UnicodeDecodeError:
+        return raw, numcodecs.VLenBytes()
+
+
+def _lindi_field_type(dtype: np.dtype) -> str:
+    """A compound member's type as LINDI 0.4 writes it in ``_COMPOUND_DTYPE``."""
+    if dtypes.is_reference_dtype(dtype):
+        return ann.REFERENCE_FIELD
+    return str(dtype)

@@ -1,0 +1,99 @@
+"""Classifying HDF5 datatypes (as h5py presents them) and describing them in JSON.
+
+Datasets are dispatched by *family*: what a family is decides whether its chunks can be
+referenced in place (the bytes in the file are exactly what Zarr decodes) or whether its
+values must be read and encoded into the reference file (variable-length data lives in HDF5's
+global heap; references must be rewritten as paths).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import h5py
+import numpy as np
+
+
+class Family(enum.Enum):
+    NUMERIC = "numeric"  # ints, floats, complex, bool, enum: referenced in place
+    FIXED_STRING = "fixed_string"  # |S<n>: referenced in place
+    COMPOUND = "compound"  # packed compound of in-place families: referenced in place
+    OPAQUE = "opaque"  # |V<n> without fields: referenced in place
+    VLEN_STRING = "vlen_string"  # inlined, vlen-utf8 / vlen-bytes
+    RAGGED = "ragged"  # vlen of numbers: inlined, vlen-array
+    REFERENCE = "reference"  # object or region references: inlined, json2
+    COMPOUND_JSON = "compound_json"  # compound with references or vlen members: inlined, json2
+
+
+IN_PLACE = frozenset({Family.NUMERIC, Family.FIXED_STRING, Family.COMPOUND, Family.OPAQUE})
+
+
+def is_reference_dtype(dtype: np.dtype) -> bool:
+    return h5py.check_ref_dtype(dtype) is not None
+
+
+def classify(dtype: np.dtype) -> Family:
+    """The family of a dataset or attribute type."""
+    if is_reference_dtype(dtype):
+        return Family.REFERENCE
+    if h5py.check_string_dtype(dtype) is not None:
+        return Family.FIXED_STRING if dtype.kind == "S" else Family.VLEN_STRING
+    if h5py.check_vlen_dtype(dtype) is not None:
+        return Family.RAGGED
+    if dtype.fields is not None:
+        members = [classify(dtype.fields[name][0]) for name in dtype.names]
+        if all(m in IN_PLACE for m in members) and _is_packed(dtype) and dtype.subdtype is None:
+            return Family.COMPOUND
+        return Family.COMPOUND_JSON
+    if dtype.kind == "V":
+        return Family.OPAQUE
+    if dtype.kind in "iufcb":
+        return Family.NUMERIC
+    raise TypeError(f"unsupported HDF5 datatype {dtype!r}")
+
+
+def _is_packed(dtype: np.dtype) -> bool:
+    """True when the fields sit back to back with no padding, as Zarr's structured type assumes."""
+    offset = 0
+    for name in dtype.names:
+        field_dtype, field_offset = dtype.fields[name][:2]
+        if field_offset != offset or field_dtype.subdtype is not None:
+            return False
+        if field_dtype.fields is not None and not _is_packed(field_dtype):
+            return False
+        offset += field_dtype.itemsize
+    return offset == dtype.itemsize
+
+
+def describe(dtype: np.dtype) -> Any:
+    """A JSON description from which the exact h5py dtype can be rebuilt.
+
+    A NumPy type string for plain types (``"<i2"``, ``">f4"``, ``"|S5"``, ``"|b1"``), else an
+    object: ``{"string": encoding}`` for variable-length strings, ``{"enum": {...}, "base": t}``,
+    ``{"vlen": t}``, ``{"reference": "object" | "region"}``, ``{"compound": [[name, t], ...]}``.
+    """
+    ref = h5py.check_ref_dtype(dtype)
+    if ref is not None:
+        return {"reference": "region" if ref is h5py.RegionReference else "object"}
+    string = h5py.check_string_dtype(dtype)
+    if string is not None:
+        if dtype.kind == "S":
+            return {"string": string.encoding, "length": dtype.itemsize} if string.encoding != "ascii" else dtype.str
+        return {"string": string.encoding}
+    vlen = h5py.check_vlen_dtype(dtype)
+    if vlen is not None:
+        return {"vlen": describe(np.dtype(vlen))}
+    mapping = h5py.check_enum_dtype(dtype)
+    if mapping is not None and dtype.kind != "b":
+        return {"enum": {k: int(v) for k, v in mapping.items()}, "base": dtype.str}
+    if dtype.fields is not None:
+        return {"compound": [[name, describe(dtype.fields[name][0])] for name in dtype.names]}
+    return dtype.str
+
+
+def zarr_dtype_json(dtype: np.dtype) -> Any:
+    """The Zarr v2 ``dtype`` field of an in-place family (plain or structured type string)."""
+    if dtype.fields is not None:
+        return [[name, zarr_dtype_json(dtype.fields[name][0])] for name in dtype.names]
+    return dtype.str

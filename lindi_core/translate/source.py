@@ -1,0 +1,71 @@
+"""Opening the HDF5 file to translate: a local path or an http(s) URL.
+
+Remote files are opened through fsspec's HTTP file with a block cache, so h5py reads object
+headers and B-tree nodes in a few large range requests rather than many tiny ones. The fast
+remote engine of ``lindi_core.io`` can replace this file object later without touching the
+translator, which only sees an ``h5py.File``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import h5py
+
+from lindi_core.errors import NotHDF5Error, TranslationError
+
+REMOTE_BLOCK_SIZE = 1 << 20
+
+
+def is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+@dataclass
+class OpenedSource:
+    """An open HDF5 file plus the location chunk references should point at."""
+
+    h5file: h5py.File
+    name: str  # for messages
+    ref_url: str  # what chunk references name: a URL or an absolute local path
+    directory: str | None  # where external links and external storage are resolved
+    _closer: Any = None
+
+    def close(self) -> None:
+        self.h5file.close()
+        if self._closer is not None:
+            self._closer.close()
+
+
+def open_source(source: str | os.PathLike, *, ref_url: str | None = None) -> OpenedSource:
+    """Open ``source`` for reading with h5py, raising :class:`NotHDF5Error` for anything else."""
+    source = os.fspath(source)
+    if is_url(source):
+        return _open_remote(source, ref_url)
+    path = os.path.abspath(source)
+    if not os.path.isfile(path):
+        raise TranslationError("no such file", source=source)
+    if not h5py.is_hdf5(path):
+        raise NotHDF5Error("not an HDF5 file (no HDF5 signature found)", source=source)
+    try:
+        h5file = h5py.File(path, "r")
+    except OSError as exc:
+        raise NotHDF5Error(f"HDF5 file cannot be opened (truncated or corrupt?): {exc}", source=source) from exc
+    return OpenedSource(h5file, source, ref_url or path, os.path.dirname(path))
+
+
+def _open_remote(url: str, ref_url: str | None) -> OpenedSource:
+    import fsspec
+
+    try:
+        fobj = fsspec.open(url, mode="rb", block_size=REMOTE_BLOCK_SIZE, cache_type="blockcache").open()
+    except (OSError, ValueError) as exc:
+        raise TranslationError(f"cannot open URL: {exc}", source=url) from exc
+    try:
+        h5file = h5py.File(fobj, "r")
+    except OSError as exc:
+        fobj.close()
+        raise NotHDF5Error(f"not a readable HDF5 file: {exc}", source=url) from exc
+    return OpenedSource(h5file, url, ref_url or url, None, fobj)

@@ -1,0 +1,167 @@
+"""Walk an HDF5 file and translate every object into a reference file system.
+
+The walk follows links in the order the file gives them (creation order where the file tracks
+it). An object reached by a second hard link is translated once, under the first path the walk
+meets; later paths become ``_HARD_LINK`` groups pointing there. Soft and external links become
+``_SOFT_LINK`` / ``_EXTERNAL_LINK`` groups, committed datatypes ``_NAMED_DATATYPE`` groups.
+Nothing is skipped: an object that cannot be
+translated raises :class:`~lindi_core.errors.TranslationError` naming it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import h5py
+from tqdm import tqdm
+
+from lindi_core.errors import TranslationError
+from lindi_core.format import annotations as ann
+from lindi_core.format import jsonio
+from lindi_core.format.refs import ReferenceFileSystem, join_key
+from lindi_core.translate.attributes import encode_attributes
+from lindi_core.translate.chunks import ChunkOptions
+from lindi_core.translate.datasets import DatasetContext, translate_dataset
+from lindi_core.translate.dtypes import describe
+from lindi_core.translate.references import ObjectKey, ReferenceEncoder, object_key
+from lindi_core.translate.source import open_source
+
+GROUP_METADATA = {"zarr_format": 2}
+
+
+@dataclass(frozen=True)
+class WalkEntry:
+    """One link of the file: where it is, and what it points at."""
+
+    path: str  # absolute HDF5 path
+    kind: str  # "group", "dataset", "hard", "soft", "external"
+    target: Any = None  # primary path (hard), link path (soft), (file, path) (external)
+
+
+def zarr_key(h5_path: str) -> str:
+    return h5_path.strip("/")
+
+
+def walk(h5file: h5py.File, source: str) -> tuple[list[WalkEntry], dict[ObjectKey, str]]:
+    """Every link of the file in traversal order, and the primary path of every object."""
+    entries = [WalkEntry("/", "group")]
+    primary: dict[ObjectKey, str] = {object_key(h5file.id): "/"}
+    stack = [h5file]
+    while stack:
+        group = stack.pop()
+        children = []
+        for name in group:
+            path = group.name.rstrip("/") + "/" + name
+            try:
+                link = group.get(name, getlink=True)
+                if isinstance(link, h5py.SoftLink):
+                    entries.append(WalkEntry(path, "soft", link.path))
+                    continue
+                if isinstance(link, h5py.ExternalLink):
+                    entries.append(WalkEntry(path, "external", (link.filename, link.path)))
+                    continue
+                obj = group[name]
+            except (KeyError, OSError, ValueError, RuntimeError) as exc:
+                raise TranslationError(f"link cannot be read: {exc}", source=source, object_path=path) from exc
+            key = object_key(obj.id)
+            if key in primary:
+                entries.append(WalkEntry(path, "hard", primary[key]))
+                continue
+            primary[key] = path
+            if isinstance(obj, h5py.Group):
+                entries.append(WalkEntry(path, "group"))
+                children.append(obj)
+            elif isinstance(obj, h5py.Dataset):
+                entries.append(WalkEntry(path, "dataset"))
+            else:  # a committed (named) datatype
+                entries.append(WalkEntry(path, "datatype"))
+        stack.extend(reversed(children))
+    return entries, primary
+
+
+def translate(
+    source: str | os.PathLike,
+    *,
+    ref_url: str | None = None,
+    options: ChunkOptions | None = None,
+    progress: bool | None = None,
+) -> ReferenceFileSystem:
+    """Translate an HDF5 file (local path or http(s) URL) into a reference file system.
+
+    ``ref_url`` is what chunk references name (default: the URL, or the absolute path of a
+    local file), e.g. the public URL of a file translated from a local copy. ``progress``
+    shows a progress bar (default: when stderr is a terminal).
+    """
+    options = options or ChunkOptions()
+    opened = open_source(source, ref_url=ref_url)
+    try:
+        return _translate_open_file(opened.h5file, opened.name, opened.ref_url, options, progress)
+    finally:
+        opened.close()
+
+
+def _translate_open_file(h5file: h5py.File, source: str, ref_url: str, options: ChunkOptions,
+                         progress: bool | None) -> ReferenceFileSystem:
+    entries, primary = walk(h5file, source)
+    rfs = ReferenceFileSystem(generation_metadata=_generation_metadata(source))
+    refs = ReferenceEncoder(h5file, primary)
+    show = sys.stderr.isatty() if progress is None else progress
+    with tqdm(total=len(entries), disable=not show, unit="obj", desc="translating") as bar:
+        chunk_count = 0
+
+        def count_chunks(n: int) -> None:
+            nonlocal chunk_count
+            chunk_count += n
+            bar.set_postfix(chunks=chunk_count, refresh=False)
+
+        ctx = DatasetContext(rfs, refs, source, ref_url, options, count_chunks)
+        for entry in entries:
+            key = zarr_key(entry.path)
+            if entry.kind == "dataset":
+                translate_dataset(ctx, h5file[entry.path], key)
+            elif entry.kind == "group":
+                _group(rfs, key, encode_attributes(h5file[entry.path], refs, source))
+            elif entry.kind == "hard":
+                _group(rfs, key, {ann.HARD_LINK: {"path": entry.target}})
+            elif entry.kind == "soft":
+                _group(rfs, key, {ann.SOFT_LINK: {"path": entry.target}})
+            elif entry.kind == "external":
+                filename, path = entry.target
+                _group(rfs, key, {ann.EXTERNAL_LINK: {"file": filename, "path": path}})
+            else:
+                datatype = h5file[entry.path]
+                _group(rfs, key, {**encode_attributes(datatype, refs, source),
+                                  ann.NAMED_DATATYPE: {"dtype": describe(datatype.dtype)}})
+            bar.update(1)
+    return rfs
+
+
+def _group(rfs: ReferenceFileSystem, key: str, zattrs: dict) -> None:
+    rfs.set_metadata(join_key(key, ".zgroup"), dict(GROUP_METADATA))
+    if zattrs:
+        rfs.set_metadata(join_key(key, ".zattrs"), zattrs)
+
+
+def _generation_metadata(source: str) -> dict[str, Any]:
+    from lindi_core import __version__
+
+    return {
+        "generatedBy": "lindi-core",
+        "generatedByVersion": __version__,
+        "creationDate": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "source": source,
+    }
+
+
+def translate_to_file(source: str | os.PathLike, output: str | os.PathLike, **kwargs: Any) -> ReferenceFileSystem:
+    """Translate ``source`` and write the reference file atomically to ``output``.
+
+    Nothing is written unless the whole translation succeeds.
+    """
+    rfs = translate(source, **kwargs)
+    jsonio.write_atomic(rfs, output)
+    return rfs
