@@ -137,8 +137,12 @@ class ReferenceStore(Store):
         for name in self.rfs.list_dir(prefix):
             yield name
 
-    async def close_sources(self) -> None:
-        await self.sources.close()
+    def close(self) -> None:
+        """Close the store and its network connections."""
+        from zarr.core.sync import sync
+
+        sync(self.sources.close())
+        super().close()
 
 
 def _apply_range(data: bytes, byte_range: ByteRequest | None) -> bytes:

@@ -54,13 +54,12 @@ def classify(dtype: np.dtype) -> Family:
 
 
 def _is_packed(dtype: np.dtype) -> bool:
-    """True when the fields sit back to back with no padding, as Zarr's structured type assumes."""
+    """True for flat fields back to back with no padding, as Zarr's structured type assumes."""
     offset = 0
     for name in dtype.names:
         field_dtype, field_offset = dtype.fields[name][:2]
-        if field_offset != offset or field_dtype.subdtype is not None:
-            return False
-        if field_dtype.fields is not None and not _is_packed(field_dtype):
+        # zarr-python 3 reads flat structured types only: nested compounds go the JSON way.
+        if field_offset != offset or field_dtype.subdtype is not None or field_dtype.fields is not None:
             return False
         offset += field_dtype.itemsize
     return offset == dtype.itemsize

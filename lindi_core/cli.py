@@ -1,0 +1,149 @@
+"""The ``lindi-core`` command line: translate, inspect, validate, and a self-contained demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+
+from lindi_core.errors import LindiError
+
+
+def _cmd_translate(args: argparse.Namespace) -> int:
+    from lindi_core.translate import ChunkOptions, translate_to_file
+
+    options = ChunkOptions(inline_threshold=args.inline_threshold, contiguous_chunk_target=args.chunk_target)
+    started = time.perf_counter()
+    rfs = translate_to_file(args.source, args.output, ref_url=args.ref_url, options=options,
+                            progress=None if not args.no_progress else False)
+    chunk_count = sum(len(t) for t in rfs.tables.values()) + len(rfs.loose_refs)
+    print(f"wrote {args.output}: {len(rfs.metadata)} metadata keys, {chunk_count} chunk references, "
+          f"{len(rfs.inline)} inline chunks in {time.perf_counter() - started:.2f} s")
+    return 0
+
+
+def _cmd_tree(args: argparse.Namespace) -> int:
+    import zarr
+
+    from lindi_core.store import ReferenceStore
+
+    root = zarr.open_group(ReferenceStore.from_file(args.file), mode="r", zarr_format=2)
+    print_tree(root, max_depth=args.depth)
+    return 0
+
+
+def print_tree(group, *, max_depth: int = 99, indent: str = "", depth: int = 0, out=None) -> None:
+    """Print a Zarr group's hierarchy with array shapes and dtypes."""
+    import zarr
+
+    from lindi_core.format import annotations as ann
+
+    out = out or sys.stdout
+    for name, member in sorted(group.members(), key=lambda kv: kv[0]):
+        if isinstance(member, zarr.Array):
+            attrs = member.attrs
+            shape = "()" if attrs.get(ann.SCALAR) else str(member.shape)
+            print(f"{indent}{name}  {shape} {member.dtype}", file=out)
+        else:
+            link = ann.link_annotation(dict(member.attrs))
+            if link is not None:
+                print(f"{indent}{name} -> {link[1].get('path')} ({link[0].strip('_').lower()})", file=out)
+                continue
+            print(f"{indent}{name}/", file=out)
+            if depth + 1 < max_depth:
+                print_tree(member, max_depth=max_depth, indent=indent + "  ", depth=depth + 1, out=out)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from lindi_core.format.validate import validate_file
+
+    validate_file(args.file)
+    print(f"{args.file}: valid")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import os
+
+    import numpy as np
+    import zarr
+
+    from lindi_core.io.range_server import RangeServer
+    from lindi_core.samples import write_sample_nwb
+    from lindi_core.store import ReferenceStore
+    from lindi_core.translate import translate_to_file
+
+    with tempfile.TemporaryDirectory(prefix="lindi-core-demo-") as tmp:
+        nwb_path = write_sample_nwb(os.path.join(tmp, "sample.nwb"))
+        print(f"1. wrote a sample NWB file with pynwb ({os.path.getsize(nwb_path):,} bytes)")
+        with RangeServer(tmp) as server:
+            url = server.url_for("sample.nwb")
+            print(f"2. serving it at {url}")
+            out = os.path.join(tmp, "sample.nwb.lindi.json")
+            started = time.perf_counter()
+            rfs = translate_to_file(url, out, progress=False)
+            chunk_count = sum(len(t) for t in rfs.tables.values())
+            print(f"3. translated it over HTTP in {time.perf_counter() - started:.2f} s with "
+                  f"{server.stats.requests} requests: {os.path.getsize(out):,} bytes of JSON, "
+                  f"{chunk_count} chunk references")
+            server.stats.reset()
+            store = ReferenceStore.from_file(out)
+            root = zarr.open_group(store, mode="r", zarr_format=2)
+            print("4. the tree, read with zarr-python 3 from the reference file:")
+            print_tree(root, max_depth=3, indent="   ")
+            data = root["acquisition/ElectricalSeries/data"]
+            window = data[1000:1005, 0:4]
+            print(f"5. acquisition/ElectricalSeries/data[1000:1005, 0:4] (read with {server.stats.requests} "
+                  "range requests):")
+            print("   " + np.array2string(window).replace("\n", "\n   "))
+            store.close()
+            import h5py
+
+            with h5py.File(nwb_path, "r") as f:
+                same = np.array_equal(window, f["acquisition/ElectricalSeries/data"][1000:1005, 0:4])
+            print(f"6. identical to h5py reading the file: {same}")
+            return 0 if same else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lindi-core", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("translate", help="translate an HDF5 file (path or URL) into a .lindi.json")
+    p.add_argument("source", help="HDF5 file: local path or http(s) URL")
+    p.add_argument("-o", "--output", required=True, help="output .lindi.json path")
+    p.add_argument("--ref-url", help="URL chunk references should name (default: the source)")
+    p.add_argument("--inline-threshold", type=int, default=4096,
+                   help="inline datasets storing at most this many bytes (default 4096)")
+    p.add_argument("--chunk-target", type=int, default=16 << 20,
+                   help="bytes per virtual chunk of contiguous datasets (default 16 MiB)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_translate)
+
+    p = sub.add_parser("tree", help="print the hierarchy of a .lindi.json")
+    p.add_argument("file")
+    p.add_argument("--depth", type=int, default=99)
+    p.set_defaults(func=_cmd_tree)
+
+    p = sub.add_parser("validate", help="validate a .lindi.json against the spec's JSON Schema")
+    p.add_argument("file")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("demo", help="write a sample NWB file, serve it locally, translate and read it")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LindiError as exc:
+        print(f"lindi-core: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""A small HTTP server with byte-range support, for the demo, the tests and the benchmarks.
+
+It serves the files of one folder on 127.0.0.1 from a background thread, and can behave like a
+slow or unreliable cloud store: injected latency, a bandwidth cap, and faults (5xx answers,
+ignored Range headers, truncated bodies). Counters of requests and bytes sent let callers
+measure exactly what a reader fetched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import threading
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+@dataclass
+class ServerFaults:
+    """Misbehaviour to inject. Rates are probabilities per request; ``seed`` makes them repeatable."""
+
+    error_rate: float = 0.0  # answer 503
+    truncate_rate: float = 0.0  # send only half of the body
+    ignore_range: bool = False  # answer 200 with the whole file
+    seed: int = 0
+
+
+@dataclass
+class ServerStats:
+    requests: int = 0
+    bytes_sent: int = 0
+    paths: list[str] = field(default_factory=list)
+
+    def reset(self) -> None:
+        self.requests = 0
+        self.bytes_sent = 0
+        self.paths.clear()
+
+
+class RangeServer:
+    """Serve ``root`` at ``http://127.0.0.1:<port>/``; use as a context manager."""
+
+    def __init__(self, root: str | os.PathLike, *, latency: float = 0.0, bandwidth: float | None = None,
+                 faults: ServerFaults | None = None, port: int = 0):
+        self.root = os.path.abspath(os.fspath(root))
+        self.latency = latency
+        self.bandwidth = bandwidth  # bytes per second, None for unlimited
+        self.faults = faults or ServerFaults()
+        self.stats = ServerStats()
+        self._port = port
+        self._random = random.Random(self.faults.seed)
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url_for(self, relative_path: str) -> str:
+        return f"{self.url}/{relative_path.lstrip('/')}"
+
+    def __enter__(self) -> RangeServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+            try:
+                self._loop.run_until_complete(self._start_app())
+            except BaseException as exc:  # reported to the starting thread
+                errors.append(exc)
+                ready.set()
+                return
+            ready.set()
+            self._loop.run_forever()
+            self._loop.run_until_complete(self._runner.cleanup())
+            self._loop.close()
+
+        self._thread = threading.Thread(target=run, name="lindi-core-range-server", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if errors:
+            raise errors[0]
+
+    async def _start_app(self) -> None:
+        app = web.Application()
+        app.router.add_route("GET", "/{path:.*}", self._handle)
+        app.router.add_route("HEAD", "/{path:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self._port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            self._loop = None
+
+    def _roll(self, rate: float) -> bool:
+        with self._lock:
+            return rate > 0 and self._random.random() < rate
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        relative = request.match_info["path"]
+        path = os.path.normpath(os.path.join(self.root, relative))
+        with self._lock:
+            self.stats.requests += 1
+            self.stats.paths.append("/" + relative)
+        if not path.startswith(self.root + os.sep) or not os.path.isfile(path):
+            return web.Response(status=404)
+        if self._roll(self.faults.error_rate):
+            return web.Response(status=503)
+        size = os.path.getsize(path)
+        start, end, status = 0, size, 200
+        header = request.headers.get("Range")
+        if header and not self.faults.ignore_range:
+            match = _RANGE.fullmatch(header.strip())
+            if match is None:
+                return web.Response(status=416)
+            first, last = match.groups()
+            if first:
+                start = int(first)
+                end = min(size, int(last) + 1) if last else size
+            elif last:
+                start, end = max(0, size - int(last)), size
+            if start >= size or start >= end:
+                return web.Response(status=416, headers={"Content-Range": f"bytes */{size}"})
+            status = 206
+        headers = {"Accept-Ranges": "bytes", "Content-Length": str(end - start)}
+        if status == 206:
+            headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+        if request.method == "HEAD":
+            return web.Response(status=status, headers=headers)
+        with open(path, "rb") as f:
+            f.seek(start)
+            body = f.read(end - start)
+        if self._roll(self.faults.truncate_rate):
+            body = body[: len(body) // 2]
+        if self.bandwidth:
+            await asyncio.sleep(len(body) / self.bandwidth)
+        with self._lock:
+            self.stats.bytes_sent += len(body)
+        headers["Content-Length"] = str(len(body))
+        return web.Response(status=status, body=body, headers=headers)
