@@ -8,13 +8,16 @@ raw chunk to libhdf5: it keeps a one-chunk dataset with the same type and filter
 in-memory HDF5 file, writes the chunk there with ``write_direct_chunk`` and reads it back,
 which runs the very code that wrote it (plugins come from ``hdf5plugin``).
 
-It always covers a *prefix* of the HDF5 pipeline (filters 0..k), so that its output is the
-typed chunk whose size and type are known; any later filters are ordinary codecs.
+It always covers a dataset's *whole* pipeline, so its output is the typed chunk. Its input is
+a 4-byte little-endian HDF5 filter mask followed by the chunk as HDF5 stored it: libhdf5 then
+skips exactly the filters HDF5 skipped for that chunk. The store supplies the mask from the
+chunk reference (0 for inline chunks).
 """
 
 from __future__ import annotations
 
 import itertools
+import struct
 import threading
 
 import h5py
@@ -25,6 +28,7 @@ from numcodecs.abc import Codec
 from lindi_core.errors import ChunkDecodeError
 
 H5Z_FLAG_OPTIONAL = 0x0001
+MASK_HEADER = struct.Struct("<I")
 _file_counter = itertools.count()
 
 
@@ -43,9 +47,29 @@ class _ScratchDataset:
             if mandatory:
                 flags &= ~H5Z_FLAG_OPTIONAL
             declared.append((filter_id, flags, self._user_values(filter_id, flags, tuple(cd_values))))
+        self.declared = declared
         self.dsid = self._create(b"chunk", declared)
         self.dataset = h5py.Dataset(self.dsid)
         self.origin = (0,) * len(chunk_shape)
+
+    def decode_into(self, stored: bytes, filter_mask: int, out: np.ndarray) -> None:
+        if not filter_mask:
+            self.dsid.write_direct_chunk(self.origin, stored, 0)
+            self.dsid.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
+            return
+        # libhdf5 keeps the filter mask of a dataset's chunks in the open dataset's state, and a
+        # direct write does not update it: a masked chunk is written through a dataset handle
+        # of its own, which is closed before a new handle reads the chunk back.
+        name = b"masked"
+        writer = self._create(name, self.declared)
+        try:
+            writer.write_direct_chunk(self.origin, stored, filter_mask)
+            writer.close()
+            reader = h5py.h5d.open(self.file.id, name)
+            reader.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
+            reader.close()
+        finally:
+            del self.file[name.decode()]
 
     def _create(self, name: bytes, filters: list[tuple[int, int, tuple]]) -> h5py.h5d.DatasetID:
         dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
@@ -109,19 +133,27 @@ class HDF5FilterPipeline(Codec):
             setattr(self._local, attr, scratch)
         return scratch
 
-    def decode(self, buf, out=None, filter_mask: int = 0):
-        """Decode one stored chunk; ``filter_mask`` bits mark filters HDF5 skipped for it."""
+    def decode(self, buf, out=None):
+        """Decode ``mask (4 bytes LE) + stored chunk`` into the typed chunk's bytes."""
+        view = memoryview(buf).cast("B")
+        if len(view) < MASK_HEADER.size:
+            raise ChunkDecodeError(f"{self!r} needs a {MASK_HEADER.size}-byte filter mask header")
+        (filter_mask,) = MASK_HEADER.unpack_from(view)
+        data = self.decode_stored(bytes(view[MASK_HEADER.size :]), filter_mask)
+        if out is not None:
+            out_view = np.frombuffer(memoryview(out).cast("B"), dtype=np.uint8)
+            out_view[:] = np.frombuffer(data, dtype=np.uint8)
+            return out
+        return data
+
+    def decode_stored(self, stored: bytes, filter_mask: int = 0) -> bytes:
+        """Decode a chunk as HDF5 stored it, skipping the filters ``filter_mask`` marks."""
         scratch = self._scratch(mandatory=False)
         data = np.empty(self.chunk_shape, dtype=self.dtype)
         try:
-            scratch.dsid.write_direct_chunk(scratch.origin, bytes(memoryview(buf)), filter_mask)
-            scratch.dataset.read_direct(data)
+            scratch.decode_into(stored, filter_mask, data)
         except (OSError, ValueError) as exc:
             raise ChunkDecodeError(f"libhdf5 could not decode a chunk with {self!r}: {exc}") from exc
-        if out is not None:
-            out_view = np.frombuffer(memoryview(out).cast("B"), dtype=np.uint8)
-            out_view[:] = data.view(np.uint8).reshape(-1)
-            return out
         return data.tobytes()
 
     def encode(self, buf):
@@ -130,4 +162,4 @@ class HDF5FilterPipeline(Codec):
         data = np.frombuffer(memoryview(buf).cast("B"), dtype=self.dtype).reshape(self.chunk_shape)
         scratch.dataset.write_direct(np.ascontiguousarray(data))
         mask, encoded = scratch.dsid.read_direct_chunk(scratch.origin)
-        return bytes(encoded)
+        return MASK_HEADER.pack(mask) + bytes(encoded)

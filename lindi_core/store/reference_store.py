@@ -8,7 +8,8 @@ and Zarr disagree:
 * a short final chunk of an uncompressed array (contiguous data cut into virtual chunks) is
   padded with zeros to the full chunk size Zarr expects;
 * a chunk that HDF5 stored with some optional filters skipped is rewritten into the form the
-  full codec pipeline decodes (:mod:`lindi_core.store.filter_mask`).
+  full codec pipeline decodes, and chunks of libhdf5-decoded arrays get their filter mask
+  prefixed (:mod:`lindi_core.store.filter_mask`).
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ from zarr.core.buffer import Buffer, BufferPrototype
 import lindi_core.codecs  # noqa: F401  (registers our codecs and data types)
 from lindi_core.errors import ChunkDecodeError, ReferenceFormatError
 from lindi_core.format import jsonio
-from lindi_core.format.refs import ChunkRef, ReferenceFileSystem, join_key, split_key
+from lindi_core.format.refs import ReferenceFileSystem, join_key, split_key
 from lindi_core.io.locations import LocationPolicy
 from lindi_core.io.sources import ByteSources, fetch_url_sync
-from lindi_core.store.filter_mask import restore_skipped_filters
+from lindi_core.store.filter_mask import restore_skipped_filters, uses_libhdf5_pipeline, with_mask_header
 
 
 class ReferenceStore(Store):
@@ -91,21 +92,22 @@ class ReferenceStore(Store):
             return None
         if isinstance(value, dict):
             return orjson.dumps(value)
-        if isinstance(value, bytes):
-            return value
-        return await self._read_chunk(key, value)
-
-    async def _read_chunk(self, key: str, ref: ChunkRef) -> bytes:
-        location = self.policy.resolve(ref.url)
-        data = await self.sources.read(location, ref.offset, ref.length)
         zarray = self.rfs.metadata.get(join_key(split_key(key)[0], ".zarray"))
+        if isinstance(value, bytes):
+            data, filter_mask = value, 0
+        else:
+            data = await self.sources.read(self.policy.resolve(value.url), value.offset, value.length)
+            filter_mask = value.filter_mask
         if zarray is None:
             return data
-        if ref.filter_mask:
+        filters = zarray.get("filters")
+        if uses_libhdf5_pipeline(filters):
+            return with_mask_header(data, filter_mask)
+        if filter_mask:
             try:
-                return restore_skipped_filters(data, zarray.get("filters") or [], ref.filter_mask)
+                return restore_skipped_filters(data, filters or [], filter_mask)
             except (ValueError, RuntimeError, OSError) as exc:
-                raise ChunkDecodeError(f"chunk {key!r} (filter mask {ref.filter_mask}) cannot be decoded: {exc}") from exc
+                raise ChunkDecodeError(f"chunk {key!r} (filter mask {filter_mask}) cannot be decoded: {exc}") from exc
         return _pad_short_chunk(data, zarray, key)
 
     async def get_partial_values(

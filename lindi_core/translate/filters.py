@@ -29,8 +29,8 @@ anything else         -       libhdf5, if a plugin for it is available
 ====================  ======  ============================================================
 
 "libhdf5" means :class:`lindi_core.codecs.HDF5FilterPipeline`, which decodes through libhdf5
-itself. It must see the typed chunk, so it takes over the whole pipeline prefix up to and
-including the last filter that needs it; the filters after that stay ordinary codecs.
+itself. When any filter of a pipeline needs it, it takes the whole pipeline: its output must
+be the typed chunk, and it must see the stored bytes to honour each chunk's filter mask.
 """
 
 from __future__ import annotations
@@ -128,8 +128,8 @@ CODEC_BUILDERS: dict[int, CodecBuilder] = {
 def codecs_for_pipeline(filters: list[HDF5Filter], dtype: np.dtype, chunk_shape: tuple[int, ...]) -> list[dict]:
     """Zarr v2 ``filters`` configs that decode chunks written by ``filters``.
 
-    The returned list has one entry per HDF5 filter, except that a libhdf5-decoded prefix
-    counts as one entry covering filters ``0..k``; see :func:`hdf5_filter_groups`.
+    The returned list has one entry per HDF5 filter, or a single libhdf5-decoded entry for the
+    whole pipeline; see :func:`hdf5_filter_groups`.
     """
     configs = []
     for group in hdf5_filter_groups(filters):
@@ -150,13 +150,10 @@ def codecs_for_pipeline(filters: list[HDF5Filter], dtype: np.dtype, chunk_shape:
 def hdf5_filter_groups(filters: list[HDF5Filter]) -> list[list[HDF5Filter]]:
     """Split a pipeline into the groups that become single Zarr codecs, in pipeline order.
 
-    Everything up to the last filter without an exact codec is one libhdf5-decoded group;
-    every later filter is a group of its own.
+    When every filter has an exact codec, each is a group of its own. Otherwise the whole
+    pipeline is one libhdf5-decoded group: that codec then sees the stored bytes first and
+    can apply each chunk's filter mask itself (see ``lindi_core.codecs.hdf5_filters``).
     """
-    last_native = -1
-    for i, f in enumerate(filters):
-        if f.filter_id not in CODEC_BUILDERS:
-            last_native = i
-    groups = [filters[: last_native + 1]] if last_native >= 0 else []
-    groups.extend([f] for f in filters[last_native + 1 :])
-    return groups
+    if all(f.filter_id in CODEC_BUILDERS for f in filters):
+        return [[f] for f in filters]
+    return [list(filters)]
