@@ -23,6 +23,7 @@ class TranslationError(LindiError):
     """
 
     def __init__(self, message: str, *, source: str | None = None, object_path: str | None = None):
+        self.detail = message
         self.source = source
         self.object_path = object_path
         where = []
@@ -32,6 +33,15 @@ class TranslationError(LindiError):
             where.append(f"object {object_path!r}")
         prefix = f"{', '.join(where)}: " if where else ""
         super().__init__(prefix + message)
+
+
+    def located(self, *, source: str, object_path: str) -> TranslationError:
+        """This error with the file and object filled in where they were missing."""
+        if self.source is not None and self.object_path is not None:
+            return self
+        located = type(self)(self.detail, source=self.source or source, object_path=self.object_path or object_path)
+        located.__cause__ = self.__cause__
+        return located
 
 
 class NotHDF5Error(TranslationError):

@@ -53,7 +53,7 @@ def read_local(path: str, offset: int, length: int) -> bytes:
 class HttpSource(ByteSource):
     """HTTP range reads with retries on connection errors, timeouts, 429 and 5xx."""
 
-    def __init__(self, *, retries: int = 4, backoff: float = 0.1, timeout: float = 60.0):
+    def __init__(self, *, retries: int = 6, backoff: float = 0.05, timeout: float = 60.0):
         self.retries = retries
         self.backoff = backoff
         self.timeout = aiohttp.ClientTimeout(total=timeout)

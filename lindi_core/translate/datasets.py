@@ -58,8 +58,8 @@ def translate_dataset(ctx: DatasetContext, dset: h5py.Dataset, key: str) -> None
             zarray = _in_place(ctx, dset, key, zattrs)
         else:
             zarray = _encoded(ctx, dset, key, family, zattrs)
-    except TranslationError:
-        raise
+    except TranslationError as exc:
+        raise exc.located(source=ctx.source, object_path=dset.name) from exc.__cause__
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
         raise TranslationError(f"dataset cannot be translated: {exc}", source=ctx.source,
                                object_path=dset.name) from exc

@@ -1,0 +1,34 @@
+"""The command line: translate, tree, validate, demo."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from lindi_core.cli import main
+
+
+def test_translate_tree_and_validate(make_h5, tmp_path, capsys):
+    path = make_h5(lambda f: f.create_group("grp").create_dataset("x", data=np.arange(100), chunks=(10,)))
+    out = tmp_path / "x.lindi.json"
+    assert main(["translate", path, "-o", str(out), "--no-progress", "--inline-threshold", "0"]) == 0
+    assert "10 chunk references" in capsys.readouterr().out
+    assert json.loads(out.read_text())["refs"]["grp/x/.zarray"]["shape"] == [100]
+    assert main(["tree", str(out)]) == 0
+    assert "grp/\n  x  (100,) int64" in capsys.readouterr().out
+    assert main(["validate", str(out)]) == 0
+
+
+def test_errors_exit_2_with_a_message(tmp_path, capsys):
+    bogus = tmp_path / "bogus.h5"
+    bogus.write_text("nope")
+    assert main(["translate", str(bogus), "-o", str(tmp_path / "o.json"), "--no-progress"]) == 2
+    assert "not an HDF5 file" in capsys.readouterr().err
+
+
+def test_demo_runs_end_to_end(capsys):
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "identical to h5py reading the file: True" in out
+    assert "ElectricalSeries/" in out

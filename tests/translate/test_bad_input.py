@@ -1,0 +1,67 @@
+"""Bad input gives a clear lindi_core.errors exception and never a half-written output."""
+
+from __future__ import annotations
+
+import os
+
+import h5py
+import numpy as np
+import pytest
+
+import lindi_core
+from lindi_core.errors import LindiError, NotHDF5Error, TranslationError, UnsupportedFilterError
+
+
+def test_non_hdf5_input_is_refused_and_no_output_is_written(tmp_path):
+    bogus = tmp_path / "notes.txt"
+    bogus.write_text("this is not HDF5\n" * 100)
+    out = tmp_path / "out.lindi.json"
+    with pytest.raises(NotHDF5Error, match="notes.txt"):
+        lindi_core.translate_to_file(str(bogus), str(out), progress=False)
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]  # no temp file left behind
+
+
+def test_truncated_file_is_refused_and_existing_output_is_kept(make_h5, tmp_path):
+    path = make_h5(lambda f: f.create_dataset("x", data=np.arange(100_000)))
+    data = open(path, "rb").read()
+    truncated = tmp_path / "truncated.h5"
+    truncated.write_bytes(data[: len(data) // 3])
+    out = tmp_path / "out.lindi.json"
+    out.write_text("previous content")
+    with pytest.raises(LindiError, match="truncated.h5"):
+        lindi_core.translate_to_file(str(truncated), str(out), progress=False)
+    assert out.read_text() == "previous content"
+
+
+def test_missing_file_names_the_path(tmp_path):
+    with pytest.raises(TranslationError, match="no such file"):
+        lindi_core.translate(str(tmp_path / "missing.h5"))
+
+
+def test_unavailable_filter_names_file_and_dataset(make_h5):
+    def build(f):
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_chunk((10,))
+        dcpl.set_filter(31999, 1, ())  # optional, and no such filter exists here
+        space = h5py.h5s.create_simple((100,))
+        dsid = h5py.h5d.create(f.require_group("grp").id, b"odd", h5py.h5t.STD_I32LE, space, dcpl=dcpl)
+        dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, np.arange(100, dtype="<i4"))
+
+    path = make_h5(build)
+    with pytest.raises(UnsupportedFilterError) as info:
+        lindi_core.translate(path, options=lindi_core.ChunkOptions(inline_threshold=0))
+    assert info.value.object_path == "/grp/odd"
+    assert os.path.basename(path) in str(info.value) and "31999" in str(info.value)
+
+
+def test_corrupt_object_header_names_the_object(make_h5):
+    path = make_h5(lambda f: f.create_dataset("victim", data=np.arange(10)).attrs.create("a", 1))
+    with h5py.File(path) as f:
+        address = h5py.h5o.get_info(f["victim"].id).addr
+    with open(path, "r+b") as f:  # clobber the object header
+        f.seek(address)
+        f.write(b"\xff" * 64)
+    with pytest.raises(TranslationError) as info:
+        lindi_core.translate(path)
+    assert "victim" in str(info.value)
