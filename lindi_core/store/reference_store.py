@@ -7,6 +7,8 @@ and Zarr disagree:
 
 * a short final chunk of an uncompressed array (contiguous data cut into virtual chunks) is
   padded with zeros to the full chunk size Zarr expects;
+* chunks of arrays LINDI 0.4 linked to their HDF5 dataset (``_EXTERNAL_ARRAY_LINK``) are found
+  in that file's chunk index (:mod:`lindi_core.store.external_arrays`);
 * a chunk that HDF5 stored with some optional filters skipped is rewritten into the form the
   full codec pipeline decodes, and chunks of libhdf5-decoded arrays get their filter mask
   prefixed (:mod:`lindi_core.store.filter_mask`).
@@ -27,9 +29,11 @@ from zarr.core.buffer import Buffer, BufferPrototype
 import lindi_core.codecs  # noqa: F401  (registers our codecs and data types)
 from lindi_core.errors import ChunkDecodeError, ReferenceFormatError
 from lindi_core.format import jsonio
-from lindi_core.format.refs import ReferenceFileSystem, join_key, split_key
+from lindi_core.format import annotations as ann
+from lindi_core.format.refs import ChunkRef, ReferenceFileSystem, join_key, split_key
 from lindi_core.io.locations import LocationPolicy
 from lindi_core.io.sources import ByteSources, fetch_url_sync
+from lindi_core.store.external_arrays import ExternalArrayIndex
 from lindi_core.store.filter_mask import restore_skipped_filters, uses_libhdf5_pipeline, with_mask_header
 
 
@@ -47,6 +51,7 @@ class ReferenceStore(Store):
         self.rfs = rfs
         self.policy = policy or LocationPolicy()
         self.sources = sources or ByteSources()
+        self.external_arrays = ExternalArrayIndex(self.policy)
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -88,11 +93,14 @@ class ReferenceStore(Store):
 
     async def _value_bytes(self, key: str) -> bytes | None:
         value = self.rfs.get(key)
+        parent, name = split_key(key)
+        zarray = self.rfs.metadata.get(join_key(parent, ".zarray"))
+        if value is None and zarray is not None and not name.startswith("."):
+            value = await self._linked_chunk(parent, name, zarray)
         if value is None:
             return None
         if isinstance(value, dict):
             return orjson.dumps(value)
-        zarray = self.rfs.metadata.get(join_key(split_key(key)[0], ".zarray"))
         if isinstance(value, bytes):
             data, filter_mask = value, 0
         else:
@@ -109,6 +117,14 @@ class ReferenceStore(Store):
             except (ValueError, RuntimeError, OSError) as exc:
                 raise ChunkDecodeError(f"chunk {key!r} (filter mask {filter_mask}) cannot be decoded: {exc}") from exc
         return _pad_short_chunk(data, zarray, key)
+
+    async def _linked_chunk(self, array_path: str, chunk_name: str, zarray: dict) -> ChunkRef | None:
+        """The chunk of an ``_EXTERNAL_ARRAY_LINK`` array, looked up in the linked HDF5 file."""
+        zattrs = self.rfs.metadata.get(join_key(array_path, ".zattrs")) or {}
+        link = zattrs.get(ann.EXTERNAL_ARRAY_LINK)
+        if link is None:
+            return None
+        return await self.external_arrays.chunk_ref(link, chunk_name, zarray.get("chunks") or [])
 
     async def get_partial_values(
         self, prototype: BufferPrototype, key_ranges: Iterable[tuple[str, ByteRequest | None]]
@@ -144,6 +160,7 @@ class ReferenceStore(Store):
         from zarr.core.sync import sync
 
         sync(self.sources.close())
+        self.external_arrays.close()
         super().close()
 
 

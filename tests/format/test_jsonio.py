@@ -123,3 +123,32 @@ def test_write_is_atomic(tmp_path, monkeypatch):
         jsonio.write_atomic(rfs, target)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.lindi.json"]
+
+
+def test_lindi_external_array_links_read_the_linked_dataset(make_h5, tmp_path):
+    import h5py
+
+    data = np.arange(6000, dtype="<i4").reshape(200, 30)
+
+    def build(f):
+        f.create_dataset("big", data=data, chunks=(16, 7), compression="gzip", shuffle=True)
+        ds = f.create_dataset("sparse", shape=(100,), chunks=(10,), dtype="<f8", fillvalue=-1)
+        ds[20:30] = 5.0
+
+    path = make_h5(build)
+    refs = {".zgroup": {"zarr_format": 2}}
+    with h5py.File(path) as f:
+        for name in ["big", "sparse"]:
+            ds = f[name]
+            filters = [{"elementsize": 4, "id": "shuffle"}, {"id": "zlib", "level": 4}] if name == "big" else None
+            refs[f"{name}/.zarray"] = {"chunks": list(ds.chunks), "compressor": None, "dtype": ds.dtype.str,
+                                       "fill_value": float(ds.fillvalue) if name == "sparse" else 0,
+                                       "filters": filters, "order": "C", "shape": list(ds.shape), "zarr_format": 2}
+            refs[f"{name}/.zattrs"] = {"_EXTERNAL_ARRAY_LINK": {"link_type": "hdf5_dataset", "name": name,
+                                                                "url": path}}
+    out = tmp_path / "linked.lindi.json"
+    out.write_text(json.dumps({"refs": refs}))
+    root = zarr.open_group(lindi_core.ReferenceStore.from_file(out), mode="r", zarr_format=2)
+    np.testing.assert_array_equal(root["big"][...], data)
+    with h5py.File(path) as f:
+        np.testing.assert_array_equal(root["sparse"][...], f["sparse"][...])
