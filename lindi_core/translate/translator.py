@@ -47,39 +47,43 @@ def zarr_key(h5_path: str) -> str:
 
 
 def walk(h5file: h5py.File, source: str) -> tuple[list[WalkEntry], dict[ObjectKey, str]]:
-    """Every link of the file in traversal order, and the primary path of every object."""
+    """Every link of the file in depth-first, link-order traversal, and the primary path of
+    every object (the first path this traversal meets)."""
     entries = [WalkEntry("/", "group")]
     primary: dict[ObjectKey, str] = {object_key(h5file.id): "/"}
-    stack = [h5file]
+    # A stack of iterators over (group, remaining names) gives a depth-first preorder
+    # without recursion limits on deep files.
+    stack = [(h5file, iter(list(h5file)))]
     while stack:
-        group = stack.pop()
-        children = []
-        for name in group:
-            path = group.name.rstrip("/") + "/" + name
-            try:
-                link = group.get(name, getlink=True)
-                if isinstance(link, h5py.SoftLink):
-                    entries.append(WalkEntry(path, "soft", link.path))
-                    continue
-                if isinstance(link, h5py.ExternalLink):
-                    entries.append(WalkEntry(path, "external", (link.filename, link.path)))
-                    continue
-                obj = group[name]
-            except (KeyError, OSError, ValueError, RuntimeError) as exc:
-                raise TranslationError(f"link cannot be read: {exc}", source=source, object_path=path) from exc
-            key = object_key(obj.id)
-            if key in primary:
-                entries.append(WalkEntry(path, "hard", primary[key]))
+        group, names = stack[-1]
+        name = next(names, None)
+        if name is None:
+            stack.pop()
+            continue
+        path = group.name.rstrip("/") + "/" + name
+        try:
+            link = group.get(name, getlink=True)
+            if isinstance(link, h5py.SoftLink):
+                entries.append(WalkEntry(path, "soft", link.path))
                 continue
-            primary[key] = path
-            if isinstance(obj, h5py.Group):
-                entries.append(WalkEntry(path, "group"))
-                children.append(obj)
-            elif isinstance(obj, h5py.Dataset):
-                entries.append(WalkEntry(path, "dataset"))
-            else:  # a committed (named) datatype
-                entries.append(WalkEntry(path, "datatype"))
-        stack.extend(reversed(children))
+            if isinstance(link, h5py.ExternalLink):
+                entries.append(WalkEntry(path, "external", (link.filename, link.path)))
+                continue
+            obj = group[name]
+        except (KeyError, OSError, ValueError, RuntimeError) as exc:
+            raise TranslationError(f"link cannot be read: {exc}", source=source, object_path=path) from exc
+        key = object_key(obj.id)
+        if key in primary:
+            entries.append(WalkEntry(path, "hard", primary[key]))
+            continue
+        primary[key] = path
+        if isinstance(obj, h5py.Group):
+            entries.append(WalkEntry(path, "group"))
+            stack.append((obj, iter(list(obj))))
+        elif isinstance(obj, h5py.Dataset):
+            entries.append(WalkEntry(path, "dataset"))
+        else:  # a committed (named) datatype
+            entries.append(WalkEntry(path, "datatype"))
     return entries, primary
 
 

@@ -21,7 +21,9 @@ def test_hard_linked_objects_are_stored_once(make_h5, translated):
     root, rfs = translated(path, options=ChunkOptions(inline_threshold=0))
     assert list(rfs.tables) == ["data"]  # one chunk list
     assert root["elsewhere/alias_of_data"].attrs[ann.HARD_LINK] == {"path": "/data"}
-    assert root["elsewhere/alias_of_group"].attrs[ann.HARD_LINK] == {"path": "/group"}
+    # depth first in name order: /elsewhere/alias_of_group comes before /group
+    assert root["group"].attrs[ann.HARD_LINK] == {"path": "/elsewhere/alias_of_group"}
+    assert root["elsewhere/alias_of_group"].attrs["x"] == 1
 
 
 def test_soft_links_including_dangling_and_external_links(make_h5, translated):
