@@ -246,32 +246,30 @@ def _table_text(
     array_path: str, table: ChunkTable, url_tokens: list[bytes], inline: dict[str, bytes], batch: int = 65536
 ) -> Iterator[bytes]:
     present = table.present()
-    prefix = (orjson.dumps(array_path)[:-1] + b"/") if array_path else b'"'
+    prefix = (orjson.dumps(array_path).decode()[:-1] + "/") if array_path else '"'
+    tokens = [t.decode() for t in url_tokens]
     for start in range(0, len(present), batch):
         linear = present[start : start + batch]
         if table.grid_shape:
-            coords = np.unravel_index(linear, table.grid_shape)
-            columns = [c.astype(str) for c in coords]
-            names = columns[0]
-            for column in columns[1:]:
-                names = np.char.add(np.char.add(names, "."), column)
-            names = names.tolist()
+            columns = [map(str, c.tolist()) for c in np.unravel_index(linear, table.grid_shape)]
+            names = list(map(".".join, zip(*columns))) if len(columns) > 1 else list(columns[0])
         else:
             names = ["0"] * len(linear)
         url_ids = table.url_index[linear].tolist()
         offsets = table.offset[linear].tolist()
         lengths = table.length[linear].tolist()
         masks = table.filter_mask[linear].tolist() if table.filter_mask is not None else None
-        parts = []
-        for i, name in enumerate(names):
-            if inline and (array_path + "/" + name if array_path else name) in inline:
-                continue
-            mask_text = f',{{"filter_mask":{masks[i]}}}' if masks is not None and masks[i] else ""
-            parts.append(
-                b',\n' + prefix + name.encode() + b'":[' + url_tokens[url_ids[i]]
-                + f",{offsets[i]},{lengths[i]}{mask_text}]".encode()
-            )
-        yield b"".join(parts)
+        lines = [
+            f'{prefix}{name}":[{tokens[u]},{o},{n}]'
+            for name, u, o, n in zip(names, url_ids, offsets, lengths)
+        ]
+        if masks is not None:
+            lines = [line[:-1] + f',{{"filter_mask":{m}}}]' if m else line for line, m in zip(lines, masks)]
+        if inline:
+            keys = [f"{array_path}/{name}" if array_path else name for name in names]
+            lines = [line for line, key in zip(lines, keys) if key not in inline]
+        if lines:
+            yield (",\n" + ",\n".join(lines)).encode()
 
 
 def dumps(rfs: ReferenceFileSystem, *, use_templates: bool = True) -> bytes:

@@ -257,8 +257,11 @@ class ReferenceFileSystem:
             return
         if len(shape) != len(chunks) or not all(isinstance(c, int) and c > 0 for c in chunks):
             return
-        old = self.tables.pop(array_path, None)
         table = ChunkTable.for_array(shape, chunks)
+        old = self.tables.get(array_path)
+        if old is not None and old.grid_shape == table.grid_shape:
+            table = old  # built for this very grid (as the translator does): keep it whole
+            old = None
         self.tables[array_path] = table
         moved = [(k, r) for k, r in self.loose_refs.items() if split_key(k)[0] == array_path]
         if old is not None:

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -100,35 +101,41 @@ def chunked_refs(
     chunk_shape: tuple[int, ...],
     on_chunks: Callable[[int], None] | None = None,
 ) -> ChunkTable:
-    """References of every allocated chunk of a chunked dataset, found by one index walk."""
-    offsets: list[tuple[int, ...]] = []
-    masks: list[int] = []
-    addresses: list[int] = []
-    sizes: list[int] = []
+    """References of every allocated chunk of a chunked dataset, found by one index walk.
+
+    The walk's results are packed into flat machine-integer buffers as they arrive (about
+    ``8 * (ndim + 3)`` bytes a chunk), not kept as a Python object per chunk."""
+    coordinates = array("q")
+    addresses = array("q")
+    sizes = array("q")
+    masks = array("q")
 
     def visit(info) -> None:
-        offsets.append(info.chunk_offset)
-        masks.append(info.filter_mask)
+        coordinates.extend(info.chunk_offset)
         addresses.append(info.byte_offset)
         sizes.append(info.size)
+        masks.append(info.filter_mask)
 
     dsid.chunk_iter(visit)
     table = ChunkTable.for_array(list(shape), list(chunk_shape))
-    if offsets:
-        grid = np.asarray(offsets, dtype=np.int64).reshape(len(offsets), len(chunk_shape))
-        grid //= np.asarray(chunk_shape, dtype=np.int64)
+    count = len(addresses)
+    if count:
+        grid = np.frombuffer(coordinates, dtype=np.int64).reshape(count, len(chunk_shape))
+        grid = grid // np.asarray(chunk_shape, dtype=np.int64)
         inside = np.all(grid < np.asarray(table.grid_shape, dtype=np.int64), axis=1)
-        linear = np.ravel_multi_index(tuple(grid[inside].T), table.grid_shape) if len(table.grid_shape) else \
-            np.zeros(int(inside.sum()), dtype=np.int64)
+        if table.grid_shape:
+            linear = np.ravel_multi_index(tuple(grid[inside].T), table.grid_shape)
+        else:
+            linear = np.zeros(int(inside.sum()), dtype=np.int64)
         table.url_index[linear] = rfs.url_id(url)
-        table.offset[linear] = np.asarray(addresses, dtype=np.int64)[inside]
-        table.length[linear] = np.asarray(sizes, dtype=np.int64)[inside]
-        mask_array = np.asarray(masks, dtype=np.uint32)[inside]
+        table.offset[linear] = np.frombuffer(addresses, dtype=np.int64)[inside]
+        table.length[linear] = np.frombuffer(sizes, dtype=np.int64)[inside]
+        mask_array = np.frombuffer(masks, dtype=np.int64)[inside]
         if mask_array.any():
             table.filter_mask = np.zeros(table.url_index.shape, dtype=np.uint32)
             table.filter_mask[linear] = mask_array
         if on_chunks is not None:
-            on_chunks(len(offsets))
+            on_chunks(count)
     rfs.tables[array_key] = table
     return table
 
