@@ -27,7 +27,7 @@ def write_sample_nwb(path: str | os.PathLike, *, n_samples: int = 30_000, n_chan
     nwb = pynwb.NWBFile(
         session_description="lindi-core sample session",
         identifier="lindi-core-sample",
-        session_start_time=datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc),
+        session_start_time=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
         subject=Subject(subject_id="mouse-1", species="Mus musculus", sex="F", age="P90D"),
     )
     device = nwb.create_device(name="probe")

@@ -29,7 +29,7 @@ class ByteSource(ABC):
     async def read(self, where: str, offset: int, length: int) -> bytes:
         """``length`` bytes at ``offset`` (``length < 0``: to the end of the file)."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - most sources hold nothing to release
         """Release connections and handles."""
 
 
@@ -91,7 +91,7 @@ class HttpSource(ByteSource):
                         last_error = ByteSourceError("short or mismatched body")
                         continue
                     return data
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 last_error = exc
         raise ByteSourceError(
             f"reading {where} bytes {offset}+{length} failed after {self.retries + 1} attempts: {last_error}")

@@ -28,8 +28,8 @@ from zarr.core.buffer import Buffer, BufferPrototype
 
 import lindi_core.codecs  # noqa: F401  (registers our codecs and data types)
 from lindi_core.errors import ChunkDecodeError, ReferenceFormatError
-from lindi_core.format import jsonio
 from lindi_core.format import annotations as ann
+from lindi_core.format import jsonio
 from lindi_core.format.refs import ChunkRef, ReferenceFileSystem, join_key, split_key
 from lindi_core.io.locations import LocationPolicy
 from lindi_core.io.sources import ByteSources, fetch_url_sync

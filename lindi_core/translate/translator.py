@@ -156,7 +156,7 @@ def _generation_metadata(source: str) -> dict[str, Any]:
     return {
         "generatedBy": "lindi-core",
         "generatedByVersion": __version__,
-        "creationDate": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "creationDate": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "source": source,
     }
 
