@@ -7,6 +7,17 @@ zarr-python 3 (:class:`ReferenceStore`), fetching only the chunks a read touches
 __version__ = "0.1.0"
 
 from lindi_core import errors
+from lindi_core.facade import (
+    LindiH5pyAttributes,
+    LindiH5pyDataset,
+    LindiH5pyExternalLink,
+    LindiH5pyFile,
+    LindiH5pyGroup,
+    LindiH5pyHardLink,
+    LindiH5pyReference,
+    LindiH5pyRegionReference,
+    LindiH5pySoftLink,
+)
 from lindi_core.format.jsonio import load_path as load_reference_file
 from lindi_core.format.refs import ChunkRef, ReferenceFileSystem
 from lindi_core.store import ReferenceStore
@@ -14,6 +25,15 @@ from lindi_core.translate import ChunkOptions, translate, translate_to_file
 
 __all__ = [
     "ChunkOptions",
+    "LindiH5pyAttributes",
+    "LindiH5pyDataset",
+    "LindiH5pyExternalLink",
+    "LindiH5pyFile",
+    "LindiH5pyGroup",
+    "LindiH5pyHardLink",
+    "LindiH5pyReference",
+    "LindiH5pyRegionReference",
+    "LindiH5pySoftLink",
     "ChunkRef",
     "ReferenceFileSystem",
     "ReferenceStore",

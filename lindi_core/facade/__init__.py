@@ -1,0 +1,28 @@
+"""The h5py-compatible facade: pynwb and any h5py code read translated files unchanged.
+
+One module per HDF5 concept, as in h5py: ``files``, ``group``, ``dataset``, ``attrs``,
+``selections`` (indexing rules), ``references``, ``dtypes``; ``hierarchy`` indexes the tree.
+"""
+
+from lindi_core.facade.attrs import LindiH5pyAttributes
+from lindi_core.facade.dataset import LindiH5pyDataset
+from lindi_core.facade.files import LindiH5pyFile
+from lindi_core.facade.group import (
+    LindiH5pyExternalLink,
+    LindiH5pyGroup,
+    LindiH5pyHardLink,
+    LindiH5pySoftLink,
+)
+from lindi_core.facade.references import LindiH5pyReference, LindiH5pyRegionReference
+
+__all__ = [
+    "LindiH5pyAttributes",
+    "LindiH5pyDataset",
+    "LindiH5pyExternalLink",
+    "LindiH5pyFile",
+    "LindiH5pyGroup",
+    "LindiH5pyHardLink",
+    "LindiH5pyReference",
+    "LindiH5pyRegionReference",
+    "LindiH5pySoftLink",
+]

@@ -1,0 +1,178 @@
+"""Attributes with h5py's types (spec section 7).
+
+Values are decoded from ``.zattrs`` JSON with the exact types recorded in ``_ATTR_DTYPES``;
+without a record, h5py's defaults: ``numpy.int64``, ``numpy.float64``, ``numpy.bool_``, ``str``
+and arrays of those. Reserved annotation keys are hidden.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import h5py
+import numpy as np
+
+from lindi_core.facade.dtypes import dtype_from_description
+from lindi_core.facade.references import reference_from_json, references_array
+from lindi_core.format import annotations as ann
+
+
+class LindiH5pyAttributes(h5py.AttributeManager):
+    """The ``.attrs`` of a facade object."""
+
+    def __init__(self, owner: Any):
+        self._owner = owner
+
+    def _zattrs(self) -> dict:
+        return self._owner._zattrs()
+
+    def __getitem__(self, name: str) -> Any:
+        zattrs = self._zattrs()
+        if name in ann.SPECIAL_ATTRIBUTE_KEYS or name not in zattrs:
+            raise KeyError(f"Unable to synchronously open attribute (can't locate attribute: '{name}')")
+        described = (zattrs.get(ann.ATTR_DTYPES) or {}).get(name)
+        return decode_attribute(zattrs[name], described)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name not in ann.SPECIAL_ATTRIBUTE_KEYS and name in self._zattrs()
+
+    def __iter__(self) -> Iterator[str]:
+        for name in list(self._zattrs()):
+            if name not in ann.SPECIAL_ATTRIBUTE_KEYS:
+                yield name
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in self else default
+
+    def get_id(self, name: str):
+        raise NotImplementedError("attribute ids are HDF5 handles; a translated file has none")
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self._owner._file._require_writable("create attribute")
+        raise NotImplementedError
+
+    def __delitem__(self, name: str) -> None:
+        self._owner._file._require_writable("delete attribute")
+        raise NotImplementedError
+
+    def create(self, name, data, shape=None, dtype=None):
+        self._owner._file._require_writable("create attribute")
+        raise NotImplementedError
+
+    def modify(self, name, value):
+        self._owner._file._require_writable("modify attribute")
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<Attributes of HDF5 object at {id(self._owner)}>"
+
+
+def _nan_aware(value: Any) -> Any:
+    """JSON values with LINDI's NaN / Infinity strings turned back into floats."""
+    if isinstance(value, list):
+        return [_nan_aware(v) for v in value]
+    if isinstance(value, str) and value in ann.NAN_STRINGS:
+        return ann.NAN_STRINGS[value]
+    return value
+
+
+def decode_attribute(value: Any, description: Any = None) -> Any:
+    """An attribute value as h5py returns it."""
+    if isinstance(value, dict) and value.get(ann.EMPTY) is True:
+        return h5py.Empty(dtype_from_description(description) if description is not None else np.float64)
+    if ann.is_reference_value(value) or (description is not None and isinstance(description, dict)
+                                         and "reference" in description):
+        if isinstance(value, list):
+            return references_array(value, np.shape(np.asarray(value, dtype=object)))
+        return reference_from_json(value)
+    if isinstance(value, list) and value and all(ann.is_reference_value(v) or v is None for v in value) \
+            and any(v is not None for v in value):
+        return references_array(value, (len(value),))
+    if description is None:
+        return _default_decode(value)
+    dtype = dtype_from_description(description)
+    return _typed(value, dtype)
+
+
+def _default_decode(value: Any) -> Any:
+    if isinstance(value, bool):
+        return np.bool_(value)
+    if isinstance(value, int):
+        return np.int64(value)
+    if isinstance(value, float):
+        return np.float64(value)
+    if isinstance(value, str):
+        return np.float64(ann.NAN_STRINGS[value]) if value in ann.NAN_STRINGS else value
+    if isinstance(value, list):
+        flat = list(_flatten(value))
+        if flat and all(isinstance(v, str) and v not in ann.NAN_STRINGS for v in flat):
+            return np.array(value, dtype=object)
+        if not flat:
+            return np.array(value, dtype=object) if value == [] else np.array(value)
+        if all(isinstance(v, bool) for v in flat):
+            return np.array(value, dtype=np.bool_)
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in flat):
+            return np.array(value, dtype=np.int64)
+        return np.array(_nan_aware(value), dtype=np.float64)
+    return value
+
+
+def _flatten(value: Any) -> Iterator[Any]:
+    if isinstance(value, list):
+        for v in value:
+            yield from _flatten(v)
+    else:
+        yield value
+
+
+def _typed(value: Any, dtype: np.dtype) -> Any:
+    """A JSON value converted to ``dtype`` the way h5py would hand it back."""
+    string = h5py.check_string_dtype(dtype)
+    if string is not None and dtype.kind == "O":  # variable-length: str, or arrays of str
+        if isinstance(value, list):
+            return np.array(value, dtype=dtype)
+        return value
+    if string is not None:  # fixed length: bytes
+        if isinstance(value, list):
+            return np.array(_encode(value), dtype=dtype)
+        return np.bytes_(value.encode("utf-8"))
+    if dtype.fields is not None:
+        array = np.empty(np.shape(np.asarray(value, dtype=object))[:-1] if _is_rows(value) else (), dtype=dtype)
+        _fill_compound(array, value)
+        return array if array.ndim else array[()]
+    if dtype.kind == "c":
+        array = np.asarray(_nan_aware(value), dtype=np.float64)
+        array = (array[..., 0] + 1j * array[..., 1]).astype(dtype)
+        return array if array.ndim else array[()]
+    vlen = h5py.check_vlen_dtype(dtype)
+    if vlen is not None:
+        out = np.empty(len(value), dtype=dtype)
+        for i, v in enumerate(value):
+            out[i] = np.asarray(_nan_aware(v), dtype=vlen)
+        return out
+    array = np.asarray(_nan_aware(value), dtype=dtype)
+    return array if array.ndim else array[()]
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    return value.encode("utf-8") if isinstance(value, str) else value
+
+
+def _is_rows(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and isinstance(value[0], list)
+
+
+def _fill_compound(array: np.ndarray, value: Any) -> None:
+    if array.ndim == 0:
+        row = value
+        for (name, (field_dtype, *_)), item in zip(array.dtype.fields.items(), row):
+            array[name] = _typed(item, field_dtype)
+        return
+    for index in range(array.shape[0]):
+        _fill_compound(array[index : index + 1].reshape(array.shape[1:]), value[index])

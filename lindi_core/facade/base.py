@@ -1,0 +1,103 @@
+"""What every facade object shares: its file, its names, its attributes, its identity.
+
+An object has two paths. ``name`` is the HDF5 path it was reached by, as h5py reports it (a
+dataset reached through a soft or hard link reports the link's path). ``_zpath`` is the Zarr
+path where the object is stored: its *primary* path. Identity (``id``, ``==``, ``hash``)
+follows the primary path, so hdmf recognises an object reached twice.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import TYPE_CHECKING, Any
+
+from lindi_core.facade.attrs import LindiH5pyAttributes
+from lindi_core.facade.references import LindiH5pyReference
+from lindi_core.format.refs import join_key
+
+if TYPE_CHECKING:
+    from lindi_core.facade.files import LindiH5pyFile
+
+
+class LindiObjectID:
+    """Stands in for h5py's ``ObjectID``: hashable, equal for the same stored object."""
+
+    __slots__ = ("_file_token", "zpath")
+
+    def __init__(self, file: LindiH5pyFile, zpath: str):
+        self._file_token = id(file)
+        self.zpath = zpath
+
+    @property
+    def valid(self) -> bool:
+        return True
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LindiObjectID) and (other._file_token, other.zpath) == (self._file_token, self.zpath)
+
+    def __hash__(self) -> int:
+        return hash((self._file_token, self.zpath))
+
+    def __repr__(self) -> str:
+        return f"<LindiObjectID /{self.zpath}>"
+
+
+def h5_path(zpath: str) -> str:
+    return "/" + zpath
+
+
+class FacadeObject:
+    """Mixin giving a facade object h5py's ``HLObject`` surface."""
+
+    _file: LindiH5pyFile
+    _zpath: str
+    _name: str
+
+    def _init_object(self, file: LindiH5pyFile, zpath: str, name: str) -> None:
+        self._file = file
+        self._zpath = zpath
+        self._name = name
+
+    def _zattrs(self) -> dict:
+        return self._file._rfs.metadata.get(join_key(self._zpath, ".zattrs")) or {}
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def file(self) -> LindiH5pyFile:
+        return self._file
+
+    @property
+    def parent(self) -> Any:
+        return self._file[posixpath.dirname(self._name) or "/"]
+
+    @property
+    def attrs(self) -> LindiH5pyAttributes:
+        return LindiH5pyAttributes(self)
+
+    @property
+    def id(self) -> LindiObjectID:
+        return LindiObjectID(self._file, self._zpath)
+
+    @property
+    def ref(self) -> LindiH5pyReference:
+        return LindiH5pyReference({
+            "object_id": self._zattrs().get("object_id"),
+            "path": h5_path(self._zpath),
+            "source": ".",
+            "source_object_id": self._file._root_object_id(),
+        })
+
+    def __bool__(self) -> bool:
+        return self._file._is_open
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FacadeObject) and other.id == self.id
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(self.id)

@@ -1,0 +1,411 @@
+"""``LindiH5pyDataset``: h5py's ``Dataset`` over a translated Zarr array.
+
+Reads go through zarr-python 3 (so chunks are fetched and decoded as the store provides them)
+and are then shaped into what h5py returns for the same selection: big-endian data stays
+big-endian, variable-length strings are ``bytes``, references are reference objects, compound
+rows stored as JSON become structured arrays, scalars come back as NumPy scalars.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import h5py
+import numpy as np
+import zarr
+
+from lindi_core.facade import selections
+from lindi_core.facade.base import FacadeObject
+from lindi_core.facade.dtypes import dataset_dtype
+from lindi_core.facade.references import LindiH5pyReference, reference_from_json, region_selection
+from lindi_core.format import annotations as ann
+from lindi_core.format.refs import join_key
+
+if TYPE_CHECKING:
+    from lindi_core.facade.files import LindiH5pyFile
+
+_FILTER_NAMES = {"zlib": "gzip", "gzip": "gzip", "lindi_core.hdf5_filters": None}
+
+
+class LindiH5pyDataset(FacadeObject, h5py.Dataset):
+    """A dataset of a translated file, with h5py's read semantics."""
+
+    def __init__(self, file: LindiH5pyFile, zpath: str, name: str):
+        self._init_object(file, zpath, name)
+        self._zarray = file._rfs.metadata[join_key(zpath, ".zarray")]
+        zattrs = self._zattrs()
+        self._is_scalar = zattrs.get(ann.SCALAR) is True
+        self._is_null = zattrs.get(ann.NULL_DATASPACE) is True
+        self._dtype: np.dtype | None = None
+        self._array: zarr.Array | None = None
+
+    # -- description ------------------------------------------------------------------------
+    @property
+    def dtype(self) -> np.dtype:
+        if self._dtype is None:
+            self._dtype = self._resolve_dtype()
+        return self._dtype
+
+    def _resolve_dtype(self) -> np.dtype:
+        zattrs = self._zattrs()
+        dtype = dataset_dtype(self._zarray, zattrs)
+        if (ann.HDF5_DTYPE not in zattrs and ann.COMPOUND_DTYPE not in zattrs and self._is_json_codec()
+                and self._first_value_is_reference()):
+            return h5py.ref_dtype  # LINDI 0.4 marks reference datasets only in their values
+        return dtype
+
+    def _is_json_codec(self) -> bool:
+        filters = self._zarray.get("filters") or []
+        return bool(filters) and filters[0].get("id") == "json2"
+
+    def _first_value_is_reference(self) -> bool:
+        if self._is_null or math.prod(self._zarray.get("shape") or [0]) == 0:
+            return False
+        values = self._zarr()[...]
+        return any(ann.is_reference_value(v) for v in np.ravel(values))
+
+    @property
+    def shape(self) -> tuple[int, ...] | None:
+        if self._is_null:
+            return None
+        if self._is_scalar:
+            return ()
+        return tuple(self._zarray["shape"])
+
+    @property
+    def size(self) -> int:
+        return 0 if self._is_null else math.prod(self.shape)
+
+    @property
+    def ndim(self) -> int:
+        return 0 if self._is_null else len(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+    @property
+    def chunks(self) -> tuple[int, ...] | None:
+        zattrs = self._zattrs()
+        if self._is_null or self._is_scalar or (ann.HDF5_CHUNKS in zattrs and zattrs[ann.HDF5_CHUNKS] is None):
+            return None
+        return tuple(self._zarray["chunks"])
+
+    @property
+    def maxshape(self) -> tuple | None:
+        if self._is_null:
+            return None
+        declared = self._zattrs().get(ann.HDF5_MAXSHAPE)
+        return tuple(declared) if declared is not None else self.shape
+
+    @property
+    def fillvalue(self) -> Any:
+        fill = self._zarray.get("fill_value")
+        if self.dtype.kind in "OV" and self.dtype.fields is None:
+            return 0 if self.dtype.kind == "O" else np.zeros((), self.dtype)[()]
+        try:
+            return self._zarr().fill_value if fill is not None else np.zeros((), self.dtype)[()]
+        except (TypeError, ValueError):
+            return np.zeros((), self.dtype)[()]
+
+    def _pipeline(self) -> list[dict]:
+        return list(self._zarray.get("filters") or []) + ([self._zarray["compressor"]] if self._zarray.get("compressor") else [])
+
+    def _hdf5_filters(self) -> list[list]:
+        out = []
+        for codec in self._pipeline():
+            if codec.get("id") == "lindi_core.hdf5_filters":
+                out.extend(codec["filters"])
+        return out
+
+    @property
+    def compression(self) -> str | None:
+        for codec in self._pipeline():
+            if codec.get("id") in ("zlib", "gzip"):
+                return "gzip"
+            if codec.get("id") == "lindi_core.hdf5_filters":
+                ids = [f[0] for f in codec["filters"]]
+                if 1 in ids:
+                    return "gzip"
+                if 32000 in ids:
+                    return "lzf"
+                if 4 in ids:
+                    return "szip"
+        return None
+
+    @property
+    def compression_opts(self) -> Any:
+        for codec in self._pipeline():
+            if codec.get("id") in ("zlib", "gzip"):
+                return codec.get("level")
+        for filter_id, _flags, values in self._hdf5_filters():
+            if filter_id == 1:
+                return values[0] if values else None
+            if filter_id == 4:
+                return ({4: "ec", 32: "nn"}.get(values[0] & 36, "nn"), values[1]) if len(values) > 1 else None
+        return None
+
+    @property
+    def shuffle(self) -> bool:
+        return any(c.get("id") == "shuffle" for c in self._pipeline()) or any(f[0] == 2 for f in self._hdf5_filters())
+
+    @property
+    def fletcher32(self) -> bool:
+        return any(c.get("id") == "fletcher32" for c in self._pipeline()) or any(f[0] == 3 for f in self._hdf5_filters())
+
+    @property
+    def scaleoffset(self) -> int | None:
+        for filter_id, _flags, values in self._hdf5_filters():
+            if filter_id == 6:
+                return values[1] if len(values) > 1 else None
+        return None
+
+    @property
+    def external(self) -> None:
+        return None
+
+    @property
+    def is_virtual(self) -> bool:
+        return False
+
+    @property
+    def is_scale(self) -> bool:
+        return self._zattrs().get("CLASS") in (b"DIMENSION_SCALE", "DIMENSION_SCALE")
+
+    @property
+    def dims(self):
+        raise NotImplementedError("dimension scales are not available on translated files")
+
+    def __len__(self) -> int:
+        return self.len()
+
+    def len(self) -> int:
+        shape = self.shape
+        if shape is None:
+            raise TypeError("object of type 'NoneType' has no len()")
+        if shape == ():
+            raise TypeError("Attempt to take len() of scalar dataset")
+        return shape[0]
+
+    def __iter__(self):
+        shape = self.shape
+        if not shape:
+            raise TypeError("Can't iterate over a scalar dataset")
+        for i in range(shape[0]):
+            yield self[i]
+
+    def __repr__(self) -> str:
+        if not self._file._is_open:
+            return "<Closed HDF5 dataset>"
+        return f'<HDF5 dataset "{self._name.rsplit("/", 1)[-1]}": shape {self.shape}, type "{self.dtype.str}">'
+
+    @property
+    def zarr_array(self) -> zarr.Array:
+        """The zarr-python 3 array underneath (Zarr's view: scalars have shape (1,))."""
+        return self._zarr()
+
+    # -- reading ----------------------------------------------------------------------------
+    def _zarr(self) -> zarr.Array:
+        if self._array is None:
+            self._array = self._file._open_zarr_array(self._zpath)
+        return self._array
+
+    def __getitem__(self, args: Any, new_dtype: np.dtype | None = None) -> Any:
+        self._file._check_open()
+        if isinstance(args, LindiH5pyReference) and args.region is not None:
+            return self[region_selection(args.region, self.shape)]
+        if self._is_null:
+            if args in ((), Ellipsis) or args == (Ellipsis,):
+                return h5py.Empty(self.dtype)
+            raise ValueError("Empty datasets cannot be sliced")
+        dtype = self.dtype
+        selection = selections.parse(args, self.shape, dtype)
+        raw = self._read(selection)
+        data = self._as_h5py(raw)
+        if selection.fields:
+            data = _extract_fields(data, selection.fields)
+        if new_dtype is not None:
+            data = _cast(data, np.dtype(new_dtype))
+        scalar_result = (self.shape == () and _is_empty_tuple(args)) or (
+            selection.mask is None and self.shape != () and len(selection.shape_drops) == len(self.shape))
+        if scalar_result:
+            return data[()]
+        return data
+
+    def _read(self, selection: selections.Selection) -> np.ndarray:
+        array = self._zarr()
+        if self._is_scalar:
+            return np.asarray(array[0:1]).reshape(())
+        if selection.mask is not None:
+            return np.asarray(array.vindex[selection.mask])
+        # Integers become one-element slices, dropped after the read: zarr wraps single object
+        # elements (dicts, lists) in nested 0-d arrays otherwise.
+        axes = tuple(slice(a, a + 1) if isinstance(a, int) else a for a in selection.axes)
+        if any(isinstance(axis, np.ndarray) for axis in axes):
+            data = np.asarray(array.get_orthogonal_selection(axes))
+        else:
+            data = np.asarray(array[axes])
+        drops = selection.shape_drops
+        if drops:
+            data = data.reshape([n for i, n in enumerate(data.shape) if i not in drops])
+        return data
+
+    def _as_h5py(self, raw: np.ndarray) -> np.ndarray:
+        """Values as Zarr decoded them -> values as h5py returns them."""
+        dtype = self.dtype
+        if h5py.check_ref_dtype(dtype) is not None:
+            return _map_objects(raw, reference_from_json)
+        if dtype.fields is not None and raw.dtype.fields is None:  # JSON rows
+            return _rows_to_structured(raw, dtype)
+        string = h5py.check_string_dtype(dtype)
+        if string is not None and dtype.kind == "O":
+            return _map_objects(raw, _to_bytes)
+        if raw.dtype != dtype and dtype.kind != "O":
+            return raw.astype(dtype)
+        return raw
+
+    def read_direct(self, dest: np.ndarray, source_sel: Any = None, dest_sel: Any = None) -> None:
+        if not isinstance(dest, np.ndarray) or not dest.flags.c_contiguous or not dest.flags.writeable:
+            raise TypeError("dest must be a C-contiguous writable numpy array")
+        data = self[source_sel if source_sel is not None else ()]
+        dest[dest_sel if dest_sel is not None else ()] = data
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        data = np.asarray(self[()] if self.shape != () else self[...])
+        return data.astype(dtype) if dtype is not None else data
+
+    @property
+    def regionref(self):
+        return _RegionReferenceMaker(self)
+
+    # -- writing (refused in read-only files) -----------------------------------------------
+    def __setitem__(self, args: Any, value: Any) -> None:
+        self._file._require_writable("write data")
+
+    def resize(self, size: Any, axis: int | None = None) -> None:
+        self._file._require_writable("resize dataset")
+
+    def write_direct(self, source: Any, source_sel: Any = None, dest_sel: Any = None) -> None:
+        self._file._require_writable("write data")
+
+    def flush(self) -> None:
+        return None
+
+    def refresh(self) -> None:
+        return None
+
+
+class _RegionReferenceMaker:
+    """``dataset.regionref[selection]`` -> a region reference to that selection."""
+
+    def __init__(self, dataset: LindiH5pyDataset):
+        self._dataset = dataset
+
+    def __getitem__(self, args: Any) -> h5py.RegionReference:
+        from lindi_core.facade.references import LindiH5pyRegionReference
+
+        dataset = self._dataset
+        shape = dataset.shape
+        selection = selections.parse(args, shape, dataset.dtype)
+        if selection.mask is not None:
+            points = np.argwhere(selection.mask).tolist()
+            region = {"kind": "points", "points": points}
+        elif all(isinstance(a, slice) and a.step == 1 for a in selection.axes) and _covers_all(selection, shape):
+            region = {"kind": "all"}
+        elif all(isinstance(a, (slice, int, np.integer)) and (not isinstance(a, slice) or a.step == 1)
+                 for a in selection.axes):
+            start = [a.start if isinstance(a, slice) else int(a) for a in selection.axes]
+            end = [(a.stop - 1) if isinstance(a, slice) else int(a) for a in selection.axes]
+            region = {"kind": "blocks", "blocks": [[start, end]]}
+        else:
+            mask = np.zeros(shape, dtype=bool)
+            mask[np.ix_(*[_axis_indices(a, n) for a, n in zip(selection.axes, shape)])] = True
+            region = {"kind": "points", "points": np.argwhere(mask).tolist()}
+        body = dict(dataset.ref._body)
+        body[ann.REGION] = region
+        return LindiH5pyRegionReference(body)
+
+
+def _covers_all(selection: selections.Selection, shape: tuple[int, ...]) -> bool:
+    return all(a.start == 0 and a.stop == n for a, n in zip(selection.axes, shape))
+
+
+def _axis_indices(axis: Any, extent: int) -> np.ndarray:
+    if isinstance(axis, slice):
+        return np.arange(*axis.indices(extent))
+    return np.atleast_1d(np.asarray(axis))
+
+
+def _is_empty_tuple(args: Any) -> bool:
+    return isinstance(args, tuple) and all(isinstance(a, str) for a in args)
+
+
+def _to_bytes(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, np.str_):
+        return str(value).encode("utf-8")
+    return value
+
+
+def _map_objects(raw: np.ndarray, convert) -> np.ndarray:
+    out = np.empty(raw.shape, dtype=object)
+    flat_in = raw.reshape(-1)
+    flat_out = out.reshape(-1)
+    for i in range(flat_in.shape[0]):
+        flat_out[i] = convert(flat_in[i])
+    return out
+
+
+def _rows_to_structured(raw: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """JSON rows (lists of field values) -> a structured array of h5py's compound dtype."""
+    out = np.empty(raw.shape, dtype=dtype)
+    flat_in = raw.reshape(-1)
+    flat_out = out.reshape(-1)
+    for i in range(flat_in.shape[0]):
+        flat_out[i] = _row_value(flat_in[i], dtype)
+    return out
+
+
+def _row_value(row: Any, dtype: np.dtype) -> tuple:
+    values = []
+    for (field_dtype, *_), item in zip(dtype.fields.values(), row):
+        values.append(_field_value(item, field_dtype))
+    return tuple(values)
+
+
+def _field_value(item: Any, dtype: np.dtype) -> Any:
+    if h5py.check_ref_dtype(dtype) is not None:
+        return reference_from_json(item)
+    if dtype.fields is not None:
+        return _row_value(item, dtype)
+    string = h5py.check_string_dtype(dtype)
+    if string is not None:
+        return item.encode("utf-8") if isinstance(item, str) else item
+    if dtype.kind == "c" and isinstance(item, list):
+        return complex(item[0], item[1])
+    if isinstance(item, str) and item in ann.NAN_STRINGS:
+        return ann.NAN_STRINGS[item]
+    return item
+
+
+def _extract_fields(data: np.ndarray, names: list[str]) -> np.ndarray:
+    if len(names) == 1:
+        return data[names[0]]
+    out = np.empty(data.shape, dtype=[(n, data.dtype.fields[n][0]) for n in names])
+    for n in names:
+        out[n] = data[n]
+    return out
+
+
+def _cast(data: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if dtype.fields is not None and data.dtype.fields is not None:
+        out = np.empty(data.shape, dtype=dtype)
+        for n in dtype.names:
+            out[n] = data[n]
+        return out
+    if dtype.kind == "T":
+        return np.asarray([v.decode("utf-8") if isinstance(v, bytes) else v for v in data.reshape(-1)],
+                          dtype=dtype).reshape(data.shape)
+    return data.astype(dtype)

@@ -1,0 +1,245 @@
+"""``LindiH5pyFile``: an h5py ``File`` whose contents come from a reference file system.
+
+Open one from an HDF5 file (translated in memory), from a ``.lindi.json`` (local or URL) or
+from a reference dict, and hand it to anything that reads h5py files, pynwb included::
+
+    f = LindiH5pyFile.from_lindi_file("https://host/x.nwb.lindi.json")
+    with pynwb.NWBHDF5IO(file=f, mode="r") as io:
+        nwb = io.read()
+
+Metadata is served from memory; dataset values are read through zarr-python 3, fetching only
+the chunks a selection touches.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from typing import Any
+
+import h5py
+import zarr
+
+from lindi_core.errors import LindiError
+from lindi_core.facade.dataset import LindiH5pyDataset
+from lindi_core.facade.group import (
+    LindiH5pyExternalLink,
+    LindiH5pyGroup,
+    LindiH5pyHardLink,
+    LindiH5pySoftLink,
+)
+from lindi_core.facade.hierarchy import DATASET, Hierarchy
+from lindi_core.facade.references import LindiH5pyReference
+from lindi_core.format import jsonio
+from lindi_core.format.refs import ReferenceFileSystem, join_key
+from lindi_core.io.locations import LocationPolicy
+from lindi_core.store import ReferenceStore
+
+_MAX_LINK_DEPTH = 64
+SUPPORTED_MODES = ("r",)
+
+
+class LindiH5pyFile(LindiH5pyGroup, h5py.File):
+    """An h5py-compatible file over a reference file system."""
+
+    def __init__(self, store: ReferenceStore, *, mode: str = "r", filename: str = "<reference file system>"):
+        if mode not in SUPPORTED_MODES:
+            raise ValueError(f"mode {mode!r} is not supported yet; reference files open read-only ('r')")
+        self._store = store
+        self._rfs: ReferenceFileSystem = store.rfs
+        self._mode = mode
+        self._filename = filename
+        self._is_open = True
+        self._hierarchy = Hierarchy(self._rfs)
+        self._objects: dict[tuple[str, str], Any] = {}
+        super().__init__(self, "", "/")
+
+    # -- opening ----------------------------------------------------------------------------
+    @classmethod
+    def from_lindi_file(cls, path_or_url: str | os.PathLike, mode: str = "r", local_cache: Any = None,
+                        allow_local: bool | None = None) -> LindiH5pyFile:
+        """Open a ``.lindi.json`` from a local path or an http(s) URL.
+
+        A reference file fetched from a URL may not point at local files unless
+        ``allow_local=True``."""
+        _check_local_cache(local_cache)
+        store = ReferenceStore.from_file(path_or_url, allow_local=allow_local)
+        return cls(store, mode=mode, filename=os.fspath(path_or_url))
+
+    @classmethod
+    def from_hdf5_file(cls, path_or_url: str | os.PathLike, mode: str = "r", local_cache: Any = None,
+                       **translate_options: Any) -> LindiH5pyFile:
+        """Translate an HDF5 file (local path or URL) in memory and open the result."""
+        from lindi_core.translate import translate
+
+        _check_local_cache(local_cache)
+        translate_options.setdefault("progress", False)
+        rfs = translate(path_or_url, **translate_options)
+        source = os.fspath(path_or_url)
+        base_dir = None if source.startswith(("http://", "https://")) else os.path.dirname(os.path.abspath(source))
+        store = ReferenceStore(rfs, policy=LocationPolicy(base_dir=base_dir, allow_local=True))
+        return cls(store, mode=mode, filename=source)
+
+    @classmethod
+    def from_reference_file_system(cls, rfs: Any, mode: str = "r", local_cache: Any = None,
+                                   allow_local: bool | None = None) -> LindiH5pyFile:
+        """Open a reference file system given as a dict, a ``ReferenceFileSystem``, a local path
+        or a URL."""
+        _check_local_cache(local_cache)
+        if isinstance(rfs, ReferenceFileSystem):
+            return cls(ReferenceStore(rfs), mode=mode)
+        if isinstance(rfs, dict):
+            store = ReferenceStore.from_dict(rfs, allow_local=True if allow_local is None else allow_local)
+            return cls(store, mode=mode)
+        return cls.from_lindi_file(rfs, mode=mode, allow_local=allow_local)
+
+    # -- saving -----------------------------------------------------------------------------
+    def to_reference_file_system(self) -> dict:
+        """The reference file system as a JSON-ready dict."""
+        return jsonio.to_json_dict(self._rfs)
+
+    def write_lindi_file(self, path: str | os.PathLike) -> None:
+        """Write the reference file system to ``path`` (atomically)."""
+        jsonio.write_atomic(self._rfs, path)
+
+    # -- h5py.File surface ------------------------------------------------------------------
+    @property
+    def filename(self) -> str:
+        return self._filename
+
+    @property
+    def mode(self) -> str:
+        return "r" if self._mode == "r" else "r+"
+
+    @property
+    def driver(self) -> str:
+        return "lindi"
+
+    @property
+    def libver(self) -> tuple[str, str]:
+        return ("earliest", "latest")
+
+    @property
+    def userblock_size(self) -> int:
+        return 0
+
+    @property
+    def meta_block_size(self) -> int:
+        return 0
+
+    @property
+    def swmr_mode(self) -> bool:
+        return False
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        if self._is_open:
+            self._is_open = False
+            self._objects.clear()
+            self._store.close()
+
+    def __enter__(self) -> LindiH5pyFile:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        if not self._is_open:
+            return "<Closed HDF5 file>"
+        return f'<HDF5 file "{os.path.basename(self._filename)}" (mode {self.mode})>'
+
+    @property
+    def zarr_group(self) -> zarr.Group:
+        """The zarr-python 3 root group of this file."""
+        return zarr.open_group(self._store, mode="r", zarr_format=2)
+
+    # -- internals used by groups and datasets ------------------------------------------------
+    def _check_open(self) -> None:
+        if not self._is_open:
+            raise ValueError("Invalid file: the file is closed")
+
+    def _require_writable(self, what: str, error: type[Exception] = OSError) -> None:
+        if self._mode == "r":
+            raise error(f"Unable to {what} (no write intent on file)")
+
+    def _root_object_id(self) -> str | None:
+        return (self._rfs.metadata.get(".zattrs") or {}).get("object_id")
+
+    def _kind(self, zpath: str) -> str | None:
+        return self._hierarchy.kinds.get(zpath)
+
+    def _object_at(self, zpath: str, name: str) -> Any:
+        key = (zpath, name)
+        obj = self._objects.get(key)
+        if obj is None:
+            if zpath == "" and name == "/":
+                return self
+            cls = LindiH5pyDataset if self._kind(zpath) == DATASET else LindiH5pyGroup
+            obj = cls(self, zpath, name)
+            self._objects[key] = obj
+        return obj
+
+    def _resolve(self, base: LindiH5pyGroup, name: str) -> tuple[str, str]:
+        """(stored Zarr path, HDF5 name used) of ``name`` relative to ``base``; KeyError if none."""
+        if name in ("", "."):
+            return base._zpath, base._name
+        used = posixpath.normpath(posixpath.join(base._name, name)) if not name.startswith("/") else \
+            posixpath.normpath(name)
+        start = "" if name.startswith("/") else base._zpath
+        return self._follow(start, [p for p in name.split("/") if p not in ("", ".")], name), used
+
+    def _follow(self, zpath: str, parts: list[str], original: str, depth: int = 0) -> str:
+        if depth > _MAX_LINK_DEPTH:
+            raise KeyError(f"Unable to synchronously open object (too many links resolving '{original}')")
+        for part in parts:
+            if self._kind(zpath) == DATASET:
+                raise KeyError(f"Unable to synchronously open object (component not found: '{original}')")
+            child = join_key(zpath, part)
+            if child not in self._hierarchy.kinds:
+                raise KeyError(f"Unable to synchronously open object (object '{part}' doesn't exist)")
+            link = self._hierarchy.links.get(child)
+            if link is not None:
+                if link.kind == "external":
+                    raise KeyError(f"Unable to synchronously open object (external link '{original}' to "
+                                   f"{link.file}:{link.path} cannot be followed in a reference file system)")
+                target_parts = [p for p in link.path.split("/") if p]
+                child = self._follow("", target_parts, original, depth + 1)
+            zpath = child
+        return zpath
+
+    def _link_of(self, base: LindiH5pyGroup, name: str) -> h5py.SoftLink | h5py.HardLink | h5py.ExternalLink | None:
+        parent_name, _, last = name.rstrip("/").rpartition("/")
+        try:
+            parent_zpath, _ = self._resolve(base, parent_name) if parent_name or name.startswith("/") \
+                else (base._zpath, base._name)
+        except KeyError:
+            return None
+        child = join_key(parent_zpath, last)
+        if child not in self._hierarchy.kinds:
+            return None
+        link = self._hierarchy.links.get(child)
+        if link is None or link.kind == "hard":
+            return LindiH5pyHardLink()
+        if link.kind == "soft":
+            return LindiH5pySoftLink(link.path)
+        return LindiH5pyExternalLink(link.file or "", link.path)
+
+    def _dereference(self, ref: h5py.Reference) -> Any:
+        if not isinstance(ref, LindiH5pyReference):
+            raise ValueError("Invalid HDF5 object reference" if not ref else
+                             "reference does not belong to a translated file")
+        source_id = ref.source_object_id
+        if source_id is not None and self._root_object_id() not in (None, source_id):
+            raise ValueError(f"reference to {ref.path!r} points into another file ({source_id})")
+        return self[ref.path]
+
+    def _open_zarr_array(self, zpath: str) -> zarr.Array:
+        return zarr.open_array(self._store, path=zpath, mode="r", zarr_format=2)
+
+
+def _check_local_cache(local_cache: Any) -> None:
+    if local_cache is not None:
+        raise LindiError("a local chunk cache is not available yet in this version of lindi-core")

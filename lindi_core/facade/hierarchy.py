@@ -1,0 +1,67 @@
+"""The group tree of a reference file system: children in order, kinds, links.
+
+Built once when a file opens, from the metadata keys alone, so that group listings and path
+lookups are dictionary operations rather than store queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lindi_core.format import annotations as ann
+from lindi_core.format.refs import ReferenceFileSystem, join_key, split_key
+
+GROUP, DATASET = "group", "dataset"
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link annotation: ``kind`` is ``"soft"``, ``"hard"`` or ``"external"``."""
+
+    kind: str
+    path: str
+    file: str | None = None
+
+
+class Hierarchy:
+    """Children and kinds of every group and dataset, keyed by Zarr path ("" is the root)."""
+
+    def __init__(self, rfs: ReferenceFileSystem):
+        self.rfs = rfs
+        self.kinds: dict[str, str] = {}
+        self.children: dict[str, list[str]] = {"": []}
+        self.links: dict[str, Link] = {}
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        self.kinds = {"": GROUP}
+        self.children = {"": []}
+        self.links = {}
+        for key in self.rfs.metadata:
+            parent_key, name = split_key(key)
+            if name == ".zgroup":
+                self._add(parent_key, GROUP)
+            elif name == ".zarray":
+                self._add(parent_key, DATASET)
+
+    def _add(self, path: str, kind: str) -> None:
+        if path in self.kinds and path != "":
+            return
+        self.kinds[path] = kind
+        if kind == GROUP:
+            self.children.setdefault(path, [])
+            zattrs = self.rfs.metadata.get(join_key(path, ".zattrs")) or {}
+            link = ann.link_annotation(zattrs)
+            if link is not None:
+                key, body = link
+                kind_name = {ann.SOFT_LINK: "soft", ann.HARD_LINK: "hard", ann.EXTERNAL_LINK: "external"}[key]
+                self.links[path] = Link(kind_name, str(body.get("path", "")), body.get("file"))
+        if path == "":
+            return
+        parent, name = split_key(path)
+        if parent not in self.kinds:
+            self._add(parent, GROUP)  # an implied group (missing .zgroup)
+        self.children.setdefault(parent, []).append(name)
+
+    def child_names(self, path: str) -> list[str]:
+        return self.children.get(path, [])

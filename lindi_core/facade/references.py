@@ -1,0 +1,101 @@
+"""References as h5py presents them: objects that ``file[ref]`` resolves.
+
+A translated reference names its target by path (spec section 9). These classes subclass
+h5py's, so ``isinstance(x, h5py.Reference)`` checks in hdmf and pynwb hold; nothing reaches
+h5py's own reference machinery, which needs a real HDF5 file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import h5py
+import numpy as np
+
+from lindi_core.format import annotations as ann
+
+
+class LindiH5pyReference(h5py.Reference):
+    """An object reference: the target's path plus the ids that guard against stale files."""
+
+    def __init__(self, body: dict[str, Any]):
+        self._body = dict(body)
+
+    @property
+    def path(self) -> str:
+        return str(self._body.get("path", ""))
+
+    @property
+    def object_id(self) -> str | None:
+        return self._body.get("object_id")
+
+    @property
+    def source_object_id(self) -> str | None:
+        return self._body.get("source_object_id")
+
+    @property
+    def region(self) -> dict | None:
+        return self._body.get(ann.REGION)
+
+    def to_json(self) -> dict:
+        return {ann.REFERENCE: dict(self._body)}
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LindiH5pyReference) and other._body == self._body
+
+    def __hash__(self) -> int:
+        return hash((self.path, repr(self.region)))
+
+    def __repr__(self) -> str:
+        return f"<HDF5 object reference to {self.path!r}>"
+
+
+class LindiH5pyRegionReference(LindiH5pyReference, h5py.RegionReference):
+    """A region reference: a dataset path plus a selection in it."""
+
+    def __repr__(self) -> str:
+        return f"<HDF5 region reference to {self.path!r}>"
+
+
+def reference_from_json(value: Any) -> h5py.Reference:
+    """The reference a JSON value encodes; an h5py null reference for ``null``."""
+    if value is None:
+        return h5py.Reference()
+    body = value[ann.REFERENCE]
+    if ann.REGION in body:
+        return LindiH5pyRegionReference(body)
+    return LindiH5pyReference(body)
+
+
+def references_array(values: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """An object array of references shaped ``shape`` from nested JSON values."""
+    out = np.empty(shape, dtype=object)
+    flat = np.asarray(values, dtype=object).reshape(-1) if shape else [values]
+    for i, v in enumerate(flat):
+        out.flat[i] = reference_from_json(v)
+    return out
+
+
+def region_selection(region: dict, shape: tuple[int, ...]) -> tuple | np.ndarray:
+    """An index for ``dataset[...]`` that selects what a region reference selects.
+
+    A single hyperslab block keeps its shape; other selections give their elements in C order,
+    as h5py does."""
+    kind = region.get("kind")
+    if kind == "all":
+        return (Ellipsis,)
+    mask = np.zeros(shape, dtype=bool)
+    if kind == "blocks":
+        blocks = region.get("blocks") or []
+        if len(blocks) == 1:
+            start, end = blocks[0]
+            return tuple(slice(s, e + 1) for s, e in zip(start, end))
+        for start, end in blocks:
+            mask[tuple(slice(s, e + 1) for s, e in zip(start, end))] = True
+    elif kind == "points":
+        for point in region.get("points") or []:
+            mask[tuple(point)] = True
+    return mask
