@@ -7,7 +7,7 @@ and arrays of those. Reserved annotation keys are hidden.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import ItemsView, Iterator, KeysView, ValuesView
 from typing import Any
 
 import h5py
@@ -35,7 +35,20 @@ class LindiH5pyAttributes(h5py.AttributeManager):
         return decode_attribute(zattrs[name], described)
 
     def __contains__(self, name: object) -> bool:
+        if name == "":
+            raise RuntimeError("Unable to determine if attribute exists (no attribute name)")
         return isinstance(name, str) and name not in ann.SPECIAL_ATTRIBUTE_KEYS and name in self._zattrs()
+
+    # h5py's own views hold its global lock while they iterate; a read inside the loop body that
+    # waits on zarr's I/O thread would then deadlock with any h5py object finalised there.
+    def keys(self) -> KeysView:
+        return KeysView(self)
+
+    def values(self) -> ValuesView:
+        return ValuesView(self)
+
+    def items(self) -> ItemsView:
+        return ItemsView(self)
 
     def __iter__(self) -> Iterator[str]:
         for name in list(self._zattrs()):
@@ -46,7 +59,10 @@ class LindiH5pyAttributes(h5py.AttributeManager):
         return sum(1 for _ in self)
 
     def get(self, name: str, default: Any = None) -> Any:
-        return self[name] if name in self else default
+        try:
+            return self[name]
+        except KeyError:
+            return default
 
     def get_id(self, name: str):
         raise NotImplementedError("attribute ids are HDF5 handles; a translated file has none")
@@ -84,10 +100,12 @@ def decode_attribute(value: Any, description: Any = None) -> Any:
     """An attribute value as h5py returns it."""
     if isinstance(value, dict) and value.get(ann.EMPTY) is True:
         return h5py.Empty(dtype_from_description(description) if description is not None else np.float64)
-    if ann.is_reference_value(value) or (description is not None and isinstance(description, dict)
-                                         and "reference" in description):
+    if isinstance(description, dict) and "reference" in description:
+        region = description["reference"] == "region"
         if isinstance(value, list):
-            return references_array(value, np.shape(np.asarray(value, dtype=object)))
+            return references_array(value, (len(value),), region=region)
+        return reference_from_json(value, region=region)
+    if ann.is_reference_value(value):
         return reference_from_json(value)
     if isinstance(value, list) and value and all(ann.is_reference_value(v) or v is None for v in value) \
             and any(v is not None for v in value):
@@ -141,7 +159,7 @@ def _typed(value: Any, dtype: np.dtype) -> Any:
             return np.array(_encode(value), dtype=dtype)
         return np.bytes_(value.encode("utf-8"))
     if dtype.fields is not None:
-        array = np.empty(np.shape(np.asarray(value, dtype=object))[:-1] if _is_rows(value) else (), dtype=dtype)
+        array = np.empty((len(value),) if _is_rows(value) else (), dtype=dtype)
         _fill_compound(array, value)
         return array if array.ndim else array[()]
     if dtype.kind == "c":
@@ -170,8 +188,9 @@ def _is_rows(value: Any) -> bool:
 
 def _fill_compound(array: np.ndarray, value: Any) -> None:
     if array.ndim == 0:
-        row = value
-        for (name, (field_dtype, *_)), item in zip(array.dtype.fields.items(), row):
+        for (name, (field_dtype, *_)), item in zip(array.dtype.fields.items(), value):
+            if h5py.check_string_dtype(field_dtype) is not None and field_dtype.kind == "O":
+                item = item.encode("utf-8") if isinstance(item, str) else item  # bytes inside compounds
             array[name] = _typed(item, field_dtype)
         return
     for index in range(array.shape[0]):

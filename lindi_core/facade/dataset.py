@@ -74,8 +74,8 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         return tuple(self._zarray["shape"])
 
     @property
-    def size(self) -> int:
-        return 0 if self._is_null else math.prod(self.shape)
+    def size(self) -> int | None:
+        return None if self._is_null else math.prod(self.shape)
 
     @property
     def ndim(self) -> int:
@@ -83,7 +83,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
 
     @property
     def nbytes(self) -> int:
-        return self.size * self.dtype.itemsize
+        return 0 if self._is_null else self.size * self.dtype.itemsize
 
     @property
     def chunks(self) -> tuple[int, ...] | None:
@@ -101,13 +101,15 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
 
     @property
     def fillvalue(self) -> Any:
+        dtype = self.dtype
+        if h5py.check_string_dtype(dtype) is not None and dtype.kind == "O":
+            return b""
+        if dtype.kind == "O" or dtype.fields is not None and self._zarray.get("dtype") == "|O":
+            return _zero_with_none_objects(dtype)
         fill = self._zarray.get("fill_value")
-        if self.dtype.kind in "OV" and self.dtype.fields is None:
-            return 0 if self.dtype.kind == "O" else np.zeros((), self.dtype)[()]
-        try:
-            return self._zarr().fill_value if fill is not None else np.zeros((), self.dtype)[()]
-        except (TypeError, ValueError):
-            return np.zeros((), self.dtype)[()]
+        if fill is None:
+            return np.zeros((), dtype)[()]
+        return np.asarray(self._zarr().fill_value).astype(dtype)[()]
 
     def _pipeline(self) -> list[dict]:
         return list(self._zarray.get("filters") or []) + ([self._zarray["compressor"]] if self._zarray.get("compressor") else [])
@@ -213,8 +215,8 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
 
     def __getitem__(self, args: Any, new_dtype: np.dtype | None = None) -> Any:
         self._file._check_open()
-        if isinstance(args, LindiH5pyReference) and args.region is not None:
-            return self[region_selection(args.region, self.shape)]
+        if isinstance(args, h5py.RegionReference):
+            return self._read_region(args)
         if self._is_null:
             if args in ((), Ellipsis) or args == (Ellipsis,):
                 return h5py.Empty(self.dtype)
@@ -227,11 +229,18 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             data = _extract_fields(data, selection.fields)
         if new_dtype is not None:
             data = _cast(data, np.dtype(new_dtype))
-        scalar_result = (self.shape == () and _is_empty_tuple(args)) or (
+        scalar_result = (self.shape == () and _only_field_names(args)) or (
             selection.mask is None and self.shape != () and len(selection.shape_drops) == len(self.shape))
         if scalar_result:
             return data[()]
         return data
+
+    def _read_region(self, ref: h5py.RegionReference) -> np.ndarray:
+        if not isinstance(ref, LindiH5pyReference) or ref.region is None:
+            raise ValueError("Invalid region reference")
+        if self._file[ref.path].id != self.id:
+            raise ValueError("Region reference must point to this dataset")
+        return self[region_selection(ref.region, self.shape)]
 
     def _read(self, selection: selections.Selection) -> np.ndarray:
         array = self._zarr()
@@ -254,8 +263,10 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
     def _as_h5py(self, raw: np.ndarray) -> np.ndarray:
         """Values as Zarr decoded them -> values as h5py returns them."""
         dtype = self.dtype
-        if h5py.check_ref_dtype(dtype) is not None:
-            return _map_objects(raw, reference_from_json)
+        ref_kind = h5py.check_ref_dtype(dtype)
+        if ref_kind is not None:
+            region = ref_kind is h5py.RegionReference
+            return _map_objects(raw, lambda v: reference_from_json(v, region=region))
         if dtype.fields is not None and raw.dtype.fields is None:  # JSON rows
             return _rows_to_structured(raw, dtype)
         string = h5py.check_string_dtype(dtype)
@@ -268,10 +279,17 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
     def read_direct(self, dest: np.ndarray, source_sel: Any = None, dest_sel: Any = None) -> None:
         if not isinstance(dest, np.ndarray) or not dest.flags.c_contiguous or not dest.flags.writeable:
             raise TypeError("dest must be a C-contiguous writable numpy array")
-        data = self[source_sel if source_sel is not None else ()]
+        data = np.asarray(self[source_sel if source_sel is not None else ()])
+        target = dest[dest_sel if dest_sel is not None else ()]
+        try:
+            np.broadcast_to(data, np.shape(target))
+        except ValueError:
+            raise TypeError(f"Can't broadcast {data.shape} -> {np.shape(target)}") from None
         dest[dest_sel if dest_sel is not None else ()] = data
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if self._is_null:
+            raise TypeError("Use () not None as shape arguments")
         data = np.asarray(self[()] if self.shape != () else self[...])
         return data.astype(dtype) if dtype is not None else data
 
@@ -306,6 +324,8 @@ class _RegionReferenceMaker:
         from lindi_core.facade.references import LindiH5pyRegionReference
 
         dataset = self._dataset
+        # As h5py: encoding a region reference needs a file open for writing.
+        dataset._file._require_writable("encode region reference", error=RuntimeError)
         shape = dataset.shape
         selection = selections.parse(args, shape, dataset.dtype)
         if selection.mask is not None:
@@ -337,8 +357,21 @@ def _axis_indices(axis: Any, extent: int) -> np.ndarray:
     return np.atleast_1d(np.asarray(axis))
 
 
-def _is_empty_tuple(args: Any) -> bool:
-    return isinstance(args, tuple) and all(isinstance(a, str) for a in args)
+def _zero_with_none_objects(dtype: np.dtype) -> Any:
+    """h5py's fill value for types holding objects: zeros, with None in object members."""
+    if dtype.kind == "O":
+        return None
+    value = np.zeros((), dtype)
+    for name in dtype.names or ():
+        if dtype.fields[name][0].kind == "O":
+            value[name] = None
+    return value[()]
+
+
+def _only_field_names(args: Any) -> bool:
+    """True for ``()`` or field names alone: the index h5py answers with a scalar on 0-d data."""
+    args = args if isinstance(args, tuple) else (args,)
+    return all(isinstance(a, str) for a in args)
 
 
 def _to_bytes(value: Any) -> Any:
@@ -408,4 +441,20 @@ def _cast(data: np.ndarray, dtype: np.dtype) -> np.ndarray:
     if dtype.kind == "T":
         return np.asarray([v.decode("utf-8") if isinstance(v, bytes) else v for v in data.reshape(-1)],
                           dtype=dtype).reshape(data.shape)
+    if dtype.kind in "iu" and data.dtype.kind in "iuf":
+        return _saturating_cast(data, dtype)
     return data.astype(dtype)
+
+
+def _saturating_cast(data: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Numbers to an integer type the way libhdf5 converts them: values out of range clip to
+    the type's limits (NumPy would wrap around), NaN becomes 0."""
+    info = np.iinfo(dtype)
+    if data.dtype.kind == "f":
+        wide = data.astype(np.float64)  # so the limits themselves are representable
+        clipped = np.clip(np.nan_to_num(wide, nan=0.0, posinf=info.max, neginf=info.min), info.min, info.max)
+        return clipped.astype(dtype)
+    wide = data.astype(np.int64) if data.dtype.kind == "i" or data.dtype.itemsize < 8 else data
+    if data.dtype == np.uint64:
+        return np.minimum(data, np.uint64(info.max)).astype(dtype)
+    return np.clip(wide, info.min, info.max).astype(dtype)

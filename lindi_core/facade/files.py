@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import urllib.parse
 from typing import Any
 
 import h5py
@@ -28,7 +29,7 @@ from lindi_core.facade.group import (
     LindiH5pyHardLink,
     LindiH5pySoftLink,
 )
-from lindi_core.facade.hierarchy import DATASET, Hierarchy
+from lindi_core.facade.hierarchy import DATASET, ExternalTarget, Hierarchy, Link
 from lindi_core.facade.references import LindiH5pyReference
 from lindi_core.format import jsonio
 from lindi_core.format.refs import ReferenceFileSystem, join_key
@@ -52,6 +53,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         self._is_open = True
         self._hierarchy = Hierarchy(self._rfs)
         self._objects: dict[tuple[str, str], Any] = {}
+        self._external_files: dict[str, LindiH5pyFile] = {}
         super().__init__(self, "", "/")
 
     # -- opening ----------------------------------------------------------------------------
@@ -138,6 +140,9 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         if self._is_open:
             self._is_open = False
             self._objects.clear()
+            for other in self._external_files.values():
+                other.close()
+            self._external_files.clear()
             self._store.close()
 
     def __enter__(self) -> LindiH5pyFile:
@@ -175,26 +180,26 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         key = (zpath, name)
         obj = self._objects.get(key)
         if obj is None:
-            if zpath == "" and name == "/":
-                return self
             cls = LindiH5pyDataset if self._kind(zpath) == DATASET else LindiH5pyGroup
             obj = cls(self, zpath, name)
             self._objects[key] = obj
         return obj
 
     def _resolve(self, base: LindiH5pyGroup, name: str) -> tuple[str, str]:
-        """(stored Zarr path, HDF5 name used) of ``name`` relative to ``base``; KeyError if none."""
+        """(stored Zarr path, HDF5 name used) of ``name`` relative to ``base``.
+
+        KeyError if there is no such object; :class:`ExternalTarget` if the path continues
+        through an external link."""
         if name in ("", "."):
             return base._zpath, base._name
-        used = posixpath.normpath(posixpath.join(base._name, name)) if not name.startswith("/") else \
-            posixpath.normpath(name)
+        used = posixpath.normpath(name if name.startswith("/") else posixpath.join(base._name, name))
         start = "" if name.startswith("/") else base._zpath
-        return self._follow(start, [p for p in name.split("/") if p not in ("", ".")], name), used
+        return self._follow(start, [p for p in name.split("/") if p not in ("", ".")], name, used), used
 
-    def _follow(self, zpath: str, parts: list[str], original: str, depth: int = 0) -> str:
+    def _follow(self, zpath: str, parts: list[str], original: str, used: str, depth: int = 0) -> str:
         if depth > _MAX_LINK_DEPTH:
             raise KeyError(f"Unable to synchronously open object (too many links resolving '{original}')")
-        for part in parts:
+        for index, part in enumerate(parts):
             if self._kind(zpath) == DATASET:
                 raise KeyError(f"Unable to synchronously open object (component not found: '{original}')")
             child = join_key(zpath, part)
@@ -203,29 +208,66 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
             link = self._hierarchy.links.get(child)
             if link is not None:
                 if link.kind == "external":
-                    raise KeyError(f"Unable to synchronously open object (external link '{original}' to "
-                                   f"{link.file}:{link.path} cannot be followed in a reference file system)")
-                target_parts = [p for p in link.path.split("/") if p]
-                child = self._follow("", target_parts, original, depth + 1)
+                    raise ExternalTarget(link, parts[index + 1 :], used)
+                child = self._follow("", [p for p in link.path.split("/") if p], original, used, depth + 1)
             zpath = child
         return zpath
 
-    def _link_of(self, base: LindiH5pyGroup, name: str) -> h5py.SoftLink | h5py.HardLink | h5py.ExternalLink | None:
+    def _link_exists(self, base: LindiH5pyGroup, name: str) -> bool:
+        """Whether the last link of ``name`` exists (its target need not), as h5py's ``in``."""
         parent_name, _, last = name.rstrip("/").rpartition("/")
+        if not last:
+            return name.startswith("/")
         try:
-            parent_zpath, _ = self._resolve(base, parent_name) if parent_name or name.startswith("/") \
-                else (base._zpath, base._name)
-        except KeyError:
+            if parent_name or name.startswith("/"):
+                parent_zpath, _ = self._resolve(base, parent_name or "/")
+            else:
+                parent_zpath = base._zpath
+        except (KeyError, ExternalTarget):
+            return False
+        return self._kind(parent_zpath) != DATASET and join_key(parent_zpath, last) in self._hierarchy.kinds
+
+    def _link_of(self, base: LindiH5pyGroup, name: str) -> h5py.SoftLink | h5py.HardLink | h5py.ExternalLink | None:
+        if not self._link_exists(base, name):
             return None
-        child = join_key(parent_zpath, last)
-        if child not in self._hierarchy.kinds:
-            return None
-        link = self._hierarchy.links.get(child)
+        parent_name, _, last = name.rstrip("/").rpartition("/")
+        parent_zpath = self._resolve(base, parent_name or "/")[0] if (parent_name or name.startswith("/")) \
+            else base._zpath
+        return self._link_object(self._hierarchy.links.get(join_key(parent_zpath, last)))
+
+    @staticmethod
+    def _link_object(link: Link | None) -> h5py.SoftLink | h5py.HardLink | h5py.ExternalLink:
         if link is None or link.kind == "hard":
             return LindiH5pyHardLink()
         if link.kind == "soft":
             return LindiH5pySoftLink(link.path)
         return LindiH5pyExternalLink(link.file or "", link.path)
+
+    def _open_external(self, external: ExternalTarget) -> Any:
+        """The object an external link leads to, in the HDF5 file it names (translated on
+        the fly, resolved next to the file this one was translated from, as h5py does)."""
+        link = external.link
+        location = self._external_location(link.file or "")
+        other = self._external_files.get(location)
+        if other is None:
+            try:
+                other = LindiH5pyFile.from_hdf5_file(location)
+            except LindiError as exc:
+                raise KeyError(f"Unable to synchronously open object (can't open external file "
+                               f"{link.file!r}: {exc})") from exc
+            self._external_files[location] = other
+        return other["/".join([link.path.rstrip("/")] + external.rest) or "/"]
+
+    def _external_location(self, target: str) -> str:
+        source = str(self._rfs.generation_metadata.get("source") or self._filename)
+        if target.startswith(("http://", "https://")) or os.path.isabs(target):
+            location = target
+        elif source.startswith(("http://", "https://")):
+            location = urllib.parse.urljoin(source, target)
+        else:
+            location = os.path.join(os.path.dirname(os.path.abspath(source)), target)
+        resolved = self._store.policy.resolve(location)  # an untrusted file may not open local ones
+        return resolved.where
 
     def _dereference(self, ref: h5py.Reference) -> Any:
         if not isinstance(ref, LindiH5pyReference):

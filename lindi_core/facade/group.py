@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import h5py
 
 from lindi_core.facade.base import FacadeObject
-from lindi_core.facade.hierarchy import DATASET
+from lindi_core.facade.hierarchy import DATASET, ExternalTarget
 
 if TYPE_CHECKING:
     from lindi_core.facade.files import LindiH5pyFile
@@ -42,7 +42,10 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
             raise TypeError(f"Accessing a group is done with bytes or str, not {type(name)}")
         if isinstance(name, bytes):
             name = name.decode("utf-8")
-        zpath, used_name = self._file._resolve(self, name)
+        try:
+            zpath, used_name = self._file._resolve(self, name)
+        except ExternalTarget as external:
+            return self._file._open_external(external)
         return self._file._object_at(zpath, used_name)
 
     def get(self, name: Any, default: Any = None, getclass: bool = False, getlink: bool = False) -> Any:
@@ -55,9 +58,11 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
         try:
             obj = self[name]
         except KeyError:
+            if getclass and name in self:  # the link exists, its target does not (h5py's error)
+                raise RuntimeError("Can't get deprecated info for object (component not found)") from None
             return default
         if getclass:
-            return h5py.Dataset if obj._file._kind(obj._zpath) == DATASET else h5py.Group
+            return h5py.Dataset if isinstance(obj, h5py.Dataset) else h5py.Group
         return obj
 
     def __contains__(self, name: object) -> bool:
@@ -65,11 +70,7 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
             return False
         if isinstance(name, bytes):
             name = name.decode("utf-8")
-        try:
-            self._file._resolve(self, name)
-        except KeyError:
-            return False
-        return True
+        return self._file._link_exists(self, name)
 
     def __iter__(self) -> Iterator[str]:
         self._file._check_open()
@@ -93,7 +94,8 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
         link order, not following soft or external links (as h5py does)."""
         seen = {self._zpath}
         hierarchy = self._file._hierarchy
-        stack: list[tuple[str, str, Iterator[str]]] = [(self._zpath, "", iter(list(hierarchy.child_names(self._zpath))))]
+        # h5py visits in name order (HDF5's name index), whatever order the group tracks.
+        stack: list[tuple[str, str, Iterator[str]]] = [(self._zpath, "", iter(sorted(hierarchy.child_names(self._zpath))))]
         while stack:
             zpath, relative, names = stack[-1]
             child = next(names, None)
@@ -115,23 +117,39 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
             if result is not None:
                 return result
             if self._file._kind(child_zpath) != DATASET:
-                stack.append((child_zpath, child_relative, iter(list(hierarchy.child_names(child_zpath)))))
+                stack.append((child_zpath, child_relative, iter(sorted(hierarchy.child_names(child_zpath)))))
         return None
 
     def visit_links(self, func: Callable[[str], Any]) -> Any:
         return self.visititems_links(lambda name, link: func(name))
 
     def visititems_links(self, func: Callable[[str, Any], Any]) -> Any:
-        for name in self:
-            result = func(name, self.get(name, getlink=True))
-            if result is not None:
-                return result
-            obj = self.get(name)
-            if isinstance(obj, LindiH5pyGroup) and not isinstance(self.get(name, getlink=True), h5py.SoftLink):
-                nested = obj.visititems_links(lambda sub, link, _n=name: func(f"{_n}/{sub}", link))
-                if nested is not None:
-                    return nested
-        return None
+        """Call ``func(relative_name, link)`` for every link below this group, in name order,
+        entering each group once (as h5py's ``visititems_links``)."""
+        hierarchy = self._file._hierarchy
+        seen = {self._zpath}
+
+        def walk(zpath: str, relative: str) -> Any:
+            for child in sorted(hierarchy.child_names(zpath)):
+                child_zpath = f"{zpath}/{child}" if zpath else child
+                child_relative = f"{relative}/{child}" if relative else child
+                link = hierarchy.links.get(child_zpath)
+                result = func(child_relative, self._file._link_object(link))
+                if result is not None:
+                    return result
+                if link is not None:
+                    if link.kind != "hard":
+                        continue
+                    child_zpath = link.path.strip("/")
+                if child_zpath in seen or self._file._kind(child_zpath) == DATASET:
+                    continue
+                seen.add(child_zpath)
+                result = walk(child_zpath, child_relative)
+                if result is not None:
+                    return result
+            return None
+
+        return walk(self._zpath, "")
 
     # -- writing (refused in read-only files) ---------------------------------------------------
     def create_group(self, name: str, track_order: Any = None) -> Any:

@@ -23,6 +23,16 @@ class Link:
     file: str | None = None
 
 
+class ExternalTarget(Exception):
+    """Raised while resolving a path that continues through an external link."""
+
+    def __init__(self, link: Link, rest: list[str], used_name: str):
+        super().__init__(f"{link.file}:{link.path}")
+        self.link = link
+        self.rest = rest
+        self.used_name = used_name
+
+
 class Hierarchy:
     """Children and kinds of every group and dataset, keyed by Zarr path ("" is the root)."""
 

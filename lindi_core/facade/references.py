@@ -60,22 +60,23 @@ class LindiH5pyRegionReference(LindiH5pyReference, h5py.RegionReference):
         return f"<HDF5 region reference to {self.path!r}>"
 
 
-def reference_from_json(value: Any) -> h5py.Reference:
-    """The reference a JSON value encodes; an h5py null reference for ``null``."""
+def reference_from_json(value: Any, region: bool = False) -> h5py.Reference:
+    """The reference a JSON value encodes; an h5py null reference for ``null`` (a null region
+    reference where ``region``)."""
     if value is None:
-        return h5py.Reference()
+        return h5py.RegionReference() if region else h5py.Reference()
     body = value[ann.REFERENCE]
     if ann.REGION in body:
         return LindiH5pyRegionReference(body)
     return LindiH5pyReference(body)
 
 
-def references_array(values: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """An object array of references shaped ``shape`` from nested JSON values."""
+def references_array(values: Any, shape: tuple[int, ...], region: bool = False) -> np.ndarray:
+    """An object array of references shaped ``shape`` from a (flat) list of JSON values."""
     out = np.empty(shape, dtype=object)
-    flat = np.asarray(values, dtype=object).reshape(-1) if shape else [values]
+    flat = list(values) if shape else [values]
     for i, v in enumerate(flat):
-        out.flat[i] = reference_from_json(v)
+        out.flat[i] = reference_from_json(v, region=region)
     return out
 
 

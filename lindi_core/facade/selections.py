@@ -47,7 +47,7 @@ def parse(args: Any, shape: tuple[int, ...], dtype: np.dtype) -> Selection:
         if name not in (dtype.names or ()):
             raise ValueError(f"Field {name} does not appear in this type.")
     if len(shape) == 0:
-        if args in ((), (Ellipsis,)):
+        if len(args) == 0 or (len(args) == 1 and args[0] is Ellipsis):
             return Selection(axes=(), fields=names)
         raise ValueError("Illegal slicing argument for scalar dataspace")
     if len(args) == 1 and isinstance(args[0], np.ndarray) and args[0].dtype == bool \
@@ -56,10 +56,11 @@ def parse(args: Any, shape: tuple[int, ...], dtype: np.dtype) -> Selection:
     if len(args) == 1 and isinstance(args[0], np.ndarray) and args[0].dtype == bool and len(shape) == 1 \
             and args[0].shape != tuple(shape):
         raise TypeError(f"Boolean indexing array has incompatible shape {args[0].shape} for {shape}")
-    if args.count(Ellipsis) > 1:
+    ellipses = [i for i, a in enumerate(args) if a is Ellipsis]
+    if len(ellipses) > 1:
         raise ValueError("Only one ellipsis may be used.")
-    if Ellipsis in args:
-        at = args.index(Ellipsis)
+    if ellipses:
+        at = ellipses[0]
         fill = len(shape) - (len(args) - 1)
         args = args[:at] + (slice(None),) * max(fill, 0) + args[at + 1 :]
     if len(args) > len(shape):

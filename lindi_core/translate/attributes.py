@@ -49,16 +49,17 @@ def encode_value(value: Any, dtype: np.dtype, refs: ReferenceEncoder) -> tuple[A
         return {ann.EMPTY: True}, True
     family = dtypes.classify(dtype)
     if family is dtypes.Family.REFERENCE:
-        array = np.asarray(value, dtype=object)
-        region = h5py.check_ref_dtype(dtype) is h5py.RegionReference
-        return refs.encode_array(array), region
+        # Recorded always: a null reference is JSON null, which says nothing of its type.
+        return refs.encode_array(np.asarray(value, dtype=object)), True
     if family is dtypes.Family.VLEN_STRING:
         encoded = _strings(value)
-        special = _contains_nan_string(encoded)
+        special = _contains_nan_string(encoded) or encoded == []
         return encoded, special or h5py.check_string_dtype(dtype).encoding != "utf-8"
-    json_value = to_json(np.asarray(value), refs)
-    return json_value, not (dtype.str in _INFERRED and family is dtypes.Family.NUMERIC
-                            and h5py.check_enum_dtype(dtype) is None)
+    array = np.asarray(value)
+    json_value = to_json(array, refs)
+    inferred = (dtype.str in _INFERRED and family is dtypes.Family.NUMERIC and h5py.check_enum_dtype(dtype) is None
+                and array.size > 0)  # an empty list says nothing of its type
+    return json_value, not inferred
 
 
 def _strings(value: Any) -> Any:
@@ -81,7 +82,8 @@ def to_json(array: np.ndarray, refs: ReferenceEncoder | None) -> Any:
     if array.ndim > 0:
         if dtype.kind in "iub" or (dtype.kind == "f" and bool(np.isfinite(array).all())):
             return array.tolist()
-        return [to_json(array[i], refs) for i in range(array.shape[0])]
+        element_dtype = None if dtype.kind == "O" else dtype  # object elements keep their own type
+        return [to_json(np.asarray(array[i], dtype=element_dtype), refs) for i in range(array.shape[0])]
     scalar = array[()]
     if dtype.fields is not None:
         return [to_json(np.asarray(scalar[name]), refs) for name in dtype.names]

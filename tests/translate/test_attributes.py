@@ -89,4 +89,14 @@ def test_empty_enum_compound_and_reference_attributes(attrs_of, make_h5, transla
     assert root.attrs["one"][ann.REFERENCE]["path"] == "/d"
     assert [r[ann.REFERENCE]["path"] for r in root.attrs["many"]] == ["/d", "/"]
     assert root.attrs["region"][ann.REFERENCE]["region"] == {"kind": "blocks", "blocks": [[[2], [4]]]}
-    assert root.attrs[ann.ATTR_DTYPES] == {"region": {"reference": "region"}}
+    assert root.attrs[ann.ATTR_DTYPES] == {"one": {"reference": "object"}, "many": {"reference": "object"},
+                                           "region": {"reference": "region"}}
+
+
+def test_empty_arrays_and_fixed_length_byte_arrays_keep_their_types(attrs_of):
+    values = {"empty_floats": np.zeros(0), "empty_strings": np.array([], dtype=h5py.string_dtype()),
+              "fixed_bytes": np.array([b"x", b"yz"], dtype="S3")}
+    got, _ = attrs_of(values)
+    assert got["empty_floats"] == [] and got["empty_strings"] == [] and got["fixed_bytes"] == ["x", "yz"]
+    assert got[ann.ATTR_DTYPES] == {"empty_floats": "<f8", "empty_strings": {"string": "utf-8"},
+                                    "fixed_bytes": "|S3"}
