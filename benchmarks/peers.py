@@ -77,8 +77,6 @@ def ensure_venv(name: str, *, quiet: bool = False) -> Path:
     pip = [str(python), "-m", "pip", "--disable-pip-version-check"]
     if quiet:
         pip.append("-q")
-    subprocess.run(pip[:3] + ["--disable-pip-version-check", "install", "-q", "--upgrade", "pip"],
-                   check=False, stdout=out)
     subprocess.run(pip + ["install", *peer.requirements], check=True, stdout=out)
     r = subprocess.run([str(python), "-c", peer.check], capture_output=True, text=True)
     if r.returncode != 0:
@@ -99,16 +97,19 @@ def parse_json_line(stdout: str) -> dict:
 
 
 def run_json(python: str | os.PathLike, code: str, args: list[str] | tuple[str, ...] = (), *,
-             timeout: float | None = None, env: dict | None = None) -> dict:
+             timeout: float | None = None, env: dict | None = None,
+             cwd: str | os.PathLike | None = None) -> dict:
     """Run ``code`` (a script's text) with ``python`` and ``args`` (``sys.argv[1:]``) in a fresh
-    process; return the JSON object it printed last. Raises :class:`PeerError` on failure or
+    process (in ``cwd``, default the cache folder, so that the caller's working directory does
+    not shadow installed packages); return the JSON object it printed last. Raises :class:`PeerError` on failure or
     timeout, with the tail of its stderr."""
     cmd = [str(python), "-c", code, *map(str, args)]
     try:
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                           env={**os.environ, **(env or {})})
+                           env={**os.environ, **(env or {})}, cwd=str(cwd or CACHE_DIR))
     except subprocess.TimeoutExpired as exc:
-        raise PeerError(f"timed out after {timeout:.0f} s") from exc
+        raise PeerError(f"timed out after {timeout:g} s (whole subprocess)") from exc
     if r.returncode != 0:
         tail = (r.stderr or "").strip().splitlines()[-15:]
         raise PeerError(f"exit code {r.returncode}: " + "\n".join(tail))

@@ -1,8 +1,8 @@
 """Translation benchmark: lindi-core against h5py's chunk index walk, LINDI 0.4 and kerchunk.
 
-    python benchmarks/translate_bench.py            # 1,000,000 chunks, 3 repetitions
+    python benchmarks/translate_bench.py            # 1,000,000 chunks, 5 repetitions
     python benchmarks/translate_bench.py --quick    # 100,000 chunks
-    python benchmarks/translate_bench.py --chunks N --reps R [--profile]
+    python benchmarks/translate_bench.py --chunks N --reps R [--tools a,b] [--profile] [--commit REV]
 
 The input is one uncompressed int32 dataset of shape (N*16,) with chunks of (16,) (64 bytes
 each, all allocated), written by h5py with default file settings (so a version-1 B-tree chunk
@@ -10,8 +10,10 @@ index), cached under ``benchmarks/.cache/data/``.
 
 Every repetition of every tool runs in its own fresh subprocess, which times only the work
 itself (file open to output written; interpreter start-up and imports excluded) and reports its
-own peak RSS (``ru_maxrss``, taken before any result checking). Repetitions are interleaved
-across tools. The peers run in their own venvs (see ``peers.py``).
+own peak RSS (``VmHWM`` of /proc/self/status, taken before any result checking). Repetitions
+are interleaved across tools. The peers run in their own venvs (see ``peers.py``).
+``--commit REV`` measures lindi-core as committed at REV (a ``git archive`` snapshot) instead
+of the working tree; ``--profile`` also writes a cProfile report of lindi-core's translation.
 
 Results: a table on stdout and JSON in ``benchmarks/results/translate.json`` (``--quick`` and
 ``--chunks`` runs go to ``translate-<N>.json`` so they never overwrite the full run).
@@ -81,7 +83,7 @@ def warm_page_cache(path: Path) -> None:
 
 
 # -- the child programs -------------------------------------------------------------------
-# Each prints one JSON line: seconds (the timed work), peak_rss_mb (ru_maxrss right after the
+# Each prints one JSON line: seconds (the timed work), peak_rss_mb (VmHWM right after the
 # work), rss_before_mb (resident size after imports, before the work), output_bytes, refs
 # (chunk references in the output, counted after the measurement).
 CHILD_PRELUDE = r"""
@@ -93,6 +95,12 @@ def _rss_mb():
                 return int(line.split()[1]) / 1024
     return None
 def _peak_mb():
+    # VmHWM belongs to this process image; ru_maxrss would carry the parent's peak across
+    # fork + exec on Linux.
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 def _count_list_refs(path):
     with open(path, "rb") as f:
@@ -115,6 +123,19 @@ with h5py.File(src, "r") as f:
 print(json.dumps({"seconds": seconds, "peak_rss_mb": peak, "rss_before_mb": rss0,
                   "output_bytes": None, "refs": len(found)}))
 """,
+    "chunk_iter-noop": CHILD_PRELUDE + r"""
+import h5py
+with h5py.File(src, "r") as f:
+    dsid = f["data"].id
+    rss0 = _rss_mb()
+    t0 = time.perf_counter()
+    dsid.chunk_iter(lambda info: None)
+    seconds = time.perf_counter() - t0
+    peak = _peak_mb()
+    count = dsid.get_num_chunks()
+print(json.dumps({"seconds": seconds, "peak_rss_mb": peak, "rss_before_mb": rss0,
+                  "output_bytes": None, "refs": count}))
+""",
     "lindi-core": CHILD_PRELUDE + r"""
 import lindi_core
 from lindi_core.format.jsonio import write_atomic
@@ -127,7 +148,7 @@ t2 = time.perf_counter()
 peak = _peak_mb()
 del rfs
 print(json.dumps({"seconds": t2 - t0, "translate_seconds": t1 - t0, "write_seconds": t2 - t1,
-                  "peak_rss_mb": peak, "rss_before_mb": rss0,
+                  "peak_rss_mb": peak, "rss_before_mb": rss0, "module_file": lindi_core.__file__,
                   "output_bytes": os.path.getsize(out), "refs": _count_list_refs(out)}))
 """,
     "lindi-0.4": CHILD_PRELUDE + r"""
@@ -160,15 +181,18 @@ print(json.dumps({"seconds": t1 - t0, "peak_rss_mb": peak, "rss_before_mb": rss0
 """,
 }
 
-TOOLS = ["chunk_iter", "lindi-core", "lindi-0.4", "kerchunk"]
+TOOLS = ["chunk_iter", "chunk_iter-noop", "lindi-core", "lindi-0.4", "kerchunk"]
 OUTPUT_NAME = {
     "chunk_iter": None,
+    "chunk_iter-noop": None,
     "lindi-core": "lindi-core.lindi.json",
     "lindi-0.4": "lindi-0.4.lindi.json",  # LINDI insists on the .lindi.json suffix
     "kerchunk": "kerchunk.json",
 }
 DESCRIPTION = {
     "chunk_iter": "h5py dset.id.chunk_iter(list.append) alone (physical reference)",
+    "chunk_iter-noop": "h5py dset.id.chunk_iter(lambda info: None): the walk with no work kept (stricter floor, "
+                       "information only)",
     "lindi-core": "lindi_core.translate(path, progress=False) + jsonio.write_atomic(rfs, out)",
     "lindi-0.4": "lindi 0.4.6 LindiH5ZarrStore.from_file(path, url=path, opts=LindiH5ZarrStoreOpts("
                  "num_dataset_chunks_threshold=None)).write_reference_file_system(out)",
@@ -184,13 +208,13 @@ def tool_python(tool: str) -> str:
     return sys.executable
 
 
-def run_once(tool: str, python: str, src: Path, timeout: float) -> dict:
+def run_once(tool: str, python: str, src: Path, timeout: float, env: dict | None = None) -> dict:
     out = OUT_DIR / OUTPUT_NAME[tool] if OUTPUT_NAME[tool] else OUT_DIR / "unused"
     if out.exists():
         out.unlink()
     t0 = time.perf_counter()
     result = peers.run_json(python, CHILD_CODE[tool], [str(src), str(out)], timeout=timeout,
-                            env={"TQDM_DISABLE": "1"})
+                            env={"TQDM_DISABLE": "1", **(env or {})})
     result["process_seconds"] = time.perf_counter() - t0
     return result
 
@@ -207,20 +231,24 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
-def compute_ratios(tools: dict) -> dict:
-    def med(tool: str, key: str = "seconds"):
-        s = tools.get(tool, {}).get(key)
-        return s["median"] if s else None
+def compute_ratios(tools: dict, stat: str = "median") -> dict:
+    """The benchmark's ratios from one statistic (``median`` or ``min``) of each tool."""
 
-    core_t = med("lindi-core")
-    out = {
-        "lindi_core_time_over_chunk_iter": ratio(core_t, med("chunk_iter")),
-        "lindi_0_4_time_over_lindi_core": ratio(med("lindi-0.4"), core_t),
-        "kerchunk_time_over_lindi_core": ratio(med("kerchunk"), core_t),
-        "lindi_core_size_over_lindi_0_4": ratio(med("lindi-core", "output_bytes"), med("lindi-0.4", "output_bytes")),
-        "lindi_core_size_over_kerchunk": ratio(med("lindi-core", "output_bytes"), med("kerchunk", "output_bytes")),
+    def get(tool: str, key: str = "seconds"):
+        s = tools.get(tool, {}).get(key)
+        return s[stat] if s else None
+
+    core_t = get("lindi-core")
+    return {
+        "lindi_core_time_over_chunk_iter": ratio(core_t, get("chunk_iter")),
+        "lindi_core_time_over_chunk_iter_noop": ratio(core_t, get("chunk_iter-noop")),
+        "lindi_0_4_time_over_lindi_core": ratio(get("lindi-0.4"), core_t),
+        "kerchunk_time_over_lindi_core": ratio(get("kerchunk"), core_t),
+        "lindi_core_size_over_lindi_0_4": ratio(get("lindi-core", "output_bytes"),
+                                                get("lindi-0.4", "output_bytes")),
+        "lindi_core_size_over_kerchunk": ratio(get("lindi-core", "output_bytes"),
+                                               get("kerchunk", "output_bytes")),
     }
-    return out
 
 
 def targets_verdict(ratios: dict) -> dict:
@@ -267,7 +295,7 @@ def table(result: dict) -> str:
                           f" + write {r['write_seconds']['median']:.2f} s]")
         lines.append(f"| {tool} | {time_text} | {fmt_stat(r['peak_rss_mb'], 'MB')} | "
                      f"{'-' if size is None else f'{size:,.0f}'} | {'-' if refs is None else f'{refs:,.0f}'} |")
-    ratios, verdict = result["ratios"], result["targets"]
+    med, mins, verdict = result["ratios"], result["ratios_of_min"], result["targets"]
 
     def rf(v):
         return "n/a" if v is None else f"{v:.2f}"
@@ -275,20 +303,25 @@ def table(result: dict) -> str:
     def ok(v):
         return "n/a" if v is None else ("met" if v else "not met")
 
-    lines += [
-        "",
-        "| ratio (medians) | measured | target | verdict |",
-        "| --- | --- | --- | --- |",
-        f"| lindi-core time / chunk_iter time | {rf(ratios['lindi_core_time_over_chunk_iter'])} | <= 1.5 | "
-        f"{ok(verdict['time_within_1.5x_of_chunk_iter'])} |",
-        f"| LINDI 0.4 time / lindi-core time | {rf(ratios['lindi_0_4_time_over_lindi_core'])} | >= 3 | "
-        f"{ok(verdict['at_least_3x_faster_than_lindi_0_4'])} |",
-        f"| kerchunk time / lindi-core time | {rf(ratios['kerchunk_time_over_lindi_core'])} | >= 3 | "
-        f"{ok(verdict['at_least_3x_faster_than_kerchunk'])} |",
-        f"| lindi-core output / LINDI 0.4 output | {rf(ratios['lindi_core_size_over_lindi_0_4'])} | <= 1.0 | "
-        f"{ok(verdict['output_no_larger_than_lindi_0_4'])} |",
-        f"| lindi-core output / kerchunk output | {rf(ratios['lindi_core_size_over_kerchunk'])} | - | - |",
+    rows = [
+        ("lindi-core time / chunk_iter time", "lindi_core_time_over_chunk_iter", "<= 1.5",
+         "time_within_1.5x_of_chunk_iter"),
+        ("LINDI 0.4 time / lindi-core time", "lindi_0_4_time_over_lindi_core", ">= 3",
+         "at_least_3x_faster_than_lindi_0_4"),
+        ("kerchunk time / lindi-core time", "kerchunk_time_over_lindi_core", ">= 3",
+         "at_least_3x_faster_than_kerchunk"),
+        ("lindi-core output / LINDI 0.4 output", "lindi_core_size_over_lindi_0_4", "<= 1.0",
+         "output_no_larger_than_lindi_0_4"),
+        ("lindi-core output / kerchunk output", "lindi_core_size_over_kerchunk", "-", None),
+        ("(info) lindi-core time / chunk_iter no-op time", "lindi_core_time_over_chunk_iter_noop", "-", None),
     ]
+    lines += ["", "| ratio | of medians | of minimums | target | verdict (medians) |",
+              "| --- | --- | --- | --- | --- |"]
+    for label, key, target, vkey in rows:
+        if med.get(key) is None and mins.get(key) is None:
+            continue
+        lines.append(f"| {label} | {rf(med[key])} | {rf(mins[key])} | {target} | "
+                     f"{ok(verdict[vkey]) if vkey else '-'} |")
     return "\n".join(lines)
 
 
@@ -315,9 +348,40 @@ def machine_facts() -> dict:
     }
 
 
+def lindi_core_revision() -> dict:
+    """The commit of the lindi-core tree measured, and whether its package had local changes."""
+    root = BENCH_DIR.parent
+
+    def git(*cmd):
+        r = subprocess.run(["git", "-C", str(root), *cmd], capture_output=True, text=True)
+        return r.stdout.rstrip("\n") if r.returncode == 0 else None
+
+    status = git("status", "--porcelain", "--", "lindi_core")
+    return {"commit": git("rev-parse", "HEAD"), "lindi_core_uncommitted_changes": bool(status),
+            "changed_files": status.splitlines() if status else []}
+
+
+def snapshot_lindi_core(rev: str) -> tuple[str, Path]:
+    """The ``lindi_core`` package of git revision ``rev``, extracted once under
+    ``.cache/src/<commit>``; returns (commit, the folder to put on PYTHONPATH)."""
+    root = BENCH_DIR.parent
+    commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", rev + "^{commit}"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    dest = peers.CACHE_DIR / "src" / commit
+    if not (dest / "lindi_core" / "__init__.py").exists():
+        tmp = dest.with_name(commit + ".tmp")
+        subprocess.run(["rm", "-rf", str(tmp)], check=True)
+        tmp.mkdir(parents=True)
+        archive = subprocess.run(["git", "-C", str(root), "archive", commit, "lindi_core"],
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
+        os.replace(tmp, dest)
+    return commit, dest
+
+
 def environment_versions(tools: list[str]) -> dict:
     envs = {}
-    if "chunk_iter" in tools or "lindi-core" in tools:
+    if {"chunk_iter", "chunk_iter-noop", "lindi-core"} & set(tools):
         envs["lindi-core (machine Python)"] = peers.versions(
             sys.executable, ["lindi-core", "zarr", "h5py", "numpy", "numcodecs", "orjson"])
     if "lindi-0.4" in tools:
@@ -354,11 +418,11 @@ print(json.dumps({"translate_seconds": t1 - t0, "write_seconds": t2 - t1}))
 """
 
 
-def run_profile(src: Path, n_chunks: int) -> Path:
+def run_profile(src: Path, n_chunks: int, env: dict | None = None) -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     report = RESULTS_DIR / f"translate-profile-{n_chunks}.txt"
     peers.run_json(sys.executable, PROFILE_CODE, [str(src), str(OUT_DIR / "profile.lindi.json"), str(report)],
-                   timeout=PEER_TIMEOUT, env={"TQDM_DISABLE": "1"})
+                   timeout=PEER_TIMEOUT, env={"TQDM_DISABLE": "1", **(env or {})})
     return report
 
 
@@ -367,11 +431,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_CHUNKS:,} chunks instead of {DEFAULT_CHUNKS:,}")
     parser.add_argument("--chunks", type=int, help="number of chunks of the input dataset")
-    parser.add_argument("--reps", type=int, default=3, help="repetitions per tool (default 3)")
+    parser.add_argument("--reps", type=int, default=5, help="repetitions per tool (default 5)")
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset of " + ",".join(TOOLS))
     parser.add_argument("--timeout", type=float, default=PEER_TIMEOUT, help="seconds allowed for one run")
     parser.add_argument("--profile", action="store_true", help="also cProfile lindi-core's translate")
     parser.add_argument("--out", type=Path, help="results JSON path")
+    parser.add_argument("--commit", metavar="REV",
+                        help="measure lindi-core as committed at git revision REV (extracted under "
+                             ".cache/src/ and put first on PYTHONPATH) instead of the working tree")
     args = parser.parse_args(argv)
 
     n_chunks = args.chunks or (QUICK_CHUNKS if args.quick else DEFAULT_CHUNKS)
@@ -382,6 +449,14 @@ def main(argv: list[str] | None = None) -> int:
     out_path = args.out or RESULTS_DIR / ("translate.json" if n_chunks == DEFAULT_CHUNKS and not args.quick
                                           else f"translate-{n_chunks}.json")
 
+    core_env: dict[str, str] = {}
+    if args.commit:
+        commit, snapshot = snapshot_lindi_core(args.commit)
+        core_env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(snapshot), os.environ.get("PYTHONPATH")]))}
+        revision_at_start = {"commit": commit, "source": f"git snapshot {snapshot.relative_to(BENCH_DIR.parent)}"}
+    else:
+        revision_at_start = {**lindi_core_revision(), "source": "working tree"}
+    load_at_start = os.getloadavg()
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     src = make_input(n_chunks)
     warm_page_cache(src)
@@ -400,7 +475,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             print(f"[rep {rep + 1}/{args.reps}] {tool} ...", end=" ", file=sys.stderr, flush=True)
             try:
-                r = run_once(tool, pythons[tool], src, args.timeout)
+                r = run_once(tool, pythons[tool], src, args.timeout,
+                             core_env if pythons[tool] == sys.executable else None)
             except peers.PeerError as exc:
                 errors[tool] = str(exc)
                 print(f"FAILED: {str(exc).splitlines()[0]}", file=sys.stderr)
@@ -423,9 +499,10 @@ def main(argv: list[str] | None = None) -> int:
         tool_results[tool] = entry
 
     ratios = compute_ratios(tool_results)
+    ratios_of_min = compute_ratios(tool_results, "min")
     result = {
         "benchmark": "translate",
-        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": "python benchmarks/translate_bench.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "config": {
             "chunks": n_chunks,
@@ -437,15 +514,21 @@ def main(argv: list[str] | None = None) -> int:
             "timeout_seconds": args.timeout,
             "timing": "in the child, around the work only (open .. output written); fresh process per run",
         },
-        "machine": machine_facts(),
+        "machine": {**machine_facts(), "loadavg_1_5_15_at_start": load_at_start,
+                    "loadavg_1_5_15_at_end": os.getloadavg()},
         "environments": environment_versions(tools),
+        "lindi_core_revision": revision_at_start,
         "tools": tool_results,
         "ratios": ratios,
+        "ratios_of_min": ratios_of_min,
         "targets": targets_verdict(ratios),
     }
     if args.profile:
-        result["profile_report"] = str(run_profile(src, n_chunks).relative_to(BENCH_DIR.parent))
+        result["profile_report"] = str(run_profile(src, n_chunks, core_env).relative_to(BENCH_DIR.parent))
 
+    if not args.commit and {**lindi_core_revision(), "source": "working tree"} != revision_at_start:
+        result["lindi_core_revision"]["warning"] = "the lindi-core tree changed during the run"
+        print("WARNING: the lindi-core tree changed during the run", file=sys.stderr)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(result, indent=2) + "\n")
     print(table(result))

@@ -23,6 +23,7 @@ import numpy as np
 import orjson
 
 from lindi_core.errors import ReferenceFormatError
+from lindi_core.format import fastrefs
 from lindi_core.format.refs import ZARR_METADATA_NAMES, ChunkRef, ChunkTable, ReferenceFileSystem, split_key
 
 FORMAT_VERSION = 1
@@ -60,27 +61,146 @@ def from_json_dict(obj: Any) -> ReferenceFileSystem:
 
     rfs = ReferenceFileSystem(generation_metadata=generation)
     rfs.preferred_templates = dict(templates)
-    pending_refs: list[tuple[str, ChunkRef]] = []
+    # Chunk refs are gathered per parent path and stored a whole array at a time, after all
+    # metadata is in (so every array's table exists): per-ref work stays a few dict operations.
+    pending: dict[str, tuple[list[str], list[list]]] = {}
     for key, value in refs.items():
+        if type(value) is list:
+            slash = key.rfind("/")
+            parent, name = (key[:slash], key[slash + 1 :]) if slash >= 0 else ("", key)
+            if not name or name[0] == ".":
+                raise ReferenceFormatError(f"ref {key!r}: Zarr metadata must be a JSON object")
+            group = pending.get(parent)
+            if group is None:
+                group = pending[parent] = ([], [])
+            group[0].append(name)
+            group[1].append(value)
+            continue
         _check_key(key)
         last = split_key(key)[1]
         if last in ZARR_METADATA_NAMES:
             rfs.set_metadata(key, _metadata_value(key, value))
         elif isinstance(value, str):
             rfs.set_inline(key, decode_inline(key, value))
-        elif isinstance(value, list):
-            pending_refs.append((key, _chunk_ref(key, value, templates)))
         else:
             raise ReferenceFormatError(f"ref {key!r}: unsupported value of type {type(value).__name__}")
-    # Metadata first, so that chunk refs land in the compact table of their array.
-    for key, ref in pending_refs:
-        rfs.set_ref(key, ref)
+    expanded: dict[str, str] = {}
+    for parent, (names, values) in pending.items():
+        if parent:
+            _check_key(parent)
+        _add_chunk_refs(rfs, parent, names, values, templates, expanded)
     return rfs
 
 
+def _add_chunk_refs(rfs: ReferenceFileSystem, parent: str, names: list[str], values: list[list],
+                    templates: dict[str, str], expanded: dict[str, str]) -> None:
+    """Store the chunk refs of one array: vectorised into its table when every ref is a plain
+    ``[url, offset, length]`` on the table's grid, one by one otherwise."""
+    table = rfs.tables.get(parent)
+    plain = table is not None and all(len(v) == 3 for v in values)
+    if plain:
+        try:
+            urls, offsets, lengths = zip(*values)
+            offsets_array = np.fromiter(offsets, dtype=np.int64, count=len(values))
+            lengths_array = np.fromiter(lengths, dtype=np.int64, count=len(values))
+            linear = _linear_indices(names, table.grid_shape)
+        except (TypeError, ValueError, OverflowError):
+            plain = False  # something odd: let the per-ref path report it precisely
+        else:
+            plain = linear is not None and not any(type(x) is not int for x in offsets + lengths) \
+                and bool((offsets_array >= 0).all() and (lengths_array >= 0).all())
+    if not plain:
+        for name, value in zip(names, values):
+            key = f"{parent}/{name}" if parent else name
+            _check_key(key)
+            rfs.set_ref(key, _chunk_ref(key, value, templates))
+        return
+    url_ids = np.empty(len(values), dtype=np.int32)
+    ids: dict[str, int] = {}
+    for i, raw in enumerate(urls):
+        found = ids.get(raw)
+        if found is None:
+            if type(raw) is not str:
+                raise ReferenceFormatError(f"ref {parent}/{names[i]!r}: a chunk reference starts with a URL string")
+            url = expanded.get(raw)
+            if url is None:
+                url = expanded[raw] = expand_templates(raw, templates, f"{parent}/{names[i]}")
+            found = ids[raw] = rfs.url_id(url)
+        url_ids[i] = found
+    table.url_index[linear] = url_ids
+    table.offset[linear] = offsets_array
+    table.length[linear] = lengths_array
+
+
+def _linear_indices(names: list[str], grid_shape: tuple[int, ...]) -> np.ndarray | None:
+    """Grid positions of chunk names like ``"3.0"``; None when any name is off the grid."""
+    if not grid_shape:
+        return np.zeros(len(names), dtype=np.int64) if all(n == "0" for n in names) else None
+    ndim = len(grid_shape)
+    parts = ".".join(names).split(".")
+    if len(parts) != ndim * len(names) or not all(p.isdigit() for p in parts):
+        return None
+    coords = np.array(parts, dtype=np.int64).reshape(len(names), ndim)
+    if (coords >= np.asarray(grid_shape)).any():
+        return None
+    return np.ravel_multi_index(tuple(coords.T), grid_shape)
+
+
+FAST_PATH_MIN_BYTES = 1 << 20
+
+
 def loads(data: bytes | str) -> ReferenceFileSystem:
-    """Parse the text of a reference file."""
+    """Parse the text of a reference file.
+
+    Large files go through :mod:`lindi_core.format.fastrefs`, which reads the plain chunk
+    references in bulk instead of as Python objects; the rest is parsed as usual."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if len(data) >= FAST_PATH_MIN_BYTES:
+        document = fastrefs.split(data)
+        if document is not None:
+            obj = parse_json_bytes(document.rest)
+            rfs = from_json_dict(obj)
+            _add_runs(rfs, document.runs, (obj.get("templates") or {}) if isinstance(obj, dict) else {})
+            return rfs
     return from_json_dict(parse_json_bytes(data))
+
+
+def _add_runs(rfs: ReferenceFileSystem, runs: list[fastrefs.ChunkRefRun], templates: dict[str, str]) -> None:
+    expanded: dict[str, str] = {}
+    for run in runs:
+        if run.parent:
+            _check_key(run.parent)
+        url_ids = np.empty(len(run.url_texts), dtype=np.int32)
+        for i, text in enumerate(run.url_texts):
+            url = expanded.get(text)
+            if url is None:
+                url = expanded[text] = expand_templates(text, templates, run.parent)
+            url_ids[i] = rfs.url_id(url)
+        table = rfs.tables.get(run.parent)
+        linear = _run_linear_indices(run, table)
+        if linear is None:  # no table for this grid: keep each ref as it is
+            for i in range(len(run.offsets)):
+                name = ".".join(str(int(c)) for c in run.coordinates[i])
+                key = f"{run.parent}/{name}" if run.parent else name
+                rfs.set_ref(key, ChunkRef(rfs.urls[int(url_ids[run.url_run_index[i]])], int(run.offsets[i]),
+                                          int(run.lengths[i])))
+            continue
+        table.url_index[linear] = url_ids[run.url_run_index]
+        table.offset[linear] = run.offsets
+        table.length[linear] = run.lengths
+
+
+def _run_linear_indices(run: fastrefs.ChunkRefRun, table: ChunkTable | None) -> np.ndarray | None:
+    if table is None:
+        return None
+    grid = table.grid_shape
+    if not grid:
+        ok = run.ndim == 1 and not run.coordinates.any()
+        return np.zeros(len(run.offsets), dtype=np.int64) if ok else None
+    if run.ndim != len(grid) or (run.coordinates >= np.asarray(grid)).any():
+        return None
+    return np.ravel_multi_index(tuple(run.coordinates.T), grid)
 
 
 def load_path(path: str | os.PathLike) -> ReferenceFileSystem:

@@ -14,13 +14,17 @@ import numpy as np
 
 from lindi_core.format import annotations as ann
 
-ObjectKey = tuple[int, int]
+ObjectKey = tuple
 
 
 def object_key(objid: h5py.h5o.ObjectID) -> ObjectKey:
-    """An identity for an HDF5 object that is the same under every path that leads to it."""
-    info = h5py.h5o.get_info(objid)
-    return (int(info.fileno), int(info.addr))
+    """An identity for an HDF5 object that is the same under every path that leads to it.
+
+    ``H5Gget_objinfo`` rather than ``H5Oget_info``: the latter also counts the object's
+    storage, which walks the whole chunk index of a big dataset (0.1 s for a million chunks).
+    """
+    info = h5py.h5g.get_objinfo(objid)
+    return (tuple(info.fileno), tuple(info.objno))
 
 
 def object_id_attribute(obj: h5py.HLObject) -> str | None:
