@@ -20,6 +20,7 @@ from lindi_core.facade import (
 )
 from lindi_core.format.jsonio import load_path as load_reference_file
 from lindi_core.format.refs import ChunkRef, ReferenceFileSystem
+from lindi_core.io.cache import LocalCache
 from lindi_core.store import ReferenceStore
 from lindi_core.translate import ChunkOptions, translate, translate_to_file
 
@@ -34,6 +35,7 @@ __all__ = [
     "LindiH5pyReference",
     "LindiH5pyRegionReference",
     "LindiH5pySoftLink",
+    "LocalCache",
     "ChunkRef",
     "ReferenceFileSystem",
     "ReferenceStore",

@@ -64,6 +64,20 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from lindi_core.io.cache import LocalCache
+
+    cache = LocalCache(args.cache_dir)
+    if args.action == "clear":
+        before = cache.info()
+        cache.clear()
+        print(f"cleared {before.entries} entries ({before.bytes:,} bytes) from {cache.cache_dir}")
+    else:
+        info = cache.info()
+        print(f"cache folder: {info.cache_dir}\nentries: {info.entries}\nbytes: {info.bytes:,} of {info.max_size:,}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     import os
 
@@ -130,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="validate a .lindi.json against the spec's JSON Schema")
     p.add_argument("file")
     p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("cache", help="show or clear the local chunk cache")
+    p.add_argument("action", choices=["info", "clear"])
+    p.add_argument("--cache-dir", help="cache folder (default: the user cache folder)")
+    p.set_defaults(func=_cmd_cache)
 
     p = sub.add_parser("demo", help="write a sample NWB file, serve it locally, translate and read it")
     p.set_defaults(func=_cmd_demo)

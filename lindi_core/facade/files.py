@@ -33,7 +33,9 @@ from lindi_core.facade.hierarchy import DATASET, ExternalTarget, Hierarchy, Link
 from lindi_core.facade.references import LindiH5pyReference
 from lindi_core.format import jsonio
 from lindi_core.format.refs import ReferenceFileSystem, join_key
+from lindi_core.io.cache import LocalCache
 from lindi_core.io.locations import LocationPolicy
+from lindi_core.io.sources import ByteSources
 from lindi_core.store import ReferenceStore
 
 _MAX_LINK_DEPTH = 64
@@ -58,42 +60,41 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
 
     # -- opening ----------------------------------------------------------------------------
     @classmethod
-    def from_lindi_file(cls, path_or_url: str | os.PathLike, mode: str = "r", local_cache: Any = None,
+    def from_lindi_file(cls, path_or_url: str | os.PathLike, mode: str = "r", local_cache: LocalCache | None = None,
                         allow_local: bool | None = None) -> LindiH5pyFile:
         """Open a ``.lindi.json`` from a local path or an http(s) URL.
 
         A reference file fetched from a URL may not point at local files unless
-        ``allow_local=True``."""
-        _check_local_cache(local_cache)
-        store = ReferenceStore.from_file(path_or_url, allow_local=allow_local)
+        ``allow_local=True``. ``local_cache`` keeps remote chunks on disk for later reads."""
+        store = ReferenceStore.from_file(path_or_url, allow_local=allow_local, local_cache=local_cache)
         return cls(store, mode=mode, filename=os.fspath(path_or_url))
 
     @classmethod
-    def from_hdf5_file(cls, path_or_url: str | os.PathLike, mode: str = "r", local_cache: Any = None,
+    def from_hdf5_file(cls, path_or_url: str | os.PathLike, mode: str = "r", local_cache: LocalCache | None = None,
                        **translate_options: Any) -> LindiH5pyFile:
         """Translate an HDF5 file (local path or URL) in memory and open the result."""
         from lindi_core.translate import translate
 
-        _check_local_cache(local_cache)
         translate_options.setdefault("progress", False)
         rfs = translate(path_or_url, **translate_options)
         source = os.fspath(path_or_url)
         base_dir = None if source.startswith(("http://", "https://")) else os.path.dirname(os.path.abspath(source))
-        store = ReferenceStore(rfs, policy=LocationPolicy(base_dir=base_dir, allow_local=True))
+        store = ReferenceStore(rfs, policy=LocationPolicy(base_dir=base_dir, allow_local=True),
+                               sources=ByteSources(cache=local_cache))
         return cls(store, mode=mode, filename=source)
 
     @classmethod
-    def from_reference_file_system(cls, rfs: Any, mode: str = "r", local_cache: Any = None,
+    def from_reference_file_system(cls, rfs: Any, mode: str = "r", local_cache: LocalCache | None = None,
                                    allow_local: bool | None = None) -> LindiH5pyFile:
         """Open a reference file system given as a dict, a ``ReferenceFileSystem``, a local path
         or a URL."""
-        _check_local_cache(local_cache)
         if isinstance(rfs, ReferenceFileSystem):
-            return cls(ReferenceStore(rfs), mode=mode)
+            return cls(ReferenceStore(rfs, sources=ByteSources(cache=local_cache)), mode=mode)
         if isinstance(rfs, dict):
-            store = ReferenceStore.from_dict(rfs, allow_local=True if allow_local is None else allow_local)
+            store = ReferenceStore.from_dict(rfs, allow_local=True if allow_local is None else allow_local,
+                                             local_cache=local_cache)
             return cls(store, mode=mode)
-        return cls.from_lindi_file(rfs, mode=mode, allow_local=allow_local)
+        return cls.from_lindi_file(rfs, mode=mode, allow_local=allow_local, local_cache=local_cache)
 
     # -- saving -----------------------------------------------------------------------------
     def to_reference_file_system(self) -> dict:
@@ -281,7 +282,3 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
     def _open_zarr_array(self, zpath: str) -> zarr.Array:
         return zarr.open_array(self._store, path=zpath, mode="r", zarr_format=2)
 
-
-def _check_local_cache(local_cache: Any) -> None:
-    if local_cache is not None:
-        raise LindiError("a local chunk cache is not available yet in this version of lindi-core")

@@ -16,6 +16,7 @@ import aiohttp
 from zarr.core.sync import sync as zarr_sync
 
 from lindi_core.errors import ByteSourceError
+from lindi_core.io.cache import LocalCache
 from lindi_core.io.locations import Location
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
@@ -121,15 +122,26 @@ def _range_from_response(status: int, content_range: str | None, body: bytes, of
 
 
 class ByteSources:
-    """Dispatches reads of resolved locations to the source of their kind."""
+    """Dispatches reads of resolved locations to the source of their kind; remote reads go
+    through the local cache when there is one."""
 
-    def __init__(self, http: HttpSource | None = None, local: LocalFileSource | None = None):
+    def __init__(self, http: HttpSource | None = None, local: LocalFileSource | None = None,
+                 cache: LocalCache | None = None):
         self.http = http or HttpSource()
         self.local = local or LocalFileSource()
+        self.cache = cache
 
     async def read(self, location: Location, offset: int, length: int) -> bytes:
-        source = self.http if location.kind == "http" else self.local
-        return await source.read(location.where, offset, length)
+        if location.kind != "http":
+            return await self.local.read(location.where, offset, length)
+        if self.cache is not None and length >= 0:
+            cached = self.cache.get(location.where, offset, length)
+            if cached is not None:
+                return cached
+        data = await self.http.read(location.where, offset, length)
+        if self.cache is not None and length >= 0:
+            self.cache.put(location.where, offset, data)
+        return data
 
     async def close(self) -> None:
         await self.http.close()

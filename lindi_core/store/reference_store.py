@@ -31,6 +31,7 @@ from lindi_core.errors import ChunkDecodeError, ReferenceFormatError
 from lindi_core.format import annotations as ann
 from lindi_core.format import jsonio
 from lindi_core.format.refs import ChunkRef, ReferenceFileSystem, join_key, split_key
+from lindi_core.io.cache import LocalCache
 from lindi_core.io.locations import LocationPolicy
 from lindi_core.io.sources import ByteSources, fetch_url_sync
 from lindi_core.store.external_arrays import ExternalArrayIndex
@@ -55,10 +56,12 @@ class ReferenceStore(Store):
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
-    def from_file(cls, path_or_url: str | os.PathLike, *, allow_local: bool | None = None) -> ReferenceStore:
+    def from_file(cls, path_or_url: str | os.PathLike, *, allow_local: bool | None = None,
+                  local_cache: LocalCache | None = None) -> ReferenceStore:
         """Open a ``.lindi.json`` from a local path or an http(s) URL.
 
         A file fetched from a URL may not point at local files unless ``allow_local=True``.
+        ``local_cache`` keeps the remote chunks read, on disk, for later reads.
         """
         target = os.fspath(path_or_url)
         if target.startswith(("http://", "https://")):
@@ -68,12 +71,14 @@ class ReferenceStore(Store):
             rfs = jsonio.load_path(target)
             base_dir = os.path.dirname(os.path.abspath(target))
             policy = LocationPolicy(base_dir=base_dir, allow_local=True if allow_local is None else allow_local)
-        return cls(rfs, policy=policy)
+        return cls(rfs, policy=policy, sources=ByteSources(cache=local_cache))
 
     @classmethod
-    def from_dict(cls, obj: dict, *, base_dir: str | None = None, allow_local: bool = True) -> ReferenceStore:
+    def from_dict(cls, obj: dict, *, base_dir: str | None = None, allow_local: bool = True,
+                  local_cache: LocalCache | None = None) -> ReferenceStore:
         """A store over the parsed JSON of a reference file."""
-        return cls(jsonio.from_json_dict(obj), policy=LocationPolicy(base_dir=base_dir, allow_local=allow_local))
+        return cls(jsonio.from_json_dict(obj), policy=LocationPolicy(base_dir=base_dir, allow_local=allow_local),
+                   sources=ByteSources(cache=local_cache))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ReferenceStore) and other.rfs is self.rfs

@@ -1,0 +1,133 @@
+"""``LocalCache``: a persistent on-disk cache of remote byte ranges.
+
+Entries are keyed by URL and byte range; a cached range serves any sub-range of itself. The
+store is one SQLite database in WAL mode, so several threads and processes can share a cache
+folder: SQLite makes every write atomic, and each entry also carries its length and a CRC-32
+that are checked before it is served, so a damaged entry is dropped and fetched again rather
+than returned. The cache is bounded (``max_size``) and evicts least recently used entries.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+import zlib
+from dataclasses import dataclass
+
+import platformdirs
+
+DEFAULT_MAX_SIZE = 10 * 1024**3
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ranges (
+    url TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    length INTEGER NOT NULL,
+    crc32 INTEGER NOT NULL,
+    last_used REAL NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (url, start, length)
+);
+CREATE INDEX IF NOT EXISTS ranges_by_use ON ranges (last_used);
+"""
+
+
+def default_cache_dir() -> str:
+    return platformdirs.user_cache_dir("lindi-core", appauthor=False)
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    """What a cache folder holds."""
+
+    cache_dir: str
+    entries: int
+    bytes: int
+    max_size: int
+
+
+class LocalCache:
+    """A persistent cache of byte ranges of remote files, safe to share between processes."""
+
+    def __init__(self, cache_dir: str | os.PathLike | None = None, max_size: int = DEFAULT_MAX_SIZE):
+        self.cache_dir = os.fspath(cache_dir) if cache_dir is not None else default_cache_dir()
+        self.max_size = int(max_size)
+        os.makedirs(self.cache_dir, exist_ok=True)
+        self.path = os.path.join(self.cache_dir, "ranges.sqlite")
+        self._local = threading.local()
+        with self._connection() as db:
+            db.executescript(_SCHEMA)
+
+    def _connection(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+        return db
+
+    def get(self, url: str, start: int, length: int) -> bytes | None:
+        """The cached bytes ``[start, start + length)`` of ``url``, or None."""
+        db = self._connection()
+        row = db.execute(
+            "SELECT start, length, crc32, data FROM ranges WHERE url = ? AND start <= ? AND start + length >= ? "
+            "ORDER BY length LIMIT 1",
+            (url, start, start + length),
+        ).fetchone()
+        if row is None:
+            return None
+        entry_start, entry_length, crc, data = row
+        if len(data) != entry_length or zlib.crc32(data) != crc:
+            db.execute("DELETE FROM ranges WHERE url = ? AND start = ? AND length = ?", (url, entry_start, entry_length))
+            return None
+        db.execute("UPDATE ranges SET last_used = ? WHERE url = ? AND start = ? AND length = ?",
+                   (time.time(), url, entry_start, entry_length))
+        offset = start - entry_start
+        return bytes(data[offset : offset + length])
+
+    def put(self, url: str, start: int, data: bytes) -> None:
+        """Store ``data`` as bytes ``[start, start + len(data))`` of ``url``."""
+        if len(data) > self.max_size:
+            return
+        db = self._connection()
+        db.execute(
+            "INSERT OR REPLACE INTO ranges (url, start, length, crc32, last_used, data) VALUES (?, ?, ?, ?, ?, ?)",
+            (url, start, len(data), zlib.crc32(data), time.time(), sqlite3.Binary(data)),
+        )
+        self._evict()
+
+    def _evict(self) -> None:
+        db = self._connection()
+        (total,) = db.execute("SELECT COALESCE(SUM(length), 0) FROM ranges").fetchone()
+        if total <= self.max_size:
+            return
+        excess = total - self.max_size
+        freed = 0
+        victims = []
+        for url, start, length in db.execute("SELECT url, start, length FROM ranges ORDER BY last_used"):
+            victims.append((url, start, length))
+            freed += length
+            if freed >= excess:
+                break
+        db.executemany("DELETE FROM ranges WHERE url = ? AND start = ? AND length = ?", victims)
+
+    def info(self) -> CacheInfo:
+        entries, total = self._connection().execute("SELECT COUNT(*), COALESCE(SUM(length), 0) FROM ranges").fetchone()
+        return CacheInfo(self.cache_dir, int(entries), int(total), self.max_size)
+
+    def clear(self) -> None:
+        db = self._connection()
+        db.execute("DELETE FROM ranges")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.execute("VACUUM")
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    def __repr__(self) -> str:
+        return f"LocalCache({self.cache_dir!r}, max_size={self.max_size})"

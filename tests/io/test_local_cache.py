@@ -1,0 +1,99 @@
+"""The persistent local cache: hits make no request, damage is never served, size is bounded."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+
+import numpy as np
+import zarr
+
+import lindi_core
+from lindi_core.cli import main
+from lindi_core.io.cache import LocalCache
+
+
+def test_second_read_makes_no_request(tmp_path, make_h5, serve):
+    data = np.arange(100_000, dtype="<i4").reshape(1000, 100)
+    make_h5(lambda f: f.create_dataset("x", data=data, chunks=(100, 100), compression="gzip"), name="r.h5")
+    server = serve(tmp_path)
+    out = tmp_path / "r.lindi.json"
+    lindi_core.translate_to_file(server.url_for("r.h5"), out, progress=False)
+    cache = LocalCache(tmp_path / "cache")
+    for expected_requests in (3, 0):
+        server.stats.reset()
+        f = lindi_core.LindiH5pyFile.from_lindi_file(str(out), local_cache=cache)
+        np.testing.assert_array_equal(f["x"][50:250], data[50:250])
+        f.close()
+        assert server.stats.requests == expected_requests
+    assert cache.info().entries == 3
+
+
+def test_a_cached_range_serves_its_sub_ranges(tmp_path):
+    cache = LocalCache(tmp_path)
+    cache.put("http://h/f", 100, bytes(range(50)))
+    assert cache.get("http://h/f", 110, 5) == bytes(range(10, 15))
+    assert cache.get("http://h/f", 140, 20) is None  # runs past the cached range
+    assert cache.get("http://h/other", 110, 5) is None
+
+
+def test_damaged_entries_are_dropped_not_served(tmp_path):
+    cache = LocalCache(tmp_path)
+    cache.put("http://h/f", 0, b"good bytes")
+    db = sqlite3.connect(cache.path)
+    db.execute("UPDATE ranges SET data = ?", (b"evil bytes",))
+    db.commit()
+    db.close()
+    assert cache.get("http://h/f", 0, 4) is None
+    assert cache.info().entries == 0
+
+
+def test_size_is_bounded_by_evicting_least_recently_used(tmp_path):
+    cache = LocalCache(tmp_path, max_size=250)
+    for i in range(3):
+        cache.put("http://h/f", i * 100, bytes(100))
+    assert cache.get("http://h/f", 0, 1) is None  # the oldest went
+    assert cache.get("http://h/f", 200, 1) == b"\x00"
+    assert cache.info().bytes <= 250
+
+
+def _writer(cache_dir: str, worker: int) -> None:
+    cache = LocalCache(cache_dir)
+    for i in range(200):
+        cache.put(f"http://h/{worker}", i, bytes([worker]) * 64)
+        assert cache.get(f"http://h/{worker}", i, 64) == bytes([worker]) * 64
+
+
+def test_processes_share_a_cache_folder(tmp_path):
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_writer, args=(str(tmp_path), w)) for w in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+        assert w.exitcode == 0
+    assert LocalCache(tmp_path).info().entries == 600
+
+
+def test_cache_command(tmp_path, capsys):
+    LocalCache(tmp_path).put("http://h/f", 0, b"12345")
+    assert main(["cache", "info", "--cache-dir", str(tmp_path)]) == 0
+    assert "entries: 1" in capsys.readouterr().out
+    assert main(["cache", "clear", "--cache-dir", str(tmp_path)]) == 0
+    assert LocalCache(tmp_path).info().entries == 0
+
+
+def test_zarr_reads_through_a_cached_store(tmp_path, make_h5, serve):
+    make_h5(lambda f: f.create_dataset("x", data=np.arange(10_000), chunks=(1000,)), name="z.h5")
+    server = serve(tmp_path)
+    rfs = lindi_core.translate(server.url_for("z.h5"))
+    from lindi_core.io.sources import ByteSources
+
+    cache = LocalCache(tmp_path / "c")
+    store = lindi_core.ReferenceStore(rfs, sources=ByteSources(cache=cache))
+    root = zarr.open_group(store, mode="r")
+    root["x"][...]
+    server.stats.reset()
+    root["x"][...]
+    assert server.stats.requests == 0
+    store.close()
