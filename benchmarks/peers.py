@@ -34,17 +34,26 @@ class Peer:
 
 
 PEERS: dict[str, Peer] = {
+    # pynwb (same version as the machine Python's) for open_bench.py; the translation
+    # benchmark does not import it.
     "lindi": Peer(
         "lindi",
-        ("lindi==0.4.6", "h5py"),
-        "import lindi, h5py, zarr; lindi.LindiH5ZarrStore; lindi.LindiH5ZarrStoreOpts",
-        ("lindi", "h5py", "zarr", "numcodecs", "numpy"),
+        ("lindi==0.4.6", "h5py", "pynwb==4.2.0"),
+        "import lindi, h5py, zarr, pynwb; lindi.LindiH5ZarrStore; lindi.LindiH5ZarrStoreOpts",
+        ("lindi", "h5py", "zarr", "numcodecs", "numpy", "pynwb", "hdmf"),
     ),
     "kerchunk": Peer(
         "kerchunk",
         ("kerchunk", "h5py"),
         "import kerchunk.hdf, h5py; kerchunk.hdf.SingleHdf5ToZarr",
         ("kerchunk", "h5py", "zarr", "numcodecs", "numpy", "fsspec"),
+    ),
+    # h5py reading a remote file through remfile's file-like object (open_bench.py)
+    "remfile": Peer(
+        "remfile",
+        ("remfile", "h5py", "pynwb==4.2.0"),
+        "import remfile, h5py, pynwb; remfile.File",
+        ("remfile", "h5py", "pynwb", "hdmf", "numpy", "requests"),
     ),
 }
 
