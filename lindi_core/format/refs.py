@@ -163,13 +163,14 @@ class ReferenceFileSystem:
         if table is None:
             return None
         linear = table.linear_index(name)
-        if linear is None:
+        if linear is None or table.url_index[linear] < 0:
             return None
-        url_index = int(table.url_index[linear])
-        if url_index < 0:
-            return None
+        return self._table_ref(table, linear)
+
+    def _table_ref(self, table: ChunkTable, linear: int) -> ChunkRef:
         mask = int(table.filter_mask[linear]) if table.filter_mask is not None else 0
-        return ChunkRef(self.urls[url_index], int(table.offset[linear]), int(table.length[linear]), mask)
+        return ChunkRef(self.urls[int(table.url_index[linear])], int(table.offset[linear]),
+                        int(table.length[linear]), mask)
 
     def __contains__(self, key: str) -> bool:
         return self.get(key) is not None
@@ -193,15 +194,8 @@ class ReferenceFileSystem:
         """The (chunk name, reference) pairs of one array, tables and loose refs alike."""
         table = self.tables.get(array_path)
         if table is not None:
-            mask = table.filter_mask
-            for linear in table.present():
-                linear = int(linear)
-                yield table.chunk_name(linear), ChunkRef(
-                    self.urls[int(table.url_index[linear])],
-                    int(table.offset[linear]),
-                    int(table.length[linear]),
-                    int(mask[linear]) if mask is not None else 0,
-                )
+            for linear in table.present().tolist():
+                yield table.chunk_name(linear), self._table_ref(table, linear)
         prefix = array_path + "/" if array_path else ""
         for key, ref in self.loose_refs.items():
             parent, name = split_key(key)
@@ -265,19 +259,8 @@ class ReferenceFileSystem:
         self.tables[array_path] = table
         moved = [(k, r) for k, r in self.loose_refs.items() if split_key(k)[0] == array_path]
         if old is not None:
-            for linear in old.present():
-                linear = int(linear)
-                moved.append(
-                    (
-                        join_key(array_path, old.chunk_name(linear)),
-                        ChunkRef(
-                            self.urls[int(old.url_index[linear])],
-                            int(old.offset[linear]),
-                            int(old.length[linear]),
-                            int(old.filter_mask[linear]) if old.filter_mask is not None else 0,
-                        ),
-                    )
-                )
+            moved.extend((join_key(array_path, old.chunk_name(linear)), self._table_ref(old, linear))
+                         for linear in old.present().tolist())
         for key, ref in moved:
             self.loose_refs.pop(key, None)
             self.set_ref(key, ref)
