@@ -67,14 +67,7 @@ def split(data: bytes) -> SplitDocument | None:
     quotes = _real_quotes(a)
     if quotes is None or len(quotes) % 2:
         return None
-    # A byte is inside a string when an odd number of string quotes precede it: the low bit of a
-    # running (wrapping) uint8 count of them.
-    quote_mask = np.zeros(len(a), dtype=np.uint8)
-    quote_mask[quotes] = 1
-    parity = np.cumsum(quote_mask, dtype=np.uint8)
-    del quote_mask
-    structural = _positions(STRUCTURAL[a] & ((parity & 1) == 0))
-    del parity
+    structural = _structural_positions(a, quotes)
     chars = a[structural]
     delta = np.zeros(len(structural), dtype=np.int16)
     delta[(chars == OPEN_BRACKET) | (chars == OPEN_BRACE)] = 1
@@ -110,14 +103,18 @@ def split(data: bytes) -> SplitDocument | None:
     lo, hi = list_open[plain], list_close[plain]
     c1 = commas[first_comma_index[plain]]
     c2 = commas[first_comma_index[plain] + 1]
+    # The structure arrays are done with; what follows works on the plain lists alone.
+    del structural, chars, depth_before, depth_after, in_refs, commas, first_comma_index, comma_count
+    del openings, nested, plain, list_open, list_close
 
-    url_quote = np.searchsorted(quotes, lo)
-    if (url_quote + 1 >= len(quotes)).any():
+    url_quote = np.searchsorted(quotes, lo).astype(np.int32)
+    if (url_quote + 1 >= len(quotes)).any() or (url_quote < 2).any():
         return None
     url_open, url_close = quotes[url_quote], quotes[url_quote + 1]
     key_close = quotes[url_quote - 1]
     key_open = quotes[url_quote - 2]
-    if (url_close >= c1).any() or (url_quote < 2).any():
+    del url_quote, quotes
+    if (url_close >= c1).any():
         return None
     if not (_only(a, url_close + 1, c1, ()) and _only(a, lo + 1, url_open, ()) and _is_colon(a, key_close + 1, lo)):
         return None  # the list's first item is not a lone string, or the key is not followed by ':'
@@ -125,6 +122,7 @@ def split(data: bytes) -> SplitDocument | None:
         return None
     offsets = _integers(a, c1 + 1, c2)
     lengths = _integers(a, c2 + 1, hi)
+    del lo, c1, c2
     if offsets is None or lengths is None:
         return None
 
@@ -140,9 +138,32 @@ def _positions(mask: np.ndarray) -> np.ndarray:
     return np.flatnonzero(mask).astype(np.int32)
 
 
+def _find(a: np.ndarray, byte: int, block: int = 1 << 22) -> np.ndarray:
+    """Positions of ``byte`` in ``a`` (int32), a block at a time so no full-size mask exists."""
+    found = [_positions(a[start : start + block] == byte) + start for start in range(0, len(a), block)]
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int32)
+
+
+def _structural_positions(a: np.ndarray, quotes: np.ndarray, block: int = 1 << 22) -> np.ndarray:
+    """Positions of brackets, braces and commas outside strings, found a block at a time.
+
+    A byte is inside a string when an odd number of string quotes precede it: the low bit of a
+    running (wrapping) uint8 count of them. Blocks keep the temporaries small."""
+    found = []
+    for start in range(0, len(a), block):
+        part = a[start : start + block]
+        quote_mask = np.zeros(len(part), dtype=np.uint8)
+        local = quotes[(quotes >= start) & (quotes < start + len(part))] - start
+        quote_mask[local] = 1
+        parity = np.cumsum(quote_mask, dtype=np.uint8)
+        parity += np.uint8(np.searchsorted(quotes, start) & 1)
+        found.append(_positions(STRUCTURAL[part] & ((parity & 1) == 0)) + start)
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int32)
+
+
 def _real_quotes(a: np.ndarray) -> np.ndarray | None:
     """Positions of the quote characters that delimit strings (not escaped ones)."""
-    quotes = _positions(a == QUOTE)
+    quotes = _find(a, QUOTE)
     suspicious = quotes[(quotes > 0) & (a[np.maximum(quotes - 1, 0)] == BACKSLASH)]
     if len(suspicious) > 100_000:
         return None
@@ -210,7 +231,7 @@ def _is_colon(a: np.ndarray, start: np.ndarray, stop: np.ndarray) -> bool:
 
 
 def _contains(a: np.ndarray, start: np.ndarray, stop: np.ndarray, byte: int) -> bool:
-    hits = _positions(a == byte)
+    hits = _find(a, byte)
     if not len(hits):
         return False
     return bool((np.searchsorted(hits, stop) - np.searchsorted(hits, start)).any())
@@ -226,31 +247,28 @@ def _integers(a: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray 
             return None
         rows, valid = _windows(a, s, e, width)
         digit = IS_DIGIT[rows] & valid
-        if not (digit | IS_WHITESPACE[rows] | ~valid).all():
+        if not (digit | IS_WHITESPACE[rows] | ~valid).all() or digit.sum(axis=1).max() > 18:
             return None
-        if not _one_run_of_at_most_18(digit):
-            return None
-        values = _parse_rows(np.where(valid, rows, 32), b",")
+        rows[~valid] = 32
+        values = _parse_rows(rows, b",")
         if values is None or len(values) != len(s):
             return None
         out[begin : begin + BATCH] = values
     return out
 
 
-def _one_run_of_at_most_18(digit: np.ndarray) -> bool:
-    count = digit.sum(axis=1)
-    run_starts = digit.copy()
-    run_starts[:, 1:] &= ~digit[:, :-1]
-    return bool(((count >= 1) & (count <= 18) & (run_starts.sum(axis=1) == 1)).all())
-
-
 def _parse_rows(rows: np.ndarray, separator: bytes) -> np.ndarray | None:
-    """Parse the numbers of space-padded text rows, each ending where a ``separator`` is added.
+    """Parse the numbers of space-padded text rows, each ending where a ``separator`` is added;
+    None when some field is not exactly one number.
 
-    NumPy's text parser does the digit work in C (``fromstring`` with a separator)."""
+    NumPy's text parser does the digit work in C (``fromstring`` with a separator); it raises
+    on a field that does not parse ("1 2", nothing) and may stop early, so callers also check
+    the count of values."""
     text = np.concatenate([rows, np.full((len(rows), 1), separator[0], dtype=np.uint8)], axis=1)
-    values = np.fromstring(text.tobytes()[:-1], dtype=np.int64, sep=separator.decode())
-    return values
+    try:
+        return np.fromstring(text.tobytes()[:-1], dtype=np.int64, sep=separator.decode())
+    except ValueError:
+        return None
 
 
 def _equal_to_previous(a: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
@@ -269,24 +287,27 @@ def _equal_to_previous(a: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np
 
 def _runs(data: bytes, a: np.ndarray, key_open: np.ndarray, key_close: np.ndarray, url_open: np.ndarray,
           url_close: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> list[ChunkRefRun] | None:
-    slashes = _positions(a == SLASH)
-    last = np.searchsorted(slashes, key_close) - 1
-    last_slash = np.where(last >= 0, slashes[np.maximum(last, 0)], -1)
+    slashes = _find(a, SLASH)
+    last = (np.searchsorted(slashes, key_close) - 1).astype(np.int32)
+    last_slash = np.where(last >= 0, slashes[np.maximum(last, 0)], np.int32(-1))
+    del slashes, last
     has_parent = last_slash > key_open
     parent_start = key_open + 1
     parent_stop = np.where(has_parent, last_slash, key_open + 1)
     name_start = np.where(has_parent, last_slash + 1, key_open + 1)
+    del last_slash, has_parent
     same_parent = _equal_to_previous(a, parent_start, parent_stop)
     same_url = _equal_to_previous(a, url_open + 1, url_close)
     run_starts = np.flatnonzero(~same_parent)
     run_stops = np.append(run_starts[1:], len(key_open))
-    url_run = np.cumsum(~same_url) - 1
-    url_run_first = np.flatnonzero(~same_url)  # the first ref of every url run
+    url_run = (np.cumsum(~same_url, dtype=np.int32) - 1)
+    url_run_first = _positions(~same_url)  # the first ref of every url run
+    del same_url, same_parent
     runs = []
     for s, e in zip(run_starts.tolist(), run_stops.tolist()):
         parent = data[parent_start[s] : parent_stop[s]].decode("utf-8")
         names_start, names_stop = name_start[s:e], key_close[s:e]
-        coordinates, ndim = _chunk_coordinates(a, names_start, names_stop)
+        coordinates, ndim = _batched_coordinates(a, names_start, names_stop)
         if ndim < 0:
             return None
         url_ids = url_run[s:e]
@@ -296,6 +317,18 @@ def _runs(data: bytes, a: np.ndarray, key_open: np.ndarray, key_close: np.ndarra
         runs.append(ChunkRefRun(parent, url_texts, local.astype(np.int32), coordinates, ndim, offsets[s:e],
                                 lengths[s:e]))
     return runs
+
+
+def _batched_coordinates(a: np.ndarray, start: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray | None, int]:
+    parts = []
+    ndim = None
+    for begin in range(0, len(start), BATCH):
+        coordinates, part_ndim = _chunk_coordinates(a, start[begin : begin + BATCH], stop[begin : begin + BATCH])
+        if part_ndim < 0 or (ndim is not None and part_ndim != ndim):
+            return None, -1
+        ndim = part_ndim
+        parts.append(coordinates)
+    return np.concatenate(parts), ndim
 
 
 def _chunk_coordinates(a: np.ndarray, start: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray | None, int]:
@@ -318,7 +351,8 @@ def _chunk_coordinates(a: np.ndarray, start: np.ndarray, stop: np.ndarray) -> tu
         return None, -1
     if (digit.sum(axis=1) > 18 * ndim).any():
         return None, -1
-    values = _parse_rows(np.where(valid, rows, 32), b".")
+    rows[~valid] = 32
+    values = _parse_rows(rows, b".")
     if values is None or len(values) != len(rows) * ndim:
         return None, -1
     return values.reshape(len(rows), ndim), ndim
