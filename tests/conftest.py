@@ -49,12 +49,12 @@ def translated(tmp_path) -> Callable[..., tuple[zarr.Group, lindi_core.Reference
 
 @pytest.fixture
 def serve(tmp_path) -> Iterator[Callable[..., RangeServer]]:
-    """``serve(folder=tmp_path, latency=0, faults=None)`` starts a loopback range server."""
+    """``serve(folder=tmp_path, latency=0, faults=None, **options)`` starts a loopback range server."""
     servers: list[RangeServer] = []
 
     def start(folder: str | os.PathLike | None = None, *, latency: float = 0.0,
-              faults: ServerFaults | None = None) -> RangeServer:
-        server = RangeServer(folder or tmp_path, latency=latency, faults=faults)
+              faults: ServerFaults | None = None, **options) -> RangeServer:
+        server = RangeServer(folder or tmp_path, latency=latency, faults=faults, **options)
         server.start()
         servers.append(server)
         return server

@@ -8,6 +8,7 @@ rows stored as JSON become structured arrays, scalars come back as NumPy scalars
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -246,6 +247,18 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         array = self._zarr()
         if self._is_scalar:
             return np.asarray(array[0:1]).reshape(())
+        keys = chunk_keys(self._zpath, selection, tuple(self._zarray["chunks"]))
+        if len(keys) > 1:
+            # Fetch every chunk the selection needs at once, so that neighbouring byte ranges
+            # merge into few requests; zarr then decodes them from memory.
+            self._file._prefetch(keys)
+        try:
+            return self._read_through_zarr(array, selection)
+        finally:
+            if len(keys) > 1:
+                self._file._store.discard_prefetched()
+
+    def _read_through_zarr(self, array: zarr.Array, selection: selections.Selection) -> np.ndarray:
         if selection.mask is not None:
             return np.asarray(array.vindex[selection.mask])
         # Integers become one-element slices, dropped after the read: zarr wraps single object
@@ -312,6 +325,36 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
 
     def refresh(self) -> None:
         return None
+
+
+def chunk_keys(zpath: str, selection: selections.Selection, chunks: tuple[int, ...],
+               limit: int = 100_000) -> list[str]:
+    """The Zarr keys of the chunks a selection touches (none when there would be more than
+    ``limit``: prefetching is then left to zarr)."""
+    if selection.mask is not None:
+        points = np.argwhere(selection.mask)
+        grid = np.unique(points // np.asarray(chunks), axis=0) if len(points) else np.zeros((0, len(shape)), int)
+        names = [".".join(map(str, row)) for row in grid.tolist()]
+    else:
+        per_axis = []
+        total = 1
+        for axis, chunk in zip(selection.axes, chunks):
+            if isinstance(axis, slice):
+                if axis.step == 1:
+                    indices = range(axis.start // chunk, (axis.stop - 1) // chunk + 1) if axis.stop > axis.start else []
+                else:
+                    indices = np.unique(np.arange(axis.start, axis.stop, axis.step) // chunk).tolist()
+            elif isinstance(axis, np.ndarray):
+                indices = np.unique(axis // chunk).tolist()
+            else:
+                indices = [int(axis) // chunk]
+            per_axis.append([str(i) for i in indices])
+            total *= len(per_axis[-1])
+            if total > limit:
+                return []
+        names = [".".join(combo) for combo in itertools.product(*per_axis)] if per_axis else ["0"]
+    prefix = zpath + "/" if zpath else ""
+    return [prefix + name for name in names]
 
 
 class _RegionReferenceMaker:

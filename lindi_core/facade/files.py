@@ -279,6 +279,11 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
             raise ValueError(f"reference to {ref.path!r} points into another file ({source_id})")
         return self[ref.path]
 
+    def _prefetch(self, keys: list[str]) -> None:
+        from zarr.core.sync import sync
+
+        sync(self._store.prefetch(keys))
+
     def _open_zarr_array(self, zpath: str) -> zarr.Array:
         return zarr.open_array(self._store, path=zpath, mode="r", zarr_format=2)
 

@@ -2,8 +2,10 @@
 
 It serves the files of one folder on 127.0.0.1 from a background thread, and can behave like a
 slow or unreliable cloud store: injected latency, a bandwidth cap, and faults (5xx answers,
-ignored Range headers, truncated bodies). Counters of requests and bytes sent let callers
-measure exactly what a reader fetched.
+ignored Range headers, truncated bodies, connections reset mid-body). It can also play an
+archive API: ``/api/assets/<file>/download/`` redirects to a "presigned" URL of the file that
+expires after ``presign_ttl`` seconds (then 403). Counters of requests, bytes, requests in
+flight and the headers received let callers measure exactly what a reader did.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import random
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -26,6 +29,7 @@ class ServerFaults:
 
     error_rate: float = 0.0  # answer 503
     truncate_rate: float = 0.0  # send only half of the body
+    reset_rate: float = 0.0  # send half of the body, then drop the connection
     ignore_range: bool = False  # answer 200 with the whole file
     seed: int = 0
 
@@ -35,20 +39,28 @@ class ServerStats:
     requests: int = 0
     bytes_sent: int = 0
     paths: list[str] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
 
     def reset(self) -> None:
         self.requests = 0
         self.bytes_sent = 0
         self.paths.clear()
+        self.headers.clear()
+        self.max_in_flight = self.in_flight
 
 
 class RangeServer:
     """Serve ``root`` at ``http://127.0.0.1:<port>/``; use as a context manager."""
 
     def __init__(self, root: str | os.PathLike, *, latency: float = 0.0, bandwidth: float | None = None,
-                 faults: ServerFaults | None = None, port: int = 0):
+                 faults: ServerFaults | None = None, port: int = 0, presign_ttl: float = 3600.0,
+                 advertised_ttl: float | None = None):
         self.root = os.path.abspath(os.fspath(root))
         self.latency = latency
+        self.presign_ttl = presign_ttl  # how long a presigned URL really works
+        self.advertised_ttl = presign_ttl if advertised_ttl is None else advertised_ttl  # what it claims
         self.bandwidth = bandwidth  # bytes per second, None for unlimited
         self.faults = faults or ServerFaults()
         self.stats = ServerStats()
@@ -118,14 +130,35 @@ class RangeServer:
         with self._lock:
             return rate > 0 and self._random.random() < rate
 
+    def api_url_for(self, relative_path: str) -> str:
+        """The archive-API URL that redirects to a presigned URL of ``relative_path``."""
+        return f"{self.url}/api/assets/{relative_path.lstrip('/')}/download/"
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        if self.latency:
-            await asyncio.sleep(self.latency)
-        relative = request.match_info["path"]
-        path = os.path.normpath(os.path.join(self.root, relative))
         with self._lock:
             self.stats.requests += 1
-            self.stats.paths.append("/" + relative)
+            self.stats.paths.append(request.path_qs)
+            self.stats.headers.append(dict(request.headers))
+            self.stats.in_flight += 1
+            self.stats.max_in_flight = max(self.stats.max_in_flight, self.stats.in_flight)
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            return await self._answer(request)
+        finally:
+            with self._lock:
+                self.stats.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
+        relative = request.match_info["path"]
+        if relative.startswith("api/assets/") and relative.endswith("/download/"):
+            target = relative[len("api/assets/") : -len("/download/")]
+            query = f"X-Amz-Expires={int(self.advertised_ttl)}&signed={time.time():.3f}"
+            raise web.HTTPFound(f"/{target}?{query}")
+        signed = request.query.get("signed")
+        if signed is not None and time.time() - float(signed) > self.presign_ttl:
+            return web.Response(status=403, text="Request has expired")
+        path = os.path.normpath(os.path.join(self.root, relative))
         if not path.startswith(self.root + os.sep) or not os.path.isfile(path):
             return web.Response(status=404)
         if self._roll(self.faults.error_rate):
@@ -154,6 +187,12 @@ class RangeServer:
         with open(path, "rb") as f:
             f.seek(start)
             body = f.read(end - start)
+        if self._roll(self.faults.reset_rate) and len(body) > 1:
+            response = web.StreamResponse(status=status, headers=headers)
+            await response.prepare(request)
+            await response.write(body[: len(body) // 2])
+            request.transport.close()  # the client sees the connection drop mid-body
+            return response
         if self._roll(self.faults.truncate_rate):
             body = body[: len(body) // 2]
         if self.bandwidth:

@@ -16,6 +16,7 @@ and Zarr disagree:
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 from collections.abc import AsyncIterator, Iterable
@@ -53,6 +54,7 @@ class ReferenceStore(Store):
         self.policy = policy or LocationPolicy()
         self.sources = sources or ByteSources()
         self.external_arrays = ExternalArrayIndex(self.policy)
+        self._prefetched: dict[str, bytes] = {}
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -96,7 +98,26 @@ class ReferenceStore(Store):
             return None
         return prototype.buffer.from_bytes(_apply_range(data, byte_range))
 
+    async def prefetch(self, keys: list[str], max_bytes: int = 512 * 1024 * 1024) -> int:
+        """Read the referenced chunks at ``keys`` all at once (so neighbouring ranges merge into
+        few requests) and hold them for the ``get`` calls that follow. Returns how many were
+        fetched; nothing is fetched when together they exceed ``max_bytes``."""
+        wanted = [(k, v) for k in keys if k not in self._prefetched and isinstance(v := self.rfs.get(k), ChunkRef)]
+        if not wanted or sum(max(ref.length, 0) for _, ref in wanted) > max_bytes:
+            return 0
+        results = await asyncio.gather(*(self._value_bytes(key) for key, _ in wanted))
+        for (key, _), data in zip(wanted, results):
+            if data is not None:
+                self._prefetched[key] = data
+        return len(wanted)
+
+    def discard_prefetched(self) -> None:
+        self._prefetched.clear()
+
     async def _value_bytes(self, key: str) -> bytes | None:
+        prefetched = self._prefetched.pop(key, None)
+        if prefetched is not None:
+            return prefetched
         value = self.rfs.get(key)
         parent, name = split_key(key)
         zarray = self.rfs.metadata.get(join_key(parent, ".zarray"))

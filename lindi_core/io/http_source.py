@@ -1,0 +1,152 @@
+"""HTTP(S) range reads: concurrent, merged, retried, resolved.
+
+One aiohttp session per event loop (keep-alive), at most ``max_concurrency`` requests in
+flight, neighbouring ranges requested together merged into one request
+(:mod:`lindi_core.io.coalesce`), URLs resolved once and cached until they expire
+(:mod:`lindi_core.io.resolvers`). Transient failures (connection errors, timeouts, 429, 5xx,
+short bodies) are retried with exponential backoff and jitter; a 403 on a resolved URL (an
+expired presigned URL) resolves it again once. Any server is handled correctly: one that
+ignores ``Range`` and sends the whole file is sliced, one that answers a different range than
+asked is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import time
+
+import aiohttp
+
+from lindi_core.errors import ByteSourceError
+from lindi_core.io.byte_source import ByteSource
+from lindi_core.io.coalesce import RangeBatcher
+from lindi_core.io.resolvers import ResolvedUrl, UrlResolver, default_resolvers
+
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+RETRY_STATUS = {429, 500, 502, 503, 504}
+REDIRECT_TTL = 300.0
+
+
+class _Retry(Exception):
+    """A transient failure worth another attempt."""
+
+
+class HttpSource(ByteSource):
+    """Reads byte ranges of http(s) URLs."""
+
+    def __init__(self, *, retries: int = 6, backoff: float = 0.05, timeout: float = 60.0, max_concurrency: int = 16,
+                 merge_gap: int = 256 * 1024, max_merged: int = 16 * 1024 * 1024,
+                 resolvers: list[UrlResolver] | None = None):
+        self.retries = retries
+        self.backoff = backoff
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.max_concurrency = max_concurrency
+        self.merge_gap = merge_gap
+        self.max_merged = max_merged
+        self.resolvers = list(resolvers) if resolvers is not None else default_resolvers()
+        self._per_loop: dict[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, asyncio.Semaphore, RangeBatcher]] = {}
+        self._resolved: dict[str, ResolvedUrl] = {}
+        self._resolving: dict[str, asyncio.Future] = {}
+        self.requests = 0  # HTTP requests made for data, retries included
+
+    def _state(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore, RangeBatcher]:
+        loop = asyncio.get_running_loop()
+        state = self._per_loop.get(loop)
+        if state is None or state[0].closed:
+            session = aiohttp.ClientSession(timeout=self.timeout)
+            batcher = RangeBatcher(self._fetch, max_gap=self.merge_gap, max_size=self.max_merged)
+            state = (session, asyncio.Semaphore(self.max_concurrency), batcher)
+            self._per_loop[loop] = state
+        return state
+
+    async def read(self, where: str, offset: int, length: int) -> bytes:
+        """``length`` bytes at ``offset`` of ``where`` (``length < 0``: to the end)."""
+        if length == 0:
+            return b""
+        if length < 0:
+            return await self._fetch(where, offset, length)
+        return await self._state()[2].read(where, offset, length)
+
+    async def _resolve(self, url: str, session: aiohttp.ClientSession) -> ResolvedUrl:
+        cached = self._resolved.get(url)
+        if cached is not None and cached.expires_at > time.time():
+            return cached
+        # Concurrent reads of one URL share one resolution instead of each asking the API.
+        pending = self._resolving.get(url)
+        if pending is None or pending.get_loop() is not asyncio.get_running_loop():
+            pending = asyncio.ensure_future(self._resolve_now(url, session))
+            self._resolving[url] = pending
+            pending.add_done_callback(lambda _task, _url=url: self._resolving.pop(_url, None))
+        return await asyncio.shield(pending)
+
+    async def _resolve_now(self, url: str, session: aiohttp.ClientSession) -> ResolvedUrl:
+        for resolver in self.resolvers:
+            resolved = await resolver.resolve(url, session)
+            if resolved is not None:
+                self._resolved[url] = resolved
+                return resolved
+        return ResolvedUrl(url)
+
+    async def _fetch(self, url: str, offset: int, length: int) -> bytes:
+        session, limit, _ = self._state()
+        headers = {"Range": f"bytes={offset}-{offset + length - 1}"} if length > 0 else \
+            ({"Range": f"bytes={offset}-"} if offset else {})
+        last_error: BaseException | None = None
+        re_resolved = False
+        attempt = 0
+        while attempt <= self.retries:
+            if attempt:
+                await asyncio.sleep(self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
+            attempt += 1
+            resolved = await self._resolve(url, session)
+            try:
+                async with limit:
+                    self.requests += 1
+                    async with session.get(resolved.url, headers={**resolved.headers, **headers}) as response:
+                        if response.status == 403 and not re_resolved and (
+                                resolved.url != url or url in self._resolved):
+                            self._resolved.pop(url, None)  # presigned URL expired: resolve again
+                            re_resolved = True
+                            attempt -= 1
+                            continue
+                        if response.status in RETRY_STATUS:
+                            raise _Retry(f"HTTP {response.status}")
+                        if response.status >= 400:
+                            raise ByteSourceError(f"HTTP {response.status} reading {url} bytes {offset}+{length}")
+                        if response.history and resolved.url == url:
+                            # A plain redirect: read from its target directly from now on.
+                            self._resolved[url] = ResolvedUrl(str(response.url), {}, time.time() + REDIRECT_TTL)
+                        body = await response.read()
+                        return _range_from_response(response.status, response.headers.get("Content-Range"),
+                                                    body, offset, length, url)
+            except (TimeoutError, _Retry, aiohttp.ClientError) as exc:
+                last_error = exc
+        raise ByteSourceError(
+            f"reading {url} bytes {offset}+{length} failed after {self.retries + 1} attempts: {last_error}")
+
+    async def close(self) -> None:
+        for session, _limit, _batcher in list(self._per_loop.values()):
+            if not session.closed:
+                await session.close()
+        self._per_loop.clear()
+
+
+def _range_from_response(status: int, content_range: str | None, body: bytes, offset: int, length: int,
+                         where: str) -> bytes:
+    """The requested bytes out of a response; raises :class:`_Retry` for a short body."""
+    if status == 200:  # the server ignored the Range header and sent the whole file
+        data = body[offset:] if length < 0 else body[offset : offset + length]
+        if length >= 0 and len(data) != length:
+            raise _Retry("short body")
+        return data
+    if status != 206:
+        raise ByteSourceError(f"unexpected HTTP status {status} reading {where}")
+    if content_range:
+        match = _CONTENT_RANGE.fullmatch(content_range.strip())
+        if match is None or int(match.group(1)) != offset:
+            raise ByteSourceError(f"server answered range {content_range!r} for bytes {offset}+{length} of {where}")
+    if length >= 0 and len(body) != length:
+        raise _Retry("short body")
+    return body

@@ -1,0 +1,147 @@
+"""The HTTP engine: merged and concurrent range reads, faults, redirects, resolvers, credentials."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import zarr
+
+import lindi_core
+from lindi_core.errors import ByteSourceError
+from lindi_core.io.coalesce import plan
+from lindi_core.io.http_source import HttpSource
+from lindi_core.io.range_server import ServerFaults
+from lindi_core.io.resolvers import DandiResolver, register_resolver, unregister_resolver
+from lindi_core.io.sources import ByteSources
+
+DATA = (np.arange(400_000, dtype="<i4") * 7).reshape(4000, 100)
+
+
+@pytest.fixture
+def served(tmp_path, make_h5, serve):
+    make_h5(lambda f: f.create_dataset("x", data=DATA, chunks=(100, 100), compression="gzip"), name="d.h5")
+    return serve
+
+
+def _open(rfs, http: HttpSource) -> tuple[zarr.Group, lindi_core.ReferenceStore]:
+    store = lindi_core.ReferenceStore(rfs, sources=ByteSources(http=http))
+    return zarr.open_group(store, mode="r"), store
+
+
+def test_plan_merges_close_ranges_within_the_size_bound():
+    merged = plan([(0, 10), (200, 10), (15, 5), (5000, 10)], max_gap=100, max_size=1000)
+    assert [(m.start, m.stop, m.members) for m in merged] == [(0, 20, (0, 2)), (200, 210, (1,)),
+                                                              (5000, 5010, (3,))]
+    assert len(plan([(0, 600), (600, 600)], max_gap=10, max_size=1000)) == 2
+
+
+def test_a_slice_over_many_chunks_is_few_merged_requests(tmp_path, served):
+    server = served(tmp_path)
+    rfs = lindi_core.translate(server.url_for("d.h5"))
+    store = lindi_core.ReferenceStore(rfs, sources=ByteSources(http=HttpSource()))
+    f = lindi_core.LindiH5pyFile(store)
+    server.stats.reset()
+    np.testing.assert_array_equal(f["x"][...], DATA)  # 40 chunks, next to each other in the file
+    assert server.stats.requests == 1
+    server.stats.reset()
+    np.testing.assert_array_equal(f["x"][::500, 3], DATA[::500, 3])  # 8 chunks, far apart
+    assert 1 <= server.stats.requests <= 8
+    f.close()
+
+
+def test_zarr_alone_also_merges_the_reads_it_issues_together(tmp_path, served):
+    server = served(tmp_path)
+    rfs = lindi_core.translate(server.url_for("d.h5"))
+    root, store = _open(rfs, HttpSource())
+    server.stats.reset()
+    np.testing.assert_array_equal(root["x"][...], DATA)
+    assert 1 <= server.stats.requests < len(rfs.tables["x"])
+    store.close()
+
+
+def test_requests_run_concurrently_up_to_the_limit(tmp_path, served):
+    server = served(tmp_path, latency=0.05)
+    rfs = lindi_core.translate(server.url_for("d.h5"))
+    root, store = _open(rfs, HttpSource(merge_gap=0, max_merged=1, max_concurrency=4))  # no merging
+    server.stats.reset()
+    np.testing.assert_array_equal(root["x"][0:2000], DATA[0:2000])
+    assert server.stats.requests == 20
+    assert 2 <= server.stats.max_in_flight <= 4
+    store.close()
+
+
+@pytest.mark.parametrize("faults", [ServerFaults(error_rate=0.25, seed=3), ServerFaults(reset_rate=0.25, seed=4),
+                                    ServerFaults(truncate_rate=0.25, seed=5), ServerFaults(ignore_range=True)])
+def test_data_read_through_faults_is_identical(tmp_path, served, faults):
+    clean = served(tmp_path)
+    rfs = lindi_core.translate(clean.url_for("d.h5"))
+    flaky = served(tmp_path, faults=faults)
+    rfs.urls[:] = [flaky.url_for("d.h5")]
+    root, store = _open(rfs, HttpSource(merge_gap=0, max_merged=1))
+    np.testing.assert_array_equal(root["x"][...], DATA)
+    store.close()
+
+
+def test_the_retry_budget_ends_in_a_clear_error(tmp_path, served):
+    clean = served(tmp_path)
+    rfs = lindi_core.translate(clean.url_for("d.h5"))
+    broken = served(tmp_path, faults=ServerFaults(error_rate=1.0))
+    rfs.urls[:] = [broken.url_for("d.h5")]
+    root, store = _open(rfs, HttpSource(retries=2, backoff=0.001))
+    with pytest.raises(ByteSourceError, match=r"d\.h5 bytes \d+\+\d+ failed after 3 attempts"):
+        root["x"][0]
+    store.close()
+
+
+def test_api_urls_resolve_once_and_send_the_token_only_to_the_api_host(tmp_path, served):
+    server = served(tmp_path)
+    api_url = server.api_url_for("d.h5")
+    rfs = lindi_core.translate(server.url_for("d.h5"), ref_url=api_url)
+    host = api_url.split("/")[2]
+    resolver = DandiResolver(api_hosts=(host,), token="secret-token")
+    root, store = _open(rfs, HttpSource(resolvers=[resolver], merge_gap=0, max_merged=1))
+    server.stats.reset()
+    np.testing.assert_array_equal(root["x"][0:1000], DATA[0:1000])
+    api_requests = [h for p, h in zip(server.stats.paths, server.stats.headers) if p.startswith("/api/")]
+    data_requests = [h for p, h in zip(server.stats.paths, server.stats.headers) if not p.startswith("/api/")]
+    assert len(api_requests) == 1 and len(data_requests) == 10
+    assert api_requests[0].get("Authorization") == "token secret-token"
+    assert all("Authorization" not in h for h in data_requests)
+    store.close()
+
+
+def test_an_expired_presigned_url_is_resolved_again(tmp_path, served):
+    # The URL claims an hour of life, the server stops honouring it after 0.3 s: a 403.
+    server = served(tmp_path, presign_ttl=0.3, advertised_ttl=3600)
+    api_url = server.api_url_for("d.h5")
+    rfs = lindi_core.translate(server.url_for("d.h5"), ref_url=api_url)
+    resolver = DandiResolver(api_hosts=(api_url.split("/")[2],), token=None)
+    root, store = _open(rfs, HttpSource(resolvers=[resolver]))
+    np.testing.assert_array_equal(root["x"][0], DATA[0])
+    time.sleep(0.4)
+    server.stats.reset()
+    np.testing.assert_array_equal(root["x"][3999], DATA[3999])
+    assert sum(p.startswith("/api/") for p in server.stats.paths) == 1  # resolved once more after the 403
+    assert len(server.stats.paths) == 3  # expired read, resolution, read
+    store.close()
+
+
+def test_registered_resolvers_are_consulted(tmp_path, served):
+    server = served(tmp_path)
+    from lindi_core.io.resolvers import ResolvedUrl
+
+    class Rename:
+        async def resolve(self, url, session):
+            return ResolvedUrl(url.replace("/alias/", "/")) if "/alias/" in url else None
+
+    resolver = Rename()
+    register_resolver(resolver)
+    try:
+        rfs = lindi_core.translate(server.url_for("d.h5"), ref_url=server.url + "/alias/d.h5")
+        root, store = _open(rfs, HttpSource())
+        np.testing.assert_array_equal(root["x"][5], DATA[5])
+        store.close()
+    finally:
+        unregister_resolver(resolver)
