@@ -333,7 +333,7 @@ def chunk_keys(zpath: str, selection: selections.Selection, chunks: tuple[int, .
     ``limit``: prefetching is then left to zarr)."""
     if selection.mask is not None:
         points = np.argwhere(selection.mask)
-        grid = np.unique(points // np.asarray(chunks), axis=0) if len(points) else np.zeros((0, len(shape)), int)
+        grid = np.unique(points // np.asarray(chunks), axis=0) if len(points) else np.zeros((0, len(chunks)), int)
         names = [".".join(map(str, row)) for row in grid.tolist()]
     else:
         per_axis = []
