@@ -1,6 +1,6 @@
 """Open benchmark: open a metadata-heavy NWB file over HTTP and read it with pynwb.
 
-    python benchmarks/open_bench.py                 # 7 repetitions per case (+1 warm-up)
+    python benchmarks/open_bench.py                 # 11 repetitions per case (+1 warm-up)
     python benchmarks/open_bench.py --quick         # 3 repetitions per case
     python benchmarks/open_bench.py --reps R [--cases a,b] [--latency S] [--profile] [--commit REV]
 
@@ -57,7 +57,7 @@ RESULTS_DIR = BENCH_DIR / "results"
 NWB_NAME = "metadata-heavy-v1.nwb"
 CORE_JSON = "metadata-heavy.lindi-core.lindi.json"
 LINDI_JSON = "metadata-heavy.lindi-0.4.lindi.json"  # LINDI insists on the .lindi.json suffix
-DEFAULT_REPS = 7
+DEFAULT_REPS = 11
 QUICK_REPS = 3
 DEFAULT_LATENCY = 0.05
 RUN_TIMEOUT = 300.0

@@ -1,9 +1,8 @@
 """Opening the HDF5 file to translate: a local path or an http(s) URL.
 
-Remote files are opened through fsspec's HTTP file with a block cache, so h5py reads object
-headers and B-tree nodes in a few large range requests rather than many tiny ones. The fast
-remote engine of ``lindi_core.io`` can replace this file object later without touching the
-translator, which only sees an ``h5py.File``.
+Remote files are opened as a :class:`lindi_core.io.remote_file.RemoteFile`: a block-cached,
+read-ahead file object over the HTTP engine, so h5py reads object headers and B-tree nodes in
+a few range requests and never the data. The translator only sees an ``h5py.File``.
 """
 
 from __future__ import annotations
@@ -14,9 +13,7 @@ from typing import Any
 
 import h5py
 
-from lindi_core.errors import NotHDF5Error, TranslationError
-
-REMOTE_BLOCK_SIZE = 1 << 20
+from lindi_core.errors import ByteSourceError, NotHDF5Error, TranslationError
 
 
 def is_url(source: str) -> bool:
@@ -57,15 +54,14 @@ def open_source(source: str | os.PathLike, *, ref_url: str | None = None) -> Ope
 
 
 def _open_remote(url: str, ref_url: str | None) -> OpenedSource:
-    import fsspec
+    from lindi_core.io.remote_file import RemoteFile
 
-    try:
-        fobj = fsspec.open(url, mode="rb", block_size=REMOTE_BLOCK_SIZE, cache_type="blockcache").open()
-    except (OSError, ValueError) as exc:
-        raise TranslationError(f"cannot open URL: {exc}", source=url) from exc
+    fobj = RemoteFile(url)
     try:
         h5file = h5py.File(fobj, "r")
-    except OSError as exc:
+    except (OSError, ByteSourceError) as exc:
         fobj.close()
+        if isinstance(exc, ByteSourceError):
+            raise TranslationError(f"cannot read URL: {exc}", source=url) from exc
         raise NotHDF5Error(f"not a readable HDF5 file: {exc}", source=url) from exc
     return OpenedSource(h5file, url, ref_url or url, None, fobj)

@@ -19,3 +19,15 @@ def test_zarr_array_and_dask_on_facade_datasets(make_h5):
     rfs = f.to_reference_file_system()
     assert rfs["refs"]["x/.zarray"]["chunks"] == [500, 10]
     f.close()
+
+
+def test_empty_and_sparse_boolean_masks_read_like_h5py(make_h5):
+    import h5py
+
+    data = np.arange(600).reshape(20, 30)
+    path = make_h5(lambda g: g.create_dataset("x", data=data, chunks=(5, 7)))
+    f = lindi_core.LindiH5pyFile.from_hdf5_file(path, options=lindi_core.ChunkOptions(inline_threshold=0))
+    with h5py.File(path) as h:
+        for mask in (np.zeros(data.shape, bool), data % 97 == 0):
+            np.testing.assert_array_equal(f["x"][mask], h["x"][mask])
+    f.close()

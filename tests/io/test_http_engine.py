@@ -113,14 +113,14 @@ def test_api_urls_resolve_once_and_send_the_token_only_to_the_api_host(tmp_path,
 
 
 def test_an_expired_presigned_url_is_resolved_again(tmp_path, served):
-    # The URL claims an hour of life, the server stops honouring it after 0.3 s: a 403.
-    server = served(tmp_path, presign_ttl=0.3, advertised_ttl=3600)
+    # The URL claims an hour of life, the server stops honouring it after 1.5 s: a 403.
+    server = served(tmp_path, presign_ttl=1.5, advertised_ttl=3600)
     api_url = server.api_url_for("d.h5")
     rfs = lindi_core.translate(server.url_for("d.h5"), ref_url=api_url)
     resolver = DandiResolver(api_hosts=(api_url.split("/")[2],), token=None)
     root, store = _open(rfs, HttpSource(resolvers=[resolver]))
     np.testing.assert_array_equal(root["x"][0], DATA[0])
-    time.sleep(0.4)
+    time.sleep(1.6)
     server.stats.reset()
     np.testing.assert_array_equal(root["x"][3999], DATA[3999])
     assert sum(p.startswith("/api/") for p in server.stats.paths) == 1  # resolved once more after the 403

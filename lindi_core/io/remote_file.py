@@ -1,0 +1,131 @@
+"""A read-only file object over an http(s) URL, for h5py to read HDF5 metadata remotely.
+
+h5py reads a file object in many small pieces (object headers, B-tree nodes, heaps). Each
+piece as its own request would cost a round trip, so reads are served from a cache of
+fixed-size blocks, fetched through the HTTP engine (retries, resolvers, merged ranges).
+Reading ahead grows geometrically while reads stay sequential (metadata is often laid out in
+runs) and falls back to one block on a jump, so translating a 10 GB file fetches its
+metadata, not its data.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import OrderedDict
+
+from zarr.core.sync import sync
+
+from lindi_core.errors import ByteSourceError
+from lindi_core.io.http_source import HttpSource
+
+
+class RemoteFile(io.RawIOBase):
+    """Seekable, read-only access to a remote file by byte ranges."""
+
+    def __init__(self, url: str, *, http: HttpSource | None = None, block_size: int = 16 * 1024,
+                 max_read_ahead_blocks: int = 64, cache_blocks: int = 4096):
+        super().__init__()
+        self.url = url
+        self.http = http or HttpSource()
+        self.block_size = block_size
+        self.max_read_ahead_blocks = max_read_ahead_blocks
+        self.cache_blocks = cache_blocks
+        self._blocks: OrderedDict[int, bytes] = OrderedDict()
+        self._position = 0
+        self._size: int | None = None
+        self._ahead = 1
+        self._last_block = -2
+        self.bytes_fetched = 0
+        self.requests = 0
+
+    # -- io.RawIOBase -----------------------------------------------------------------------
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            self._position = offset
+        elif whence == io.SEEK_CUR:
+            self._position += offset
+        elif whence == io.SEEK_END:
+            self._position = self.size + offset
+        else:
+            raise ValueError(f"invalid whence {whence}")
+        return self._position
+
+    def readinto(self, buffer) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def read(self, size: int = -1) -> bytes:
+        start = self._position
+        end = self.size if size is None or size < 0 else min(self.size, start + size)
+        if end <= start:
+            return b""
+        first, last = start // self.block_size, (end - 1) // self.block_size
+        self._ensure_blocks(first, last)
+        pieces = [self._blocks[b] for b in range(first, last + 1)]
+        for b in range(first, last + 1):
+            self._blocks.move_to_end(b)
+        data = b"".join(pieces)[start - first * self.block_size : end - first * self.block_size]
+        self._position = end
+        return data
+
+    def close(self) -> None:
+        if not self.closed:
+            sync(self.http.close())
+        super().close()
+
+    # -- internals --------------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        if self._size is None:
+            self._size = self._fetch_size()
+        return self._size
+
+    def _fetch_size(self) -> int:
+        async def head() -> int:
+            session = self.http._state()[0]
+            resolved = await self.http._resolve(self.url, session)
+            async with session.get(resolved.url, headers={**resolved.headers, "Range": "bytes=0-0"}) as response:
+                self.requests += 1
+                if response.status == 206 and "Content-Range" in response.headers:
+                    return int(response.headers["Content-Range"].rsplit("/", 1)[1])
+                if response.status == 200 and response.content_length is not None:
+                    return int(response.content_length)
+                raise ByteSourceError(f"cannot learn the size of {self.url} (HTTP {response.status})")
+
+        return sync(head())
+
+    def _ensure_blocks(self, first: int, last: int) -> None:
+        missing = [b for b in range(first, last + 1) if b not in self._blocks]
+        if not missing:
+            self._last_block = last
+            return
+        sequential = missing[0] in (self._last_block, self._last_block + 1)
+        self._ahead = min(self._ahead * 2, self.max_read_ahead_blocks) if sequential else 1
+        start_block = missing[0]
+        stop_block = max(missing[-1], start_block + self._ahead - 1)
+        stop_block = min(stop_block, (self.size - 1) // self.block_size)
+        while stop_block > missing[-1] and stop_block in self._blocks:
+            stop_block -= 1
+        offset = start_block * self.block_size
+        length = min(self.size, (stop_block + 1) * self.block_size) - offset
+        data = sync(self.http.read(self.url, offset, length))
+        self.requests += 1
+        self.bytes_fetched += len(data)
+        for b in range(start_block, stop_block + 1):
+            begin = (b - start_block) * self.block_size
+            self._blocks[b] = data[begin : begin + self.block_size]
+            self._blocks.move_to_end(b)
+        while len(self._blocks) > self.cache_blocks:
+            self._blocks.popitem(last=False)
+        self._last_block = last
