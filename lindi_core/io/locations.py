@@ -17,7 +17,8 @@ from lindi_core.errors import AccessDeniedError, ByteSourceError
 
 @dataclass(frozen=True)
 class Location:
-    """A resolved target: ``kind`` is ``"http"`` or ``"local"``; ``where`` a URL or an absolute path."""
+    """A resolved target: ``kind`` is ``"http"``, ``"local"`` or ``"fsspec"``; ``where`` a URL or an
+    absolute path."""
 
     kind: str
     where: str
@@ -40,7 +41,7 @@ class LocationPolicy:
         if "://" in target:
             scheme = target.split("://", 1)[0]
             if scheme != "file":
-                raise ByteSourceError(f"unsupported URL scheme {scheme!r} in reference target {target!r}")
+                return self._fsspec(scheme, target)
             path = urllib.parse.unquote(urllib.parse.urlparse(target).path)
         else:
             path = target
@@ -54,3 +55,17 @@ class LocationPolicy:
                 raise ByteSourceError(f"relative reference target {target!r} has no folder to resolve against")
             path = os.path.join(self.base_dir, path)
         return Location("local", os.path.normpath(path))
+
+    def _fsspec(self, scheme: str, target: str) -> Location:
+        """Other URL schemes (``s3://``, ``gs://``, ``memory://`` ...) go through fsspec. They
+        read with the user's own credentials, so an untrusted reference file may not use them."""
+        import fsspec
+
+        if scheme not in fsspec.available_protocols():
+            raise ByteSourceError(f"unsupported URL scheme {scheme!r} in reference target {target!r}")
+        if not self.allow_local:
+            raise AccessDeniedError(
+                f"reference target {target!r} uses {scheme}://, which reads with your own credentials, and this "
+                "reference file came from a URL; pass allow_local=True to trust it"
+            )
+        return Location("fsspec", target)

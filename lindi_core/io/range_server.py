@@ -4,7 +4,7 @@ It serves the files of one folder on 127.0.0.1 from a background thread, and can
 slow or unreliable cloud store: injected latency, a bandwidth cap, and faults (5xx answers,
 ignored Range headers, truncated bodies, connections reset mid-body). It can also play an
 archive API: ``/api/assets/<file>/download/`` redirects to a "presigned" URL of the file that
-expires after ``presign_ttl`` seconds (then 403). Counters of requests, bytes, requests in
+expires after ``presign_ttl`` seconds (then 403); ``/redirect/<file>`` is a plain redirect. Counters of requests, bytes, requests in
 flight and the headers received let callers measure exactly what a reader did.
 """
 
@@ -155,6 +155,8 @@ class RangeServer:
             target = relative[len("api/assets/") : -len("/download/")]
             query = f"X-Amz-Expires={int(self.advertised_ttl)}&signed={time.time():.3f}"
             raise web.HTTPFound(f"/{target}?{query}")
+        if relative.startswith("redirect/"):
+            raise web.HTTPFound("/" + relative[len("redirect/") :])
         signed = request.query.get("signed")
         if signed is not None and time.time() - float(signed) > self.presign_ttl:
             return web.Response(status=403, text="Request has expired")

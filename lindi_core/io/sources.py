@@ -35,6 +35,37 @@ def read_local(path: str, offset: int, length: int) -> bytes:
     return data
 
 
+class FsspecSource(ByteSource):
+    """Byte ranges through fsspec (``s3://``, ``gs://``, ``memory://``...): its async
+    implementation where the filesystem has one, a worker thread otherwise."""
+
+    def __init__(self):
+        self._filesystems: dict[str, object] = {}
+
+    def _filesystem(self, url: str):
+        import fsspec
+
+        protocol = url.split("://", 1)[0]
+        fs = self._filesystems.get(protocol)
+        if fs is None:
+            fs = self._filesystems[protocol] = fsspec.filesystem(protocol)
+        return fs
+
+    async def read(self, where: str, offset: int, length: int) -> bytes:
+        fs = self._filesystem(where)
+        end = None if length < 0 else offset + length
+        try:
+            if getattr(fs, "async_impl", False):
+                data = await fs._cat_file(where, start=offset, end=end)
+            else:
+                data = await asyncio.to_thread(fs.cat_file, where, start=offset, end=end)
+        except (OSError, ValueError) as exc:
+            raise ByteSourceError(f"cannot read {where} bytes {offset}+{length}: {exc}") from exc
+        if length >= 0 and len(data) != length:
+            raise ByteSourceError(f"{where} ends before byte {offset + length}")
+        return data
+
+
 class ByteSources:
     """Dispatches reads of resolved locations to the source of their kind; remote reads go
     through the local cache when there is one."""
@@ -43,11 +74,14 @@ class ByteSources:
                  cache: LocalCache | None = None):
         self.http = http or HttpSource()
         self.local = local or LocalFileSource()
+        self.fsspec = FsspecSource()
         self.cache = cache
 
     async def read(self, location: Location, offset: int, length: int) -> bytes:
-        if location.kind != "http":
+        if location.kind == "local":
             return await self.local.read(location.where, offset, length)
+        if location.kind == "fsspec":
+            return await self.fsspec.read(location.where, offset, length)
         if self.cache is not None and length >= 0:
             cached = self.cache.get(location.where, offset, length)
             if cached is not None:

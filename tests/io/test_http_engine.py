@@ -145,3 +145,14 @@ def test_registered_resolvers_are_consulted(tmp_path, served):
         store.close()
     finally:
         unregister_resolver(resolver)
+
+
+def test_redirects_are_followed_once_and_then_read_directly(tmp_path, served):
+    server = served(tmp_path)
+    rfs = lindi_core.translate(server.url_for("d.h5"), ref_url=server.url + "/redirect/d.h5")
+    root, store = _open(rfs, HttpSource(merge_gap=0, max_merged=1))
+    server.stats.reset()
+    np.testing.assert_array_equal(root["x"][0], DATA[0])
+    np.testing.assert_array_equal(root["x"][1000], DATA[1000])
+    assert server.stats.paths == ["/redirect/d.h5", "/d.h5", "/d.h5"]
+    store.close()
