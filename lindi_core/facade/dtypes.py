@@ -57,6 +57,11 @@ def dataset_dtype(zarray: dict, zattrs: dict) -> np.dtype:
     return np.dtype(zdtype)
 
 
+def storage_dtype(zarray: dict) -> np.dtype:
+    """The NumPy dtype of the bytes Zarr stores for an array (its ``.zarray`` ``dtype``)."""
+    return _zarr_dtype(zarray["dtype"])
+
+
 def _zarr_dtype(value: Any) -> np.dtype:
     if isinstance(value, list):
         return np.dtype([(f[0], _zarr_dtype(f[1])) + tuple(f[2:]) for f in value])
