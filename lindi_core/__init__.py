@@ -23,6 +23,7 @@ from lindi_core.format.refs import ChunkRef, ReferenceFileSystem
 from lindi_core.io.cache import LocalCache
 from lindi_core.store import ReferenceStore
 from lindi_core.translate import ChunkOptions, translate, translate_to_file
+from lindi_core.write import StagingArea, uploaders
 
 __all__ = [
     "ChunkOptions",
@@ -36,6 +37,8 @@ __all__ = [
     "LindiH5pyRegionReference",
     "LindiH5pySoftLink",
     "LocalCache",
+    "StagingArea",
+    "uploaders",
     "ChunkRef",
     "ReferenceFileSystem",
     "ReferenceStore",

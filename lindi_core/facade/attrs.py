@@ -68,20 +68,29 @@ class LindiH5pyAttributes(h5py.AttributeManager):
         raise NotImplementedError("attribute ids are HDF5 handles; a translated file has none")
 
     def __setitem__(self, name: str, value: Any) -> None:
-        self._owner._file._require_writable("create attribute")
-        raise NotImplementedError
+        self.create(name, value)
 
     def __delitem__(self, name: str) -> None:
-        self._owner._file._require_writable("delete attribute")
-        raise NotImplementedError
+        self._owner._file._require_writable("delete attribute", error=KeyError)
+        from lindi_core.facade.writing import delete_attribute
 
-    def create(self, name, data, shape=None, dtype=None):
+        delete_attribute(self._owner._file, self._owner._zpath, name)
+
+    def create(self, name: str, data: Any, shape: Any = None, dtype: Any = None) -> None:
+        """Create (or replace) an attribute, with the type h5py would give it."""
         self._owner._file._require_writable("create attribute")
-        raise NotImplementedError
+        from lindi_core.facade.writing import set_attribute
 
-    def modify(self, name, value):
-        self._owner._file._require_writable("modify attribute")
-        raise NotImplementedError
+        set_attribute(self._owner._file, self._owner._zpath, name, data, dtype=dtype, shape=shape)
+
+    def modify(self, name: str, value: Any) -> None:
+        """Change an attribute's value, keeping its type when it exists (as h5py does)."""
+        if name in self:
+            existing = self[name]
+            dtype = existing.dtype if isinstance(existing, (np.ndarray, np.generic, h5py.Empty)) else None
+            self.create(name, value, dtype=dtype)
+        else:
+            self.create(name, value)
 
     def __repr__(self) -> str:
         return f"<Attributes of HDF5 object at {id(self._owner)}>"

@@ -342,15 +342,49 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
     def regionref(self):
         return _RegionReferenceMaker(self)
 
-    # -- writing (refused in read-only files) -----------------------------------------------
+    # -- writing ----------------------------------------------------------------------------
     def __setitem__(self, args: Any, value: Any) -> None:
         self._file._require_writable("write data")
+        dtype = self.dtype
+        family_encoded = self._zarray.get("dtype") == "|O" and (
+            h5py.check_string_dtype(dtype) is None or dtype.kind != "O")
+        if family_encoded:
+            raise NotImplementedError("writing into reference, ragged or JSON compound datasets is not available yet")
+        selection = selections.parse(args, self.shape, dtype)
+        array = self._zarr()
+        if h5py.check_string_dtype(dtype) is not None and dtype.kind == "O":
+            value = np.vectorize(lambda v: v.decode("utf-8") if isinstance(v, bytes) else str(v), otypes=[object])(
+                np.asarray(value, dtype=object))
+        if self._is_scalar:
+            array[0:1] = np.reshape(np.asarray(value), (1,))
+        elif selection.mask is not None:
+            array.vindex[selection.mask] = value
+        else:
+            array.set_orthogonal_selection(selection.axes, value)
+        self._whole = None
 
     def resize(self, size: Any, axis: int | None = None) -> None:
-        self._file._require_writable("resize dataset")
+        self._file._require_writable("resize dataset", error=TypeError)
+        if self.chunks is None:
+            raise TypeError("Only chunked datasets can be resized")
+        shape = list(self.shape)
+        if axis is not None:
+            shape[axis] = int(size)
+        else:
+            shape = [int(n) for n in (size if isinstance(size, (tuple, list)) else (size,))]
+        if len(shape) != len(self.shape):
+            raise TypeError("New shape length must match dataset rank")
+        maxshape = self.maxshape
+        if any(m is not None and n > m for n, m in zip(shape, maxshape)):
+            raise ValueError("Unable to change the shape of the dataset (new size exceeds maximum)")
+        self._zarr().resize(tuple(shape))
+        self._zarray = self._file._rfs.metadata[join_key(self._zpath, ".zarray")]
+        self._whole = None
 
     def write_direct(self, source: Any, source_sel: Any = None, dest_sel: Any = None) -> None:
         self._file._require_writable("write data")
+        data = np.asarray(source)[source_sel if source_sel is not None else ()]
+        self[dest_sel if dest_sel is not None else ()] = data
 
     def flush(self) -> None:
         return None

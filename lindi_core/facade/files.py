@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import posixpath
 import urllib.parse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import zarr
@@ -37,17 +37,31 @@ from lindi_core.io.cache import LocalCache
 from lindi_core.io.locations import LocationPolicy
 from lindi_core.io.sources import ByteSources
 from lindi_core.store import ReferenceStore
+from lindi_core.write.consolidate import UploadReport
+from lindi_core.write.staging import StagingArea
+from lindi_core.write.uploaders import Uploader
+
+if TYPE_CHECKING:  # the write layer serves the facade's writable modes; imported where used
+    from lindi_core.write.consolidate import UploadReport
+    from lindi_core.write.staging import StagingArea
+    from lindi_core.write.uploaders import Uploader
 
 _MAX_LINK_DEPTH = 64
-SUPPORTED_MODES = ("r",)
+MODES = ("r", "r+", "a", "w", "w-", "x")
 
 
 class LindiH5pyFile(LindiH5pyGroup, h5py.File):
     """An h5py-compatible file over a reference file system."""
 
-    def __init__(self, store: ReferenceStore, *, mode: str = "r", filename: str = "<reference file system>"):
-        if mode not in SUPPORTED_MODES:
-            raise ValueError(f"mode {mode!r} is not supported yet; reference files open read-only ('r')")
+    def __init__(self, store: ReferenceStore, *, mode: str = "r", filename: str = "<reference file system>",
+                 staging_area: StagingArea | None = None, save_to: str | None = None):
+        if mode not in MODES:
+            raise ValueError(f"Invalid mode; must be one of {', '.join(MODES)}")
+        store._read_only = mode == "r"  # zarr's Store keeps the flag here; the file's mode decides it
+        if staging_area is not None:
+            store.chunk_sink = staging_area
+        self._staging = staging_area
+        self._save_to = save_to  # a local reference file written back on flush and close
         self._store = store
         self._rfs: ReferenceFileSystem = store.rfs
         self._mode = mode
@@ -61,27 +75,53 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
     # -- opening ----------------------------------------------------------------------------
     @classmethod
     def from_lindi_file(cls, path_or_url: str | os.PathLike, mode: str = "r", local_cache: LocalCache | None = None,
-                        allow_local: bool | None = None) -> LindiH5pyFile:
-        """Open a ``.lindi.json`` from a local path or an http(s) URL.
+                        allow_local: bool | None = None, staging_area: StagingArea | None = None) -> LindiH5pyFile:
+        """Open a ``.lindi.json`` from a local path or an http(s) URL, with h5py's modes.
+
+        ``r`` reads; ``r+`` and ``a`` also write (``a`` creates a missing local file); ``w``
+        creates or truncates and ``w-``/``x`` create, failing if it exists. A local file opened
+        for writing is written back (atomically) on ``flush()`` and ``close()``. New chunks go
+        to ``staging_area`` when given (then ``upload()``), else into the reference file.
 
         A reference file fetched from a URL may not point at local files unless
         ``allow_local=True``. ``local_cache`` keeps remote chunks on disk for later reads."""
-        store = ReferenceStore.from_file(path_or_url, allow_local=allow_local, local_cache=local_cache)
-        return cls(store, mode=mode, filename=os.fspath(path_or_url))
+        source = os.fspath(path_or_url)
+        remote = source.startswith(("http://", "https://"))
+        exists = remote or os.path.exists(source)
+        if mode in ("w-", "x") and exists:
+            raise FileExistsError(f"Unable to create file (file exists): {source!r}")
+        if mode in ("r", "r+") and not exists:
+            raise FileNotFoundError(f"Unable to open file (no such file): {source!r}")
+        if mode not in MODES:
+            raise ValueError(f"Invalid mode; must be one of {', '.join(MODES)}")
+        if remote and mode in ("w", "w-", "x"):
+            raise ValueError("a reference file at a URL cannot be created in place; write it locally and upload it")
+        if mode in ("w", "w-", "x") or (mode == "a" and not exists):
+            rfs = ReferenceFileSystem(generation_metadata={"generatedBy": "lindi-core"})
+            rfs.set_metadata(".zgroup", {"zarr_format": 2})
+            store = ReferenceStore(rfs, policy=LocationPolicy(base_dir=os.path.dirname(os.path.abspath(source))),
+                                   sources=ByteSources(cache=local_cache))
+        else:
+            store = ReferenceStore.from_file(source, allow_local=allow_local, local_cache=local_cache)
+        save_to = None if remote or mode == "r" else source
+        return cls(store, mode=mode, filename=source, staging_area=staging_area, save_to=save_to)
 
     @classmethod
     def from_hdf5_file(cls, path_or_url: str | os.PathLike, mode: str = "r", local_cache: LocalCache | None = None,
-                       **translate_options: Any) -> LindiH5pyFile:
-        """Translate an HDF5 file (local path or URL) in memory and open the result."""
+                       staging_area: StagingArea | None = None, **translate_options: Any) -> LindiH5pyFile:
+        """Translate an HDF5 file (local path or URL) in memory and open the result (``r``, or
+        ``r+`` to edit the reference file system; the HDF5 file itself is never changed)."""
         from lindi_core.translate import translate
 
+        if mode not in ("r", "r+"):
+            raise ValueError("an HDF5 file opens as 'r' or 'r+' (edits go to the reference file system)")
         translate_options.setdefault("progress", False)
         rfs = translate(path_or_url, **translate_options)
         source = os.fspath(path_or_url)
         base_dir = None if source.startswith(("http://", "https://")) else os.path.dirname(os.path.abspath(source))
         store = ReferenceStore(rfs, policy=LocationPolicy(base_dir=base_dir, allow_local=True),
                                sources=ByteSources(cache=local_cache))
-        return cls(store, mode=mode, filename=source)
+        return cls(store, mode=mode, filename=source, staging_area=staging_area)
 
     @classmethod
     def from_reference_file_system(cls, rfs: Any, mode: str = "r", local_cache: LocalCache | None = None,
@@ -105,6 +145,15 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         """Write the reference file system to ``path`` (atomically)."""
         jsonio.write_atomic(self._rfs, path)
 
+    def upload(self, uploader: Uploader, blob_size: int | None = None) -> UploadReport:
+        """Consolidate the staged chunks into blobs, upload them and point the references at
+        the uploaded copies (only once every blob is complete at its destination)."""
+        from lindi_core.write.consolidate import DEFAULT_BLOB_SIZE, upload_staged
+
+        if self._staging is None:
+            raise LindiError("this file has no staging area: new chunks are already inside the reference file")
+        return upload_staged(self._rfs, self._staging, uploader, blob_size or DEFAULT_BLOB_SIZE)
+
     # -- h5py.File surface ------------------------------------------------------------------
     @property
     def filename(self) -> str:
@@ -113,6 +162,10 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
     @property
     def mode(self) -> str:
         return "r" if self._mode == "r" else "r+"
+
+    @property
+    def staging_area(self) -> StagingArea | None:
+        return self._staging
 
     @property
     def driver(self) -> str:
@@ -135,10 +188,13 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         return False
 
     def flush(self) -> None:
-        return None
+        """Write a local reference file opened for writing back to disk (atomically)."""
+        if self._is_open and self._save_to is not None:
+            jsonio.write_atomic(self._rfs, self._save_to)
 
     def close(self) -> None:
         if self._is_open:
+            self.flush()
             self._is_open = False
             self._objects.clear()
             for other in self._external_files.values():
@@ -160,7 +216,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
     @property
     def zarr_group(self) -> zarr.Group:
         """The zarr-python 3 root group of this file."""
-        return zarr.open_group(self._store, mode="r", zarr_format=2)
+        return zarr.open_group(self._store, mode="r" if self._mode == "r" else "r+", zarr_format=2)
 
     # -- internals used by groups and datasets ------------------------------------------------
     def _check_open(self) -> None:
@@ -168,6 +224,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
             raise ValueError("Invalid file: the file is closed")
 
     def _require_writable(self, what: str, error: type[Exception] = OSError) -> None:
+        self._check_open()
         if self._mode == "r":
             raise error(f"Unable to {what} (no write intent on file)")
 
@@ -285,5 +342,5 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         sync(self._store.prefetch(keys))
 
     def _open_zarr_array(self, zpath: str) -> zarr.Array:
-        return zarr.open_array(self._store, path=zpath, mode="r", zarr_format=2)
+        return zarr.open_array(self._store, path=zpath, mode="r" if self._mode == "r" else "r+", zarr_format=2)
 

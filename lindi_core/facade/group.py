@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import h5py
+import numpy as np
 
 from lindi_core.facade.base import FacadeObject
 from lindi_core.facade.hierarchy import DATASET, ExternalTarget
@@ -151,14 +152,41 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
 
         return walk(self._zpath, "")
 
-    # -- writing (refused in read-only files) ---------------------------------------------------
-    def create_group(self, name: str, track_order: Any = None) -> Any:
+    # -- writing ----------------------------------------------------------------------------------
+    def _child_zpath(self, name: str) -> str:
+        """The Zarr path a new link ``name`` (relative or absolute) gets; parents may not exist yet."""
+        if name.startswith("/"):
+            return name.strip("/")
+        return f"{self._zpath}/{name.strip('/')}" if self._zpath else name.strip("/")
+
+    def create_group(self, name: str, track_order: Any = None) -> LindiH5pyGroup:
         self._file._require_writable("create group", error=ValueError)
+        from lindi_core.facade.writing import create_group
 
-    def create_dataset(self, name: str, shape: Any = None, dtype: Any = None, data: Any = None, **kwargs: Any) -> Any:
+        zpath = self._child_zpath(name)
+        create_group(self._file, zpath)
+        return self[name]
+
+    def create_dataset(self, name: str | None, shape: Any = None, dtype: Any = None, data: Any = None,
+                       **kwargs: Any) -> Any:
         self._file._require_writable("create dataset", error=ValueError)
+        from lindi_core.facade.writing import create_dataset
 
-    def require_group(self, name: str) -> Any:
+        if name is None:
+            raise TypeError("anonymous datasets are not supported in a reference file system")
+        known = {"chunks", "maxshape", "fillvalue", "compression", "compression_opts", "shuffle", "fletcher32"}
+        ignored = {"track_times", "track_order", "dcpl", "dapl", "efile_prefix", "virtual_prefix", "allow_unknown_filter",
+                   "rdcc_nbytes", "rdcc_w0", "rdcc_nslots", "scaleoffset", "external"}
+        unknown = set(kwargs) - known - ignored
+        if unknown:
+            raise TypeError(f"create_dataset() got unexpected arguments {sorted(unknown)}")
+        if kwargs.get("scaleoffset") is not None or kwargs.get("external"):
+            raise ValueError("scaleoffset and external storage cannot be written to a reference file system")
+        create_dataset(self._file, self._child_zpath(name), shape=shape, dtype=dtype, data=data,
+                       **{k: v for k, v in kwargs.items() if k in known})
+        return self[name]
+
+    def require_group(self, name: str) -> LindiH5pyGroup:
         if name in self:
             obj = self[name]
             if not isinstance(obj, LindiH5pyGroup):
@@ -167,18 +195,52 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
         return self.create_group(name)
 
     def require_dataset(self, name: str, shape: Any, dtype: Any, exact: bool = False, **kwargs: Any) -> Any:
-        if name in self:
-            return self[name]
-        return self.create_dataset(name, shape=shape, dtype=dtype, **kwargs)
+        if name not in self:
+            return self.create_dataset(name, shape=shape, dtype=dtype, **kwargs)
+        obj = self[name]
+        if not isinstance(obj, h5py.Dataset):
+            raise TypeError(f"Incompatible object ({type(obj).__name__}) already exists")
+        if tuple(obj.shape) != tuple(np.atleast_1d(shape) if shape != () else ()):
+            raise TypeError(f"Shapes do not match (existing {obj.shape} vs new {shape})")
+        if exact and obj.dtype != np.dtype(dtype):
+            raise TypeError(f"Datatypes cannot be exactly matched (existing {obj.dtype} vs new {dtype})")
+        if not np.can_cast(np.dtype(dtype), obj.dtype):
+            raise TypeError(f"Datatypes cannot be safely cast (existing {obj.dtype} vs new {dtype})")
+        return obj
 
     def __setitem__(self, name: str, obj: Any) -> None:
         self._file._require_writable("create link", error=OSError)
+        from lindi_core.facade.writing import create_link
+        from lindi_core.format import annotations as ann
+
+        zpath = self._child_zpath(name)
+        if isinstance(obj, h5py.SoftLink):
+            create_link(self._file, zpath, ann.SOFT_LINK, {"path": obj.path})
+        elif isinstance(obj, h5py.ExternalLink):
+            create_link(self._file, zpath, ann.EXTERNAL_LINK, {"file": obj.filename, "path": obj.path})
+        elif isinstance(obj, FacadeObject):
+            if obj._file is not self._file:
+                raise ValueError("Unable to create hard link (objects are in different files)")
+            create_link(self._file, zpath, ann.HARD_LINK, {"path": "/" + obj._zpath})
+        else:
+            self.create_dataset(name, data=obj)
 
     def __delitem__(self, name: str) -> None:
         self._file._require_writable("delete link", error=KeyError)
+        from lindi_core.facade.writing import delete_object
+
+        if name not in self:
+            raise KeyError(f"Couldn't delete link (object '{name}' doesn't exist)")
+        delete_object(self._file, self._child_zpath(name))
 
     def move(self, source: str, dest: str) -> None:
         self._file._require_writable("move link", error=OSError)
+        from lindi_core.facade.writing import move_object
+
+        if source not in self:
+            raise KeyError(f"Unable to move object (object '{source}' doesn't exist)")
+        move_object(self._file, self._child_zpath(source), self._child_zpath(dest))
 
     def copy(self, source: Any, dest: Any, name: str | None = None, **kwargs: Any) -> None:
         self._file._require_writable("copy object", error=OSError)
+        raise NotImplementedError("copying objects is not available yet in lindi-core")

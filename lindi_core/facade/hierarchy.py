@@ -50,11 +50,11 @@ class Hierarchy:
         for key in self.rfs.metadata:
             parent_key, name = split_key(key)
             if name == ".zgroup":
-                self._add(parent_key, GROUP)
+                self.add(parent_key, GROUP)
             elif name == ".zarray":
-                self._add(parent_key, DATASET)
+                self.add(parent_key, DATASET)
 
-    def _add(self, path: str, kind: str) -> None:
+    def add(self, path: str, kind: str) -> None:
         if path in self.kinds and path != "":
             return
         self.kinds[path] = kind
@@ -70,7 +70,7 @@ class Hierarchy:
             return
         parent, name = split_key(path)
         if parent not in self.kinds:
-            self._add(parent, GROUP)  # an implied group (missing .zgroup)
+            self.add(parent, GROUP)  # an implied group (missing .zgroup)
         self.children.setdefault(parent, []).append(name)
 
     def child_names(self, path: str) -> list[str]:

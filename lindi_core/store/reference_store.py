@@ -20,7 +20,7 @@ import asyncio
 import math
 import os
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import orjson
@@ -31,7 +31,7 @@ import lindi_core.codecs  # noqa: F401  (registers our codecs and data types)
 from lindi_core.errors import ChunkDecodeError, ReferenceFormatError
 from lindi_core.format import annotations as ann
 from lindi_core.format import jsonio
-from lindi_core.format.refs import ChunkRef, ReferenceFileSystem, join_key, split_key
+from lindi_core.format.refs import ZARR_METADATA_NAMES, ChunkRef, ReferenceFileSystem, join_key, split_key
 from lindi_core.io.cache import LocalCache
 from lindi_core.io.locations import LocationPolicy
 from lindi_core.io.sources import ByteSources, fetch_url_sync
@@ -39,17 +39,25 @@ from lindi_core.store.external_arrays import ExternalArrayIndex
 from lindi_core.store.filter_mask import restore_skipped_filters, uses_libhdf5_pipeline, with_mask_header
 
 
+class ChunkSink(Protocol):
+    """Where a writable store puts new chunk bytes (e.g. a staging area)."""
+
+    def store_chunk(self, key: str, data: bytes) -> ChunkRef:
+        """Keep ``data`` (the chunk at ``key``) and say where it is."""
+
+
 class ReferenceStore(Store):
     """A read-only Zarr store whose keys are those of a :class:`ReferenceFileSystem`."""
 
-    supports_writes = False
-    supports_deletes = False
     supports_partial_writes = False
     supports_listing = True
 
     def __init__(self, rfs: ReferenceFileSystem, *, policy: LocationPolicy | None = None,
-                 sources: ByteSources | None = None):
-        super().__init__(read_only=True)
+                 sources: ByteSources | None = None, read_only: bool = True, chunk_sink: ChunkSink | None = None,
+                 inline_limit: int = 4096):
+        super().__init__(read_only=read_only)
+        self.chunk_sink = chunk_sink
+        self.inline_limit = inline_limit
         self.rfs = rfs
         self.policy = policy or LocationPolicy()
         self.sources = sources or ByteSources()
@@ -161,11 +169,31 @@ class ReferenceStore(Store):
         return key in self.rfs
 
     # -- writing (refused) ----------------------------------------------------------------
+    @property
+    def supports_writes(self) -> bool:
+        return not self.read_only
+
+    @property
+    def supports_deletes(self) -> bool:
+        return not self.read_only
+
     async def set(self, key: str, value: Buffer) -> None:
+        """Metadata goes into the reference file system; chunk bytes inline when small, else to
+        the chunk sink (a staging area), which answers with a reference to where it put them."""
         self._check_writable()
+        data = value.to_bytes()
+        if split_key(key)[1] in ZARR_METADATA_NAMES:
+            self.rfs.set_metadata(key, orjson.loads(data))
+            return
+        self._prefetched.pop(key, None)
+        if self.chunk_sink is None or len(data) <= self.inline_limit:
+            self.rfs.set_inline(key, data)
+        else:
+            self.rfs.set_ref(key, self.chunk_sink.store_chunk(key, data))
 
     async def delete(self, key: str) -> None:
         self._check_writable()
+        self.rfs.delete(key)
 
     # -- listing --------------------------------------------------------------------------
     async def list(self) -> AsyncIterator[str]:

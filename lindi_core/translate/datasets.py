@@ -69,7 +69,7 @@ def translate_dataset(ctx: DatasetContext, dset: h5py.Dataset, key: str) -> None
         ctx.rfs.set_metadata(join_key(key, ".zattrs"), zattrs)
 
 
-def _zarray(shape: list[int], chunks: list[int], dtype: Any, fill_value: Any, filters: list | None) -> dict:
+def zarray_metadata(shape: list[int], chunks: list[int], dtype: Any, fill_value: Any, filters: list | None) -> dict:
     return {
         "zarr_format": 2,
         "shape": shape,
@@ -117,10 +117,10 @@ def _in_place(ctx: DatasetContext, dset: h5py.Dataset, key: str, zattrs: dict) -
     zdtype = dtypes.zarr_dtype_json(dtype)
     if dset.shape is None or math.prod(shape) == 0:
         chunks = list(dset.chunks) if dset.chunks else [1] * len(shape)
-        return _zarray(shape, chunks, zdtype, fill, None)
+        return zarray_metadata(shape, chunks, zdtype, fill, None)
     if scalar:
-        _inline_array(ctx.rfs, key, np.asarray(dset[()], dtype=dtype).reshape(1), (1,), lambda b: b)
-        return _zarray(shape, [1], zdtype, fill, None)
+        inline_array(ctx.rfs, key, np.asarray(dset[()], dtype=dtype).reshape(1), (1,), lambda b: b)
+        return zarray_metadata(shape, [1], zdtype, fill, None)
 
     if layout == h5py.h5d.CHUNKED:
         chunk_shape = tuple(dset.chunks)
@@ -129,7 +129,7 @@ def _in_place(ctx: DatasetContext, dset: h5py.Dataset, key: str, zattrs: dict) -
         stored = int(table.length[table.present()].sum())
         if stored <= ctx.options.inline_threshold:
             chunking.inline_table_chunks(ctx.rfs, key, dset.id, table)
-        return _zarray(shape, list(chunk_shape), zdtype, fill, filters)
+        return zarray_metadata(shape, list(chunk_shape), zdtype, fill, filters)
 
     nbytes = math.prod(shape) * dtype.itemsize
     external = dcpl.get_external_count() > 0
@@ -137,18 +137,18 @@ def _in_place(ctx: DatasetContext, dset: h5py.Dataset, key: str, zattrs: dict) -
     if layout == h5py.h5d.CONTIGUOUS and not external and offset is None:
         # Never written: every element reads as the fill value.
         chunk_shape = chunking.virtual_chunk_shape(tuple(shape), dtype.itemsize, ctx.options.contiguous_chunk_target)
-        return _zarray(shape, list(chunk_shape), zdtype, fill, None)
+        return zarray_metadata(shape, list(chunk_shape), zdtype, fill, None)
     if offset is not None and nbytes > ctx.options.inline_threshold:
         chunk_shape = chunking.virtual_chunk_shape(tuple(shape), dtype.itemsize, ctx.options.contiguous_chunk_target)
         chunking.contiguous_refs(ctx.rfs, key, ctx.ref_url, offset, dset.id.get_storage_size(), tuple(shape),
                                  chunk_shape, dtype.itemsize)
-        return _zarray(shape, list(chunk_shape), zdtype, fill, None)
+        return zarray_metadata(shape, list(chunk_shape), zdtype, fill, None)
     # Compact, small, external-storage and virtual datasets: read the values.
     _check_inline_size(ctx, dset, nbytes)
     chunk_shape = chunking.virtual_chunk_shape(tuple(shape), dtype.itemsize, ctx.options.contiguous_chunk_target)
     data = np.asarray(dset[()], dtype=dtype)
-    _inline_array(ctx.rfs, key, data, chunk_shape, lambda b: b)
-    return _zarray(shape, list(chunk_shape), zdtype, fill, None)
+    inline_array(ctx.rfs, key, data, chunk_shape, lambda b: b)
+    return zarray_metadata(shape, list(chunk_shape), zdtype, fill, None)
 
 
 def _h5_fill_value(dset: h5py.Dataset) -> Any:
@@ -166,7 +166,7 @@ def _check_inline_size(ctx: DatasetContext, dset: h5py.Dataset, nbytes: int) -> 
             source=ctx.source, object_path=dset.name)
 
 
-def _inline_array(rfs: ReferenceFileSystem, key: str, data: np.ndarray, chunk_shape: tuple[int, ...],
+def inline_array(rfs: ReferenceFileSystem, key: str, data: np.ndarray, chunk_shape: tuple[int, ...],
                   encode: Callable[[np.ndarray], bytes] | Callable[[bytes], bytes], *, encoded: bool = False,
                   pad: Any = None) -> None:
     """Cut ``data`` into Zarr chunks (edge chunks padded to full size) and store them inline.
@@ -210,8 +210,8 @@ def _encoded(ctx: DatasetContext, dset: h5py.Dataset, key: str, family: Family, 
 
     if family is Family.VLEN_STRING:
         strings, codec = _vlen_strings(values)
-        _inline_array(ctx.rfs, key, strings, chunk_shape, codec.encode, encoded=True, pad="" if codec.codec_id == "vlen-utf8" else b"")
-        return _zarray(shape, list(chunk_shape), "|O", "" if codec.codec_id == "vlen-utf8" else None, [codec.get_config()])
+        inline_array(ctx.rfs, key, strings, chunk_shape, codec.encode, encoded=True, pad="" if codec.codec_id == "vlen-utf8" else b"")
+        return zarray_metadata(shape, list(chunk_shape), "|O", "" if codec.codec_id == "vlen-utf8" else None, [codec.get_config()])
     if family is Family.RAGGED:
         base = np.dtype(h5py.check_vlen_dtype(dtype))
         codec = numcodecs.VLenArray(base.str)
@@ -219,15 +219,15 @@ def _encoded(ctx: DatasetContext, dset: h5py.Dataset, key: str, family: Family, 
         for index in np.ndindex(*values.shape):
             ragged[index] = np.asarray(values[index], dtype=base)
         empty = np.empty(0, dtype=base)
-        _inline_array(ctx.rfs, key, ragged, chunk_shape, codec.encode, encoded=True, pad=_Pad(empty))
-        return _zarray(shape, list(chunk_shape), "|O", None, [codec.get_config()])
+        inline_array(ctx.rfs, key, ragged, chunk_shape, codec.encode, encoded=True, pad=_Pad(empty))
+        return zarray_metadata(shape, list(chunk_shape), "|O", None, [codec.get_config()])
     # References and compounds holding references or variable-length members: JSON values.
     json_values = np.empty(values.shape, dtype=object)
     for index in np.ndindex(*values.shape):
         json_values[index] = to_json(np.asarray(values[index], dtype=dtype), ctx.refs)
     codec = numcodecs.JSON()
-    _inline_array(ctx.rfs, key, json_values, chunk_shape, codec.encode, encoded=True, pad=None)
-    return _zarray(shape, list(chunk_shape), "|O", None, [JSON_CODEC_CONFIG])
+    inline_array(ctx.rfs, key, json_values, chunk_shape, codec.encode, encoded=True, pad=None)
+    return zarray_metadata(shape, list(chunk_shape), "|O", None, [JSON_CODEC_CONFIG])
 
 
 class _Pad:

@@ -1,0 +1,372 @@
+"""Changing a translated file: attributes, groups, datasets, links (h5py's write semantics).
+
+Metadata changes go straight into the reference file system. Dataset values are written
+through zarr-python 3 into the writable store, which keeps small chunks inline and hands large
+ones to the staging area. Types and shapes follow h5py's rules: where a value's HDF5 type is
+not obvious, h5py itself decides it, in a scratch in-memory HDF5 file, so attributes and
+datasets get exactly the dtype h5py would have given them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+from typing import TYPE_CHECKING, Any
+
+import h5py
+import numcodecs
+import numpy as np
+import zarr
+
+from lindi_core.facade.references import LindiH5pyReference
+from lindi_core.format import annotations as ann
+from lindi_core.format.refs import join_key
+from lindi_core.translate import dtypes
+from lindi_core.translate.attributes import encode_value
+from lindi_core.translate.chunks import virtual_chunk_shape
+from lindi_core.translate.datasets import JSON_CODEC_CONFIG, inline_array, zarray_metadata
+
+if TYPE_CHECKING:
+    from lindi_core.facade.files import LindiH5pyFile
+
+_scratch_lock = threading.Lock()
+_scratch_counter = itertools.count()
+_scratch: h5py.File | None = None
+
+
+def _scratch_file() -> h5py.File:
+    global _scratch
+    if _scratch is None:
+        _scratch = h5py.File("lindi-core-attribute-scratch.h5", "w", driver="core", backing_store=False)
+    return _scratch
+
+
+class _JsonReferences:
+    """Encodes facade references the way the translator encodes HDF5 ones."""
+
+    def encode(self, ref: Any) -> dict | None:
+        if isinstance(ref, LindiH5pyReference):
+            return ref.to_json()
+        if isinstance(ref, h5py.Reference) and not ref:
+            return None
+        raise TypeError("only references to objects of a translated file can be stored in it")
+
+    def encode_array(self, values: np.ndarray) -> Any:
+        if values.ndim == 0:
+            return self.encode(values[()])
+        return [self.encode_array(v) if isinstance(v, np.ndarray) else self.encode(v) for v in values]
+
+
+def _is_reference_value(value: Any) -> bool:
+    if isinstance(value, h5py.Reference):
+        return True
+    if isinstance(value, (list, tuple, np.ndarray)) and len(value):
+        first = np.asarray(value, dtype=object).reshape(-1)[0]
+        return isinstance(first, h5py.Reference)
+    return False
+
+
+def encode_attribute(value: Any, dtype: Any = None, shape: Any = None) -> tuple[Any, Any]:
+    """(JSON value, type description or None) of an attribute as h5py would store it."""
+    if _is_reference_value(value):
+        region = isinstance(np.asarray(value, dtype=object).reshape(-1)[0], h5py.RegionReference)
+        encoded = _JsonReferences().encode_array(np.asarray(value, dtype=object))
+        return encoded, {"reference": "region" if region else "object"}
+    with _scratch_lock:  # h5py decides the type and shape, exactly as it would for a real file
+        attrs = _scratch_file().attrs
+        name = f"a{next(_scratch_counter)}"
+        try:
+            attrs.create(name, value, shape=shape, dtype=dtype)
+            stored_dtype = attrs.get_id(name).dtype
+            stored = attrs[name]
+        finally:
+            if name in attrs:
+                del attrs[name]
+    encoded, needs_type = encode_value(stored, stored_dtype, _JsonReferences())
+    return encoded, dtypes.describe(stored_dtype) if needs_type else None
+
+
+def set_attribute(file: LindiH5pyFile, zpath: str, name: str, value: Any, dtype: Any = None, shape: Any = None) -> None:
+    if name in ann.SPECIAL_ATTRIBUTE_KEYS:
+        raise ValueError(f"attribute name {name!r} is reserved by the reference file format")
+    encoded, description = encode_attribute(value, dtype, shape)
+    key = join_key(zpath, ".zattrs")
+    zattrs = dict(file._rfs.metadata.get(key) or {})
+    zattrs[name] = encoded
+    described = dict(zattrs.get(ann.ATTR_DTYPES) or {})
+    if description is not None:
+        described[name] = description
+    else:
+        described.pop(name, None)
+    if described:
+        zattrs[ann.ATTR_DTYPES] = described
+    else:
+        zattrs.pop(ann.ATTR_DTYPES, None)
+    file._rfs.set_metadata(key, zattrs)
+
+
+def delete_attribute(file: LindiH5pyFile, zpath: str, name: str) -> None:
+    key = join_key(zpath, ".zattrs")
+    zattrs = dict(file._rfs.metadata.get(key) or {})
+    if name in ann.SPECIAL_ATTRIBUTE_KEYS or name not in zattrs:
+        raise KeyError(f"Unable to delete attribute (can't locate attribute: '{name}')")
+    del zattrs[name]
+    described = dict(zattrs.get(ann.ATTR_DTYPES) or {})
+    described.pop(name, None)
+    if described:
+        zattrs[ann.ATTR_DTYPES] = described
+    else:
+        zattrs.pop(ann.ATTR_DTYPES, None)
+    file._rfs.set_metadata(key, zattrs)
+
+
+# -- groups and links ------------------------------------------------------------------------
+def create_group(file: LindiH5pyFile, zpath: str, extra_attrs: dict | None = None) -> None:
+    """Create the group at ``zpath`` and any missing parents."""
+    parts = zpath.split("/")
+    for depth in range(1, len(parts) + 1):
+        path = "/".join(parts[:depth])
+        kind = file._kind(path)
+        if kind is None:
+            file._rfs.set_metadata(join_key(path, ".zgroup"), {"zarr_format": 2})
+            if depth == len(parts) and extra_attrs:
+                file._rfs.set_metadata(join_key(path, ".zattrs"), dict(extra_attrs))
+            file._hierarchy.add(path, "group")
+        elif depth == len(parts):
+            raise ValueError("Unable to synchronously create group (name already exists)")
+
+
+def create_link(file: LindiH5pyFile, zpath: str, annotation: str, body: dict) -> None:
+    if file._kind(zpath) is not None:
+        raise OSError("Unable to synchronously create link (name already exists)")
+    parent = zpath.rpartition("/")[0]
+    if parent and file._kind(parent) is None:
+        create_group(file, parent)
+    create_group(file, zpath, {annotation: body})
+
+
+def delete_object(file: LindiH5pyFile, zpath: str) -> None:
+    """Remove the link at ``zpath``. An object that other hard links still name moves to the
+    first of them (HDF5 keeps an object while any link names it)."""
+    link = file._hierarchy.links.get(zpath)
+    aliases = [p for p, other in file._hierarchy.links.items()
+               if other.kind == "hard" and other.path.strip("/") == zpath] if link is None else []
+    if aliases:
+        heir = aliases[0]
+        _remove_keys(file, heir)
+        _move_keys(file, zpath, heir)
+        for other in aliases[1:]:
+            file._rfs.set_metadata(join_key(other, ".zattrs"), {ann.HARD_LINK: {"path": "/" + heir}})
+    else:
+        _remove_keys(file, zpath)
+    file._hierarchy.rebuild()
+
+
+def move_object(file: LindiH5pyFile, source: str, dest: str) -> None:
+    if file._kind(dest) is not None:
+        raise ValueError("Unable to synchronously move object (destination object already exists)")
+    parent = dest.rpartition("/")[0]
+    if parent and file._kind(parent) is None:
+        create_group(file, parent)
+    _move_keys(file, source, dest)
+    for path, other in list(file._hierarchy.links.items()):  # hard links follow the object
+        if other.kind == "hard" and (other.path.strip("/") + "/").startswith(source + "/"):
+            new_target = dest + other.path.strip("/")[len(source):]
+            file._rfs.set_metadata(join_key(path, ".zattrs"), {ann.HARD_LINK: {"path": "/" + new_target}})
+    file._hierarchy.rebuild()
+
+
+def _subtree_keys(file: LindiH5pyFile, zpath: str) -> list[str]:
+    prefix = zpath + "/"
+    rfs = file._rfs
+    keys = [k for k in itertools.chain(rfs.metadata, rfs.inline, rfs.loose_refs) if k.startswith(prefix)]
+    for array_path, table in rfs.tables.items():
+        if array_path == zpath or array_path.startswith(prefix):
+            keys.extend(join_key(array_path, table.chunk_name(i)) for i in table.present().tolist())
+    return keys
+
+
+def _remove_keys(file: LindiH5pyFile, zpath: str) -> None:
+    for key in _subtree_keys(file, zpath):
+        file._rfs.delete(key)
+    for array_path in [p for p in file._rfs.tables if p == zpath or p.startswith(zpath + "/")]:
+        del file._rfs.tables[array_path]
+
+
+def _move_keys(file: LindiH5pyFile, source: str, dest: str) -> None:
+    rfs = file._rfs
+    values = [(key, rfs.get(key)) for key in _subtree_keys(file, source)]
+    _remove_keys(file, source)
+    metadata_first = sorted(values, key=lambda kv: not isinstance(kv[1], dict))
+    for key, value in metadata_first:
+        new_key = dest + key[len(source):]
+        if isinstance(value, dict):
+            rfs.set_metadata(new_key, value)
+        elif isinstance(value, bytes):
+            rfs.set_inline(new_key, value)
+        elif value is not None:
+            rfs.set_ref(new_key, value)
+
+
+# -- datasets ----------------------------------------------------------------------------------
+_COMPRESSORS = {
+    "gzip": lambda opts: numcodecs.Zlib(level=4 if opts is None else int(opts)),
+    "zlib": lambda opts: numcodecs.Zlib(level=4 if opts is None else int(opts)),
+    "zstd": lambda opts: numcodecs.Zstd(level=3 if opts is None else int(opts)),
+    "blosc": lambda opts: numcodecs.Blosc(**(opts or {})),
+    "lz4": lambda opts: numcodecs.LZ4(),
+    "bz2": lambda opts: numcodecs.BZ2(level=9 if opts is None else int(opts)),
+}
+
+
+def _codecs(dtype: np.dtype, compression: Any, compression_opts: Any, shuffle: Any, fletcher32: Any) -> list:
+    filters = []
+    if shuffle:
+        filters.append(numcodecs.Shuffle(elementsize=dtype.itemsize))
+    if compression is not None:
+        if isinstance(compression, numcodecs.abc.Codec):
+            filters.append(compression)
+        elif isinstance(compression, int) and compression in range(10):
+            filters.append(numcodecs.Zlib(level=compression))
+        elif str(compression) in _COMPRESSORS:
+            filters.append(_COMPRESSORS[str(compression)](compression_opts))
+        else:
+            raise ValueError(f'Compression filter "{compression}" is unavailable')
+    if fletcher32:
+        filters.append(numcodecs.Fletcher32())
+    return filters
+
+
+def guess_dtype(data: Any) -> np.dtype:
+    """The dtype h5py would store ``data`` with."""
+    if isinstance(data, (str, bytes)) or (isinstance(data, np.ndarray) and data.dtype.kind == "U"):
+        return h5py.string_dtype("utf-8") if not isinstance(data, bytes) else np.dtype(f"S{max(len(data), 1)}")
+    array = np.asarray(data)
+    if array.dtype.kind == "O":
+        first = array.reshape(-1)[0] if array.size else None
+        if isinstance(first, (str, bytes)):
+            return h5py.string_dtype("utf-8")
+        if isinstance(first, h5py.Reference):
+            return h5py.regionref_dtype if isinstance(first, h5py.RegionReference) else h5py.ref_dtype
+    if array.dtype.kind == "U":
+        return h5py.string_dtype("utf-8")
+    return array.dtype
+
+
+def create_dataset(file: LindiH5pyFile, zpath: str, shape: Any = None, dtype: Any = None, data: Any = None,
+                   chunks: Any = None, maxshape: Any = None, fillvalue: Any = None, compression: Any = None,
+                   compression_opts: Any = None, shuffle: Any = None, fletcher32: Any = None) -> None:
+    if file._kind(zpath) is not None:
+        raise ValueError("Unable to synchronously create dataset (name already exists)")
+    if isinstance(data, h5py.Dataset):
+        data = data[()]
+    if data is not None and not isinstance(data, np.ndarray):
+        data = np.asarray(data, dtype=object) if _is_reference_value(data) else data
+    dtype = np.dtype(dtype) if dtype is not None else (guess_dtype(data) if data is not None else np.dtype("f4"))
+    if data is not None:
+        data = _as_storable(data, dtype)
+        if shape is not None and tuple(np.atleast_1d(shape)) != data.shape and math.prod(np.atleast_1d(shape)) == data.size:
+            data = data.reshape(shape)
+        shape = data.shape
+    if shape is None:
+        raise TypeError("One of data, shape or dtype must be specified")
+    shape = (shape,) if isinstance(shape, int) else tuple(int(n) for n in shape)
+    if maxshape is not None:
+        maxshape = tuple(None if m is None else int(m) for m in (maxshape if isinstance(maxshape, tuple) else (maxshape,)))
+        if len(maxshape) != len(shape) or any(m is not None and m < n for m, n in zip(maxshape, shape)):
+            raise ValueError("Maximum shape must be at least the current shape in every dimension")
+    filters = _codecs(dtype, compression, compression_opts, shuffle, fletcher32)
+    chunked = chunks not in (None, False) or bool(filters) or (maxshape is not None and maxshape != shape)
+    if chunks is True or (chunked and chunks in (None, False)):
+        chunks = h5py.filters.guess_chunk(shape, maxshape, dtype.itemsize) if shape and all(shape) else \
+            tuple(max(1, n) for n in shape)
+    zattrs: dict[str, Any] = {}
+    scalar = shape == ()
+    if scalar:
+        zattrs[ann.SCALAR] = True
+        zshape, zchunks = [1], [1]
+    elif chunked:
+        zshape, zchunks = list(shape), [int(c) for c in chunks]
+    else:
+        zattrs[ann.HDF5_CHUNKS] = None
+        zshape = list(shape)
+        zchunks = list(virtual_chunk_shape(shape, dtype.itemsize, 16 << 20)) if all(shape) else [max(1, n) for n in shape]
+    if maxshape is not None and maxshape != shape:
+        zattrs[ann.HDF5_MAXSHAPE] = list(maxshape)
+    family = dtypes.classify(dtype)
+    description = dtypes.describe(dtype)
+    if not isinstance(description, str) or family not in dtypes.IN_PLACE:
+        zattrs[ann.HDF5_DTYPE] = description
+    store = file._store
+    key = zpath
+    if family in dtypes.IN_PLACE:
+        storage = np.dtype(dtype.str) if dtype.fields is None else dtype
+        fill = np.zeros((), storage)[()] if fillvalue is None else np.asarray(fillvalue, dtype=storage)[()]
+        array = zarr.create_array(store, name=key, shape=zshape, chunks=zchunks, dtype=storage, fill_value=fill,
+                                  filters=filters or None, compressors=None, zarr_format=2, overwrite=False,
+                                  attributes=zattrs or None)
+        if data is not None and data.size:
+            array[...] = data.reshape(zshape)
+    elif family is dtypes.Family.VLEN_STRING:
+        array = zarr.create_array(store, name=key, shape=zshape, chunks=zchunks, dtype=str, zarr_format=2,
+                                  compressors=None, overwrite=False, attributes=zattrs)
+        if data is not None and data.size:
+            array[...] = _as_text(data).reshape(zshape)
+    else:  # references, ragged arrays, compounds holding them: encoded in the reference file
+        values = np.empty(zshape, dtype=object) if data is None else data.reshape(zshape)
+        _write_encoded(file, key, values, dtype, family, zchunks, zattrs)
+    file._hierarchy.add(zpath, "dataset")
+
+
+def _as_storable(data: Any, dtype: np.dtype) -> np.ndarray:
+    if h5py.check_ref_dtype(dtype) is not None or (h5py.check_string_dtype(dtype) is not None and dtype.kind == "O"):
+        return np.asarray(data, dtype=object)
+    if h5py.check_vlen_dtype(dtype) is not None:
+        array = np.empty(len(data), dtype=object)
+        for i, v in enumerate(data):
+            array[i] = np.asarray(v, dtype=h5py.check_vlen_dtype(dtype))
+        return array
+    return np.asarray(data, dtype=dtype)
+
+
+def _as_text(values: np.ndarray) -> np.ndarray:
+    out = np.empty(values.shape, dtype=object)
+    for i, v in enumerate(values.reshape(-1)):
+        out.reshape(-1)[i] = v.decode("utf-8") if isinstance(v, bytes) else str(v)
+    return out
+
+
+def _write_encoded(file: LindiH5pyFile, key: str, values: np.ndarray, dtype: np.dtype, family: Any,
+                   chunks: list[int], zattrs: dict) -> None:
+    rfs = file._rfs
+    if family is dtypes.Family.RAGGED:
+        base = np.dtype(h5py.check_vlen_dtype(dtype))
+        codec = numcodecs.VLenArray(base.str)
+        filled = np.empty(values.shape, dtype=object)
+        for index in np.ndindex(*values.shape):
+            v = values[index]
+            filled[index] = np.asarray([] if v is None else v, dtype=base)
+        inline_array(rfs, key, filled, tuple(chunks), codec.encode, encoded=True, pad=None)
+        config = codec.get_config()
+    else:
+        refs = _JsonReferences()
+        encoded = np.empty(values.shape, dtype=object)
+        for index in np.ndindex(*values.shape):
+            v = values[index]
+            encoded[index] = None if v is None else (refs.encode(v) if family is dtypes.Family.REFERENCE else
+                                                     _row_json(v, dtype, refs))
+        inline_array(rfs, key, encoded, tuple(chunks), numcodecs.JSON().encode, encoded=True, pad=None)
+        config = JSON_CODEC_CONFIG
+        if family is dtypes.Family.COMPOUND_JSON:
+            zattrs[ann.COMPOUND_DTYPE] = [[n, ann.REFERENCE_FIELD if dtypes.is_reference_dtype(dtype.fields[n][0])
+                                          else str(dtype.fields[n][0])] for n in dtype.names]
+    rfs.set_metadata(join_key(key, ".zarray"), zarray_metadata(list(values.shape), chunks, "|O", None, [config]))
+    rfs.set_metadata(join_key(key, ".zattrs"), zattrs)
+
+
+def _row_json(row: Any, dtype: np.dtype, refs: _JsonReferences) -> list:
+    from lindi_core.translate.attributes import to_json
+
+    return [refs.encode(row[n]) if dtypes.is_reference_dtype(dtype.fields[n][0])
+            else to_json(np.asarray(row[n]), refs) for n in dtype.names]
