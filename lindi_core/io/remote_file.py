@@ -2,7 +2,8 @@
 
 h5py reads a file object in many small pieces (object headers, B-tree nodes, heaps). Each
 piece as its own request would cost a round trip, so reads are served from a cache of
-fixed-size blocks, fetched through the HTTP engine (retries, resolvers, merged ranges).
+fixed-size blocks. h5py calls this object while holding its global lock, so blocks are fetched
+in the calling thread (:mod:`lindi_core.io.sync_http`), never by waiting on another thread.
 Reading ahead grows geometrically while reads stay sequential (metadata is often laid out in
 runs) and falls back to one block on a jump, so translating a 10 GB file fetches its
 metadata, not its data.
@@ -13,20 +14,18 @@ from __future__ import annotations
 import io
 from collections import OrderedDict
 
-from zarr.core.sync import sync
-
 from lindi_core.errors import ByteSourceError
-from lindi_core.io.http_source import HttpSource
+from lindi_core.io.sync_http import SyncHttp
 
 
 class RemoteFile(io.RawIOBase):
     """Seekable, read-only access to a remote file by byte ranges."""
 
-    def __init__(self, url: str, *, http: HttpSource | None = None, block_size: int = 16 * 1024,
+    def __init__(self, url: str, *, http: SyncHttp | None = None, block_size: int = 16 * 1024,
                  max_read_ahead_blocks: int = 64, cache_blocks: int = 4096):
         super().__init__()
         self.url = url
-        self.http = http or HttpSource()
+        self.http = http or SyncHttp()
         self.block_size = block_size
         self.max_read_ahead_blocks = max_read_ahead_blocks
         self.cache_blocks = cache_blocks
@@ -80,8 +79,7 @@ class RemoteFile(io.RawIOBase):
         return data
 
     def close(self) -> None:
-        if not self.closed:
-            sync(self.http.close())
+        self._blocks.clear()
         super().close()
 
     # -- internals --------------------------------------------------------------------------
@@ -92,18 +90,14 @@ class RemoteFile(io.RawIOBase):
         return self._size
 
     def _fetch_size(self) -> int:
-        async def head() -> int:
-            session = self.http._state()[0]
-            resolved = await self.http._resolve(self.url, session)
-            async with session.get(resolved.url, headers={**resolved.headers, "Range": "bytes=0-0"}) as response:
-                self.requests += 1
-                if response.status == 206 and "Content-Range" in response.headers:
-                    return int(response.headers["Content-Range"].rsplit("/", 1)[1])
-                if response.status == 200 and response.content_length is not None:
-                    return int(response.content_length)
-                raise ByteSourceError(f"cannot learn the size of {self.url} (HTTP {response.status})")
-
-        return sync(head())
+        # The first block, which h5py wants anyway (the superblock), tells the size too.
+        data, total = self.http.read(self.url, 0, self.block_size)
+        self.requests += 1
+        self.bytes_fetched += len(data)
+        if total is None:
+            raise ByteSourceError(f"cannot learn the size of {self.url}: the server does not report it")
+        self._blocks[0] = data[: self.block_size]
+        return total
 
     def _ensure_blocks(self, first: int, last: int) -> None:
         missing = [b for b in range(first, last + 1) if b not in self._blocks]
@@ -119,7 +113,7 @@ class RemoteFile(io.RawIOBase):
             stop_block -= 1
         offset = start_block * self.block_size
         length = min(self.size, (stop_block + 1) * self.block_size) - offset
-        data = sync(self.http.read(self.url, offset, length))
+        data, _ = self.http.read(self.url, offset, length)
         self.requests += 1
         self.bytes_fetched += len(data)
         for b in range(start_block, stop_block + 1):

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -70,6 +72,30 @@ class DandiResolver:
                 raise ByteSourceError(f"resolving {url}: HTTP {response.status}")
             target = urllib.parse.urljoin(url, response.headers["Location"])
         return ResolvedUrl(target, {}, time.time() + presigned_lifetime(target))
+
+
+    def resolve_sync(self, url: str) -> ResolvedUrl | None:
+        """:meth:`resolve` without an event loop (for code that h5py calls back into)."""
+        if not self._matches(url):
+            return None
+        headers = {"Authorization": f"token {self.token}"} if self.token else {}
+        request = urllib.request.Request(url, headers=headers)
+        opener = urllib.request.build_opener(_NoRedirect)
+        try:
+            with opener.open(request, timeout=60):
+                return ResolvedUrl(url, headers)  # served directly by the API host
+        except urllib.error.HTTPError as exc:
+            if exc.code in (301, 302, 303, 307, 308) and exc.headers.get("Location"):
+                target = urllib.parse.urljoin(url, exc.headers["Location"])
+                return ResolvedUrl(target, {}, time.time() + presigned_lifetime(target))
+            raise ByteSourceError(f"resolving {url}: HTTP {exc.code}") from None
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Report redirects instead of following them (credentials must not follow)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
 
 
 def presigned_lifetime(url: str, default: float = DEFAULT_TTL) -> float:

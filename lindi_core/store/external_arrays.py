@@ -51,10 +51,9 @@ class ExternalArrayIndex:
         if opened is None:
             location = self.policy.resolve(url)
             if location.kind == "http":
-                import fsspec
+                from lindi_core.io.remote_file import RemoteFile
 
-                handle = fsspec.open(location.where, mode="rb", block_size=1 << 20, cache_type="blockcache").open()
-                opened = h5py.File(handle, "r")
+                opened = h5py.File(RemoteFile(location.where), "r")
             else:
                 opened = h5py.File(location.where, "r")
             self._files[url] = opened
