@@ -42,11 +42,12 @@ PEERS: dict[str, Peer] = {
         "import lindi, h5py, zarr, pynwb; lindi.LindiH5ZarrStore; lindi.LindiH5ZarrStoreOpts",
         ("lindi", "h5py", "zarr", "numcodecs", "numpy", "pynwb", "hdmf"),
     ),
+    # aiohttp: fsspec's HTTP filesystem, for reading kerchunk references over HTTP (read_bench.py)
     "kerchunk": Peer(
         "kerchunk",
-        ("kerchunk", "h5py"),
-        "import kerchunk.hdf, h5py; kerchunk.hdf.SingleHdf5ToZarr",
-        ("kerchunk", "h5py", "zarr", "numcodecs", "numpy", "fsspec"),
+        ("kerchunk", "h5py", "aiohttp"),
+        "import kerchunk.hdf, h5py, aiohttp; kerchunk.hdf.SingleHdf5ToZarr",
+        ("kerchunk", "h5py", "zarr", "numcodecs", "numpy", "fsspec", "aiohttp"),
     ),
     # h5py reading a remote file through remfile's file-like object (open_bench.py)
     "remfile": Peer(

@@ -153,10 +153,11 @@ def _structural_positions(a: np.ndarray, quotes: np.ndarray, block: int = 1 << 2
     for start in range(0, len(a), block):
         part = a[start : start + block]
         quote_mask = np.zeros(len(part), dtype=np.uint8)
-        local = quotes[(quotes >= start) & (quotes < start + len(part))] - start
+        first, last = np.searchsorted(quotes, [start, start + len(part)])
+        local = quotes[first:last] - start
         quote_mask[local] = 1
         parity = np.cumsum(quote_mask, dtype=np.uint8)
-        parity += np.uint8(np.searchsorted(quotes, start) & 1)
+        parity += np.uint8(first & 1)
         found.append(_positions(STRUCTURAL[part] & ((parity & 1) == 0)) + start)
     return np.concatenate(found) if found else np.zeros(0, dtype=np.int32)
 
