@@ -241,6 +241,22 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
             raise KeyError(f"Unable to move object (object '{source}' doesn't exist)")
         move_object(self._file, self._child_zpath(source), self._child_zpath(dest))
 
-    def copy(self, source: Any, dest: Any, name: str | None = None, **kwargs: Any) -> None:
-        self._file._require_writable("copy object", error=OSError)
-        raise NotImplementedError("copying objects is not available yet in lindi-core")
+    def copy(self, source: Any, dest: Any, name: str | None = None, shallow: bool = False,
+             expand_soft: bool = False, expand_external: bool = False, expand_refs: bool = False,
+             without_attrs: bool = False) -> None:
+        """Copy an object (by path or object, from this or another translated file) to ``dest``
+        (a path, or a group to copy into). Chunk data is copied by reference: no bytes move."""
+        if shallow or expand_soft or expand_external or expand_refs:
+            raise NotImplementedError("copy() supports the default copy and without_attrs only")
+        from lindi_core.facade.writing import copy_object
+
+        source_obj = self[source] if isinstance(source, str) else source
+        if not isinstance(source_obj, FacadeObject):
+            raise TypeError("the source must be an object of a translated (reference) file")
+        if isinstance(dest, LindiH5pyGroup):
+            target_group, target_name = dest, name or source_obj.name.rsplit("/", 1)[-1]
+        else:
+            target_group, target_name = self, dest
+        target_group._file._require_writable("copy object", error=OSError)
+        copy_object(source_obj._file, source_obj._zpath, target_group._file,
+                    target_group._child_zpath(target_name), without_attrs=without_attrs)

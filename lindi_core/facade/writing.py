@@ -177,6 +177,47 @@ def move_object(file: LindiH5pyFile, source: str, dest: str) -> None:
     file._hierarchy.rebuild()
 
 
+def copy_object(source_file: LindiH5pyFile, source: str, dest_file: LindiH5pyFile, dest: str,
+                without_attrs: bool = False) -> None:
+    """Copy the object at ``source`` (and everything below it) to ``dest``: metadata and inline
+    data by value, chunk references by reference (no bytes move, also between files)."""
+    if dest_file._kind(dest) is not None:
+        raise ValueError("Unable to synchronously copy object (destination object already exists)")
+    parent = dest.rpartition("/")[0]
+    if parent and dest_file._kind(parent) is None:
+        create_group(dest_file, parent)
+    src = source_file._rfs
+    own = [join_key(source, name) for name in (".zgroup", ".zarray", ".zattrs")]
+    keys = [k for k in own if src.get(k) is not None] + _subtree_keys(source_file, source)
+    base_dir = source_file._store.policy.base_dir
+    for key in sorted(set(keys), key=lambda k: not k.rsplit("/", 1)[-1].startswith(".")):
+        value = src.get(key)
+        new_key = dest + key[len(source):]
+        name = key.rsplit("/", 1)[-1]
+        if isinstance(value, dict):
+            if name == ".zattrs":
+                value = _copied_attrs(value, source, dest, without_attrs and key == join_key(source, ".zattrs"))
+            dest_file._rfs.set_metadata(new_key, value)
+        elif isinstance(value, bytes):
+            dest_file._rfs.set_inline(new_key, value)
+        elif value is not None:
+            url = value.url
+            if base_dir and "://" not in url and not url.startswith("/"):
+                url = f"{base_dir}/{url}"  # relative to the source reference file: make it absolute
+            dest_file._rfs.set_ref(new_key, type(value)(url, value.offset, value.length, value.filter_mask))
+    dest_file._hierarchy.rebuild()
+
+
+def _copied_attrs(zattrs: dict, source: str, dest: str, drop_user_attrs: bool) -> dict:
+    if drop_user_attrs:
+        zattrs = {k: v for k, v in zattrs.items() if k in ann.SPECIAL_ATTRIBUTE_KEYS and k != ann.ATTR_DTYPES}
+    link = zattrs.get(ann.HARD_LINK)
+    if isinstance(link, dict) and (link.get("path", "").strip("/") + "/").startswith(source + "/"):
+        zattrs = dict(zattrs)
+        zattrs[ann.HARD_LINK] = {"path": "/" + dest + link["path"].strip("/")[len(source):]}
+    return dict(zattrs)
+
+
 def _subtree_keys(file: LindiH5pyFile, zpath: str) -> list[str]:
     prefix = zpath + "/"
     rfs = file._rfs

@@ -111,3 +111,29 @@ def test_editing_a_translated_file_keeps_original_chunks_remote(make_h5, tmp_pat
         assert f.attrs["session_description"] == "fixed"
         np.testing.assert_array_equal(f["processed"][...], data[:10] * 2)
         np.testing.assert_array_equal(f["x"][1990:], data[1990:])
+
+
+def test_copy_within_and_between_files_copies_references_not_bytes(make_h5, tmp_path):
+    data = np.arange(30_000, dtype="<i4").reshape(300, 100)
+
+    def build(f):
+        g = f.create_group("g")
+        g.attrs["note"] = "kept"
+        g.create_dataset("x", data=data, chunks=(100, 100), compression="gzip")
+
+    path = make_h5(build)
+    lindi_core.translate_to_file(path, tmp_path / "src.lindi.json", progress=False)
+    src = lindi_core.LindiH5pyFile.from_lindi_file(tmp_path / "src.lindi.json", mode="r+")
+    src.copy("g", "g_copy")
+    src.copy(src["g/x"], src["g_copy"], name="x_again")
+    with lindi_core.LindiH5pyFile.from_lindi_file(tmp_path / "dst.lindi.json", mode="w") as dst:
+        dst.copy(src["g"], "imported", without_attrs=True)
+        np.testing.assert_array_equal(dst["imported/x"][...], data)
+        assert "note" not in dst["imported"].attrs
+        assert {r.url for _, r in dst._rfs.chunk_refs("imported/x")} == {path}
+    np.testing.assert_array_equal(src["g_copy/x"][...], data)
+    np.testing.assert_array_equal(src["g_copy/x_again"][...], data)
+    assert src["g_copy"].attrs["note"] == "kept"
+    with pytest.raises(ValueError, match="already exists"):
+        src.copy("g", "g_copy")
+    src.close()
