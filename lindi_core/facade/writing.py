@@ -91,29 +91,28 @@ def set_attribute(file: LindiH5pyFile, zpath: str, name: str, value: Any, dtype:
     if name in ann.SPECIAL_ATTRIBUTE_KEYS:
         raise ValueError(f"attribute name {name!r} is reserved by the reference file format")
     encoded, description = encode_attribute(value, dtype, shape)
-    key = join_key(zpath, ".zattrs")
-    zattrs = dict(file._rfs.metadata.get(key) or {})
-    zattrs[name] = encoded
-    described = dict(zattrs.get(ann.ATTR_DTYPES) or {})
-    if description is not None:
-        described[name] = description
-    else:
-        described.pop(name, None)
-    if described:
-        zattrs[ann.ATTR_DTYPES] = described
-    else:
-        zattrs.pop(ann.ATTR_DTYPES, None)
-    file._rfs.set_metadata(key, zattrs)
+    _update_attrs(file, zpath, name, (encoded, description))
 
 
 def delete_attribute(file: LindiH5pyFile, zpath: str, name: str) -> None:
+    _update_attrs(file, zpath, name, None)
+
+
+def _update_attrs(file: LindiH5pyFile, zpath: str, name: str, new: tuple[Any, Any] | None) -> None:
+    """Set attribute ``name`` to ``new`` = (JSON value, type description or None), or delete it
+    (``new`` None), keeping ``_ATTR_DTYPES`` in step."""
     key = join_key(zpath, ".zattrs")
     zattrs = dict(file._rfs.metadata.get(key) or {})
-    if name in ann.SPECIAL_ATTRIBUTE_KEYS or name not in zattrs:
-        raise KeyError(f"Unable to delete attribute (can't locate attribute: '{name}')")
-    del zattrs[name]
     described = dict(zattrs.get(ann.ATTR_DTYPES) or {})
     described.pop(name, None)
+    if new is None:
+        if name in ann.SPECIAL_ATTRIBUTE_KEYS or name not in zattrs:
+            raise KeyError(f"Unable to delete attribute (can't locate attribute: '{name}')")
+        del zattrs[name]
+    else:
+        zattrs[name], description = new
+        if description is not None:
+            described[name] = description
     if described:
         zattrs[ann.ATTR_DTYPES] = described
     else:
