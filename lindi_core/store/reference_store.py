@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, Protocol
 
@@ -54,8 +55,13 @@ class ReferenceStore(Store):
 
     def __init__(self, rfs: ReferenceFileSystem, *, policy: LocationPolicy | None = None,
                  sources: ByteSources | None = None, read_only: bool = True, chunk_sink: ChunkSink | None = None,
-                 inline_limit: int = 4096):
+                 inline_limit: int = 4096, memory_cache_bytes: int = 256 * 1024 * 1024):
         super().__init__(read_only=read_only)
+        # Recently read chunk bytes, so reads that touch a chunk again (random access, overlapping
+        # slices) make no new request; bounded, least recently used dropped first.
+        self._recent: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
+        self._recent_bytes = 0
+        self.memory_cache_bytes = memory_cache_bytes
         self.chunk_sink = chunk_sink
         self.inline_limit = inline_limit
         self.rfs = rfs
@@ -138,7 +144,7 @@ class ReferenceStore(Store):
         if isinstance(value, bytes):
             data, filter_mask = value, 0
         else:
-            data = await self.sources.read(self.policy.resolve(value.url), value.offset, value.length)
+            data = await self._read_ref(value)
             filter_mask = value.filter_mask
         if zarray is None:
             return data
@@ -159,6 +165,21 @@ class ReferenceStore(Store):
         if link is None:
             return None
         return await self.external_arrays.chunk_ref(link, chunk_name, zarray.get("chunks") or [])
+
+    async def _read_ref(self, ref: ChunkRef) -> bytes:
+        token = (ref.url, ref.offset, ref.length)
+        data = self._recent.get(token)
+        if data is not None:
+            self._recent.move_to_end(token)
+            return data
+        data = await self.sources.read(self.policy.resolve(ref.url), ref.offset, ref.length)
+        if len(data) <= self.memory_cache_bytes:
+            self._recent[token] = data
+            self._recent_bytes += len(data)
+            while self._recent_bytes > self.memory_cache_bytes:
+                _, dropped = self._recent.popitem(last=False)
+                self._recent_bytes -= len(dropped)
+        return data
 
     async def get_partial_values(
         self, prototype: BufferPrototype, key_ranges: Iterable[tuple[str, ByteRequest | None]]

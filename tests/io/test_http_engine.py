@@ -46,6 +46,11 @@ def test_a_slice_over_many_chunks_is_few_merged_requests(tmp_path, served):
     np.testing.assert_array_equal(f["x"][...], DATA)  # 40 chunks, next to each other in the file
     assert server.stats.requests == 1
     server.stats.reset()
+    np.testing.assert_array_equal(f["x"][::500, 3], DATA[::500, 3])
+    assert server.stats.requests == 0  # chunks read a moment ago come from memory
+    f.close()
+    f = lindi_core.LindiH5pyFile(lindi_core.ReferenceStore(rfs, sources=ByteSources(http=HttpSource())))
+    server.stats.reset()
     np.testing.assert_array_equal(f["x"][::500, 3], DATA[::500, 3])  # 8 chunks, far apart
     assert 1 <= server.stats.requests <= 8
     f.close()
