@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import warnings
 from collections.abc import Callable, Iterator
@@ -14,6 +15,19 @@ import lindi_core
 from lindi_core.io.range_server import RangeServer, ServerFaults
 
 warnings.filterwarnings("ignore", category=UserWarning, module="zarr")
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage_between_tests():
+    """Collect the previous tests' garbage here, in the main thread.
+
+    The loopback server runs in a thread of this process. If the cyclic garbage collector
+    happened to run there and finalise an h5py-backed object (hdmf's IO objects close their
+    files in ``__del__``), it would wait for h5py's global lock, which the main thread holds
+    while h5py reads a remote file from that very server: a deadlock that only an in-process
+    server can cause. Collecting between tests leaves no such garbage to collect."""
+    gc.collect()
+    yield
 
 
 @pytest.fixture

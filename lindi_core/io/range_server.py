@@ -6,6 +6,10 @@ ignored Range headers, truncated bodies, connections reset mid-body). It can als
 archive API: ``/api/assets/<file>/download/`` redirects to a "presigned" URL of the file that
 expires after ``presign_ttl`` seconds (then 403); ``/redirect/<file>`` is a plain redirect. Counters of requests, bytes, requests in
 flight and the headers received let callers measure exactly what a reader did.
+
+It runs in a thread of the calling process. When h5py in that same process reads a file from
+it (h5py holds its global lock while it reads), collect garbage beforehand: a garbage
+collection in the server thread that finalises an h5py object would wait for that lock.
 """
 
 from __future__ import annotations
