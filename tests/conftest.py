@@ -17,19 +17,6 @@ from lindi_core.io.range_server import RangeServer, ServerFaults
 warnings.filterwarnings("ignore", category=UserWarning, module="zarr")
 
 
-@pytest.fixture(autouse=True)
-def collect_garbage_between_tests():
-    """Collect the previous tests' garbage here, in the main thread.
-
-    The loopback server runs in a thread of this process. If the cyclic garbage collector
-    happened to run there and finalise an h5py-backed object (hdmf's IO objects close their
-    files in ``__del__``), it would wait for h5py's global lock, which the main thread holds
-    while h5py reads a remote file from that very server: a deadlock that only an in-process
-    server can cause. Collecting between tests leaves no such garbage to collect."""
-    gc.collect()
-    yield
-
-
 @pytest.fixture
 def make_h5(tmp_path) -> Callable[..., str]:
     """``make_h5(builder, name="x.h5", **file_kwargs)`` writes a file with ``builder(f)``."""
@@ -68,6 +55,12 @@ def serve(tmp_path) -> Iterator[Callable[..., RangeServer]]:
 
     def start(folder: str | os.PathLike | None = None, *, latency: float = 0.0,
               faults: ServerFaults | None = None, **options) -> RangeServer:
+        # The server runs in a thread of this process. Were the cyclic garbage collector to run
+        # there and finalise an h5py-backed object (hdmf's IO objects close files in __del__),
+        # it would wait for h5py's global lock, which the main thread holds while h5py reads a
+        # remote file from this very server: a deadlock only an in-process server can cause.
+        # Collect the garbage now, in the main thread, so there is none to finalise there.
+        gc.collect()
         server = RangeServer(folder or tmp_path, latency=latency, faults=faults, **options)
         server.start()
         servers.append(server)
