@@ -1,0 +1,379 @@
+"""Run every benchmark, then write one summary (README section + plots).
+
+    python benchmarks/run.py                 # every benchmark in full mode (about 25-30 min here)
+    python benchmarks/run.py --quick         # every benchmark's quick mode (under 3 min here)
+    python benchmarks/run.py --only read,open --commit HEAD
+    python benchmarks/run.py --no-run        # only rebuild the summary and plots from results/*.json
+
+Each benchmark script (translate_bench.py, open_bench.py, load_bench.py, read_bench.py) runs as a
+subprocess with the same Python; its console output goes to ``results/run-<mode>-<bench>.log``.
+Their results JSON are then collected, and:
+
+* the section of ``benchmarks/README.md`` between ``<!-- BEGIN run.py summary (<mode>) -->`` and
+  ``<!-- END run.py summary (<mode>) -->`` is replaced (added if missing) with the machine, date,
+  versions, command, every target beside its measured figure (met / not met) and, per case, the
+  speed ratios of lindi-core to each peer and to the physical reference;
+* a bar chart per workload is written to ``results/<bench>[-quick].png`` (with matplotlib; without
+  it the plots are skipped with a message);
+* ``results/summary[-quick].json`` holds the same summary as data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import peers  # noqa: E402
+from translate_bench import machine_facts  # noqa: E402
+
+BENCH_DIR = peers.BENCH_DIR
+RESULTS_DIR = BENCH_DIR / "results"
+README = BENCH_DIR / "README.md"
+
+# name -> (script, args in full mode, args in quick mode, results JSON in full mode, in quick mode)
+BENCHMARKS = {
+    "translate": ("translate_bench.py", [], ["--quick", "--reps", "3"], "translate.json", "translate-100000.json"),
+    "open": ("open_bench.py", [], ["--quick", "--reps", "2"], "open.json", "open-quick.json"),
+    "load": ("load_bench.py", [], ["--quick", "--reps", "1"], "load.json", "load-quick.json"),
+    "read": ("read_bench.py", [], ["--quick"], "read.json", "read-quick.json"),
+}
+
+
+def fmt_t(s: float | None) -> str:
+    if s is None:
+        return "-"
+    return f"{s:.2f} s" if s >= 1 else f"{s * 1000:.0f} ms"
+
+
+def rf(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2f}"
+
+
+def verdict(v) -> str:
+    return "n/a" if v is None else ("**met**" if v else "**not met**")
+
+
+def med(entry: dict | None, field: str = "seconds", which: str = "median"):
+    if not entry or entry.get("error") or not entry.get(field):
+        return None
+    return entry[field][which]
+
+
+def div(a, b):
+    return a / b if a is not None and b else None
+
+
+# -- per-benchmark summaries ------------------------------------------------------------
+# Each returns {"targets": [(target, measured, verdict)], "ratio_header": [...], "ratio_rows": [[...]],
+#               "plot": {case: {tool: (median, min, max)}}, "errors": [...]}
+
+
+def _plot_entry(entry: dict | None):
+    if not entry or entry.get("error") or not entry.get("seconds"):
+        return None
+    s = entry["seconds"]
+    return (s["median"], s["min"], s["max"])
+
+
+def _errors(entries: dict) -> list[str]:
+    return [f"{name}: {e['error'].splitlines()[-1][:200]}" for name, e in entries.items() if e.get("error")]
+
+
+def summary_translate(r: dict) -> dict:
+    t, ra, rm, v = r["tools"], r["ratios"], r["ratios_of_min"], r["targets"]
+    n = r["config"]["chunks"]
+    targets = [
+        ("translate: lindi-core within 1.5x of `chunk_iter` alone",
+         f"lindi-core / chunk_iter = {rf(ra['lindi_core_time_over_chunk_iter'])} (minimums {rf(rm['lindi_core_time_over_chunk_iter'])})",
+         verdict(v.get("time_within_1.5x_of_chunk_iter"))),
+        ("translate: at least 3x faster than LINDI 0.4",
+         f"LINDI / lindi-core = {rf(ra['lindi_0_4_time_over_lindi_core'])} (minimums {rf(rm['lindi_0_4_time_over_lindi_core'])})",
+         verdict(v.get("at_least_3x_faster_than_lindi_0_4"))),
+        ("translate: at least 3x faster than kerchunk",
+         f"kerchunk / lindi-core = {rf(ra['kerchunk_time_over_lindi_core'])} (minimums {rf(rm['kerchunk_time_over_lindi_core'])})",
+         verdict(v.get("at_least_3x_faster_than_kerchunk"))),
+        ("translate: output no larger than LINDI's",
+         f"lindi-core / LINDI bytes = {rf(ra['lindi_core_size_over_lindi_0_4'])}",
+         verdict(v.get("output_no_larger_than_lindi_0_4"))),
+    ]
+    core = med(t.get("lindi-core"))
+    row = [f"translate {n:,} chunks", fmt_t(core), rf(div(med(t.get("lindi-0.4")), core)),
+           rf(div(med(t.get("kerchunk")), core)), "-", "-", rf(div(core, med(t.get("chunk_iter")))) + " (chunk_iter)"]
+    return {"targets": targets, "ratio_rows": [row], "errors": _errors(t),
+            "plot": {f"{n:,} chunks": {k: _plot_entry(e) for k, e in t.items()}}}
+
+
+def summary_open(r: dict) -> dict:
+    c, ra, rm, v = r["cases"], r["ratios"], r["ratios_of_min"], r["targets"]
+    req = (c.get("lindi-core") or {}).get("requests")
+    targets = [
+        ("open: lindi-core needs at most 2 HTTP requests", f"max {req['max']} over all runs" if req else "n/a",
+         verdict(v.get("at_most_2_requests"))),
+        ("open: lindi-core within 1.2x of pynwb on the local HDF5 file",
+         f"lindi-core / local = {rf(ra['lindi_core_time_over_local_h5py'])} (minimums {rf(rm['lindi_core_time_over_local_h5py'])})",
+         verdict(v.get("time_within_1.2x_of_local_h5py"))),
+        ("open: lindi-core no worse than LINDI 0.4",
+         f"lindi-core / LINDI = {rf(ra['lindi_core_time_over_lindi_0_4'])} (minimums {rf(rm['lindi_core_time_over_lindi_0_4'])})",
+         verdict(v.get("time_no_worse_than_lindi_0_4"))),
+    ]
+    core = med(c.get("lindi-core"))
+    row = ["open NWB + pynwb read + str", fmt_t(core), rf(div(med(c.get("lindi-0.4")), core)), "-",
+           rf(div(med(c.get("remfile")), core)), "-", rf(div(core, med(c.get("local-h5py")))) + " (local h5py)"]
+    return {"targets": targets, "ratio_rows": [row], "errors": _errors(c),
+            "plot": {"open + read": {k: _plot_entry(e) for k, e in c.items()}}}
+
+
+def summary_load(r: dict) -> dict:
+    c, v = r["cases"], r["targets"]
+    targets, rows, plot = [], [], {}
+    for f in r["config"]["files"]:
+        tv = v.get(f, {})
+        targets.append((f"load ({f} file): under 1 s", fmt_t(tv.get("seconds_median")), verdict(tv.get("under_1_s"))))
+        targets.append((f"load ({f} file): under 300 MB peak RSS",
+                        f"{tv.get('peak_rss_mb_median', 0):.0f} MB total, {tv.get('peak_increase_mb_median', 0):.0f} MB "
+                        f"over the pre-load baseline", verdict(tv.get("under_300_MB_total_peak"))))
+        core = med(c.get(f"lindi-core @ {f}"))
+        rows.append([f"load 1M refs ({f} file)", fmt_t(core), rf(div(med(c.get(f"lindi-0.4 @ {f}")), core)), "-", "-",
+                     f"ujson {rf(div(med(c.get(f'ujson @ {f}')), core))}, orjson {rf(div(med(c.get(f'orjson @ {f}')), core))}",
+                     rf(div(core, med(c.get(f"ujson @ {f}")))) + " (plain ujson.load)"])
+        plot[f"{f} file"] = {k.split(" @ ")[0]: _plot_entry(e) for k, e in c.items() if k.endswith(f" @ {f}")}
+    return {"targets": targets, "ratio_rows": rows, "errors": _errors(c), "plot": plot}
+
+
+def summary_read(r: dict) -> dict:
+    c, ra, rm, v = r["cases"], r["ratios"], r["ratios_of_min"], r["targets"]
+    cases = r["config"]["cases"]
+    targets, rows, plot = [], [], {}
+    if "block" in cases:
+        targets.append(("read: lindi-core at least 8x faster than LINDI 0.4 on the 100,000-row read",
+                        f"LINDI / lindi-core = {rf(ra['block'].get('lindi-0.4_over_lindi_core'))} (minimums "
+                        f"{rf(rm['block'].get('lindi-0.4_over_lindi_core'))})",
+                        verdict(v.get("block_8x_faster_than_lindi_0_4"))))
+        targets.append(("read: lindi-core no slower than local single-threaded h5py on the 100,000-row read",
+                        f"lindi-core / local = {rf(ra['block']['lindi_core_over_local_h5py'])} (minimums "
+                        f"{rf(rm['block']['lindi_core_over_local_h5py'])})",
+                        verdict(v.get("block_no_slower_than_local_h5py"))))
+    for case in cases:
+        peers_txt = ", ".join(f"{p} {rf(ra[case].get(f'{p}_over_lindi_core'))}" for p in ("lindi-0.4", "remfile", "kerchunk"))
+        targets.append((f"read ({case}): lindi-core faster than every peer", f"peer / lindi-core: {peers_txt}",
+                        verdict(v.get(f"{case}_faster_than_every_peer"))))
+    for case in cases:
+        req = (c.get(f"lindi-core-cache-2nd/{case}") or {}).get("requests")
+        targets.append((f"read ({case}): warm-cache re-read makes zero requests",
+                        f"max {req['max']} over all runs" if req else "n/a", verdict(v.get(f"{case}_warm_zero_requests"))))
+        targets.append((f"read ({case}): warm-cache re-read at least as fast as local h5py",
+                        f"warm / local = {rf(ra[case]['warm_cache_over_local_h5py'])} (minimums "
+                        f"{rf(rm[case]['warm_cache_over_local_h5py'])})",
+                        verdict(v.get(f"{case}_warm_no_slower_than_local_h5py"))))
+    for case in cases:
+        core = med(c.get(f"lindi-core/{case}"))
+        warm = med(c.get(f"lindi-core-cache-2nd/{case}"))
+        local = med(c.get(f"local-h5py/{case}"))
+        rows.append([f"read {case}", fmt_t(core), rf(ra[case].get("lindi-0.4_over_lindi_core")),
+                     rf(ra[case].get("kerchunk_over_lindi_core")), rf(ra[case].get("remfile_over_lindi_core")), "-",
+                     rf(div(core, local)) + " (local h5py)"])
+        rows.append([f"read {case}, warm cache (2nd process)", fmt_t(warm), "-", "-", "-", "-",
+                     rf(div(warm, local)) + " (local h5py)"])
+        plot[case] = {k.split("/")[0]: _plot_entry(e) for k, e in c.items() if k.endswith(f"/{case}")}
+    return {"targets": targets, "ratio_rows": rows, "errors": _errors(c), "plot": plot}
+
+
+SUMMARIZERS = {"translate": summary_translate, "open": summary_open, "load": summary_load, "read": summary_read}
+
+
+# -- plots -------------------------------------------------------------------------------------
+def write_plots(summaries: dict, suffix: str) -> list[str]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: plots skipped (pip install matplotlib to get them)", file=sys.stderr)
+        return []
+    written = []
+    for bench, s in summaries.items():
+        groups = {g: {t: v for t, v in tools.items() if v} for g, tools in s["plot"].items()}
+        groups = {g: tools for g, tools in groups.items() if tools}
+        if not groups:
+            continue
+        fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.8), squeeze=False)
+        for ax, (g, tools) in zip(axes[0], groups.items()):
+            names = list(tools)
+            medv = [tools[n][0] for n in names]
+            lo = [tools[n][0] - tools[n][1] for n in names]
+            hi = [tools[n][2] - tools[n][0] for n in names]
+            colors = ["tab:green" if n == "lindi-core" else "tab:olive" if n.startswith("lindi-core") else
+                      "tab:gray" if n in ("local-h5py", "chunk_iter", "chunk_iter-noop", "ujson", "orjson") else
+                      "tab:red" for n in names]
+            ax.bar(range(len(names)), medv, yerr=[lo, hi], color=colors, capsize=3)
+            ax.set_xticks(range(len(names)))
+            ax.set_xticklabels(names, rotation=40, ha="right", fontsize=8)
+            ax.set_title(f"{bench}: {g}", fontsize=9)
+            ax.set_ylabel("seconds (median, min-max)")
+            if max(medv) / max(min(medv), 1e-9) > 30:
+                ax.set_yscale("log")
+        fig.tight_layout()
+        path = RESULTS_DIR / f"{bench}{suffix}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(str(path.relative_to(BENCH_DIR)))
+    return written
+
+
+# -- README section ---------------------------------------------------------------------------
+def markers(mode: str) -> tuple[str, str]:
+    return f"<!-- BEGIN run.py summary ({mode}) -->", f"<!-- END run.py summary ({mode}) -->"
+
+
+def render(mode: str, command: str, runs: dict, results: dict, summaries: dict, plots: list[str]) -> str:
+    m = machine_facts()
+    lines = [f"### Summary of all benchmarks ({mode} mode), generated by `run.py`", "",
+             "This section is generated; edit `run.py`, not the text between the markers.", "",
+             f"* **Command:** `{command}`",
+             f"* **Date:** {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+             f"* **Machine:** {m['nproc']} cores, `{m['cpu_model']}`, {m['mem_total_gib']} GiB RAM, {m['platform']}",
+             f"* **Load average at the end:** {', '.join(f'{x:.2f}' for x in os.getloadavg())}"]
+    revs = {b: r.get("lindi_core_revision", {}) for b, r in results.items()}
+    lines.append("* **lindi-core measured:** " + "; ".join(
+        f"{b} {(rv.get('commit') or '?')[:10]} ({rv.get('source', '?')}"
+        f"{', uncommitted changes' if rv.get('lindi_core_uncommitted_changes') else ''})" for b, rv in revs.items()))
+    envs: dict = {}
+    for r in results.values():
+        for name, ver in r.get("environments", {}).items():
+            label = "machine Python" if ("machine" in name or name.startswith("lindi-core")) else name
+            envs.setdefault(label, {}).update({k: v for k, v in ver.items() if v})
+    lines.append("* **Versions:** " + "; ".join(
+        f"{name}: " + ", ".join(f"{k} {v}" for k, v in ver.items()) for name, ver in envs.items()))
+    lines += ["", "| benchmark | results | date of results | command | exit | wall time |", "| --- | --- | --- | --- | --- | --- |"]
+    for b, info in runs.items():
+        r = results.get(b, {})
+        lines.append(f"| {b} | `results/{info['json']}` | {r.get('date_utc', 'missing')} | `{r.get('command', '-')}` | "
+                     f"{info.get('returncode', '-')} | {fmt_t(info.get('wall_seconds'))} |")
+    lines += ["", "**Targets** (ratios of medians; ratios of minimums in brackets):", "",
+              "| target | measured | verdict |", "| --- | --- | --- |"]
+    n_met = n_all = 0
+    for s in summaries.values():
+        for t, measured, v in s["targets"]:
+            lines.append(f"| {t} | {measured} | {v} |")
+            if v != "n/a":
+                n_all += 1
+                n_met += v == "**met**"
+    lines += ["", f"{n_met} of {n_all} targets met.", "",
+              "**Speed ratios per case.** The peer columns are peer time / lindi-core time (above 1: lindi-core "
+              "is faster); the last column is lindi-core time / the physical reference's time (at most 1: "
+              "lindi-core is at least as fast).", "",
+              "| case | lindi-core time (median) | LINDI 0.4 / lindi-core | kerchunk / lindi-core | "
+              "remfile / lindi-core | other / lindi-core | lindi-core / reference |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    for s in summaries.values():
+        for row in s["ratio_rows"]:
+            lines.append("| " + " | ".join(row) + " |")
+    errs = [f"{b}: {e}" for b, s in summaries.items() for e in s["errors"]]
+    failed = [f"{b}: exit code {i['returncode']}" for b, i in runs.items() if i.get("returncode") not in (0, None)]
+    missing = [f"{b}: no results JSON" for b in runs if b not in results]
+    if errs or failed or missing:
+        lines += ["", "**Failures:**", ""] + [f"* {e}" for e in failed + missing + errs]
+    if plots:
+        lines += ["", "Plots: " + ", ".join(f"`{p}`" for p in plots)]
+    return "\n".join(lines)
+
+
+def update_readme(mode: str, section: str) -> None:
+    begin, end = markers(mode)
+    text = README.read_text()
+    block = f"{begin}\n{section}\n{end}"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1]
+        text = head + block + tail
+    else:
+        other_begin = markers("quick")[0]
+        anchor = other_begin if mode == "full" and other_begin in text else "## Translation: `translate_bench.py`"
+        intro = "" if "## Summary (`run.py`)" in text else (
+            "## Summary (`run.py`)\n\n`python benchmarks/run.py` runs every benchmark below in full mode; "
+            "`--quick` runs their quick modes (under 3 minutes here). It rewrites the sections between the "
+            "markers below, and writes a plot per workload to `results/`.\n\n")
+        if anchor in text:
+            text = text.replace(anchor, intro + block + "\n\n" + anchor, 1)
+        else:
+            text = text + "\n\n" + intro + block + "\n"
+    README.write_text(text)
+
+
+# -- main ---------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="each benchmark's quick mode")
+    parser.add_argument("--only", help="comma-separated subset of " + ",".join(BENCHMARKS))
+    parser.add_argument("--commit", metavar="REV", help="passed to every benchmark: measure lindi-core at REV")
+    parser.add_argument("--no-run", action="store_true", help="do not run; summarize the existing results JSON")
+    parser.add_argument("--no-readme", action="store_true", help="do not touch README.md")
+    args = parser.parse_args(argv)
+    mode = "quick" if args.quick else "full"
+    names = [n.strip() for n in (args.only or ",".join(BENCHMARKS)).split(",") if n.strip()]
+    if set(names) - set(BENCHMARKS):
+        parser.error(f"unknown benchmarks: {sorted(set(names) - set(BENCHMARKS))}")
+    command = "python benchmarks/run.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    if args.commit and not args.no_run:
+        # resolved once, so that every benchmark measures the same commit even if HEAD moves meanwhile
+        args.commit = subprocess.run(["git", "-C", str(BENCH_DIR.parent), "rev-parse", "--verify",
+                                      args.commit + "^{commit}"], capture_output=True, text=True,
+                                     check=True).stdout.strip()
+        print(f"measuring lindi-core at commit {args.commit}", flush=True)
+
+    runs: dict = {}
+    t_all = time.perf_counter()
+    for name in names:
+        script, full_args, quick_args, full_json, quick_json = BENCHMARKS[name]
+        info: dict = {"json": quick_json if args.quick else full_json}
+        runs[name] = info
+        if args.no_run:
+            continue
+        cmd = [sys.executable, str(BENCH_DIR / script), *(quick_args if args.quick else full_args)]
+        if args.commit:
+            cmd += ["--commit", args.commit]
+        log = RESULTS_DIR / f"run-{mode}-{name}.log"
+        print(f"== {name}: {' '.join(cmd[1:])}  (log: {log.relative_to(BENCH_DIR)})", flush=True)
+        t0 = time.perf_counter()
+        with open(log, "w") as fh:
+            rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=str(BENCH_DIR.parent)).returncode
+        info["returncode"] = rc
+        info["wall_seconds"] = time.perf_counter() - t0
+        print(f"   exit {rc}, {info['wall_seconds']:.1f} s", flush=True)
+    total = time.perf_counter() - t_all
+
+    results, summaries = {}, {}
+    for name, info in runs.items():
+        path = RESULTS_DIR / info["json"]
+        if not path.exists():
+            continue
+        results[name] = json.loads(path.read_text())
+        try:
+            summaries[name] = SUMMARIZERS[name](results[name])
+        except Exception as exc:  # a results file of an unexpected shape must not hide the others
+            summaries[name] = {"targets": [], "ratio_rows": [], "plot": {},
+                               "errors": [f"could not summarize: {exc!r}"]}
+    plots = write_plots(summaries, "-quick" if args.quick else "")
+    section = render(mode, command, runs, results, summaries, plots)
+    if not args.no_run:
+        section += f"\n\nTotal wall time of the run: {total:.0f} s."
+    if not args.no_readme:
+        update_readme(mode, section)
+    (RESULTS_DIR / f"summary{'-quick' if args.quick else ''}.json").write_text(json.dumps(
+        {"mode": mode, "command": command, "runs": runs, "total_seconds": total, "plots": plots,
+         "summaries": {b: {k: v for k, v in s.items() if k != "plot"} for b, s in summaries.items()}}, indent=2) + "\n")
+    print(section)
+    return 0 if all(i.get("returncode", 0) == 0 for i in runs.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
