@@ -166,7 +166,7 @@ def describe_input(path: Path) -> dict:
         for name in ("ephys", "imaging"):
             d = f[name]
             sizes = []
-            d.id.chunk_iter(lambda info: sizes.append(info.size))
+            d.id.chunk_iter(lambda info: sizes.append(info.size))  # noqa: B023 - called during this iteration
             out[name] = {"shape": list(d.shape), "dtype": str(d.dtype), "chunks": list(d.chunks),
                          "compression": d.compression, "shuffle": d.shuffle, "n_chunks": len(sizes),
                          "stored_bytes": sum(sizes), "decoded_bytes": int(d.size * d.dtype.itemsize)}
