@@ -46,9 +46,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peers  # noqa: E402
 from translate_bench import (  # noqa: E402
     lindi_core_revision,
+    lindi_core_under_test,
     machine_facts,
     make_input,
-    snapshot_lindi_core,
     summarize,
     warm_page_cache,
 )
@@ -339,13 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown files: {sorted(set(files) - set(FILES))}")
     out_path = args.out or RESULTS_DIR / ("load-quick.json" if args.quick else "load.json")
 
-    core_env: dict[str, str] = {}
-    if args.commit:
-        commit, snapshot = snapshot_lindi_core(args.commit)
-        core_env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(snapshot), os.environ.get("PYTHONPATH")]))}
-        revision_at_start = {"commit": commit, "source": f"git snapshot {snapshot.relative_to(BENCH_DIR.parent)}"}
-    else:
-        revision_at_start = {**lindi_core_revision(), "source": "working tree"}
+    core_env, revision_at_start = lindi_core_under_test(args.commit)
     load_at_start = os.getloadavg()
 
     h5 = make_input(N_CHUNKS)

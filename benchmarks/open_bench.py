@@ -44,9 +44,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peers  # noqa: E402
 from translate_bench import (  # noqa: E402
     lindi_core_revision,
+    lindi_core_under_test,
     machine_facts,
     ratio,
-    snapshot_lindi_core,
     summarize,
     warm_page_cache,
 )
@@ -480,13 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown cases: {sorted(unknown)}")
     out_path = args.out or RESULTS_DIR / ("open-quick.json" if args.quick else "open.json")
 
-    core_env: dict[str, str] = {}
-    if args.commit:
-        commit, snapshot = snapshot_lindi_core(args.commit)
-        core_env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(snapshot), os.environ.get("PYTHONPATH")]))}
-        revision_at_start = {"commit": commit, "source": f"git snapshot {snapshot.relative_to(BENCH_DIR.parent)}"}
-    else:
-        revision_at_start = {**lindi_core_revision(), "source": "working tree"}
+    core_env, revision_at_start = lindi_core_under_test(args.commit)
     load_at_start = os.getloadavg()
 
     nwb_path = make_input()

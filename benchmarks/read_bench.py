@@ -49,10 +49,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peers  # noqa: E402
 from translate_bench import (  # noqa: E402
-    lindi_core_revision,
+    lindi_core_under_test,
     machine_facts,
     ratio,
-    snapshot_lindi_core,
     summarize,
     warm_page_cache,
 )
@@ -604,13 +603,7 @@ def main(argv: list[str] | None = None) -> int:
         tools.insert(tools.index("lindi-core-cache-2nd"), "lindi-core-cache-1st")
     out_path = args.out or RESULTS_DIR / ("read-quick.json" if args.quick else "read.json")
 
-    core_env: dict[str, str] = {}
-    if args.commit:
-        commit, snapshot = snapshot_lindi_core(args.commit)
-        core_env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(snapshot), os.environ.get("PYTHONPATH")]))}
-        revision = {"commit": commit, "source": f"git snapshot {snapshot.relative_to(BENCH_DIR.parent)}"}
-    else:
-        revision = {**lindi_core_revision(), "source": "working tree"}
+    core_env, revision = lindi_core_under_test(args.commit)
     load_at_start = os.getloadavg()
 
     h5 = make_input()

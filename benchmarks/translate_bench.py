@@ -361,6 +361,16 @@ def lindi_core_revision() -> dict:
             "changed_files": status.splitlines() if status else []}
 
 
+def lindi_core_under_test(commit: str | None) -> tuple[dict[str, str], dict]:
+    """(environment for the lindi-core subprocesses, description of the revision measured):
+    a git snapshot of ``commit`` first on PYTHONPATH, or the working tree."""
+    if not commit:
+        return {}, {**lindi_core_revision(), "source": "working tree"}
+    sha, snapshot = snapshot_lindi_core(commit)
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(snapshot), os.environ.get("PYTHONPATH")]))}
+    return env, {"commit": sha, "source": f"git snapshot {snapshot.relative_to(BENCH_DIR.parent)}"}
+
+
 def snapshot_lindi_core(rev: str) -> tuple[str, Path]:
     """The ``lindi_core`` package of git revision ``rev``, extracted once under
     ``.cache/src/<commit>``; returns (commit, the folder to put on PYTHONPATH)."""
@@ -449,13 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     out_path = args.out or RESULTS_DIR / ("translate.json" if n_chunks == DEFAULT_CHUNKS and not args.quick
                                           else f"translate-{n_chunks}.json")
 
-    core_env: dict[str, str] = {}
-    if args.commit:
-        commit, snapshot = snapshot_lindi_core(args.commit)
-        core_env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(snapshot), os.environ.get("PYTHONPATH")]))}
-        revision_at_start = {"commit": commit, "source": f"git snapshot {snapshot.relative_to(BENCH_DIR.parent)}"}
-    else:
-        revision_at_start = {**lindi_core_revision(), "source": "working tree"}
+    core_env, revision_at_start = lindi_core_under_test(args.commit)
     load_at_start = os.getloadavg()
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     src = make_input(n_chunks)
