@@ -3,13 +3,22 @@
 A translated file can hold millions of ``"key": [url, offset, length]`` entries. A JSON
 parser makes a dict entry, a list, a string and two ints of each (hundreds of bytes and a
 microsecond or more apiece), only for them to be packed into columns again. This module finds
-the plain chunk-ref entries directly in the raw bytes with NumPy: it locates the strings and
-the bracket structure, reads the numbers, keys and URLs of all plain lists in bulk, and hands
-the *rest* of the document (metadata, inline data, odd refs) to the JSON parser.
+the plain chunk-ref entries directly in the raw bytes with NumPy and hands the *rest* of the
+document (metadata, inline data, odd refs) to the JSON parser.
 
-It handles any whitespace and key order. It declines (returns None, and the caller parses the
-whole file the ordinary way) when the bytes hold anything it does not model exactly: escapes
-inside a chunk key or URL, numbers that are not plain non-negative integers, and the like.
+How: the only bytes that shape a JSON document outside its strings are brackets, braces,
+commas and colons. One pass over the bytes finds the quotes and the brackets and braces (the
+"tokens"); the running count of quotes tells which brackets lie inside strings. In the token
+stream a plain ref entry directly inside ``"refs"`` is exactly ``" " [ " " ]`` (key, url,
+list) with the ``[`` at depth 2. What lies *between* those tokens (the colon, the commas, the
+two numbers, whitespace) is short, so it is checked and parsed a batch of entries at a time
+as rows of a small 2-D array. No per-byte running sum over the whole file is needed.
+
+Any entry that is not exactly a plain ref (a number that is not a plain non-negative JSON
+integer, a key that is not chunk coordinates, an escape in its key or URL, odd separators) is
+simply left in the document for the JSON parser, which then gives the same result, or the same
+error, as it would for the whole file. The module declines (returns None) only when it cannot
+find the ``"refs"`` object; the caller then parses the whole file the ordinary way.
 """
 
 from __future__ import annotations
@@ -18,24 +27,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-QUOTE, BACKSLASH, SLASH, DOT = 34, 92, 47, 46
-OPEN_BRACKET, CLOSE_BRACKET, OPEN_BRACE, CLOSE_BRACE, COMMA, COLON = 91, 93, 123, 125, 44, 58
-WHITESPACE = (32, 9, 10, 13)
-BATCH = 1 << 16
+QUOTE, BACKSLASH, SLASH, DOT, COMMA, COLON, SPACE, ZERO = 34, 92, 47, 46, 44, 58, 32, 48
+OPEN_BRACKET, CLOSE_BRACKET, OPEN_BRACE, CLOSE_BRACE = 91, 93, 123, 125
+JSON_WHITESPACE = b" \t\n\r"
+BLOCK = 1 << 22  # bytes scanned at a time when looking for tokens (bounds the temporary masks)
+BATCH = 1 << 16  # entries checked at a time (bounds the 2-D row arrays)
+MAX_DIGITS = 18  # a JSON integer of up to 18 digits fits int64
+TOKENS_PER_ENTRY = 6  # " " [ " " ]
+MAX_GAP = 256  # longest run of separators and whitespace between two tokens of a plain entry
+MAX_TEXT = 512  # longest parent path or URL of a plain entry (longer ones go to the JSON parser)
 
 
-def _lookup(*values: int) -> np.ndarray:
-    """A 256-entry table that is True at ``values``: one fancy index classifies every byte."""
-    table = np.zeros(256, dtype=bool)
-    table[list(values)] = True
-    return table
-
-
-STRUCTURAL = _lookup(OPEN_BRACKET, CLOSE_BRACKET, OPEN_BRACE, CLOSE_BRACE, COMMA)
-IS_DIGIT = _lookup(*range(48, 58))
-IS_WHITESPACE = _lookup(*WHITESPACE)
-MAX_NUMBER_FIELD = 64  # characters between the separators around one number, whitespace included
-MAX_NAME = 64
+POWERS_OF_TEN = 10 ** np.arange(MAX_DIGITS + 1, dtype=np.int64)
 
 
 @dataclass
@@ -45,7 +48,7 @@ class ChunkRefRun:
     parent: str
     url_texts: list[str]  # raw URL text (templates not expanded), one per url run
     url_run_index: np.ndarray  # per ref: index into url_texts
-    coordinates: np.ndarray | None  # (n, ndim) chunk grid coordinates, None for "0" of 0-d arrays
+    coordinates: np.ndarray  # (n, ndim) chunk grid coordinates ("0" of a 0-d array: [[0]])
     ndim: int
     offsets: np.ndarray
     lengths: np.ndarray
@@ -55,119 +58,111 @@ class ChunkRefRun:
 class SplitDocument:
     """The document without its plain chunk refs, plus those refs in columns."""
 
-    rest: bytes  # valid JSON: the original with the plain chunk-ref entries removed from "refs"
+    rest: bytes  # valid JSON if the original was: the plain chunk-ref entries removed from "refs"
     runs: list[ChunkRefRun]
+
+
+@dataclass
+class _Entries:
+    """Candidate plain entries: positions of their tokens and of their neighbours."""
+
+    key_open: np.ndarray
+    key_close: np.ndarray
+    list_open: np.ndarray
+    url_open: np.ndarray
+    url_close: np.ndarray
+    list_close: np.ndarray
+    previous: np.ndarray  # position of the token before the key (end of the previous entry, or "{")
+    following: np.ndarray  # position of the token after the list (next key, or the closing "}")
+    first_in_refs: np.ndarray  # bool: the entry follows "{" directly
+    last_in_refs: np.ndarray  # bool: "}" follows the entry directly
+    token_index: np.ndarray  # index of the "[" token (consecutive entries are TOKENS_PER_ENTRY apart)
+
+    def __len__(self) -> int:
+        return len(self.key_open)
+
+    def select(self, mask: np.ndarray) -> _Entries:
+        return _Entries(**{name: value[mask] for name, value in vars(self).items()})
 
 
 def split(data: bytes) -> SplitDocument | None:
     """Separate the plain chunk refs from the rest of a reference file, or None to decline."""
-    if len(data) >= 2**31 - 1:
+    if not data or len(data) >= 2**31 - 1:
         return None  # positions are kept as int32
     a = np.frombuffer(data, dtype=np.uint8)
-    quotes = _real_quotes(a)
-    if quotes is None or len(quotes) % 2:
+    tokens = _tokens(a, data)
+    if tokens is None:
         return None
-    structural = _structural_positions(a, quotes)
-    chars = a[structural]
-    delta = np.zeros(len(structural), dtype=np.int16)
-    delta[(chars == OPEN_BRACKET) | (chars == OPEN_BRACE)] = 1
-    delta[(chars == CLOSE_BRACKET) | (chars == CLOSE_BRACE)] = -1
-    depth_after = np.cumsum(delta, dtype=np.int16)
-    depth_before = depth_after - delta
-    del delta
-    if len(structural) == 0 or depth_after[-1] != 0:
+    position, kind = tokens
+    opens = (kind == OPEN_BRACKET) | (kind == OPEN_BRACE)
+    closes = (kind == CLOSE_BRACKET) | (kind == CLOSE_BRACE)
+    depth_after = np.cumsum(opens.astype(np.int32) - closes, dtype=np.int32)
+    depth_before = depth_after - opens + closes
+    if depth_after[-1] != 0 or (depth_after < 0).any():
         return None
-
-    refs_span = _refs_object(data, quotes, structural, chars, depth_before, depth_after)
-    if refs_span is None:
+    refs = _refs_tokens(data, position, kind, depth_before, depth_after)
+    if refs is None:
         return None
-    refs_open, refs_close = refs_span
-    in_refs = (structural > refs_open) & (structural < refs_close)
-    entry_commas = structural[in_refs & (chars == COMMA) & (depth_before == 2)]
-    list_open = structural[in_refs & (chars == OPEN_BRACKET) & (depth_before == 2)]
-    list_close = structural[in_refs & (chars == CLOSE_BRACKET) & (depth_after == 2)]
-    if len(list_open) != len(list_close) or not len(list_open):
-        return SplitDocument(data, []) if len(list_open) == len(list_close) else None
-    if (list_close <= list_open).any() or (list_close[:-1] >= list_open[1:]).any():
+    first, last = refs
+    entries = _candidate_entries(data, a, position, kind, depth_before, first, last)
+    if not len(entries):
+        return SplitDocument(data, [])
+    checked = _check_and_parse(data, a, entries)
+    if checked is None:
         return None
-
-    # A plain list holds exactly two separators at its own level and nothing nested.
-    openings = structural[(chars == OPEN_BRACE) | (chars == OPEN_BRACKET)]
-    nested = (np.searchsorted(openings, list_close) - np.searchsorted(openings, list_open)) != 1
-    commas = structural[chars == COMMA]
-    first_comma_index = np.searchsorted(commas, list_open)
-    comma_count = np.searchsorted(commas, list_close) - first_comma_index
-    plain = (comma_count == 2) & ~nested
+    plain, offsets, lengths, coordinates, ndims, same_parent, same_url, name_start = checked
     if not plain.any():
         return SplitDocument(data, [])
-    lo, hi = list_open[plain], list_close[plain]
-    c1 = commas[first_comma_index[plain]]
-    c2 = commas[first_comma_index[plain] + 1]
-    # The structure arrays are done with; what follows works on the plain lists alone.
-    del structural, chars, depth_before, depth_after, in_refs, commas, first_comma_index, comma_count
-    del openings, nested, plain, list_open, list_close
-
-    url_quote = np.searchsorted(quotes, lo).astype(np.int32)
-    if (url_quote + 1 >= len(quotes)).any() or (url_quote < 2).any():
-        return None
-    url_open, url_close = quotes[url_quote], quotes[url_quote + 1]
-    key_close = quotes[url_quote - 1]
-    key_open = quotes[url_quote - 2]
-    del url_quote, quotes
-    if (url_close >= c1).any():
-        return None
-    if not (_only(a, url_close + 1, c1, ()) and _only(a, lo + 1, url_open, ()) and _is_colon(a, key_close + 1, lo)):
-        return None  # the list's first item is not a lone string, or the key is not followed by ':'
-    if _contains(a, key_open, url_close, BACKSLASH):
-        return None
-    offsets = _integers(a, c1 + 1, c2)
-    lengths = _integers(a, c2 + 1, hi)
-    del lo, c1, c2
-    if offsets is None or lengths is None:
-        return None
-
-    runs = _runs(data, a, key_open, key_close, url_open, url_close, offsets, lengths)
+    # An entry starts a new run where the one before it was not kept, or differs in parent or ndim.
+    index = np.flatnonzero(plain)
+    after_kept = np.zeros(len(index), dtype=bool)
+    after_kept[1:] = np.diff(index) == 1
+    new_run = ~(after_kept & same_parent[index] & (ndims[index] == np.roll(ndims, 1)[index]))
+    new_url = ~(after_kept & same_url[index])
+    kept = entries.select(plain)
+    runs = _runs(data, kept, name_start[plain], new_run, new_url, coordinates[plain], ndims[plain],
+                 offsets[plain], lengths[plain])
     if runs is None:
         return None
-    rest = _without_entries(a, data, refs_open, refs_close, entry_commas, key_open, hi)
-    return None if rest is None else SplitDocument(rest, runs)
+    rest = _without_entries(data, position[first], position[last], kept)
+    return SplitDocument(rest, runs)
 
 
-def _positions(mask: np.ndarray) -> np.ndarray:
-    """Indices of the True entries, as int32 (half the memory of NumPy's default)."""
-    return np.flatnonzero(mask).astype(np.int32)
-
-
-def _find(a: np.ndarray, byte: int, block: int = 1 << 22) -> np.ndarray:
-    """Positions of ``byte`` in ``a`` (int32), a block at a time so no full-size mask exists."""
-    found = [_positions(a[start : start + block] == byte) + start for start in range(0, len(a), block)]
-    return np.concatenate(found) if found else np.zeros(0, dtype=np.int32)
-
-
-def _structural_positions(a: np.ndarray, quotes: np.ndarray, block: int = 1 << 22) -> np.ndarray:
-    """Positions of brackets, braces and commas outside strings, found a block at a time.
-
-    A byte is inside a string when an odd number of string quotes precede it: the low bit of a
-    running (wrapping) uint8 count of them. Blocks keep the temporaries small."""
-    found = []
-    for start in range(0, len(a), block):
-        part = a[start : start + block]
-        quote_mask = np.zeros(len(part), dtype=np.uint8)
-        first, last = np.searchsorted(quotes, [start, start + len(part)])
-        local = quotes[first:last] - start
-        quote_mask[local] = 1
-        parity = np.cumsum(quote_mask, dtype=np.uint8)
-        parity += np.uint8(first & 1)
-        found.append(_positions(STRUCTURAL[part] & ((parity & 1) == 0)) + start)
-    return np.concatenate(found) if found else np.zeros(0, dtype=np.int32)
-
-
-def _real_quotes(a: np.ndarray) -> np.ndarray | None:
-    """Positions of the quote characters that delimit strings (not escaped ones)."""
-    quotes = _find(a, QUOTE)
-    suspicious = quotes[(quotes > 0) & (a[np.maximum(quotes - 1, 0)] == BACKSLASH)]
-    if len(suspicious) > 100_000:
+# -- tokens -----------------------------------------------------------------------------------
+def _tokens(a: np.ndarray, data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+    """Positions (int32) and bytes of the string quotes and of the brackets and braces that lie
+    outside strings, in document order."""
+    parts = []
+    for start in range(0, len(a), BLOCK):
+        part = a[start : start + BLOCK]
+        # '[' ']' '{' '}' are the bytes b with b & 0xD9 == 0x59 (with 'Y', '_', 'y' and DEL,
+        # dropped below): one mask instead of four comparisons.
+        mask = (part == QUOTE) | ((part & 0xD9) == 0x59)
+        parts.append(np.flatnonzero(mask).astype(np.int32) + np.int32(start))
+    position = np.concatenate(parts)
+    kind = a[position]
+    keep = (kind == QUOTE) | (kind == OPEN_BRACKET) | (kind == CLOSE_BRACKET) | (kind == OPEN_BRACE) | (kind == CLOSE_BRACE)
+    position, kind = position[keep], kind[keep]
+    if data.find(b"\\") >= 0:
+        escaped = _escaped_quotes(a, position[kind == QUOTE])
+        if escaped is None:
+            return None
+        if len(escaped):
+            keep = ~np.isin(position, escaped, assume_unique=True)
+            position, kind = position[keep], kind[keep]
+    is_quote = kind == QUOTE
+    quotes_before = np.cumsum(is_quote, dtype=np.int32) - is_quote
+    if not len(position) or (quotes_before[-1] + is_quote[-1]) % 2:
         return None
+    outside = is_quote | ((quotes_before & 1) == 0)
+    return position[outside], kind[outside]
+
+
+def _escaped_quotes(a: np.ndarray, quotes: np.ndarray) -> np.ndarray | None:
+    """The quote positions that are escaped inside a string (an odd run of backslashes before)."""
+    suspicious = quotes[(quotes > 0) & (a[np.maximum(quotes - 1, 0)] == BACKSLASH)]
+    if len(suspicious) > 1_000_000:
+        return None  # a document made of escapes is not the kind this reader is for
     escaped = []
     for position in suspicious.tolist():
         run = 0
@@ -175,202 +170,307 @@ def _real_quotes(a: np.ndarray) -> np.ndarray | None:
             run += 1
         if run % 2:
             escaped.append(position)
-    if escaped:
-        quotes = np.setdiff1d(quotes, np.asarray(escaped, dtype=quotes.dtype), assume_unique=True)
-    return quotes
+    return np.asarray(escaped, dtype=np.int32)
 
 
-def _refs_object(data: bytes, quotes: np.ndarray, structural: np.ndarray, chars: np.ndarray,
-                 depth_before: np.ndarray, depth_after: np.ndarray) -> tuple[int, int] | None:
-    """(position of the '{' of the top-level "refs" value, position of its '}')."""
-    candidates = structural[(chars == OPEN_BRACE) & (depth_before == 1)]
-    for position in candidates.tolist():
-        q = int(np.searchsorted(quotes, position))
-        if q < 2:
+def _refs_tokens(data: bytes, position: np.ndarray, kind: np.ndarray, depth_before: np.ndarray,
+                 depth_after: np.ndarray) -> tuple[int, int] | None:
+    """Token indices of the '{' that opens the top-level "refs" value and of its '}'."""
+    for t in np.flatnonzero((kind == OPEN_BRACE) & (depth_before == 1)).tolist():
+        if t < 2 or kind[t - 1] != QUOTE or kind[t - 2] != QUOTE:
             continue
-        if data[quotes[q - 2] + 1 : quotes[q - 1]] == b"refs" and data[quotes[q - 1] + 1 : position].strip() == b":":
-            closing = structural[(structural > position) & (chars == CLOSE_BRACE) & (depth_after == 1)]
-            return (position, int(closing[0])) if len(closing) else None
+        key = data[position[t - 2] + 1 : position[t - 1]]
+        if key == b"refs" and data[position[t - 1] + 1 : position[t]].strip(JSON_WHITESPACE) == b":":
+            closing = t + np.flatnonzero((kind[t:] == CLOSE_BRACE) & (depth_after[t:] == 1))
+            return (t, int(closing[0])) if len(closing) else None
     return None
 
 
-def _windows(a: np.ndarray, start: np.ndarray, stop: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of ``width`` bytes from each start, and a mask of the positions before stop."""
-    index = start[:, None].astype(np.int32) + np.arange(width, dtype=np.int32)
-    valid = index < stop[:, None]
-    rows = a[np.minimum(index, len(a) - 1)]
-    return rows, valid
+def _candidate_entries(data: bytes, a: np.ndarray, position: np.ndarray, kind: np.ndarray,
+                       depth_before: np.ndarray, first: int, last: int) -> _Entries:
+    """Entries of "refs" whose tokens are exactly ``" " [ " " ]``.
+
+    After a '[' outside strings the next quote opens a string and the one after closes it, so
+    the token shape alone pairs the quotes: no quote parity is needed here."""
+    t = first + 3 + np.flatnonzero(kind[first + 3 : last - 3] == OPEN_BRACKET)
+    t = t[(depth_before[t] == 2) & (kind[t - 2] == QUOTE) & (kind[t - 1] == QUOTE) & (kind[t + 1] == QUOTE)
+          & (kind[t + 2] == QUOTE) & (kind[t + 3] == CLOSE_BRACKET)
+          & ((kind[t + 4] == QUOTE) | (t + 4 == last)) & (kind[t - 3] != OPEN_BRACKET)]
+    entries = _Entries(
+        key_open=position[t - 2], key_close=position[t - 1], list_open=position[t], url_open=position[t + 1],
+        url_close=position[t + 2], list_close=position[t + 3], previous=position[t - 3], following=position[t + 4],
+        first_in_refs=t - 3 == first, last_in_refs=t + 4 == last, token_index=t)
+    if len(entries) and data.find(b"\\") >= 0:
+        # An escape inside a key or URL: the JSON parser decodes those entries.
+        backslashes = np.flatnonzero(a == BACKSLASH)
+        inside = np.searchsorted(backslashes, entries.url_close) > np.searchsorted(backslashes, entries.key_open)
+        entries = entries.select(~inside)
+    return entries
 
 
-def _only(a: np.ndarray, start: np.ndarray, stop: np.ndarray, allowed: tuple) -> bool:
-    """Whether the bytes in each [start, stop) are whitespace or in ``allowed``."""
-    for begin in range(0, len(start), BATCH):
-        s, e = start[begin : begin + BATCH], stop[begin : begin + BATCH]
-        width = int((e - s).max(initial=0))
-        if width == 0:
-            continue
-        if width > MAX_NUMBER_FIELD:
-            return False
-        rows, valid = _windows(a, s, e, width)
-        ok = _lookup(*(WHITESPACE + allowed))[rows] | ~valid
-        if not ok.all():
-            return False
-    return True
+# -- checking and parsing the bytes between tokens --------------------------------------------
+# The spans between tokens are gathered as the *columns* of a (width, n) array: byte k of every
+# span is one contiguous row, so each check is a handful of whole-vector operations instead of
+# a short reduction per span (which NumPy does slowly).
+def _columns(a: np.ndarray, start: np.ndarray, stop: np.ndarray,
+             limit: int = MAX_GAP) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Byte k of each span [start, stop) in row k of a (width, n) array (spaces past the end),
+    each span's length, and whether it is at most ``limit`` bytes long (longer spans are cut
+    there: their entries are left to the JSON parser, and memory stays bounded)."""
+    length = (stop - start).astype(np.int32)
+    fits = length <= limit
+    length = np.minimum(length, limit)
+    width = max(int(length.max(initial=0)), 1)
+    index = start[None, :].astype(np.int32) + np.arange(width, dtype=np.int32)[:, None]
+    if int(start.max(initial=0)) + width > len(a):
+        np.minimum(index, len(a) - 1, out=index)
+    columns = a[index]
+    columns[np.arange(width, dtype=np.int32)[:, None] >= length[None, :]] = SPACE
+    return columns, length, fits
 
 
-def _is_colon(a: np.ndarray, start: np.ndarray, stop: np.ndarray) -> bool:
-    """Whether each [start, stop) is one ':' with whitespace around it."""
-    if not _only(a, start, stop, (COLON,)):
-        return False
-    for begin in range(0, len(start), BATCH):
-        s, e = start[begin : begin + BATCH], stop[begin : begin + BATCH]
-        rows, valid = _windows(a, s, e, int((e - s).max(initial=1)))
-        colons = ((rows == COLON) & valid).sum(axis=1)
-        if (colons != 1).any():
-            return False
-    return True
+def _count(mask: np.ndarray) -> np.ndarray:
+    return mask.sum(axis=0, dtype=np.int16)
 
 
-def _contains(a: np.ndarray, start: np.ndarray, stop: np.ndarray, byte: int) -> bool:
-    hits = _find(a, byte)
-    if not len(hits):
-        return False
-    return bool((np.searchsorted(hits, stop) - np.searchsorted(hits, start)).any())
+def _run_starts(mask: np.ndarray) -> np.ndarray:
+    """Where a run of True begins in each column."""
+    starts = mask.copy()
+    starts[1:] &= ~mask[:-1]
+    return starts
 
 
-def _integers(a: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray | None:
-    """The non-negative integer written in each [start, stop) (whitespace around allowed)."""
-    out = np.empty(len(start), dtype=np.int64)
-    for begin in range(0, len(start), BATCH):
-        s, e = start[begin : begin + BATCH], stop[begin : begin + BATCH]
-        width = int((e - s).max(initial=0))
-        if width == 0 or width > MAX_NUMBER_FIELD:
-            return None
-        rows, valid = _windows(a, s, e, width)
-        digit = IS_DIGIT[rows] & valid
-        if not (digit | IS_WHITESPACE[rows] | ~valid).all() or digit.sum(axis=1).max() > 18:
-            return None
-        rows[~valid] = 32
-        values = _parse_rows(rows, b",")
-        if values is None or len(values) != len(s):
-            return None
-        out[begin : begin + BATCH] = values
-    return out
+def _running_count(mask: np.ndarray) -> np.ndarray:
+    """Per byte, how many True at or above it in its column (NumPy's cumsum along the first
+    axis is slow for short wide arrays; a row at a time is a vector add)."""
+    count = np.empty(mask.shape, dtype=np.int8)
+    count[0] = mask[0]
+    for row in range(1, len(mask)):
+        np.add(count[row - 1], mask[row], out=count[row])
+    return count
 
 
-def _parse_rows(rows: np.ndarray, separator: bytes) -> np.ndarray | None:
-    """Parse the numbers of space-padded text rows, each ending where a ``separator`` is added;
-    None when some field is not exactly one number.
+def _digits(columns: np.ndarray) -> np.ndarray:
+    return (columns - np.uint8(ZERO)) < 10  # bytes below '0' wrap around to large values
 
-    NumPy's text parser does the digit work in C (``fromstring`` with a separator); it raises
-    on a field that does not parse ("1 2", nothing) and may stop early, so callers also check
-    the count of values."""
-    text = np.concatenate([rows, np.full((len(rows), 1), separator[0], dtype=np.uint8)], axis=1)
-    try:
-        return np.fromstring(text.tobytes()[:-1], dtype=np.int64, sep=separator.decode())
-    except ValueError:
-        return None
+
+def _whitespace(columns: np.ndarray, also: np.ndarray) -> np.ndarray:
+    """Whether each byte is JSON whitespace or marked in ``also``. Most files use only spaces
+    and newlines, so tabs and carriage returns are looked for only when something is left."""
+    ok = also | (columns == SPACE) | (columns == 10)
+    if not ok.all():
+        ok |= (columns == 9) | (columns == 13)
+    return ok
+
+
+def _separators_ok(a: np.ndarray, start: np.ndarray, stop: np.ndarray, separator: int,
+                   count: np.ndarray | int) -> np.ndarray:
+    """Per span: only whitespace and exactly ``count`` ``separator`` bytes."""
+    columns, _, fits = _columns(a, start, stop)
+    is_separator = columns == separator
+    return fits & _whitespace(columns, is_separator).all(axis=0) & (_count(is_separator) == count)
+
+
+def _colon_and_bracket_ok(a: np.ndarray, key_close: np.ndarray, url_open: np.ndarray) -> np.ndarray:
+    """Per entry: between the key and the URL only whitespace, one ':' and after it one '['."""
+    columns, _, fits = _columns(a, key_close + 1, url_open)
+    colon = columns == COLON
+    bracket = columns == OPEN_BRACKET
+    colons_before = _running_count(colon)
+    ok = fits & _whitespace(columns, colon | bracket).all(axis=0)
+    return ok & (_count(colon) == 1) & (_count(bracket & (colons_before == 1)) == 1)
+
+
+def _two_integers(a: np.ndarray, start: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per span of the form ``, N , M`` (whitespace anywhere between): whether it has that form
+    with N and M plain JSON integers of at most 18 digits, and the (n, 2) values (0 where not)."""
+    columns, _, fits = _columns(a, start, stop)
+    digit = _digits(columns)
+    comma = columns == COMMA
+    ok = fits & _whitespace(columns, digit | comma).all(axis=0) & (_count(comma) == 2)
+    # Which field each byte is in: 0 before the first comma, 1 between, 2 after the second.
+    field = _running_count(comma)
+    number_start = _run_starts(digit)
+    ok &= ~(digit & (field == 0)).any(axis=0)
+    for number in (1, 2):
+        ok &= _count(number_start & (field == number)) == 1
+        ok &= _count(digit & (field == number)) <= MAX_DIGITS
+    # JSON forbids leading zeros ("007"): such text goes to the parser, which rejects it.
+    ok &= ~(number_start[:-1] & (columns[:-1] == ZERO) & digit[1:]).any(axis=0)
+    values = np.zeros((columns.shape[1], 2), dtype=np.int64)
+    for number in (1, 2):
+        values[:, number - 1] = np.where(ok, _field_numbers(a, start, digit, field, number), 0)
+    return ok, values
+
+
+def _field_numbers(a: np.ndarray, start: np.ndarray, digit: np.ndarray, field: np.ndarray,
+                   number: int) -> np.ndarray:
+    """The integer written by the digits of field ``number`` in each column (already checked
+    to be one run of at most 18 digits), read from ``a`` left-aligned.
+
+    Text parsing (``np.fromstring``) would have to wade through the whitespace of every span;
+    gathering just the digits again, aligned at each number's first digit, makes the work a
+    few vector operations per digit position."""
+    mask = digit & (field == number)
+    rows = np.arange(len(mask), dtype=np.int16)[:, None]
+    first = np.where(mask, rows, np.int16(len(mask))).min(axis=0)
+    count = np.minimum(_count(mask), MAX_DIGITS)  # longer ones were rejected; keep int64 safe
+    width = int(count.max(initial=0))
+    values = np.zeros(mask.shape[1], dtype=np.int64)
+    if width == 0:
+        return values
+    index = (start + first)[None, :].astype(np.int32) + np.arange(width, dtype=np.int32)[:, None]
+    np.minimum(index, len(a) - 1, out=index)
+    digits = a[index] - np.uint8(ZERO)
+    digits[np.arange(width, dtype=np.int16)[:, None] >= count] = 0
+    # Horner over all rows reads each number with (width - count) zeros appended: divide them off.
+    for k in range(width):
+        values *= 10
+        values += digits[k]
+    values //= POWERS_OF_TEN[width - count]
+    return values
+
+
+def _chunk_coordinates(a: np.ndarray, start: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per chunk name like ``3.0.12``: whether it is one, its number of dimensions, and its
+    coordinates in the first ``ndim`` columns of an (n, max ndim) array."""
+    columns, length, fits = _columns(a, start, stop)
+    width = len(columns)
+    inside = np.arange(width, dtype=np.int32)[:, None] < length[None, :]
+    digit = _digits(columns) & inside
+    dot = (columns == DOT) & inside
+    component_start = _run_starts(digit)
+    dots = _count(dot)
+    ok = fits & (length > 0) & (digit | dot | ~inside).all(axis=0) & (_count(component_start) == dots + 1)
+    leading_zero = component_start[:-1] & (columns[:-1] == ZERO) & digit[1:]
+    ok &= ~leading_zero.any(axis=0)
+    if width > MAX_DIGITS:  # no run of more than MAX_DIGITS digits
+        window = MAX_DIGITS + 1
+        running = np.zeros((width + 1, columns.shape[1]), dtype=np.int16)
+        np.cumsum(digit, axis=0, dtype=np.int16, out=running[1:])
+        ok &= (running[window:] - running[:-window] < window).all(axis=0)
+    ndims = np.where(ok, dots + 1, 0).astype(np.int64)
+    coordinates = np.zeros((columns.shape[1], max(int(ndims.max(initial=0)), 1)), dtype=np.int64)
+    component = _running_count(component_start)
+    for axis in range(coordinates.shape[1]):
+        coordinates[:, axis] = np.where(ok, _field_numbers(a, start, digit, component, axis + 1), 0)
+    return ok, ndims, coordinates
 
 
 def _equal_to_previous(a: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
     """For each span, whether its bytes equal those of the span before it (the first: False)."""
+    columns, length, fits = _columns(a, start, stop, MAX_TEXT)
     equal = np.zeros(len(start), dtype=bool)
-    length = stop - start
-    for begin in range(1, len(start), BATCH):
-        end = min(begin + BATCH, len(start))
-        s, e = start[begin - 1 : end], stop[begin - 1 : end]  # one row of overlap
-        rows, valid = _windows(a, s, e, max(int((e - s).max(initial=0)), 1))
-        rows = np.where(valid, rows, 0)
-        same_bytes = (rows[1:] == rows[:-1]).all(axis=1)
-        equal[begin:end] = same_bytes & (length[begin:end] == length[begin - 1 : end - 1])
+    equal[1:] = (columns[:, 1:] == columns[:, :-1]).all(axis=0) & (length[1:] == length[:-1]) & fits[1:] & fits[:-1]
     return equal
 
 
-def _runs(data: bytes, a: np.ndarray, key_open: np.ndarray, key_close: np.ndarray, url_open: np.ndarray,
-          url_close: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> list[ChunkRefRun] | None:
-    slashes = _find(a, SLASH)
-    last = (np.searchsorted(slashes, key_close) - 1).astype(np.int32)
-    last_slash = np.where(last >= 0, slashes[np.maximum(last, 0)], np.int32(-1))
-    del slashes, last
-    has_parent = last_slash > key_open
-    parent_start = key_open + 1
-    parent_stop = np.where(has_parent, last_slash, key_open + 1)
-    name_start = np.where(has_parent, last_slash + 1, key_open + 1)
-    del last_slash, has_parent
-    same_parent = _equal_to_previous(a, parent_start, parent_stop)
-    same_url = _equal_to_previous(a, url_open + 1, url_close)
-    run_starts = np.flatnonzero(~same_parent)
-    run_stops = np.append(run_starts[1:], len(key_open))
-    url_run = (np.cumsum(~same_url, dtype=np.int32) - 1)
-    url_run_first = _positions(~same_url)  # the first ref of every url run
-    del same_url, same_parent
+def _check_and_parse(data: bytes, a: np.ndarray, entries: _Entries):
+    """Check the bytes between each candidate's tokens and read its numbers and chunk name.
+
+    Returns (plain, offsets, lengths, coordinates, ndims, same_parent, same_url, name_start),
+    arrays over the candidates; ``plain`` marks those that are exactly a plain chunk ref."""
+    n = len(entries)
+    slashes = np.flatnonzero(a == SLASH).astype(np.int32)
+    last_slash = np.searchsorted(slashes, entries.key_close) - 1
+    last_slash = np.where(last_slash >= 0, slashes[np.maximum(last_slash, 0)] if len(slashes) else -1, -1)
+    has_parent = last_slash > entries.key_open
+    parent_stop = np.where(has_parent, last_slash, entries.key_open + 1).astype(np.int32)
+    name_start = np.where(has_parent, last_slash + 1, entries.key_open + 1).astype(np.int32)
+    del slashes, last_slash, has_parent
+
+    plain = np.zeros(n, dtype=bool)
+    offsets = np.zeros(n, dtype=np.int64)
+    lengths = np.zeros(n, dtype=np.int64)
+    ndims = np.zeros(n, dtype=np.int64)
+    same_parent = np.zeros(n, dtype=bool)
+    same_url = np.zeros(n, dtype=bool)
+    after_ok = np.zeros(n, dtype=bool)
+    coordinate_parts = []
+    for begin in range(0, n, BATCH):
+        part = slice(begin, min(begin + BATCH, n))
+        e = entries.select(part)
+        ok = _colon_and_bracket_ok(a, e.key_close, e.url_open)
+        after_ok[part] = _separators_ok(a, e.list_close + 1, e.following, COMMA, (~e.last_in_refs).astype(np.int16))
+        numbers_ok, values = _two_integers(a, e.url_close + 1, e.list_close)
+        names_ok, part_ndims, part_coordinates = _chunk_coordinates(a, name_start[part], e.key_close)
+        plain[part] = ok & numbers_ok & names_ok
+        offsets[part], lengths[part] = values[:, 0], values[:, 1]
+        ndims[part] = part_ndims
+        coordinate_parts.append(part_coordinates)
+        # Compare with the entry before, the last of the previous batch included.
+        with_previous = slice(max(begin - 1, 0), part.stop)
+        skip = 1 if begin else 0
+        same_parent[part] = _equal_to_previous(a, entries.key_open[with_previous] + 1, parent_stop[with_previous])[skip:]
+        same_url[part] = _equal_to_previous(a, entries.url_open[with_previous] + 1, entries.url_close[with_previous])[skip:]
+    # The gap before an entry is the gap after the one before it when that one is a candidate
+    # too (checked above); only the others are looked at again.
+    follows_candidate = np.zeros(n, dtype=bool)
+    follows_candidate[1:] = np.diff(entries.token_index) == TOKENS_PER_ENTRY
+    before_ok = np.zeros(n, dtype=bool)
+    before_ok[1:] = after_ok[:-1]
+    others = np.flatnonzero(~follows_candidate)
+    e = entries.select(others)
+    before_ok[others] = _separators_ok(a, e.previous + 1, e.key_open, COMMA, (~e.first_in_refs).astype(np.int16))
+    plain &= after_ok & before_ok
+    width = max(p.shape[1] for p in coordinate_parts)
+    coordinates = np.zeros((n, width), dtype=np.int64)
+    row = 0
+    for p in coordinate_parts:
+        coordinates[row : row + len(p), : p.shape[1]] = p
+        row += len(p)
+    return plain, offsets, lengths, coordinates, ndims, same_parent, same_url, name_start
+
+
+# -- results ----------------------------------------------------------------------------------
+def _text(data: bytes, start: int, stop: int) -> str | None:
+    """A key or URL as text, or None when it is not text JSON allows unescaped."""
+    raw = data[start:stop]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return None if any(b < 32 for b in raw) else text
+
+
+def _runs(data: bytes, kept: _Entries, name_start: np.ndarray, new_run: np.ndarray, new_url: np.ndarray,
+          coordinates: np.ndarray, ndims: np.ndarray, offsets: np.ndarray,
+          lengths: np.ndarray) -> list[ChunkRefRun] | None:
+    run_starts = np.flatnonzero(new_run)
+    run_stops = np.append(run_starts[1:], len(kept))
+    url_run = np.cumsum(new_url, dtype=np.int32) - 1
+    url_run_first = np.flatnonzero(new_url)  # the first ref of every url run
     runs = []
     for s, e in zip(run_starts.tolist(), run_stops.tolist()):
-        parent = data[parent_start[s] : parent_stop[s]].decode("utf-8")
-        names_start, names_stop = name_start[s:e], key_close[s:e]
-        coordinates, ndim = _batched_coordinates(a, names_start, names_stop)
-        if ndim < 0:
+        key_open = int(kept.key_open[s])
+        parent = _text(data, key_open + 1, max(int(name_start[s]) - 1, key_open + 1))
+        distinct, local = np.unique(url_run[s:e], return_inverse=True)
+        url_texts = [_text(data, int(kept.url_open[i]) + 1, int(kept.url_close[i]))
+                     for i in url_run_first[distinct].tolist()]
+        if parent is None or any(text is None for text in url_texts):
             return None
-        url_ids = url_run[s:e]
-        distinct, local = np.unique(url_ids, return_inverse=True)
-        firsts = url_run_first[distinct]
-        url_texts = [data[url_open[i] + 1 : url_close[i]].decode("utf-8") for i in firsts.tolist()]
-        runs.append(ChunkRefRun(parent, url_texts, local.astype(np.int32), coordinates, ndim, offsets[s:e],
-                                lengths[s:e]))
+        ndim = int(ndims[s])
+        runs.append(ChunkRefRun(parent, url_texts, local.astype(np.int32).ravel(), coordinates[s:e, :ndim], ndim,
+                                offsets[s:e], lengths[s:e]))
     return runs
 
 
-def _batched_coordinates(a: np.ndarray, start: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray | None, int]:
-    parts = []
-    ndim = None
-    for begin in range(0, len(start), BATCH):
-        coordinates, part_ndim = _chunk_coordinates(a, start[begin : begin + BATCH], stop[begin : begin + BATCH])
-        if part_ndim < 0 or (ndim is not None and part_ndim != ndim):
-            return None, -1
-        ndim = part_ndim
-        parts.append(coordinates)
-    return np.concatenate(parts), ndim
+def _without_entries(data: bytes, refs_open: int, refs_close: int, kept: _Entries) -> bytes:
+    """The document with the plain entries removed from "refs".
 
-
-def _chunk_coordinates(a: np.ndarray, start: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray | None, int]:
-    """Grid coordinates from names like ``3.0.12``; ndim -1 when the names are not all such."""
-    width = int((stop - start).max(initial=0))
-    if width == 0 or width > MAX_NAME:
-        return None, -1
-    rows, valid = _windows(a, start, stop, width)
-    digit = IS_DIGIT[rows] & valid
-    dot = (rows == DOT) & valid
-    if not (digit | dot | ~valid).all():
-        return None, -1
-    dots = dot.sum(axis=1)
-    if (dots != dots[0]).any():
-        return None, -1
-    ndim = int(dots[0]) + 1
-    # no empty number: no leading dot, no two dots in a row, no trailing dot
-    trailing = dot[np.arange(len(rows)), np.maximum(stop - start - 1, 0)]
-    if dot[:, 0].any() or (dot[:, 1:] & dot[:, :-1]).any() or trailing.any():
-        return None, -1
-    if (digit.sum(axis=1) > 18 * ndim).any():
-        return None, -1
-    rows[~valid] = 32
-    values = _parse_rows(rows, b".")
-    if values is None or len(values) != len(rows) * ndim:
-        return None, -1
-    return values.reshape(len(rows), ndim), ndim
-
-
-def _without_entries(a: np.ndarray, data: bytes, refs_open: int, refs_close: int, entry_commas: np.ndarray,
-                     key_open: np.ndarray, list_close: np.ndarray) -> bytes | None:
-    """The document with the given refs entries (key through closing bracket) removed; None
-    when the entries are not cleanly separated (then the JSON parser must see the original)."""
-    bounds = np.concatenate([[refs_open], entry_commas, [refs_close]]).astype(np.int64)
-    entry_of = np.searchsorted(bounds, key_open) - 1  # entry index of each removed ref
-    if not (_only(a, bounds[entry_of] + 1, key_open, ()) and _only(a, list_close + 1, bounds[entry_of + 1], ())):
-        return None
-    removed = np.zeros(len(bounds) - 1, dtype=bool)
-    removed[entry_of] = True
-    kept = np.flatnonzero(~removed)
-    pieces = [data[int(bounds[i]) + 1 : int(bounds[i + 1])] for i in kept.tolist()]
-    if any(not p.strip() for p in pieces):
-        return None  # an empty entry (",," or a trailing comma): invalid JSON, let the parser say so
-    return data[: refs_open + 1] + b",".join(pieces) + data[refs_close:]
+    Each removed entry takes the comma after it along (the separators were checked); when the
+    entries removed run up to the closing brace, the comma before them goes instead."""
+    group_start = np.ones(len(kept), dtype=bool)
+    group_start[1:] = np.diff(kept.token_index) != TOKENS_PER_ENTRY
+    starts = np.flatnonzero(group_start)
+    ends = np.append(starts[1:], len(kept)) - 1
+    pieces = []
+    cursor = refs_open + 1
+    for s, e in zip(starts.tolist(), ends.tolist()):
+        pieces.append(data[cursor : int(kept.key_open[s])])
+        cursor = int(kept.list_close[e]) + 1 if kept.last_in_refs[e] else int(kept.following[e])
+    pieces.append(data[cursor:refs_close])
+    if kept.last_in_refs[ends[-1]] and not kept.first_in_refs[starts[-1]]:
+        separator = pieces[-2].rstrip(JSON_WHITESPACE)
+        pieces[-2] = separator[:-1]  # the comma between the last kept entry and the removed ones
+    return data[: refs_open + 1] + b"".join(pieces) + data[refs_close:]

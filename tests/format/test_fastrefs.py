@@ -66,15 +66,86 @@ def test_bulk_reader_matches_the_json_path(style, monkeypatch):
     assert len(fast.tables["a"]) == len(slow.tables["a"]) > 50
 
 
-@pytest.mark.parametrize("text", [
-    b'{"refs": {"a/0": ["u", 1e3, 4]}}',
-    b'{"refs": {"a/0": ["u", -1, 4]}}',
-    b'{"refs": {"a/0": ["u", 1 2, 4]}}',
-    b'{"refs": {"a/0": ["u\\"v", 1, 4]}}',
-    b'{"refs": {"a/0": ["u", 99999999999999999999, 4]}}',
-])
-def test_bulk_reader_declines_what_it_does_not_model(text):
-    assert fastrefs.split(text) is None
+ODD_ENTRIES = [
+    b'"a/1": ["u", 1e3, 4]',
+    b'"a/1": ["u", -1, 4]',
+    b'"a/1": ["u", 1 2, 4]',
+    b'"a/1": ["u", 007, 4]',
+    b'"a/1": ["u\\"v", 1, 4]',
+    b'"a/1": ["u", 99999999999999999999, 4]',
+    b'"a/x": ["u", 1, 4]',
+    b'"a/01": ["u", 1, 4]',
+    b'"a/1..2": ["u", 1, 4]',
+    b'"a/1": ["u", 1, 4, {"filter_mask": 1}]',
+    b'"a/1": ["u"]',
+]
+
+
+@pytest.mark.parametrize("odd", ODD_ENTRIES)
+def test_bulk_reader_leaves_what_it_does_not_model_to_the_json_parser(odd, monkeypatch):
+    text = (b'{"refs": {"a/.zarray": {"zarr_format": 2, "shape": [12], "chunks": [4], "dtype": "<i4", '
+            b'"compressor": null, "fill_value": 0, "order": "C", "filters": null}, "a/0": ["u", 1, 4], '
+            + odd + b', "a/2": ["u", 9, 4]}}')
+    document = fastrefs.split(text)
+    assert document is not None
+    assert odd in document.rest  # left exactly as written, for the parser
+    assert [int(x) for run in document.runs for x in run.offsets] == [1, 9]
+    _assert_fast_path_agrees(text, monkeypatch)
+
+
+def _assert_fast_path_agrees(text: bytes, monkeypatch) -> None:
+    """The fast path gives what the plain JSON path gives: the same refs, or the same error."""
+    from lindi_core.errors import ReferenceFormatError
+
+    try:
+        slow = jsonio.from_json_dict(jsonio.parse_json_bytes(text))
+    except ReferenceFormatError:
+        slow = None
+    monkeypatch.setattr(jsonio, "FAST_PATH_MIN_BYTES", 0)
+    if slow is None:
+        with pytest.raises(ReferenceFormatError):
+            jsonio.loads(text)
+    else:
+        _assert_same(jsonio.loads(text), slow)
+
+
+def _random_document(rng: np.random.Generator) -> bytes:
+    """A reference file with plain, odd and metadata entries in random order and layout."""
+    entries = [b'"a/.zarray": ' + json.dumps(_zarray([40, 6], [4, 3])).encode(),
+               b'"a/.zattrs": {"k": ["x", 1, 2], "s": "[\\\"]"}']
+    for i in range(10):
+        for j in range(2):
+            if rng.random() < 0.85:
+                entries.append(b'"a/%d.%d": ["{{u1}}", %d, %d]' % (i, j, rng.integers(0, 10**12), rng.integers(0, 99)))
+            else:
+                entries.append(b'"a/%d.%d": "base64:AAAA"' % (i, j))
+    entries += [ODD_ENTRIES[k].replace(b"a/", b"b/") for k in rng.choice(len(ODD_ENTRIES), 3, replace=False)]
+    if rng.random() < 0.5:
+        rng.shuffle(entries)
+    space = [b"", b" ", b"\n    ", b"\t"][rng.integers(0, 4)]
+    body = (b"," + space).join(entries)
+    return b'{"version": 1,' + space + b'"templates": {"u1": "http://h/f.h5"}, "refs": {' + space + body + space + b"}}"
+
+
+def _mutate(rng: np.random.Generator, text: bytes) -> bytes:
+    """The text with one structural byte deleted, doubled or replaced."""
+    positions = [i for i, b in enumerate(text) if b in b'[]{},:"0123456789']
+    i = int(rng.choice(positions))
+    action = rng.integers(0, 3)
+    if action == 0:
+        return text[:i] + text[i + 1 :]
+    if action == 1:
+        return text[:i] + text[i : i + 1] * 2 + text[i + 1 :]
+    return text[:i] + bytes([int(rng.choice(list(b'[]{},: "x0')))]) + text[i + 1 :]
+
+
+def test_bulk_reader_agrees_with_the_json_parser_on_random_documents(monkeypatch):
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        text = _random_document(rng)
+        _assert_fast_path_agrees(text, monkeypatch)
+        for _ in range(5):
+            _assert_fast_path_agrees(_mutate(rng, text), monkeypatch)
 
 
 def test_bulk_reader_leaves_malformed_documents_to_the_json_parser(monkeypatch):
