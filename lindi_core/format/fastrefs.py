@@ -12,17 +12,19 @@ commas and colons. One pass over the bytes finds the quotes and the brackets and
 stream a plain ref entry directly inside ``"refs"`` is exactly ``" " [ " " ]`` (key, url,
 list) with the ``[`` at depth 2. What lies *between* those tokens (the colon, the commas, the
 two numbers, whitespace) is short, so it is checked and parsed a batch of entries at a time
-as rows of a small 2-D array. No per-byte running sum over the whole file is needed.
+as the columns of a small 2-D array. No per-byte running sum over the whole file is needed.
 
 Any entry that is not exactly a plain ref (a number that is not a plain non-negative JSON
 integer, a key that is not chunk coordinates, an escape in its key or URL, odd separators) is
-simply left in the document for the JSON parser, which then gives the same result, or the same
-error, as it would for the whole file. The module declines (returns None) only when it cannot
-find the ``"refs"`` object; the caller then parses the whole file the ordinary way.
+left in the document for the JSON parser, which then gives the same result, or the same error,
+as it would for the whole file. The module declines (returns None) only when it cannot find the
+``"refs"`` object; the caller then parses the whole file the ordinary way.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,14 +33,16 @@ QUOTE, BACKSLASH, SLASH, DOT, COMMA, COLON, SPACE, ZERO = 34, 92, 47, 46, 44, 58
 OPEN_BRACKET, CLOSE_BRACKET, OPEN_BRACE, CLOSE_BRACE = 91, 93, 123, 125
 JSON_WHITESPACE = b" \t\n\r"
 BLOCK = 1 << 22  # bytes scanned at a time when looking for tokens (bounds the temporary masks)
-BATCH = 1 << 16  # entries checked at a time (bounds the 2-D row arrays)
+BATCH = 1 << 14  # entries checked at a time (bounds the 2-D arrays)
 MAX_DIGITS = 18  # a JSON integer of up to 18 digits fits int64
-TOKENS_PER_ENTRY = 6  # " " [ " " ]
 MAX_GAP = 256  # longest run of separators and whitespace between two tokens of a plain entry
 MAX_TEXT = 512  # longest parent path or URL of a plain entry (longer ones go to the JSON parser)
-
-
+MAX_ESCAPED_QUOTES = 1_000_000  # beyond this the document is not the kind this reader is for
+WORKERS = max(1, min(4, os.cpu_count() or 1))  # threads checking batches of entries
 POWERS_OF_TEN = 10 ** np.arange(MAX_DIGITS + 1, dtype=np.int64)
+# Token offsets of a plain entry relative to its '[': key quotes, url quotes, ']', neighbours.
+KEY_OPEN, KEY_CLOSE, URL_OPEN, URL_CLOSE, LIST_CLOSE, PREVIOUS, FOLLOWING = -2, -1, 1, 2, 3, -3, 4
+TOKENS_PER_ENTRY = 6
 
 
 @dataclass
@@ -63,26 +67,29 @@ class SplitDocument:
 
 
 @dataclass
-class _Entries:
-    """Candidate plain entries: positions of their tokens and of their neighbours."""
+class _Tokens:
+    position: np.ndarray  # int32 byte positions, in document order
+    kind: np.ndarray  # the byte at each: '"', '[', ']', '{' or '}'
+    refs_open: int = -1  # token index of the '{' of the top-level "refs" value
+    refs_close: int = -1
 
-    key_open: np.ndarray
-    key_close: np.ndarray
-    list_open: np.ndarray
-    url_open: np.ndarray
-    url_close: np.ndarray
-    list_close: np.ndarray
-    previous: np.ndarray  # position of the token before the key (end of the previous entry, or "{")
-    following: np.ndarray  # position of the token after the list (next key, or the closing "}")
-    first_in_refs: np.ndarray  # bool: the entry follows "{" directly
-    last_in_refs: np.ndarray  # bool: "}" follows the entry directly
-    token_index: np.ndarray  # index of the "[" token (consecutive entries are TOKENS_PER_ENTRY apart)
+    def at(self, entry_tokens: np.ndarray, offset: int) -> np.ndarray:
+        """Byte positions of the token at ``offset`` from each entry's '['."""
+        return self.position[entry_tokens + offset]
 
-    def __len__(self) -> int:
-        return len(self.key_open)
 
-    def select(self, mask: np.ndarray) -> _Entries:
-        return _Entries(**{name: value[mask] for name, value in vars(self).items()})
+@dataclass
+class _Parsed:
+    """What the checks found, one value per candidate entry."""
+
+    plain: np.ndarray
+    offsets: np.ndarray
+    lengths: np.ndarray
+    coordinates: np.ndarray
+    ndims: np.ndarray
+    name_start: np.ndarray
+    same_parent: np.ndarray  # the parent path equals that of the candidate before
+    same_url: np.ndarray
 
 
 def split(data: bytes) -> SplitDocument | None:
@@ -93,119 +100,139 @@ def split(data: bytes) -> SplitDocument | None:
     tokens = _tokens(a, data)
     if tokens is None:
         return None
-    position, kind = tokens
-    opens = (kind == OPEN_BRACKET) | (kind == OPEN_BRACE)
-    closes = (kind == CLOSE_BRACKET) | (kind == CLOSE_BRACE)
-    depth_after = np.cumsum(opens.astype(np.int32) - closes, dtype=np.int32)
-    depth_before = depth_after - opens + closes
-    if depth_after[-1] != 0 or (depth_after < 0).any():
+    candidates = _candidate_entries(data, a, tokens)
+    if candidates is None:
         return None
-    refs = _refs_tokens(data, position, kind, depth_before, depth_after)
-    if refs is None:
-        return None
-    first, last = refs
-    entries = _candidate_entries(data, a, position, kind, depth_before, first, last)
-    if not len(entries):
+    if not len(candidates):
         return SplitDocument(data, [])
-    checked = _check_and_parse(data, a, entries)
-    if checked is None:
-        return None
-    plain, offsets, lengths, coordinates, ndims, same_parent, same_url, name_start = checked
-    if not plain.any():
+    parsed = _check_and_parse(a, tokens, candidates)
+    index = np.flatnonzero(parsed.plain)
+    if not len(index):
         return SplitDocument(data, [])
-    # An entry starts a new run where the one before it was not kept, or differs in parent or ndim.
-    index = np.flatnonzero(plain)
+    # A run starts where the entry before was not kept, or differs in parent or ndim.
     after_kept = np.zeros(len(index), dtype=bool)
     after_kept[1:] = np.diff(index) == 1
-    new_run = ~(after_kept & same_parent[index] & (ndims[index] == np.roll(ndims, 1)[index]))
-    new_url = ~(after_kept & same_url[index])
-    kept = entries.select(plain)
-    runs = _runs(data, kept, name_start[plain], new_run, new_url, coordinates[plain], ndims[plain],
-                 offsets[plain], lengths[plain])
+    previous_ndim = parsed.ndims[np.maximum(index - 1, 0)]
+    new_run = ~(after_kept & parsed.same_parent[index] & (parsed.ndims[index] == previous_ndim))
+    new_url = ~(after_kept & parsed.same_url[index])
+    kept = candidates[index]
+    if len(index) == len(candidates):  # all plain, the usual case: no copies
+        name_start, coordinates, ndims, offsets, lengths = (parsed.name_start, parsed.coordinates, parsed.ndims,
+                                                           parsed.offsets, parsed.lengths)
+    else:
+        name_start, coordinates, ndims, offsets, lengths = (parsed.name_start[index], parsed.coordinates[index],
+                                                           parsed.ndims[index], parsed.offsets[index],
+                                                           parsed.lengths[index])
+    del parsed, candidates
+    runs = _runs(data, tokens, kept, new_run, new_url, name_start, coordinates, ndims, offsets, lengths)
     if runs is None:
         return None
-    rest = _without_entries(data, position[first], position[last], kept)
-    return SplitDocument(rest, runs)
+    return SplitDocument(_without_entries(data, tokens, kept), runs)
 
 
 # -- tokens -----------------------------------------------------------------------------------
-def _tokens(a: np.ndarray, data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
-    """Positions (int32) and bytes of the string quotes and of the brackets and braces that lie
-    outside strings, in document order."""
-    parts = []
-    for start in range(0, len(a), BLOCK):
+def _tokens(a: np.ndarray, data: bytes) -> _Tokens | None:
+    """The string quotes, and the brackets and braces outside strings.
+
+    Blocks of bytes are scanned in threads (NumPy releases the GIL inside each operation);
+    which brackets are inside strings is decided afterwards from the running count of quotes."""
+    escapes = data.find(b"\\") >= 0
+
+    def scan(start: int) -> tuple[np.ndarray, np.ndarray] | None:
         part = a[start : start + BLOCK]
         # '[' ']' '{' '}' are the bytes b with b & 0xD9 == 0x59 (with 'Y', '_', 'y' and DEL,
         # dropped below): one mask instead of four comparisons.
-        mask = (part == QUOTE) | ((part & 0xD9) == 0x59)
-        parts.append(np.flatnonzero(mask).astype(np.int32) + np.int32(start))
-    position = np.concatenate(parts)
-    kind = a[position]
-    keep = (kind == QUOTE) | (kind == OPEN_BRACKET) | (kind == CLOSE_BRACKET) | (kind == OPEN_BRACE) | (kind == CLOSE_BRACE)
-    position, kind = position[keep], kind[keep]
-    if data.find(b"\\") >= 0:
-        escaped = _escaped_quotes(a, position[kind == QUOTE])
-        if escaped is None:
+        found = np.flatnonzero((part == QUOTE) | ((part & 0xD9) == 0x59)).astype(np.int32)
+        kind = part[found]
+        keep = (kind == QUOTE) | (kind == OPEN_BRACKET) | (kind == CLOSE_BRACKET) | (kind == OPEN_BRACE) \
+            | (kind == CLOSE_BRACE)
+        found, kind = found[keep] + np.int32(start), kind[keep]
+        if escapes:
+            escaped = _escaped_quotes(a, found, kind)
+            if escaped is None:
+                return None
+            found, kind = found[~escaped], kind[~escaped]
+        return found, kind
+
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        blocks = list(pool.map(scan, range(0, len(a), BLOCK)))
+        if any(block is None for block in blocks):
             return None
-        if len(escaped):
-            keep = ~np.isin(position, escaped, assume_unique=True)
-            position, kind = position[keep], kind[keep]
-    is_quote = kind == QUOTE
-    quotes_before = np.cumsum(is_quote, dtype=np.int32) - is_quote
-    if not len(position) or (quotes_before[-1] + is_quote[-1]) % 2:
+        # Quotes before each block, then each block keeps its tokens outside strings: a bracket
+        # is inside a string when an odd number of quotes come before it (the low bit of a
+        # wrapping uint8 running count).
+        quote_counts = [int(np.count_nonzero(kind == QUOTE)) for _, kind in blocks]
+        carries = np.cumsum([0] + quote_counts[:-1]) & 1
+
+        def outside_strings(block: tuple[np.ndarray, np.ndarray], carry: int) -> tuple[np.ndarray, np.ndarray]:
+            found, kind = block
+            is_quote = kind == QUOTE
+            quotes = np.cumsum(is_quote, dtype=np.uint8)
+            quotes += np.uint8(carry)
+            outside = (quotes & 1) == 0
+            outside |= is_quote
+            return found[outside], kind[outside]
+
+        blocks = list(pool.map(outside_strings, blocks, carries.tolist()))
+    if sum(quote_counts) % 2 or not sum(len(kind) for _, kind in blocks):
+        return None  # an unterminated string, or nothing at all
+    return _Tokens(np.concatenate([found for found, _ in blocks]), np.concatenate([kind for _, kind in blocks]))
+
+
+def _escaped_quotes(a: np.ndarray, found: np.ndarray, kind: np.ndarray) -> np.ndarray | None:
+    """Which tokens are quotes escaped inside a string (an odd run of backslashes before)."""
+    suspicious = np.flatnonzero((kind == QUOTE) & (found > 0) & (a[np.maximum(found - 1, 0)] == BACKSLASH))
+    escaped = np.zeros(len(found), dtype=bool)
+    if len(suspicious) > MAX_ESCAPED_QUOTES:
         return None
-    outside = is_quote | ((quotes_before & 1) == 0)
-    return position[outside], kind[outside]
-
-
-def _escaped_quotes(a: np.ndarray, quotes: np.ndarray) -> np.ndarray | None:
-    """The quote positions that are escaped inside a string (an odd run of backslashes before)."""
-    suspicious = quotes[(quotes > 0) & (a[np.maximum(quotes - 1, 0)] == BACKSLASH)]
-    if len(suspicious) > 1_000_000:
-        return None  # a document made of escapes is not the kind this reader is for
-    escaped = []
-    for position in suspicious.tolist():
+    for i in suspicious.tolist():
+        position = int(found[i])
         run = 0
         while position - run - 1 >= 0 and a[position - run - 1] == BACKSLASH:
             run += 1
-        if run % 2:
-            escaped.append(position)
-    return np.asarray(escaped, dtype=np.int32)
+        escaped[i] = run % 2 == 1
+    return escaped
 
 
-def _refs_tokens(data: bytes, position: np.ndarray, kind: np.ndarray, depth_before: np.ndarray,
-                 depth_after: np.ndarray) -> tuple[int, int] | None:
+def _candidate_entries(data: bytes, a: np.ndarray, tokens: _Tokens) -> np.ndarray | None:
+    """Token indices of the '[' of each entry of "refs" whose tokens are exactly ``" " [ " " ]``.
+
+    After a '[' outside strings the next quote opens a string and the one after closes it, so
+    the token shape alone pairs the quotes: no quote parity is needed here."""
+    kind = tokens.kind
+    delta = np.zeros(len(kind), dtype=np.int8)
+    delta[(kind == OPEN_BRACKET) | (kind == OPEN_BRACE)] = 1
+    delta[(kind == CLOSE_BRACKET) | (kind == CLOSE_BRACE)] = -1
+    depth = np.cumsum(delta, dtype=np.int32)  # after each token
+    if depth[-1] != 0 or (depth < 0).any():
+        return None
+    refs = _refs_tokens(data, tokens, depth)
+    if refs is None:
+        return None
+    first, last = tokens.refs_open, tokens.refs_close = refs
+    t = first + 3 + np.flatnonzero(kind[first + 3 : last - 3] == OPEN_BRACKET)
+    t = t[(depth[t] == 3) & (kind[t - 2] == QUOTE) & (kind[t - 1] == QUOTE) & (kind[t + 1] == QUOTE)
+          & (kind[t + 2] == QUOTE) & (kind[t + 3] == CLOSE_BRACKET) & ((kind[t + 4] == QUOTE) | (t + 4 == last))]
+    t = t.astype(np.int32)
+    if len(t) and data.find(b"\\") >= 0:
+        # An escape inside a key or URL: the JSON parser decodes those entries.
+        backslashes = np.flatnonzero(a == BACKSLASH)
+        start, stop = tokens.at(t, KEY_OPEN), tokens.at(t, URL_CLOSE)
+        t = t[np.searchsorted(backslashes, stop) == np.searchsorted(backslashes, start)]
+    return t
+
+
+def _refs_tokens(data: bytes, tokens: _Tokens, depth: np.ndarray) -> tuple[int, int] | None:
     """Token indices of the '{' that opens the top-level "refs" value and of its '}'."""
-    for t in np.flatnonzero((kind == OPEN_BRACE) & (depth_before == 1)).tolist():
+    position, kind = tokens.position, tokens.kind
+    for t in np.flatnonzero((kind == OPEN_BRACE) & (depth == 2)).tolist():
         if t < 2 or kind[t - 1] != QUOTE or kind[t - 2] != QUOTE:
             continue
         key = data[position[t - 2] + 1 : position[t - 1]]
         if key == b"refs" and data[position[t - 1] + 1 : position[t]].strip(JSON_WHITESPACE) == b":":
-            closing = t + np.flatnonzero((kind[t:] == CLOSE_BRACE) & (depth_after[t:] == 1))
+            closing = t + np.flatnonzero((kind[t:] == CLOSE_BRACE) & (depth[t:] == 1))
             return (t, int(closing[0])) if len(closing) else None
     return None
-
-
-def _candidate_entries(data: bytes, a: np.ndarray, position: np.ndarray, kind: np.ndarray,
-                       depth_before: np.ndarray, first: int, last: int) -> _Entries:
-    """Entries of "refs" whose tokens are exactly ``" " [ " " ]``.
-
-    After a '[' outside strings the next quote opens a string and the one after closes it, so
-    the token shape alone pairs the quotes: no quote parity is needed here."""
-    t = first + 3 + np.flatnonzero(kind[first + 3 : last - 3] == OPEN_BRACKET)
-    t = t[(depth_before[t] == 2) & (kind[t - 2] == QUOTE) & (kind[t - 1] == QUOTE) & (kind[t + 1] == QUOTE)
-          & (kind[t + 2] == QUOTE) & (kind[t + 3] == CLOSE_BRACKET)
-          & ((kind[t + 4] == QUOTE) | (t + 4 == last)) & (kind[t - 3] != OPEN_BRACKET)]
-    entries = _Entries(
-        key_open=position[t - 2], key_close=position[t - 1], list_open=position[t], url_open=position[t + 1],
-        url_close=position[t + 2], list_close=position[t + 3], previous=position[t - 3], following=position[t + 4],
-        first_in_refs=t - 3 == first, last_in_refs=t + 4 == last, token_index=t)
-    if len(entries) and data.find(b"\\") >= 0:
-        # An escape inside a key or URL: the JSON parser decodes those entries.
-        backslashes = np.flatnonzero(a == BACKSLASH)
-        inside = np.searchsorted(backslashes, entries.url_close) > np.searchsorted(backslashes, entries.key_open)
-        entries = entries.select(~inside)
-    return entries
 
 
 # -- checking and parsing the bytes between tokens --------------------------------------------
@@ -365,61 +392,65 @@ def _equal_to_previous(a: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np
     return equal
 
 
-def _check_and_parse(data: bytes, a: np.ndarray, entries: _Entries):
-    """Check the bytes between each candidate's tokens and read its numbers and chunk name.
-
-    Returns (plain, offsets, lengths, coordinates, ndims, same_parent, same_url, name_start),
-    arrays over the candidates; ``plain`` marks those that are exactly a plain chunk ref."""
-    n = len(entries)
+def _check_and_parse(a: np.ndarray, tokens: _Tokens, candidates: np.ndarray) -> _Parsed:
+    """Check the bytes between each candidate's tokens and read its numbers and chunk name."""
+    n = len(candidates)
     slashes = np.flatnonzero(a == SLASH).astype(np.int32)
-    last_slash = np.searchsorted(slashes, entries.key_close) - 1
-    last_slash = np.where(last_slash >= 0, slashes[np.maximum(last_slash, 0)] if len(slashes) else -1, -1)
-    has_parent = last_slash > entries.key_open
-    parent_stop = np.where(has_parent, last_slash, entries.key_open + 1).astype(np.int32)
-    name_start = np.where(has_parent, last_slash + 1, entries.key_open + 1).astype(np.int32)
-    del slashes, last_slash, has_parent
-
-    plain = np.zeros(n, dtype=bool)
-    offsets = np.zeros(n, dtype=np.int64)
-    lengths = np.zeros(n, dtype=np.int64)
-    ndims = np.zeros(n, dtype=np.int64)
-    same_parent = np.zeros(n, dtype=bool)
-    same_url = np.zeros(n, dtype=bool)
+    parsed = _Parsed(plain=np.zeros(n, dtype=bool), offsets=np.zeros(n, dtype=np.int64),
+                     lengths=np.zeros(n, dtype=np.int64), coordinates=np.zeros((0, 0), dtype=np.int64),
+                     ndims=np.zeros(n, dtype=np.int8), name_start=np.zeros(n, dtype=np.int32),
+                     same_parent=np.zeros(n, dtype=bool), same_url=np.zeros(n, dtype=bool))
     after_ok = np.zeros(n, dtype=bool)
-    coordinate_parts = []
-    for begin in range(0, n, BATCH):
-        part = slice(begin, min(begin + BATCH, n))
-        e = entries.select(part)
-        ok = _colon_and_bracket_ok(a, e.key_close, e.url_open)
-        after_ok[part] = _separators_ok(a, e.list_close + 1, e.following, COMMA, (~e.last_in_refs).astype(np.int16))
-        numbers_ok, values = _two_integers(a, e.url_close + 1, e.list_close)
-        names_ok, part_ndims, part_coordinates = _chunk_coordinates(a, name_start[part], e.key_close)
-        plain[part] = ok & numbers_ok & names_ok
-        offsets[part], lengths[part] = values[:, 0], values[:, 1]
-        ndims[part] = part_ndims
-        coordinate_parts.append(part_coordinates)
-        # Compare with the entry before, the last of the previous batch included.
-        with_previous = slice(max(begin - 1, 0), part.stop)
-        skip = 1 if begin else 0
-        same_parent[part] = _equal_to_previous(a, entries.key_open[with_previous] + 1, parent_stop[with_previous])[skip:]
-        same_url[part] = _equal_to_previous(a, entries.url_open[with_previous] + 1, entries.url_close[with_previous])[skip:]
+
+    def check_batch(begin: int) -> np.ndarray:
+        # One candidate of overlap in front, to compare parents and URLs with the one before.
+        lead = 1 if begin else 0
+        t = candidates[begin - lead : begin + BATCH]
+        part = slice(begin, begin + len(t) - lead)
+        key_open, key_close = tokens.at(t, KEY_OPEN), tokens.at(t, KEY_CLOSE)
+        url_open, url_close = tokens.at(t, URL_OPEN), tokens.at(t, URL_CLOSE)
+        last_slash = np.searchsorted(slashes, key_close) - 1
+        last_slash = np.where(last_slash >= 0, slashes[np.maximum(last_slash, 0)] if len(slashes) else -1, -1)
+        has_parent = last_slash > key_open
+        parent_stop = np.where(has_parent, last_slash, key_open + 1).astype(np.int32)
+        name_start = np.where(has_parent, last_slash + 1, key_open + 1).astype(np.int32)
+        parsed.same_parent[part] = _equal_to_previous(a, key_open + 1, parent_stop)[lead:]
+        parsed.same_url[part] = _equal_to_previous(a, url_open + 1, url_close)[lead:]
+
+        t, key_close, url_open, url_close, name_start = t[lead:], key_close[lead:], url_open[lead:], \
+            url_close[lead:], name_start[lead:]
+        list_close = tokens.at(t, LIST_CLOSE)
+        ok = _colon_and_bracket_ok(a, key_close, url_open)
+        after_ok[part] = _separators_ok(a, list_close + 1, tokens.at(t, FOLLOWING), COMMA,
+                                        (t + FOLLOWING != tokens.refs_close).astype(np.int16))
+        numbers_ok, values = _two_integers(a, url_close + 1, list_close)
+        names_ok, ndims, coordinates = _chunk_coordinates(a, name_start, key_close)
+        parsed.plain[part] = ok & numbers_ok & names_ok
+        parsed.offsets[part], parsed.lengths[part] = values[:, 0], values[:, 1]
+        parsed.ndims[part] = ndims
+        parsed.name_start[part] = name_start
+        return coordinates
+
+    # Batches write disjoint slices; NumPy releases the GIL inside each operation, so threads
+    # share the work across cores.
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        coordinate_parts = list(pool.map(check_batch, range(0, n, BATCH)))
     # The gap before an entry is the gap after the one before it when that one is a candidate
     # too (checked above); only the others are looked at again.
     follows_candidate = np.zeros(n, dtype=bool)
-    follows_candidate[1:] = np.diff(entries.token_index) == TOKENS_PER_ENTRY
+    follows_candidate[1:] = np.diff(candidates) == TOKENS_PER_ENTRY
     before_ok = np.zeros(n, dtype=bool)
     before_ok[1:] = after_ok[:-1]
-    others = np.flatnonzero(~follows_candidate)
-    e = entries.select(others)
-    before_ok[others] = _separators_ok(a, e.previous + 1, e.key_open, COMMA, (~e.first_in_refs).astype(np.int16))
-    plain &= after_ok & before_ok
-    width = max(p.shape[1] for p in coordinate_parts)
-    coordinates = np.zeros((n, width), dtype=np.int64)
+    others = candidates[~follows_candidate]
+    before_ok[~follows_candidate] = _separators_ok(a, tokens.at(others, PREVIOUS) + 1, tokens.at(others, KEY_OPEN),
+                                                   COMMA, (others + PREVIOUS != tokens.refs_open).astype(np.int16))
+    parsed.plain &= after_ok & before_ok
+    parsed.coordinates = np.zeros((n, max(p.shape[1] for p in coordinate_parts)), dtype=np.int64)
     row = 0
     for p in coordinate_parts:
-        coordinates[row : row + len(p), : p.shape[1]] = p
+        parsed.coordinates[row : row + len(p), : p.shape[1]] = p
         row += len(p)
-    return plain, offsets, lengths, coordinates, ndims, same_parent, same_url, name_start
+    return parsed
 
 
 # -- results ----------------------------------------------------------------------------------
@@ -433,8 +464,8 @@ def _text(data: bytes, start: int, stop: int) -> str | None:
     return None if any(b < 32 for b in raw) else text
 
 
-def _runs(data: bytes, kept: _Entries, name_start: np.ndarray, new_run: np.ndarray, new_url: np.ndarray,
-          coordinates: np.ndarray, ndims: np.ndarray, offsets: np.ndarray,
+def _runs(data: bytes, tokens: _Tokens, kept: np.ndarray, new_run: np.ndarray, new_url: np.ndarray,
+          name_start: np.ndarray, coordinates: np.ndarray, ndims: np.ndarray, offsets: np.ndarray,
           lengths: np.ndarray) -> list[ChunkRefRun] | None:
     run_starts = np.flatnonzero(new_run)
     run_stops = np.append(run_starts[1:], len(kept))
@@ -442,35 +473,39 @@ def _runs(data: bytes, kept: _Entries, name_start: np.ndarray, new_run: np.ndarr
     url_run_first = np.flatnonzero(new_url)  # the first ref of every url run
     runs = []
     for s, e in zip(run_starts.tolist(), run_stops.tolist()):
-        key_open = int(kept.key_open[s])
+        key_open = int(tokens.at(kept[s], KEY_OPEN))
         parent = _text(data, key_open + 1, max(int(name_start[s]) - 1, key_open + 1))
-        distinct, local = np.unique(url_run[s:e], return_inverse=True)
-        url_texts = [_text(data, int(kept.url_open[i]) + 1, int(kept.url_close[i]))
-                     for i in url_run_first[distinct].tolist()]
+        # url_run never decreases: the url runs of this run are a contiguous range of them.
+        local = url_run[s:e] - url_run[s]
+        firsts = kept[url_run_first[url_run[s] : url_run[e - 1] + 1]]
+        url_texts = [_text(data, int(o) + 1, int(c))
+                     for o, c in zip(tokens.at(firsts, URL_OPEN).tolist(), tokens.at(firsts, URL_CLOSE).tolist())]
         if parent is None or any(text is None for text in url_texts):
             return None
         ndim = int(ndims[s])
-        runs.append(ChunkRefRun(parent, url_texts, local.astype(np.int32).ravel(), coordinates[s:e, :ndim], ndim,
+        runs.append(ChunkRefRun(parent, url_texts, local, coordinates[s:e, :ndim], ndim,
                                 offsets[s:e], lengths[s:e]))
     return runs
 
 
-def _without_entries(data: bytes, refs_open: int, refs_close: int, kept: _Entries) -> bytes:
+def _without_entries(data: bytes, tokens: _Tokens, kept: np.ndarray) -> bytes:
     """The document with the plain entries removed from "refs".
 
     Each removed entry takes the comma after it along (the separators were checked); when the
     entries removed run up to the closing brace, the comma before them goes instead."""
     group_start = np.ones(len(kept), dtype=bool)
-    group_start[1:] = np.diff(kept.token_index) != TOKENS_PER_ENTRY
-    starts = np.flatnonzero(group_start)
-    ends = np.append(starts[1:], len(kept)) - 1
+    group_start[1:] = np.diff(kept) != TOKENS_PER_ENTRY
+    starts = kept[group_start]
+    ends = kept[np.append(group_start[1:], True)]
+    refs_open, refs_close = int(tokens.position[tokens.refs_open]), int(tokens.position[tokens.refs_close])
     pieces = []
     cursor = refs_open + 1
     for s, e in zip(starts.tolist(), ends.tolist()):
-        pieces.append(data[cursor : int(kept.key_open[s])])
-        cursor = int(kept.list_close[e]) + 1 if kept.last_in_refs[e] else int(kept.following[e])
+        pieces.append(data[cursor : int(tokens.at(s, KEY_OPEN))])
+        closes_refs = e + FOLLOWING == tokens.refs_close
+        cursor = int(tokens.at(e, LIST_CLOSE)) + 1 if closes_refs else int(tokens.at(e, FOLLOWING))
     pieces.append(data[cursor:refs_close])
-    if kept.last_in_refs[ends[-1]] and not kept.first_in_refs[starts[-1]]:
+    if ends[-1] + FOLLOWING == tokens.refs_close and starts[-1] + PREVIOUS != tokens.refs_open:
         separator = pieces[-2].rstrip(JSON_WHITESPACE)
         pieces[-2] = separator[:-1]  # the comma between the last kept entry and the removed ones
     return data[: refs_open + 1] + b"".join(pieces) + data[refs_close:]
