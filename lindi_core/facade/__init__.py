@@ -4,6 +4,7 @@ One module per HDF5 concept, as in h5py: ``files``, ``group``, ``dataset``, ``at
 ``selections`` (indexing rules), ``references``, ``dtypes``; ``hierarchy`` indexes the tree.
 """
 
+from lindi_core.facade import hdmf_compat
 from lindi_core.facade.attrs import LindiH5pyAttributes
 from lindi_core.facade.dataset import LindiH5pyDataset
 from lindi_core.facade.files import LindiH5pyFile
@@ -14,6 +15,8 @@ from lindi_core.facade.group import (
     LindiH5pySoftLink,
 )
 from lindi_core.facade.references import LindiH5pyReference, LindiH5pyRegionReference
+
+hdmf_compat.install()
 
 __all__ = [
     "LindiH5pyAttributes",

@@ -118,7 +118,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         return list(self._zarray.get("filters") or []) + ([self._zarray["compressor"]] if self._zarray.get("compressor") else [])
 
     def _hdf5_filters(self) -> list[list]:
-        out = []
+        out = list(self._zattrs().get(ann.HDF5_FILTERS) or [])
         for codec in self._pipeline():
             if codec.get("id") == "lindi_core.hdf5_filters":
                 out.extend(codec["filters"])
@@ -126,17 +126,15 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
 
     @property
     def compression(self) -> str | None:
-        for codec in self._pipeline():
-            if codec.get("id") in ("zlib", "gzip"):
-                return "gzip"
-            if codec.get("id") == "lindi_core.hdf5_filters":
-                ids = [f[0] for f in codec["filters"]]
-                if 1 in ids:
-                    return "gzip"
-                if 32000 in ids:
-                    return "lzf"
-                if 4 in ids:
-                    return "szip"
+        codec_ids = [codec.get("id") for codec in self._pipeline()]
+        if "zlib" in codec_ids or "gzip" in codec_ids:
+            return "gzip"
+        if "imagecodecs_lzf" in codec_ids:
+            return "lzf"
+        ids = [f[0] for f in self._hdf5_filters()]
+        for filter_id, name in ((1, "gzip"), (32000, "lzf"), (4, "szip")):
+            if filter_id in ids:
+                return name
         return None
 
     @property

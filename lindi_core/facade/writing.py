@@ -15,6 +15,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import h5py
+import imagecodecs.numcodecs
 import numcodecs
 import numpy as np
 import zarr
@@ -26,6 +27,7 @@ from lindi_core.translate import dtypes
 from lindi_core.translate.attributes import encode_value
 from lindi_core.translate.chunks import virtual_chunk_shape
 from lindi_core.translate.datasets import JSON_CODEC_CONFIG, inline_array, zarray_metadata
+from lindi_core.translate.filters import pipeline_of
 
 if TYPE_CHECKING:
     from lindi_core.facade.files import LindiH5pyFile
@@ -257,7 +259,14 @@ _COMPRESSORS = {
     "blosc": lambda opts: numcodecs.Blosc(**(opts or {})),
     "lz4": lambda opts: numcodecs.LZ4(),
     "bz2": lambda opts: numcodecs.BZ2(level=9 if opts is None else int(opts)),
+    "lzf": lambda opts: _lzf(opts),
 }
+
+
+def _lzf(opts: Any) -> numcodecs.abc.Codec:
+    if opts is not None:
+        raise ValueError("LZF compression filter accepts no options")  # h5py's message
+    return imagecodecs.numcodecs.Lzf()
 
 
 def _codecs(dtype: np.dtype, compression: Any, compression_opts: Any, shuffle: Any, fletcher32: Any) -> list:
@@ -276,6 +285,27 @@ def _codecs(dtype: np.dtype, compression: Any, compression_opts: Any, shuffle: A
     if fletcher32:
         filters.append(numcodecs.Fletcher32())
     return filters
+
+
+def _hdf5_pipeline(dtype: np.dtype, chunks: tuple[int, ...], compression: Any, compression_opts: Any,
+                   shuffle: Any, fletcher32: Any) -> list[list]:
+    """The HDF5 filter pipeline h5py would give a dataset created with these options.
+
+    Values that are stored re-encoded (strings, references) keep no Zarr codec that could say
+    so; h5py itself, on a scratch dataset, decides the filters and their parameters."""
+    if isinstance(compression, numcodecs.abc.Codec) or not (compression is not None or shuffle or fletcher32):
+        return []
+    with _scratch_lock:
+        name = f"pipeline-{next(_scratch_counter)}"
+        scratch = _scratch_file()
+        try:
+            dataset = scratch.create_dataset(name, shape=chunks, dtype=dtype, chunks=chunks, compression=compression,
+                                             compression_opts=compression_opts, shuffle=shuffle,
+                                             fletcher32=fletcher32)
+            return [f.as_list() for f in pipeline_of(dataset.id.get_create_plist())]
+        finally:
+            if name in scratch:
+                del scratch[name]
 
 
 def guess_dtype(data: Any) -> np.dtype:
@@ -338,6 +368,10 @@ def create_dataset(file: LindiH5pyFile, zpath: str, shape: Any = None, dtype: An
     description = dtypes.describe(dtype)
     if not isinstance(description, str) or family not in dtypes.IN_PLACE:
         zattrs[ann.HDF5_DTYPE] = description
+    if family not in dtypes.IN_PLACE and chunked and not scalar:
+        pipeline = _hdf5_pipeline(dtype, tuple(zchunks), compression, compression_opts, shuffle, fletcher32)
+        if pipeline:
+            zattrs[ann.HDF5_FILTERS] = pipeline
     store = file._store
     key = zpath
     if family in dtypes.IN_PLACE:

@@ -27,12 +27,16 @@ ATTR_DTYPES = "_ATTR_DTYPES"  # .zattrs: {attr name: dtype} where JSON alone los
 EMPTY = "_EMPTY"  # attribute value {"_EMPTY": true} -> h5py.Empty (dtype in _ATTR_DTYPES)
 HDF5_CHUNKS = "_HDF5_CHUNKS"  # array .zattrs: null -> not chunked in HDF5 (Zarr chunks are virtual)
 HDF5_MAXSHAPE = "_HDF5_MAXSHAPE"  # array .zattrs: maxshape when it differs from shape (null = unlimited)
+# array .zattrs: [[filter id, flags, [values]], ...] - the HDF5 filter pipeline of a dataset whose
+# values are stored re-encoded (strings, references, ...), so no Zarr codec describes it
+HDF5_FILTERS = "_HDF5_FILTERS"
 REFERENCE_FIELD = "<REFERENCE>"  # _COMPOUND_DTYPE field type of an object reference (LINDI)
 REGION = "region"  # extra key in a _REFERENCE value: the selected region of a region reference
 
 LINDI_SPECIAL_KEYS = frozenset({SCALAR, SOFT_LINK, EXTERNAL_ARRAY_LINK, REFERENCE, COMPOUND_DTYPE})
 SPECIAL_ATTRIBUTE_KEYS = LINDI_SPECIAL_KEYS | frozenset(
-    {HARD_LINK, EXTERNAL_LINK, NAMED_DATATYPE, HDF5_DTYPE, NULL_DATASPACE, ATTR_DTYPES, HDF5_CHUNKS, HDF5_MAXSHAPE}
+    {HARD_LINK, EXTERNAL_LINK, NAMED_DATATYPE, HDF5_DTYPE, NULL_DATASPACE, ATTR_DTYPES, HDF5_CHUNKS, HDF5_MAXSHAPE,
+     HDF5_FILTERS}
 )
 
 # JSON has no NaN or infinities; LINDI 0.4 writes them as these strings.

@@ -200,6 +200,9 @@ def _encoded(ctx: DatasetContext, dset: h5py.Dataset, key: str, family: Family, 
     shape, scalar = _shape_annotations(dset, zattrs)
     if dset.chunks is None:
         zattrs[ann.HDF5_CHUNKS] = None
+    pipeline = pipeline_of(dset.id.get_create_plist())
+    if pipeline:
+        zattrs[ann.HDF5_FILTERS] = [f.as_list() for f in pipeline]
     chunk_shape = tuple(dset.chunks) if dset.chunks else tuple(max(1, s) for s in shape)
     if family is Family.COMPOUND_JSON:
         zattrs[ann.COMPOUND_DTYPE] = [[name, _lindi_field_type(dtype.fields[name][0])] for name in dtype.names]

@@ -31,6 +31,11 @@ def _same_operations(f) -> None:
     e.resize((5, 3))
     e[...] = np.arange(15).reshape(5, 3)
     f.create_dataset("refs", data=[g.ref, d.ref], dtype=h5py.ref_dtype)
+    f.create_dataset("packed_strs", data=["x", "yy"] * 5, chunks=(4,), compression="gzip", compression_opts=6,
+                     shuffle=True)
+    f.create_dataset("checked_refs", data=[g.ref] * 3, dtype=h5py.ref_dtype, fletcher32=True)
+    f.create_dataset("lzf_strs", data=["z"] * 3, compression="lzf")
+    f.create_dataset("lzf_numbers", data=np.arange(1000, dtype="<i8"), compression="lzf")
     f["soft"] = h5py.SoftLink("/a/b/d")
     f["hard"] = d
     f.create_group("gone").attrs["x"] = 1
@@ -50,7 +55,8 @@ def _snapshot(f) -> dict:
             value = obj[()]
             if h5py.check_ref_dtype(obj.dtype) is not None:
                 value = [f[r].name for r in value]
-            out[name] = ("dataset", obj.shape, obj.dtype, obj.maxshape, repr(value), attrs)
+            out[name] = ("dataset", obj.shape, obj.dtype, obj.maxshape, repr(value), attrs, obj.chunks,
+                         obj.compression, obj.compression_opts, obj.shuffle, obj.fletcher32)
         else:
             out[name] = ("group", attrs)
 
