@@ -158,6 +158,12 @@ def _flatten(value: Any) -> Iterator[Any]:
 
 def _typed(value: Any, dtype: np.dtype) -> Any:
     """A JSON value converted to ``dtype`` the way h5py would hand it back."""
+    reference = h5py.check_ref_dtype(dtype)
+    if reference is not None:  # inside a compound or a variable-length sequence
+        region = reference is h5py.RegionReference
+        if isinstance(value, list):
+            return references_array(value, (len(value),), region=region)
+        return reference_from_json(value, region=region)
     string = h5py.check_string_dtype(dtype)
     if string is not None and dtype.kind == "O":  # variable-length: str, or arrays of str
         if isinstance(value, list):
@@ -179,7 +185,7 @@ def _typed(value: Any, dtype: np.dtype) -> Any:
     if vlen is not None:
         out = np.empty(len(value), dtype=dtype)
         for i, v in enumerate(value):
-            out[i] = np.asarray(_nan_aware(v), dtype=vlen)
+            out[i] = _typed(v, vlen) if h5py.check_ref_dtype(vlen) is not None else np.asarray(_nan_aware(v), dtype=vlen)
         return out
     array = np.asarray(_nan_aware(value), dtype=dtype)
     return array if array.ndim else array[()]

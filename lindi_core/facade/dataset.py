@@ -17,7 +17,7 @@ import numcodecs
 import numpy as np
 import zarr
 
-from lindi_core.facade import selections
+from lindi_core.facade import dims, selections
 from lindi_core.facade.base import FacadeObject
 from lindi_core.facade.dtypes import dataset_dtype, storage_dtype
 from lindi_core.facade.references import LindiH5pyReference, reference_from_json, region_selection
@@ -174,11 +174,15 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
 
     @property
     def is_scale(self) -> bool:
-        return self._zattrs().get("CLASS") in (b"DIMENSION_SCALE", "DIMENSION_SCALE")
+        return dims.is_scale(self)
 
     @property
-    def dims(self):
-        raise NotImplementedError("dimension scales are not available on translated files")
+    def dims(self) -> dims.LindiH5pyDimensions:
+        return dims.LindiH5pyDimensions(self)
+
+    def make_scale(self, name: str = "") -> None:
+        self._file._require_writable("make scale", error=RuntimeError)
+        dims.make_scale(self, name)
 
     def __len__(self) -> int:
         return self.len()

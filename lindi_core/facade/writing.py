@@ -96,6 +96,11 @@ def set_attribute(file: LindiH5pyFile, zpath: str, name: str, value: Any, dtype:
     _update_attrs(file, zpath, name, (encoded, description))
 
 
+def set_attribute_json(file: LindiH5pyFile, zpath: str, name: str, value: Any, description: Any) -> None:
+    """Set an attribute from its JSON value and type description (spec sections 7 and 10)."""
+    _update_attrs(file, zpath, name, (value, description))
+
+
 def delete_attribute(file: LindiH5pyFile, zpath: str, name: str) -> None:
     _update_attrs(file, zpath, name, None)
 
