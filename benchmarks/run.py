@@ -43,6 +43,14 @@ BENCHMARKS = {
     "open": ("open_bench.py", [], ["--quick", "--reps", "2"], "open.json", "open-quick.json"),
     "load": ("load_bench.py", [], ["--quick", "--reps", "1"], "load.json", "load-quick.json"),
     "read": ("read_bench.py", [], ["--quick"], "read.json", "read-quick.json"),
+    # the same two remote workloads without injected latency (the ones above add 50 ms a request)
+    "open-0ms": ("open_bench.py", ["--latency", "0", "--out", "benchmarks/results/open-0ms.json"],
+                 ["--quick", "--reps", "2", "--latency", "0", "--out", "benchmarks/results/open-0ms-quick.json"],
+                 "open-0ms.json", "open-0ms-quick.json"),
+    "read-0ms": ("read_bench.py", ["--latency", "0", "--out", "benchmarks/results/read-0ms.json"],
+                 ["--quick", "--latency", "0", "--out", "benchmarks/results/read-0ms-quick.json"],
+                 "read-0ms.json", "read-0ms-quick.json"),
+    "edit": ("edit_bench.py", [], ["--quick"], "edit.json", "edit-quick.json"),
 }
 
 
@@ -185,7 +193,33 @@ def summary_read(r: dict) -> dict:
     return {"targets": targets, "ratio_rows": rows, "errors": _errors(c), "plot": plot}
 
 
-SUMMARIZERS = {"translate": summary_translate, "open": summary_open, "load": summary_load, "read": summary_read}
+def summary_edit(r: dict) -> dict:
+    targets = [(f"edit: {t['target']}", t["measured"], verdict(t["met"])) for t in r["targets"]]
+    rows, plot = [], {}
+    for case, c in r["cases"].items():
+        if c.get("error"):
+            continue
+        moved = c["blob_bytes"] + c["reference_file_bytes"]
+        rows.append([f"edit ({case}), {r['config']['file_mib']} MiB remote file", fmt_t(c["seconds"]["median"]), "-",
+                     "-", "-", f"bytes moved {moved:,}",
+                     f"{rf(moved / r['input']['hdf5_bytes'])} (bytes of re-uploading the HDF5 file)"])
+        plot[case] = {"lindi-core": (c["seconds"]["median"], c["seconds"]["min"], c["seconds"]["max"])}
+    return {"targets": targets, "ratio_rows": rows, "errors": _errors(r["cases"]), "plot": plot}
+
+
+def at_zero_latency(summarize):
+    """A summarizer for a run without injected latency: its targets and rows say so."""
+    def summary(r: dict) -> dict:
+        s = summarize(r)
+        s["targets"] = [(f"(0 ms latency) {t}", m, v) for t, m, v in s["targets"]]
+        s["ratio_rows"] = [[f"{row[0]} (0 ms latency)", *row[1:]] for row in s["ratio_rows"]]
+        return s
+    return summary
+
+
+SUMMARIZERS = {"translate": summary_translate, "open": summary_open, "load": summary_load, "read": summary_read,
+               "open-0ms": at_zero_latency(summary_open), "read-0ms": at_zero_latency(summary_read),
+               "edit": summary_edit}
 
 
 # -- plots -------------------------------------------------------------------------------------
