@@ -57,9 +57,14 @@ def print_tree(group, *, max_depth: int = 99, indent: str = "", depth: int = 0, 
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from lindi_core.format.validate import validate_file
+    from lindi_core.format.jsonio import parse_json_bytes
+    from lindi_core.format.validate import validate_file, validate_json
+    from lindi_core.io import tar_container
 
-    validate_file(args.file)
+    if tar_container.is_local_tar(args.file):  # opening checks the container's layout
+        validate_json(parse_json_bytes(tar_container.open_local(args.file).reference_text))
+    else:
+        validate_file(args.file)
     print(f"{args.file}: valid")
     return 0
 
@@ -127,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("translate", help="translate an HDF5 file (path or URL) into a .lindi.json")
     p.add_argument("source", help="HDF5 file: local path or http(s) URL")
-    p.add_argument("-o", "--output", required=True, help="output .lindi.json path")
+    p.add_argument("-o", "--output", required=True, help="output .lindi.json path (or .lindi.tar for a container)")
     p.add_argument("--ref-url", help="URL chunk references should name (default: the source)")
     p.add_argument("--inline-threshold", type=int, default=4096,
                    help="inline datasets storing at most this many bytes (default 4096)")
@@ -136,12 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_translate)
 
-    p = sub.add_parser("tree", help="print the hierarchy of a .lindi.json")
+    p = sub.add_parser("tree", help="print the hierarchy of a .lindi.json or .lindi.tar")
     p.add_argument("file")
     p.add_argument("--depth", type=int, default=99)
     p.set_defaults(func=_cmd_tree)
 
-    p = sub.add_parser("validate", help="validate a .lindi.json against the spec's JSON Schema")
+    p = sub.add_parser("validate", help="validate a .lindi.json (or .lindi.tar) against the spec's JSON Schema")
     p.add_argument("file")
     p.set_defaults(func=_cmd_validate)
 

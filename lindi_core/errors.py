@@ -16,6 +16,11 @@ class ReferenceFormatError(LindiError, ValueError):
     """A reference file (``.lindi.json``) is malformed or violates the spec."""
 
 
+class TarFormatError(ReferenceFormatError):
+    """A ``.lindi.tar`` container is corrupt or truncated, or a reference names a member (or a
+    byte range of one) that the container does not hold."""
+
+
 class TranslationError(LindiError):
     """An HDF5 file or one of its objects could not be translated.
 

@@ -1,7 +1,8 @@
 """``LindiH5pyFile``: an h5py ``File`` whose contents come from a reference file system.
 
-Open one from an HDF5 file (translated in memory), from a ``.lindi.json`` (local or URL) or
-from a reference dict, and hand it to anything that reads h5py files, pynwb included::
+Open one from an HDF5 file (translated in memory), from a ``.lindi.json`` or a ``.lindi.tar``
+(local or URL) or from a reference dict, and hand it to anything that reads h5py files, pynwb
+included::
 
     f = LindiH5pyFile.from_lindi_file("https://host/x.nwb.lindi.json")
     with pynwb.NWBHDF5IO(file=f, mode="r") as io:
@@ -33,11 +34,13 @@ from lindi_core.facade.hierarchy import DATASET, ExternalTarget, Hierarchy, Link
 from lindi_core.facade.references import LindiH5pyReference
 from lindi_core.format import jsonio
 from lindi_core.format.refs import ReferenceFileSystem, join_key
+from lindi_core.io import tar_container
 from lindi_core.io.cache import LocalCache
-from lindi_core.io.locations import LocationPolicy
+from lindi_core.io.locations import Location, LocationPolicy
 from lindi_core.io.sources import ByteSources
 from lindi_core.store import ReferenceStore
 from lindi_core.write.consolidate import UploadReport
+from lindi_core.write.lindi_tar import LindiTarWriter, is_tar_path, write_self_contained
 from lindi_core.write.staging import StagingArea
 from lindi_core.write.uploaders import Uploader
 
@@ -54,14 +57,18 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
     """An h5py-compatible file over a reference file system."""
 
     def __init__(self, store: ReferenceStore, *, mode: str = "r", filename: str = "<reference file system>",
-                 staging_area: StagingArea | None = None, save_to: str | None = None):
+                 staging_area: StagingArea | None = None, save_to: str | None = None,
+                 tar: LindiTarWriter | None = None):
         if mode not in MODES:
             raise ValueError(f"Invalid mode; must be one of {', '.join(MODES)}")
         store._read_only = mode == "r"  # zarr's Store keeps the flag here; the file's mode decides it
         if staging_area is not None:
             store.chunk_sink = staging_area
+        elif tar is not None:
+            store.chunk_sink = tar  # new chunks become members of the container
         self._staging = staging_area
         self._save_to = save_to  # a local reference file written back on flush and close
+        self._tar = tar  # a local .lindi.tar open for writing, committed on flush and close
         self._store = store
         self._rfs: ReferenceFileSystem = store.rfs
         self._mode = mode
@@ -76,12 +83,16 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
     @classmethod
     def from_lindi_file(cls, path_or_url: str | os.PathLike, mode: str = "r", local_cache: LocalCache | None = None,
                         allow_local: bool | None = None, staging_area: StagingArea | None = None) -> LindiH5pyFile:
-        """Open a ``.lindi.json`` from a local path or an http(s) URL, with h5py's modes.
+        """Open a ``.lindi.json`` or a ``.lindi.tar`` from a local path or an http(s) URL, with
+        h5py's modes.
 
         ``r`` reads; ``r+`` and ``a`` also write (``a`` creates a missing local file); ``w``
-        creates or truncates and ``w-``/``x`` create, failing if it exists. A local file opened
-        for writing is written back (atomically) on ``flush()`` and ``close()``. New chunks go
-        to ``staging_area`` when given (then ``upload()``), else into the reference file.
+        creates or truncates and ``w-``/``x`` create, failing if it exists. A new file is a
+        container when its name ends in ``.tar``; an existing one is recognised by its content.
+        A local file opened for writing is written back on ``flush()`` and ``close()``: a
+        ``.lindi.json`` atomically, a ``.lindi.tar`` grown in place (crash-safe). New chunks go to
+        ``staging_area`` when given (then ``upload()``), else into the container as members, or
+        inline into a ``.lindi.json``.
 
         A reference file fetched from a URL may not point at local files unless
         ``allow_local=True``. ``local_cache`` keeps remote chunks on disk for later reads."""
@@ -96,15 +107,25 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
             raise ValueError(f"Invalid mode; must be one of {', '.join(MODES)}")
         if remote and mode in ("w", "w-", "x"):
             raise ValueError("a reference file at a URL cannot be created in place; write it locally and upload it")
+        tar = None
         if mode in ("w", "w-", "x") or (mode == "a" and not exists):
             rfs = ReferenceFileSystem(generation_metadata={"generatedBy": "lindi-core"})
             rfs.set_metadata(".zgroup", {"zarr_format": 2})
+            if is_tar_path(source):
+                tar = LindiTarWriter.create(source, jsonio.dumps(rfs))
             store = ReferenceStore(rfs, policy=LocationPolicy(base_dir=os.path.dirname(os.path.abspath(source))),
-                                   sources=ByteSources(cache=local_cache))
+                                   sources=ByteSources(cache=local_cache),
+                                   container=tar.container if tar is not None else None)
+        elif mode != "r" and not remote and tar_container.is_local_tar(source):
+            tar = LindiTarWriter.open(source)
+            policy = LocationPolicy(base_dir=os.path.dirname(os.path.abspath(source)),
+                                    allow_local=True if allow_local is None else allow_local)
+            store = ReferenceStore(jsonio.loads(tar.reference_text), policy=policy,
+                                   sources=ByteSources(cache=local_cache), container=tar.container)
         else:
             store = ReferenceStore.from_file(source, allow_local=allow_local, local_cache=local_cache)
-        save_to = None if remote or mode == "r" else source
-        return cls(store, mode=mode, filename=source, staging_area=staging_area, save_to=save_to)
+        save_to = None if remote or mode == "r" or tar is not None else source
+        return cls(store, mode=mode, filename=source, staging_area=staging_area, save_to=save_to, tar=tar)
 
     @classmethod
     def from_hdf5_file(cls, path_or_url: str | os.PathLike, mode: str = "r", local_cache: LocalCache | None = None,
@@ -142,8 +163,32 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         return jsonio.to_json_dict(self._rfs)
 
     def write_lindi_file(self, path: str | os.PathLike) -> None:
-        """Write the reference file system to ``path`` (atomically)."""
-        jsonio.write_atomic(self._rfs, path)
+        """Write the reference file system to ``path`` (atomically), as a ``.lindi.tar`` when the
+        name ends in ``.tar``, else as a ``.lindi.json``.
+
+        A container written here is self-contained: it holds the bytes of every chunk kept in
+        this file's own container or staging area, and inline chunks too large to stay inline
+        (refs into other files stay refs). A ``.lindi.json`` written from a container refers to
+        the container's members as byte ranges of the archive."""
+        path = os.fspath(path)
+        if self._tar is not None:
+            self.flush()  # the copy may name members of this container: they must be committed
+            if os.path.exists(path) and os.path.samefile(path, self._tar.path):
+                return
+        container = self._store.container
+        if is_tar_path(path):
+            write_self_contained(self._rfs, path, read=self._read_bytes, container=container,
+                                 staging=self._staging, policy=self._store.policy,
+                                 inline_limit=self._store.inline_limit)
+        elif container is not None:
+            jsonio.write_atomic(self._rfs.relocated(container.moves_outside(self._rfs.used_urls())), path)
+        else:
+            jsonio.write_atomic(self._rfs, path)
+
+    def _read_bytes(self, location: Location, offset: int, length: int) -> bytes:
+        from zarr.core.sync import sync
+
+        return sync(self._store.sources.read(location, offset, length))
 
     def upload(self, uploader: Uploader, blob_size: int | None = None) -> UploadReport:
         """Consolidate the staged chunks into blobs, upload them and point the references at
@@ -188,8 +233,13 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         return False
 
     def flush(self) -> None:
-        """Write a local reference file opened for writing back to disk (atomically)."""
-        if self._is_open and self._save_to is not None:
+        """Write a local reference file opened for writing back to disk: a ``.lindi.json``
+        atomically, a ``.lindi.tar`` by a crash-safe commit of its new members and reference file."""
+        if not self._is_open:
+            return
+        if self._tar is not None:
+            self._tar.commit(jsonio.dumps(self._rfs))
+        elif self._save_to is not None:
             jsonio.write_atomic(self._rfs, self._save_to)
 
     def close(self) -> None:
@@ -201,6 +251,8 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
                 other.close()
             self._external_files.clear()
             self._store.close()
+            if self._tar is not None:
+                self._tar.close()
 
     def __enter__(self) -> LindiH5pyFile:
         return self

@@ -195,7 +195,6 @@ def copy_object(source_file: LindiH5pyFile, source: str, dest_file: LindiH5pyFil
     src = source_file._rfs
     own = [join_key(source, name) for name in (".zgroup", ".zarray", ".zattrs")]
     keys = [k for k in own if src.get(k) is not None] + _subtree_keys(source_file, source)
-    base_dir = source_file._store.policy.base_dir
     for key in sorted(set(keys), key=lambda k: not k.rsplit("/", 1)[-1].startswith(".")):
         value = src.get(key)
         new_key = dest + key[len(source):]
@@ -207,10 +206,9 @@ def copy_object(source_file: LindiH5pyFile, source: str, dest_file: LindiH5pyFil
         elif isinstance(value, bytes):
             dest_file._rfs.set_inline(new_key, value)
         elif value is not None:
-            url = value.url
-            if base_dir and "://" not in url and not url.startswith("/"):
-                url = f"{base_dir}/{url}"  # relative to the source reference file: make it absolute
-            dest_file._rfs.set_ref(new_key, type(value)(url, value.offset, value.length, value.filter_mask))
+            if dest_file is not source_file:  # relative refs mean something else in another file
+                value = source_file._store.portable_ref(value)
+            dest_file._rfs.set_ref(new_key, value)
     dest_file._hierarchy.rebuild()
 
 

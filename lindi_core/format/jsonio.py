@@ -297,17 +297,9 @@ def assign_templates(rfs: ReferenceFileSystem) -> dict[str, str]:
 
 
 def _used_urls(rfs: ReferenceFileSystem) -> list[str]:
-    used_ids: set[int] = set()
-    for table in rfs.tables.values():
-        ids = table.url_index[table.url_index >= 0]
-        used_ids.update(np.unique(ids).tolist())
-    urls = [rfs.urls[i] for i in sorted(used_ids)]
-    seen = set(urls)
-    for ref in rfs.loose_refs.values():
-        if ref.url not in seen:
-            seen.add(ref.url)
-            urls.append(ref.url)
-    return urls
+    # Refs to members of a container ("./blobs/x/0", §12) each name one chunk's own member: a
+    # template would only add a level of indirection per chunk (LINDI writes them as they are).
+    return [url for url in rfs.used_urls() if not url.startswith("./")]
 
 
 def iter_json_text(rfs: ReferenceFileSystem, *, use_templates: bool = True) -> Iterator[bytes]:

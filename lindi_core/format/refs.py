@@ -190,6 +190,20 @@ class ReferenceFileSystem:
     def __len__(self) -> int:
         return sum(1 for _ in self.keys())
 
+    def used_urls(self) -> list[str]:
+        """The distinct URLs chunk refs point into (table URLs first, in URL-table order)."""
+        used_ids: set[int] = set()
+        for table in self.tables.values():
+            ids = table.url_index[table.url_index >= 0]
+            used_ids.update(np.unique(ids).tolist())
+        urls = [self.urls[i] for i in sorted(used_ids)]
+        seen = set(urls)
+        for ref in self.loose_refs.values():
+            if ref.url not in seen:
+                seen.add(ref.url)
+                urls.append(ref.url)
+        return urls
+
     def chunk_refs(self, array_path: str) -> Iterator[tuple[str, ChunkRef]]:
         """The (chunk name, reference) pairs of one array, tables and loose refs alike."""
         table = self.tables.get(array_path)
@@ -264,6 +278,38 @@ class ReferenceFileSystem:
         for key, ref in moved:
             self.loose_refs.pop(key, None)
             self.set_ref(key, ref)
+
+    def relocated(self, moves: dict[str, tuple[str, int]]) -> ReferenceFileSystem:
+        """A copy in which every chunk ref into a URL of ``moves`` points at ``(new_url, offset +
+        shift)`` instead: how refs follow bytes that were copied or are read from elsewhere
+        (members of a container as ranges of the archive, staged chunks as members)."""
+        copy = ReferenceFileSystem(self.generation_metadata)
+        copy.metadata = dict(self.metadata)
+        copy.inline = dict(self.inline)
+        copy.preferred_templates = dict(self.preferred_templates)
+        copy.urls = list(self.urls)
+        copy._url_ids = dict(self._url_ids)
+        new_ids = np.arange(len(self.urls), dtype=np.int32)
+        shifts = np.zeros(len(self.urls), dtype=np.int64)
+        for url, (new_url, shift) in moves.items():
+            old_id = self._url_ids.get(url)
+            if old_id is not None:
+                new_ids[old_id] = copy.url_id(new_url)
+                shifts[old_id] = shift
+        for array_path, table in self.tables.items():
+            moved = ChunkTable(table.grid_shape)
+            present = table.url_index >= 0
+            if present.any():
+                ids = np.where(present, table.url_index, 0)
+                moved.url_index = np.where(present, new_ids[ids], -1).astype(np.int32)
+                moved.offset = table.offset + np.where(present, shifts[ids], 0)
+            moved.length = table.length.copy()
+            moved.filter_mask = None if table.filter_mask is None else table.filter_mask.copy()
+            copy.tables[array_path] = moved
+        for key, ref in self.loose_refs.items():
+            new_url, shift = moves.get(ref.url, (ref.url, 0))
+            copy.loose_refs[key] = ChunkRef(new_url, ref.offset + shift, ref.length, ref.filter_mask)
+        return copy
 
     def to_dict(self, *, use_templates: bool = True) -> dict[str, Any]:
         """The reference file as a plain JSON-ready dict in the spec's shape."""

@@ -7,6 +7,8 @@ and Zarr disagree:
 
 * a short final chunk of an uncompressed array (contiguous data cut into virtual chunks) is
   padded with zeros to the full chunk size Zarr expects;
+* refs inside a ``.lindi.tar`` container to its own members (``./blobs/x/0``) read byte ranges
+  of the archive (:mod:`lindi_core.io.tar_container`);
 * chunks of arrays LINDI 0.4 linked to their HDF5 dataset (``_EXTERNAL_ARRAY_LINK``) are found
   in that file's chunk index (:mod:`lindi_core.store.external_arrays`);
 * a chunk that HDF5 stored with some optional filters skipped is rewritten into the form the
@@ -32,10 +34,13 @@ import lindi_core.codecs  # noqa: F401  (registers our codecs and data types)
 from lindi_core.errors import ChunkDecodeError, ReferenceFormatError
 from lindi_core.format import annotations as ann
 from lindi_core.format import jsonio
+from lindi_core.format.lindi_tar import looks_like_ustar
 from lindi_core.format.refs import ZARR_METADATA_NAMES, ChunkRef, ReferenceFileSystem, join_key, split_key
+from lindi_core.io import tar_container
 from lindi_core.io.cache import LocalCache
-from lindi_core.io.locations import LocationPolicy
+from lindi_core.io.locations import Location, LocationPolicy
 from lindi_core.io.sources import ByteSources, fetch_url_sync
+from lindi_core.io.tar_container import TarContainer
 from lindi_core.store.external_arrays import ExternalArrayIndex
 from lindi_core.store.filter_mask import restore_skipped_filters, uses_libhdf5_pipeline, with_mask_header
 
@@ -55,7 +60,8 @@ class ReferenceStore(Store):
 
     def __init__(self, rfs: ReferenceFileSystem, *, policy: LocationPolicy | None = None,
                  sources: ByteSources | None = None, read_only: bool = True, chunk_sink: ChunkSink | None = None,
-                 inline_limit: int = 4096, memory_cache_bytes: int = 256 * 1024 * 1024):
+                 inline_limit: int = 4096, memory_cache_bytes: int = 256 * 1024 * 1024,
+                 container: TarContainer | None = None):
         super().__init__(read_only=read_only)
         # Recently read chunk bytes, so reads that touch a chunk again (random access, overlapping
         # slices) make no new request; bounded, least recently used dropped first.
@@ -66,6 +72,7 @@ class ReferenceStore(Store):
         self.inline_limit = inline_limit
         self.rfs = rfs
         self.policy = policy or LocationPolicy()
+        self.container = container  # the .lindi.tar this reference file lives in, if any
         self.sources = sources or ByteSources()
         self.external_arrays = ExternalArrayIndex(self.policy)
         self._prefetched: dict[str, bytes] = {}
@@ -74,19 +81,34 @@ class ReferenceStore(Store):
     @classmethod
     def from_file(cls, path_or_url: str | os.PathLike, *, allow_local: bool | None = None,
                   local_cache: LocalCache | None = None) -> ReferenceStore:
-        """Open a ``.lindi.json`` from a local path or an http(s) URL.
+        """Open a ``.lindi.json`` or a ``.lindi.tar`` from a local path or an http(s) URL.
 
-        A file fetched from a URL may not point at local files unless ``allow_local=True``.
+        A file fetched from a URL may not point at local files unless ``allow_local=True`` (refs
+        to the members of a container are always allowed: they read the container itself).
         ``local_cache`` keeps the remote chunks read, on disk, for later reads.
         """
         target = os.fspath(path_or_url)
+        opened = None
         if target.startswith(("http://", "https://")):
-            rfs = jsonio.loads(fetch_url_sync(target))
+            if tar_container.names_tar(target):
+                opened = tar_container.open_url(target)
+            else:
+                data = fetch_url_sync(target)
+                if looks_like_ustar(data):  # a container at a URL that does not say so
+                    opened = tar_container.open_bytes(Location("http", target), data)
+                else:
+                    rfs = jsonio.loads(data)
             policy = LocationPolicy(base_dir=None, allow_local=bool(allow_local))
         else:
-            rfs = jsonio.load_path(target)
+            if tar_container.is_local_tar(target):
+                opened = tar_container.open_local(target)
+            else:
+                rfs = jsonio.load_path(target)
             base_dir = os.path.dirname(os.path.abspath(target))
             policy = LocationPolicy(base_dir=base_dir, allow_local=True if allow_local is None else allow_local)
+        if opened is not None:
+            return cls(jsonio.loads(opened.reference_text), policy=policy, sources=ByteSources(cache=local_cache),
+                       container=opened.container)
         return cls(rfs, policy=policy, sources=ByteSources(cache=local_cache))
 
     @classmethod
@@ -166,13 +188,31 @@ class ReferenceStore(Store):
             return None
         return await self.external_arrays.chunk_ref(link, chunk_name, zarray.get("chunks") or [])
 
+    def locate(self, ref: ChunkRef) -> tuple[Location, int, int]:
+        """(where, offset, length) of the bytes a ref names."""
+        if self.container is not None:
+            inside = self.container.locate(ref)
+            if inside is not None:
+                return inside
+        return self.policy.resolve(ref.url), ref.offset, ref.length
+
+    def portable_ref(self, ref: ChunkRef) -> ChunkRef:
+        """The same bytes named so that the ref also means them outside this reference file:
+        members of a container as ranges of the archive, relative paths made absolute."""
+        if self.container is not None and self.container.member_for(ref.url) is not None:
+            location, offset, length = self.container.locate(ref)
+            return ChunkRef(location.where, offset, length, ref.filter_mask)
+        if self.policy.base_dir and "://" not in ref.url and not os.path.isabs(ref.url):
+            return ChunkRef(os.path.join(self.policy.base_dir, ref.url), ref.offset, ref.length, ref.filter_mask)
+        return ref
+
     async def _read_ref(self, ref: ChunkRef) -> bytes:
         token = (ref.url, ref.offset, ref.length)
         data = self._recent.get(token)
         if data is not None:
             self._recent.move_to_end(token)
             return data
-        data = await self.sources.read(self.policy.resolve(ref.url), ref.offset, ref.length)
+        data = await self.sources.read(*self.locate(ref))
         if len(data) <= self.memory_cache_bytes:
             self._recent[token] = data
             self._recent_bytes += len(data)

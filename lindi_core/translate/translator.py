@@ -29,6 +29,7 @@ from lindi_core.translate.datasets import DatasetContext, translate_dataset
 from lindi_core.translate.dtypes import describe
 from lindi_core.translate.references import ObjectKey, ReferenceEncoder, object_key
 from lindi_core.translate.source import open_source
+from lindi_core.write.lindi_tar import is_tar_path, write_new_tar
 
 GROUP_METADATA = {"zarr_format": 2}
 
@@ -162,10 +163,14 @@ def _generation_metadata(source: str) -> dict[str, Any]:
 
 
 def translate_to_file(source: str | os.PathLike, output: str | os.PathLike, **kwargs: Any) -> ReferenceFileSystem:
-    """Translate ``source`` and write the reference file atomically to ``output``.
+    """Translate ``source`` and write the reference file atomically to ``output``: a
+    ``.lindi.tar`` container when its name ends in ``.tar``, else a ``.lindi.json``.
 
     Nothing is written unless the whole translation succeeds.
     """
     rfs = translate(source, **kwargs)
-    jsonio.write_atomic(rfs, output)
+    if is_tar_path(output):
+        write_new_tar(output, jsonio.dumps(rfs))
+    else:
+        jsonio.write_atomic(rfs, output)
     return rfs

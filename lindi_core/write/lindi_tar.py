@@ -1,0 +1,326 @@
+"""Writing ``.lindi.tar`` containers: new ones in one go, existing ones grown in place.
+
+A new archive (:func:`write_new_tar`) is written under a temporary name and renamed into place:
+readers see the old file or the complete new one, never a part.
+
+An existing archive grows in place (:class:`LindiTarWriter`). New chunks are appended as members
+(``blobs/<key>``) as they are written, and :meth:`LindiTarWriter.commit` publishes a new
+reference file and index. The entry record is the single commit point, and nothing the
+committed entry record reaches is ever overwritten:
+
+1. members are appended after the last member the committed index lists;
+2. the new reference file and the new index go into free regions (members under ``.trash/``
+   that the committed index lists, such as the reference file and index of the commit before)
+   or are appended; the committed reference file and index stay as they are and become free
+   regions in the new index;
+3. the file is flushed to disk (fsync), the entry record is rewritten to point at the new index
+   (its JSON lies within one 512-byte sector, so the disk writes it whole) and flushed again;
+4. the headers of regions that changed role are renamed; only plain ``tar`` tools read them.
+
+An interrupted write thus leaves the previous commit whole: its index lists only bytes written
+and flushed before it, and the next writer appends after them, overwriting whatever the
+interrupted session left past its end. The price is a second padded region for the reference
+file and one for the index, which later commits reuse in turn (LINDI instead rewrites them in
+place, which a crash can leave half old, half new).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import BinaryIO
+
+from lindi_core.errors import LindiError
+from lindi_core.format import jsonio
+from lindi_core.format.lindi_tar import (
+    BLOCK,
+    END_OF_ARCHIVE,
+    INDEX_NAME,
+    INITIAL_INDEX_SIZE,
+    INITIAL_REFERENCE_SIZE,
+    REFERENCE_NAME,
+    TRASH_PREFIX,
+    TarMember,
+    chunk_member_name,
+    encode_entry,
+    encode_index,
+    member_url,
+    padded,
+    padded_to_block,
+    plan_new_archive,
+    region_size,
+    ustar_header,
+)
+from lindi_core.format.refs import ChunkRef, ReferenceFileSystem
+from lindi_core.io import tar_container
+from lindi_core.io.locations import Location, LocationPolicy
+from lindi_core.write.consolidate import staged_refs
+from lindi_core.write.staging import StagingArea
+
+# (name, size, function producing the bytes) of a member to write into a new archive
+NewMember = tuple[str, int, Callable[[], bytes]]
+# Reads ``length`` bytes at ``offset`` of a location (the facade's byte sources)
+ReadBytes = Callable[[Location, int, int], bytes]
+# Large enough for any offset or size of a real archive: sizes an index record for the worst case.
+_LONGEST_NUMBER = 10**15
+
+
+def is_tar_path(path: str | os.PathLike) -> bool:
+    """Whether a reference file written to ``path`` should be a container (``.lindi.tar``)."""
+    return os.fspath(path).endswith(".tar")
+
+
+def write_new_tar(path: str | os.PathLike, reference_text: bytes, members: Iterable[NewMember] = ()) -> None:
+    """Write a new archive holding ``reference_text`` as ``lindi.json`` and ``members``,
+    atomically (a temporary file renamed over ``path``)."""
+    path = os.fspath(path)
+    text = reference_text.rstrip()
+    members = list(members)
+    layout = plan_new_archive(len(text), [(name, size) for name, size, _ in members])
+    entry, index, reference, *others = layout
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".lindi.tar", dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            _write_member(f, entry, encode_entry(index))
+            _write_member(f, index, padded(encode_index(layout), index.size))
+            _write_member(f, reference, padded(text, reference.size))
+            for member, (_, _, produce) in zip(others, members):
+                data = produce()
+                if len(data) != member.size:
+                    raise LindiError(f"member {member.name!r} was to hold {member.size} bytes but got {len(data)}")
+                _write_member(f, member, data)
+            f.write(END_OF_ARCHIVE)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _write_member(f: BinaryIO, member: TarMember, data: bytes) -> None:
+    """Header, data and the zero padding to a whole block, at the member's place."""
+    f.seek(member.header_offset)
+    f.write(ustar_header(member.name, member.size))
+    f.write(data)
+    f.write(bytes(padded_to_block(member.size) - member.size))
+
+
+def write_self_contained(rfs: ReferenceFileSystem, path: str | os.PathLike, *, read: ReadBytes,
+                         container: tar_container.TarContainer | None = None, staging: StagingArea | None = None,
+                         policy: LocationPolicy | None = None, inline_limit: int | None = None) -> None:
+    """Write ``rfs`` as a new container at ``path`` that holds the bytes of every chunk kept in
+    ``container`` (the archive ``rfs`` was read from) or in ``staging``, so the new file needs
+    neither, and of inline chunks over ``inline_limit`` bytes (kept out of the JSON). Refs into
+    other files (the original HDF5 file, uploaded blobs) stay as they are, except relative
+    paths, which inside a container would name members: they become absolute."""
+    members: list[NewMember] = []
+    moves: dict[str, tuple[str, int]] = {}
+    taken: set[str] = set()
+    urls = rfs.used_urls()
+    remaining = []
+    for url in urls:  # members of the source container first: they keep their names, so their refs stay
+        member = container.member_for(url) if container is not None else None
+        if member is None:
+            remaining.append(url)
+            continue
+        if member.name not in taken:
+            taken.add(member.name)
+            members.append((member.name, member.size, partial(read, container.location, member.data_offset,
+                                                              member.size)))
+        if url != member_url(member.name):
+            moves[url] = (member_url(member.name), 0)
+    staged_keys = {ref.url: key for key, ref in staged_refs(rfs, staging)} if staging is not None else {}
+    for url in remaining:
+        if url in staged_keys:
+            name = chunk_member_name(staged_keys[url], taken)
+            taken.add(name)
+            size = os.path.getsize(url)
+            members.append((name, size, partial(read, Location("local", url), 0, size)))
+            moves[url] = (member_url(name), 0)
+        elif "://" not in url and not os.path.isabs(url):
+            moves[url] = ((policy or LocationPolicy()).resolve(url).where, 0)
+    large_inline = [key for key, data in rfs.inline.items() if inline_limit is not None and len(data) > inline_limit]
+    if moves or large_inline:
+        rfs = rfs.relocated(moves)  # a copy: the file being written from keeps its own refs
+    for key in large_inline:
+        name = chunk_member_name(key, taken)
+        taken.add(name)
+        data = rfs.inline[key]
+        members.append((name, len(data), partial(bytes, data)))
+        rfs.set_ref(key, ChunkRef(member_url(name), 0, len(data)))
+    write_new_tar(path, jsonio.dumps(rfs), members)
+
+
+class LindiTarWriter:
+    """A local container open for writing: the chunk sink of a writable store (new chunks become
+    members at once, readable through :attr:`container`) and the committer of reference files."""
+
+    def __init__(self, path: str, opened: tar_container.OpenedTar):
+        self.path = path
+        self.container = opened.container
+        self.reference_text = opened.reference_text  # the committed reference file when opened
+        self._committed = dict(self.container.members)
+        self._committed_digest = _digest(opened.reference_text)
+        self._normalized_digest: bytes | None = None  # of the committed file as we would write it
+        self._append_at = max(member.padded_end for member in self._committed.values())
+        self._file: BinaryIO | None = open(path, "r+b")
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> LindiTarWriter:
+        path = os.path.abspath(os.fspath(path))
+        return cls(path, tar_container.open_local(path))
+
+    @classmethod
+    def create(cls, path: str | os.PathLike, reference_text: bytes) -> LindiTarWriter:
+        """A new archive (replacing any file at ``path``) holding ``reference_text``, open for writing."""
+        write_new_tar(path, reference_text)
+        return cls.open(path)
+
+    def __enter__(self) -> LindiTarWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _open_file(self) -> BinaryIO:
+        if self._file is None:
+            raise ValueError(f"the container {self.path!r} is closed")
+        return self._file
+
+    # -- appending members ----------------------------------------------------------------
+    def store_chunk(self, key: str, data: bytes) -> ChunkRef:
+        """Append a chunk as the member ``blobs/<key>`` and return the ref to it."""
+        name = chunk_member_name(key, self.container.members)
+        self.append(name, bytes(data))
+        return ChunkRef(member_url(name), 0, len(data))
+
+    def append(self, name: str, data: bytes) -> TarMember:
+        """Append a member after everything else (it is published by the next commit)."""
+        if name in self.container.members:
+            raise ValueError(f"the container already has a member {name!r}")
+        member = TarMember(name, self._append_at, len(data))
+        f = self._open_file()
+        _write_member(f, member, data)
+        # The end-of-archive marker keeps the file a valid tar between commits.
+        f.write(END_OF_ARCHIVE)
+        f.flush()  # readers open the file themselves: they must see the member now
+        self._append_at = member.padded_end
+        self.container.members[name] = member
+        return member
+
+    # -- committing -----------------------------------------------------------------------
+    def commit(self, reference_text: bytes) -> bool:
+        """Publish ``reference_text`` as the reference file, with every member appended so far
+        (crash-safe: see the module's documentation). False when there was nothing to publish."""
+        f = self._open_file()
+        text = reference_text.rstrip()
+        if self.container.members == self._committed and self._unchanged(text):
+            return False
+        start = self._append_at
+        try:
+            live, index, renamed = self._prepare(text)
+            f.seek(BLOCK)
+            f.write(encode_entry(index))
+            f.flush()
+        except BaseException:
+            # Nothing was committed: the next attempt may overwrite what this one appended.
+            self._append_at = start
+            raise
+        # The entry record is written: the memory state follows it, whatever happens next, so
+        # that no later commit reuses a region the disk may now reach.
+        self.container.members.clear()
+        self.container.members.update(live)
+        self._committed = dict(live)
+        self._committed_digest = self._normalized_digest = _digest(text)
+        self.reference_text = text
+        self._sync()
+        for member in renamed:
+            f.seek(member.header_offset)
+            f.write(ustar_header(member.name, member.size))
+        f.flush()
+        return True
+
+    def _prepare(self, text: bytes) -> tuple[dict[str, TarMember], TarMember, list[TarMember]]:
+        """Write the new reference file and index where the committed state does not reach, and
+        flush them to disk. Returns the new index's members, its own record, and the regions
+        whose headers must be renamed once committed."""
+        f = self._open_file()
+        live = dict(self.container.members)
+        free = sorted((m for name, m in live.items() if name.startswith(TRASH_PREFIX)),
+                      key=lambda m: (m.size, m.header_offset))
+        renamed: list[TarMember] = []  # reused regions, whose headers are renamed after the commit
+        retired = [live.pop(REFERENCE_NAME), live.pop(INDEX_NAME)]
+        reference, reused = self._place(REFERENCE_NAME, len(text), INITIAL_REFERENCE_SIZE, free, live)
+        self._write_region(reference, text, reused=reused)
+        if reused:
+            renamed.append(reference)
+        live[REFERENCE_NAME] = reference
+        for old in retired:  # still what the committed entry record reaches: kept, listed as free
+            trash = old.renamed(f"{TRASH_PREFIX}{old.name}.{old.data_offset}")
+            live[trash.name] = trash
+            renamed.append(trash)
+        longest = len(encode_index([*live.values(), TarMember(INDEX_NAME, _LONGEST_NUMBER, _LONGEST_NUMBER)]))
+        index, reused = self._place(INDEX_NAME, longest, INITIAL_INDEX_SIZE, free, live)
+        live[INDEX_NAME] = index
+        self._write_region(index, encode_index(live.values()), reused=reused)
+        if reused:
+            renamed.append(index)
+        f.seek(self._append_at)
+        f.write(END_OF_ARCHIVE)
+        f.truncate(self._append_at + len(END_OF_ARCHIVE))  # drop what an interrupted session left
+        self._sync()
+        return live, index, renamed
+
+    def _unchanged(self, text: bytes) -> bool:
+        """Whether ``text`` says what the committed reference file says. Another writer (LINDI)
+        formats JSON differently; compared as this library would have written it, opening such
+        a file for writing and closing it unchanged leaves it untouched."""
+        digest = _digest(text)
+        if digest == self._committed_digest:
+            return True
+        if self._normalized_digest is None:
+            self._normalized_digest = _digest(jsonio.dumps(jsonio.loads(self.reference_text)))
+        return digest == self._normalized_digest
+
+    def _place(self, name: str, length: int, initial: int, free: list[TarMember],
+               live: dict[str, TarMember]) -> tuple[TarMember, bool]:
+        """(region, whether it is reused) for a new reference file or index: the smallest free
+        region it fits in (``free`` holds only regions the committed index already calls free),
+        else a new one appended with room to grow."""
+        for i, region in enumerate(free):
+            if region.size >= length:
+                del free[i]
+                del live[region.name]
+                return region.renamed(name), True
+        placed = TarMember(name, self._append_at, region_size(length, initial))
+        self._append_at = placed.padded_end
+        return placed, False
+
+    def _write_region(self, region: TarMember, text: bytes, *, reused: bool) -> None:
+        f = self._open_file()
+        if reused:  # its header keeps its old name until the commit is done
+            f.seek(region.data_offset)
+            f.write(padded(text, region.size))
+        else:
+            _write_member(f, region, padded(text, region.size))
+
+    def _sync(self) -> None:
+        f = self._open_file()
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _digest(text: bytes) -> bytes:
+    return hashlib.sha256(text.rstrip()).digest()
