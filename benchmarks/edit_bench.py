@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import statistics
 import sys
@@ -36,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peers  # noqa: E402
-from translate_bench import lindi_core_revision, lindi_core_under_test, machine_facts  # noqa: E402
+from translate_bench import lindi_core_under_test, machine_facts, write_results  # noqa: E402
 
 BENCH_DIR = peers.BENCH_DIR
 DATA_DIR = peers.CACHE_DIR / "data" / "edit"
@@ -252,12 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         "cases": cases,
         "targets": targets(cases, expected),
     }
-    if not args.commit and {**lindi_core_revision(), "source": "working tree"} != revision:
-        result["lindi_core_revision"]["warning"] = "the lindi-core tree changed during the run"
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(result, indent=2) + "\n")
-    print(table(result))
-    print(f"\nresults written to {out_path}")
+    write_results(result, out_path, args.commit, revision, table(result))
     return 0
 
 

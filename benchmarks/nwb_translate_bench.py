@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import statistics
 import sys
@@ -39,10 +38,10 @@ from translate_bench import (  # noqa: E402
     CHILD_CODE,
     CHILD_PRELUDE,
     environment_versions,
-    lindi_core_revision,
     lindi_core_under_test,
     machine_facts,
     tool_python,
+    write_results,
 )
 
 BENCH_DIR = peers.BENCH_DIR
@@ -269,12 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         "cases": cases,
         "targets": targets(cases, source.stat().st_size),
     }
-    if not args.commit and {**lindi_core_revision(), "source": "working tree"} != revision:
-        result["lindi_core_revision"]["warning"] = "the lindi-core tree changed during the run"
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(result, indent=2) + "\n")
-    print(table(result))
-    print(f"\nresults written to {out_path}")
+    write_results(result, out_path, args.commit, revision, table(result))
     return 0
 
 

@@ -371,6 +371,18 @@ def lindi_core_under_test(commit: str | None) -> tuple[dict[str, str], dict]:
     return env, {"commit": sha, "source": f"git snapshot {snapshot.relative_to(BENCH_DIR.parent)}"}
 
 
+def write_results(result: dict, out_path: Path, commit: str | None, revision_at_start: dict, text: str) -> None:
+    """Save ``result`` as JSON (flagging a working tree that changed during the run) and print
+    ``text`` (the table) and where the results went."""
+    if not commit and {**lindi_core_revision(), "source": "working tree"} != revision_at_start:
+        result["lindi_core_revision"]["warning"] = "the lindi-core tree changed during the run"
+        print("WARNING: the lindi-core tree changed during the run", file=sys.stderr)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(result, indent=2) + "\n")
+    print(text)
+    print(f"\nresults written to {out_path}")
+
+
 def snapshot_lindi_core(rev: str) -> tuple[str, Path]:
     """The ``lindi_core`` package of git revision ``rev``, extracted once under
     ``.cache/src/<commit>``; returns (commit, the folder to put on PYTHONPATH)."""
