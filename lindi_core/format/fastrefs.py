@@ -72,6 +72,7 @@ class _Tokens:
     kind: np.ndarray  # the byte at each: '"', '[', ']', '{' or '}'
     refs_open: int = -1  # token index of the '{' of the top-level "refs" value
     refs_close: int = -1
+    has_backslashes: bool = False  # escapes anywhere in the document
 
     def at(self, entry_tokens: np.ndarray, offset: int) -> np.ndarray:
         """Byte positions of the token at ``offset`` from each entry's '['."""
@@ -176,7 +177,8 @@ def _tokens(a: np.ndarray, data: bytes) -> _Tokens | None:
         blocks = list(pool.map(outside_strings, blocks, carries.tolist()))
     if sum(quote_counts) % 2 or not sum(len(kind) for _, kind in blocks):
         return None  # an unterminated string, or nothing at all
-    return _Tokens(np.concatenate([found for found, _ in blocks]), np.concatenate([kind for _, kind in blocks]))
+    return _Tokens(np.concatenate([found for found, _ in blocks]), np.concatenate([kind for _, kind in blocks]),
+                   has_backslashes=escapes)
 
 
 def _escaped_quotes(a: np.ndarray, found: np.ndarray, kind: np.ndarray) -> np.ndarray | None:
@@ -214,7 +216,7 @@ def _candidate_entries(data: bytes, a: np.ndarray, tokens: _Tokens) -> np.ndarra
     t = t[(depth[t] == 3) & (kind[t - 2] == QUOTE) & (kind[t - 1] == QUOTE) & (kind[t + 1] == QUOTE)
           & (kind[t + 2] == QUOTE) & (kind[t + 3] == CLOSE_BRACKET) & ((kind[t + 4] == QUOTE) | (t + 4 == last))]
     t = t.astype(np.int32)
-    if len(t) and data.find(b"\\") >= 0:
+    if len(t) and tokens.has_backslashes:
         # An escape inside a key or URL: the JSON parser decodes those entries.
         backslashes = np.flatnonzero(a == BACKSLASH)
         start, stop = tokens.at(t, KEY_OPEN), tokens.at(t, URL_CLOSE)

@@ -13,11 +13,12 @@ at a time, so a million chunk references never exist as a million Python lists.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import re
 import tempfile
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import orjson
@@ -393,15 +394,16 @@ def to_json_dict(rfs: ReferenceFileSystem, *, use_templates: bool = True) -> dic
     return parse_json_bytes(dumps(rfs, use_templates=use_templates))
 
 
-def write_atomic(rfs: ReferenceFileSystem, path: str | os.PathLike, *, use_templates: bool = True) -> None:
-    """Write a reference file so that ``path`` is either the old file or the complete new one."""
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, suffix: str) -> Iterator[BinaryIO]:
+    """A file to write that replaces ``path`` only once complete and synced to disk: ``path``
+    is either the old file or the whole new one, and a failure leaves no temporary behind."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".lindi.json", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            for piece in iter_json_text(rfs, use_templates=use_templates):
-                f.write(piece)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -411,3 +413,10 @@ def write_atomic(rfs: ReferenceFileSystem, path: str | os.PathLike, *, use_templ
         except FileNotFoundError:
             pass
         raise
+
+
+def write_atomic(rfs: ReferenceFileSystem, path: str | os.PathLike, *, use_templates: bool = True) -> None:
+    """Write a reference file so that ``path`` is either the old file or the complete new one."""
+    with atomic_output(path, ".lindi.json") as f:
+        for piece in iter_json_text(rfs, use_templates=use_templates):
+            f.write(piece)

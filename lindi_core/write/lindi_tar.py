@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import BinaryIO
@@ -81,27 +80,16 @@ def write_new_tar(path: str | os.PathLike, reference_text: bytes, members: Itera
     members = list(members)
     layout = plan_new_archive(len(text), [(name, size) for name, size, _ in members])
     entry, index, reference, *others = layout
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".lindi.tar", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _write_member(f, entry, encode_entry(index))
-            _write_member(f, index, padded(encode_index(layout), index.size))
-            _write_member(f, reference, padded(text, reference.size))
-            for member, (_, _, produce) in zip(others, members):
-                data = produce()
-                if len(data) != member.size:
-                    raise LindiError(f"member {member.name!r} was to hold {member.size} bytes but got {len(data)}")
-                _write_member(f, member, data)
-            f.write(END_OF_ARCHIVE)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with jsonio.atomic_output(path, ".lindi.tar") as f:
+        _write_member(f, entry, encode_entry(index))
+        _write_member(f, index, padded(encode_index(layout), index.size))
+        _write_member(f, reference, padded(text, reference.size))
+        for member, (_, _, produce) in zip(others, members):
+            data = produce()
+            if len(data) != member.size:
+                raise LindiError(f"member {member.name!r} was to hold {member.size} bytes but got {len(data)}")
+            _write_member(f, member, data)
+        f.write(END_OF_ARCHIVE)
 
 
 def _write_member(f: BinaryIO, member: TarMember, data: bytes) -> None:
