@@ -17,12 +17,14 @@ import numcodecs
 import numpy as np
 import zarr
 
+from lindi_core.codecs.fast_decode import chunk_decoder
 from lindi_core.facade import dims, selections
 from lindi_core.facade.base import FacadeObject
 from lindi_core.facade.dtypes import dataset_dtype, storage_dtype
 from lindi_core.facade.references import LindiH5pyReference, reference_from_json, region_selection
 from lindi_core.format import annotations as ann
 from lindi_core.format.refs import join_key
+from lindi_core.store.direct_read import parse_fill_value
 
 if TYPE_CHECKING:
     from lindi_core.facade.files import LindiH5pyFile
@@ -42,6 +44,8 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         self._dtype: np.dtype | None = None
         self._array: zarr.Array | None = None
         self._whole: np.ndarray | None = None
+        self._decoder: Any = None
+        self._decoder_for: dict | None = None  # the .zarray dict _decoder was made for
 
     # -- description ------------------------------------------------------------------------
     @property
@@ -251,9 +255,12 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         whole = self._inline_single_chunk()
         if whole is not None:
             return _index_numpy(whole, selection, self._is_scalar)
-        array = self._zarr()
         if self._is_scalar:
-            return np.asarray(array[0:1]).reshape(())
+            return np.asarray(self._zarr()[0:1]).reshape(())
+        direct = self._read_direct(selection)
+        if direct is not None:
+            return direct
+        array = self._zarr()
         keys = chunk_keys(self._zpath, selection, tuple(self._zarray["chunks"]))
         if len(keys) > 1:
             # Fetch every chunk the selection needs at once, so that neighbouring byte ranges
@@ -264,6 +271,35 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         finally:
             if len(keys) > 1:
                 self._file._store.discard_prefetched()
+
+    def _read_direct(self, selection: selections.Selection) -> np.ndarray | None:
+        """The selection read by :mod:`lindi_core.store.direct_read` (chunks fetched at once,
+        decoded in parallel as they arrive, straight into the result), or ``None`` where that
+        path does not apply (masks, index lists, object or compound items, exotic codecs)."""
+        if selection.mask is not None or any(isinstance(a, np.ndarray) for a in selection.axes):
+            return None
+        decoder = self._direct_decoder()
+        if decoder is None:
+            return None
+        zarray = self._zarray
+        axes = tuple(slice(a, a + 1) if not isinstance(a, slice) else a for a in selection.axes)
+        data = self._file._read_box(self._zpath, zarray, decoder, axes)
+        drops = selection.shape_drops
+        if drops:
+            data = data.reshape([n for i, n in enumerate(data.shape) if i not in drops])
+        return data
+
+    def _direct_decoder(self) -> Any:
+        zarray = self._zarray
+        if self._decoder_for is not zarray:  # metadata replaced (resize, rewrite): decide again
+            try:
+                dtype = storage_dtype(zarray)
+                parse_fill_value(zarray.get("fill_value"), dtype)
+                self._decoder = chunk_decoder(zarray, dtype)
+            except (TypeError, ValueError):
+                self._decoder = None
+            self._decoder_for = zarray
+        return self._decoder
 
     def _inline_single_chunk(self) -> np.ndarray | None:
         """The whole array, decoded here, when it is one chunk stored inline (most small

@@ -20,10 +20,12 @@ import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 import h5py
+import numpy as np
 import zarr
 
 from lindi_core.errors import LindiError
 from lindi_core.facade.dataset import LindiH5pyDataset
+from lindi_core.facade.dtypes import storage_dtype
 from lindi_core.facade.group import (
     LindiH5pyExternalLink,
     LindiH5pyGroup,
@@ -38,7 +40,7 @@ from lindi_core.io import tar_container
 from lindi_core.io.cache import LocalCache
 from lindi_core.io.locations import Location, LocationPolicy
 from lindi_core.io.sources import ByteSources
-from lindi_core.store import ReferenceStore
+from lindi_core.store import ReferenceStore, direct_read
 from lindi_core.write.consolidate import UploadReport
 from lindi_core.write.lindi_tar import LindiTarWriter, is_tar_path, write_self_contained
 from lindi_core.write.staging import StagingArea
@@ -387,6 +389,15 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         if source_id is not None and self._root_object_id() not in (None, source_id):
             raise ValueError(f"reference to {ref.path!r} points into another file ({source_id})")
         return self[ref.path]
+
+    def _read_box(self, zpath: str, zarray: dict, decoder: Any, axes: tuple[slice, ...]) -> np.ndarray:
+        from zarr.core.sync import sync
+
+        dtype = storage_dtype(zarray)
+        return sync(direct_read.read_box(
+            self._store.chunk_bytes, decoder, dtype, tuple(zarray["shape"]), tuple(zarray["chunks"]), axes,
+            direct_read.parse_fill_value(zarray.get("fill_value"), dtype), zpath,
+            zarray.get("dimension_separator") or "."))
 
     def _prefetch(self, keys: list[str]) -> None:
         from zarr.core.sync import sync

@@ -45,7 +45,9 @@ def plan(ranges: list[tuple[int, int]], *, max_gap: int, max_size: int) -> list[
     return merged
 
 
-Fetch = Callable[[str, int, int], Awaitable[bytes]]
+# Called as a response arrives: the buffer being filled and how many bytes of it are in.
+Progress = Callable[[memoryview, int], None]
+Fetch = Callable[[str, int, int, Progress | None], Awaitable[bytes]]
 
 
 @dataclass
@@ -89,8 +91,25 @@ class RangeBatcher:
     async def _serve(self, url: str, merged: MergedRange, ranges: list[tuple[int, int]],
                      futures: list[asyncio.Future]) -> None:
         self.requests_made += 1
+        # Each reader gets its bytes as soon as they are in, not when the whole span is: the
+        # first chunks of a long merged read are decoded while the rest is still arriving.
+        by_end = sorted(range(len(ranges)), key=lambda i: ranges[i][0] + ranges[i][1])
+        served = 0
+
+        def deliver(view: memoryview, received: int) -> None:
+            nonlocal served
+            while served < len(by_end):
+                offset, length = ranges[by_end[served]]
+                begin = offset - merged.start
+                if begin + length > received:
+                    return
+                future = futures[by_end[served]]
+                if not future.done():
+                    future.set_result(bytes(view[begin : begin + length]))
+                served += 1
+
         try:
-            data = await self._fetch(url, merged.start, merged.stop - merged.start)
+            data = await self._fetch(url, merged.start, merged.stop - merged.start, deliver)
         except BaseException as exc:  # every waiting reader gets the failure
             for future in futures:
                 if not future.done():
@@ -98,8 +117,4 @@ class RangeBatcher:
             if not isinstance(exc, Exception):
                 raise
             return
-        view = memoryview(data)
-        for (offset, length), future in zip(ranges, futures):
-            if not future.done():
-                begin = offset - merged.start
-                future.set_result(bytes(view[begin : begin + length]))
+        deliver(memoryview(data), len(data))

@@ -21,7 +21,7 @@ import aiohttp
 
 from lindi_core.errors import ByteSourceError
 from lindi_core.io.byte_source import ByteSource
-from lindi_core.io.coalesce import RangeBatcher
+from lindi_core.io.coalesce import Progress, RangeBatcher
 from lindi_core.io.resolvers import ResolvedUrl, UrlResolver, default_resolvers
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
@@ -89,7 +89,9 @@ class HttpSource(ByteSource):
                 return resolved
         return ResolvedUrl(url)
 
-    async def _fetch(self, url: str, offset: int, length: int) -> bytes:
+    async def _fetch(self, url: str, offset: int, length: int, progress: Progress | None = None) -> bytes:
+        """The bytes, read into one buffer allocated up front; ``progress(buffer, received)``
+        is called as they arrive (again from zero if a retry starts over)."""
         session, limit, _ = self._state()
         headers = {"Range": f"bytes={offset}-{offset + length - 1}"} if length > 0 else \
             ({"Range": f"bytes={offset}-"} if offset else {})
@@ -118,6 +120,9 @@ class HttpSource(ByteSource):
                         if response.history and resolved.url == url:
                             # A plain redirect: read from its target directly from now on.
                             self._resolved[url] = ResolvedUrl(str(response.url), {}, time.time() + REDIRECT_TTL)
+                        if response.status == 206 and length > 0:
+                            _check_content_range(response.headers.get("Content-Range"), offset, length, url)
+                            return await _read_body_into(response, length, progress)
                         body = await response.read()
                         return _range_from_response(response.status, response.headers.get("Content-Range"),
                                                     body, offset, length, url)
@@ -133,6 +138,32 @@ class HttpSource(ByteSource):
         self._per_loop.clear()
 
 
+async def _read_body_into(response: aiohttp.ClientResponse, length: int, progress: Progress | None) -> bytearray:
+    """A 206 body of ``length`` bytes, streamed into a buffer of that size (no joining of pieces
+    afterwards); raises :class:`_Retry` for a short body."""
+    buffer = bytearray(length)
+    view = memoryview(buffer)
+    received = 0
+    async for piece in response.content.iter_any():
+        end = received + len(piece)
+        if end > length:
+            raise ByteSourceError(f"server sent more than the {length} bytes asked for")
+        view[received:end] = piece
+        received = end
+        if progress is not None:
+            progress(view, received)
+    if received != length:
+        raise _Retry("short body")
+    return buffer
+
+
+def _check_content_range(content_range: str | None, offset: int, length: int, where: str) -> None:
+    if content_range:
+        match = _CONTENT_RANGE.fullmatch(content_range.strip())
+        if match is None or int(match.group(1)) != offset:
+            raise ByteSourceError(f"server answered range {content_range!r} for bytes {offset}+{length} of {where}")
+
+
 def _range_from_response(status: int, content_range: str | None, body: bytes, offset: int, length: int,
                          where: str) -> bytes:
     """The requested bytes out of a response; raises :class:`_Retry` for a short body."""
@@ -143,10 +174,7 @@ def _range_from_response(status: int, content_range: str | None, body: bytes, of
         return data
     if status != 206:
         raise ByteSourceError(f"unexpected HTTP status {status} reading {where}")
-    if content_range:
-        match = _CONTENT_RANGE.fullmatch(content_range.strip())
-        if match is None or int(match.group(1)) != offset:
-            raise ByteSourceError(f"server answered range {content_range!r} for bytes {offset}+{length} of {where}")
+    _check_content_range(content_range, offset, length, where)
     if length >= 0 and len(body) != length:
         raise _Retry("short body")
     return body

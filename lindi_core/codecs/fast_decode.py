@@ -1,0 +1,131 @@
+"""Decoding a chunk of a numeric Zarr v2 array straight into a buffer, as fast as this machine can.
+
+The direct read path (:mod:`lindi_core.store.direct_read`) decodes chunks itself, in worker
+threads, instead of through Zarr's codec pipeline. The result is the same as numcodecs' (every
+codec falls back to numcodecs), but the two steps that dominate HDF5 reads get faster
+implementations:
+
+* ``zlib`` (HDF5's deflate filter): libdeflate, through ``imagecodecs.deflate_decode``, writing
+  into a buffer of the known chunk size. It is about 4x faster than zlib here; numcodecs' zlib
+  codec has no such option.
+* ``shuffle`` (HDF5's byte shuffle) for 2, 4 and 8-byte elements: the bytes of each element
+  are planes of the chunk, so unshuffling is an OR of shifted planes, a handful of vectorised
+  NumPy passes (about 10x faster than numcodecs' byte loop on 1 MiB chunks).
+
+Nothing here knows about stores or selections: ``chunk_decoder(zarray)`` answers a function
+from encoded bytes to the decoded chunk's bytes, or ``None`` for arrays this path does not serve.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numcodecs
+import numpy as np
+
+from lindi_core.errors import ChunkDecodeError
+
+try:  # imagecodecs is a dependency; tolerate a build without libdeflate all the same
+    from imagecodecs import deflate_decode as _deflate_decode
+except ImportError:  # pragma: no cover
+    _deflate_decode = None
+
+# Kinds of dtypes whose chunks are plain fixed-size bytes (no object codecs, no JSON rows).
+NUMERIC_KINDS = frozenset("biufc")
+_LITTLE_ENDIAN_HOST = sys.byteorder == "little"
+_PLANE_TYPES = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+ChunkDecoder = Callable[[Any, "np.ndarray | None"], np.ndarray]
+
+
+def chunk_decoder(zarray: dict[str, Any], dtype: np.dtype) -> ChunkDecoder | None:
+    """A function ``decode(encoded, out=None) -> flat uint8 array`` of one chunk's bytes for an
+    array with Zarr v2 metadata ``zarray`` whose chunks hold ``dtype`` items; ``None`` when the
+    array is not one this path decodes (object or structured items, Fortran order)."""
+    if dtype.kind not in NUMERIC_KINDS or dtype.fields is not None or zarray.get("order", "C") != "C":
+        return None
+    chunk_bytes = math.prod(zarray["chunks"]) * dtype.itemsize
+    steps = []
+    compressor = zarray.get("compressor")
+    if compressor:
+        steps.append(dict(compressor))
+    steps.extend(dict(f) for f in reversed(zarray.get("filters") or []))
+    try:
+        stages = [_stage(config, chunk_bytes) for config in steps]
+    except (ValueError, TypeError, KeyError):  # an unknown codec: Zarr's path reports it
+        return None
+
+    def decode(encoded: Any, out: np.ndarray | None = None) -> np.ndarray:
+        data = encoded
+        for index, stage in enumerate(stages):
+            data = stage(data, out if index == len(stages) - 1 else None)
+        flat = _as_bytes_array(data)
+        if flat.nbytes != chunk_bytes:
+            raise ChunkDecodeError(f"a chunk decoded to {flat.nbytes} bytes; chunks of this array hold {chunk_bytes}")
+        if out is not None and flat.ctypes.data != out.ctypes.data:
+            out[...] = flat
+            return out
+        return flat
+
+    return decode
+
+
+def _stage(config: dict[str, Any], chunk_bytes: int) -> Callable[[Any, np.ndarray | None], Any]:
+    codec = numcodecs.get_codec(dict(config))
+    codec_id = config.get("id")
+    if codec_id == "zlib" and _deflate_decode is not None:
+        return _deflate_stage(codec, chunk_bytes)
+    if codec_id == "shuffle" and _LITTLE_ENDIAN_HOST and int(config.get("elementsize", 4)) in _PLANE_TYPES:
+        return _unshuffle_stage(codec, int(config["elementsize"]))
+
+    def generic(data: Any, out: np.ndarray | None) -> Any:
+        return codec.decode(data)
+
+    return generic
+
+
+def _deflate_stage(codec: numcodecs.abc.Codec, chunk_bytes: int) -> Callable[[Any, np.ndarray | None], Any]:
+    def inflate(data: Any, out: np.ndarray | None) -> Any:
+        target = out if out is not None else np.empty(chunk_bytes, np.uint8)
+        try:
+            result = _deflate_decode(data, out=target)
+        except Exception:  # imagecodecs raises its own error types
+            result = None
+        if result is None or _as_bytes_array(result).nbytes != chunk_bytes:
+            # Not the size we expect (or libdeflate refused it): numcodecs decides, and its
+            # error (or a wrong size, reported by the caller) is what the user sees.
+            return codec.decode(data)
+        return result
+
+    return inflate
+
+
+def _unshuffle_stage(codec: numcodecs.abc.Codec, itemsize: int) -> Callable[[Any, np.ndarray | None], Any]:
+    plane_type = _PLANE_TYPES[itemsize]
+
+    def unshuffle(data: Any, out: np.ndarray | None) -> Any:
+        planes = _as_bytes_array(data)
+        if planes.nbytes % itemsize:
+            return codec.decode(data)  # numcodecs raises the error for a ragged buffer
+        count = planes.nbytes // itemsize
+        planes = planes.reshape(itemsize, count)
+        target = (out if out is not None else np.empty(planes.nbytes, np.uint8)).view(plane_type)
+        # Element i is the little-endian number whose byte j is planes[j, i].
+        np.copyto(target, planes[0], casting="unsafe")
+        widened = np.empty(count, plane_type)
+        for j in range(1, itemsize):
+            np.copyto(widened, planes[j], casting="unsafe")
+            np.left_shift(widened, 8 * j, out=widened)
+            np.bitwise_or(target, widened, out=target)
+        return target.view(np.uint8)
+
+    return unshuffle
+
+
+def _as_bytes_array(data: Any) -> np.ndarray:
+    if isinstance(data, np.ndarray):
+        return data.reshape(-1).view(np.uint8) if data.flags.c_contiguous else np.ascontiguousarray(data).view(np.uint8).reshape(-1)
+    return np.frombuffer(data, dtype=np.uint8)
