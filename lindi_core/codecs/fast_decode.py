@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -38,11 +39,13 @@ NUMERIC_KINDS = frozenset("biufc")
 _LITTLE_ENDIAN_HOST = sys.byteorder == "little"
 _PLANE_TYPES = {2: np.uint16, 4: np.uint32, 8: np.uint64}
 
-ChunkDecoder = Callable[[Any, "np.ndarray | None"], np.ndarray]
+# decode(encoded, out=None, *, transient=False) -> the chunk's bytes, flat; with ``out``, written
+# there; with ``transient``, in a buffer of the calling thread that its next decode reuses.
+ChunkDecoder = Callable[..., np.ndarray]
 
 
 def chunk_decoder(zarray: dict[str, Any], dtype: np.dtype) -> ChunkDecoder | None:
-    """A function ``decode(encoded, out=None) -> flat uint8 array`` of one chunk's bytes for an
+    """A function ``decode(encoded, out=None, *, transient=False) -> flat uint8 array`` of one chunk's bytes for an
     array with Zarr v2 metadata ``zarray`` whose chunks hold ``dtype`` items; ``None`` when the
     array is not one this path decodes (object or structured items, Fortran order)."""
     if dtype.kind not in NUMERIC_KINDS or dtype.fields is not None or zarray.get("order", "C") != "C":
@@ -58,10 +61,17 @@ def chunk_decoder(zarray: dict[str, Any], dtype: np.dtype) -> ChunkDecoder | Non
     except (ValueError, TypeError, KeyError):  # an unknown codec: Zarr's path reports it
         return None
 
-    def decode(encoded: Any, out: np.ndarray | None = None) -> np.ndarray:
+    def decode(encoded: Any, out: np.ndarray | None = None, *, transient: bool = False) -> np.ndarray:
         data = encoded
         for index, stage in enumerate(stages):
-            data = stage(data, out if index == len(stages) - 1 else None)
+            last = index == len(stages) - 1
+            if not last:
+                dest = _scratch(chunk_bytes, index % 2)  # stage i reads what stage i - 1 wrote
+            elif out is not None:
+                dest = out
+            else:
+                dest = _scratch(chunk_bytes, 2) if transient else np.empty(chunk_bytes, np.uint8)
+            data = stage(data, dest)
         flat = _as_bytes_array(data)
         if flat.nbytes != chunk_bytes:
             raise ChunkDecodeError(f"a chunk decoded to {flat.nbytes} bytes; chunks of this array hold {chunk_bytes}")
@@ -73,7 +83,22 @@ def chunk_decoder(zarray: dict[str, Any], dtype: np.dtype) -> ChunkDecoder | Non
     return decode
 
 
-def _stage(config: dict[str, Any], chunk_bytes: int) -> Callable[[Any, np.ndarray | None], Any]:
+# Intermediate results of a decode live in buffers each thread keeps and reuses: a fresh
+# buffer per chunk would cost a page fault per 4 KiB written (about as long as inflating it).
+_buffers = threading.local()
+
+
+def _scratch(nbytes: int, slot: int) -> np.ndarray:
+    mine = getattr(_buffers, "by_slot", None)
+    if mine is None:
+        mine = _buffers.by_slot = {}
+    buffer = mine.get(slot)
+    if buffer is None or buffer.nbytes != nbytes:
+        buffer = mine[slot] = np.empty(nbytes, np.uint8)
+    return buffer
+
+
+def _stage(config: dict[str, Any], chunk_bytes: int) -> Callable[[Any, np.ndarray], Any]:
     codec = numcodecs.get_codec(dict(config))
     codec_id = config.get("id")
     if codec_id == "zlib" and _deflate_decode is not None:
@@ -81,17 +106,16 @@ def _stage(config: dict[str, Any], chunk_bytes: int) -> Callable[[Any, np.ndarra
     if codec_id == "shuffle" and _LITTLE_ENDIAN_HOST and int(config.get("elementsize", 4)) in _PLANE_TYPES:
         return _unshuffle_stage(codec, int(config["elementsize"]))
 
-    def generic(data: Any, out: np.ndarray | None) -> Any:
+    def generic(data: Any, out: np.ndarray) -> Any:
         return codec.decode(data)
 
     return generic
 
 
-def _deflate_stage(codec: numcodecs.abc.Codec, chunk_bytes: int) -> Callable[[Any, np.ndarray | None], Any]:
-    def inflate(data: Any, out: np.ndarray | None) -> Any:
-        target = out if out is not None else np.empty(chunk_bytes, np.uint8)
+def _deflate_stage(codec: numcodecs.abc.Codec, chunk_bytes: int) -> Callable[[Any, np.ndarray], Any]:
+    def inflate(data: Any, out: np.ndarray) -> Any:
         try:
-            result = _deflate_decode(data, out=target)
+            result = _deflate_decode(data, out=out)
         except Exception:  # imagecodecs raises its own error types
             result = None
         if result is None or _as_bytes_array(result).nbytes != chunk_bytes:
@@ -103,23 +127,25 @@ def _deflate_stage(codec: numcodecs.abc.Codec, chunk_bytes: int) -> Callable[[An
     return inflate
 
 
-def _unshuffle_stage(codec: numcodecs.abc.Codec, itemsize: int) -> Callable[[Any, np.ndarray | None], Any]:
+def _unshuffle_stage(codec: numcodecs.abc.Codec, itemsize: int) -> Callable[[Any, np.ndarray], Any]:
     plane_type = _PLANE_TYPES[itemsize]
 
-    def unshuffle(data: Any, out: np.ndarray | None) -> Any:
+    def unshuffle(data: Any, out: np.ndarray) -> Any:
         planes = _as_bytes_array(data)
         if planes.nbytes % itemsize:
             return codec.decode(data)  # numcodecs raises the error for a ragged buffer
         count = planes.nbytes // itemsize
         planes = planes.reshape(itemsize, count)
-        target = (out if out is not None else np.empty(planes.nbytes, np.uint8)).view(plane_type)
-        # Element i is the little-endian number whose byte j is planes[j, i].
-        np.copyto(target, planes[0], casting="unsafe")
-        widened = np.empty(count, plane_type)
-        for j in range(1, itemsize):
-            np.copyto(widened, planes[j], casting="unsafe")
-            np.left_shift(widened, 8 * j, out=widened)
-            np.bitwise_or(target, widened, out=target)
+        if out.nbytes != planes.nbytes:
+            return codec.decode(data)
+        target = out.view(plane_type)
+        # Element i is the little-endian number whose byte j is planes[j, i]: Horner's scheme
+        # from the top plane, in place (few NumPy calls: each one is a GIL hand-over).
+        np.left_shift(planes[itemsize - 1], 8, out=target, dtype=plane_type)
+        np.bitwise_or(target, planes[itemsize - 2], out=target)
+        for j in range(itemsize - 3, -1, -1):
+            np.left_shift(target, 8, out=target)
+            np.bitwise_or(target, planes[j], out=target)
         return target.view(np.uint8)
 
     return unshuffle

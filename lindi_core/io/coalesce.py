@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,55 @@ def plan(ranges: list[tuple[int, int]], *, max_gap: int, max_size: int) -> list[
     return merged
 
 
-# Called as a response arrives: the buffer being filled and how many bytes of it are in.
-Progress = Callable[[memoryview, int], None]
-Fetch = Callable[[str, int, int, Progress | None], Awaitable[bytes]]
+class RangeSink(Protocol):
+    """Where the bytes of one requested range go as they arrive, in order."""
+
+    def restart(self) -> None:
+        """An attempt starts (again, after a failed one): bytes written so far are void."""
+
+    def write(self, position: int, piece: memoryview) -> None:
+        """``piece`` holds the bytes at ``position`` (from the start of the range)."""
+
+
+Fetch = Callable[[str, int, int, RangeSink | None], Awaitable[bytes]]
+
+
+class _Members:
+    """A sink for a merged request: copies each arriving piece into the buffers of the
+    requested ranges it overlaps (gaps between them are dropped) and hands a range to its
+    reader the moment its last byte is in, so the first chunks of a long merged read are
+    decoded while the rest is still arriving. One copy per byte, no joining afterwards."""
+
+    def __init__(self, start: int, ranges: list[tuple[int, int]], futures: list[asyncio.Future]):
+        self._spans = sorted((offset - start, offset - start + length, i) for i, (offset, length) in enumerate(ranges))
+        self._futures = futures
+        self.restart()
+
+    def restart(self) -> None:
+        self._next = 0  # spans before this one have begun
+        self._open: dict[int, tuple[int, int, bytearray]] = {}
+
+    def write(self, position: int, piece: memoryview) -> None:
+        end = position + len(piece)
+        while self._next < len(self._spans) and self._spans[self._next][0] < end:
+            begin, stop, i = self._spans[self._next]
+            self._next += 1
+            if not self._futures[i].done():
+                self._open[i] = (begin, stop, bytearray(stop - begin))
+            if begin == stop:
+                self._finish(i, b"")
+        for i, (begin, stop, buffer) in list(self._open.items()):
+            lo, hi = max(begin, position), min(stop, end)
+            if lo < hi:
+                buffer[lo - begin : hi - begin] = piece[lo - position : hi - position]
+            if hi == stop:  # bytes arrive in order: its last byte is in
+                del self._open[i]
+                self._finish(i, buffer)
+
+    def _finish(self, i: int, data: bytes | bytearray) -> None:
+        self._open.pop(i, None)
+        if not self._futures[i].done():
+            self._futures[i].set_result(data)
 
 
 @dataclass
@@ -91,25 +138,9 @@ class RangeBatcher:
     async def _serve(self, url: str, merged: MergedRange, ranges: list[tuple[int, int]],
                      futures: list[asyncio.Future]) -> None:
         self.requests_made += 1
-        # Each reader gets its bytes as soon as they are in, not when the whole span is: the
-        # first chunks of a long merged read are decoded while the rest is still arriving.
-        by_end = sorted(range(len(ranges)), key=lambda i: ranges[i][0] + ranges[i][1])
-        served = 0
-
-        def deliver(view: memoryview, received: int) -> None:
-            nonlocal served
-            while served < len(by_end):
-                offset, length = ranges[by_end[served]]
-                begin = offset - merged.start
-                if begin + length > received:
-                    return
-                future = futures[by_end[served]]
-                if not future.done():
-                    future.set_result(bytes(view[begin : begin + length]))
-                served += 1
-
+        members = _Members(merged.start, ranges, futures)
         try:
-            data = await self._fetch(url, merged.start, merged.stop - merged.start, deliver)
+            await self._fetch(url, merged.start, merged.stop - merged.start, members)
         except BaseException as exc:  # every waiting reader gets the failure
             for future in futures:
                 if not future.done():
@@ -117,4 +148,6 @@ class RangeBatcher:
             if not isinstance(exc, Exception):
                 raise
             return
-        deliver(memoryview(data), len(data))
+        for future in futures:  # cannot happen with a complete body; never leave a reader waiting
+            if not future.done():
+                future.set_exception(RuntimeError("a merged read ended without the bytes of one of its ranges"))

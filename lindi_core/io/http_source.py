@@ -21,7 +21,7 @@ import aiohttp
 
 from lindi_core.errors import ByteSourceError
 from lindi_core.io.byte_source import ByteSource
-from lindi_core.io.coalesce import Progress, RangeBatcher
+from lindi_core.io.coalesce import RangeBatcher, RangeSink
 from lindi_core.io.resolvers import ResolvedUrl, UrlResolver, default_resolvers
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
@@ -89,9 +89,9 @@ class HttpSource(ByteSource):
                 return resolved
         return ResolvedUrl(url)
 
-    async def _fetch(self, url: str, offset: int, length: int, progress: Progress | None = None) -> bytes:
-        """The bytes, read into one buffer allocated up front; ``progress(buffer, received)``
-        is called as they arrive (again from zero if a retry starts over)."""
+    async def _fetch(self, url: str, offset: int, length: int, sink: RangeSink | None = None) -> bytes:
+        """The bytes of the range. They stream into ``sink`` as they arrive (a retry starts it
+        over); without one, into a single buffer of the range's size, which is returned."""
         session, limit, _ = self._state()
         headers = {"Range": f"bytes={offset}-{offset + length - 1}"} if length > 0 else \
             ({"Range": f"bytes={offset}-"} if offset else {})
@@ -122,10 +122,16 @@ class HttpSource(ByteSource):
                             self._resolved[url] = ResolvedUrl(str(response.url), {}, time.time() + REDIRECT_TTL)
                         if response.status == 206 and length > 0:
                             _check_content_range(response.headers.get("Content-Range"), offset, length, url)
-                            return await _read_body_into(response, length, progress)
+                            target = sink or WholeRange(length)
+                            await _stream_body(response, length, target)
+                            return target.buffer if isinstance(target, WholeRange) else b""
                         body = await response.read()
-                        return _range_from_response(response.status, response.headers.get("Content-Range"),
+                        data = _range_from_response(response.status, response.headers.get("Content-Range"),
                                                     body, offset, length, url)
+                        if sink is not None:
+                            sink.restart()
+                            sink.write(0, memoryview(data))
+                        return data
             except (TimeoutError, _Retry, aiohttp.ClientError) as exc:
                 last_error = exc
         raise ByteSourceError(
@@ -138,23 +144,33 @@ class HttpSource(ByteSource):
         self._per_loop.clear()
 
 
-async def _read_body_into(response: aiohttp.ClientResponse, length: int, progress: Progress | None) -> bytearray:
-    """A 206 body of ``length`` bytes, streamed into a buffer of that size (no joining of pieces
-    afterwards); raises :class:`_Retry` for a short body."""
-    buffer = bytearray(length)
-    view = memoryview(buffer)
+class WholeRange:
+    """A sink that keeps the whole range in one buffer allocated up front."""
+
+    def __init__(self, length: int):
+        self.buffer = bytearray(length)
+        self._view = memoryview(self.buffer)
+
+    def restart(self) -> None:
+        return None  # the next attempt overwrites the buffer from its start
+
+    def write(self, position: int, piece: memoryview) -> None:
+        self._view[position : position + len(piece)] = piece
+
+
+async def _stream_body(response: aiohttp.ClientResponse, length: int, sink: RangeSink) -> None:
+    """A 206 body of ``length`` bytes, piece by piece into ``sink`` as it arrives (no joining
+    of pieces afterwards); raises :class:`_Retry` for a short body."""
+    sink.restart()
     received = 0
     async for piece in response.content.iter_any():
         end = received + len(piece)
         if end > length:
             raise ByteSourceError(f"server sent more than the {length} bytes asked for")
-        view[received:end] = piece
+        sink.write(received, memoryview(piece))
         received = end
-        if progress is not None:
-            progress(view, received)
     if received != length:
         raise _Retry("short body")
-    return buffer
 
 
 def _check_content_range(content_range: str | None, offset: int, length: int, where: str) -> None:

@@ -27,6 +27,9 @@ from aiohttp import web
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
+_PIECE = 1024 * 1024  # bytes read from disk and written per step of a streamed body
+
+
 @dataclass
 class ServerFaults:
     """Misbehaviour to inject. Rates are probabilities per request; ``seed`` makes them repeatable."""
@@ -153,6 +156,28 @@ class RangeServer:
             with self._lock:
                 self.stats.in_flight -= 1
 
+    async def _stream(self, request: web.Request, path: str, start: int, end: int, status: int,
+                      headers: dict[str, str]) -> web.StreamResponse:
+        """The body in pieces after the headers, as storage services send it: the first
+        bytes leave at once, not after the whole range has been read into memory."""
+        response = web.StreamResponse(status=status, headers=headers)
+        await response.prepare(request)
+        with open(path, "rb") as f:
+            f.seek(start)
+            position = start
+            while position < end:
+                piece = f.read(min(_PIECE, end - position))
+                if not piece:
+                    break
+                if self.bandwidth:
+                    await asyncio.sleep(len(piece) / self.bandwidth)
+                await response.write(piece)
+                position += len(piece)
+                with self._lock:
+                    self.stats.bytes_sent += len(piece)
+        await response.write_eof()
+        return response
+
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         relative = request.match_info["path"]
         if relative.startswith("api/assets/") and relative.endswith("/download/"):
@@ -190,16 +215,19 @@ class RangeServer:
             headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
         if request.method == "HEAD":
             return web.Response(status=status, headers=headers)
+        reset, truncate = self._roll(self.faults.reset_rate), self._roll(self.faults.truncate_rate)
+        if not (reset or truncate):
+            return await self._stream(request, path, start, end, status, headers)
         with open(path, "rb") as f:
             f.seek(start)
             body = f.read(end - start)
-        if self._roll(self.faults.reset_rate) and len(body) > 1:
+        if reset and len(body) > 1:
             response = web.StreamResponse(status=status, headers=headers)
             await response.prepare(request)
             await response.write(body[: len(body) // 2])
             request.transport.close()  # the client sees the connection drop mid-body
             return response
-        if self._roll(self.faults.truncate_rate):
+        if truncate:
             body = body[: len(body) // 2]
         if self.bandwidth:
             await asyncio.sleep(len(body) / self.bandwidth)

@@ -115,7 +115,7 @@ async def read_box(fetch: Callable[[str], Awaitable[Any]], decoder: ChunkDecoder
             if whole and target.flags.c_contiguous:
                 decoder(encoded, target.reshape(-1).view(np.uint8))
                 return
-            decoded = decoder(encoded, None).view(dtype).reshape(chunks)
+            decoded = decoder(encoded, transient=True).view(dtype).reshape(chunks)
         except ChunkDecodeError as exc:
             raise ChunkDecodeError(f"chunk {part.key!r}: {exc}") from exc
         except Exception as exc:  # a codec's own error type
