@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import platformdirs
 
 DEFAULT_MAX_SIZE = 10 * 1024**3
+_MAX_PENDING_TOUCHES = 1024  # reads remembered before their times are written
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ranges (
     url TEXT NOT NULL,
@@ -56,6 +57,8 @@ class LocalCache:
         os.makedirs(self.cache_dir, exist_ok=True)
         self.path = os.path.join(self.cache_dir, "ranges.sqlite")
         self._local = threading.local()
+        self._touched: dict[tuple[str, int, int], float] = {}
+        self._touch_lock = threading.Lock()
         with self._connection() as db:
             db.executescript(_SCHEMA)
 
@@ -71,9 +74,14 @@ class LocalCache:
     def get(self, url: str, start: int, length: int) -> bytes | None:
         """The cached bytes ``[start, start + length)`` of ``url``, or None."""
         db = self._connection()
+        # The entry for exactly this range (a chunk read again) by primary key; else the
+        # smallest entry that covers it.
         row = db.execute(
-            "SELECT start, length, crc32, data FROM ranges WHERE url = ? AND start <= ? AND start + length >= ? "
-            "ORDER BY length LIMIT 1",
+            "SELECT start, length, crc32, data FROM ranges WHERE url = ? AND start = ? AND length = ?",
+            (url, start, length),
+        ).fetchone() or db.execute(
+            "SELECT start, length, crc32, data FROM ranges WHERE url = ? AND start <= ? "
+            "AND start + length >= ? ORDER BY length LIMIT 1",
             (url, start, start + length),
         ).fetchone()
         if row is None:
@@ -82,8 +90,9 @@ class LocalCache:
         if len(data) != entry_length or zlib.crc32(data) != crc:
             db.execute("DELETE FROM ranges WHERE url = ? AND start = ? AND length = ?", (url, entry_start, entry_length))
             return None
-        db.execute("UPDATE ranges SET last_used = ? WHERE url = ? AND start = ? AND length = ?",
-                   (time.time(), url, entry_start, entry_length))
+        self._touch(url, entry_start, entry_length)
+        if entry_start == start and entry_length == length:
+            return data
         offset = start - entry_start
         return bytes(data[offset : offset + length])
 
@@ -98,7 +107,25 @@ class LocalCache:
         )
         self._evict()
 
+    def _touch(self, url: str, start: int, length: int) -> None:
+        # Reads are recorded in memory and written in one statement before the next eviction
+        # (and on close): a write per read would make every cache hit pay for a commit.
+        with self._touch_lock:
+            self._touched[(url, start, length)] = time.time()
+            full = len(self._touched) >= _MAX_PENDING_TOUCHES
+        if full:
+            self._record_touches()
+
+    def _record_touches(self) -> None:
+        with self._touch_lock:
+            touched, self._touched = self._touched, {}
+        if touched:
+            self._connection().executemany(
+                "UPDATE ranges SET last_used = ? WHERE url = ? AND start = ? AND length = ?",
+                [(when, url, start, length) for (url, start, length), when in touched.items()])
+
     def _evict(self) -> None:
+        self._record_touches()
         db = self._connection()
         (total,) = db.execute("SELECT COALESCE(SUM(length), 0) FROM ranges").fetchone()
         if total <= self.max_size:
@@ -124,6 +151,7 @@ class LocalCache:
         db.execute("VACUUM")
 
     def close(self) -> None:
+        self._record_touches()
         db = getattr(self._local, "db", None)
         if db is not None:
             db.close()

@@ -8,6 +8,7 @@ resolved); either way through the local cache when one is given.
 from __future__ import annotations
 
 import asyncio
+import warnings
 
 from zarr.core.sync import sync as zarr_sync
 
@@ -76,22 +77,40 @@ class ByteSources:
         self.local = local or LocalFileSource()
         self.fsspec = FsspecSource()
         self.cache = cache
+        self._pending_puts: set[asyncio.Future] = set()
 
     async def read(self, location: Location, offset: int, length: int) -> bytes:
         if location.kind == "local":
             return await self.local.read(location.where, offset, length)
         if location.kind == "fsspec":
             return await self.fsspec.read(location.where, offset, length)
-        if self.cache is not None and length >= 0:
-            cached = self.cache.get(location.where, offset, length)
+        cache = self.cache
+        if cache is not None and length >= 0:
+            # SQLite calls run in worker threads (they release the GIL), never on the event
+            # loop, where they would hold up the responses streaming in meanwhile.
+            cached = await asyncio.to_thread(cache.get, location.where, offset, length)
             if cached is not None:
                 return cached
         data = await self.http.read(location.where, offset, length)
-        if self.cache is not None and length >= 0:
-            self.cache.put(location.where, offset, data)
+        if cache is not None and length >= 0:
+            # Stored in the background: the reader has its bytes now; close() waits for these.
+            task = asyncio.ensure_future(asyncio.to_thread(cache.put, location.where, offset, data))
+            self._pending_puts.add(task)
+            task.add_done_callback(self._put_done)
         return data
 
+    def _put_done(self, task: asyncio.Future) -> None:
+        self._pending_puts.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            warnings.warn(f"could not store a range in the local cache: {task.exception()}", stacklevel=1)
+
+    async def flush(self) -> None:
+        """Wait until the ranges read so far are in the local cache."""
+        while self._pending_puts:
+            await asyncio.gather(*list(self._pending_puts), return_exceptions=True)
+
     async def close(self) -> None:
+        await self.flush()
         await self.http.close()
 
 

@@ -97,3 +97,14 @@ def test_zarr_reads_through_a_cached_store(tmp_path, make_h5, serve):
     root["x"][...]
     assert server.stats.requests == 0
     store.close()
+
+
+def test_reading_an_entry_keeps_it_from_eviction(tmp_path):
+    cache = LocalCache(tmp_path, max_size=250)
+    cache.put("http://h/f", 0, bytes(100))
+    cache.put("http://h/f", 100, bytes(100))
+    assert cache.get("http://h/f", 0, 100) is not None  # now the most recently used
+    cache.put("http://h/f", 200, bytes(100))
+    assert cache.get("http://h/f", 100, 100) is None  # the least recently used went
+    assert cache.get("http://h/f", 0, 100) == bytes(100)
+    assert cache.get("http://h/f", 200, 100) == bytes(100)
