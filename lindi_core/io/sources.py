@@ -2,19 +2,19 @@
 
 Async inside (the Zarr store is async). Local files are read in a worker thread; http(s)
 reads go through :class:`lindi_core.io.http_source.HttpSource` (concurrent, merged, retried,
-resolved); either way through the local cache when one is given.
+resolved), and through the local cache when one is given (:mod:`lindi_core.io.cached_reads`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import warnings
 
 from zarr.core.sync import sync as zarr_sync
 
 from lindi_core.errors import ByteSourceError
 from lindi_core.io.byte_source import ByteSource
 from lindi_core.io.cache import LocalCache
+from lindi_core.io.cached_reads import CachedReads
 from lindi_core.io.http_source import HttpSource
 from lindi_core.io.locations import Location
 
@@ -77,37 +77,21 @@ class ByteSources:
         self.local = local or LocalFileSource()
         self.fsspec = FsspecSource()
         self.cache = cache
-        self._pending_puts: set[asyncio.Future] = set()
+        self.cached = CachedReads(cache, self.http) if cache is not None else None
 
     async def read(self, location: Location, offset: int, length: int) -> bytes:
         if location.kind == "local":
             return await self.local.read(location.where, offset, length)
         if location.kind == "fsspec":
             return await self.fsspec.read(location.where, offset, length)
-        cache = self.cache
-        if cache is not None and length >= 0:
-            # SQLite calls run in worker threads (they release the GIL), never on the event
-            # loop, where they would hold up the responses streaming in meanwhile.
-            cached = await asyncio.to_thread(cache.get, location.where, offset, length)
-            if cached is not None:
-                return cached
-        data = await self.http.read(location.where, offset, length)
-        if cache is not None and length >= 0:
-            # Stored in the background: the reader has its bytes now; close() waits for these.
-            task = asyncio.ensure_future(asyncio.to_thread(cache.put, location.where, offset, data))
-            self._pending_puts.add(task)
-            task.add_done_callback(self._put_done)
-        return data
-
-    def _put_done(self, task: asyncio.Future) -> None:
-        self._pending_puts.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            warnings.warn(f"could not store a range in the local cache: {task.exception()}", stacklevel=1)
+        if self.cached is not None and length >= 0:
+            return await self.cached.read(location.where, offset, length)
+        return await self.http.read(location.where, offset, length)
 
     async def flush(self) -> None:
         """Wait until the ranges read so far are in the local cache."""
-        while self._pending_puts:
-            await asyncio.gather(*list(self._pending_puts), return_exceptions=True)
+        if self.cached is not None:
+            await self.cached.flush()
 
     async def close(self) -> None:
         await self.flush()

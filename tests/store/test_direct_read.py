@@ -149,3 +149,22 @@ def test_edits_to_a_new_dataset_are_read_back(tmp_path):
         ds.resize((400, 4))
         expected = np.concatenate([values, np.zeros((100, 4))])
         np.testing.assert_array_equal(ds[250:], expected[250:])
+
+
+def test_a_block_through_an_empty_cache_is_one_request_and_then_none(tmp_path, serve):
+    data = _walk((30_000, 8), "<i4", 4)
+    with h5py.File(tmp_path / "cached.h5", "w") as f:
+        f.create_dataset("x", data=data, chunks=(1000, 8), compression="gzip", shuffle=True)
+    server = serve(tmp_path)
+    rfs = lindi_core.translate(server.url_for("cached.h5"), progress=False)
+    server.stats.reset()
+    with lindi_core.LindiH5pyFile.from_reference_file_system(
+            rfs, local_cache=lindi_core.LocalCache(tmp_path / "cache")) as f:
+        np.testing.assert_array_equal(f["x"][1500:25_000:2], data[1500:25_000:2])
+    assert server.stats.requests == 1  # the cache misses were merged as without a cache
+    assert lindi_core.LocalCache(tmp_path / "cache").info().entries == 24  # all stored by close()
+    server.stats.reset()
+    with lindi_core.LindiH5pyFile.from_reference_file_system(
+            rfs, local_cache=lindi_core.LocalCache(tmp_path / "cache")) as f:
+        np.testing.assert_array_equal(f["x"][1500:25_000], data[1500:25_000])
+    assert server.stats.requests == 0
