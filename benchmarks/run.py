@@ -51,6 +51,10 @@ BENCHMARKS = {
                  ["--quick", "--latency", "0", "--out", "benchmarks/results/read-0ms-quick.json"],
                  "read-0ms.json", "read-0ms-quick.json"),
     "edit": ("edit_bench.py", [], ["--quick"], "edit.json", "edit-quick.json"),
+    # kerchunk hangs on this file (see the README), so quick mode leaves it out to stay short
+    "nwb-translate": ("nwb_translate_bench.py", [],
+                      ["--quick", "--tools", "lindi-core,lindi-0.4,lindi-0.4-default", "--latencies", "0.05"],
+                      "nwb-translate.json", "nwb-translate-quick.json"),
 }
 
 
@@ -207,6 +211,22 @@ def summary_edit(r: dict) -> dict:
     return {"targets": targets, "ratio_rows": rows, "errors": _errors(r["cases"]), "plot": plot}
 
 
+def summary_nwb_translate(r: dict) -> dict:
+    targets = [(f"translate NWB: {t['target']}", t["measured"], verdict(t["met"])) for t in r["targets"]]
+    gib = r["config"]["input_bytes"] / 1024**3
+    rows, plot, errors = [], {}, []
+    for case, tools in r["cases"].items():
+        core = med(tools.get("lindi-core"))
+        fetched = (tools.get("lindi-core") or {}).get("bytes_fetched")
+        reference = f"{fetched['median'] / r['config']['input_bytes']:.2%} of the file fetched" if fetched else "-"
+        rows.append([f"translate {gib:.2f} GiB NWB file ({case})", fmt_t(core),
+                     rf(div(med(tools.get("lindi-0.4")), core)), rf(div(med(tools.get("kerchunk")), core)), "-",
+                     f"LINDI defaults {rf(div(med(tools.get('lindi-0.4-default')), core))}", reference])
+        plot[case] = {tool: _plot_entry(e) for tool, e in tools.items()}
+        errors += [f"{case} {e}" for e in _errors(tools)]
+    return {"targets": targets, "ratio_rows": rows, "errors": errors, "plot": plot}
+
+
 def at_zero_latency(summarize):
     """A summarizer for a run without injected latency: its targets and rows say so."""
     def summary(r: dict) -> dict:
@@ -219,7 +239,7 @@ def at_zero_latency(summarize):
 
 SUMMARIZERS = {"translate": summary_translate, "open": summary_open, "load": summary_load, "read": summary_read,
                "open-0ms": at_zero_latency(summary_open), "read-0ms": at_zero_latency(summary_read),
-               "edit": summary_edit}
+               "edit": summary_edit, "nwb-translate": summary_nwb_translate}
 
 
 # -- plots -------------------------------------------------------------------------------------
