@@ -18,7 +18,7 @@ import numpy as np
 import zarr
 
 from lindi_core.codecs.fast_decode import chunk_decoder
-from lindi_core.facade import dims, selections
+from lindi_core.facade import dims, selections, writing
 from lindi_core.facade.base import FacadeObject
 from lindi_core.facade.dtypes import dataset_dtype, storage_dtype
 from lindi_core.facade.references import LindiH5pyReference, reference_from_json, region_selection
@@ -384,11 +384,13 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
     def __setitem__(self, args: Any, value: Any) -> None:
         self._file._require_writable("write data")
         dtype = self.dtype
-        family_encoded = self._zarray.get("dtype") == "|O" and (
-            h5py.check_string_dtype(dtype) is None or dtype.kind != "O")
-        if family_encoded:
-            raise NotImplementedError("writing into reference, ragged or JSON compound datasets is not available yet")
         selection = selections.parse(args, self.shape, dtype)
+        if self._is_family_encoded():
+            values = np.array(self[...], copy=True)
+            _assign(values, selection, value, dtype, scalar=self.shape == ())
+            writing.rewrite_encoded(self._file, self._zpath, values, dtype)
+            self._after_rewrite()
+            return
         array = self._zarr()
         if h5py.check_string_dtype(dtype) is not None and dtype.kind == "O":
             value = np.vectorize(lambda v: v.decode("utf-8") if isinstance(v, bytes) else str(v), otypes=[object])(
@@ -415,8 +417,26 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         maxshape = self.maxshape
         if any(m is not None and n > m for n, m in zip(shape, maxshape)):
             raise ValueError("Unable to change the shape of the dataset (new size exceeds maximum)")
+        if self._is_family_encoded():
+            values = writing.empty_encoded(tuple(shape), self.dtype)
+            overlap = tuple(slice(0, min(a, b)) for a, b in zip(shape, self.shape))
+            values[overlap] = self[...][overlap]
+            writing.rewrite_encoded(self._file, self._zpath, values, self.dtype)
+            self._after_rewrite()
+            return
         self._zarr().resize(tuple(shape))
         self._zarray = self._file._rfs.metadata[join_key(self._zpath, ".zarray")]
+        self._whole = None
+
+    def _is_family_encoded(self) -> bool:
+        """Whether values are encoded in the reference file (references, ragged arrays and
+        compounds holding them), rather than stored as Zarr data."""
+        dtype = self.dtype
+        return self._zarray.get("dtype") == "|O" and (h5py.check_string_dtype(dtype) is None or dtype.kind != "O")
+
+    def _after_rewrite(self) -> None:
+        self._zarray = self._file._rfs.metadata[join_key(self._zpath, ".zarray")]
+        self._array = None
         self._whole = None
 
     def write_direct(self, source: Any, source_sel: Any = None, dest_sel: Any = None) -> None:
@@ -471,6 +491,33 @@ def chunk_keys(zpath: str, selection: selections.Selection, chunks: tuple[int, .
         names = [".".join(combo) for combo in itertools.product(*per_axis)] if per_axis else ["0"]
     prefix = zpath + "/" if zpath else ""
     return [prefix + name for name in names]
+
+
+def _assign(values: np.ndarray, selection: selections.Selection, value: Any, dtype: np.dtype, scalar: bool) -> None:
+    """``values[selection] = value`` with h5py's meaning, on the whole dataset in memory."""
+    if scalar:
+        index: Any = ()
+    elif selection.mask is not None:
+        index = selection.mask
+    else:
+        index = tuple(selection.axes)
+    base = h5py.check_vlen_dtype(dtype)
+    if base is None or h5py.check_string_dtype(dtype) is not None:
+        values[index] = value
+        return
+    # Ragged rows: NumPy would try to stack equal-length rows into one 2-D array, so each
+    # selected element gets its row one by one.
+    positions = np.arange(values.size).reshape(values.shape)[index]
+    targets = np.atleast_1d(positions).reshape(-1)
+    if np.ndim(positions) == 0:
+        rows = [value]
+    else:
+        rows = list(value) if len(value) == len(targets) else None
+        if rows is None:
+            raise TypeError(f"Can't broadcast {len(value)} values to a selection of {len(targets)} elements")
+    flat = values.reshape(-1)
+    for position, row in zip(targets, rows):
+        flat[position] = np.asarray(row, dtype=base).reshape(-1)
 
 
 class _RegionReferenceMaker:
@@ -561,6 +608,8 @@ def _rows_to_structured(raw: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def _row_value(row: Any, dtype: np.dtype) -> tuple:
+    if row is None:  # never written: what libhdf5 reads there (zeros, null references, empty strings)
+        row = [None] * len(dtype.names)
     values = []
     for (field_dtype, *_), item in zip(dtype.fields.values(), row):
         values.append(_field_value(item, field_dtype))
@@ -572,6 +621,11 @@ def _field_value(item: Any, dtype: np.dtype) -> Any:
         return reference_from_json(item)
     if dtype.fields is not None:
         return _row_value(item, dtype)
+    if item is None:
+        if h5py.check_string_dtype(dtype) is not None and dtype.kind == "O":
+            return b""
+        vlen = h5py.check_vlen_dtype(dtype)
+        return np.zeros(0, vlen) if vlen is not None else np.zeros((), dtype)[()]
     string = h5py.check_string_dtype(dtype)
     if string is not None:
         return item.encode("utf-8") if isinstance(item, str) else item

@@ -20,7 +20,7 @@ import numcodecs
 import numpy as np
 import zarr
 
-from lindi_core.facade.references import LindiH5pyReference
+from lindi_core.facade.references import LindiH5pyReference, reference_from_json
 from lindi_core.format import annotations as ann
 from lindi_core.format.refs import join_key
 from lindi_core.translate import dtypes
@@ -394,6 +394,48 @@ def create_dataset(file: LindiH5pyFile, zpath: str, shape: Any = None, dtype: An
         values = np.empty(zshape, dtype=object) if data is None else data.reshape(zshape)
         _write_encoded(file, key, values, dtype, family, zchunks, zattrs)
     file._hierarchy.add(zpath, "dataset")
+
+
+def rewrite_encoded(file: LindiH5pyFile, zpath: str, values: np.ndarray, dtype: np.dtype) -> None:
+    """Store ``values`` (h5py's form, the dataset's whole new shape) as the dataset at ``zpath``
+    of a family encoded in the reference file (references, ragged arrays, compounds holding
+    them). Such datasets live inline in the reference file as a few JSON or vlen chunks, so a
+    write re-encodes the dataset, keeping its chunk shape, attributes and annotations."""
+    rfs = file._rfs
+    zarray = rfs.metadata[join_key(zpath, ".zarray")]
+    zattrs = dict(rfs.metadata.get(join_key(zpath, ".zattrs")) or {})
+    scalar = zattrs.get(ann.SCALAR) is True
+    zshape = [1] if scalar else list(values.shape)
+    for key in _subtree_keys(file, zpath):
+        if not key.rsplit("/", 1)[-1].startswith("."):
+            rfs.delete(key)
+    _write_encoded(file, zpath, values.reshape(zshape), dtype, dtypes.classify(dtype), list(zarray["chunks"]), zattrs)
+
+
+def empty_encoded(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """Values of a new encoded-family dataset before anything is written: null references,
+    empty ragged rows, compound rows of zeros and null references (what libhdf5 reads back)."""
+    family = dtypes.classify(dtype)
+    if family is dtypes.Family.COMPOUND_JSON:
+        values = np.zeros(shape, dtype=dtype)
+        for name in dtype.names:
+            field = dtype.fields[name][0]
+            if field.kind == "O":
+                column = values[name]
+                for index in np.ndindex(*shape):
+                    column[index] = empty_encoded((), field)[()] if dtypes.classify(field) is not \
+                        dtypes.Family.VLEN_STRING else b""
+        return values
+    if family is dtypes.Family.REFERENCE:
+        values = np.empty(shape, dtype=object)
+        values[...] = reference_from_json(None, region=h5py.check_ref_dtype(dtype) is h5py.RegionReference)
+        return values
+    values = np.empty(shape, dtype=object)
+    if family is dtypes.Family.RAGGED:
+        base = np.dtype(h5py.check_vlen_dtype(dtype))
+        for index in np.ndindex(*shape):
+            values[index] = np.zeros(0, dtype=base)
+    return values
 
 
 def _as_storable(data: Any, dtype: np.dtype) -> np.ndarray:
