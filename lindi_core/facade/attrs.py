@@ -51,9 +51,10 @@ class LindiH5pyAttributes(h5py.AttributeManager):
         return ItemsView(self)
 
     def __iter__(self) -> Iterator[str]:
-        for name in list(self._zattrs()):
-            if name not in ann.SPECIAL_ATTRIBUTE_KEYS:
-                yield name
+        zattrs = self._zattrs()
+        names = [name for name in zattrs if name not in ann.SPECIAL_ATTRIBUTE_KEYS]
+        # By name, as HDF5 lists them, unless the object tracks attribute creation order.
+        yield from names if ann.tracks_creation_order(zattrs, "attributes") else sorted(names)
 
     def __len__(self) -> int:
         return sum(1 for _ in self)

@@ -11,6 +11,7 @@ import numpy as np
 
 from lindi_core.facade.base import FacadeObject
 from lindi_core.facade.hierarchy import DATASET, ExternalTarget
+from lindi_core.format import annotations as ann
 
 if TYPE_CHECKING:
     from lindi_core.facade.files import LindiH5pyFile
@@ -164,7 +165,7 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
         from lindi_core.facade.writing import create_group
 
         zpath = self._child_zpath(name)
-        create_group(self._file, zpath)
+        create_group(self._file, zpath, extra_attrs=_creation_order_annotation(track_order, links=True))
         return self[name]
 
     def create_dataset(self, name: str | None, shape: Any = None, dtype: Any = None, data: Any = None,
@@ -183,6 +184,7 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
         if kwargs.get("scaleoffset") is not None or kwargs.get("external"):
             raise ValueError("scaleoffset and external storage cannot be written to a reference file system")
         create_dataset(self._file, self._child_zpath(name), shape=shape, dtype=dtype, data=data,
+                       extra_attrs=_creation_order_annotation(kwargs.get("track_order"), links=False),
                        **{k: v for k, v in kwargs.items() if k in known})
         return self[name]
 
@@ -211,7 +213,6 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
     def __setitem__(self, name: str, obj: Any) -> None:
         self._file._require_writable("create link", error=OSError)
         from lindi_core.facade.writing import create_link
-        from lindi_core.format import annotations as ann
 
         zpath = self._child_zpath(name)
         if isinstance(obj, h5py.SoftLink):
@@ -246,8 +247,6 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
              without_attrs: bool = False) -> None:
         """Copy an object (by path or object, from this or another translated file) to ``dest``
         (a path, or a group to copy into). Chunk data is copied by reference: no bytes move."""
-        if shallow or expand_soft or expand_external or expand_refs:
-            raise NotImplementedError("copy() supports the default copy and without_attrs only")
         from lindi_core.facade.writing import copy_object
 
         source_obj = self[source] if isinstance(source, str) else source
@@ -259,4 +258,13 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
             target_group, target_name = self, dest
         target_group._file._require_writable("copy object", error=OSError)
         copy_object(source_obj._file, source_obj._zpath, target_group._file,
-                    target_group._child_zpath(target_name), without_attrs=without_attrs)
+                    target_group._child_zpath(target_name), without_attrs=without_attrs, shallow=shallow,
+                    expand_soft=expand_soft, expand_external=expand_external, expand_refs=expand_refs)
+
+
+def _creation_order_annotation(track_order: Any, links: bool) -> dict | None:
+    """The ``.zattrs`` annotation of a new object that tracks creation order (h5py's
+    ``track_order``, defaulting to ``h5py.get_config().track_order``)."""
+    if track_order is None:
+        track_order = h5py.get_config().track_order
+    return {ann.CREATION_ORDER: {"links": links, "attributes": True}} if track_order else None

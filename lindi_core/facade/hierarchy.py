@@ -6,6 +6,7 @@ lookups are dictionary operations rather than store queries.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 from lindi_core.format import annotations as ann
@@ -41,18 +42,31 @@ class Hierarchy:
         self.kinds: dict[str, str] = {}
         self.children: dict[str, list[str]] = {"": []}
         self.links: dict[str, Link] = {}
+        self._building = False
         self.rebuild()
 
     def rebuild(self) -> None:
         self.kinds = {"": GROUP}
         self.children = {"": []}
         self.links = {}
-        for key in self.rfs.metadata:
-            parent_key, name = split_key(key)
-            if name == ".zgroup":
-                self.add(parent_key, GROUP)
-            elif name == ".zarray":
-                self.add(parent_key, DATASET)
+        self._building = True
+        try:
+            for key in self.rfs.metadata:
+                parent_key, name = split_key(key)
+                if name == ".zgroup":
+                    self.add(parent_key, GROUP)
+                elif name == ".zarray":
+                    self.add(parent_key, DATASET)
+        finally:
+            self._building = False
+        # HDF5 lists the links of a group by name unless the group tracks creation order (then
+        # the order of the keys is that order).
+        for path, names in self.children.items():
+            if not self.tracks_link_order(path):
+                names.sort()
+
+    def tracks_link_order(self, path: str) -> bool:
+        return ann.tracks_creation_order(self.rfs.metadata.get(join_key(path, ".zattrs")), "links")
 
     def add(self, path: str, kind: str) -> None:
         if path in self.kinds and path != "":
@@ -71,7 +85,11 @@ class Hierarchy:
         parent, name = split_key(path)
         if parent not in self.kinds:
             self.add(parent, GROUP)  # an implied group (missing .zgroup)
-        self.children.setdefault(parent, []).append(name)
+        siblings = self.children.setdefault(parent, [])
+        if self._building or self.tracks_link_order(parent):
+            siblings.append(name)
+        else:
+            bisect.insort(siblings, name)  # code point order is the UTF-8 byte order HDF5 sorts by
 
     def child_names(self, path: str) -> list[str]:
         return self.children.get(path, [])

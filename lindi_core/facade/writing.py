@@ -20,6 +20,7 @@ import numcodecs
 import numpy as np
 import zarr
 
+from lindi_core.facade.hierarchy import DATASET
 from lindi_core.facade.references import LindiH5pyReference, reference_from_json
 from lindi_core.format import annotations as ann
 from lindi_core.format.refs import join_key
@@ -184,9 +185,22 @@ def move_object(file: LindiH5pyFile, source: str, dest: str) -> None:
 
 
 def copy_object(source_file: LindiH5pyFile, source: str, dest_file: LindiH5pyFile, dest: str,
-                without_attrs: bool = False) -> None:
+                without_attrs: bool = False, shallow: bool = False, expand_soft: bool = False,
+                expand_external: bool = False, expand_refs: bool = False, levels: int | None = None) -> None:
     """Copy the object at ``source`` (and everything below it) to ``dest``: metadata and inline
-    data by value, chunk references by reference (no bytes move, also between files)."""
+    data by value, chunk references by reference (no bytes move, also between files).
+
+    The options mean what they mean to h5py (``H5Ocopy``): ``shallow`` copies a group's
+    immediate members only (member groups arrive empty, with their attributes);
+    ``expand_soft`` / ``expand_external`` replace soft / external links whose target exists
+    by copies of the target. Object references are treated as libhdf5 treats them without
+    ``expand_refs``: those in attributes become null, those in datasets stay within one file
+    and become null in another. ``levels`` limits the depth copied (``shallow`` is 1)."""
+    if expand_refs:
+        # libhdf5 copies each object an attribute refers to into the root group under a name
+        # made from its file address ("~obj_pointed_by_<address>"), which has no counterpart here.
+        raise ValueError("expand_refs is not available: libhdf5 copies referenced objects under names made from "
+                         "HDF5 file addresses; copy the referenced objects explicitly instead")
     if dest_file._kind(dest) is not None:
         raise ValueError("Unable to synchronously copy object (destination object already exists)")
     parent = dest.rpartition("/")[0]
@@ -194,14 +208,23 @@ def copy_object(source_file: LindiH5pyFile, source: str, dest_file: LindiH5pyFil
         create_group(dest_file, parent)
     src = source_file._rfs
     own = [join_key(source, name) for name in (".zgroup", ".zarray", ".zattrs")]
-    keys = [k for k in own if src.get(k) is not None] + _subtree_keys(source_file, source)
+    below = _subtree_keys(source_file, source)
+    if shallow:
+        levels = 1 if levels is None else min(levels, 1)
+    if levels is not None:
+        below = [k for k in below if _owner_depth(source_file, source, k) <= levels]
+    keys = [k for k in own if src.get(k) is not None] + below
+    links: list[tuple[str, str]] = []  # (source path, kind) of soft / external links copied
     for key in sorted(set(keys), key=lambda k: not k.rsplit("/", 1)[-1].startswith(".")):
         value = src.get(key)
         new_key = dest + key[len(source):]
         name = key.rsplit("/", 1)[-1]
         if isinstance(value, dict):
             if name == ".zattrs":
-                value = _copied_attrs(value, source, dest, without_attrs and key == join_key(source, ".zattrs"))
+                value = _null_references(_copied_attrs(value, source, dest, without_attrs))
+                link = ann.link_annotation(value)
+                if link is not None and link[0] in (ann.SOFT_LINK, ann.EXTERNAL_LINK):
+                    links.append((key.rsplit("/", 1)[0], link[0]))
             dest_file._rfs.set_metadata(new_key, value)
         elif isinstance(value, bytes):
             dest_file._rfs.set_inline(new_key, value)
@@ -210,6 +233,72 @@ def copy_object(source_file: LindiH5pyFile, source: str, dest_file: LindiH5pyFil
                 value = source_file._store.portable_ref(value)
             dest_file._rfs.set_ref(new_key, value)
     dest_file._hierarchy.rebuild()
+    if dest_file is not source_file:
+        _null_dataset_references(dest_file, dest)
+    for link_path, kind in links:
+        if (kind == ann.SOFT_LINK and expand_soft) or (kind == ann.EXTERNAL_LINK and expand_external):
+            depth = link_path[len(source):].count("/")
+            _expand_link(source_file, link_path, dest_file, dest + link_path[len(source):],
+                         dict(without_attrs=without_attrs, expand_soft=expand_soft, expand_external=expand_external,
+                              levels=None if levels is None else levels - depth))
+
+
+def _owner_depth(file: LindiH5pyFile, source: str, key: str) -> int:
+    """How deep below ``source`` the object is that ``key`` belongs to (0: ``source`` itself)."""
+    path, depth = source, 0
+    for part in key[len(source) + 1 :].split("/")[:-1]:
+        if file._kind(path) == DATASET:  # the rest names a chunk of this dataset
+            break
+        path, depth = join_key(path, part), depth + 1
+    return depth
+
+
+def _expand_link(source_file: LindiH5pyFile, link_path: str, dest_file: LindiH5pyFile, dest: str,
+                 options: dict) -> None:
+    """Replace the copied link at ``dest`` by a copy of what it leads to (left a link when the
+    target does not exist, as libhdf5 leaves dangling links)."""
+    try:
+        target = source_file["/" + link_path]
+    except (KeyError, OSError, ValueError):
+        return
+    if target._file is source_file and (target._zpath + "/").startswith(link_path + "/"):
+        return  # a link to its own ancestor: copying it would never end
+    _remove_keys(dest_file, dest)
+    dest_file._hierarchy.rebuild()
+    copy_object(target._file, target._zpath, dest_file, dest, **options)
+
+
+def _null_references(value: Any) -> Any:
+    """``value`` (attributes) with every object reference made null, as libhdf5 copies them."""
+    if isinstance(value, dict):
+        if ann.REFERENCE in value:
+            return None
+        return {k: _null_references(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_null_references(v) for v in value]
+    return value
+
+
+def _null_dataset_references(file: LindiH5pyFile, zpath: str) -> None:
+    """Null the references held by the reference and compound datasets at or below ``zpath``."""
+    paths = [zpath] if file._kind(zpath) == DATASET else []
+    paths += [k[: -len("/.zarray")] for k in list(file._rfs.metadata) if k.startswith(zpath + "/")
+              and k.endswith("/.zarray")]
+    for path in paths:
+        dataset = file["/" + path]
+        family = dtypes.classify(dataset.dtype)
+        if family not in (dtypes.Family.REFERENCE, dtypes.Family.COMPOUND_JSON):
+            continue
+        values = np.array(dataset[...], copy=True)
+        if family is dtypes.Family.REFERENCE:
+            nulled = empty_encoded(values.shape, dataset.dtype)
+        else:
+            nulled = values
+            for name in dataset.dtype.names:
+                if dtypes.is_reference_dtype(dataset.dtype.fields[name][0]):
+                    nulled[name] = empty_encoded(values.shape, dataset.dtype.fields[name][0])
+        rewrite_encoded(file, path, nulled, dataset.dtype)
+        dataset._after_rewrite()  # the facade keeps dataset objects: drop what it decoded before
 
 
 def _copied_attrs(zattrs: dict, source: str, dest: str, drop_user_attrs: bool) -> dict:
@@ -329,7 +418,8 @@ def guess_dtype(data: Any) -> np.dtype:
 
 def create_dataset(file: LindiH5pyFile, zpath: str, shape: Any = None, dtype: Any = None, data: Any = None,
                    chunks: Any = None, maxshape: Any = None, fillvalue: Any = None, compression: Any = None,
-                   compression_opts: Any = None, shuffle: Any = None, fletcher32: Any = None) -> None:
+                   compression_opts: Any = None, shuffle: Any = None, fletcher32: Any = None,
+                   extra_attrs: dict | None = None) -> None:
     if file._kind(zpath) is not None:
         raise ValueError("Unable to synchronously create dataset (name already exists)")
     if isinstance(data, h5py.Dataset):
@@ -354,7 +444,7 @@ def create_dataset(file: LindiH5pyFile, zpath: str, shape: Any = None, dtype: An
     if chunks is True or (chunked and chunks in (None, False)):
         chunks = h5py.filters.guess_chunk(shape, maxshape, dtype.itemsize) if shape and all(shape) else \
             tuple(max(1, n) for n in shape)
-    zattrs: dict[str, Any] = {}
+    zattrs: dict[str, Any] = dict(extra_attrs or {})
     scalar = shape == ()
     if scalar:
         zattrs[ann.SCALAR] = True

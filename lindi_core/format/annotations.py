@@ -30,19 +30,27 @@ HDF5_MAXSHAPE = "_HDF5_MAXSHAPE"  # array .zattrs: maxshape when it differs from
 # array .zattrs: [[filter id, flags, [values]], ...] - the HDF5 filter pipeline of a dataset whose
 # values are stored re-encoded (strings, references, ...), so no Zarr codec describes it
 HDF5_FILTERS = "_HDF5_FILTERS"
+# group or array .zattrs: {"links": bool, "attributes": bool} - the object lists its links or its
+# attributes in creation order (HDF5's order otherwise: by name)
+CREATION_ORDER = "_CREATION_ORDER"
 REFERENCE_FIELD = "<REFERENCE>"  # _COMPOUND_DTYPE field type of an object reference (LINDI)
 REGION = "region"  # extra key in a _REFERENCE value: the selected region of a region reference
 
 LINDI_SPECIAL_KEYS = frozenset({SCALAR, SOFT_LINK, EXTERNAL_ARRAY_LINK, REFERENCE, COMPOUND_DTYPE})
 SPECIAL_ATTRIBUTE_KEYS = LINDI_SPECIAL_KEYS | frozenset(
     {HARD_LINK, EXTERNAL_LINK, NAMED_DATATYPE, HDF5_DTYPE, NULL_DATASPACE, ATTR_DTYPES, HDF5_CHUNKS, HDF5_MAXSHAPE,
-     HDF5_FILTERS}
+     HDF5_FILTERS, CREATION_ORDER}
 )
 
 # JSON has no NaN or infinities; LINDI 0.4 writes them as these strings.
 NAN_STRINGS = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
 
 LINK_ANNOTATIONS = (SOFT_LINK, HARD_LINK, EXTERNAL_LINK)
+
+
+def tracks_creation_order(zattrs: dict[str, Any] | None, what: str) -> bool:
+    """Whether an object lists its ``"links"`` or ``"attributes"`` in creation order."""
+    return bool(((zattrs or {}).get(CREATION_ORDER) or {}).get(what))
 
 
 def user_attributes(zattrs: dict[str, Any]) -> dict[str, Any]:

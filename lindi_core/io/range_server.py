@@ -22,6 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import aiohttp
 from aiohttp import web
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
@@ -171,11 +172,17 @@ class RangeServer:
                     break
                 if self.bandwidth:
                     await asyncio.sleep(len(piece) / self.bandwidth)
-                await response.write(piece)
+                try:
+                    await response.write(piece)
+                except (ConnectionError, aiohttp.ClientConnectionResetError):
+                    return response  # the client has what it wanted and hung up (read-ahead cut short)
                 position += len(piece)
                 with self._lock:
                     self.stats.bytes_sent += len(piece)
-        await response.write_eof()
+        try:
+            await response.write_eof()
+        except (ConnectionError, aiohttp.ClientConnectionResetError):
+            pass
         return response
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:

@@ -40,7 +40,22 @@ def encode_attributes(obj: h5py.HLObject, refs: ReferenceEncoder, source: str) -
             described[name] = dtypes.describe(dtype)
     if described:
         out[ann.ATTR_DTYPES] = described
+    tracked = creation_order(obj)
+    if tracked:
+        out[ann.CREATION_ORDER] = tracked
     return out
+
+
+def creation_order(obj: h5py.HLObject) -> dict[str, bool] | None:
+    """``{"links": ..., "attributes": ...}`` for an object that lists its links (groups) or its
+    attributes in creation order, as HDF5 does when that order is tracked; None otherwise."""
+    try:
+        plist = obj.id.get_create_plist()
+        links = isinstance(obj, h5py.Group) and bool(plist.get_link_creation_order() & h5py.h5p.CRT_ORDER_TRACKED)
+        attributes = bool(plist.get_attr_creation_order() & h5py.h5p.CRT_ORDER_TRACKED)
+    except (AttributeError, RuntimeError, ValueError):  # e.g. committed datatypes
+        return None
+    return {"links": links, "attributes": attributes} if links or attributes else None
 
 
 def encode_value(value: Any, dtype: np.dtype, refs: ReferenceEncoder) -> tuple[Any, bool]:

@@ -79,8 +79,12 @@ def test_creation_order_of_groups_and_attributes_is_kept(make_h5, translated):
         expected_attrs = list(f["ordered"].attrs)
     assert expected_ordered == names
     assert _child_groups(rfs, "ordered") == names
-    assert list(root["ordered"].attrs) == expected_attrs == names
+    assert ann.user_attributes(dict(root["ordered"].attrs)) == {n: 1 for n in names}
+    assert list(ann.user_attributes(dict(root["ordered"].attrs))) == expected_attrs == names
+    # the annotation that tells readers to keep this order
+    assert root["ordered"].attrs[ann.CREATION_ORDER] == {"links": True, "attributes": True}
     assert _child_groups(rfs, "unordered") == sorted(names)
+    assert ann.CREATION_ORDER not in root["unordered"].attrs
 
 
 def _child_groups(rfs, parent: str) -> list[str]:
