@@ -599,7 +599,7 @@ def _map_objects(raw: np.ndarray, convert) -> np.ndarray:
 
 def _rows_to_structured(raw: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """JSON rows (lists of field values) -> a structured array of h5py's compound dtype."""
-    out = np.empty(raw.shape, dtype=dtype)
+    out = np.zeros(raw.shape, dtype=dtype)  # zeros: padding bytes between members are defined
     flat_in = raw.reshape(-1)
     flat_out = out.reshape(-1)
     for i in range(flat_in.shape[0]):

@@ -34,7 +34,12 @@ def dtype_from_description(description: Any) -> np.dtype:
         if "reference" in description:
             return h5py.regionref_dtype if description["reference"] == "region" else h5py.ref_dtype
         if "compound" in description:
-            return np.dtype([(name, dtype_from_description(sub)) for name, sub in description["compound"]])
+            names = [name for name, _ in description["compound"]]
+            formats = [dtype_from_description(sub) for _, sub in description["compound"]]
+            if "offsets" in description:  # HDF5's layout with padding
+                return np.dtype({"names": names, "formats": formats, "offsets": list(description["offsets"]),
+                                 "itemsize": int(description["itemsize"])})
+            return np.dtype(list(zip(names, formats)))
     raise ReferenceFormatError(f"unknown type description {description!r}")
 
 

@@ -87,7 +87,11 @@ def describe(dtype: np.dtype) -> Any:
     if mapping is not None and dtype.kind != "b":
         return {"enum": {k: int(v) for k, v in mapping.items()}, "base": dtype.str}
     if dtype.fields is not None:
-        return {"compound": [[name, describe(dtype.fields[name][0])] for name in dtype.names]}
+        described: dict[str, Any] = {"compound": [[name, describe(dtype.fields[name][0])] for name in dtype.names]}
+        if not _is_packed(dtype):  # padding or reordered members: keep HDF5's layout, as h5py reports it
+            described["offsets"] = [int(dtype.fields[name][1]) for name in dtype.names]
+            described["itemsize"] = int(dtype.itemsize)
+        return described
     return dtype.str
 
 
