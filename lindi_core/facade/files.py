@@ -240,7 +240,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         if not self._is_open:
             return
         if self._tar is not None:
-            self._tar.commit(jsonio.dumps(self._rfs))
+            self._tar.commit(jsonio.dumps(self._rfs), used_urls=self._rfs.used_urls())
         elif self._save_to is not None:
             jsonio.write_atomic(self._rfs, self._save_to)
 

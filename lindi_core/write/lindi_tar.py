@@ -17,6 +17,11 @@ committed entry record reaches is ever overwritten:
    (its JSON lies within one 512-byte sector, so the disk writes it whole) and flushed again;
 4. the headers of regions that changed role are renamed; only plain ``tar`` tools read them.
 
+Chunks rewritten or deleted leave members nothing refers to. A commit lists those as free
+regions too, and later chunks go into a free region they fit (best fit, wasting at most about
+as much as they hold) before the archive grows: space is reclaimed without ever writing over
+what the committed state refers to.
+
 An interrupted write thus leaves the previous commit whole: its index lists only bytes written
 and flushed before it, and the next writer appends after them, overwriting whatever the
 interrupted session left past its end. The price is a second padded region for the reference
@@ -35,6 +40,7 @@ from typing import BinaryIO
 from lindi_core.errors import LindiError
 from lindi_core.format import jsonio
 from lindi_core.format.lindi_tar import (
+    BLOB_PREFIX,
     BLOCK,
     END_OF_ARCHIVE,
     INDEX_NAME,
@@ -46,6 +52,7 @@ from lindi_core.format.lindi_tar import (
     chunk_member_name,
     encode_entry,
     encode_index,
+    member_name_of,
     member_url,
     padded,
     padded_to_block,
@@ -159,6 +166,10 @@ class LindiTarWriter:
         self._normalized_digest: bytes | None = None  # of the committed file as we would write it
         self._append_at = max(member.padded_end for member in self._committed.values())
         self._file: BinaryIO | None = open(path, "r+b")
+        # Free regions of the committed state that new chunks may fill, and the regions filled
+        # so (their headers still carry the free name until the commit renames them).
+        self._reusable = _free_regions(self._committed)
+        self._refilled: list[TarMember] = []
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> LindiTarWriter:
@@ -195,9 +206,21 @@ class LindiTarWriter:
         return ChunkRef(member_url(name), 0, len(data))
 
     def append(self, name: str, data: bytes) -> TarMember:
-        """Append a member after everything else (it is published by the next commit)."""
+        """Add a member, in a free region it fits or after everything else (it is published by
+        the next commit)."""
         if name in self.container.members:
             raise ValueError(f"the container already has a member {name!r}")
+        region = self._take_free_region(len(data))
+        if region is not None:
+            f = self._open_file()
+            f.seek(region.data_offset)
+            f.write(padded(data, region.size))
+            f.flush()
+            member = region.renamed(name)
+            del self.container.members[region.name]
+            self.container.members[name] = member
+            self._refilled.append(member)
+            return member
         member = TarMember(name, self._append_at, len(data))
         f = self._open_file()
         _write_member(f, member, data)
@@ -208,17 +231,31 @@ class LindiTarWriter:
         self.container.members[name] = member
         return member
 
+    def _take_free_region(self, length: int) -> TarMember | None:
+        """The smallest committed free region ``length`` bytes fit in without wasting more than
+        they hold (plus a block), taken off the list; None if there is none."""
+        for i, region in enumerate(self._reusable):
+            if length <= region.size <= 2 * length + BLOCK:
+                del self._reusable[i]
+                return region
+        return None
+
     # -- committing -----------------------------------------------------------------------
-    def commit(self, reference_text: bytes) -> bool:
+    def commit(self, reference_text: bytes, used_urls: Iterable[str] | None = None) -> bool:
         """Publish ``reference_text`` as the reference file, with every member appended so far
-        (crash-safe: see the module's documentation). False when there was nothing to publish."""
+        (crash-safe: see the module's documentation). Chunk members it does not refer to become
+        free regions; ``used_urls`` (the URLs its chunk refs name) saves parsing it to find them.
+        False when there was nothing to publish."""
         f = self._open_file()
         text = reference_text.rstrip()
         if self.container.members == self._committed and self._unchanged(text):
             return False
+        if used_urls is None:
+            used_urls = jsonio.loads(text).used_urls()
+        referenced = {name for name in map(member_name_of, used_urls) if name is not None}
         start = self._append_at
         try:
-            live, index, renamed = self._prepare(text)
+            live, index, renamed = self._prepare(text, referenced)
             f.seek(BLOCK)
             f.write(encode_entry(index))
             f.flush()
@@ -234,13 +271,15 @@ class LindiTarWriter:
         self._committed_digest = self._normalized_digest = _digest(text)
         self.reference_text = text
         self._sync()
-        for member in renamed:
+        for member in renamed + self._refilled:
             f.seek(member.header_offset)
             f.write(ustar_header(member.name, member.size))
         f.flush()
+        self._refilled = []
+        self._reusable = _free_regions(self._committed)
         return True
 
-    def _prepare(self, text: bytes) -> tuple[dict[str, TarMember], TarMember, list[TarMember]]:
+    def _prepare(self, text: bytes, referenced: set[str]) -> tuple[dict[str, TarMember], TarMember, list[TarMember]]:
         """Write the new reference file and index where the committed state does not reach, and
         flush them to disk. Returns the new index's members, its own record, and the regions
         whose headers must be renamed once committed."""
@@ -255,6 +294,8 @@ class LindiTarWriter:
         if reused:
             renamed.append(reference)
         live[REFERENCE_NAME] = reference
+        # Chunks the new reference file does not refer to (rewritten or deleted) are free too.
+        retired += [live.pop(name) for name in list(live) if name.startswith(BLOB_PREFIX) and name not in referenced]
         for old in retired:  # still what the committed entry record reaches: kept, listed as free
             trash = old.renamed(f"{TRASH_PREFIX}{old.name}.{old.data_offset}")
             live[trash.name] = trash
@@ -308,6 +349,13 @@ class LindiTarWriter:
         f = self._open_file()
         f.flush()
         os.fsync(f.fileno())
+
+
+def _free_regions(members: dict[str, TarMember]) -> list[TarMember]:
+    """The free regions among ``members`` that held chunks, smallest first (those that held a
+    reference file or an index are left for the next ones, which alternate between them)."""
+    return sorted((m for name, m in members.items() if name.startswith(TRASH_PREFIX + BLOB_PREFIX)),
+                  key=lambda m: (m.size, m.header_offset))
 
 
 def _digest(text: bytes) -> bytes:

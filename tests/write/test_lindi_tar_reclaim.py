@@ -1,0 +1,87 @@
+"""Space of rewritten or deleted chunks in a ``.lindi.tar`` is reused by later chunks, without
+ever writing over what the committed state refers to."""
+
+from __future__ import annotations
+
+import tarfile
+
+import numpy as np
+import pytest
+
+import lindi_core
+from lindi_core.write import lindi_tar as tar_writer
+from tests.write.test_lindi_tar import _failing, _index
+
+H5 = lindi_core.LindiH5pyFile
+SHAPE, CHUNKS = (400, 50), (100, 50)  # four uncompressed chunks of 40,000 bytes
+
+
+def _values(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=SHAPE)
+
+
+def _blobs(path) -> dict[str, tuple[int, int, int]]:
+    return {n: r for n, r in _index(path).items() if n.startswith("blobs/")}
+
+
+def test_rewritten_chunks_reuse_the_space_of_the_old_ones(tmp_path):
+    path = tmp_path / "rewrite.lindi.tar"
+    with H5.from_lindi_file(path, mode="w") as f:
+        f.create_dataset("d", data=_values(0), chunks=CHUNKS)
+    sizes = []
+    for session in range(1, 7):
+        before = _index(path)
+        with H5.from_lindi_file(path, mode="r+") as f:
+            f["d"][...] = _values(session)
+        after = _index(path)
+        live = _blobs(path)
+        assert len(live) == 4  # only the chunks the reference file refers to are live members
+        freed = {n for n in after if n.startswith(".trash/blobs/")}
+        assert {r for n, r in after.items() if n in freed} == {r for n, r in before.items() if n.startswith("blobs/")}
+        sizes.append(path.stat().st_size)
+        with H5.from_lindi_file(path) as f:
+            np.testing.assert_array_equal(f["d"][...], _values(session))
+    # From the third session on, new chunks fill the regions freed by the session before.
+    assert sizes[2:] == [sizes[1]] * 4
+    with tarfile.open(path) as t:  # still a tar any tool lists
+        assert sum(1 for n in t.getnames() if n.startswith("blobs/")) == 4
+
+
+def test_deleted_datasets_free_their_chunks(tmp_path):
+    path = tmp_path / "delete.lindi.tar"
+    with H5.from_lindi_file(path, mode="w") as f:
+        f.create_dataset("gone", data=_values(1), chunks=CHUNKS)
+        f.create_dataset("kept", data=_values(2), chunks=CHUNKS)
+    with H5.from_lindi_file(path, mode="r+") as f:
+        del f["gone"]
+    assert sorted(_blobs(path)) == [f"blobs/kept/{i}.0" for i in range(4)]
+    size = path.stat().st_size
+    with H5.from_lindi_file(path, mode="r+") as f:
+        f.create_dataset("new", data=_values(3), chunks=CHUNKS)
+    assert path.stat().st_size == size  # the new chunks went where the deleted ones were
+    with H5.from_lindi_file(path) as f:
+        np.testing.assert_array_equal(f["new"][...], _values(3))
+        np.testing.assert_array_equal(f["kept"][...], _values(2))
+        assert "gone" not in f
+
+
+def test_an_interrupted_commit_after_refilling_keeps_the_committed_state(tmp_path, monkeypatch):
+    path = tmp_path / "crash.lindi.tar"
+    with H5.from_lindi_file(path, mode="w") as f:
+        f.create_dataset("d", data=_values(1), chunks=CHUNKS)
+    with H5.from_lindi_file(path, mode="r+") as f:
+        f["d"][...] = _values(2)  # the first chunks are free regions from now on
+    committed, committed_index = path.read_bytes(), _index(path)
+    f = H5.from_lindi_file(path, mode="r+")
+    f["d"][...] = _values(3)  # goes into the free regions
+    with monkeypatch.context() as patch:
+        patch.setattr(tar_writer, "encode_entry", _failing("power cut"))
+        with pytest.raises(OSError, match="power cut"):
+            f.flush()
+    f._tar.close()  # the process dies: no retry
+    after = path.read_bytes()
+    for name, (o, d, size) in committed_index.items():  # all the committed state reaches is intact
+        if not name.startswith(".trash/"):
+            assert after[o : d + size] == committed[o : d + size], name
+    with H5.from_lindi_file(path) as g:
+        np.testing.assert_array_equal(g["d"][...], _values(2))
