@@ -65,6 +65,17 @@ def _is_packed(dtype: np.dtype) -> bool:
     return offset == dtype.itemsize
 
 
+def _members_back_to_back(dtype: np.dtype) -> bool:
+    """True when members follow each other in order with no padding (nested compounds allowed)."""
+    offset = 0
+    for name in dtype.names:
+        field_dtype, field_offset = dtype.fields[name][:2]
+        if field_offset != offset:
+            return False
+        offset += field_dtype.itemsize
+    return offset == dtype.itemsize
+
+
 def describe(dtype: np.dtype) -> Any:
     """A JSON description from which the exact h5py dtype can be rebuilt.
 
@@ -88,7 +99,7 @@ def describe(dtype: np.dtype) -> Any:
         return {"enum": {k: int(v) for k, v in mapping.items()}, "base": dtype.str}
     if dtype.fields is not None:
         described: dict[str, Any] = {"compound": [[name, describe(dtype.fields[name][0])] for name in dtype.names]}
-        if not _is_packed(dtype):  # padding or reordered members: keep HDF5's layout, as h5py reports it
+        if not _members_back_to_back(dtype):  # padding or reordered members: keep HDF5's layout, as h5py reports it
             described["offsets"] = [int(dtype.fields[name][1]) for name in dtype.names]
             described["itemsize"] = int(dtype.itemsize)
         return described
