@@ -6,8 +6,8 @@ flight, neighbouring ranges requested together merged into one request
 (:mod:`lindi_core.io.resolvers`). Transient failures (connection errors, timeouts, 429, 5xx,
 short bodies) are retried with exponential backoff and jitter; a 403 on a resolved URL (an
 expired presigned URL) resolves it again once. Any server is handled correctly: one that
-ignores ``Range`` and sends the whole file is sliced, one that answers a different range than
-asked is refused.
+ignores ``Range`` and sends the whole file has that file kept and sliced
+(:mod:`lindi_core.io.whole_bodies`), one that answers a different range than asked is refused.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from lindi_core.errors import ByteSourceError
 from lindi_core.io.byte_source import ByteSource
 from lindi_core.io.coalesce import RangeBatcher, RangeSink
 from lindi_core.io.resolvers import ResolvedUrl, UrlResolver, default_resolvers
+from lindi_core.io.whole_bodies import WholeBodies
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 RETRY_STATUS = {429, 500, 502, 503, 504}
@@ -38,7 +39,7 @@ class HttpSource(ByteSource):
 
     def __init__(self, *, retries: int = 6, backoff: float = 0.05, timeout: float = 60.0, max_concurrency: int = 16,
                  merge_gap: int = 256 * 1024, max_merged: int = 16 * 1024 * 1024,
-                 resolvers: list[UrlResolver] | None = None):
+                 resolvers: list[UrlResolver] | None = None, whole_bodies: WholeBodies | None = None):
         self.retries = retries
         self.backoff = backoff
         self.timeout = aiohttp.ClientTimeout(total=timeout)
@@ -49,6 +50,8 @@ class HttpSource(ByteSource):
         self._per_loop: dict[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, asyncio.Semaphore, RangeBatcher]] = {}
         self._resolved: dict[str, ResolvedUrl] = {}
         self._resolving: dict[str, asyncio.Future] = {}
+        self.whole_bodies = whole_bodies if whole_bodies is not None else WholeBodies()
+        self._downloading_whole: dict[str, asyncio.Future] = {}
         self.requests = 0  # HTTP requests made for data, retries included
 
     def _state(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore, RangeBatcher]:
@@ -105,6 +108,9 @@ class HttpSource(ByteSource):
             resolved = await self._resolve(url, session)
             try:
                 async with limit:
+                    kept = self._from_whole_body(url, offset, length, sink)
+                    if kept is not None:  # the server ignores Range and its file is in memory
+                        return kept
                     self.requests += 1
                     async with session.get(resolved.url, headers={**resolved.headers, **headers}) as response:
                         if response.status == 403 and not re_resolved and (
@@ -125,7 +131,10 @@ class HttpSource(ByteSource):
                             target = sink or WholeRange(length)
                             await _stream_body(response, length, target)
                             return target.buffer if isinstance(target, WholeRange) else b""
-                        body = await response.read()
+                        if response.status == 200 and "Range" in headers:
+                            body = await self._whole_body(url, response)
+                        else:
+                            body = await response.read()
                         data = _range_from_response(response.status, response.headers.get("Content-Range"),
                                                     body, offset, length, url)
                         if sink is not None:
@@ -136,6 +145,40 @@ class HttpSource(ByteSource):
                 last_error = exc
         raise ByteSourceError(
             f"reading {url} bytes {offset}+{length} failed after {self.retries + 1} attempts: {last_error}")
+
+    def _from_whole_body(self, url: str, offset: int, length: int, sink: RangeSink | None) -> bytes | None:
+        data = self.whole_bodies.slice(url, offset, length)
+        if data is None:
+            return None
+        if length >= 0 and len(data) != length:
+            raise ByteSourceError(f"{url} ends at byte {self.whole_bodies.size(url)}, before byte {offset + length}")
+        if sink is not None:
+            sink.restart()
+            sink.write(0, memoryview(data))
+        return data
+
+    async def _whole_body(self, url: str, response: aiohttp.ClientResponse) -> bytes:
+        """The whole file a server sent for a range request. Requests in flight at the same
+        time get the same answer: the first downloads it, the others hang up and wait."""
+        loop = asyncio.get_running_loop()
+        downloading = self._downloading_whole.get(url)
+        if downloading is not None and downloading.get_loop() is loop:
+            response.close()
+            return await asyncio.shield(downloading)
+        downloading = loop.create_future()
+        self._downloading_whole[url] = downloading
+        try:
+            body = await response.read()
+        except BaseException as exc:
+            downloading.set_exception(exc)
+            downloading.exception()  # retrieved: waiters see it, nobody else has to
+            raise
+        finally:
+            if self._downloading_whole.get(url) is downloading:
+                del self._downloading_whole[url]
+        self.whole_bodies.keep(url, body)
+        downloading.set_result(body)
+        return body
 
     async def close(self) -> None:
         for session, _limit, _batcher in list(self._per_loop.values()):
@@ -173,24 +216,37 @@ async def _stream_body(response: aiohttp.ClientResponse, length: int, sink: Rang
         raise _Retry("short body")
 
 
-def _check_content_range(content_range: str | None, offset: int, length: int, where: str) -> None:
-    if content_range:
-        match = _CONTENT_RANGE.fullmatch(content_range.strip())
-        if match is None or int(match.group(1)) != offset:
+def _check_content_range(content_range: str | None, offset: int, length: int, where: str, *,
+                         clip_at_end: bool = False) -> int:
+    """How many bytes the 206 answer carries. A range cut at the end of the file is an error
+    (the reference points past the file) unless ``clip_at_end``, where it is the answer."""
+    if not content_range:
+        return length
+    match = _CONTENT_RANGE.fullmatch(content_range.strip())
+    if match is None or int(match.group(1)) != offset:
+        raise ByteSourceError(f"server answered range {content_range!r} for bytes {offset}+{length} of {where}")
+    carried = int(match.group(2)) + 1 - offset
+    total = match.group(3)
+    if length >= 0 and carried < length:
+        if total == "*" or int(total) != offset + carried:
             raise ByteSourceError(f"server answered range {content_range!r} for bytes {offset}+{length} of {where}")
+        if not clip_at_end:
+            raise ByteSourceError(f"{where} ends at byte {total}, before byte {offset + length}")
+    return carried
 
 
 def _range_from_response(status: int, content_range: str | None, body: bytes, offset: int, length: int,
-                         where: str) -> bytes:
-    """The requested bytes out of a response; raises :class:`_Retry` for a short body."""
+                         where: str, *, clip_at_end: bool = False) -> bytes:
+    """The requested bytes out of a response; raises :class:`_Retry` for a short body. With
+    ``clip_at_end``, a range past the end of the file gives the bytes up to the end."""
     if status == 200:  # the server ignored the Range header and sent the whole file
         data = body[offset:] if length < 0 else body[offset : offset + length]
-        if length >= 0 and len(data) != length:
-            raise _Retry("short body")
+        if length >= 0 and len(data) != length and not clip_at_end:
+            raise ByteSourceError(f"{where} ends at byte {len(body)}, before byte {offset + length}")
         return data
     if status != 206:
         raise ByteSourceError(f"unexpected HTTP status {status} reading {where}")
-    _check_content_range(content_range, offset, length, where)
-    if length >= 0 and len(body) != length:
+    carried = _check_content_range(content_range, offset, length, where, clip_at_end=clip_at_end)
+    if len(body) != carried and (length >= 0 or content_range):
         raise _Retry("short body")
     return body

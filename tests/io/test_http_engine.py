@@ -161,3 +161,71 @@ def test_redirects_are_followed_once_and_then_read_directly(tmp_path, served):
     np.testing.assert_array_equal(root["x"][1000], DATA[1000])
     assert server.stats.paths == ["/redirect/d.h5", "/d.h5", "/d.h5"]
     store.close()
+
+
+def test_a_server_that_ignores_range_sends_the_file_once(tmp_path, served):
+    clean = served(tmp_path)
+    rfs = lindi_core.translate(clean.url_for("d.h5"))
+    ignoring = served(tmp_path, faults=ServerFaults(ignore_range=True))
+    rfs.urls[:] = [ignoring.url_for("d.h5")]
+    root, store = _open(rfs, HttpSource(merge_gap=0, max_merged=1, max_concurrency=1))
+    np.testing.assert_array_equal(root["x"][...], DATA)  # 40 chunks, each its own range
+    assert ignoring.stats.requests == 1
+    np.testing.assert_array_equal(root["x"][::7, 5], DATA[::7, 5])
+    assert ignoring.stats.requests == 1
+    store.close()
+
+
+def test_concurrent_reads_from_a_server_that_ignores_range_download_the_file_once(tmp_path, served):
+    clean = served(tmp_path)
+    rfs = lindi_core.translate(clean.url_for("d.h5"))
+    ignoring = served(tmp_path, faults=ServerFaults(ignore_range=True), latency=0.02)
+    rfs.urls[:] = [ignoring.url_for("d.h5")]
+    root, store = _open(rfs, HttpSource(merge_gap=0, max_merged=1, max_concurrency=8))
+    np.testing.assert_array_equal(root["x"][...], DATA)
+    # Up to 8 requests leave together (of 40 chunks); all but one hang up once they see a
+    # whole-file answer, and every later read is a slice of the one kept.
+    assert ignoring.stats.requests <= 8
+    ignoring.stats.reset()
+    np.testing.assert_array_equal(root["x"][1234], DATA[1234])
+    assert ignoring.stats.requests == 0
+    store.close()
+
+
+def test_translating_through_a_server_that_ignores_range_is_one_request(tmp_path, served):
+    ignoring = served(tmp_path, faults=ServerFaults(ignore_range=True))
+    rfs = lindi_core.translate(ignoring.url_for("d.h5"))
+    assert ignoring.stats.requests == 1
+    f = lindi_core.LindiH5pyFile(lindi_core.ReferenceStore(rfs, sources=ByteSources(http=HttpSource())))
+    np.testing.assert_array_equal(f["x"][10:20], DATA[10:20])
+    f.close()
+
+
+def test_a_file_smaller_than_one_metadata_block_translates_over_http(tmp_path, make_h5, serve):
+    path = make_h5(lambda f: f.create_dataset("small", data=np.arange(10, dtype="<i8")), name="tiny.h5")
+    assert (tmp_path / "tiny.h5").stat().st_size < 64 * 1024
+    server = serve(tmp_path)
+    rfs = lindi_core.translate(server.url_for("tiny.h5"))
+    f = lindi_core.LindiH5pyFile(lindi_core.ReferenceStore(rfs, sources=ByteSources(http=HttpSource())))
+    np.testing.assert_array_equal(f["small"][...], np.arange(10))
+    f.close()
+    assert path
+
+
+def test_a_reference_past_the_end_of_the_file_is_a_clear_error_without_retries(tmp_path, served):
+    import asyncio
+
+    server = served(tmp_path)
+    url = server.url_for("d.h5")
+    size = (tmp_path / "d.h5").stat().st_size
+    source = HttpSource(retries=4)
+
+    async def read_past_end():
+        try:
+            return await source.read(url, size - 10, 100)
+        finally:
+            await source.close()
+
+    with pytest.raises(ByteSourceError, match=rf"ends at byte {size}, before byte {size + 90}"):
+        asyncio.run(read_past_end())
+    assert server.stats.requests == 1
