@@ -84,7 +84,8 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
     # -- opening ----------------------------------------------------------------------------
     @classmethod
     def from_lindi_file(cls, path_or_url: str | os.PathLike, mode: str = "r", local_cache: LocalCache | None = None,
-                        allow_local: bool | None = None, staging_area: StagingArea | None = None) -> LindiH5pyFile:
+                        allow_local: bool | None = None, staging_area: StagingArea | None = None,
+                        reuse_freed_chunks: bool = False) -> LindiH5pyFile:
         """Open a ``.lindi.json`` or a ``.lindi.tar`` from a local path or an http(s) URL, with
         h5py's modes.
 
@@ -97,7 +98,12 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         inline into a ``.lindi.json``.
 
         A reference file fetched from a URL may not point at local files unless
-        ``allow_local=True``. ``local_cache`` keeps remote chunks on disk for later reads."""
+        ``allow_local=True``. ``local_cache`` keeps remote chunks on disk for later reads.
+
+        ``reuse_freed_chunks=True`` lets new chunks of a ``.lindi.tar`` fill the space of chunks
+        rewritten or deleted in earlier commits instead of growing the archive. Only for archives
+        nothing else points into: a reference file that copied datasets out of this one, or a
+        reader that opened it before the commit, would read the new bytes in place of the old."""
         source = os.fspath(path_or_url)
         remote = source.startswith(("http://", "https://"))
         exists = remote or os.path.exists(source)
@@ -114,12 +120,12 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
             rfs = ReferenceFileSystem(generation_metadata={"generatedBy": "lindi-core"})
             rfs.set_metadata(".zgroup", {"zarr_format": 2})
             if is_tar_path(source):
-                tar = LindiTarWriter.create(source, jsonio.dumps(rfs))
+                tar = LindiTarWriter.create(source, jsonio.dumps(rfs), reuse_freed_chunks=reuse_freed_chunks)
             store = ReferenceStore(rfs, policy=LocationPolicy(base_dir=os.path.dirname(os.path.abspath(source))),
                                    sources=ByteSources(cache=local_cache),
                                    container=tar.container if tar is not None else None)
         elif mode != "r" and not remote and tar_container.is_local_tar(source):
-            tar = LindiTarWriter.open(source)
+            tar = LindiTarWriter.open(source, reuse_freed_chunks=reuse_freed_chunks)
             policy = LocationPolicy(base_dir=os.path.dirname(os.path.abspath(source)),
                                     allow_local=True if allow_local is None else allow_local)
             store = ReferenceStore(jsonio.loads(tar.reference_text), policy=policy,

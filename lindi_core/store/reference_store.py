@@ -251,6 +251,7 @@ class ReferenceStore(Store):
             self.rfs.set_metadata(key, orjson.loads(data))
             return
         self._prefetched.pop(key, None)
+        self._forget_recent(key)
         if self.chunk_sink is None or len(data) <= self.inline_limit:
             self.rfs.set_inline(key, data)
         else:
@@ -258,7 +259,18 @@ class ReferenceStore(Store):
 
     async def delete(self, key: str) -> None:
         self._check_writable()
+        self._prefetched.pop(key, None)
+        self._forget_recent(key)
         self.rfs.delete(key)
+
+    def _forget_recent(self, key: str) -> None:
+        """Drop the remembered bytes of the chunk ``key`` referred to until now: its place (a
+        container member name, a region) may hold other bytes later."""
+        old = self.rfs.get(key)
+        if isinstance(old, ChunkRef):
+            dropped = self._recent.pop((old.url, old.offset, old.length), None)
+            if dropped is not None:
+                self._recent_bytes -= len(dropped)
 
     # -- listing --------------------------------------------------------------------------
     async def list(self) -> AsyncIterator[str]:

@@ -18,9 +18,14 @@ committed entry record reaches is ever overwritten:
 4. the headers of regions that changed role are renamed; only plain ``tar`` tools read them.
 
 Chunks rewritten or deleted leave members nothing refers to. A commit lists those as free
-regions too, and later chunks go into a free region they fit (best fit, wasting at most about
-as much as they hold) before the archive grows: space is reclaimed without ever writing over
-what the committed state refers to.
+regions too. With ``reuse_freed_chunks`` (off by default), later chunks go into a free region
+they fit (best fit, wasting at most about as much as they hold) before the archive grows:
+space is reclaimed without ever writing over what the committed state refers to. It is off by
+default because what this archive's reference file no longer refers to may still be referred
+to from elsewhere: a reference file that copied datasets out of this one names their bytes as
+ranges of the archive (:meth:`ReferenceStore.portable_ref`), and a reader that opened the
+archive before the commit still follows the old index. Turn it on for archives nobody else
+points into.
 
 An interrupted write thus leaves the previous commit whole: its index lists only bytes written
 and flushed before it, and the next writer appends after them, overwriting whatever the
@@ -157,8 +162,9 @@ class LindiTarWriter:
     """A local container open for writing: the chunk sink of a writable store (new chunks become
     members at once, readable through :attr:`container`) and the committer of reference files."""
 
-    def __init__(self, path: str, opened: tar_container.OpenedTar):
+    def __init__(self, path: str, opened: tar_container.OpenedTar, *, reuse_freed_chunks: bool = False):
         self.path = path
+        self.reuse_freed_chunks = reuse_freed_chunks
         self.container = opened.container
         self.reference_text = opened.reference_text  # the committed reference file when opened
         self._committed = dict(self.container.members)
@@ -172,15 +178,16 @@ class LindiTarWriter:
         self._refilled: list[TarMember] = []
 
     @classmethod
-    def open(cls, path: str | os.PathLike) -> LindiTarWriter:
+    def open(cls, path: str | os.PathLike, *, reuse_freed_chunks: bool = False) -> LindiTarWriter:
         path = os.path.abspath(os.fspath(path))
-        return cls(path, tar_container.open_local(path))
+        return cls(path, tar_container.open_local(path), reuse_freed_chunks=reuse_freed_chunks)
 
     @classmethod
-    def create(cls, path: str | os.PathLike, reference_text: bytes) -> LindiTarWriter:
+    def create(cls, path: str | os.PathLike, reference_text: bytes, *,
+               reuse_freed_chunks: bool = False) -> LindiTarWriter:
         """A new archive (replacing any file at ``path``) holding ``reference_text``, open for writing."""
         write_new_tar(path, reference_text)
-        return cls.open(path)
+        return cls.open(path, reuse_freed_chunks=reuse_freed_chunks)
 
     def __enter__(self) -> LindiTarWriter:
         return self
@@ -233,7 +240,9 @@ class LindiTarWriter:
 
     def _take_free_region(self, length: int) -> TarMember | None:
         """The smallest committed free region ``length`` bytes fit in without wasting more than
-        they hold (plus a block), taken off the list; None if there is none."""
+        they hold (plus a block), taken off the list; None if there is none or reuse is off."""
+        if not self.reuse_freed_chunks:
+            return None
         for i, region in enumerate(self._reusable):
             if length <= region.size <= 2 * length + BLOCK:
                 del self._reusable[i]

@@ -1,5 +1,6 @@
-"""Space of rewritten or deleted chunks in a ``.lindi.tar`` is reused by later chunks, without
-ever writing over what the committed state refers to."""
+"""Space of rewritten or deleted chunks in a ``.lindi.tar`` is reused by later chunks when the
+writer allows it, without ever writing over what the committed state refers to; by default it
+is not, so bytes other reference files point at stay as they were."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def test_rewritten_chunks_reuse_the_space_of_the_old_ones(tmp_path):
     sizes = []
     for session in range(1, 7):
         before = _index(path)
-        with H5.from_lindi_file(path, mode="r+") as f:
+        with H5.from_lindi_file(path, mode="r+", reuse_freed_chunks=True) as f:
             f["d"][...] = _values(session)
         after = _index(path)
         live = _blobs(path)
@@ -52,11 +53,11 @@ def test_deleted_datasets_free_their_chunks(tmp_path):
     with H5.from_lindi_file(path, mode="w") as f:
         f.create_dataset("gone", data=_values(1), chunks=CHUNKS)
         f.create_dataset("kept", data=_values(2), chunks=CHUNKS)
-    with H5.from_lindi_file(path, mode="r+") as f:
+    with H5.from_lindi_file(path, mode="r+", reuse_freed_chunks=True) as f:
         del f["gone"]
     assert sorted(_blobs(path)) == [f"blobs/kept/{i}.0" for i in range(4)]
     size = path.stat().st_size
-    with H5.from_lindi_file(path, mode="r+") as f:
+    with H5.from_lindi_file(path, mode="r+", reuse_freed_chunks=True) as f:
         f.create_dataset("new", data=_values(3), chunks=CHUNKS)
     assert path.stat().st_size == size  # the new chunks went where the deleted ones were
     with H5.from_lindi_file(path) as f:
@@ -69,10 +70,10 @@ def test_an_interrupted_commit_after_refilling_keeps_the_committed_state(tmp_pat
     path = tmp_path / "crash.lindi.tar"
     with H5.from_lindi_file(path, mode="w") as f:
         f.create_dataset("d", data=_values(1), chunks=CHUNKS)
-    with H5.from_lindi_file(path, mode="r+") as f:
+    with H5.from_lindi_file(path, mode="r+", reuse_freed_chunks=True) as f:
         f["d"][...] = _values(2)  # the first chunks are free regions from now on
     committed, committed_index = path.read_bytes(), _index(path)
-    f = H5.from_lindi_file(path, mode="r+")
+    f = H5.from_lindi_file(path, mode="r+", reuse_freed_chunks=True)
     f["d"][...] = _values(3)  # goes into the free regions
     with monkeypatch.context() as patch:
         patch.setattr(tar_writer, "encode_entry", _failing("power cut"))
@@ -85,3 +86,35 @@ def test_an_interrupted_commit_after_refilling_keeps_the_committed_state(tmp_pat
             assert after[o : d + size] == committed[o : d + size], name
     with H5.from_lindi_file(path) as g:
         np.testing.assert_array_equal(g["d"][...], _values(2))
+
+
+def test_by_default_freed_chunks_keep_their_bytes_for_files_that_copied_them(tmp_path):
+    path = tmp_path / "source.lindi.tar"
+    with H5.from_lindi_file(path, mode="w") as f:
+        f.create_dataset("d", data=_values(1), chunks=CHUNKS)
+    with H5.from_lindi_file(path) as source, H5.from_lindi_file(tmp_path / "copy.lindi.json", mode="w") as copy:
+        source.copy(source["d"], copy, "d")  # refers to the archive's byte ranges, not to copies
+    sizes = []
+    for session in range(2, 5):
+        with H5.from_lindi_file(path, mode="r+") as f:
+            f["d"][...] = _values(session)
+        sizes.append(path.stat().st_size)
+    assert sizes[0] < sizes[1] < sizes[2]  # the archive grows: nothing is written over
+    with H5.from_lindi_file(tmp_path / "copy.lindi.json") as copy:
+        np.testing.assert_array_equal(copy["d"][...], _values(1))
+    with H5.from_lindi_file(path) as f:
+        np.testing.assert_array_equal(f["d"][...], _values(4))
+
+
+def test_a_chunk_rewritten_into_a_reused_name_and_region_reads_its_new_bytes(tmp_path):
+    path = tmp_path / "names.lindi.tar"
+    with H5.from_lindi_file(path, mode="w", reuse_freed_chunks=True) as f:
+        f.create_dataset("d", data=_values(1), chunks=CHUNKS)
+        f.flush()
+        np.testing.assert_array_equal(f["d"][...], _values(1))  # remembered in memory
+        f["d"][...] = _values(2)
+        f.flush()  # the first chunks' members are free: their names and regions may come back
+        f["d"][...] = _values(3)
+        np.testing.assert_array_equal(f["d"][...], _values(3))
+    with H5.from_lindi_file(path) as f:
+        np.testing.assert_array_equal(f["d"][...], _values(3))
