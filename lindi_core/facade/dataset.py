@@ -385,6 +385,8 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         self._file._require_writable("write data")
         dtype = self.dtype
         selection = selections.parse(args, self.shape, dtype)
+        if selection.fields:
+            value, selection = self._with_fields_set(selection, value)
         if self._is_family_encoded():
             values = np.array(self[...], copy=True)
             _assign(values, selection, value, dtype, scalar=self.shape == ())
@@ -402,6 +404,17 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         else:
             array.set_orthogonal_selection(selection.axes, value)
         self._whole = None
+
+    def _with_fields_set(self, selection: selections.Selection, value: Any) -> tuple[np.ndarray, selections.Selection]:
+        """Writing some fields of compound records: the selected records as they are, with
+        those fields replaced, to write back whole (Zarr stores records, not fields)."""
+        whole_records = selections.Selection(axes=selection.axes, mask=selection.mask)
+        records = np.array(self._as_h5py(self._read(whole_records)), copy=True)
+        if len(selection.fields) == 1:
+            records[selection.fields[0]] = value
+        else:
+            records[selection.fields] = value
+        return records, whole_records
 
     def resize(self, size: Any, axis: int | None = None) -> None:
         self._file._require_writable("resize dataset", error=TypeError)
@@ -458,9 +471,13 @@ def _index_numpy(whole: np.ndarray, selection: selections.Selection, scalar: boo
     if selection.mask is not None:
         return whole[selection.mask]
     result = whole
-    for axis in range(len(selection.axes) - 1, -1, -1):  # last first, so earlier axes keep their place
-        result = result[(slice(None),) * axis + (selection.axes[axis],)]
-    return np.array(result) if isinstance(result, np.ndarray) else np.asarray(result)
+    # Single indices as one-wide slices, dropped by a reshape at the end: indexing them away would
+    # hand back an element, and an element that is a list (a JSON row) is no 0-d array.
+    axes = [slice(a, a + 1) if isinstance(a, (int, np.integer)) else a for a in selection.axes]
+    for axis in range(len(axes) - 1, -1, -1):  # last first, so earlier axes keep their place
+        result = result[(slice(None),) * axis + (axes[axis],)]
+    drops = selection.shape_drops
+    return np.array(result).reshape([n for i, n in enumerate(result.shape) if i not in drops])
 
 
 def chunk_keys(zpath: str, selection: selections.Selection, chunks: tuple[int, ...],

@@ -215,7 +215,8 @@ def copy_object(source_file: LindiH5pyFile, source: str, dest_file: LindiH5pyFil
         below = [k for k in below if _owner_depth(source_file, source, k) <= levels]
     keys = [k for k in own if src.get(k) is not None] + below
     links: list[tuple[str, str]] = []  # (source path, kind) of soft / external links copied
-    for key in sorted(set(keys), key=lambda k: not k.rsplit("/", 1)[-1].startswith(".")):
+    # Metadata first, in the source's order otherwise (creation-ordered groups keep their order).
+    for key in sorted(dict.fromkeys(keys), key=lambda k: not k.rsplit("/", 1)[-1].startswith(".")):
         value = src.get(key)
         new_key = dest + key[len(source):]
         name = key.rsplit("/", 1)[-1]
@@ -238,7 +239,7 @@ def copy_object(source_file: LindiH5pyFile, source: str, dest_file: LindiH5pyFil
     for link_path, kind in links:
         if (kind == ann.SOFT_LINK and expand_soft) or (kind == ann.EXTERNAL_LINK and expand_external):
             depth = link_path[len(source):].count("/")
-            _expand_link(source_file, link_path, dest_file, dest + link_path[len(source):],
+            _expand_link(source_file, link_path, dest_file, dest + link_path[len(source):], (source, dest),
                          dict(without_attrs=without_attrs, expand_soft=expand_soft, expand_external=expand_external,
                               levels=None if levels is None else levels - depth))
 
@@ -254,15 +255,26 @@ def _owner_depth(file: LindiH5pyFile, source: str, key: str) -> int:
 
 
 def _expand_link(source_file: LindiH5pyFile, link_path: str, dest_file: LindiH5pyFile, dest: str,
-                 options: dict) -> None:
+                 copied: tuple[str, str], options: dict) -> None:
     """Replace the copied link at ``dest`` by a copy of what it leads to (left a link when the
-    target does not exist, as libhdf5 leaves dangling links)."""
+    target does not exist, as libhdf5 leaves dangling links). ``copied`` is (source, dest) of
+    the copy in progress.
+
+    A link to one of its own ancestors cannot be copied out: the copy would hold itself. libhdf5
+    makes it a hard link to the ancestor's copy, a cycle a Zarr hierarchy cannot hold; here it
+    becomes a soft link to the ancestor's copy, which reads the same. An ancestor above the copy
+    (the root, say) stays the link it was."""
     try:
         target = source_file["/" + link_path]
     except (KeyError, OSError, ValueError):
         return
-    if target._file is source_file and (target._zpath + "/").startswith(link_path + "/"):
-        return  # a link to its own ancestor: copying it would never end
+    if target._file is source_file and (target._zpath == "" or (link_path + "/").startswith(target._zpath + "/")):
+        source, copy_root = copied
+        if target._zpath == source or target._zpath.startswith(source + "/"):
+            _remove_keys(dest_file, dest)
+            dest_file._hierarchy.rebuild()
+            dest_file["/" + dest] = h5py.SoftLink("/" + copy_root + target._zpath[len(source):])
+        return
     _remove_keys(dest_file, dest)
     dest_file._hierarchy.rebuild()
     copy_object(target._file, target._zpath, dest_file, dest, **options)

@@ -102,3 +102,45 @@ def test_expanding_references_is_refused_clearly(files):
             with pytest.raises(ValueError, match="expand_refs is not available"):
                 target.copy(f["src"], target, "copied", expand_refs=True)
             assert "copied" not in target
+
+
+def test_expanding_a_link_to_an_ancestor_ends_and_reads_like_h5py(tmp_path):
+    def build(f):
+        s = f.create_group("src")
+        s.create_dataset("d", data=np.arange(3))
+        s.create_group("sub")["up"] = h5py.SoftLink("/src")
+        s["sub"]["root"] = h5py.SoftLink("/")
+
+    with h5py.File(tmp_path / "anc.h5", "w") as f:
+        build(f)
+    lindi_core.translate_to_file(tmp_path / "anc.h5", tmp_path / "anc.lindi.json", progress=False)
+    with h5py.File(tmp_path / "anc.h5", "r+") as h:
+        h.copy("src", "copied", expand_soft=True)
+        expected_up = h["copied/sub/up/d"][()]
+    with lindi_core.LindiH5pyFile.from_lindi_file(tmp_path / "anc.lindi.json", mode="r+") as f:
+        f.copy("src", "copied", expand_soft=True)
+        # libhdf5 makes "up" a hard link to the copy itself; here a soft link to it, read the same
+        assert f["copied/sub/up"] == f["copied"]
+        np.testing.assert_array_equal(f["copied/sub/up/d"][()], expected_up)
+        assert f["copied"].get("sub/up", getlink=True).path == "/copied"
+        assert f["copied"].get("sub/root", getlink=True).path == "/"  # above the copy: left as it was
+        np.testing.assert_array_equal(f["copied/d"][()], np.arange(3))
+
+
+def test_a_copied_creation_ordered_group_keeps_its_order_as_h5py_does(tmp_path):
+    names = ["zeta", "alpha", "mid", "beta", "omega", "a0"]
+    with h5py.File(tmp_path / "ordered.h5", "w", track_order=True) as f:
+        g = f.create_group("g", track_order=True)
+        for i, name in enumerate(names):
+            g.create_dataset(name, data=[i])
+            g.attrs[name] = i
+    lindi_core.translate_to_file(tmp_path / "ordered.h5", tmp_path / "ordered.lindi.json", progress=False)
+    with h5py.File(tmp_path / "ordered.h5", "r+") as h:
+        h.copy("g", "copied")
+        expected = (list(h["copied"]), list(h["copied"].attrs))
+    with lindi_core.LindiH5pyFile.from_lindi_file(tmp_path / "ordered.lindi.json", mode="r+") as f, \
+            lindi_core.LindiH5pyFile.from_lindi_file(tmp_path / "dest.lindi.json", mode="w") as d:
+        f.copy("g", "copied")
+        d.copy(f["g"], d, "copied")
+        assert (list(f["copied"]), list(f["copied"].attrs)) == expected
+        assert (list(d["copied"]), list(d["copied"].attrs)) == expected

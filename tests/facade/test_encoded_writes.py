@@ -114,3 +114,52 @@ def test_bad_writes_raise_like_h5py(tmp_path):
     with lindi_core.LindiH5pyFile.from_lindi_file(tmp_path / "t.lindi.json") as f:
         with pytest.raises(type(expected.value)):
             f["refs"][0] = f["ragged"].ref
+
+
+PLAIN_COMPOUND = np.dtype([("a", "<i4"), ("b", "<f8"), ("c", "<i2")])
+
+
+def _field_edits(f) -> None:
+    """Writes to some fields of compound records, whichever library ``f`` belongs to."""
+    f.create_group("g")
+    plain = f.create_dataset("plain", data=np.zeros(6, PLAIN_COMPOUND), chunks=(4,))
+    plain[1:3, "a"] = [7, 8]
+    plain["b"] = np.arange(6) * 0.5
+    plain[4, "c"] = 9
+    plain[np.array([True, False, True, False, False, True]), "a"] = -1
+    scalar = f.create_dataset("scalar", data=np.zeros((), PLAIN_COMPOUND))
+    scalar["b"] = 3.5
+    table = f.create_dataset("table", shape=(3,), dtype=REF_COMPOUND)
+    table[0] = (1, f["g"].ref, 0.25)
+    table["id"] = [4, 5, 6]
+    table[2, "weight"] = -2.0
+
+
+def _field_snapshot(f) -> dict:
+    return {"plain": f["plain"][()].tolist(), "plain row": f["plain"][4].tolist(),
+            "plain a": f["plain"]["a"].tolist(), "scalar": f["scalar"][()].tolist(),
+            "table": [(int(r["id"]), _name(f, r["target"]), float(r["weight"])) for r in f["table"][()]],
+            "table row": (int(f["table"][0]["id"]), _name(f, f["table"][0]["target"])),
+            "table weight": f["table"][1:, "weight"].tolist()}
+
+
+def test_writes_to_fields_of_compound_records_match_h5py(tmp_path):
+    with h5py.File(tmp_path / "fields.h5", "w") as h:
+        _field_edits(h)
+        expected = _field_snapshot(h)
+    path = tmp_path / "fields.lindi.json"
+    with lindi_core.LindiH5pyFile.from_lindi_file(path, mode="w") as f:
+        _field_edits(f)
+        assert _field_snapshot(f) == expected
+    with lindi_core.LindiH5pyFile.from_lindi_file(path) as f:
+        assert _field_snapshot(f) == expected
+
+
+def test_a_write_to_a_field_that_does_not_exist_raises_like_h5py(tmp_path):
+    with h5py.File(tmp_path / "t.h5", "w") as h, \
+            lindi_core.LindiH5pyFile.from_lindi_file(tmp_path / "t.lindi.json", mode="w") as f:
+        for target in (h, f):
+            target.create_dataset("plain", data=np.zeros(3, PLAIN_COMPOUND))
+            with pytest.raises(ValueError, match="zz"):
+                target["plain"]["zz"] = 1
+            assert target["plain"][()].tolist() == [(0, 0.0, 0)] * 3
