@@ -85,10 +85,15 @@ def chunk_decoder(zarray: dict[str, Any], dtype: np.dtype) -> ChunkDecoder | Non
 
 # Intermediate results of a decode live in buffers each thread keeps and reuses: a fresh
 # buffer per chunk would cost a page fault per 4 KiB written (about as long as inflating it).
+# Buffers of huge chunks are not kept: three per decoding thread would hold memory for good,
+# and their page faults are small beside their decoding time.
 _buffers = threading.local()
+KEPT_SCRATCH_LIMIT = 32 * 1024 * 1024
 
 
 def _scratch(nbytes: int, slot: int) -> np.ndarray:
+    if nbytes > KEPT_SCRATCH_LIMIT:
+        return np.empty(nbytes, np.uint8)
     mine = getattr(_buffers, "by_slot", None)
     if mine is None:
         mine = _buffers.by_slot = {}

@@ -59,16 +59,26 @@ class LocalCache:
         self._local = threading.local()
         self._touched: dict[tuple[str, int, int], float] = {}
         self._touch_lock = threading.Lock()
+        # One connection per thread (SQLite connections are not for sharing), all listed so
+        # that close() ends them, whichever threads (event-loop workers) opened them. A close
+        # starts a new generation: a thread opens a fresh connection on its next use.
+        self._connections: list[sqlite3.Connection] = []
+        self._generation = 0
         with self._connection() as db:
             db.executescript(_SCHEMA)
 
     def _connection(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
+        mine = getattr(self._local, "db", None)
+        if mine is not None and mine[0] == self._generation:
+            return mine[1]
+        # check_same_thread off only so that close() may close it from another thread; it is
+        # used by the thread that opened it alone.
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        with self._touch_lock:
+            self._local.db = (self._generation, db)
+            self._connections.append(db)
         return db
 
     def get(self, url: str, start: int, length: int) -> bytes | None:
@@ -151,11 +161,14 @@ class LocalCache:
         db.execute("VACUUM")
 
     def close(self) -> None:
+        """Record pending recency updates and close every connection; the cache stays usable
+        (connections open again on the next use)."""
         self._record_touches()
-        db = getattr(self._local, "db", None)
-        if db is not None:
+        with self._touch_lock:
+            connections, self._connections = self._connections, []
+            self._generation += 1
+        for db in connections:
             db.close()
-            self._local.db = None
 
     def __repr__(self) -> str:
         return f"LocalCache({self.cache_dir!r}, max_size={self.max_size})"

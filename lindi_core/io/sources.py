@@ -95,6 +95,10 @@ class ByteSources:
 
     async def close(self) -> None:
         await self.flush()
+        if self.cache is not None:
+            # Pending recency updates recorded, connections of the worker threads closed (the
+            # cache may be shared with other files: it reopens them when used again).
+            await asyncio.to_thread(self.cache.close)
         await self.http.close()
 
 

@@ -9,6 +9,11 @@ overlap, and decoding uses every core.
 
 It serves selections of slices (any positive step) and integers on numeric arrays with the C
 order; everything else goes through Zarr.
+
+A selection of many chunks is read in windows of chunks (about :data:`WINDOW_BYTES` of decoded
+data each): the next window's requests leave once the current window's bytes have all arrived,
+so fetching overlaps decoding while the encoded bytes held at once stay bounded (two windows),
+however large the selection.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ import numpy as np
 
 from lindi_core.codecs.fast_decode import ChunkDecoder
 from lindi_core.errors import ChunkDecodeError
+
+WINDOW_BYTES = 256 * 1024 * 1024
+MIN_WINDOW_CHUNKS = 16
 
 _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
@@ -94,9 +102,10 @@ def count_chunks(shape: tuple[int, ...], chunks: tuple[int, ...], axes: tuple[sl
 
 async def read_box(fetch: Callable[[str], Awaitable[Any]], decoder: ChunkDecoder, dtype: np.dtype,
                    shape: tuple[int, ...], chunks: tuple[int, ...], axes: tuple[slice, ...], fill_value: Any,
-                   array_path: str = "", separator: str = ".") -> np.ndarray:
+                   array_path: str = "", separator: str = ".", window_chunks: int | None = None) -> np.ndarray:
     """The values of the box ``axes`` of an array: ``fetch(key)`` gives a chunk's encoded bytes
-    (``None``: not stored, so the fill value), ``decoder`` decodes them."""
+    (``None``: not stored, so the fill value), ``decoder`` decodes them; ``window_chunks``
+    overrides how many chunks are asked for at a time."""
     out_shape, parts = plan(array_path, shape, chunks, axes, separator)
     out = np.empty(out_shape, dtype)
     if not parts:
@@ -122,12 +131,32 @@ async def read_box(fetch: Callable[[str], Awaitable[Any]], decoder: ChunkDecoder
             raise ChunkDecodeError(f"chunk {part.key!r} cannot be decoded: {exc}") from exc
         target[...] = decoded[part.within]
 
-    async def one(part: ChunkPart) -> None:
-        encoded = await fetch(part.key)
-        await loop.run_in_executor(executor, place, part, encoded)
+    async def window(window_parts: list[ChunkPart], all_fetched: asyncio.Event) -> None:
+        waiting = len(window_parts)
 
-    tasks = [asyncio.ensure_future(one(part)) for part in parts]
+        async def one(part: ChunkPart) -> None:
+            nonlocal waiting
+            encoded = await fetch(part.key)
+            waiting -= 1
+            if not waiting:
+                all_fetched.set()
+            await loop.run_in_executor(executor, place, part, encoded)
+
+        await asyncio.gather(*(one(part) for part in window_parts))
+
+    chunk_nbytes = max(1, dtype.itemsize * math.prod(chunks))
+    per_window = max(MIN_WINDOW_CHUNKS, window_chunks if window_chunks is not None else WINDOW_BYTES // chunk_nbytes)
+    tasks: list[asyncio.Future] = []
     try:
+        for start in range(0, len(parts), per_window):
+            all_fetched = asyncio.Event()
+            tasks.append(asyncio.ensure_future(window(parts[start : start + per_window], all_fetched)))
+            # The next window's requests wait for this window's bytes (or its failure).
+            fetched = asyncio.ensure_future(all_fetched.wait())
+            await asyncio.wait([fetched, tasks[-1]], return_when=asyncio.FIRST_COMPLETED)
+            fetched.cancel()
+            if tasks[-1].done() and tasks[-1].exception() is not None:
+                break
         await asyncio.gather(*tasks)
     except BaseException:
         for task in tasks:  # no more requests for a read that has failed

@@ -108,3 +108,25 @@ def test_reading_an_entry_keeps_it_from_eviction(tmp_path):
     assert cache.get("http://h/f", 100, 100) is None  # the least recently used went
     assert cache.get("http://h/f", 0, 100) == bytes(100)
     assert cache.get("http://h/f", 200, 100) == bytes(100)
+
+
+def test_closing_a_file_records_what_it_read_and_closes_its_connections(tmp_path, make_h5, serve):
+    data = np.arange(100_000, dtype="<i4").reshape(1000, 100)
+    make_h5(lambda f: f.create_dataset("x", data=data, chunks=(100, 100), compression="gzip"), name="t.h5")
+    server = serve(tmp_path)
+    out = tmp_path / "t.lindi.json"
+    lindi_core.translate_to_file(server.url_for("t.h5"), out, progress=False)
+    cache = LocalCache(tmp_path / "cache")
+    with lindi_core.LindiH5pyFile.from_lindi_file(str(out), local_cache=cache) as f:
+        f["x"][0:300]
+    with sqlite3.connect(cache.path) as db:
+        first_use = dict(db.execute("SELECT start, last_used FROM ranges").fetchall())
+    with lindi_core.LindiH5pyFile.from_lindi_file(str(out), local_cache=cache) as f:
+        server.stats.reset()
+        np.testing.assert_array_equal(f["x"][0:100], data[0:100])  # a hit, after the cache was closed
+        assert server.stats.requests == 0
+    assert cache._connections == []  # the worker threads' connections are closed
+    with sqlite3.connect(cache.path) as db:
+        later_use = dict(db.execute("SELECT start, last_used FROM ranges").fetchall())
+    touched = [start for start in first_use if later_use[start] > first_use[start]]
+    assert len(touched) == 1  # the one range read again is the most recently used now

@@ -168,3 +168,48 @@ def test_a_block_through_an_empty_cache_is_one_request_and_then_none(tmp_path, s
             rfs, local_cache=lindi_core.LocalCache(tmp_path / "cache")) as f:
         np.testing.assert_array_equal(f["x"][1500:25_000], data[1500:25_000])
     assert server.stats.requests == 0
+
+
+def test_a_read_of_many_chunks_holds_at_most_two_windows_of_them_at_once():
+    import asyncio
+
+    values = np.arange(200 * 10, dtype="<i4").reshape(200, 10)
+    chunks = (2, 10)  # 100 chunks
+    held = 0  # fetched, not yet written into the result
+    most_held = 0
+    started_per_turn: list[int] = []  # fetches started in each event-loop turn that started any
+    in_turn = False
+
+    def end_turn() -> None:
+        nonlocal in_turn
+        in_turn = False
+
+    async def fetch(key: str) -> bytes:
+        nonlocal held, most_held, in_turn
+        if not in_turn:
+            in_turn = True
+            started_per_turn.append(0)
+            asyncio.get_running_loop().call_soon(end_turn)
+        started_per_turn[-1] += 1
+        await asyncio.sleep(0.001)
+        row = int(key.split("/")[1].split(".")[0])
+        held += 1
+        most_held = max(most_held, held)
+        return values[row * 2 : row * 2 + 2].tobytes()
+
+    def decode(encoded, out=None, *, transient=False):
+        nonlocal held
+        held -= 1
+        data = np.frombuffer(encoded, np.uint8)
+        if out is None:
+            return data.copy()
+        out[...] = data
+        return out
+
+    async def read() -> np.ndarray:
+        return await direct_read.read_box(fetch, decode, np.dtype("<i4"), values.shape, chunks,
+                                          (slice(None), slice(None)), 0, "a", window_chunks=20)
+
+    np.testing.assert_array_equal(asyncio.run(read()), values)
+    assert most_held <= 40
+    assert started_per_turn == [20] * 5  # each window's requests leave together (and merge)
