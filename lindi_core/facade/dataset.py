@@ -20,6 +20,7 @@ import zarr
 from lindi_core.codecs.fast_decode import chunk_decoder
 from lindi_core.facade import dims, selections, writing
 from lindi_core.facade.base import FacadeObject
+from lindi_core.facade.dataset_id import LindiDatasetID
 from lindi_core.facade.dtypes import dataset_dtype, storage_dtype
 from lindi_core.facade.references import LindiH5pyReference, reference_from_json, region_selection
 from lindi_core.format import annotations as ann
@@ -35,6 +36,8 @@ _FILTER_NAMES = {"zlib": "gzip", "gzip": "gzip", "lindi_core.hdf5_filters": None
 class LindiH5pyDataset(FacadeObject, h5py.Dataset):
     """A dataset of a translated file, with h5py's read semantics."""
 
+    _dxpl = None  # h5py's read_direct passes it to id.read, which needs no transfer properties
+
     def __init__(self, file: LindiH5pyFile, zpath: str, name: str):
         self._init_object(file, zpath, name)
         self._zarray = file._rfs.metadata[join_key(zpath, ".zarray")]
@@ -46,8 +49,17 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         self._whole: np.ndarray | None = None
         self._decoder: Any = None
         self._decoder_for: dict | None = None  # the .zarray dict _decoder was made for
+        self._cache_props: dict = {}  # h5py's own code (selections of read_direct) caches here
 
     # -- description ------------------------------------------------------------------------
+    @property
+    def id(self) -> LindiDatasetID:
+        return LindiDatasetID(self)
+
+    @property
+    def _readonly(self) -> bool:  # h5py's code caches a dataset's selector only when read-only
+        return self._file._mode == "r"
+
     @property
     def dtype(self) -> np.dtype:
         if self._dtype is None:

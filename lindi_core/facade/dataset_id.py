@@ -1,0 +1,89 @@
+"""The low-level surface of a dataset's ``id`` that h5py's own high-level code uses.
+
+Wrappers subclass ``h5py.Dataset`` and hand attribute lookups to the dataset they wrap (hdmf's
+``StrDataset``, which pynwb puts around UTF-8 string datasets). Their inherited ``__array__``
+and ``read_direct`` then run h5py's code, which asks the ``id`` for the dataspace and reads with
+``id.read(mspace, fspace, arr)``. This id answers those calls from the facade: the file-space
+selection is turned back into an index, read through the dataset, and placed at the memory-space
+selection of ``arr``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import h5py
+import numpy as np
+
+from lindi_core.facade.base import LindiObjectID
+
+if TYPE_CHECKING:
+    from lindi_core.facade.dataset import LindiH5pyDataset
+
+
+class LindiDatasetID(LindiObjectID):
+    """A dataset's id: hashable like every object id, plus the calls h5py's code makes on it."""
+
+    __slots__ = ("_dataset",)
+
+    def __init__(self, dataset: LindiH5pyDataset):
+        super().__init__(dataset._file, dataset._zpath)
+        self._dataset = dataset
+
+    @property
+    def shape(self) -> tuple[int, ...] | None:
+        return self._dataset.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dataset.dtype
+
+    @property
+    def rank(self) -> int:
+        return self._dataset.ndim
+
+    def get_space(self) -> h5py.h5s.SpaceID:
+        """The dataset's dataspace, everything selected (a real libhdf5 dataspace)."""
+        shape = self._dataset.shape
+        if shape is None:
+            return h5py.h5s.create(h5py.h5s.NULL)
+        if shape == ():
+            return h5py.h5s.create(h5py.h5s.SCALAR)
+        return h5py.h5s.create_simple(shape)
+
+    def read(self, mspace: h5py.h5s.SpaceID, fspace: h5py.h5s.SpaceID, arr: np.ndarray, mtype: Any = None,
+             dxpl: Any = None) -> None:
+        """Read the elements ``fspace`` selects into the elements of ``arr`` that ``mspace``
+        selects, in the order libhdf5 pairs them (row-major order of each selection)."""
+        dataset = self._dataset
+        index, by_slices = _index_of(fspace, dataset.shape or ())
+        # Slices go through the dataset (only the chunks they touch); other selections pick
+        # from the whole dataset (h5py reaches this way for them only through read_direct).
+        values = np.asarray(dataset[index] if by_slices else np.asarray(dataset[()])[index])
+        target, _ = _index_of(mspace, arr.shape)
+        selected = arr[target]
+        if values.size != selected.size:
+            raise TypeError(f"the memory selection holds {selected.size} elements, the file selection {values.size}")
+        arr[target] = values.reshape(selected.shape)
+
+
+def _index_of(space: h5py.h5s.SpaceID, shape: tuple[int, ...]) -> tuple[Any, bool]:
+    """(A NumPy index that selects what ``space`` selects in an array of ``shape``, whether it
+    is made of slices): slices for everything or a regular hyperslab, coordinate arrays for
+    points (in the order listed, as libhdf5 reads them), a boolean mask otherwise."""
+    kind = space.get_select_type()
+    if kind == h5py.h5s.SEL_ALL or shape == ():
+        return ..., True
+    if kind == h5py.h5s.SEL_HYPERSLABS and space.is_regular_hyperslab():
+        start, stride, count, block = space.get_regular_hyperslab()
+        if all(b == 1 or s == b for s, b in zip(stride, block)):
+            return tuple(slice(o, o + c * s, s) if b == 1 else slice(o, o + c * b)
+                         for o, s, c, b in zip(start, stride, count, block)), True
+    if kind == h5py.h5s.SEL_POINTS:
+        points = np.asarray(space.get_select_elem_pointlist()).reshape(-1, len(shape))
+        return tuple(points.T), False
+    mask = np.zeros(shape, dtype=bool)
+    if kind == h5py.h5s.SEL_HYPERSLABS:
+        for low, high in space.get_select_hyper_blocklist():
+            mask[tuple(slice(lo, hi + 1) for lo, hi in zip(low, high))] = True
+    return mask, False
