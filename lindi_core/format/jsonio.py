@@ -24,8 +24,15 @@ import numpy as np
 import orjson
 
 from lindi_core.errors import ReferenceFormatError
-from lindi_core.format import fastrefs
-from lindi_core.format.refs import ZARR_METADATA_NAMES, ChunkRef, ChunkTable, ReferenceFileSystem, split_key
+from lindi_core.format import fastrefs, hdf5_facts
+from lindi_core.format.refs import (
+    ZARR_METADATA_NAMES,
+    ChunkRef,
+    ChunkTable,
+    ReferenceFileSystem,
+    join_key,
+    split_key,
+)
 
 FORMAT_VERSION = 1
 BASE64_PREFIX = "base64:"
@@ -65,6 +72,7 @@ def from_json_dict(obj: Any) -> ReferenceFileSystem:
     # Chunk refs are gathered per parent path and stored a whole array at a time, after all
     # metadata is in (so every array's table exists): per-ref work stays a few dict operations.
     pending: dict[str, tuple[list[str], list[list]]] = {}
+    facts_by_parent: dict[str, dict] = {}  # .zhdf5 values, merged into their .zattrs (§8)
     for key, value in refs.items():
         if type(value) is list:
             slash = key.rfind("/")
@@ -78,9 +86,16 @@ def from_json_dict(obj: Any) -> ReferenceFileSystem:
             group[1].append(value)
             continue
         _check_key(key)
-        last = split_key(key)[1]
-        if last in ZARR_METADATA_NAMES:
-            rfs.set_metadata(key, _metadata_value(key, value))
+        parent, last = split_key(key)
+        if last == hdf5_facts.HDF5_FACTS_NAME:
+            facts = facts_by_parent[parent] = _metadata_value(key, value)
+            zattrs_key = join_key(parent, ".zattrs")
+            rfs.set_metadata(zattrs_key, hdf5_facts.merge_from_disk(rfs.metadata.get(zattrs_key), facts))
+        elif last in ZARR_METADATA_NAMES:
+            value = _metadata_value(key, value)
+            if last == ".zattrs" and parent in facts_by_parent:  # .zhdf5 came first
+                value = hdf5_facts.merge_from_disk(value, facts_by_parent[parent])
+            rfs.set_metadata(key, value)
         elif isinstance(value, str):
             rfs.set_inline(key, decode_inline(key, value))
         else:
@@ -324,7 +339,17 @@ def iter_json_text(rfs: ReferenceFileSystem, *, use_templates: bool = True) -> I
         return sep + orjson.dumps(key) + b":" + value
 
     for key in _sorted_metadata_keys(rfs.metadata):
-        yield entry(key, orjson.dumps(rfs.metadata[key], option=orjson.OPT_SERIALIZE_NUMPY))
+        value = rfs.metadata[key]
+        if key == ".zattrs" or key.endswith("/.zattrs"):
+            # Extension annotations beside .zattrs, where LINDI 0.4 does not look (§8).
+            value, facts = hdf5_facts.split_for_disk(value)
+            if facts is not None:
+                if value:
+                    yield entry(key, orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY))
+                facts_key = key[: -len(".zattrs")] + hdf5_facts.HDF5_FACTS_NAME
+                yield entry(facts_key, orjson.dumps(facts, option=orjson.OPT_SERIALIZE_NUMPY))
+                continue
+        yield entry(key, orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY))
     for key, data in rfs.inline.items():
         yield entry(key, orjson.dumps(encode_inline(data)))
     for key, ref in rfs.loose_refs.items():
