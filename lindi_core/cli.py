@@ -14,7 +14,8 @@ from lindi_core.errors import LindiError
 def _cmd_translate(args: argparse.Namespace) -> int:
     from lindi_core.translate import ChunkOptions, translate_to_file
 
-    options = ChunkOptions(inline_threshold=args.inline_threshold, contiguous_chunk_target=args.chunk_target)
+    options = ChunkOptions(inline_threshold=args.inline_threshold, contiguous_chunk_target=args.chunk_target,
+                           compound_rows_limit=args.compound_rows_limit)
     started = time.perf_counter()
     rfs = translate_to_file(args.source, args.output, ref_url=args.ref_url, options=options,
                             progress=None if not args.no_progress else False)
@@ -138,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inline datasets storing at most this many bytes (default 4096)")
     p.add_argument("--chunk-target", type=int, default=16 << 20,
                    help="bytes per virtual chunk of contiguous datasets (default 16 MiB)")
+    p.add_argument("--compound-rows-limit", type=int, default=1 << 20,
+                   help="store compound datasets of at most this many bytes as JSON rows, which LINDI 0.4 "
+                        "reads; larger ones as structured arrays referenced in place (default 1 MiB)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_translate)
 

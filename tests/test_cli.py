@@ -32,3 +32,12 @@ def test_demo_runs_end_to_end(capsys):
     out = capsys.readouterr().out
     assert "identical to h5py reading the file: True" in out
     assert "ElectricalSeries/" in out
+
+
+def test_the_compound_rows_limit_chooses_rows_or_a_structured_array(make_h5, tmp_path, capsys):
+    table = np.array([(1, 0.5), (2, 1.5)], dtype=[("i", "<i4"), ("x", "<f8")])
+    path = make_h5(lambda f: f.create_dataset("t", data=table))
+    for limit, expected_dtype in (("0", [["i", "<i4"], ["x", "<f8"]]), ("1048576", "|O")):
+        out = tmp_path / f"t{limit}.lindi.json"
+        assert main(["translate", path, "-o", str(out), "--no-progress", "--compound-rows-limit", limit]) == 0
+        assert json.loads(out.read_text())["refs"]["t/.zarray"]["dtype"] == expected_dtype

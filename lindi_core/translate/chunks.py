@@ -34,6 +34,11 @@ class ChunkOptions:
     inline_threshold: int = 4096  # datasets storing at most this many bytes are inlined
     contiguous_chunk_target: int = 16 << 20  # size of the virtual chunks of contiguous data
     max_inline_read: int = 64 << 20  # largest dataset read into the reference file
+    # Compound datasets of at most this many bytes are stored as JSON rows with _COMPOUND_DTYPE,
+    # LINDI 0.4's form: LINDI 0.4 cannot read the chunks of a structured Zarr array (its store
+    # passes the JSON dtype list to np.dtype). Larger ones stay structured arrays whose chunks
+    # are referenced in place, rather than be read and inlined.
+    compound_rows_limit: int = 1 << 20
 
 
 def virtual_chunk_shape(shape: tuple[int, ...], itemsize: int, target: int) -> tuple[int, ...]:

@@ -54,6 +54,8 @@ def translate_dataset(ctx: DatasetContext, dset: h5py.Dataset, key: str) -> None
     except TypeError as exc:
         raise TranslationError(str(exc), source=ctx.source, object_path=dset.name) from None
     zattrs = encode_attributes(dset, ctx.refs, ctx.source)
+    if family is Family.COMPOUND and math.prod(dset.shape or ()) * dset.dtype.itemsize <= ctx.options.compound_rows_limit:
+        family = Family.COMPOUND_JSON  # small: in LINDI 0.4's form, which it reads (see ChunkOptions)
     try:
         if family in dtypes.IN_PLACE:
             zarray = _in_place(ctx, dset, key, zattrs)

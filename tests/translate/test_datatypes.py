@@ -6,6 +6,9 @@ import h5py
 import numpy as np
 import pytest
 
+import lindi_core
+import lindi_core.format.jsonio
+from lindi_core import ChunkOptions
 from lindi_core.format import annotations as ann
 from tests.h5compare import assert_same_as_h5py
 
@@ -119,10 +122,26 @@ def test_flat_compound_is_referenced_in_place(make_h5, translated):
     data["flag"] = data["a"] % 2 == 0
 
     path = make_h5(lambda f: f.create_dataset("table", data=data, chunks=(64,), compression="gzip"))
-    root, rfs = translated(path, options=_tiny_inline())
+    root, rfs = translated(path, options=ChunkOptions(inline_threshold=0, compound_rows_limit=0))
     with h5py.File(path) as f:
         assert_same_as_h5py(root, "table", f["table"])
     assert "table" in rfs.tables  # referenced, not copied
+
+
+def test_small_flat_compound_is_stored_as_lindi_rows(make_h5, tmp_path):
+    dtype = np.dtype([("x", "<u4"), ("y", "<u4"), ("weight", "<f4")])  # NWB's pixel_mask
+    data = np.array([(1, 2, 0.5), (3, 4, 1.5), (5, 6, 2.5)], dtype=dtype)
+    path = make_h5(lambda f: f.create_dataset("pixel_mask", data=data, chunks=(2,), compression="gzip"))
+    rfs = lindi_core.translate(path)
+    zattrs = rfs.metadata["pixel_mask/.zattrs"]
+    assert zattrs[ann.COMPOUND_DTYPE] == [["x", "uint32"], ["y", "uint32"], ["weight", "float32"]]
+    assert not list(rfs.chunk_refs("pixel_mask"))  # rows in the reference file, as LINDI 0.4 writes them
+    lindi_core.format.jsonio.write_atomic(rfs, tmp_path / "c.lindi.json")
+    with h5py.File(path) as h, lindi_core.LindiH5pyFile.from_lindi_file(tmp_path / "c.lindi.json") as f:
+        assert f["pixel_mask"].dtype == h["pixel_mask"].dtype
+        np.testing.assert_array_equal(f["pixel_mask"][()], h["pixel_mask"][()])
+        np.testing.assert_array_equal(f["pixel_mask"][1:, "weight"], h["pixel_mask"][1:, "weight"])
+        assert f["pixel_mask"].chunks == h["pixel_mask"].chunks and f["pixel_mask"].compression == "gzip"
 
 
 def test_nested_compound_is_stored_as_json_rows(make_h5, translated):
@@ -198,7 +217,7 @@ def test_empty_null_and_scalar_datasets(make_h5, translated):
         f.create_dataset("scalar_compound", data=np.array((1, 2.5), dtype=[("a", "<i4"), ("b", "<f8")]))
 
     path = make_h5(build)
-    root, _ = translated(path)
+    root, _ = translated(path, options=ChunkOptions(compound_rows_limit=0))  # the compound as a Zarr scalar
     with h5py.File(path) as f:
         for name in ["empty", "empty_contiguous", "null", "scalar", "scalar_compound"]:
             assert_same_as_h5py(root, name, f[name])
