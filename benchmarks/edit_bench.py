@@ -27,15 +27,13 @@ bytes within 1% of the compressed new data.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_common  # noqa: E402
 import peers  # noqa: E402
-from translate_bench import lindi_core_under_test, machine_facts, write_results  # noqa: E402
 
 BENCH_DIR = peers.BENCH_DIR
 DATA_DIR = peers.CACHE_DIR / "data" / "edit"
@@ -151,12 +149,6 @@ def run_once(case: str, url: str, work: Path, new_mib: int, env: dict, timeout: 
                           env={"TQDM_DISABLE": "1", **env}, timeout=timeout)
 
 
-def summarize(values: list[float]) -> dict | None:
-    if not values:
-        return None
-    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
-
-
 def table(result: dict) -> str:
     lines = ["| case | time (median, min-max) | blob bytes uploaded | new reference file | requests | bytes "
              "fetched | re-uploading the HDF5 file instead |", "| --- | --- | --- | --- | --- | --- | --- |"]
@@ -165,12 +157,10 @@ def table(result: dict) -> str:
             lines.append(f"| {case} | error: {c['error'][:120]} | | | | | |")
             continue
         s = c["seconds"]
-        lines.append(f"| {case} | {s['median']:.2f} s ({s['min']:.2f}-{s['max']:.2f}) | {c['blob_bytes']:,} | "
+        lines.append(f"| {case} | {bench_common.format_seconds(s)} | {c['blob_bytes']:,} | "
                      f"{c['reference_file_bytes']:,} | {c['requests']} | {c['bytes_fetched']:,} | "
                      f"{result['input']['hdf5_bytes']:,} |")
-    lines += ["", "| target | measured | verdict |", "| --- | --- | --- |"]
-    for t in result["targets"]:
-        lines.append(f"| {t['target']} | {t['measured']} | {'met' if t['met'] else 'not met'} |")
+    lines += ["", *bench_common.targets_table(result["targets"])]
     return "\n".join(lines)
 
 
@@ -199,14 +189,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, help="repetitions per case")
     parser.add_argument("--latency", type=float, default=DEFAULT_LATENCY, help="seconds added to each request")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds allowed for one run")
-    parser.add_argument("--out", type=Path, help="results JSON path")
-    parser.add_argument("--commit", metavar="REV", help="measure lindi-core as committed at REV")
+    bench_common.add_out_and_commit_options(parser, "measure lindi-core as committed at REV")
     args = parser.parse_args(argv)
     file_mib = args.file_mib or (QUICK_FILE_MIB if args.quick else DEFAULT_FILE_MIB)
     new_mib = args.new_mib or (QUICK_NEW_MIB if args.quick else DEFAULT_NEW_MIB)
     reps = args.reps or (QUICK_REPS if args.quick else DEFAULT_REPS)
     out_path = args.out or RESULTS_DIR / ("edit-quick.json" if args.quick else "edit.json")
-    core_env, revision = lindi_core_under_test(args.commit)
+    core_env, revision = bench_common.lindi_core_under_test(args.commit)
 
     from lindi_core.io.range_server import RangeServer
 
@@ -232,16 +221,14 @@ def main(argv: list[str] | None = None) -> int:
             except peers.PeerError as exc:
                 cases[case] = {"error": str(exc)}
                 continue
-            cases[case] = {"seconds": summarize([r["seconds"] for r in runs]),
+            cases[case] = {"seconds": bench_common.summarize(runs, "seconds"),
                            "blob_bytes": max(r["blob_bytes"] for r in runs),
                            "blobs": max(r["blobs"] for r in runs),
                            "reference_file_bytes": max(r["reference_file_bytes"] for r in runs),
                            "requests": max(requests), "bytes_fetched": max(fetched), "runs": runs}
     result = {
-        "benchmark": "edit",
-        "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "command": "python benchmarks/edit_bench.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": machine_facts(),
+        **bench_common.result_header("edit", "edit_bench.py", argv),
+        "machine": bench_common.machine_facts(),
         "lindi_core_revision": revision,
         "config": {"file_mib": file_mib, "new_mib": new_mib, "reps": reps, "latency_seconds": args.latency,
                    "chunk_bytes": CHUNK_ROWS * CHANNELS * 2, "gzip_level": GZIP_LEVEL},
@@ -251,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         "cases": cases,
         "targets": targets(cases, expected),
     }
-    write_results(result, out_path, args.commit, revision, table(result))
+    bench_common.write_results(result, out_path, args.commit, revision, table(result))
     return 0
 
 

@@ -35,23 +35,15 @@ file to ``benchmarks/results/load-profile.txt``.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_common  # noqa: E402
 import peers  # noqa: E402
-from translate_bench import (  # noqa: E402
-    lindi_core_revision,
-    lindi_core_under_test,
-    machine_facts,
-    make_input,
-    summarize,
-    warm_page_cache,
-)
+from translate_bench import make_input  # noqa: E402
 
 BENCH_DIR = peers.BENCH_DIR
 LOAD_DIR = peers.CACHE_DIR / "data" / "load"
@@ -73,6 +65,7 @@ FILE_DESCRIPTION = {
     "lindi-core": "written by lindi_core.translate_to_file (one ref per line, URL templates)",
 }
 TOOLS = ["lindi-core", "ujson", "orjson", "lindi-0.4"]
+VENV = {"lindi-0.4": "lindi"}  # the peers' tools: their venvs
 TOOL_DESCRIPTION = {
     "lindi-core": "lindi_core.LindiH5pyFile.from_lindi_file(path); then f['data'][0:16] timed apart",
     "ujson": "ujson.load(open(path, 'rb'))",
@@ -86,12 +79,7 @@ ISSUE_FIGURES = {"lindi-0.4": {"seconds": 3.2, "peak_rss_mb": 410}, "ujson": {"s
 # -- the child programs -------------------------------------------------------------------
 CHILD_PRELUDE = r"""
 import json, os, sys, time
-def _status_mb(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return None
+""" + bench_common.STATUS_MB_SOURCE + r"""
 path = sys.argv[1]
 """
 _H5PY_LIKE = r"""
@@ -110,35 +98,31 @@ print(json.dumps({"seconds": t1 - t0, "chunk_read_seconds": t2 - t1, "peak_rss_m
                   "rss_after_mb": rss_loaded, "peak_rss_after_read_mb": _status_mb("VmHWM"), "chunk_ok": ok,
                   "shape": shape, "module_file": MODULE.__file__}))
 """
+
+
+def _json_parser_code(module: str, load_call: str) -> str:
+    """The child program that loads the file with JSON parser ``module``; ``load_call`` is the
+    source of the call, reading from the open binary file ``fh``."""
+    return CHILD_PRELUDE + f"""
+import {module}
+rss0 = _status_mb("VmRSS")
+t0 = time.perf_counter()
+with open(path, "rb") as fh:
+    obj = {load_call}
+""" + r"""t1 = time.perf_counter()
+peak = _status_mb("VmHWM")
+rss_loaded = _status_mb("VmRSS")
+refs = sum(1 for v in obj["refs"].values() if isinstance(v, list))
+print(json.dumps({"seconds": t1 - t0, "peak_rss_mb": peak, "rss_before_mb": rss0, "rss_after_mb": rss_loaded,
+                  "refs": refs}))
+"""
+
+
 CHILD_CODE = {
     "lindi-core": CHILD_PRELUDE + "import lindi_core as MODULE\n" + _H5PY_LIKE,
     "lindi-0.4": CHILD_PRELUDE + "import lindi as MODULE\n" + _H5PY_LIKE,
-    "ujson": CHILD_PRELUDE + r"""
-import ujson
-rss0 = _status_mb("VmRSS")
-t0 = time.perf_counter()
-with open(path, "rb") as fh:
-    obj = ujson.load(fh)
-t1 = time.perf_counter()
-peak = _status_mb("VmHWM")
-rss_loaded = _status_mb("VmRSS")
-refs = sum(1 for v in obj["refs"].values() if isinstance(v, list))
-print(json.dumps({"seconds": t1 - t0, "peak_rss_mb": peak, "rss_before_mb": rss0, "rss_after_mb": rss_loaded,
-                  "refs": refs}))
-""",
-    "orjson": CHILD_PRELUDE + r"""
-import orjson
-rss0 = _status_mb("VmRSS")
-t0 = time.perf_counter()
-with open(path, "rb") as fh:
-    obj = orjson.loads(fh.read())
-t1 = time.perf_counter()
-peak = _status_mb("VmHWM")
-rss_loaded = _status_mb("VmRSS")
-refs = sum(1 for v in obj["refs"].values() if isinstance(v, list))
-print(json.dumps({"seconds": t1 - t0, "peak_rss_mb": peak, "rss_before_mb": rss0, "rss_after_mb": rss_loaded,
-                  "refs": refs}))
-""",
+    "ujson": _json_parser_code("ujson", "ujson.load(fh)"),
+    "orjson": _json_parser_code("orjson", "orjson.loads(fh.read())"),
 }
 
 LINDI_TRANSLATE_CODE = r"""
@@ -163,17 +147,10 @@ with open(tmp, "w") as f:
 os.replace(tmp, out)
 print(json.dumps({"output_bytes": os.path.getsize(out)}))
 """
-CORE_TRANSLATE_CODE = r"""
-import json, os, sys, time
-import lindi_core
-src, out = sys.argv[1], sys.argv[2]
-t0 = time.perf_counter()
-lindi_core.translate_to_file(src, out, progress=False)
-print(json.dumps({"seconds": time.perf_counter() - t0, "output_bytes": os.path.getsize(out)}))
-"""
 PROFILE_CODE = r"""
-import cProfile, io, json, pstats, sys, time
+import cProfile, io, json, sys, time
 import lindi_core
+""" + bench_common.PROFILE_STATS_SOURCE + r"""
 report = sys.argv[1]
 with open(report, "w") as out:
     for path in sys.argv[2:]:
@@ -184,9 +161,7 @@ with open(report, "w") as out:
         prof.disable()
         t1 = time.perf_counter()
         buf = io.StringIO()
-        stats = pstats.Stats(prof, stream=buf)
-        stats.sort_stats("cumulative").print_stats(25)
-        stats.sort_stats("tottime").print_stats(25)
+        _print_profile(prof, buf, 25, 25)
         out.write(f"# cProfile of lindi_core.LindiH5pyFile.from_lindi_file({path})\n")
         out.write(f"# {t1 - t0:.3f} s under the profiler\n\n")
         out.write(buf.getvalue() + "\n\n")
@@ -224,8 +199,9 @@ def prepare_files(h5: Path, files: list[str], core_env: dict, timeout: float) ->
         out.unlink(missing_ok=True)
         print("translating with lindi-core ...", file=sys.stderr, flush=True)
         try:
-            info["lindi-core"] = peers.run_json(sys.executable, CORE_TRANSLATE_CODE, [str(h5), str(out)],
-                                                timeout=timeout, env={"TQDM_DISABLE": "1", **core_env})
+            info["lindi-core"] = peers.run_json(sys.executable, bench_common.CORE_TRANSLATE_CODE,
+                                                [str(h5), str(out)], timeout=timeout,
+                                                env={"TQDM_DISABLE": "1", **core_env})
         except peers.PeerError as exc:
             errors["lindi-core"] = f"lindi-core translation failed: {exc}"
     for name in files:
@@ -243,16 +219,12 @@ def case_key(tool: str, file: str) -> str:
 
 
 def summarize_case(runs: list[dict]) -> dict:
-    out = {}
     for r in runs:
         if r.get("peak_rss_mb") is not None and r.get("rss_before_mb") is not None:
             r["peak_increase_mb"] = r["peak_rss_mb"] - r["rss_before_mb"]
-    for key in ("seconds", "chunk_read_seconds", "peak_rss_mb", "rss_before_mb", "peak_increase_mb", "rss_after_mb",
-                "peak_rss_after_read_mb", "process_seconds", "refs"):
-        s = summarize(runs, key)
-        if s:
-            out[key] = s
-    return out
+    return bench_common.summarize_fields(runs, (
+        "seconds", "chunk_read_seconds", "peak_rss_mb", "rss_before_mb", "peak_increase_mb", "rss_after_mb",
+        "peak_rss_after_read_mb", "process_seconds", "refs"))
 
 
 def targets_verdict(cases: dict, files: list[str]) -> dict:
@@ -287,32 +259,27 @@ def table(result: dict) -> str:
                 continue
             s = c["seconds"]
             chunk = c.get("chunk_read_seconds")
-            lines.append(f"| {tool} | {file} | {s['median']:.2f} s ({s['min']:.2f}-{s['max']:.2f}) | "
+            lines.append(f"| {tool} | {file} | {bench_common.format_seconds(s)} | "
                          f"{c['peak_rss_mb']['median']:.0f} MB | {c['rss_before_mb']['median']:.0f} MB | "
                          f"{c['peak_increase_mb']['median']:.0f} MB | "
                          f"{'-' if not chunk else '%.1f ms' % (chunk['median'] * 1000)} |")
     lines += ["", "| lindi-core target | file | measured (median) | verdict |", "| --- | --- | --- | --- |"]
-
-    def ok(v):
-        return "met" if v else "not met"
-
     for file, v in result["targets"].items():
         if not v:
             continue
-        lines.append(f"| load under 1 s | {file} | {v['seconds_median']:.2f} s | {ok(v['under_1_s'])} |")
+        lines.append(f"| load under 1 s | {file} | {v['seconds_median']:.2f} s | "
+                     f"{bench_common.format_verdict(v['under_1_s'])} |")
         lines.append(f"| peak RSS under 300 MB (total) | {file} | {v['peak_rss_mb_median']:.0f} MB | "
-                     f"{ok(v['under_300_MB_total_peak'])} |")
+                     f"{bench_common.format_verdict(v['under_300_MB_total_peak'])} |")
         lines.append(f"| peak RSS increase under 300 MB | {file} | {v['peak_increase_mb_median']:.0f} MB | "
-                     f"{ok(v['under_300_MB_increase'])} |")
+                     f"{bench_common.format_verdict(v['under_300_MB_increase'])} |")
     return "\n".join(lines)
 
 
 def environment_versions(tools: list[str]) -> dict:
     envs = {"machine Python (lindi-core, ujson, orjson)": peers.versions(
         sys.executable, ["lindi-core", "zarr", "h5py", "numpy", "numcodecs", "orjson", "ujson"])}
-    if "lindi-0.4" in tools:
-        envs["lindi venv"] = peers.versions(peers.ensure_venv("lindi"), peers.PEERS["lindi"].version_modules)
-    return envs
+    return {**envs, **peers.venv_versions(tools, VENV)}
 
 
 # -- main ---------------------------------------------------------------------------------
@@ -324,37 +291,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", default=",".join(FILES), help="comma-separated subset of " + ",".join(FILES))
     parser.add_argument("--timeout", type=float, default=RUN_TIMEOUT, help="seconds allowed for one run")
     parser.add_argument("--profile", action="store_true", help="also cProfile lindi-core's load of each file")
-    parser.add_argument("--out", type=Path, help="results JSON path")
-    parser.add_argument("--commit", metavar="REV",
-                        help="measure lindi-core as committed at git revision REV (extracted under "
-                             ".cache/src/ and put first on PYTHONPATH) instead of the working tree")
+    bench_common.add_out_and_commit_options(parser)
     args = parser.parse_args(argv)
 
     reps = args.reps or (QUICK_REPS if args.quick else DEFAULT_REPS)
-    tools = [t.strip() for t in args.tools.split(",") if t.strip()]
-    files = [f.strip() for f in args.files.split(",") if f.strip()]
-    if set(tools) - set(TOOLS):
-        parser.error(f"unknown tools: {sorted(set(tools) - set(TOOLS))}")
-    if set(files) - set(FILES):
-        parser.error(f"unknown files: {sorted(set(files) - set(FILES))}")
+    tools = bench_common.names_option(parser, args.tools, TOOLS, "tools")
+    files = bench_common.names_option(parser, args.files, FILES, "files")
     out_path = args.out or RESULTS_DIR / ("load-quick.json" if args.quick else "load.json")
 
-    core_env, revision_at_start = lindi_core_under_test(args.commit)
+    core_env, revision_at_start = bench_common.lindi_core_under_test(args.commit)
     load_at_start = os.getloadavg()
 
     h5 = make_input(N_CHUNKS)
     file_info, errors = prepare_files(h5, files, core_env, args.timeout)
-    warm_page_cache(h5)
+    bench_common.warm_page_cache(h5)
     for name in files:
         if name not in errors:
-            warm_page_cache(LOAD_DIR / FILE_NAME[name])
-    pythons: dict[str, str] = {}
-    for tool in tools:
-        try:
-            pythons[tool] = str(peers.ensure_venv("lindi")) if tool == "lindi-0.4" else sys.executable
-        except Exception as exc:
-            for file in files:
-                errors[case_key(tool, file)] = f"environment setup failed: {exc}"
+            bench_common.warm_page_cache(LOAD_DIR / FILE_NAME[name])
+    pythons, setup_errors = peers.pythons_for(tools, VENV)
+    for tool, error in setup_errors.items():
+        for file in files:
+            errors[case_key(tool, file)] = error
 
     cases = [(tool, file) for file in files for tool in tools]
     runs: dict[str, list[dict]] = {case_key(t, f): [] for t, f in cases}
@@ -393,9 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         case_results[key] = entry
 
     result = {
-        "benchmark": "load",
-        "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "command": "python benchmarks/load_bench.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        **bench_common.result_header("load", "load_bench.py", argv),
         "config": {
             "chunks": N_CHUNKS,
             "hdf5_input": str(h5.relative_to(BENCH_DIR.parent)),
@@ -408,8 +363,7 @@ def main(argv: list[str] | None = None) -> int:
                       "reference files read from the page cache",
         },
         "issue_reference_figures": ISSUE_FIGURES,
-        "machine": {**machine_facts(), "loadavg_1_5_15_at_start": load_at_start,
-                    "loadavg_1_5_15_at_end": os.getloadavg()},
+        "machine": bench_common.machine_facts_and_load(load_at_start),
         "environments": environment_versions(tools),
         "lindi_core_revision": revision_at_start,
         "cases": case_results,
@@ -422,13 +376,7 @@ def main(argv: list[str] | None = None) -> int:
                        [str(report)] + [str(LOAD_DIR / FILE_NAME[f]) for f in files if f not in errors],
                        timeout=args.timeout, env={"TQDM_DISABLE": "1", **core_env})
         result["profile_report"] = str(report.relative_to(BENCH_DIR.parent))
-    if not args.commit and {**lindi_core_revision(), "source": "working tree"} != revision_at_start:
-        result["lindi_core_revision"]["warning"] = "the lindi-core tree changed during the run"
-        print("WARNING: the lindi-core tree changed during the run", file=sys.stderr)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(result, indent=2) + "\n")
-    print(table(result))
-    print(f"\nresults written to {out_path}")
+    bench_common.write_results(result, out_path, args.commit, revision_at_start, table(result))
     return 0
 
 

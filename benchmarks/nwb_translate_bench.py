@@ -27,22 +27,14 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_common  # noqa: E402
 import peers  # noqa: E402
-from translate_bench import (  # noqa: E402
-    CHILD_CODE,
-    CHILD_PRELUDE,
-    environment_versions,
-    lindi_core_under_test,
-    machine_facts,
-    tool_python,
-    write_results,
-)
+from translate_bench import CHILD_CODE, VENV, environment_versions, lindi_0_4_code  # noqa: E402
 
 BENCH_DIR = peers.BENCH_DIR
 DATA_DIR = peers.CACHE_DIR / "data" / "nwb-translate"
@@ -54,18 +46,7 @@ TOOLS = ["lindi-core", "lindi-0.4", "lindi-0.4-default", "kerchunk"]
 TOOL_CODE = {
     "lindi-core": CHILD_CODE["lindi-core"],
     "lindi-0.4": CHILD_CODE["lindi-0.4"],
-    "lindi-0.4-default": CHILD_PRELUDE + r"""
-import lindi
-rss0 = _rss_mb()
-t0 = time.perf_counter()
-store = lindi.LindiH5ZarrStore.from_file(src, url=src)
-store.write_reference_file_system(out)
-store.close()
-t1 = time.perf_counter()
-peak = _peak_mb()
-print(json.dumps({"seconds": t1 - t0, "peak_rss_mb": peak, "rss_before_mb": rss0,
-                  "output_bytes": os.path.getsize(out), "refs": _count_list_refs(out)}))
-""",
+    "lindi-0.4-default": lindi_0_4_code(),
     "kerchunk": CHILD_CODE["kerchunk"],
 }
 OUTPUT_NAME = {"lindi-core": "lindi-core.lindi.json", "lindi-0.4": "lindi-0.4.lindi.json",
@@ -147,13 +128,6 @@ def run_once(tool: str, python: str, src: str, env: dict | None, timeout: float)
                           env={"TQDM_DISABLE": "1", **(env or {})})
 
 
-def summarize(values: list) -> dict | None:
-    values = [v for v in values if v is not None]
-    if not values:
-        return None
-    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
-
-
 def table(result: dict) -> str:
     lines = ["| case | tool | time, median (min-max) | requests | bytes fetched | output bytes | chunk refs | "
              "peak RSS |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -166,13 +140,11 @@ def table(result: dict) -> str:
             req = e.get("requests")
             got = e.get("bytes_fetched")
             fetched = f"{got['median']:,.0f}" if got else "-"
-            lines.append(f"| {case} | {tool} | {s['median']:.2f} s ({s['min']:.2f}-{s['max']:.2f}) | "
+            lines.append(f"| {case} | {tool} | {bench_common.format_seconds(s)} | "
                          f"{req['median'] if req else '-'} | {fetched} | "
                          f"{e['output_bytes']['median']:,.0f} | {e['refs']['median']:,.0f} | "
                          f"{e['peak_rss_mb']['median']:.0f} MB |")
-    lines += ["", "| target | measured | verdict |", "| --- | --- | --- |"]
-    for t in result["targets"]:
-        lines.append(f"| {t['target']} | {t['measured']} | {'n/a' if t['met'] is None else 'met' if t['met'] else 'not met'} |")
+    lines += ["", *bench_common.targets_table(result["targets"])]
     return "\n".join(lines)
 
 
@@ -204,15 +176,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset of " + ",".join(TOOLS))
     parser.add_argument("--timeout", type=float, default=300.0,
                         help="seconds allowed for one run; a tool that runs out of time is not run again")
-    parser.add_argument("--out", type=Path, help="results JSON path")
-    parser.add_argument("--commit", metavar="REV", help="measure lindi-core as committed at REV")
+    bench_common.add_out_and_commit_options(parser, "measure lindi-core as committed at REV")
     args = parser.parse_args(argv)
     scale = args.scale or (QUICK_SCALE if args.quick else 1.0)
     reps = args.reps or (QUICK_REPS if args.quick else DEFAULT_REPS)
     tools = [t for t in args.tools.split(",") if t]
     latencies = [float(x) for x in args.latencies.split(",") if x]
     out_path = args.out or RESULTS_DIR / ("nwb-translate-quick.json" if args.quick else "nwb-translate.json")
-    core_env, revision = lindi_core_under_test(args.commit)
+    core_env, revision = bench_common.lindi_core_under_test(args.commit)
 
     from lindi_core.io.range_server import RangeServer
 
@@ -220,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     source = make_input(scale)
     print(f"input {source} ({source.stat().st_size:,} bytes, ready in {time.perf_counter() - t0:.0f} s)",
           file=sys.stderr)
-    pythons = {tool: tool_python(tool.removesuffix("-default")) for tool in tools}
+    pythons = {tool: peers.python_for(tool.removesuffix("-default"), VENV) for tool in tools}
     cases: dict[str, dict] = {}
     timed_out: dict[str, str] = {}  # a tool that hung once (kerchunk does on this file) is not rerun
     with RangeServer(DATA_DIR) as server:
@@ -255,16 +226,12 @@ def main(argv: list[str] | None = None) -> int:
                 if tool in errors:
                     entry["error"] = errors[tool]
                 else:
-                    for key in ("seconds", "peak_rss_mb", "output_bytes", "refs", "requests", "bytes_fetched"):
-                        s = summarize([r.get(key) for r in runs[tool]])
-                        if s:
-                            entry[key] = s
+                    entry.update(bench_common.summarize_fields(runs[tool], (
+                        "seconds", "peak_rss_mb", "output_bytes", "refs", "requests", "bytes_fetched")))
                 cases[case][tool] = entry
     result = {
-        "benchmark": "nwb-translate",
-        "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "command": "python benchmarks/nwb_translate_bench.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": machine_facts(),
+        **bench_common.result_header("nwb-translate", "nwb_translate_bench.py", argv),
+        "machine": bench_common.machine_facts(),
         "environments": environment_versions(["lindi-core"] + [t.removesuffix("-default") for t in tools]),
         "lindi_core_revision": revision,
         "config": {"scale": scale, "reps": reps, "latencies_seconds": latencies, "tools": tools,
@@ -272,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         "cases": cases,
         "targets": targets(cases, source.stat().st_size),
     }
-    write_results(result, out_path, args.commit, revision, table(result))
+    bench_common.write_results(result, out_path, args.commit, revision, table(result))
     return 0
 
 

@@ -34,22 +34,14 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_common  # noqa: E402
 import peers  # noqa: E402
-from translate_bench import (  # noqa: E402
-    lindi_core_revision,
-    lindi_core_under_test,
-    machine_facts,
-    ratio,
-    summarize,
-    warm_page_cache,
-)
 
 BENCH_DIR = peers.BENCH_DIR
 DATA_DIR = peers.CACHE_DIR / "data" / "open"
@@ -153,14 +145,7 @@ def write_metadata_heavy_nwb(path: Path, *, n_modules: int = 30, series_per_modu
 
 
 def make_input() -> Path:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    path = DATA_DIR / NWB_NAME
-    if not path.exists():
-        t0 = time.perf_counter()
-        write_metadata_heavy_nwb(path)
-        print(f"generated {path} ({path.stat().st_size:,} bytes) in {time.perf_counter() - t0:.1f} s",
-              file=sys.stderr)
-    return path
+    return bench_common.cached_input(DATA_DIR / NWB_NAME, write_metadata_heavy_nwb)
 
 
 def describe_input(path: Path) -> dict:
@@ -185,12 +170,7 @@ def describe_input(path: Path) -> dict:
 # containers already in memory (no further I/O).
 CHILD_PRELUDE = r"""
 import json, os, sys, time
-def _status_mb(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return None
+""" + bench_common.STATUS_MB_SOURCE + r"""
 def _summary(nwb, text):
     return {"modules": len(nwb.processing),
             "interfaces": sum(len(m.data_interfaces) for m in nwb.processing.values()),
@@ -200,6 +180,26 @@ target = sys.argv[1]
 import warnings
 warnings.simplefilter("ignore")
 """
+
+
+def _remote_case_code(imports: str, open_file: str, extra_fields: str = "") -> str:
+    """The child program of a case that opens ``target`` with ``open_file`` (source binding ``f``,
+    run after ``imports``; timed apart as open_seconds), then reads ``f`` with pynwb and renders it;
+    ``extra_fields`` (source) adds fields to the JSON line."""
+    return CHILD_PRELUDE + imports + r"""
+rss0 = _status_mb("VmRSS")
+t0 = time.perf_counter()
+""" + open_file + r"""
+t_open = time.perf_counter() - t0
+io = pynwb.NWBHDF5IO(file=f, mode="r")
+nwb = io.read()
+text = str(nwb)
+seconds = time.perf_counter() - t0
+peak = _status_mb("VmHWM")
+print(json.dumps({"seconds": seconds, "open_seconds": t_open, "peak_rss_mb": peak, "rss_before_mb": rss0,
+                  "summary": _summary(nwb, text)""" + extra_fields + r"""}))
+"""
+
 
 CHILD_CODE = {
     "local-h5py": CHILD_PRELUDE + r"""
@@ -214,49 +214,10 @@ peak = _status_mb("VmHWM")
 print(json.dumps({"seconds": seconds, "peak_rss_mb": peak, "rss_before_mb": rss0, "summary": _summary(nwb, text)}))
 io.close()
 """,
-    "lindi-core": CHILD_PRELUDE + r"""
-import lindi_core, pynwb
-rss0 = _status_mb("VmRSS")
-t0 = time.perf_counter()
-f = lindi_core.LindiH5pyFile.from_lindi_file(target)
-t_open = time.perf_counter() - t0
-io = pynwb.NWBHDF5IO(file=f, mode="r")
-nwb = io.read()
-text = str(nwb)
-seconds = time.perf_counter() - t0
-peak = _status_mb("VmHWM")
-print(json.dumps({"seconds": seconds, "open_seconds": t_open, "peak_rss_mb": peak, "rss_before_mb": rss0,
-                  "summary": _summary(nwb, text), "module_file": lindi_core.__file__}))
-""",
-    "lindi-0.4": CHILD_PRELUDE + r"""
-import lindi, pynwb
-rss0 = _status_mb("VmRSS")
-t0 = time.perf_counter()
-f = lindi.LindiH5pyFile.from_lindi_file(target)
-t_open = time.perf_counter() - t0
-io = pynwb.NWBHDF5IO(file=f, mode="r")
-nwb = io.read()
-text = str(nwb)
-seconds = time.perf_counter() - t0
-peak = _status_mb("VmHWM")
-print(json.dumps({"seconds": seconds, "open_seconds": t_open, "peak_rss_mb": peak, "rss_before_mb": rss0,
-                  "summary": _summary(nwb, text)}))
-""",
-    "remfile": CHILD_PRELUDE + r"""
-import h5py, pynwb, remfile
-rss0 = _status_mb("VmRSS")
-t0 = time.perf_counter()
-rf = remfile.File(target)
-h5f = h5py.File(rf, "r")
-t_open = time.perf_counter() - t0
-io = pynwb.NWBHDF5IO(file=h5f, mode="r")
-nwb = io.read()
-text = str(nwb)
-seconds = time.perf_counter() - t0
-peak = _status_mb("VmHWM")
-print(json.dumps({"seconds": seconds, "open_seconds": t_open, "peak_rss_mb": peak, "rss_before_mb": rss0,
-                  "summary": _summary(nwb, text)}))
-""",
+    "lindi-core": _remote_case_code("import lindi_core, pynwb", "f = lindi_core.LindiH5pyFile.from_lindi_file(target)",
+                                    ', "module_file": lindi_core.__file__'),
+    "lindi-0.4": _remote_case_code("import lindi, pynwb", "f = lindi.LindiH5pyFile.from_lindi_file(target)"),
+    "remfile": _remote_case_code("import h5py, pynwb, remfile", 'rf = remfile.File(target)\nf = h5py.File(rf, "r")'),
 }
 
 CASES = ["local-h5py", "lindi-core", "lindi-0.4", "remfile"]
@@ -269,15 +230,7 @@ DESCRIPTION = {
 }
 VENV = {"lindi-0.4": "lindi", "remfile": "remfile"}
 
-# Reference files, made before the runs (server latency 0).
-CORE_TRANSLATE_CODE = r"""
-import json, os, sys, time
-import lindi_core
-url, out = sys.argv[1], sys.argv[2]
-t0 = time.perf_counter()
-lindi_core.translate_to_file(url, out, progress=False)
-print(json.dumps({"seconds": time.perf_counter() - t0, "output_bytes": os.path.getsize(out)}))
-"""
+# Reference files, made before the runs (server latency 0); lindi-core's by bench_common.translate_served_file.
 LINDI_TRANSLATE_CODE = r"""
 import json, os, sys, time
 import lindi
@@ -290,9 +243,10 @@ print(json.dumps({"seconds": time.perf_counter() - t0, "output_bytes": os.path.g
 """
 
 PROFILE_CODE = r"""
-import cProfile, io as _io, json, pstats, sys, time, warnings
+import cProfile, io as _io, json, sys, time, warnings
 warnings.simplefilter("ignore")
 import lindi_core, pynwb
+""" + bench_common.PROFILE_STATS_SOURCE + r"""
 url, report, latency = sys.argv[1], sys.argv[2], sys.argv[3]
 prof = cProfile.Profile()
 t0 = time.perf_counter()
@@ -305,9 +259,7 @@ text = str(nwb)
 prof.disable()
 t2 = time.perf_counter()
 buf = _io.StringIO()
-stats = pstats.Stats(prof, stream=buf)
-stats.sort_stats("cumulative").print_stats(25)
-stats.sort_stats("tottime").print_stats(25)
+stats = _print_profile(prof, buf, 25, 25)
 buf.write("\n# restricted to functions in lindi_core/, by cumulative time\n")
 stats.sort_stats("cumulative").print_stats(r"lindi_core/", 25)
 with open(report, "w") as out:
@@ -338,17 +290,13 @@ def prepare_reference_files(server, nwb_path: Path, cases: list[str], pythons: d
     info: dict = {}
     errors: dict = {}
     url = server.url_for(NWB_NAME)
-    saved_latency, server.latency = server.latency, 0.0
-    try:
+    with bench_common.without_latency(server):
         if "lindi-core" in cases:
-            out = DATA_DIR / CORE_JSON
-            out.unlink(missing_ok=True)
-            server.stats.reset()
             try:
-                r = peers.run_json(sys.executable, CORE_TRANSLATE_CODE, [url, str(out)], timeout=timeout,
-                                   env={"TQDM_DISABLE": "1", **core_env})
+                r, requests = bench_common.translate_served_file(server, NWB_NAME, DATA_DIR / CORE_JSON, core_env,
+                                                                 timeout)
                 info["lindi-core"] = {**r, "what": "lindi_core.translate_to_file(url_of_nwb, out, progress=False)",
-                                      "requests_at_zero_latency": server.stats.requests}
+                                      "requests_at_zero_latency": requests}
             except peers.PeerError as exc:
                 errors["lindi-core"] = f"translation failed: {exc}"
         if "lindi-0.4" in cases and "lindi-0.4" in pythons:
@@ -361,8 +309,6 @@ def prepare_reference_files(server, nwb_path: Path, cases: list[str], pythons: d
                                                   ".write_reference_file_system(out), default options"}
             except peers.PeerError as exc:
                 errors["lindi-0.4"] = f"translation failed: {exc}"
-    finally:
-        server.latency = saved_latency
     return info, errors
 
 
@@ -373,31 +319,28 @@ def target_of(case: str, server, nwb_path: Path) -> str:
 
 # -- report ---------------------------------------------------------------------------------
 def compute_ratios(cases: dict, stat: str = "median") -> dict:
-    def get(case: str, key: str = "seconds"):
-        s = cases.get(case, {}).get(key)
-        return s[stat] if s else None
+    def get(case: str):
+        return bench_common.summary_stat(cases, case, "seconds", stat)
 
     core = get("lindi-core")
     return {
-        "lindi_core_time_over_local_h5py": ratio(core, get("local-h5py")),
-        "lindi_core_time_over_lindi_0_4": ratio(core, get("lindi-0.4")),
-        "remfile_time_over_lindi_core": ratio(get("remfile"), core),
-        "lindi_0_4_time_over_local_h5py": ratio(get("lindi-0.4"), get("local-h5py")),
+        "lindi_core_time_over_local_h5py": bench_common.ratio(core, get("local-h5py")),
+        "lindi_core_time_over_lindi_0_4": bench_common.ratio(core, get("lindi-0.4")),
+        "remfile_time_over_lindi_core": bench_common.ratio(get("remfile"), core),
+        "lindi_0_4_time_over_local_h5py": bench_common.ratio(get("lindi-0.4"), get("local-h5py")),
     }
 
 
 def targets_verdict(cases: dict, ratios: dict) -> dict:
-    def check(value, ok):
-        return None if value is None else bool(ok(value))
-
     core_req = cases.get("lindi-core", {}).get("requests")
     lindi_req = cases.get("lindi-0.4", {}).get("requests")
     return {
-        "at_most_2_requests": check(core_req and core_req["max"], lambda v: v <= TARGETS["max_requests"]),
-        "time_within_1.2x_of_local_h5py": check(ratios["lindi_core_time_over_local_h5py"],
-                                                lambda v: v <= TARGETS["time_vs_local_max"]),
-        "time_no_worse_than_lindi_0_4": check(ratios["lindi_core_time_over_lindi_0_4"],
-                                              lambda v: v <= TARGETS["time_vs_lindi_max"]),
+        "at_most_2_requests": bench_common.target_met(core_req and core_req["max"],
+                                                      lambda v: v <= TARGETS["max_requests"]),
+        "time_within_1.2x_of_local_h5py": bench_common.target_met(ratios["lindi_core_time_over_local_h5py"],
+                                                                  lambda v: v <= TARGETS["time_vs_local_max"]),
+        "time_no_worse_than_lindi_0_4": bench_common.target_met(ratios["lindi_core_time_over_lindi_0_4"],
+                                                                lambda v: v <= TARGETS["time_vs_lindi_max"]),
         "requests_no_more_than_lindi_0_4": (None if not (core_req and lindi_req)
                                             else core_req["max"] <= lindi_req["min"]),
     }
@@ -420,37 +363,31 @@ def table(result: dict) -> str:
                      f"{r['rss_before_mb']['median']:.0f} MB |")
     med, mins, verdict = result["ratios"], result["ratios_of_min"], result["targets"]
 
-    def rf(v):
-        return "n/a" if v is None else f"{v:.2f}"
-
-    def ok(v):
-        return "n/a" if v is None else ("met" if v else "not met")
+    def of_medians_and_minimums(key: str) -> str:
+        return f"{bench_common.format_ratio(med[key])} | {bench_common.format_ratio(mins[key])}"
 
     core_req = result["cases"].get("lindi-core", {}).get("requests")
     lines += ["", "| target | measured | of minimums | verdict |", "| --- | --- | --- | --- |"]
     if core_req:
         lines.append(f"| lindi-core at most 2 HTTP requests | max {core_req['max']} over all runs | - | "
-                     f"{ok(verdict['at_most_2_requests'])} |")
-    lines.append(f"| lindi-core time within 1.2x of local h5py | {rf(med['lindi_core_time_over_local_h5py'])} | "
-                 f"{rf(mins['lindi_core_time_over_local_h5py'])} | {ok(verdict['time_within_1.2x_of_local_h5py'])} |")
+                     f"{bench_common.format_verdict(verdict['at_most_2_requests'])} |")
+    lines.append(f"| lindi-core time within 1.2x of local h5py | "
+                 f"{of_medians_and_minimums('lindi_core_time_over_local_h5py')} | "
+                 f"{bench_common.format_verdict(verdict['time_within_1.2x_of_local_h5py'])} |")
     lines.append(f"| lindi-core time no worse than LINDI 0.4 (ratio <= 1) | "
-                 f"{rf(med['lindi_core_time_over_lindi_0_4'])} | {rf(mins['lindi_core_time_over_lindi_0_4'])} | "
-                 f"{ok(verdict['time_no_worse_than_lindi_0_4'])} |")
+                 f"{of_medians_and_minimums('lindi_core_time_over_lindi_0_4')} | "
+                 f"{bench_common.format_verdict(verdict['time_no_worse_than_lindi_0_4'])} |")
     lines.append(f"| lindi-core requests no more than LINDI 0.4's | - | - | "
-                 f"{ok(verdict['requests_no_more_than_lindi_0_4'])} |")
-    lines.append(f"| (info) remfile time / lindi-core time | {rf(med['remfile_time_over_lindi_core'])} | "
-                 f"{rf(mins['remfile_time_over_lindi_core'])} | - |")
+                 f"{bench_common.format_verdict(verdict['requests_no_more_than_lindi_0_4'])} |")
+    lines.append(f"| (info) remfile time / lindi-core time | {of_medians_and_minimums('remfile_time_over_lindi_core')} "
+                 "| - |")
     return "\n".join(lines)
 
 
 def environment_versions(cases: list[str]) -> dict:
     envs = {"machine Python (local-h5py, lindi-core, server)": peers.versions(
         sys.executable, ["lindi-core", "pynwb", "hdmf", "h5py", "zarr", "numpy", "numcodecs", "orjson", "aiohttp"])}
-    for case, venv_name in VENV.items():
-        if case in cases:
-            envs[f"{venv_name} venv"] = peers.versions(peers.ensure_venv(venv_name),
-                                                       peers.PEERS[venv_name].version_modules)
-    return envs
+    return {**envs, **peers.venv_versions(cases, VENV)}
 
 
 # -- main ---------------------------------------------------------------------------------
@@ -465,33 +402,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="always write the cProfile report of the lindi-core case (it is written anyway "
                              "when a time target is missed)")
-    parser.add_argument("--out", type=Path, help="results JSON path")
-    parser.add_argument("--commit", metavar="REV",
-                        help="measure lindi-core as committed at git revision REV (extracted under "
-                             ".cache/src/ and put first on PYTHONPATH) instead of the working tree")
+    bench_common.add_out_and_commit_options(parser)
     args = parser.parse_args(argv)
 
     from lindi_core.io.range_server import RangeServer
 
     reps = args.reps or (QUICK_REPS if args.quick else DEFAULT_REPS)
-    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
-    unknown = set(cases) - set(CASES)
-    if unknown:
-        parser.error(f"unknown cases: {sorted(unknown)}")
+    cases = bench_common.names_option(parser, args.cases, CASES, "cases")
     out_path = args.out or RESULTS_DIR / ("open-quick.json" if args.quick else "open.json")
 
-    core_env, revision_at_start = lindi_core_under_test(args.commit)
+    core_env, revision_at_start = bench_common.lindi_core_under_test(args.commit)
     load_at_start = os.getloadavg()
 
     nwb_path = make_input()
-    warm_page_cache(nwb_path)
-    pythons: dict[str, str] = {}
-    errors: dict[str, str] = {}
-    for case in cases:
-        try:
-            pythons[case] = str(peers.ensure_venv(VENV[case])) if case in VENV else sys.executable
-        except Exception as exc:  # a venv that cannot be built is a failed peer, not a crash
-            errors[case] = f"environment setup failed: {exc}"
+    bench_common.warm_page_cache(nwb_path)
+    pythons, errors = peers.pythons_for(cases, VENV)
 
     runs: dict[str, list[dict]] = {c: [] for c in cases}
     warmups: dict[str, dict] = {}
@@ -524,11 +449,9 @@ def main(argv: list[str] | None = None) -> int:
                 entry["error"] = errors[case]
                 entry["completed_runs"] = len(runs[case])
             else:
-                for key in ("seconds", "open_seconds", "requests", "bytes_sent", "peak_rss_mb", "rss_before_mb",
-                            "process_seconds"):
-                    s = summarize(runs[case], key)
-                    if s:
-                        entry[key] = s
+                entry.update(bench_common.summarize_fields(runs[case], (
+                    "seconds", "open_seconds", "requests", "bytes_sent", "peak_rss_mb", "rss_before_mb",
+                    "process_seconds")))
                 entry["summary"] = runs[case][0]["summary"] if runs[case] else None
             case_results[case] = entry
 
@@ -547,9 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     served = {name: (DATA_DIR / name).stat().st_size for name in (NWB_NAME, CORE_JSON, LINDI_JSON)
               if (DATA_DIR / name).exists()}
     result = {
-        "benchmark": "open",
-        "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "command": "python benchmarks/open_bench.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        **bench_common.result_header("open", "open_bench.py", argv),
         "config": {
             "input": str(nwb_path.relative_to(BENCH_DIR.parent)),
             "input_bytes": nwb_path.stat().st_size,
@@ -570,8 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "translations": translations,
         "issue_reference_figures": ISSUE_FIGURES,
-        "machine": {**machine_facts(), "loadavg_1_5_15_at_start": load_at_start,
-                    "loadavg_1_5_15_at_end": os.getloadavg()},
+        "machine": bench_common.machine_facts_and_load(load_at_start),
         "environments": environment_versions(cases),
         "lindi_core_revision": revision_at_start,
         "cases": case_results,
@@ -580,13 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": verdict,
         "profile_report": profile_report,
     }
-    if not args.commit and {**lindi_core_revision(), "source": "working tree"} != revision_at_start:
-        result["lindi_core_revision"]["warning"] = "the lindi-core tree changed during the run"
-        print("WARNING: the lindi-core tree changed during the run", file=sys.stderr)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(result, indent=2) + "\n")
-    print(table(result))
-    print(f"\nresults written to {out_path}")
+    bench_common.write_results(result, out_path, args.commit, revision_at_start, table(result))
     return 0
 
 

@@ -94,6 +94,31 @@ def ensure_venv(name: str, *, quiet: bool = False) -> Path:
     return python
 
 
+def venv_versions(tools: list[str] | tuple[str, ...], venv_of: dict[str, str]) -> dict:
+    """The versions in the venv of each peer among ``tools`` (``venv_of``: tool -> venv), each
+    under the key ``"<venv> venv"``; the venvs are made if needed."""
+    return {f"{name} venv": versions(ensure_venv(name), PEERS[name].version_modules)
+            for tool, name in venv_of.items() if tool in tools}
+
+
+def python_for(tool: str, venv_of: dict[str, str]) -> str:
+    """The Python that runs ``tool``: that of its peer's venv (``venv_of``: tool -> venv; made if
+    needed), else this one."""
+    return str(ensure_venv(venv_of[tool])) if tool in venv_of else sys.executable
+
+
+def pythons_for(tools: list[str], venv_of: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(:func:`python_for` of each of ``tools``, an error for each tool whose venv could not be built)."""
+    pythons: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for tool in tools:
+        try:
+            pythons[tool] = python_for(tool, venv_of)
+        except Exception as exc:  # a venv that cannot be built is a failed peer, not a crash
+            errors[tool] = f"environment setup failed: {exc}"
+    return pythons, errors
+
+
 def parse_json_line(stdout: str) -> dict:
     """The last line of ``stdout`` that is a JSON object."""
     for line in reversed(stdout.splitlines()):

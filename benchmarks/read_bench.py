@@ -35,7 +35,6 @@ cache); ``lindi-core-cache-2nd`` is a new process with the same cache folder tha
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import shutil
@@ -47,14 +46,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_common  # noqa: E402
 import peers  # noqa: E402
-from translate_bench import (  # noqa: E402
-    lindi_core_under_test,
-    machine_facts,
-    ratio,
-    summarize,
-    warm_page_cache,
-)
 
 BENCH_DIR = peers.BENCH_DIR
 DATA_DIR = peers.CACHE_DIR / "data" / "read"
@@ -147,14 +140,7 @@ def write_input(path: Path, seed: int = 0) -> Path:
 
 
 def make_input() -> Path:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    path = DATA_DIR / H5_NAME
-    if not path.exists():
-        t0 = time.perf_counter()
-        write_input(path)
-        print(f"generated {path} ({path.stat().st_size:,} bytes) in {time.perf_counter() - t0:.1f} s",
-              file=sys.stderr)
-    return path
+    return bench_common.cached_input(DATA_DIR / H5_NAME, write_input)
 
 
 def describe_input(path: Path) -> dict:
@@ -176,12 +162,7 @@ def describe_input(path: Path) -> dict:
 CHILD_PRELUDE = r"""
 import json, os, sys, time, warnings
 warnings.simplefilter("ignore")
-def _status_mb(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return None
+""" + bench_common.STATUS_MB_SOURCE + r"""
 def _mark(name):
     # the parent snapshots the server's counters, then answers
     sys.stdout.write("@@MARK " + name + "\n"); sys.stdout.flush()
@@ -296,15 +277,7 @@ def run_marked(python: str, code: str, args: list[str], server, timeout: float, 
     return result
 
 
-# -- reference files --------------------------------------------------------------------------
-CORE_TRANSLATE_CODE = r"""
-import json, os, sys, time
-import lindi_core
-url, out = sys.argv[1], sys.argv[2]
-t0 = time.perf_counter()
-lindi_core.translate_to_file(url, out, progress=False)
-print(json.dumps({"seconds": time.perf_counter() - t0, "output_bytes": os.path.getsize(out)}))
-"""
+# -- reference files (lindi-core's: bench_common.translate_served_file) -----------------------
 LINDI_TRANSLATE_CODE = r"""
 import json, os, sys, time
 import lindi
@@ -342,17 +315,13 @@ def prepare_reference_files(server, h5: Path, tools: list[str], pythons: dict, c
     info: dict = {}
     errors: dict = {}
     url = server.url_for(H5_NAME)
-    saved, server.latency = server.latency, 0.0
-    try:
+    with bench_common.without_latency(server):
         if any(t.startswith("lindi-core") for t in tools):
-            out = DATA_DIR / CORE_JSON
-            out.unlink(missing_ok=True)
-            server.stats.reset()
             try:
-                r = peers.run_json(sys.executable, CORE_TRANSLATE_CODE, [url, str(out)], timeout=timeout,
-                                   env={"TQDM_DISABLE": "1", **core_env})
+                r, requests = bench_common.translate_served_file(server, H5_NAME, DATA_DIR / CORE_JSON, core_env,
+                                                                 timeout)
                 info["lindi-core"] = {**r, "what": "lindi_core.translate_to_file(url_of_h5, out, progress=False)",
-                                      "requests": server.stats.requests}
+                                      "requests": requests}
             except peers.PeerError as exc:
                 for t in tools:
                     if t.startswith("lindi-core"):
@@ -383,16 +352,15 @@ def prepare_reference_files(server, h5: Path, tools: list[str], pythons: dict, c
                                                  ".translate(), default options"}
             except peers.PeerError as exc:
                 errors["kerchunk"] = f"translation failed: {exc}"
-    finally:
-        server.latency = saved
     return info, errors
 
 
-PROFILE_CODE = r"""
-import cProfile, io as _io, json, pstats, sys, time, warnings
+PROFILE_CODE = (r"""
+import cProfile, io as _io, json, sys, time, warnings
 warnings.simplefilter("ignore")
 import numpy as np
 import lindi_core
+""" + bench_common.PROFILE_STATS_SOURCE + r"""
 url, report, case, cache_dir = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 def _read(f):
     if case == "block":
@@ -414,17 +382,15 @@ for label, cache in (("cold", None), ("cache 1st", cache_dir), ("cache 2nd (warm
     _read(f)
     prof.disable()
     timings[label] = time.perf_counter() - t0
-    stats = pstats.Stats(prof, stream=out)
     out.write(f"\n\n######## {label} read of case {case}: {timings[label]:.3f} s under the profiler\n")
-    stats.sort_stats("cumulative").print_stats(25)
-    stats.sort_stats("tottime").print_stats(20)
+    _print_profile(prof, out, 25, 20)
 with open(report, "w") as fh:
     fh.write(f"# cProfile of lindi-core reads (read_bench.py), case {case}, reference file {url}\n")
     fh.write("# the cold read, then a read with an empty LocalCache, then a re-read from it (same process)\n")
     fh.write(out.getvalue())
 print(json.dumps(timings))
-""" % dict(b0=BLOCK_START, b1=BLOCK_START + BLOCK_ROWS, stride=STRIDE, rows=N_ROWS, n=N_RANDOM,
-           f0=FRAMES[0], f1=FRAMES[1])
+""") % dict(b0=BLOCK_START, b1=BLOCK_START + BLOCK_ROWS, stride=STRIDE, rows=N_ROWS, n=N_RANDOM,
+            f0=FRAMES[0], f1=FRAMES[1])
 
 
 def target_of(tool: str, server, h5: Path) -> str:
@@ -442,43 +408,41 @@ def key(tool: str, case: str) -> str:
 
 
 def stat(cases: dict, tool: str, case: str, field: str = "seconds", which: str = "median"):
-    s = cases.get(key(tool, case), {}).get(field)
-    return s[which] if s else None
+    return bench_common.summary_stat(cases, key(tool, case), field, which)
 
 
 def compute_ratios(cases: dict, case_names: list[str], tools: list[str], which: str = "median") -> dict:
     """Per case: peer time / lindi-core time (speed-up), and lindi-core / local h5py."""
     out: dict = {}
     for c in case_names:
-        core = stat(cases, "lindi-core", c, which=which)
-        r = {f"{p}_over_lindi_core": ratio(stat(cases, p, c, which=which), core) for p in PEER_TOOLS if p in tools}
-        r["lindi_core_over_local_h5py"] = ratio(core, stat(cases, "local-h5py", c, which=which))
-        r["warm_cache_over_local_h5py"] = ratio(stat(cases, "lindi-core-cache-2nd", c, which=which),
-                                                stat(cases, "local-h5py", c, which=which))
-        r["first_cached_read_over_lindi_core"] = ratio(stat(cases, "lindi-core-cache-1st", c, which=which), core)
+        core, local = stat(cases, "lindi-core", c, which=which), stat(cases, "local-h5py", c, which=which)
+        warm = stat(cases, "lindi-core-cache-2nd", c, which=which)
+        first_cached = stat(cases, "lindi-core-cache-1st", c, which=which)
+        r = {f"{p}_over_lindi_core": bench_common.ratio(stat(cases, p, c, which=which), core)
+             for p in PEER_TOOLS if p in tools}
+        r["lindi_core_over_local_h5py"] = bench_common.ratio(core, local)
+        r["warm_cache_over_local_h5py"] = bench_common.ratio(warm, local)
+        r["first_cached_read_over_lindi_core"] = bench_common.ratio(first_cached, core)
         out[c] = r
     return out
 
 
 def targets_verdict(cases: dict, ratios: dict, case_names: list[str], tools: list[str]) -> dict:
-    def chk(v, ok):
-        return None if v is None else bool(ok(v))
-
     v: dict = {}
     if "block" in case_names:
         rb = ratios["block"]
-        v["block_8x_faster_than_lindi_0_4"] = chk(rb.get("lindi-0.4_over_lindi_core"),
-                                                  lambda x: x >= TARGETS["block_speedup_vs_lindi_min"])
-        v["block_no_slower_than_local_h5py"] = chk(rb["lindi_core_over_local_h5py"],
-                                                   lambda x: x <= TARGETS["vs_local_h5py_max"])
+        v["block_8x_faster_than_lindi_0_4"] = bench_common.target_met(
+            rb.get("lindi-0.4_over_lindi_core"), lambda x: x >= TARGETS["block_speedup_vs_lindi_min"])
+        v["block_no_slower_than_local_h5py"] = bench_common.target_met(
+            rb["lindi_core_over_local_h5py"], lambda x: x <= TARGETS["vs_local_h5py_max"])
     for c in case_names:
         peer_ratios = [ratios[c].get(f"{p}_over_lindi_core") for p in PEER_TOOLS if p in tools]
         peer_ratios = [x for x in peer_ratios if x is not None]
         v[f"{c}_faster_than_every_peer"] = (None if not peer_ratios else all(x > 1 for x in peer_ratios))
         warm_req = cases.get(key("lindi-core-cache-2nd", c), {}).get("requests")
         v[f"{c}_warm_zero_requests"] = None if not warm_req else warm_req["max"] == 0
-        v[f"{c}_warm_no_slower_than_local_h5py"] = chk(ratios[c]["warm_cache_over_local_h5py"],
-                                                       lambda x: x <= TARGETS["warm_vs_local_h5py_max"])
+        v[f"{c}_warm_no_slower_than_local_h5py"] = bench_common.target_met(
+            ratios[c]["warm_cache_over_local_h5py"], lambda x: x <= TARGETS["warm_vs_local_h5py_max"])
     return v
 
 
@@ -495,14 +459,6 @@ def fmt_n(s: dict | None) -> str:
     if not s:
         return "-"
     return f"{s['median']:,.0f}" if s["min"] == s["max"] else f"{s['median']:,.0f} ({s['min']:,}-{s['max']:,})"
-
-
-def rf(v) -> str:
-    return "n/a" if v is None else f"{v:.2f}"
-
-
-def ok(v) -> str:
-    return "n/a" if v is None else ("met" if v else "not met")
 
 
 def table(result: dict) -> str:
@@ -524,7 +480,8 @@ def table(result: dict) -> str:
                 continue
             out.append(f"| {t} | {fmt_s(r['seconds'])} | {fmt_s(r.get('open_seconds'))} | {fmt_n(r.get('requests'))} | "
                        f"{fmt_n(r.get('bytes_sent'))} | {fmt_n(r.get('open_requests'))} | "
-                       f"{r['peak_rss_mb']['median']:.0f} MB | {rf(ratio(r['seconds']['median'], ref))} |")
+                       f"{r['peak_rss_mb']['median']:.0f} MB | "
+                       f"{bench_common.format_ratio(bench_common.ratio(r['seconds']['median'], ref))} |")
         out.append("")
     # ratios
     tools = cfg["tools"]
@@ -532,43 +489,45 @@ def table(result: dict) -> str:
         ["lindi-core / local h5py", "warm 2nd read / local h5py"]
     out += ["Speed ratios (ratios of median read times; > 1 in the peer columns means lindi-core is faster):", "",
             "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    ratio_names = [f"{p}_over_lindi_core" for p in PEER_TOOLS if p in tools] + \
+        ["lindi_core_over_local_h5py", "warm_cache_over_local_h5py"]
     for c in cfg["cases"]:
-        r = result["ratios"][c]
-        row = [c] + [rf(r.get(f"{p}_over_lindi_core")) for p in PEER_TOOLS if p in tools] + \
-            [rf(r["lindi_core_over_local_h5py"]), rf(r["warm_cache_over_local_h5py"])]
+        row = [c] + [bench_common.format_ratio(result["ratios"][c].get(name)) for name in ratio_names]
         out.append("| " + " | ".join(row) + " |")
     out += ["", "| target | measured (medians) | ratio of minimums | verdict |", "| --- | --- | --- | --- |"]
     v, rmin = result["targets"], result["ratios_of_min"]
+
+    def median_and_minimum(c: str, name: str) -> str:
+        return (f"**{bench_common.format_ratio(result['ratios'][c].get(name))}** | "
+                f"{bench_common.format_ratio(rmin[c].get(name))}")
+
     if "block" in cfg["cases"]:
         out.append(f"| lindi-core at least 8x faster than LINDI 0.4 on the 100,000-row read | LINDI / lindi-core = "
-                   f"**{rf(result['ratios']['block'].get('lindi-0.4_over_lindi_core'))}** | "
-                   f"{rf(rmin['block'].get('lindi-0.4_over_lindi_core'))} | {ok(v.get('block_8x_faster_than_lindi_0_4'))} |")
+                   f"{median_and_minimum('block', 'lindi-0.4_over_lindi_core')} | "
+                   f"{bench_common.format_verdict(v.get('block_8x_faster_than_lindi_0_4'))} |")
         out.append(f"| lindi-core no slower than local single-threaded h5py on the 100,000-row read | lindi-core / "
-                   f"local = **{rf(result['ratios']['block']['lindi_core_over_local_h5py'])}** | "
-                   f"{rf(rmin['block']['lindi_core_over_local_h5py'])} | {ok(v.get('block_no_slower_than_local_h5py'))} |")
+                   f"local = {median_and_minimum('block', 'lindi_core_over_local_h5py')} | "
+                   f"{bench_common.format_verdict(v.get('block_no_slower_than_local_h5py'))} |")
     for c in cfg["cases"]:
-        rs = [f"{p} {rf(result['ratios'][c].get(f'{p}_over_lindi_core'))}" for p in PEER_TOOLS if p in tools]
+        rs = [f"{p} {bench_common.format_ratio(result['ratios'][c].get(f'{p}_over_lindi_core'))}"
+              for p in PEER_TOOLS if p in tools]
         out.append(f"| {c}: lindi-core faster than every peer | {', '.join(rs)} | - | "
-                   f"{ok(v.get(f'{c}_faster_than_every_peer'))} |")
+                   f"{bench_common.format_verdict(v.get(f'{c}_faster_than_every_peer'))} |")
     for c in cfg["cases"]:
         req = cases.get(key("lindi-core-cache-2nd", c), {}).get("requests")
         out.append(f"| {c}: warm-cache re-read makes zero requests | "
                    f"{'max ' + str(req['max']) + ' over all runs' if req else 'n/a'} | - | "
-                   f"{ok(v.get(f'{c}_warm_zero_requests'))} |")
+                   f"{bench_common.format_verdict(v.get(f'{c}_warm_zero_requests'))} |")
         out.append(f"| {c}: warm-cache re-read at least as fast as local h5py | warm / local = "
-                   f"**{rf(result['ratios'][c]['warm_cache_over_local_h5py'])}** | "
-                   f"{rf(rmin[c]['warm_cache_over_local_h5py'])} | {ok(v.get(f'{c}_warm_no_slower_than_local_h5py'))} |")
+                   f"{median_and_minimum(c, 'warm_cache_over_local_h5py')} | "
+                   f"{bench_common.format_verdict(v.get(f'{c}_warm_no_slower_than_local_h5py'))} |")
     return "\n".join(out)
 
 
 def environment_versions(tools: list[str]) -> dict:
     envs = {"machine Python (local-h5py, lindi-core, server)": peers.versions(
         sys.executable, ["lindi-core", "h5py", "zarr", "numpy", "numcodecs", "orjson", "aiohttp"])}
-    for t in PEER_TOOLS:
-        if t in tools:
-            name = VENV[t]
-            envs[f"{name} venv"] = peers.versions(peers.ensure_venv(name), peers.PEERS[name].version_modules)
-    return envs
+    return {**envs, **peers.venv_versions(tools, VENV)}
 
 
 # -- main ---------------------------------------------------------------------------------
@@ -583,8 +542,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=DEFAULT_LATENCY,
                         help=f"seconds the server adds to each request (default {DEFAULT_LATENCY})")
     parser.add_argument("--timeout", type=float, default=RUN_TIMEOUT, help="seconds allowed for one run")
-    parser.add_argument("--out", type=Path, help="results JSON path")
-    parser.add_argument("--commit", metavar="REV", help="measure lindi-core as committed at REV (git snapshot)")
+    bench_common.add_out_and_commit_options(parser, "measure lindi-core as committed at REV (git snapshot)")
     parser.add_argument("--profile", metavar="CASE", nargs="?", const="block",
                         help="also write a cProfile report of lindi-core reading CASE (default block), cold, "
                              "cache-filling and warm, to results/read-profile.txt")
@@ -603,18 +561,12 @@ def main(argv: list[str] | None = None) -> int:
         tools.insert(tools.index("lindi-core-cache-2nd"), "lindi-core-cache-1st")
     out_path = args.out or RESULTS_DIR / ("read-quick.json" if args.quick else "read.json")
 
-    core_env, revision = lindi_core_under_test(args.commit)
+    core_env, revision = bench_common.lindi_core_under_test(args.commit)
     load_at_start = os.getloadavg()
 
     h5 = make_input()
-    warm_page_cache(h5)
-    pythons: dict[str, str] = {}
-    errors: dict[str, str] = {}
-    for t in tools:
-        try:
-            pythons[t] = str(peers.ensure_venv(VENV[t])) if t in VENV else sys.executable
-        except Exception as exc:
-            errors[t] = f"environment setup failed: {exc}"
+    bench_common.warm_page_cache(h5)
+    pythons, errors = peers.pythons_for(tools, VENV)
 
     runs: dict[str, list[dict]] = {key(t, c): [] for t in tools for c in case_names}
     warmups: dict[str, list[dict]] = {key(t, c): [] for t in tools for c in case_names}
@@ -677,11 +629,9 @@ def main(argv: list[str] | None = None) -> int:
                 entry["error"] = err
                 entry["completed_runs"] = len(runs[k])
             if runs[k] and not errors.get(t):
-                for f in ("seconds", "open_seconds", "requests", "bytes_sent", "open_requests", "open_bytes",
-                          "peak_rss_mb", "rss_before_mb", "process_seconds"):
-                    s = summarize(runs[k], f)
-                    if s:
-                        entry[f] = s
+                entry.update(bench_common.summarize_fields(runs[k], (
+                    "seconds", "open_seconds", "requests", "bytes_sent", "open_requests", "open_bytes", "peak_rss_mb",
+                    "rss_before_mb", "process_seconds")))
                 entry["checksum"] = runs[k][0]["checksum"]
                 entry["shape"] = runs[k][0]["shape"]
                 if k in case_errors:  # some runs done, then a failure: keep it visible as an error
@@ -699,9 +649,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ratios = compute_ratios(case_results, case_names, tools)
     result = {
-        "benchmark": "read",
-        "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "command": "python benchmarks/read_bench.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        **bench_common.result_header("read", "read_bench.py", argv),
         "config": {
             "input": str(h5.relative_to(BENCH_DIR.parent)),
             "input_bytes": h5.stat().st_size,
@@ -717,8 +665,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "translations": translations,
         "value_checks": checks,
-        "machine": {**machine_facts(), "loadavg_1_5_15_at_start": load_at_start,
-                    "loadavg_1_5_15_at_end": os.getloadavg()},
+        "machine": bench_common.machine_facts_and_load(load_at_start),
         "environments": environment_versions(tools),
         "lindi_core_revision": revision,
         "cases": case_results,
@@ -727,10 +674,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": targets_verdict(case_results, ratios, case_names, tools),
         "profile_report": profile_report,
     }
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(result, indent=2) + "\n")
-    print(table(result))
-    print(f"\nresults written to {out_path}")
+    bench_common.save_results(result, out_path, table(result))
     return 0
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peers  # noqa: E402
-from translate_bench import machine_facts  # noqa: E402
+from bench_common import format_ratio, machine_facts, names_option, ratio  # noqa: E402
 
 BENCH_DIR = peers.BENCH_DIR
 RESULTS_DIR = BENCH_DIR / "results"
@@ -64,10 +64,6 @@ def fmt_t(s: float | None) -> str:
     return f"{s:.2f} s" if s >= 1 else f"{s * 1000:.0f} ms"
 
 
-def rf(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.2f}"
-
-
 def verdict(v) -> str:
     return "n/a" if v is None else ("**met**" if v else "**not met**")
 
@@ -76,10 +72,6 @@ def med(entry: dict | None, field: str = "seconds", which: str = "median"):
     if not entry or entry.get("error") or not entry.get(field):
         return None
     return entry[field][which]
-
-
-def div(a, b):
-    return a / b if a is not None and b else None
 
 
 # -- per-benchmark summaries ------------------------------------------------------------
@@ -94,50 +86,55 @@ def _plot_entry(entry: dict | None):
     return (s["median"], s["min"], s["max"])
 
 
+def ratio_target(r: dict, target: str, what: str, name: str, verdict_key: str, case: str | None = None) -> tuple:
+    """(target, ``what = <ratio of medians> (minimums <ratio of minimums>)``, verdict) for a target
+    judged on ratio ``name`` of results ``r`` (of ``case``, where the ratios are per case)."""
+    medians, minimums = r["ratios"], r["ratios_of_min"]
+    if case is not None:
+        medians, minimums = medians[case], minimums[case]
+    return (target, f"{what} = {format_ratio(medians.get(name))} (minimums {format_ratio(minimums.get(name))})",
+            verdict(r["targets"].get(verdict_key)))
+
+
 def _errors(entries: dict) -> list[str]:
     return [f"{name}: {e['error'].splitlines()[-1][:200]}" for name, e in entries.items() if e.get("error")]
 
 
 def summary_translate(r: dict) -> dict:
-    t, ra, rm, v = r["tools"], r["ratios"], r["ratios_of_min"], r["targets"]
+    t, ra, v = r["tools"], r["ratios"], r["targets"]
     n = r["config"]["chunks"]
     targets = [
-        ("translate: lindi-core within 1.5x of `chunk_iter` alone",
-         f"lindi-core / chunk_iter = {rf(ra['lindi_core_time_over_chunk_iter'])} (minimums {rf(rm['lindi_core_time_over_chunk_iter'])})",
-         verdict(v.get("time_within_1.5x_of_chunk_iter"))),
-        ("translate: at least 3x faster than LINDI 0.4",
-         f"LINDI / lindi-core = {rf(ra['lindi_0_4_time_over_lindi_core'])} (minimums {rf(rm['lindi_0_4_time_over_lindi_core'])})",
-         verdict(v.get("at_least_3x_faster_than_lindi_0_4"))),
-        ("translate: at least 3x faster than kerchunk",
-         f"kerchunk / lindi-core = {rf(ra['kerchunk_time_over_lindi_core'])} (minimums {rf(rm['kerchunk_time_over_lindi_core'])})",
-         verdict(v.get("at_least_3x_faster_than_kerchunk"))),
+        ratio_target(r, "translate: lindi-core within 1.5x of `chunk_iter` alone", "lindi-core / chunk_iter",
+                     "lindi_core_time_over_chunk_iter", "time_within_1.5x_of_chunk_iter"),
+        ratio_target(r, "translate: at least 3x faster than LINDI 0.4", "LINDI / lindi-core",
+                     "lindi_0_4_time_over_lindi_core", "at_least_3x_faster_than_lindi_0_4"),
+        ratio_target(r, "translate: at least 3x faster than kerchunk", "kerchunk / lindi-core",
+                     "kerchunk_time_over_lindi_core", "at_least_3x_faster_than_kerchunk"),
         ("translate: output no larger than LINDI's",
-         f"lindi-core / LINDI bytes = {rf(ra['lindi_core_size_over_lindi_0_4'])}",
+         f"lindi-core / LINDI bytes = {format_ratio(ra['lindi_core_size_over_lindi_0_4'])}",
          verdict(v.get("output_no_larger_than_lindi_0_4"))),
     ]
     core = med(t.get("lindi-core"))
-    row = [f"translate {n:,} chunks", fmt_t(core), rf(div(med(t.get("lindi-0.4")), core)),
-           rf(div(med(t.get("kerchunk")), core)), "-", "-", rf(div(core, med(t.get("chunk_iter")))) + " (chunk_iter)"]
+    row = [f"translate {n:,} chunks", fmt_t(core), format_ratio(ratio(med(t.get("lindi-0.4")), core)),
+           format_ratio(ratio(med(t.get("kerchunk")), core)), "-", "-", format_ratio(ratio(core, med(t.get("chunk_iter")))) + " (chunk_iter)"]
     return {"targets": targets, "ratio_rows": [row], "errors": _errors(t),
             "plot": {f"{n:,} chunks": {k: _plot_entry(e) for k, e in t.items()}}}
 
 
 def summary_open(r: dict) -> dict:
-    c, ra, rm, v = r["cases"], r["ratios"], r["ratios_of_min"], r["targets"]
+    c, v = r["cases"], r["targets"]
     req = (c.get("lindi-core") or {}).get("requests")
     targets = [
         ("open: lindi-core needs at most 2 HTTP requests", f"max {req['max']} over all runs" if req else "n/a",
          verdict(v.get("at_most_2_requests"))),
-        ("open: lindi-core within 1.2x of pynwb on the local HDF5 file",
-         f"lindi-core / local = {rf(ra['lindi_core_time_over_local_h5py'])} (minimums {rf(rm['lindi_core_time_over_local_h5py'])})",
-         verdict(v.get("time_within_1.2x_of_local_h5py"))),
-        ("open: lindi-core no worse than LINDI 0.4",
-         f"lindi-core / LINDI = {rf(ra['lindi_core_time_over_lindi_0_4'])} (minimums {rf(rm['lindi_core_time_over_lindi_0_4'])})",
-         verdict(v.get("time_no_worse_than_lindi_0_4"))),
+        ratio_target(r, "open: lindi-core within 1.2x of pynwb on the local HDF5 file", "lindi-core / local",
+                     "lindi_core_time_over_local_h5py", "time_within_1.2x_of_local_h5py"),
+        ratio_target(r, "open: lindi-core no worse than LINDI 0.4", "lindi-core / LINDI",
+                     "lindi_core_time_over_lindi_0_4", "time_no_worse_than_lindi_0_4"),
     ]
     core = med(c.get("lindi-core"))
-    row = ["open NWB + pynwb read + str", fmt_t(core), rf(div(med(c.get("lindi-0.4")), core)), "-",
-           rf(div(med(c.get("remfile")), core)), "-", rf(div(core, med(c.get("local-h5py")))) + " (local h5py)"]
+    row = ["open NWB + pynwb read + str", fmt_t(core), format_ratio(ratio(med(c.get("lindi-0.4")), core)), "-",
+           format_ratio(ratio(med(c.get("remfile")), core)), "-", format_ratio(ratio(core, med(c.get("local-h5py")))) + " (local h5py)"]
     return {"targets": targets, "ratio_rows": [row], "errors": _errors(c),
             "plot": {"open + read": {k: _plot_entry(e) for k, e in c.items()}}}
 
@@ -152,47 +149,44 @@ def summary_load(r: dict) -> dict:
                         f"{tv.get('peak_rss_mb_median', 0):.0f} MB total, {tv.get('peak_increase_mb_median', 0):.0f} MB "
                         f"over the pre-load baseline", verdict(tv.get("under_300_MB_total_peak"))))
         core = med(c.get(f"lindi-core @ {f}"))
-        rows.append([f"load 1M refs ({f} file)", fmt_t(core), rf(div(med(c.get(f"lindi-0.4 @ {f}")), core)), "-", "-",
-                     f"ujson {rf(div(med(c.get(f'ujson @ {f}')), core))}, orjson {rf(div(med(c.get(f'orjson @ {f}')), core))}",
-                     rf(div(core, med(c.get(f"ujson @ {f}")))) + " (plain ujson.load)"])
+        rows.append([f"load 1M refs ({f} file)", fmt_t(core), format_ratio(ratio(med(c.get(f"lindi-0.4 @ {f}")), core)), "-", "-",
+                     f"ujson {format_ratio(ratio(med(c.get(f'ujson @ {f}')), core))}, orjson {format_ratio(ratio(med(c.get(f'orjson @ {f}')), core))}",
+                     format_ratio(ratio(core, med(c.get(f"ujson @ {f}")))) + " (plain ujson.load)"])
         plot[f"{f} file"] = {k.split(" @ ")[0]: _plot_entry(e) for k, e in c.items() if k.endswith(f" @ {f}")}
     return {"targets": targets, "ratio_rows": rows, "errors": _errors(c), "plot": plot}
 
 
 def summary_read(r: dict) -> dict:
-    c, ra, rm, v = r["cases"], r["ratios"], r["ratios_of_min"], r["targets"]
+    c, ra, v = r["cases"], r["ratios"], r["targets"]
     cases = r["config"]["cases"]
     targets, rows, plot = [], [], {}
     if "block" in cases:
-        targets.append(("read: lindi-core at least 8x faster than LINDI 0.4 on the 100,000-row read",
-                        f"LINDI / lindi-core = {rf(ra['block'].get('lindi-0.4_over_lindi_core'))} (minimums "
-                        f"{rf(rm['block'].get('lindi-0.4_over_lindi_core'))})",
-                        verdict(v.get("block_8x_faster_than_lindi_0_4"))))
-        targets.append(("read: lindi-core no slower than local single-threaded h5py on the 100,000-row read",
-                        f"lindi-core / local = {rf(ra['block']['lindi_core_over_local_h5py'])} (minimums "
-                        f"{rf(rm['block']['lindi_core_over_local_h5py'])})",
-                        verdict(v.get("block_no_slower_than_local_h5py"))))
+        targets.append(ratio_target(r, "read: lindi-core at least 8x faster than LINDI 0.4 on the 100,000-row read",
+                                    "LINDI / lindi-core", "lindi-0.4_over_lindi_core",
+                                    "block_8x_faster_than_lindi_0_4", "block"))
+        targets.append(ratio_target(r, "read: lindi-core no slower than local single-threaded h5py on the "
+                                    "100,000-row read", "lindi-core / local", "lindi_core_over_local_h5py",
+                                    "block_no_slower_than_local_h5py", "block"))
     for case in cases:
-        peers_txt = ", ".join(f"{p} {rf(ra[case].get(f'{p}_over_lindi_core'))}" for p in ("lindi-0.4", "remfile", "kerchunk"))
+        peers_txt = ", ".join(f"{p} {format_ratio(ra[case].get(f'{p}_over_lindi_core'))}" for p in ("lindi-0.4", "remfile", "kerchunk"))
         targets.append((f"read ({case}): lindi-core faster than every peer", f"peer / lindi-core: {peers_txt}",
                         verdict(v.get(f"{case}_faster_than_every_peer"))))
     for case in cases:
         req = (c.get(f"lindi-core-cache-2nd/{case}") or {}).get("requests")
         targets.append((f"read ({case}): warm-cache re-read makes zero requests",
                         f"max {req['max']} over all runs" if req else "n/a", verdict(v.get(f"{case}_warm_zero_requests"))))
-        targets.append((f"read ({case}): warm-cache re-read at least as fast as local h5py",
-                        f"warm / local = {rf(ra[case]['warm_cache_over_local_h5py'])} (minimums "
-                        f"{rf(rm[case]['warm_cache_over_local_h5py'])})",
-                        verdict(v.get(f"{case}_warm_no_slower_than_local_h5py"))))
+        targets.append(ratio_target(r, f"read ({case}): warm-cache re-read at least as fast as local h5py",
+                                    "warm / local", "warm_cache_over_local_h5py",
+                                    f"{case}_warm_no_slower_than_local_h5py", case))
     for case in cases:
         core = med(c.get(f"lindi-core/{case}"))
         warm = med(c.get(f"lindi-core-cache-2nd/{case}"))
         local = med(c.get(f"local-h5py/{case}"))
-        rows.append([f"read {case}", fmt_t(core), rf(ra[case].get("lindi-0.4_over_lindi_core")),
-                     rf(ra[case].get("kerchunk_over_lindi_core")), rf(ra[case].get("remfile_over_lindi_core")), "-",
-                     rf(div(core, local)) + " (local h5py)"])
+        rows.append([f"read {case}", fmt_t(core), format_ratio(ra[case].get("lindi-0.4_over_lindi_core")),
+                     format_ratio(ra[case].get("kerchunk_over_lindi_core")), format_ratio(ra[case].get("remfile_over_lindi_core")), "-",
+                     format_ratio(ratio(core, local)) + " (local h5py)"])
         rows.append([f"read {case}, warm cache (2nd process)", fmt_t(warm), "-", "-", "-", "-",
-                     rf(div(warm, local)) + " (local h5py)"])
+                     format_ratio(ratio(warm, local)) + " (local h5py)"])
         plot[case] = {k.split("/")[0]: _plot_entry(e) for k, e in c.items() if k.endswith(f"/{case}")}
     return {"targets": targets, "ratio_rows": rows, "errors": _errors(c), "plot": plot}
 
@@ -206,7 +200,7 @@ def summary_edit(r: dict) -> dict:
         moved = c["blob_bytes"] + c["reference_file_bytes"]
         rows.append([f"edit ({case}), {r['config']['file_mib']} MiB remote file", fmt_t(c["seconds"]["median"]), "-",
                      "-", "-", f"bytes moved {moved:,}",
-                     f"{rf(moved / r['input']['hdf5_bytes'])} (bytes of re-uploading the HDF5 file)"])
+                     f"{format_ratio(moved / r['input']['hdf5_bytes'])} (bytes of re-uploading the HDF5 file)"])
         plot[case] = {"lindi-core": (c["seconds"]["median"], c["seconds"]["min"], c["seconds"]["max"])}
     return {"targets": targets, "ratio_rows": rows, "errors": _errors(r["cases"]), "plot": plot}
 
@@ -220,8 +214,8 @@ def summary_nwb_translate(r: dict) -> dict:
         fetched = (tools.get("lindi-core") or {}).get("bytes_fetched")
         reference = f"{fetched['median'] / r['config']['input_bytes']:.2%} of the file fetched" if fetched else "-"
         rows.append([f"translate {gib:.2f} GiB NWB file ({case})", fmt_t(core),
-                     rf(div(med(tools.get("lindi-0.4")), core)), rf(div(med(tools.get("kerchunk")), core)), "-",
-                     f"LINDI defaults {rf(div(med(tools.get('lindi-0.4-default')), core))}", reference])
+                     format_ratio(ratio(med(tools.get("lindi-0.4")), core)), format_ratio(ratio(med(tools.get("kerchunk")), core)), "-",
+                     f"LINDI defaults {format_ratio(ratio(med(tools.get('lindi-0.4-default')), core))}", reference])
         plot[case] = {tool: _plot_entry(e) for tool, e in tools.items()}
         errors += [f"{case} {e}" for e in _errors(tools)]
     return {"targets": targets, "ratio_rows": rows, "errors": errors, "plot": plot}
@@ -372,9 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-readme", action="store_true", help="do not touch README.md")
     args = parser.parse_args(argv)
     mode = "quick" if args.quick else "full"
-    names = [n.strip() for n in (args.only or ",".join(BENCHMARKS)).split(",") if n.strip()]
-    if set(names) - set(BENCHMARKS):
-        parser.error(f"unknown benchmarks: {sorted(set(names) - set(BENCHMARKS))}")
+    names = names_option(parser, args.only or ",".join(BENCHMARKS), list(BENCHMARKS), "benchmarks")
     command = "python benchmarks/run.py " + " ".join(sys.argv[1:] if argv is None else argv)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     if args.commit and not args.no_run:

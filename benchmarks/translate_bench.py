@@ -22,18 +22,17 @@ Results: a table on stdout and JSON in ``benchmarks/results/translate.json`` (``
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
-import platform
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_common  # noqa: E402
 import peers  # noqa: E402
+
+# still importable from here, where benchmark scripts imported them before bench_common existed
+from bench_common import lindi_core_under_test, machine_facts, write_results  # noqa: E402, F401
 
 BENCH_DIR = peers.BENCH_DIR
 DATA_DIR = peers.CACHE_DIR / "data"
@@ -54,32 +53,23 @@ TARGETS = {
 # -- input ------------------------------------------------------------------------------
 def make_input(n_chunks: int) -> Path:
     """The cached input file with ``n_chunks`` chunks (written once, atomically)."""
+    return bench_common.cached_input(DATA_DIR / f"chunks-{n_chunks}.h5",
+                                     lambda path: write_input(path, n_chunks))
+
+
+def write_input(path: Path, n_chunks: int) -> None:
     import h5py
     import numpy as np
 
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    path = DATA_DIR / f"chunks-{n_chunks}.h5"
-    if path.exists():
-        return path
     tmp = path.with_suffix(".h5.tmp")
     n = n_chunks * CHUNK_ELEMENTS
     slab = 1 << 22  # elements per write: 262,144 chunks
-    t0 = time.perf_counter()
     with h5py.File(tmp, "w") as f:
         dset = f.create_dataset("data", shape=(n,), dtype="int32", chunks=(CHUNK_ELEMENTS,))
         for start in range(0, n, slab):
             stop = min(n, start + slab)
             dset[start:stop] = np.arange(start, stop, dtype=np.int32)
     os.replace(tmp, path)
-    print(f"generated {path} ({path.stat().st_size:,} bytes) in {time.perf_counter() - t0:.1f} s",
-          file=sys.stderr)
-    return path
-
-
-def warm_page_cache(path: Path) -> None:
-    with open(path, "rb") as f:
-        while f.read(1 << 24):
-            pass
 
 
 # -- the child programs -------------------------------------------------------------------
@@ -88,26 +78,37 @@ def warm_page_cache(path: Path) -> None:
 # (chunk references in the output, counted after the measurement).
 CHILD_PRELUDE = r"""
 import json, os, resource, sys, time
+""" + bench_common.STATUS_MB_SOURCE + r"""
 def _rss_mb():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return None
+    return _status_mb("VmRSS")
 def _peak_mb():
-    # VmHWM belongs to this process image; ru_maxrss would carry the parent's peak across
-    # fork + exec on Linux.
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # ru_maxrss only where /proc has no VmHWM (it may hold the parent's peak)
+    return _status_mb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 def _count_list_refs(path):
     with open(path, "rb") as f:
         obj = json.load(f)
     return sum(1 for v in obj["refs"].values() if isinstance(v, list))
 src, out = sys.argv[1], sys.argv[2]
 """
+
+
+def lindi_0_4_code(opts: str | None = None) -> str:
+    """The child program of LINDI 0.4's translation; ``opts`` is the source of its
+    ``LindiH5ZarrStoreOpts`` (None: LINDI's default options)."""
+    from_file_args = "src, url=src" + (f", opts={opts}" if opts else "")
+    return CHILD_PRELUDE + r"""
+import lindi
+rss0 = _rss_mb()
+t0 = time.perf_counter()
+store = lindi.LindiH5ZarrStore.from_file(""" + from_file_args + r""")
+store.write_reference_file_system(out)
+store.close()
+t1 = time.perf_counter()
+peak = _peak_mb()
+print(json.dumps({"seconds": t1 - t0, "peak_rss_mb": peak, "rss_before_mb": rss0,
+                  "output_bytes": os.path.getsize(out), "refs": _count_list_refs(out)}))
+"""
+
 
 CHILD_CODE = {
     "chunk_iter": CHILD_PRELUDE + r"""
@@ -151,19 +152,7 @@ print(json.dumps({"seconds": t2 - t0, "translate_seconds": t1 - t0, "write_secon
                   "peak_rss_mb": peak, "rss_before_mb": rss0, "module_file": lindi_core.__file__,
                   "output_bytes": os.path.getsize(out), "refs": _count_list_refs(out)}))
 """,
-    "lindi-0.4": CHILD_PRELUDE + r"""
-import lindi
-rss0 = _rss_mb()
-t0 = time.perf_counter()
-opts = lindi.LindiH5ZarrStoreOpts(num_dataset_chunks_threshold=None)
-store = lindi.LindiH5ZarrStore.from_file(src, url=src, opts=opts)
-store.write_reference_file_system(out)
-store.close()
-t1 = time.perf_counter()
-peak = _peak_mb()
-print(json.dumps({"seconds": t1 - t0, "peak_rss_mb": peak, "rss_before_mb": rss0,
-                  "output_bytes": os.path.getsize(out), "refs": _count_list_refs(out)}))
-""",
+    "lindi-0.4": lindi_0_4_code("lindi.LindiH5ZarrStoreOpts(num_dataset_chunks_threshold=None)"),
     "kerchunk": CHILD_PRELUDE + r"""
 from kerchunk.hdf import SingleHdf5ToZarr
 rss0 = _rss_mb()
@@ -189,6 +178,7 @@ OUTPUT_NAME = {
     "lindi-0.4": "lindi-0.4.lindi.json",  # LINDI insists on the .lindi.json suffix
     "kerchunk": "kerchunk.json",
 }
+VENV = {"lindi-0.4": "lindi", "kerchunk": "kerchunk"}  # the peers' tools: their venvs
 DESCRIPTION = {
     "chunk_iter": "h5py dset.id.chunk_iter(list.append) alone (physical reference)",
     "chunk_iter-noop": "h5py dset.id.chunk_iter(lambda info: None): the walk with no work kept (stricter floor, "
@@ -198,14 +188,6 @@ DESCRIPTION = {
                  "num_dataset_chunks_threshold=None)).write_reference_file_system(out)",
     "kerchunk": "kerchunk.hdf.SingleHdf5ToZarr(path, inline_threshold=0).translate() + json.dump(refs, f)",
 }
-
-
-def tool_python(tool: str) -> str:
-    if tool == "lindi-0.4":
-        return str(peers.ensure_venv("lindi"))
-    if tool == "kerchunk":
-        return str(peers.ensure_venv("kerchunk"))
-    return sys.executable
 
 
 def run_once(tool: str, python: str, src: Path, timeout: float, env: dict | None = None) -> dict:
@@ -219,51 +201,35 @@ def run_once(tool: str, python: str, src: Path, timeout: float, env: dict | None
     return result
 
 
-# -- statistics and report ----------------------------------------------------------------
-def summarize(runs: list[dict], key: str) -> dict | None:
-    values = [r[key] for r in runs if r.get(key) is not None]
-    if not values:
-        return None
-    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
-
-
-def ratio(a: float | None, b: float | None) -> float | None:
-    return a / b if a is not None and b else None
-
-
 def compute_ratios(tools: dict, stat: str = "median") -> dict:
     """The benchmark's ratios from one statistic (``median`` or ``min``) of each tool."""
 
     def get(tool: str, key: str = "seconds"):
-        s = tools.get(tool, {}).get(key)
-        return s[stat] if s else None
+        return bench_common.summary_stat(tools, tool, key, stat)
 
     core_t = get("lindi-core")
     return {
-        "lindi_core_time_over_chunk_iter": ratio(core_t, get("chunk_iter")),
-        "lindi_core_time_over_chunk_iter_noop": ratio(core_t, get("chunk_iter-noop")),
-        "lindi_0_4_time_over_lindi_core": ratio(get("lindi-0.4"), core_t),
-        "kerchunk_time_over_lindi_core": ratio(get("kerchunk"), core_t),
-        "lindi_core_size_over_lindi_0_4": ratio(get("lindi-core", "output_bytes"),
-                                                get("lindi-0.4", "output_bytes")),
-        "lindi_core_size_over_kerchunk": ratio(get("lindi-core", "output_bytes"),
-                                               get("kerchunk", "output_bytes")),
+        "lindi_core_time_over_chunk_iter": bench_common.ratio(core_t, get("chunk_iter")),
+        "lindi_core_time_over_chunk_iter_noop": bench_common.ratio(core_t, get("chunk_iter-noop")),
+        "lindi_0_4_time_over_lindi_core": bench_common.ratio(get("lindi-0.4"), core_t),
+        "kerchunk_time_over_lindi_core": bench_common.ratio(get("kerchunk"), core_t),
+        "lindi_core_size_over_lindi_0_4": bench_common.ratio(get("lindi-core", "output_bytes"),
+                                                             get("lindi-0.4", "output_bytes")),
+        "lindi_core_size_over_kerchunk": bench_common.ratio(get("lindi-core", "output_bytes"),
+                                                            get("kerchunk", "output_bytes")),
     }
 
 
 def targets_verdict(ratios: dict) -> dict:
-    def check(value, ok):
-        return None if value is None else bool(ok(value))
-
     return {
-        "time_within_1.5x_of_chunk_iter": check(ratios["lindi_core_time_over_chunk_iter"],
-                                                lambda v: v <= TARGETS["time_vs_chunk_iter_max"]),
-        "at_least_3x_faster_than_lindi_0_4": check(ratios["lindi_0_4_time_over_lindi_core"],
-                                                   lambda v: v >= TARGETS["peer_speedup_min"]),
-        "at_least_3x_faster_than_kerchunk": check(ratios["kerchunk_time_over_lindi_core"],
-                                                  lambda v: v >= TARGETS["peer_speedup_min"]),
-        "output_no_larger_than_lindi_0_4": check(ratios["lindi_core_size_over_lindi_0_4"],
-                                                 lambda v: v <= TARGETS["size_vs_lindi_max"]),
+        "time_within_1.5x_of_chunk_iter": bench_common.target_met(
+            ratios["lindi_core_time_over_chunk_iter"], lambda v: v <= TARGETS["time_vs_chunk_iter_max"]),
+        "at_least_3x_faster_than_lindi_0_4": bench_common.target_met(
+            ratios["lindi_0_4_time_over_lindi_core"], lambda v: v >= TARGETS["peer_speedup_min"]),
+        "at_least_3x_faster_than_kerchunk": bench_common.target_met(
+            ratios["kerchunk_time_over_lindi_core"], lambda v: v >= TARGETS["peer_speedup_min"]),
+        "output_no_larger_than_lindi_0_4": bench_common.target_met(
+            ratios["lindi_core_size_over_lindi_0_4"], lambda v: v <= TARGETS["size_vs_lindi_max"]),
     }
 
 
@@ -271,7 +237,7 @@ def fmt_stat(s: dict | None, unit: str = "s", digits: int = 2) -> str:
     if not s:
         return "-"
     if unit == "s":
-        return f"{s['median']:.{digits}f} s ({s['min']:.{digits}f}-{s['max']:.{digits}f})"
+        return bench_common.format_seconds(s, digits)
     if unit == "MB":
         return f"{s['median']:.0f} MB"
     return str(s)
@@ -296,13 +262,6 @@ def table(result: dict) -> str:
         lines.append(f"| {tool} | {time_text} | {fmt_stat(r['peak_rss_mb'], 'MB')} | "
                      f"{'-' if size is None else f'{size:,.0f}'} | {'-' if refs is None else f'{refs:,.0f}'} |")
     med, mins, verdict = result["ratios"], result["ratios_of_min"], result["targets"]
-
-    def rf(v):
-        return "n/a" if v is None else f"{v:.2f}"
-
-    def ok(v):
-        return "n/a" if v is None else ("met" if v else "not met")
-
     rows = [
         ("lindi-core time / chunk_iter time", "lindi_core_time_over_chunk_iter", "<= 1.5",
          "time_within_1.5x_of_chunk_iter"),
@@ -320,85 +279,10 @@ def table(result: dict) -> str:
     for label, key, target, vkey in rows:
         if med.get(key) is None and mins.get(key) is None:
             continue
-        lines.append(f"| {label} | {rf(med[key])} | {rf(mins[key])} | {target} | "
-                     f"{ok(verdict[vkey]) if vkey else '-'} |")
+        lines.append(f"| {label} | {bench_common.format_ratio(med[key])} | "
+                     f"{bench_common.format_ratio(mins[key])} | {target} | "
+                     f"{bench_common.format_verdict(verdict[vkey]) if vkey else '-'} |")
     return "\n".join(lines)
-
-
-# -- machine facts -------------------------------------------------------------------------
-def machine_facts() -> dict:
-    cpu = None
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem_kb = None
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                mem_kb = int(line.split()[1])
-    return {
-        "nproc": os.cpu_count(),
-        "nproc_available": len(os.sched_getaffinity(0)),
-        "cpu_model": cpu,
-        "mem_total_gib": round(mem_kb / 2**20, 1) if mem_kb else None,
-        "kernel": platform.release(),
-        "platform": platform.platform(),
-    }
-
-
-def lindi_core_revision() -> dict:
-    """The commit of the lindi-core tree measured, and whether its package had local changes."""
-    root = BENCH_DIR.parent
-
-    def git(*cmd):
-        r = subprocess.run(["git", "-C", str(root), *cmd], capture_output=True, text=True)
-        return r.stdout.rstrip("\n") if r.returncode == 0 else None
-
-    status = git("status", "--porcelain", "--", "lindi_core")
-    return {"commit": git("rev-parse", "HEAD"), "lindi_core_uncommitted_changes": bool(status),
-            "changed_files": status.splitlines() if status else []}
-
-
-def lindi_core_under_test(commit: str | None) -> tuple[dict[str, str], dict]:
-    """(environment for the lindi-core subprocesses, description of the revision measured):
-    a git snapshot of ``commit`` first on PYTHONPATH, or the working tree."""
-    if not commit:
-        return {}, {**lindi_core_revision(), "source": "working tree"}
-    sha, snapshot = snapshot_lindi_core(commit)
-    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(snapshot), os.environ.get("PYTHONPATH")]))}
-    return env, {"commit": sha, "source": f"git snapshot {snapshot.relative_to(BENCH_DIR.parent)}"}
-
-
-def write_results(result: dict, out_path: Path, commit: str | None, revision_at_start: dict, text: str) -> None:
-    """Save ``result`` as JSON (flagging a working tree that changed during the run) and print
-    ``text`` (the table) and where the results went."""
-    if not commit and {**lindi_core_revision(), "source": "working tree"} != revision_at_start:
-        result["lindi_core_revision"]["warning"] = "the lindi-core tree changed during the run"
-        print("WARNING: the lindi-core tree changed during the run", file=sys.stderr)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(result, indent=2) + "\n")
-    print(text)
-    print(f"\nresults written to {out_path}")
-
-
-def snapshot_lindi_core(rev: str) -> tuple[str, Path]:
-    """The ``lindi_core`` package of git revision ``rev``, extracted once under
-    ``.cache/src/<commit>``; returns (commit, the folder to put on PYTHONPATH)."""
-    root = BENCH_DIR.parent
-    commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", rev + "^{commit}"],
-                            capture_output=True, text=True, check=True).stdout.strip()
-    dest = peers.CACHE_DIR / "src" / commit
-    if not (dest / "lindi_core" / "__init__.py").exists():
-        tmp = dest.with_name(commit + ".tmp")
-        subprocess.run(["rm", "-rf", str(tmp)], check=True)
-        tmp.mkdir(parents=True)
-        archive = subprocess.run(["git", "-C", str(root), "archive", commit, "lindi_core"],
-                                 capture_output=True, check=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
-        os.replace(tmp, dest)
-    return commit, dest
 
 
 def environment_versions(tools: list[str]) -> dict:
@@ -406,19 +290,15 @@ def environment_versions(tools: list[str]) -> dict:
     if {"chunk_iter", "chunk_iter-noop", "lindi-core"} & set(tools):
         envs["lindi-core (machine Python)"] = peers.versions(
             sys.executable, ["lindi-core", "zarr", "h5py", "numpy", "numcodecs", "orjson"])
-    if "lindi-0.4" in tools:
-        envs["lindi venv"] = peers.versions(peers.ensure_venv("lindi"), peers.PEERS["lindi"].version_modules)
-    if "kerchunk" in tools:
-        envs["kerchunk venv"] = peers.versions(peers.ensure_venv("kerchunk"),
-                                               peers.PEERS["kerchunk"].version_modules)
-    return envs
+    return {**envs, **peers.venv_versions(tools, VENV)}
 
 
 # -- profile ---------------------------------------------------------------------------------
 PROFILE_CODE = r"""
-import cProfile, io, json, pstats, sys, time
+import cProfile, io, json, sys, time
 import lindi_core
 from lindi_core.format.jsonio import write_atomic
+""" + bench_common.PROFILE_STATS_SOURCE + r"""
 src, out, report = sys.argv[1], sys.argv[2], sys.argv[3]
 prof = cProfile.Profile()
 t0 = time.perf_counter()
@@ -429,9 +309,7 @@ write_atomic(rfs, out)
 prof.disable()
 t2 = time.perf_counter()
 buf = io.StringIO()
-stats = pstats.Stats(prof, stream=buf)
-stats.sort_stats("cumulative").print_stats(35)
-stats.sort_stats("tottime").print_stats(20)
+_print_profile(prof, buf, 35, 20)
 with open(report, "w") as f:
     f.write(f"# cProfile of lindi_core.translate + write_atomic on {src}\n")
     f.write(f"# translate {t1 - t0:.2f} s, write {t2 - t1:.2f} s (under the profiler)\n\n")
@@ -457,32 +335,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset of " + ",".join(TOOLS))
     parser.add_argument("--timeout", type=float, default=PEER_TIMEOUT, help="seconds allowed for one run")
     parser.add_argument("--profile", action="store_true", help="also cProfile lindi-core's translate")
-    parser.add_argument("--out", type=Path, help="results JSON path")
-    parser.add_argument("--commit", metavar="REV",
-                        help="measure lindi-core as committed at git revision REV (extracted under "
-                             ".cache/src/ and put first on PYTHONPATH) instead of the working tree")
+    bench_common.add_out_and_commit_options(parser)
     args = parser.parse_args(argv)
 
     n_chunks = args.chunks or (QUICK_CHUNKS if args.quick else DEFAULT_CHUNKS)
-    tools = [t.strip() for t in args.tools.split(",") if t.strip()]
-    unknown = set(tools) - set(TOOLS)
-    if unknown:
-        parser.error(f"unknown tools: {sorted(unknown)}")
+    tools = bench_common.names_option(parser, args.tools, TOOLS, "tools")
     out_path = args.out or RESULTS_DIR / ("translate.json" if n_chunks == DEFAULT_CHUNKS and not args.quick
                                           else f"translate-{n_chunks}.json")
 
-    core_env, revision_at_start = lindi_core_under_test(args.commit)
+    core_env, revision_at_start = bench_common.lindi_core_under_test(args.commit)
     load_at_start = os.getloadavg()
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     src = make_input(n_chunks)
-    warm_page_cache(src)
-    pythons = {}
-    errors: dict[str, str] = {}
-    for tool in tools:
-        try:
-            pythons[tool] = tool_python(tool)
-        except Exception as exc:  # a venv that cannot be built is a failed peer, not a crash
-            errors[tool] = f"environment setup failed: {exc}"
+    bench_common.warm_page_cache(src)
+    pythons, errors = peers.pythons_for(tools, VENV)
 
     runs: dict[str, list[dict]] = {t: [] for t in tools}
     for rep in range(args.reps):
@@ -507,19 +373,15 @@ def main(argv: list[str] | None = None) -> int:
             entry["error"] = errors[tool]
             entry["completed_runs"] = len(runs[tool])
         if tool not in errors:
-            for key in ("seconds", "translate_seconds", "write_seconds", "peak_rss_mb", "rss_before_mb",
-                        "output_bytes", "refs", "process_seconds"):
-                s = summarize(runs[tool], key)
-                if s:
-                    entry[key] = s
+            entry.update(bench_common.summarize_fields(runs[tool], (
+                "seconds", "translate_seconds", "write_seconds", "peak_rss_mb", "rss_before_mb", "output_bytes",
+                "refs", "process_seconds")))
         tool_results[tool] = entry
 
     ratios = compute_ratios(tool_results)
     ratios_of_min = compute_ratios(tool_results, "min")
     result = {
-        "benchmark": "translate",
-        "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "command": "python benchmarks/translate_bench.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        **bench_common.result_header("translate", "translate_bench.py", argv),
         "config": {
             "chunks": n_chunks,
             "dataset": f"int32, shape ({n_chunks * CHUNK_ELEMENTS},), chunks ({CHUNK_ELEMENTS},), "
@@ -530,8 +392,7 @@ def main(argv: list[str] | None = None) -> int:
             "timeout_seconds": args.timeout,
             "timing": "in the child, around the work only (open .. output written); fresh process per run",
         },
-        "machine": {**machine_facts(), "loadavg_1_5_15_at_start": load_at_start,
-                    "loadavg_1_5_15_at_end": os.getloadavg()},
+        "machine": bench_common.machine_facts_and_load(load_at_start),
         "environments": environment_versions(tools),
         "lindi_core_revision": revision_at_start,
         "tools": tool_results,
@@ -541,14 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.profile:
         result["profile_report"] = str(run_profile(src, n_chunks, core_env).relative_to(BENCH_DIR.parent))
-
-    if not args.commit and {**lindi_core_revision(), "source": "working tree"} != revision_at_start:
-        result["lindi_core_revision"]["warning"] = "the lindi-core tree changed during the run"
-        print("WARNING: the lindi-core tree changed during the run", file=sys.stderr)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(result, indent=2) + "\n")
-    print(table(result))
-    print(f"\nresults written to {out_path}")
+    bench_common.write_results(result, out_path, args.commit, revision_at_start, table(result))
     return 0
 
 
