@@ -55,6 +55,9 @@ BENCHMARKS = {
     "nwb-translate": ("nwb_translate_bench.py", [],
                       ["--quick", "--tools", "lindi-core,lindi-0.4,lindi-0.4-default", "--latencies", "0.05"],
                       "nwb-translate.json", "nwb-translate-quick.json"),
+    # not timed: each tool reads the files the other writes (LINDI 0.4 in its venv)
+    "interop": ("interop.py", [], ["--out", "benchmarks/results/interop-quick.json"], "interop.json",
+                "interop-quick.json"),
 }
 
 
@@ -221,6 +224,12 @@ def summary_nwb_translate(r: dict) -> dict:
     return {"targets": targets, "ratio_rows": rows, "errors": errors, "plot": plot}
 
 
+def summary_interop(r: dict) -> dict:
+    targets = [(f"interop: {t['target']}", t["measured"], verdict(t["met"])) for t in r["targets"]]
+    errors = [f"{c['check']}: {c['detail']}" for c in r["checks"] if not c["ok"]]
+    return {"targets": targets, "ratio_rows": [], "errors": errors, "plot": {}}
+
+
 def at_zero_latency(summarize):
     """A summarizer for a run without injected latency: its targets and rows say so."""
     def summary(r: dict) -> dict:
@@ -233,7 +242,7 @@ def at_zero_latency(summarize):
 
 SUMMARIZERS = {"translate": summary_translate, "open": summary_open, "load": summary_load, "read": summary_read,
                "open-0ms": at_zero_latency(summary_open), "read-0ms": at_zero_latency(summary_read),
-               "edit": summary_edit, "nwb-translate": summary_nwb_translate}
+               "edit": summary_edit, "nwb-translate": summary_nwb_translate, "interop": summary_interop}
 
 
 # -- plots -------------------------------------------------------------------------------------

@@ -32,7 +32,6 @@ import bench_common  # noqa: E402
 import peers  # noqa: E402
 
 # still importable from here, where benchmark scripts imported them before bench_common existed
-from bench_common import lindi_core_under_test, machine_facts, write_results  # noqa: E402, F401
 
 BENCH_DIR = peers.BENCH_DIR
 DATA_DIR = peers.CACHE_DIR / "data"
