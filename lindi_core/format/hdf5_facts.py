@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lindi_core.errors import ReferenceFormatError
 from lindi_core.format import annotations as ann
 
 HDF5_FACTS_NAME = ".zhdf5"
@@ -35,15 +36,24 @@ def split_for_disk(zattrs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
     if unreadable:
         facts[ATTRIBUTES] = unreadable
         facts[ATTRIBUTE_ORDER] = [k for k in zattrs if k not in ann.SPECIAL_ATTRIBUTE_KEYS]
-    visible = {k: v for k, v in zattrs.items() if k not in facts and k not in unreadable}
+    # (user attributes may be named like the keys of .zhdf5 itself: only the annotations leave)
+    visible = {k: v for k, v in zattrs.items() if k not in EXTENSION_KEYS and k not in unreadable}
     return visible, facts
 
 
 def merge_from_disk(zattrs: dict[str, Any] | None, facts: dict[str, Any]) -> dict[str, Any]:
-    """The in-memory ``.zattrs`` of an object from its ``.zattrs`` and ``.zhdf5`` on disk."""
+    """The in-memory ``.zattrs`` of an object from its ``.zattrs`` and ``.zhdf5`` on disk;
+    :class:`ReferenceFormatError` for a ``.zhdf5`` this format does not define."""
+    unknown = set(facts) - EXTENSION_KEYS - {ATTRIBUTES, ATTRIBUTE_ORDER}
+    if unknown:
+        raise ReferenceFormatError(f"unknown keys in {HDF5_FACTS_NAME}: {sorted(unknown)}")
     visible = dict(zattrs or {})
     moved = facts.get(ATTRIBUTES) or {}
     order = facts.get(ATTRIBUTE_ORDER)
+    if not isinstance(moved, dict):
+        raise ReferenceFormatError(f"{ATTRIBUTES} in {HDF5_FACTS_NAME} must be an object of attributes")
+    if order is not None and not (isinstance(order, list) and all(isinstance(n, str) for n in order)):
+        raise ReferenceFormatError(f"{ATTRIBUTE_ORDER} in {HDF5_FACTS_NAME} must be a list of attribute names")
     merged: dict[str, Any] = {}
     if moved:
         names = order if isinstance(order, list) else [*visible, *moved]

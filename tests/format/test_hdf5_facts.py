@@ -94,3 +94,31 @@ def test_a_zhdf5_before_its_zattrs_merges_too():
     refs = {".zgroup": {"zarr_format": 2}, ".zhdf5": {ann.ATTR_DTYPES: {"a": "<i2"}}, ".zattrs": {"a": 1}}
     rfs = jsonio.from_json_dict({"version": 1, "refs": refs})
     assert rfs.metadata[".zattrs"] == {"a": 1, ann.ATTR_DTYPES: {"a": "<i2"}}
+
+
+def test_user_attributes_named_like_the_keys_of_zhdf5_survive(tmp_path):
+    zattrs = {hdf5_facts.ATTRIBUTE_ORDER: "user value", hdf5_facts.ATTRIBUTES: 3, "e": {"_EMPTY": True},
+              ann.ATTR_DTYPES: {"e": "<f8"}}
+    visible, facts = hdf5_facts.split_for_disk(zattrs)
+    assert visible == {hdf5_facts.ATTRIBUTE_ORDER: "user value", hdf5_facts.ATTRIBUTES: 3}
+    assert hdf5_facts.merge_from_disk(visible, facts) == zattrs
+    with h5py.File(tmp_path / "u.h5", "w") as f:
+        f.attrs[hdf5_facts.ATTRIBUTE_ORDER] = "user value"
+        f.attrs[hdf5_facts.ATTRIBUTES] = 3
+        f.attrs["e"] = h5py.Empty("<f8")
+    lindi_core.translate_to_file(tmp_path / "u.h5", tmp_path / "u.lindi.json", progress=False)
+    with h5py.File(tmp_path / "u.h5") as h, lindi_core.LindiH5pyFile.from_lindi_file(tmp_path / "u.lindi.json") as f:
+        assert sorted(f.attrs) == sorted(h.attrs)
+        assert f.attrs[hdf5_facts.ATTRIBUTE_ORDER] == h.attrs[hdf5_facts.ATTRIBUTE_ORDER]
+        assert f.attrs[hdf5_facts.ATTRIBUTES] == 3
+
+
+@pytest.mark.parametrize("facts, message", [
+    ({hdf5_facts.ATTRIBUTES: ["a"]}, "must be an object"), ({hdf5_facts.ATTRIBUTES: "x"}, "must be an object"),
+    ({hdf5_facts.ATTRIBUTE_ORDER: [[1]]}, "list of attribute names"), ({"_SOMETHING": 1}, "unknown keys"),
+])
+def test_a_malformed_zhdf5_is_a_format_error(facts, message):
+    from lindi_core.errors import ReferenceFormatError
+
+    with pytest.raises(ReferenceFormatError, match=message):
+        jsonio.from_json_dict({"version": 1, "refs": {".zgroup": {"zarr_format": 2}, ".zhdf5": facts}})
