@@ -511,13 +511,20 @@ def rewrite_encoded(file: LindiH5pyFile, zpath: str, values: np.ndarray, dtype: 
     for key in _subtree_keys(file, zpath):
         if not key.rsplit("/", 1)[-1].startswith("."):
             rfs.delete(key)
-    _write_encoded(file, zpath, values.reshape(zshape), dtype, dtypes.classify(dtype), list(zarray["chunks"]), zattrs)
+    _write_encoded(file, zpath, values.reshape(zshape), dtype, _stored_family(dtype), list(zarray["chunks"]), zattrs)
+
+
+def _stored_family(dtype: np.dtype) -> Any:
+    """The family of a dataset encoded in the reference file: a flat compound stored there (the
+    translator keeps small ones as LINDI 0.4's JSON rows) is a compound of rows."""
+    family = dtypes.classify(dtype)
+    return dtypes.Family.COMPOUND_JSON if family is dtypes.Family.COMPOUND else family
 
 
 def empty_encoded(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """Values of a new encoded-family dataset before anything is written: null references,
     empty ragged rows, compound rows of zeros and null references (what libhdf5 reads back)."""
-    family = dtypes.classify(dtype)
+    family = _stored_family(dtype)
     if family is dtypes.Family.COMPOUND_JSON:
         values = np.zeros(shape, dtype=dtype)
         for name in dtype.names:

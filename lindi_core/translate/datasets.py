@@ -54,7 +54,7 @@ def translate_dataset(ctx: DatasetContext, dset: h5py.Dataset, key: str) -> None
     except TypeError as exc:
         raise TranslationError(str(exc), source=ctx.source, object_path=dset.name) from None
     zattrs = encode_attributes(dset, ctx.refs, ctx.source)
-    if family is Family.COMPOUND and math.prod(dset.shape or ()) * dset.dtype.itemsize <= ctx.options.compound_rows_limit:
+    if family is Family.COMPOUND and _as_rows(ctx, dset):
         family = Family.COMPOUND_JSON  # small: in LINDI 0.4's form, which it reads (see ChunkOptions)
     try:
         if family in dtypes.IN_PLACE:
@@ -70,6 +70,15 @@ def translate_dataset(ctx: DatasetContext, dset: h5py.Dataset, key: str) -> None
     # The chunk table was filled before .zarray existed; set_metadata keeps it in place.
     if zattrs:
         ctx.rfs.set_metadata(join_key(key, ".zattrs"), zattrs)
+
+
+def _as_rows(ctx: DatasetContext, dset: h5py.Dataset) -> bool:
+    """Whether a flat compound dataset goes into the reference file as JSON rows: when it is
+    small, and its fill value is zeros (rows have no fill value of their own)."""
+    if math.prod(dset.shape or ()) * dset.dtype.itemsize > ctx.options.compound_rows_limit:
+        return False
+    fill = _h5_fill_value(dset)
+    return fill is None or not np.asarray(fill, dtype=dset.dtype).tobytes().strip(b"\0")
 
 
 def zarray_metadata(shape: list[int], chunks: list[int], dtype: Any, fill_value: Any, filters: list | None) -> dict:

@@ -232,3 +232,26 @@ def test_opaque_type_is_referenced(make_h5, translated):
     root, _ = translated(path, options=_tiny_inline())
     with h5py.File(path) as f:
         np.testing.assert_array_equal(root["blob"][...], f["blob"][...])
+
+
+def test_small_compounds_stored_as_rows_resize_write_and_keep_fill_values_as_h5py(make_h5, tmp_path):
+    dtype = np.dtype([("x", "<u4"), ("w", "<f4")])
+
+    def build(f):
+        f.create_dataset("growing", data=np.array([(1, 0.5), (2, 1.5)], dtype=dtype), maxshape=(None,), chunks=(2,))
+        filled = f.create_dataset("filled", shape=(3,), dtype=dtype, fillvalue=np.array((7, 2.5), dtype=dtype))
+        filled[0] = (1, 1.0)
+
+    path = make_h5(build)
+    rfs = lindi_core.translate(path)
+    assert ann.COMPOUND_DTYPE in rfs.metadata["growing/.zattrs"]  # rows
+    assert ann.COMPOUND_DTYPE not in rfs.metadata.get("filled/.zattrs", {})  # a fill value rows cannot keep
+    lindi_core.format.jsonio.write_atomic(rfs, tmp_path / "c.lindi.json")
+    with h5py.File(path, "r+") as h, lindi_core.LindiH5pyFile.from_lindi_file(tmp_path / "c.lindi.json", "r+") as f:
+        for target in (h, f):
+            target["growing"].resize((5,))
+            target["growing"][3] = (9, 9.5)
+            target["growing"][1:3, "w"] = [4.0, 5.0]
+        for name in ("growing", "filled"):
+            assert f[name].dtype == h[name].dtype and f[name].fillvalue == h[name].fillvalue
+            np.testing.assert_array_equal(f[name][()], h[name][()])
