@@ -131,38 +131,59 @@ async def read_box(fetch: Callable[[str], Awaitable[Any]], decoder: ChunkDecoder
             raise ChunkDecodeError(f"chunk {part.key!r} cannot be decoded: {exc}") from exc
         target[...] = decoded[part.within]
 
-    async def window(window_parts: list[ChunkPart], all_fetched: asyncio.Event) -> None:
-        waiting = len(window_parts)
-
-        async def one(part: ChunkPart) -> None:
-            nonlocal waiting
-            encoded = await fetch(part.key)
-            waiting -= 1
-            if not waiting:
-                all_fetched.set()
-            await loop.run_in_executor(executor, place, part, encoded)
-
-        await asyncio.gather(*(one(part) for part in window_parts))
+    async def one(part: ChunkPart, fetched: _Countdown) -> None:
+        encoded = await fetch(part.key)
+        fetched.tick()
+        await loop.run_in_executor(executor, place, part, encoded)
 
     chunk_nbytes = max(1, dtype.itemsize * math.prod(chunks))
     per_window = max(MIN_WINDOW_CHUNKS, window_chunks if window_chunks is not None else WINDOW_BYTES // chunk_nbytes)
     tasks: list[asyncio.Future] = []
+    windows: list[asyncio.Future] = []  # per window: all its chunks fetched, decoded and placed
+    waiting: asyncio.Future | None = None
     try:
-        for start in range(0, len(parts), per_window):
-            all_fetched = asyncio.Event()
-            tasks.append(asyncio.ensure_future(window(parts[start : start + per_window], all_fetched)))
+        for number, start in enumerate(range(0, len(parts), per_window)):
+            if number >= 2:
+                # Encoded bytes are held until decoded: with the window two back all placed, at
+                # most two windows of them are held, however slow decoding is.
+                await windows[number - 2]
+            fetched = _Countdown(min(per_window, len(parts) - start))
+            mine = [asyncio.ensure_future(one(part, fetched)) for part in parts[start : start + per_window]]
+            tasks += mine
+            windows.append(asyncio.gather(*mine))
             # The next window's requests wait for this window's bytes (or its failure).
-            fetched = asyncio.ensure_future(all_fetched.wait())
-            await asyncio.wait([fetched, tasks[-1]], return_when=asyncio.FIRST_COMPLETED)
-            fetched.cancel()
-            if tasks[-1].done() and tasks[-1].exception() is not None:
-                break
-        await asyncio.gather(*tasks)
+            waiting = asyncio.ensure_future(fetched.done.wait())
+            await asyncio.wait([waiting, windows[-1]], return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+            if windows[-1].done():
+                windows[-1].result()  # raises the failure of a chunk of it
+        await asyncio.gather(*windows)
     except BaseException:
-        for task in tasks:  # no more requests for a read that has failed
+        for task in tasks:  # no more requests or decoding for a read that has failed
             task.cancel()
+        for window in windows:  # their failures are this one's, already raised
+            if window.done() and not window.cancelled():
+                window.exception()
         raise
+    finally:
+        if waiting is not None:
+            waiting.cancel()
     return out
+
+
+class _Countdown:
+    """Sets ``done`` when ``tick`` has been called ``count`` times."""
+
+    def __init__(self, count: int):
+        self.left = count
+        self.done = asyncio.Event()
+        if count <= 0:
+            self.done.set()
+
+    def tick(self) -> None:
+        self.left -= 1
+        if self.left <= 0:
+            self.done.set()
 
 
 def parse_fill_value(value: Any, dtype: np.dtype) -> Any:

@@ -213,3 +213,36 @@ def test_a_read_of_many_chunks_holds_at_most_two_windows_of_them_at_once():
     np.testing.assert_array_equal(asyncio.run(read()), values)
     assert most_held <= 40
     assert started_per_turn == [20] * 5  # each window's requests leave together (and merge)
+
+
+def test_a_failed_chunk_stops_the_rest_of_the_read():
+    import asyncio
+
+    values = np.arange(200 * 10, dtype="<i4").reshape(200, 10)
+    completed: list[str] = []
+
+    async def fetch(key: str) -> bytes:
+        row = int(key.split("/")[1].split(".")[0])
+        if row == 3:
+            raise OSError("the server went away")
+        await asyncio.sleep(0.02)
+        completed.append(key)
+        return values[row * 2 : row * 2 + 2].tobytes()
+
+    def decode(encoded, out=None, *, transient=False):
+        data = np.frombuffer(encoded, np.uint8)
+        if out is None:
+            return data.copy()
+        out[...] = data
+        return out
+
+    async def read_then_wait() -> int:
+        with pytest.raises(OSError, match="went away"):
+            await direct_read.read_box(fetch, decode, np.dtype("<i4"), values.shape, (2, 10),
+                                       (slice(None), slice(None)), 0, "a", window_chunks=20)
+        finished_at_failure = len(completed)
+        await asyncio.sleep(0.1)  # what was cancelled stays cancelled
+        return finished_at_failure
+
+    finished_at_failure = asyncio.run(read_then_wait())
+    assert finished_at_failure == len(completed) == 0
