@@ -64,6 +64,7 @@ class LocalCache:
         # starts a new generation: a thread opens a fresh connection on its next use.
         self._connections: list[sqlite3.Connection] = []
         self._generation = 0
+        self._users = 0  # files reading through this cache now (see attach)
         with self._connection() as db:
             db.executescript(_SCHEMA)
 
@@ -159,6 +160,22 @@ class LocalCache:
         db.execute("DELETE FROM ranges")
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         db.execute("VACUUM")
+
+    def attach(self) -> None:
+        """A file starts reading through this cache (files may share one)."""
+        with self._touch_lock:
+            self._users += 1
+
+    def detach(self) -> None:
+        """A file is done: its recency updates are recorded; the last file's detach closes the
+        connections, which no other file's operation can then be using."""
+        with self._touch_lock:
+            self._users -= 1
+            last = self._users <= 0
+        if last:
+            self.close()
+        else:
+            self._record_touches()
 
     def close(self) -> None:
         """Record pending recency updates and close every connection; the cache stays usable

@@ -23,7 +23,7 @@ from lindi_core.errors import ByteSourceError
 from lindi_core.io.byte_source import ByteSource
 from lindi_core.io.coalesce import RangeBatcher, RangeSink
 from lindi_core.io.resolvers import ResolvedUrl, UrlResolver, default_resolvers
-from lindi_core.io.whole_bodies import WholeBodies
+from lindi_core.io.whole_bodies import SHARED_WHOLE_BODIES, WholeBodies
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 RETRY_STATUS = {429, 500, 502, 503, 504}
@@ -50,7 +50,7 @@ class HttpSource(ByteSource):
         self._per_loop: dict[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, asyncio.Semaphore, RangeBatcher]] = {}
         self._resolved: dict[str, ResolvedUrl] = {}
         self._resolving: dict[str, asyncio.Future] = {}
-        self.whole_bodies = whole_bodies if whole_bodies is not None else WholeBodies()
+        self.whole_bodies = whole_bodies if whole_bodies is not None else SHARED_WHOLE_BODIES
         self._downloading_whole: dict[str, asyncio.Future] = {}
         self.requests = 0  # HTTP requests made for data, retries included
 
@@ -136,7 +136,8 @@ class HttpSource(ByteSource):
                         else:
                             body = await response.read()
                         data = _range_from_response(response.status, response.headers.get("Content-Range"),
-                                                    body, offset, length, url)
+                                                    body, offset, length, url,
+                                                    sized=response.content_length is not None)
                         if sink is not None:
                             sink.restart()
                             sink.write(0, memoryview(data))
@@ -170,13 +171,16 @@ class HttpSource(ByteSource):
         try:
             body = await response.read()
         except BaseException as exc:
-            downloading.set_exception(exc)
+            # Waiters retry after a failure of this download, or after its cancellation, which
+            # is this reader's and not theirs.
+            downloading.set_exception(exc if isinstance(exc, Exception) else _Retry("the whole-file download stopped"))
             downloading.exception()  # retrieved: waiters see it, nobody else has to
             raise
         finally:
             if self._downloading_whole.get(url) is downloading:
                 del self._downloading_whole[url]
-        self.whole_bodies.keep(url, body)
+        if response.content_length is not None:  # else a body cut short could not be told from a whole one
+            self.whole_bodies.keep(url, body)
         downloading.set_result(body)
         return body
 
@@ -236,12 +240,15 @@ def _check_content_range(content_range: str | None, offset: int, length: int, wh
 
 
 def _range_from_response(status: int, content_range: str | None, body: bytes, offset: int, length: int,
-                         where: str, *, clip_at_end: bool = False) -> bytes:
+                         where: str, *, clip_at_end: bool = False, sized: bool = True) -> bytes:
     """The requested bytes out of a response; raises :class:`_Retry` for a short body. With
-    ``clip_at_end``, a range past the end of the file gives the bytes up to the end."""
+    ``clip_at_end``, a range past the end of the file gives the bytes up to the end. ``sized``:
+    the response said its length (so a whole-file answer is the whole file)."""
     if status == 200:  # the server ignored the Range header and sent the whole file
         data = body[offset:] if length < 0 else body[offset : offset + length]
         if length >= 0 and len(data) != length and not clip_at_end:
+            if not sized:
+                raise _Retry("short body")  # perhaps cut short: nothing said how long it was
             raise ByteSourceError(f"{where} ends at byte {len(body)}, before byte {offset + length}")
         return data
     if status != 206:

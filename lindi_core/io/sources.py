@@ -78,6 +78,9 @@ class ByteSources:
         self.fsspec = FsspecSource()
         self.cache = cache
         self.cached = CachedReads(cache, self.http) if cache is not None else None
+        self._attached = cache is not None
+        if cache is not None:
+            cache.attach()
 
     async def read(self, location: Location, offset: int, length: int) -> bytes:
         if location.kind == "local":
@@ -95,10 +98,11 @@ class ByteSources:
 
     async def close(self) -> None:
         await self.flush()
-        if self.cache is not None:
-            # Pending recency updates recorded, connections of the worker threads closed (the
-            # cache may be shared with other files: it reopens them when used again).
-            await asyncio.to_thread(self.cache.close)
+        if self._attached:
+            # Pending recency updates recorded; the last file using the cache closes the
+            # connections of the worker threads (it reopens them when used again).
+            self._attached = False
+            await asyncio.to_thread(self.cache.detach)
         await self.http.close()
 
 

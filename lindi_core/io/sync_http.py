@@ -21,7 +21,7 @@ import urllib.request
 from lindi_core.errors import ByteSourceError
 from lindi_core.io.http_source import RETRY_STATUS, _range_from_response, _Retry
 from lindi_core.io.resolvers import ResolvedUrl, default_resolvers
-from lindi_core.io.whole_bodies import WholeBodies
+from lindi_core.io.whole_bodies import SHARED_WHOLE_BODIES, WholeBodies
 
 
 class SyncHttp:
@@ -35,7 +35,7 @@ class SyncHttp:
         self.resolvers = [r for r in (resolvers if resolvers is not None else default_resolvers())
                           if hasattr(r, "resolve_sync")]
         self._resolved: dict[str, ResolvedUrl] = {}
-        self.whole_bodies = whole_bodies if whole_bodies is not None else WholeBodies()
+        self.whole_bodies = whole_bodies if whole_bodies is not None else SHARED_WHOLE_BODIES
 
     def resolve(self, url: str) -> ResolvedUrl:
         cached = self._resolved.get(url)
@@ -68,9 +68,10 @@ class SyncHttp:
                                             timeout=self.timeout) as response:
                     body = response.read()
                     content_range = response.headers.get("Content-Range")
+                    sized = response.headers.get("Content-Length") is not None
                     data = _range_from_response(response.status, content_range, body, offset, length, url,
-                                                clip_at_end=True)
-                    if response.status == 200:
+                                                clip_at_end=True, sized=sized)
+                    if response.status == 200 and sized:
                         self.whole_bodies.keep(url, body)
                     total = int(content_range.rsplit("/", 1)[1]) if content_range and "/" in content_range \
                         and content_range.rsplit("/", 1)[1] != "*" else (len(body) if response.status == 200 else None)

@@ -72,3 +72,8 @@ class WholeBodies:
         with self._lock:
             self._bodies.clear()
             self._total = 0
+
+
+# One budget for the process: translation (blocking reads) and every file's reads share it and
+# the files kept in it.
+SHARED_WHOLE_BODIES = WholeBodies()

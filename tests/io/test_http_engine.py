@@ -15,6 +15,7 @@ from lindi_core.io.http_source import HttpSource
 from lindi_core.io.range_server import ServerFaults
 from lindi_core.io.resolvers import DandiResolver, register_resolver, unregister_resolver
 from lindi_core.io.sources import ByteSources
+from lindi_core.io.whole_bodies import WholeBodies
 
 DATA = (np.arange(400_000, dtype="<i4") * 7).reshape(4000, 100)
 
@@ -181,10 +182,19 @@ def test_concurrent_reads_from_a_server_that_ignores_range_download_the_file_onc
     rfs = lindi_core.translate(clean.url_for("d.h5"))
     ignoring = served(tmp_path, faults=ServerFaults(ignore_range=True), latency=0.02)
     rfs.urls[:] = [ignoring.url_for("d.h5")]
-    root, store = _open(rfs, HttpSource(merge_gap=0, max_merged=1, max_concurrency=8))
+
+    class CountingBodies(WholeBodies):
+        downloads = 0
+
+        def keep(self, url, body):
+            CountingBodies.downloads += 1
+            super().keep(url, body)
+
+    root, store = _open(rfs, HttpSource(merge_gap=0, max_merged=1, max_concurrency=8, whole_bodies=CountingBodies()))
     np.testing.assert_array_equal(root["x"][...], DATA)
     # Up to 8 requests leave together (of 40 chunks); all but one hang up once they see a
     # whole-file answer, and every later read is a slice of the one kept.
+    assert CountingBodies.downloads == 1
     assert ignoring.stats.requests <= 8
     ignoring.stats.reset()
     np.testing.assert_array_equal(root["x"][1234], DATA[1234])

@@ -130,3 +130,21 @@ def test_closing_a_file_records_what_it_read_and_closes_its_connections(tmp_path
         later_use = dict(db.execute("SELECT start, last_used FROM ranges").fetchall())
     touched = [start for start in first_use if later_use[start] > first_use[start]]
     assert len(touched) == 1  # the one range read again is the most recently used now
+
+
+def test_a_cache_shared_by_two_files_stays_open_until_the_last_closes(tmp_path, make_h5, serve):
+    data = np.arange(100_000, dtype="<i4").reshape(1000, 100)
+    make_h5(lambda f: f.create_dataset("x", data=data, chunks=(100, 100), compression="gzip"), name="s.h5")
+    server = serve(tmp_path)
+    out = tmp_path / "s.lindi.json"
+    lindi_core.translate_to_file(server.url_for("s.h5"), out, progress=False)
+    cache = LocalCache(tmp_path / "cache")
+    first = lindi_core.LindiH5pyFile.from_lindi_file(str(out), local_cache=cache)
+    second = lindi_core.LindiH5pyFile.from_lindi_file(str(out), local_cache=cache)
+    np.testing.assert_array_equal(first["x"][0:300], data[0:300])
+    first.close()
+    assert cache._connections  # the second file still reads through them
+    np.testing.assert_array_equal(second["x"][0:500], data[0:500])
+    second.close()
+    assert cache._connections == []
+    assert cache.info().entries >= 5
