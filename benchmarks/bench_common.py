@@ -232,6 +232,11 @@ def add_out_and_commit_options(parser: argparse.ArgumentParser, commit_help: str
     parser.add_argument("--commit", metavar="REV", help=commit_help)
 
 
+def add_bandwidth_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bandwidth", type=float, metavar="BYTES_PER_S",
+                        help="cap each of the server's responses at this many bytes per second (default: no cap)")
+
+
 def names_option(parser: argparse.ArgumentParser, text: str, known: list[str], what: str) -> list[str]:
     """The comma-separated names of ``text``; a name not in ``known`` is a usage error."""
     names = [n.strip() for n in text.split(",") if n.strip()]

@@ -398,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated subset of " + ",".join(CASES))
     parser.add_argument("--latency", type=float, default=DEFAULT_LATENCY,
                         help=f"seconds of latency the server adds to each request (default {DEFAULT_LATENCY})")
+    bench_common.add_bandwidth_option(parser)
     parser.add_argument("--timeout", type=float, default=RUN_TIMEOUT, help="seconds allowed for one run")
     parser.add_argument("--profile", action="store_true",
                         help="always write the cProfile report of the lindi-core case (it is written anyway "
@@ -420,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
 
     runs: dict[str, list[dict]] = {c: [] for c in cases}
     warmups: dict[str, dict] = {}
-    with RangeServer(DATA_DIR, latency=args.latency) as server:
+    with RangeServer(DATA_DIR, latency=args.latency, bandwidth=args.bandwidth) as server:
         translations, translate_errors = prepare_reference_files(server, nwb_path, cases, pythons, core_env,
                                                                  args.timeout)
         errors.update(translate_errors)
@@ -481,6 +482,7 @@ def main(argv: list[str] | None = None) -> int:
                               "2 epochs, subject; pynwb defaults (contiguous, uncompressed)",
             "served_bytes": served,
             "latency_seconds_per_request": args.latency,
+            "bandwidth_bytes_per_second_per_response": args.bandwidth,
             "server": "lindi_core.io.range_server.RangeServer on 127.0.0.1, in the parent process",
             "reps": reps,
             "warmup_runs": 1,

@@ -23,7 +23,9 @@ separately. Cases:
 * ``random``: 100 single-row reads ``ephys[i, :]`` at fixed random rows (seed 0), one call each;
 * ``frames``: ``imaging[100:103]``, 3 frames (3 chunks).
 
-Tools: ``local-h5py`` (h5py on the local file, the physical reference), ``lindi-core``
+Tools: ``local-h5py`` (h5py on the local file, the physical reference), ``raw-get`` (the other
+physical reference: the same byte ranges lindi-core's read needs, neighbours merged, fetched with
+plain aiohttp GETs all at once and not decoded: the network floor at this latency), ``lindi-core``
 (``LindiH5pyFile.from_lindi_file(url_of_json)``), ``lindi-0.4``, ``remfile`` (h5py over
 ``remfile.File(url)``), ``kerchunk`` (its references read by zarr 3 through fsspec's
 ``reference`` filesystem over HTTP). Warm cache: ``lindi-core-cache-1st`` opens with
@@ -77,13 +79,15 @@ CASE_DESCRIPTION = {
     "random": f"{N_RANDOM} single-row reads ephys[i, :] at random rows (numpy seed 0), one call each",
     "frames": f"imaging[{FRAMES[0]}:{FRAMES[1]}]: 3 frames of 796 x 512 uint16 (3 chunks)",
 }
-TOOLS = ["local-h5py", "lindi-core", "lindi-0.4", "remfile", "kerchunk", "lindi-core-cache-1st",
+TOOLS = ["local-h5py", "raw-get", "lindi-core", "lindi-0.4", "remfile", "kerchunk", "lindi-core-cache-1st",
          "lindi-core-cache-2nd"]
 PEER_TOOLS = ["lindi-0.4", "remfile", "kerchunk"]
 VENV = {"lindi-0.4": "lindi", "remfile": "remfile", "kerchunk": "kerchunk"}
 QUICK_CASES = ["block", "frames"]
 TOOL_DESCRIPTION = {
     "local-h5py": 'h5py.File(path, "r") on the local file, page cache warm (physical reference, single-threaded)',
+    "raw-get": "the byte ranges of the chunks the case reads (from lindi-core's reference file), neighbours "
+               "merged, each fetched by a plain aiohttp GET with a Range header, all at once, not decoded",
     "lindi-core": "lindi_core.LindiH5pyFile.from_lindi_file(url_of_lindi_core_json)",
     "lindi-0.4": "lindi.LindiH5pyFile.from_lindi_file(url_of_lindi_json); the JSON made by LINDI's "
                  "LindiH5ZarrStore.from_file(path, url=url_of_h5, opts=LindiH5ZarrStoreOpts("
@@ -171,7 +175,7 @@ target, case, extra = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 import numpy as np
 """
 
-CHILD_READ = r"""
+CHILD_READ_CASES = r"""
 def _read(f):
     if case == "block":
         return [f["ephys"][%(b0)d:%(b1)d, :]]
@@ -183,6 +187,36 @@ def _read(f):
     if case == "frames":
         return [f["imaging"][%(f0)d:%(f1)d]]
     raise ValueError(case)
+""" % dict(b0=BLOCK_START, b1=BLOCK_START + BLOCK_ROWS, stride=STRIDE, rows=N_ROWS, n=N_RANDOM,
+           f0=FRAMES[0], f1=FRAMES[1])
+
+# raw-get: the ranges come in ``extra``. Its "open" starts the event loop and the session and
+# connects (one 1-byte request), as a reader's open leaves a connection behind; the read only
+# moves the bytes, on that loop (asyncio.run would add its own start and shutdown to the time).
+RAW_GET_CODE = r"""
+import asyncio
+import aiohttp
+_loop = asyncio.new_event_loop()
+_session = None
+def _open(t):
+    global _session
+    async def start():
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))  # all at once: the floor
+        async with session.get(t, headers={"Range": "bytes=0-0"}) as response:
+            await response.read()
+        return session
+    _session = _loop.run_until_complete(start())
+async def _get_all(url, ranges):
+    async def one(offset, length):
+        headers = {"Range": "bytes=%d-%d" % (offset, offset + length - 1)}
+        async with _session.get(url, headers=headers) as response:
+            return await response.read()
+    return await asyncio.gather(*(one(o, n) for o, n in ranges))
+def _read(f):
+    return [np.frombuffer(b, np.uint8) for b in _loop.run_until_complete(_get_all(target, extra["ranges"]))]
+"""
+
+CHILD_MEASURE = r"""
 rss0 = _status_mb("VmRSS")
 _mark("start")
 t0 = time.perf_counter()
@@ -198,8 +232,7 @@ print(json.dumps({"open_seconds": t1 - t0, "seconds": t3 - t2, "peak_rss_mb": pe
                   "checksum": int(sum(int(np.asarray(a, dtype=np.int64).sum()) for a in arrays)),
                   "shape": list(np.asarray(arrays[0]).shape), "n_arrays": len(arrays),
                   "dtype": str(np.asarray(arrays[0]).dtype)}))
-""" % dict(b0=BLOCK_START, b1=BLOCK_START + BLOCK_ROWS, stride=STRIDE, rows=N_ROWS, n=N_RANDOM,
-           f0=FRAMES[0], f1=FRAMES[1])
+"""
 
 OPENERS = {
     "local-h5py": r"""
@@ -237,8 +270,36 @@ def _open(t):
 
 
 def child_code(tool: str) -> str:
+    if tool == "raw-get":
+        return CHILD_PRELUDE + RAW_GET_CODE + CHILD_MEASURE
     opener = OPENERS["lindi-core" if tool.startswith("lindi-core") else tool]
-    return CHILD_PRELUDE + opener + CHILD_READ
+    return CHILD_PRELUDE + opener + CHILD_READ_CASES + CHILD_MEASURE
+
+
+def chunk_ranges(case: str) -> list[tuple[int, int]]:
+    """The (offset, length) byte ranges of the chunks ``case`` reads, as lindi-core's reference
+    file names them, with ranges that touch merged."""
+    import numpy as np
+
+    from lindi_core.format import jsonio
+
+    rfs = jsonio.load_path(DATA_DIR / CORE_JSON)
+    if case == "block":
+        keys = [f"ephys/{c}.0" for c in range(BLOCK_START // ROW_CHUNK, (BLOCK_START + BLOCK_ROWS - 1) // ROW_CHUNK + 1)]
+    elif case in ("strided", "random"):
+        rows = range(0, N_ROWS, STRIDE) if case == "strided" else \
+            np.random.default_rng(0).choice(N_ROWS, N_RANDOM, replace=False)
+        keys = [f"ephys/{c}.0" for c in sorted({int(r) // ROW_CHUNK for r in rows})]
+    else:
+        keys = [f"imaging/{i}.0.0" for i in range(*FRAMES)]
+    refs = sorted((ref.offset, ref.length) for ref in map(rfs.get, keys))
+    merged: list[list[int]] = []
+    for offset, length in refs:
+        if merged and offset == merged[-1][0] + merged[-1][1]:
+            merged[-1][1] += length
+        else:
+            merged.append([offset, length])
+    return [(o, n) for o, n in merged]
 
 
 def run_marked(python: str, code: str, args: list[str], server, timeout: float, env: dict) -> dict:
@@ -396,6 +457,8 @@ print(json.dumps(timings))
 def target_of(tool: str, server, h5: Path) -> str:
     if tool == "local-h5py":
         return str(h5)
+    if tool == "raw-get":
+        return server.url_for(H5_NAME)
     if tool.startswith("lindi-core"):
         return server.url_for(CORE_JSON)
     return {"lindi-0.4": server.url_for(LINDI_JSON), "remfile": server.url_for(H5_NAME),
@@ -421,6 +484,7 @@ def compute_ratios(cases: dict, case_names: list[str], tools: list[str], which: 
         r = {f"{p}_over_lindi_core": bench_common.ratio(stat(cases, p, c, which=which), core)
              for p in PEER_TOOLS if p in tools}
         r["lindi_core_over_local_h5py"] = bench_common.ratio(core, local)
+        r["lindi_core_over_raw_get"] = bench_common.ratio(core, stat(cases, "raw-get", c, which=which))
         r["warm_cache_over_local_h5py"] = bench_common.ratio(warm, local)
         r["first_cached_read_over_lindi_core"] = bench_common.ratio(first_cached, core)
         out[c] = r
@@ -486,11 +550,11 @@ def table(result: dict) -> str:
     # ratios
     tools = cfg["tools"]
     head = ["case"] + [f"{p} / lindi-core" for p in PEER_TOOLS if p in tools] + \
-        ["lindi-core / local h5py", "warm 2nd read / local h5py"]
+        ["lindi-core / local h5py", "lindi-core / raw GET", "warm 2nd read / local h5py"]
     out += ["Speed ratios (ratios of median read times; > 1 in the peer columns means lindi-core is faster):", "",
             "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     ratio_names = [f"{p}_over_lindi_core" for p in PEER_TOOLS if p in tools] + \
-        ["lindi_core_over_local_h5py", "warm_cache_over_local_h5py"]
+        ["lindi_core_over_local_h5py", "lindi_core_over_raw_get", "warm_cache_over_local_h5py"]
     for c in cfg["cases"]:
         row = [c] + [bench_common.format_ratio(result["ratios"][c].get(name)) for name in ratio_names]
         out.append("| " + " | ".join(row) + " |")
@@ -541,6 +605,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", help="comma-separated subset of " + ",".join(CASES))
     parser.add_argument("--latency", type=float, default=DEFAULT_LATENCY,
                         help=f"seconds the server adds to each request (default {DEFAULT_LATENCY})")
+    bench_common.add_bandwidth_option(parser)
     parser.add_argument("--timeout", type=float, default=RUN_TIMEOUT, help="seconds allowed for one run")
     bench_common.add_out_and_commit_options(parser, "measure lindi-core as committed at REV (git snapshot)")
     parser.add_argument("--profile", metavar="CASE", nargs="?", const="block",
@@ -573,7 +638,7 @@ def main(argv: list[str] | None = None) -> int:
     case_errors: dict[str, str] = {}
     cache_root = Path(tempfile.mkdtemp(prefix="read-bench-cache-", dir=peers.CACHE_DIR))
     try:
-        with RangeServer(DATA_DIR, latency=args.latency) as server:
+        with RangeServer(DATA_DIR, latency=args.latency, bandwidth=args.bandwidth) as server:
             translations, terr = prepare_reference_files(server, h5, tools, pythons, core_env, args.timeout)
             errors.update(terr)
             for rep in range(-warmup, reps):
@@ -584,7 +649,8 @@ def main(argv: list[str] | None = None) -> int:
                         k = key(t, c)
                         if t in errors or k in case_errors:
                             continue
-                        extra = {"cache_dir": str(cache_dir)} if t.startswith("lindi-core-cache") else {}
+                        extra = {"cache_dir": str(cache_dir)} if t.startswith("lindi-core-cache") else \
+                            {"ranges": chunk_ranges(c)} if t == "raw-get" else {}
                         if t == "lindi-core-cache-2nd" and not cache_dir.exists():
                             continue  # the populating run failed
                         env = {"TQDM_DISABLE": "1", **(core_env if t.startswith("lindi-core") else {})}
@@ -641,8 +707,8 @@ def main(argv: list[str] | None = None) -> int:
     # every tool must have read the same values
     checks = {}
     for c in case_names:
-        sums = {t: case_results[key(t, c)].get("checksum") for t in tools if case_results[key(t, c)].get("checksum")
-                is not None}
+        sums = {t: case_results[key(t, c)].get("checksum") for t in tools if t != "raw-get"  # it reads raw bytes
+                and case_results[key(t, c)].get("checksum") is not None}
         checks[c] = {"checksums": sums, "all_equal": len(set(sums.values())) <= 1}
         if not checks[c]["all_equal"]:
             print(f"WARNING: tools disagree on the values of case {c}: {sums}", file=sys.stderr)
@@ -655,6 +721,7 @@ def main(argv: list[str] | None = None) -> int:
             "input_bytes": h5.stat().st_size,
             "datasets": describe_input(h5),
             "latency_seconds_per_request": args.latency,
+            "bandwidth_bytes_per_second_per_response": args.bandwidth,
             "server": "lindi_core.io.range_server.RangeServer on 127.0.0.1, in the parent process",
             "reps": reps, "warmup_runs": warmup, "tools": tools, "cases": case_names,
             "case_descriptions": {c: CASE_DESCRIPTION[c] for c in case_names},

@@ -186,9 +186,11 @@ def summary_read(r: dict) -> dict:
         core = med(c.get(f"lindi-core/{case}"))
         warm = med(c.get(f"lindi-core-cache-2nd/{case}"))
         local = med(c.get(f"local-h5py/{case}"))
+        raw = med(c.get(f"raw-get/{case}"))
         rows.append([f"read {case}", fmt_t(core), format_ratio(ra[case].get("lindi-0.4_over_lindi_core")),
                      format_ratio(ra[case].get("kerchunk_over_lindi_core")), format_ratio(ra[case].get("remfile_over_lindi_core")), "-",
-                     format_ratio(ratio(core, local)) + " (local h5py)"])
+                     format_ratio(ratio(core, local)) + " (local h5py)"
+                     + (f", {format_ratio(ratio(core, raw))} (raw GET of its ranges)" if raw else "")])
         rows.append([f"read {case}, warm cache (2nd process)", fmt_t(warm), "-", "-", "-", "-",
                      format_ratio(ratio(warm, local)) + " (local h5py)"])
         plot[case] = {k.split("/")[0]: _plot_entry(e) for k, e in c.items() if k.endswith(f"/{case}")}
