@@ -44,17 +44,23 @@ class ReferenceEncoder:
         self.h5file = h5file
         self.primary_paths = primary_paths
         self.root_object_id = object_id_attribute(h5file)
+        # Tables refer to the same few objects over and over (an electrodes table: one group per
+        # row): their object ids are read once.
+        self._object_ids: dict[ObjectKey, str | None] = {}
 
     def encode(self, ref: h5py.Reference) -> dict | None:
         """The JSON form of a reference; None for a null reference."""
         if not ref:
             return None
         target = self.h5file[ref]
-        path = self.primary_paths.get(object_key(target.id)) or target.name
+        key = object_key(target.id)
+        path = self.primary_paths.get(key) or target.name
         region = None
         if isinstance(ref, h5py.RegionReference):
             region = encode_region(h5py.h5r.get_region(ref, self.h5file.id))
-        return ann.reference_value(path, object_id_attribute(target), self.root_object_id, region)
+        if key not in self._object_ids:
+            self._object_ids[key] = object_id_attribute(target)
+        return ann.reference_value(path, self._object_ids[key], self.root_object_id, region)
 
     def encode_array(self, values: np.ndarray) -> list:
         """Nested lists of encoded references, shaped like ``values``."""
