@@ -43,6 +43,23 @@ class WalkEntry:
     target: Any = None  # primary path (hard), link path (soft), (file, path) (external)
 
 
+def open_object(location: h5py.h5g.GroupID, name: str) -> h5py.Group | h5py.Dataset | h5py.Datatype:
+    """The object at ``name`` (relative to ``location``, or absolute), as ``group[name]`` gives it.
+
+    Not ``group[name]`` itself: for a dataset h5py also builds a ``File`` object (to learn its
+    mode), which on a metadata-heavy NWB file was a twentieth of translating it.
+    """
+    object_id = h5py.h5o.open(location, name.encode("utf-8"))
+    kind = h5py.h5i.get_type(object_id)
+    if kind == h5py.h5i.DATASET:
+        return h5py.Dataset(object_id, readonly=True)
+    if kind == h5py.h5i.GROUP:
+        return h5py.Group(object_id)
+    if kind == h5py.h5i.DATATYPE:
+        return h5py.Datatype(object_id)
+    raise TypeError(f"unknown object type at {name!r}")
+
+
 def zarr_key(h5_path: str) -> str:
     return h5_path.strip("/")
 
@@ -70,7 +87,7 @@ def walk(h5file: h5py.File, source: str) -> tuple[list[WalkEntry], dict[ObjectKe
             if isinstance(link, h5py.ExternalLink):
                 entries.append(WalkEntry(path, "external", (link.filename, link.path)))
                 continue
-            obj = group[name]
+            obj = open_object(group.id, name)
         except (KeyError, OSError, ValueError, RuntimeError) as exc:
             raise TranslationError(f"link cannot be read: {exc}", source=source, object_path=path) from exc
         key = object_key(obj.id)
@@ -127,9 +144,9 @@ def _translate_open_file(h5file: h5py.File, source: str, ref_url: str, options: 
         for entry in entries:
             key = zarr_key(entry.path)
             if entry.kind == "dataset":
-                translate_dataset(ctx, h5file[entry.path], key)
+                translate_dataset(ctx, open_object(h5file.id, entry.path), key)
             elif entry.kind == "group":
-                _group(rfs, key, encode_attributes(h5file[entry.path], refs, source))
+                _group(rfs, key, encode_attributes(open_object(h5file.id, entry.path), refs, source))
             elif entry.kind == "hard":
                 _group(rfs, key, {ann.HARD_LINK: {"path": entry.target}})
             elif entry.kind == "soft":
@@ -138,7 +155,7 @@ def _translate_open_file(h5file: h5py.File, source: str, ref_url: str, options: 
                 filename, path = entry.target
                 _group(rfs, key, {ann.EXTERNAL_LINK: {"file": filename, "path": path}})
             else:
-                datatype = h5file[entry.path]
+                datatype = open_object(h5file.id, entry.path)
                 _group(rfs, key, {**encode_attributes(datatype, refs, source),
                                   ann.NAMED_DATATYPE: {"dtype": describe(datatype.dtype)}})
             bar.update(1)
