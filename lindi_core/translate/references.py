@@ -52,14 +52,16 @@ class ReferenceEncoder:
         """The JSON form of a reference; None for a null reference."""
         if not ref:
             return None
-        target = self.h5file[ref]
-        key = object_key(target.id)
-        path = self.primary_paths.get(key) or target.name
+        target = h5py.h5r.dereference(ref, self.h5file.id)  # the low-level object: no File built
+        if target is None:
+            raise ValueError("a reference to an object that does not exist")
+        key = object_key(target)
+        path = self.primary_paths.get(key) or h5py.h5i.get_name(target).decode("utf-8", "surrogateescape")
         region = None
         if isinstance(ref, h5py.RegionReference):
             region = encode_region(h5py.h5r.get_region(ref, self.h5file.id))
         if key not in self._object_ids:
-            self._object_ids[key] = object_id_attribute(target)
+            self._object_ids[key] = object_id_attribute(self.h5file[ref])
         return ann.reference_value(path, self._object_ids[key], self.root_object_id, region)
 
     def encode_array(self, values: np.ndarray) -> list:

@@ -60,6 +60,10 @@ def open_object(location: h5py.h5g.GroupID, name: str) -> h5py.Group | h5py.Data
     raise TypeError(f"unknown object type at {name!r}")
 
 
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")  # as h5py decodes link values
+
+
 def zarr_key(h5_path: str) -> str:
     return h5_path.strip("/")
 
@@ -80,12 +84,16 @@ def walk(h5file: h5py.File, source: str) -> tuple[list[WalkEntry], dict[ObjectKe
             continue
         path = group.name.rstrip("/") + "/" + name
         try:
-            link = group.get(name, getlink=True)
-            if isinstance(link, h5py.SoftLink):
-                entries.append(WalkEntry(path, "soft", link.path))
+            # The link's kind from the low-level API (what group.get(name, getlink=True) does,
+            # without building the link objects).
+            encoded = name.encode("utf-8")
+            kind = group.id.links.get_info(encoded).type
+            if kind == h5py.h5l.TYPE_SOFT:
+                entries.append(WalkEntry(path, "soft", _text(group.id.links.get_val(encoded))))
                 continue
-            if isinstance(link, h5py.ExternalLink):
-                entries.append(WalkEntry(path, "external", (link.filename, link.path)))
+            if kind == h5py.h5l.TYPE_EXTERNAL:
+                filename, target = group.id.links.get_val(encoded)
+                entries.append(WalkEntry(path, "external", (_text(filename), _text(target))))
                 continue
             obj = open_object(group.id, name)
         except (KeyError, OSError, ValueError, RuntimeError) as exc:
