@@ -27,6 +27,7 @@ class RemoteFile(io.RawIOBase):
                  max_read_ahead_blocks: int = 64, cache_blocks: int = 4096):
         super().__init__()
         self.url = url
+        self._owns_http = http is None
         self.http = http or SyncHttp()
         self.block_size = block_size
         self.max_read_ahead_blocks = max_read_ahead_blocks
@@ -82,6 +83,8 @@ class RemoteFile(io.RawIOBase):
 
     def close(self) -> None:
         self._blocks.clear()
+        if self._owns_http:
+            self.http.close()
         super().close()
 
     # -- internals --------------------------------------------------------------------------

@@ -134,13 +134,18 @@ def open_local(path: str | os.PathLike) -> OpenedTar:
 
 def open_url(url: str, http: SyncHttp | None = None) -> OpenedTar:
     """Open a container over HTTP with three range requests."""
+    owned = http is None
     http = http or SyncHttp()
-    head, file_size = http.read(url, 0, HEAD_SIZE)
+    try:
+        head, file_size = http.read(url, 0, HEAD_SIZE)
 
-    def read(offset: int, length: int) -> bytes:
-        return http.read(url, offset, length)[0]
+        def read(offset: int, length: int) -> bytes:
+            return http.read(url, offset, length)[0]
 
-    return read_container(Location("http", url), head, read, file_size)
+        return read_container(Location("http", url), head, read, file_size)
+    finally:
+        if owned:
+            http.close()
 
 
 def open_bytes(location: Location, data: bytes) -> OpenedTar:

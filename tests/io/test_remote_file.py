@@ -45,3 +45,41 @@ def test_translating_over_http_fetches_the_metadata_not_the_data(tmp_path, make_
         loaded = lindi_core.LindiH5pyFile(lindi_core.ReferenceStore(rfs))
         np.testing.assert_array_equal(loaded["group7/chunked"][3000:3010], f["group7/chunked"][3000:3010])
         loaded.close()
+
+
+def test_blocking_reads_keep_one_connection_alive(tmp_path, serve, monkeypatch):
+    import http.client
+
+    from lindi_core.io.sync_http import SyncHttp
+
+    payload = np.random.default_rng(2).integers(0, 256, 200_000, dtype=np.uint8).tobytes()
+    (tmp_path / "k.bin").write_bytes(payload)
+    server = serve(tmp_path)
+    opened = []
+
+    class CountingConnection(http.client.HTTPConnection):
+        def connect(self):
+            opened.append(self)
+            super().connect()
+
+    monkeypatch.setattr(http.client, "HTTPConnection", CountingConnection)
+    client = SyncHttp()
+    for i in range(10):
+        data, total = client.read(server.url_for("k.bin"), i * 1000, 500)
+        assert data == payload[i * 1000 : i * 1000 + 500] and total == len(payload)
+    assert len(opened) == 1 and server.stats.requests == 10
+    client.close()
+
+
+def test_blocking_reads_follow_a_redirect_once_then_read_its_target(tmp_path, serve):
+    from lindi_core.io.sync_http import SyncHttp
+
+    payload = bytes(range(256)) * 100
+    (tmp_path / "r.bin").write_bytes(payload)
+    server = serve(tmp_path)
+    client = SyncHttp()
+    url = server.url_for("redirect/r.bin")
+    assert client.read(url, 10, 20)[0] == payload[10:30]
+    assert client.read(url, 300, 5)[0] == payload[300:305]
+    assert server.stats.paths == ["/redirect/r.bin", "/r.bin", "/r.bin"]  # the redirect is remembered
+    client.close()
