@@ -45,6 +45,9 @@ class DatasetContext:
     ref_url: str
     options: chunking.ChunkOptions
     on_chunks: Callable[[int], None] | None = None
+    # told the rank of a dataset whose chunk index libhdf5 walks next, then None (remote files
+    # fetch the index's nodes ahead: RemoteFile.expect_chunk_index)
+    on_chunk_index: Callable[[int | None], None] | None = None
 
 
 def translate_dataset(ctx: DatasetContext, dset: h5py.Dataset, key: str) -> None:
@@ -150,7 +153,13 @@ def _in_place(ctx: DatasetContext, dset: h5py.Dataset, key: str, zattrs: dict) -
     if layout == h5py.h5d.CHUNKED:
         chunk_shape = tuple(dset.chunks)
         filters = codecs_for_pipeline(pipeline_of(dcpl), storage_dtype, chunk_shape)
-        table = chunking.chunked_refs(ctx.rfs, key, ctx.ref_url, dset.id, tuple(shape), chunk_shape, ctx.on_chunks)
+        if ctx.on_chunk_index is not None:
+            ctx.on_chunk_index(len(chunk_shape))
+        try:
+            table = chunking.chunked_refs(ctx.rfs, key, ctx.ref_url, dset.id, tuple(shape), chunk_shape, ctx.on_chunks)
+        finally:
+            if ctx.on_chunk_index is not None:
+                ctx.on_chunk_index(None)
         stored = int(table.length[table.present()].sum())
         if stored <= ctx.options.inline_threshold:
             chunking.inline_table_chunks(ctx.rfs, key, dset.id, table)

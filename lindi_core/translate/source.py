@@ -30,6 +30,13 @@ class OpenedSource:
     directory: str | None  # where external links and external storage are resolved
     _closer: Any = None
 
+    @property
+    def remote_file(self) -> Any:
+        """The :class:`RemoteFile` h5py reads through, for a URL; None for a local file."""
+        from lindi_core.io.remote_file import RemoteFile
+
+        return self._closer if isinstance(self._closer, RemoteFile) else None
+
     def close(self) -> None:
         self.h5file.close()
         if self._closer is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,13 +130,16 @@ def translate(
     options = options or ChunkOptions()
     opened = open_source(source, ref_url=ref_url)
     try:
-        return _translate_open_file(opened.h5file, opened.name, opened.ref_url, options, progress)
+        remote = opened.remote_file
+        return _translate_open_file(opened.h5file, opened.name, opened.ref_url, options, progress,
+                                    remote.expect_chunk_index if remote is not None else None)
     finally:
         opened.close()
 
 
 def _translate_open_file(h5file: h5py.File, source: str, ref_url: str, options: ChunkOptions,
-                         progress: bool | None) -> ReferenceFileSystem:
+                         progress: bool | None,
+                         on_chunk_index: Callable[[int | None], None] | None = None) -> ReferenceFileSystem:
     entries, primary = walk(h5file, source)
     rfs = ReferenceFileSystem(generation_metadata=_generation_metadata(source))
     refs = ReferenceEncoder(h5file, primary)
@@ -148,7 +152,7 @@ def _translate_open_file(h5file: h5py.File, source: str, ref_url: str, options: 
             chunk_count += n
             bar.set_postfix(chunks=chunk_count, refresh=False)
 
-        ctx = DatasetContext(rfs, refs, source, ref_url, options, count_chunks)
+        ctx = DatasetContext(rfs, refs, source, ref_url, options, count_chunks, on_chunk_index)
         for entry in entries:
             key = zarr_key(entry.path)
             if entry.kind == "dataset":

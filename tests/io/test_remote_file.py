@@ -6,6 +6,7 @@ import io
 
 import h5py
 import numpy as np
+import pytest
 
 import lindi_core
 from lindi_core.io.remote_file import RemoteFile
@@ -83,3 +84,26 @@ def test_blocking_reads_follow_a_redirect_once_then_read_its_target(tmp_path, se
     assert client.read(url, 300, 5)[0] == payload[300:305]
     assert server.stats.paths == ["/redirect/r.bin", "/r.bin", "/r.bin"]  # the redirect is remembered
     client.close()
+
+
+@pytest.mark.parametrize("shape, chunks", [((6000, 3), (2, 3)), ((40, 40, 40), (2, 2, 40)), ((9000,), (1,))])
+def test_chunk_index_nodes_are_fetched_ahead_in_parallel_and_refs_match_the_local_walk(
+        tmp_path, make_h5, serve, shape, chunks):
+    from lindi_core.format import jsonio
+
+    def build(f):  # thousands of chunks: a chunk B-tree of several levels, nodes spread out
+        d = f.create_dataset("d", shape=shape, dtype="<i2", chunks=chunks, compression="gzip")
+        d[...] = np.arange(np.prod(shape), dtype=np.int64).reshape(shape) % 1000
+        f.create_dataset("other", data=np.arange(10))
+
+    path = make_h5(build, name="tree.h5")
+    server = serve(tmp_path, latency=0.01)
+    url = server.url_for("tree.h5")
+    remote = jsonio.to_json_dict(lindi_core.translate(url))
+    assert server.stats.max_in_flight > 1  # child nodes fetched together
+    assert remote["refs"] == jsonio.to_json_dict(lindi_core.translate(path, ref_url=url))["refs"]
+    loaded = lindi_core.LindiH5pyFile(lindi_core.ReferenceStore(lindi_core.format.jsonio.from_json_dict(remote)))
+    with h5py.File(path) as f:
+        np.testing.assert_array_equal(loaded["d"][...], f["d"][...])
+    loaded.close()
+
