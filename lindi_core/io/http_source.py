@@ -162,6 +162,10 @@ class HttpSource(ByteSource):
         """The whole file a server sent for a range request. Requests in flight at the same
         time get the same answer: the first downloads it, the others hang up and wait."""
         loop = asyncio.get_running_loop()
+        kept = self.whole_bodies.get(url)
+        if kept is not None:  # an answer that arrives after another's download finished
+            response.close()
+            return kept
         downloading = self._downloading_whole.get(url)
         if downloading is not None and downloading.get_loop() is loop:
             response.close()

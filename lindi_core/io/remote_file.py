@@ -52,6 +52,7 @@ class RemoteFile(io.RawIOBase):
         self.bytes_fetched = 0
         self.requests = 0
         self._chunk_index_rank: int | None = None
+        self._node_readers: ThreadPoolExecutor | None = None  # made on first use, kept until close
         self._nodes: dict[int, bytes] = {}  # B-tree nodes fetched ahead, by address
 
     # -- io.RawIOBase -----------------------------------------------------------------------
@@ -140,8 +141,10 @@ class RemoteFile(io.RawIOBase):
         collecting = gc.isenabled()
         gc.disable()
         try:
-            with ThreadPoolExecutor(max_workers=min(PARALLEL_NODE_READS, len(children))) as pool:
-                fetched = list(pool.map(lambda child: self.http.read(self.url, child, size)[0], children))
+            if self._node_readers is None:
+                self._node_readers = ThreadPoolExecutor(max_workers=PARALLEL_NODE_READS,
+                                                        thread_name_prefix="lindi-btree")
+            fetched = list(self._node_readers.map(lambda child: self.http.read(self.url, child, size)[0], children))
         finally:
             if collecting:
                 gc.enable()
@@ -155,6 +158,9 @@ class RemoteFile(io.RawIOBase):
     def close(self) -> None:
         self._blocks.clear()
         self._nodes.clear()
+        if self._node_readers is not None:
+            self._node_readers.shutdown()
+            self._node_readers = None
         if self._owns_http:
             self.http.close()
         super().close()

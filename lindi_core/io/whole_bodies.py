@@ -39,6 +39,11 @@ class WholeBodies:
             self._bodies.move_to_end(url)
         return body[offset:] if length < 0 else body[offset : offset + length]
 
+    def get(self, url: str) -> bytes | None:
+        """The kept body of ``url``, or None."""
+        with self._lock:
+            return self._bodies.get(url)
+
     def size(self, url: str) -> int | None:
         with self._lock:
             body = self._bodies.get(url)
