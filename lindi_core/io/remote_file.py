@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gc
 import io
+import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
@@ -30,6 +31,9 @@ from lindi_core.io.sync_http import SyncHttp
 
 ADDRESS_SIZE = 8  # bytes of a file address: HDF5's default, and what h5py and pynwb write
 PARALLEL_NODE_READS = 16
+# Read-ahead of chunk-index nodes pays off when a round trip costs more than the threads it
+# takes: measured on a 1.8 GB NWB file, 2.40 s -> 1.45 s at 50 ms, 0.39 s -> 0.42 s at 0 ms.
+MIN_ROUND_TRIP_FOR_READ_AHEAD = 0.005
 
 
 class RemoteFile(io.RawIOBase):
@@ -53,6 +57,7 @@ class RemoteFile(io.RawIOBase):
         self.requests = 0
         self._chunk_index_rank: int | None = None
         self._node_readers: ThreadPoolExecutor | None = None  # made on first use, kept until close
+        self._round_trip: float | None = None  # recent seconds per block read (a moving average)
         self._nodes: dict[int, bytes] = {}  # B-tree nodes fetched ahead, by address
 
     # -- io.RawIOBase -----------------------------------------------------------------------
@@ -122,6 +127,8 @@ class RemoteFile(io.RawIOBase):
         rank = self._chunk_index_rank
         if rank is None or node[:4] != b"TREE" or len(node) < 8 or node[4] != 1 or node[5] == 0:
             return
+        if self._round_trip is None or self._round_trip < MIN_ROUND_TRIP_FOR_READ_AHEAD:
+            return  # round trips cost next to nothing here: threads would only add their own cost
         entries = int.from_bytes(node[6:8], "little")
         key_size = 8 + 8 * (rank + 1)  # chunk size, filter mask, one 8-byte offset per axis and one more
         first_key = 8 + 2 * ADDRESS_SIZE  # after signature, type, level, entries and two sibling addresses
@@ -131,7 +138,8 @@ class RemoteFile(io.RawIOBase):
         for i in range(entries):
             at = first_key + (i + 1) * key_size + i * ADDRESS_SIZE
             child = int.from_bytes(node[at : at + ADDRESS_SIZE], "little")
-            if 0 < child and child + len(node) <= self.size and child not in self._nodes and child != address:
+            if 0 < child and child + len(node) <= self.size and child not in self._nodes and child != address \
+                    and not self._cached(child, len(node)):
                 children.append(child)
         if not children:
             return
@@ -155,6 +163,12 @@ class RemoteFile(io.RawIOBase):
             self.requests += 1
             self.bytes_fetched += len(data)
 
+    def _note_round_trip(self, seconds: float) -> None:
+        self._round_trip = seconds if self._round_trip is None else 0.5 * self._round_trip + 0.5 * seconds
+
+    def _cached(self, offset: int, length: int) -> bool:
+        return all(b in self._blocks for b in range(offset // self.block_size, (offset + length - 1) // self.block_size + 1))
+
     def close(self) -> None:
         self._blocks.clear()
         self._nodes.clear()
@@ -174,7 +188,9 @@ class RemoteFile(io.RawIOBase):
 
     def _fetch_size(self) -> int:
         # The first block, which h5py wants anyway (the superblock), tells the size too.
+        began = time.perf_counter()
         data, total = self.http.read(self.url, 0, self.block_size)
+        self._note_round_trip(time.perf_counter() - began)
         self.requests += 1
         self.bytes_fetched += len(data)
         if total is None:
@@ -196,7 +212,9 @@ class RemoteFile(io.RawIOBase):
             stop_block -= 1
         offset = start_block * self.block_size
         length = min(self.size, (stop_block + 1) * self.block_size) - offset
+        began = time.perf_counter()
         data, _ = self.http.read(self.url, offset, length)
+        self._note_round_trip(time.perf_counter() - began)
         self.requests += 1
         self.bytes_fetched += len(data)
         for b in range(start_block, stop_block + 1):
