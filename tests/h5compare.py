@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 import zarr
 
+import lindi_core
 from lindi_core.format import annotations as ann
 
 
@@ -53,3 +54,19 @@ def _ref_paths(values) -> list:
 
 def _ref_paths_h5(values, h5file) -> list:
     return [h5file[r].name if r else None for r in np.ravel(values)]
+
+
+def assert_new_file_matches_h5py(tmp_path, name: str, edit, describe) -> None:
+    """``edit(f)`` run on a new HDF5 file (h5py) and on a new reference file: ``describe(f)``
+    of the reference file, in memory and after reopening, equals that of the HDF5 file."""
+    with h5py.File(tmp_path / f"{name}.h5", "w") as h:
+        edit(h)
+    with h5py.File(tmp_path / f"{name}.h5", "r") as h:
+        expected = describe(h)
+    path = tmp_path / f"{name}.lindi.json"
+    with lindi_core.LindiH5pyFile.from_lindi_file(path, mode="w") as f:
+        edit(f)
+        assert describe(f) == expected
+    with lindi_core.LindiH5pyFile.from_lindi_file(path) as f:
+        assert describe(f) == expected
+

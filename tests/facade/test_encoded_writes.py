@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import lindi_core
+from tests.h5compare import assert_new_file_matches_h5py
 
 REF_COMPOUND = np.dtype([("id", "<i4"), ("target", h5py.ref_dtype), ("weight", "<f8")])
 RAGGED = h5py.vlen_dtype(np.dtype("<i2"))
@@ -59,21 +60,8 @@ def _snapshot(f) -> dict:
     return out
 
 
-@pytest.fixture
-def truth(tmp_path) -> dict:
-    with h5py.File(tmp_path / "truth.h5", "w") as f:
-        _edit(f)
-    with h5py.File(tmp_path / "truth.h5", "r") as f:
-        return _snapshot(f)
-
-
-def test_edits_match_h5py_in_memory_and_after_reopening(tmp_path, truth):
-    path = tmp_path / "edited.lindi.json"
-    with lindi_core.LindiH5pyFile.from_lindi_file(path, mode="w") as f:
-        _edit(f)
-        assert _snapshot(f) == truth
-    with lindi_core.LindiH5pyFile.from_lindi_file(path) as f:
-        assert _snapshot(f) == truth
+def test_edits_match_h5py_in_memory_and_after_reopening(tmp_path):
+    assert_new_file_matches_h5py(tmp_path, "edited", _edit, _snapshot)
 
 
 def test_edits_of_a_translated_file_match_h5py(tmp_path):
@@ -144,15 +132,7 @@ def _field_snapshot(f) -> dict:
 
 
 def test_writes_to_fields_of_compound_records_match_h5py(tmp_path):
-    with h5py.File(tmp_path / "fields.h5", "w") as h:
-        _field_edits(h)
-        expected = _field_snapshot(h)
-    path = tmp_path / "fields.lindi.json"
-    with lindi_core.LindiH5pyFile.from_lindi_file(path, mode="w") as f:
-        _field_edits(f)
-        assert _field_snapshot(f) == expected
-    with lindi_core.LindiH5pyFile.from_lindi_file(path) as f:
-        assert _field_snapshot(f) == expected
+    assert_new_file_matches_h5py(tmp_path, "fields", _field_edits, _field_snapshot)
 
 
 def test_a_write_to_a_field_that_does_not_exist_raises_like_h5py(tmp_path):

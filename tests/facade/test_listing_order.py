@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import lindi_core
+from tests.h5compare import assert_new_file_matches_h5py
 
 NAMES = ["zeta", "b", "alpha", "B", "a10", "a9", "é", "_x", "Z"]
 
@@ -52,13 +53,8 @@ def truth(tmp_path) -> dict:
         return _listing(f)
 
 
-def test_new_objects_are_listed_like_h5py(tmp_path, truth):
-    path = tmp_path / "new.lindi.json"
-    with lindi_core.LindiH5pyFile.from_lindi_file(path, mode="w") as f:
-        _build(f)
-        assert _listing(f) == truth
-    with lindi_core.LindiH5pyFile.from_lindi_file(path) as f:
-        assert _listing(f) == truth
+def test_new_objects_are_listed_like_h5py(tmp_path):
+    assert_new_file_matches_h5py(tmp_path, "new", _build, _listing)
 
 
 def test_translated_objects_are_listed_like_h5py(tmp_path, truth):

@@ -6,24 +6,33 @@ import multiprocessing
 import sqlite3
 
 import numpy as np
+import pytest
 import zarr
 
 import lindi_core
 from lindi_core.cli import main
 from lindi_core.io.cache import LocalCache
 
+DATA = np.arange(100_000, dtype="<i4").reshape(1000, 100)
 
-def test_second_read_makes_no_request(tmp_path, make_h5, serve):
-    data = np.arange(100_000, dtype="<i4").reshape(1000, 100)
-    make_h5(lambda f: f.create_dataset("x", data=data, chunks=(100, 100), compression="gzip"), name="r.h5")
+
+@pytest.fixture
+def served(tmp_path, make_h5, serve):
+    """(the server, the path of a reference file of its x.h5: DATA in 100 chunks, gzip, remote)."""
+    make_h5(lambda f: f.create_dataset("x", data=DATA, chunks=(100, 100), compression="gzip"), name="x.h5")
     server = serve(tmp_path)
-    out = tmp_path / "r.lindi.json"
-    lindi_core.translate_to_file(server.url_for("r.h5"), out, progress=False)
+    out = tmp_path / "x.lindi.json"
+    lindi_core.translate_to_file(server.url_for("x.h5"), out, progress=False)
+    return server, out
+
+
+def test_second_read_makes_no_request(tmp_path, served):
+    server, out = served
     cache = LocalCache(tmp_path / "cache")
     for warm in (False, True):
         server.stats.reset()
         f = lindi_core.LindiH5pyFile.from_lindi_file(str(out), local_cache=cache)
-        np.testing.assert_array_equal(f["x"][50:250], data[50:250])
+        np.testing.assert_array_equal(f["x"][50:250], DATA[50:250])
         f.close()
         assert (server.stats.requests == 0) == warm
     assert cache.info().entries == 3
@@ -110,12 +119,8 @@ def test_reading_an_entry_keeps_it_from_eviction(tmp_path):
     assert cache.get("http://h/f", 200, 100) == bytes(100)
 
 
-def test_closing_a_file_records_what_it_read_and_closes_its_connections(tmp_path, make_h5, serve):
-    data = np.arange(100_000, dtype="<i4").reshape(1000, 100)
-    make_h5(lambda f: f.create_dataset("x", data=data, chunks=(100, 100), compression="gzip"), name="t.h5")
-    server = serve(tmp_path)
-    out = tmp_path / "t.lindi.json"
-    lindi_core.translate_to_file(server.url_for("t.h5"), out, progress=False)
+def test_closing_a_file_records_what_it_read_and_closes_its_connections(tmp_path, served):
+    server, out = served
     cache = LocalCache(tmp_path / "cache")
     with lindi_core.LindiH5pyFile.from_lindi_file(str(out), local_cache=cache) as f:
         f["x"][0:300]
@@ -123,7 +128,7 @@ def test_closing_a_file_records_what_it_read_and_closes_its_connections(tmp_path
         first_use = dict(db.execute("SELECT start, last_used FROM ranges").fetchall())
     with lindi_core.LindiH5pyFile.from_lindi_file(str(out), local_cache=cache) as f:
         server.stats.reset()
-        np.testing.assert_array_equal(f["x"][0:100], data[0:100])  # a hit, after the cache was closed
+        np.testing.assert_array_equal(f["x"][0:100], DATA[0:100])  # a hit, after the cache was closed
         assert server.stats.requests == 0
     assert cache._connections == []  # the worker threads' connections are closed
     with sqlite3.connect(cache.path) as db:
@@ -132,19 +137,15 @@ def test_closing_a_file_records_what_it_read_and_closes_its_connections(tmp_path
     assert len(touched) == 1  # the one range read again is the most recently used now
 
 
-def test_a_cache_shared_by_two_files_stays_open_until_the_last_closes(tmp_path, make_h5, serve):
-    data = np.arange(100_000, dtype="<i4").reshape(1000, 100)
-    make_h5(lambda f: f.create_dataset("x", data=data, chunks=(100, 100), compression="gzip"), name="s.h5")
-    server = serve(tmp_path)
-    out = tmp_path / "s.lindi.json"
-    lindi_core.translate_to_file(server.url_for("s.h5"), out, progress=False)
+def test_a_cache_shared_by_two_files_stays_open_until_the_last_closes(tmp_path, served):
+    server, out = served
     cache = LocalCache(tmp_path / "cache")
     first = lindi_core.LindiH5pyFile.from_lindi_file(str(out), local_cache=cache)
     second = lindi_core.LindiH5pyFile.from_lindi_file(str(out), local_cache=cache)
-    np.testing.assert_array_equal(first["x"][0:300], data[0:300])
+    np.testing.assert_array_equal(first["x"][0:300], DATA[0:300])
     first.close()
     assert cache._connections  # the second file still reads through them
-    np.testing.assert_array_equal(second["x"][0:500], data[0:500])
+    np.testing.assert_array_equal(second["x"][0:500], DATA[0:500])
     second.close()
     assert cache._connections == []
     assert cache.info().entries >= 5
