@@ -156,15 +156,22 @@ class RemoteFile(io.RawIOBase):
         finally:
             if collecting:
                 gc.enable()
+        self.requests += len(fetched)
+        self.bytes_fetched += sum(len(data) for data in fetched)
         for child, data in zip(children, fetched):
-            if data[:4] != b"TREE":
-                continue  # not a node after all (a layout this parser does not know): never served
-            self._nodes[child] = data
-            self.requests += 1
-            self.bytes_fetched += len(data)
+            if data[:4] == b"TREE":  # else not a node after all (a layout this parser does not know)
+                self._nodes[child] = data
 
-    def _note_round_trip(self, seconds: float) -> None:
+    def _fetch(self, offset: int, length: int) -> tuple[bytes, int | None]:
+        """One range read of the file, counted, its time kept in the round-trip average that
+        decides on read-ahead."""
+        began = time.perf_counter()
+        data, total = self.http.read(self.url, offset, length)
+        seconds = time.perf_counter() - began
         self._round_trip = seconds if self._round_trip is None else 0.5 * self._round_trip + 0.5 * seconds
+        self.requests += 1
+        self.bytes_fetched += len(data)
+        return data, total
 
     def _cached(self, offset: int, length: int) -> bool:
         return all(b in self._blocks for b in range(offset // self.block_size, (offset + length - 1) // self.block_size + 1))
@@ -188,11 +195,7 @@ class RemoteFile(io.RawIOBase):
 
     def _fetch_size(self) -> int:
         # The first block, which h5py wants anyway (the superblock), tells the size too.
-        began = time.perf_counter()
-        data, total = self.http.read(self.url, 0, self.block_size)
-        self._note_round_trip(time.perf_counter() - began)
-        self.requests += 1
-        self.bytes_fetched += len(data)
+        data, total = self._fetch(0, self.block_size)
         if total is None:
             raise ByteSourceError(f"cannot learn the size of {self.url}: the server does not report it")
         self._blocks[0] = data[: self.block_size]
@@ -212,11 +215,7 @@ class RemoteFile(io.RawIOBase):
             stop_block -= 1
         offset = start_block * self.block_size
         length = min(self.size, (stop_block + 1) * self.block_size) - offset
-        began = time.perf_counter()
-        data, _ = self.http.read(self.url, offset, length)
-        self._note_round_trip(time.perf_counter() - began)
-        self.requests += 1
-        self.bytes_fetched += len(data)
+        data, _ = self._fetch(offset, length)
         for b in range(start_block, stop_block + 1):
             begin = (b - start_block) * self.block_size
             self._blocks[b] = data[begin : begin + self.block_size]
