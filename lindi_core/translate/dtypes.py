@@ -55,14 +55,9 @@ def classify(dtype: np.dtype) -> Family:
 
 def _is_packed(dtype: np.dtype) -> bool:
     """True for flat fields back to back with no padding, as Zarr's structured type assumes."""
-    offset = 0
-    for name in dtype.names:
-        field_dtype, field_offset = dtype.fields[name][:2]
-        # zarr-python 3 reads flat structured types only: nested compounds go the JSON way.
-        if field_offset != offset or field_dtype.subdtype is not None or field_dtype.fields is not None:
-            return False
-        offset += field_dtype.itemsize
-    return offset == dtype.itemsize
+    # zarr-python 3 reads flat structured types only: nested compounds go the JSON way.
+    flat = all(dtype.fields[name][0].subdtype is None and dtype.fields[name][0].fields is None for name in dtype.names)
+    return flat and _members_back_to_back(dtype)
 
 
 def _members_back_to_back(dtype: np.dtype) -> bool:
