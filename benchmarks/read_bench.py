@@ -18,6 +18,8 @@ one read pattern, and prints one JSON line. It stops at marks (after imports, af
 after the read) so that the parent can count the requests and bytes of the open and of the read
 separately. Cases:
 
+* ``full``: ``ephys[:, :]``, all 1,000,000 rows (123 chunks, 128 MB decoded): the read issue 5's
+  speed targets name;
 * ``block``: ``ephys[409_600:509_600, :]``, 100,000 consecutive rows (13 chunks);
 * ``strided``: ``ephys[::10_000, :]``, every 10,000th row (100 rows, 100 chunks);
 * ``random``: 100 single-row reads ``ephys[i, :]`` at fixed random rows (seed 0), one call each;
@@ -71,8 +73,9 @@ STRIDE = 10_000
 N_RANDOM = 100
 FRAMES = (100, 103)
 
-CASES = ["block", "strided", "random", "frames"]
+CASES = ["full", "block", "strided", "random", "frames"]
 CASE_DESCRIPTION = {
+    "full": f"ephys[:, :]: all {N_ROWS:,} rows x {N_CHANNELS} channels (123 chunks, 128 MB decoded)",
     "block": f"ephys[{BLOCK_START:_}:{BLOCK_START + BLOCK_ROWS:_}, :]: {BLOCK_ROWS:,} consecutive rows x 64 "
              f"channels (13 chunks, 12.8 MB decoded)",
     "strided": f"ephys[::{STRIDE:_}, :]: every {STRIDE:,}th row (100 rows in 100 chunks)",
@@ -83,7 +86,7 @@ TOOLS = ["local-h5py", "raw-get", "lindi-core", "lindi-0.4", "remfile", "kerchun
          "lindi-core-cache-2nd"]
 PEER_TOOLS = ["lindi-0.4", "remfile", "kerchunk"]
 VENV = {"lindi-0.4": "lindi", "remfile": "remfile", "kerchunk": "kerchunk"}
-QUICK_CASES = ["block", "frames"]
+QUICK_CASES = ["full", "frames"]
 TOOL_DESCRIPTION = {
     "local-h5py": 'h5py.File(path, "r") on the local file, page cache warm (physical reference, single-threaded)',
     "raw-get": "the byte ranges of the chunks the case reads (from lindi-core's reference file), neighbours "
@@ -102,10 +105,13 @@ TOOL_DESCRIPTION = {
                             "re-read, which must make zero requests",
 }
 
+# The issue's targets for the whole 1,000,000-row read (case "full"), at its 50 ms latency; the
+# other cases are held to "faster than every peer" and the warm-cache targets.
+TARGET_CASE, TARGET_LATENCY = "full", 0.05
 TARGETS = {
-    "block_speedup_vs_lindi_min": 8.0,  # LINDI 0.4 read time / lindi-core read time, 100,000-row read
+    "speedup_vs_lindi_min": 8.0,  # LINDI 0.4 read time / lindi-core read time (at 50 ms only)
     "faster_than_every_peer": True,
-    "vs_local_h5py_max": 1.0,  # lindi-core read time / local h5py read time (100,000-row read)
+    "vs_local_h5py_max": 1.0,  # lindi-core read time / local h5py read time
     "warm_requests": 0,
     "warm_vs_local_h5py_max": 1.0,
 }
@@ -177,6 +183,8 @@ import numpy as np
 
 CHILD_READ_CASES = r"""
 def _read(f):
+    if case == "full":
+        return [f["ephys"][:, :]]
     if case == "block":
         return [f["ephys"][%(b0)d:%(b1)d, :]]
     if case == "strided":
@@ -284,7 +292,9 @@ def chunk_ranges(case: str) -> list[tuple[int, int]]:
     from lindi_core.format import jsonio
 
     rfs = jsonio.load_path(DATA_DIR / CORE_JSON)
-    if case == "block":
+    if case == "full":
+        keys = [f"ephys/{c}.0" for c in range(-(-N_ROWS // ROW_CHUNK))]
+    elif case == "block":
         keys = [f"ephys/{c}.0" for c in range(BLOCK_START // ROW_CHUNK, (BLOCK_START + BLOCK_ROWS - 1) // ROW_CHUNK + 1)]
     elif case in ("strided", "random"):
         rows = range(0, N_ROWS, STRIDE) if case == "strided" else \
@@ -424,6 +434,8 @@ import lindi_core
 """ + bench_common.PROFILE_STATS_SOURCE + r"""
 url, report, case, cache_dir = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 def _read(f):
+    if case == "full":
+        return f["ephys"][:, :]
     if case == "block":
         return f["ephys"][%(b0)d:%(b1)d, :]
     if case == "strided":
@@ -491,14 +503,15 @@ def compute_ratios(cases: dict, case_names: list[str], tools: list[str], which: 
     return out
 
 
-def targets_verdict(cases: dict, ratios: dict, case_names: list[str], tools: list[str]) -> dict:
+def targets_verdict(cases: dict, ratios: dict, case_names: list[str], tools: list[str], latency: float) -> dict:
     v: dict = {}
-    if "block" in case_names:
-        rb = ratios["block"]
-        v["block_8x_faster_than_lindi_0_4"] = bench_common.target_met(
-            rb.get("lindi-0.4_over_lindi_core"), lambda x: x >= TARGETS["block_speedup_vs_lindi_min"])
-        v["block_no_slower_than_local_h5py"] = bench_common.target_met(
-            rb["lindi_core_over_local_h5py"], lambda x: x <= TARGETS["vs_local_h5py_max"])
+    if TARGET_CASE in case_names:
+        rt = ratios[TARGET_CASE]
+        if latency == TARGET_LATENCY:
+            v["full_8x_faster_than_lindi_0_4"] = bench_common.target_met(
+                rt.get("lindi-0.4_over_lindi_core"), lambda x: x >= TARGETS["speedup_vs_lindi_min"])
+        v["full_no_slower_than_local_h5py"] = bench_common.target_met(
+            rt["lindi_core_over_local_h5py"], lambda x: x <= TARGETS["vs_local_h5py_max"])
     for c in case_names:
         peer_ratios = [ratios[c].get(f"{p}_over_lindi_core") for p in PEER_TOOLS if p in tools]
         peer_ratios = [x for x in peer_ratios if x is not None]
@@ -565,13 +578,14 @@ def table(result: dict) -> str:
         return (f"**{bench_common.format_ratio(result['ratios'][c].get(name))}** | "
                 f"{bench_common.format_ratio(rmin[c].get(name))}")
 
-    if "block" in cfg["cases"]:
-        out.append(f"| lindi-core at least 8x faster than LINDI 0.4 on the 100,000-row read | LINDI / lindi-core = "
-                   f"{median_and_minimum('block', 'lindi-0.4_over_lindi_core')} | "
-                   f"{bench_common.format_verdict(v.get('block_8x_faster_than_lindi_0_4'))} |")
-        out.append(f"| lindi-core no slower than local single-threaded h5py on the 100,000-row read | lindi-core / "
-                   f"local = {median_and_minimum('block', 'lindi_core_over_local_h5py')} | "
-                   f"{bench_common.format_verdict(v.get('block_no_slower_than_local_h5py'))} |")
+    if "full_8x_faster_than_lindi_0_4" in v:
+        out.append(f"| lindi-core at least 8x faster than LINDI 0.4 on the 1,000,000-row read | LINDI / lindi-core = "
+                   f"{median_and_minimum(TARGET_CASE, 'lindi-0.4_over_lindi_core')} | "
+                   f"{bench_common.format_verdict(v['full_8x_faster_than_lindi_0_4'])} |")
+    if "full_no_slower_than_local_h5py" in v:
+        out.append(f"| lindi-core no slower than local single-threaded h5py on the 1,000,000-row read | lindi-core / "
+                   f"local = {median_and_minimum(TARGET_CASE, 'lindi_core_over_local_h5py')} | "
+                   f"{bench_common.format_verdict(v['full_no_slower_than_local_h5py'])} |")
     for c in cfg["cases"]:
         rs = [f"{p} {bench_common.format_ratio(result['ratios'][c].get(f'{p}_over_lindi_core'))}"
               for p in PEER_TOOLS if p in tools]
@@ -608,8 +622,8 @@ def main(argv: list[str] | None = None) -> int:
     bench_common.add_bandwidth_option(parser)
     parser.add_argument("--timeout", type=float, default=RUN_TIMEOUT, help="seconds allowed for one run")
     bench_common.add_out_and_commit_options(parser, "measure lindi-core as committed at REV (git snapshot)")
-    parser.add_argument("--profile", metavar="CASE", nargs="?", const="block",
-                        help="also write a cProfile report of lindi-core reading CASE (default block), cold, "
+    parser.add_argument("--profile", metavar="CASE", nargs="?", const="full",
+                        help="also write a cProfile report of lindi-core reading CASE (default full), cold, "
                              "cache-filling and warm, to results/read-profile.txt")
     args = parser.parse_args(argv)
 
@@ -738,7 +752,7 @@ def main(argv: list[str] | None = None) -> int:
         "cases": case_results,
         "ratios": ratios,
         "ratios_of_min": compute_ratios(case_results, case_names, tools, "min"),
-        "targets": targets_verdict(case_results, ratios, case_names, tools),
+        "targets": targets_verdict(case_results, ratios, case_names, tools, args.latency),
         "profile_report": profile_report,
     }
     bench_common.save_results(result, out_path, table(result))
