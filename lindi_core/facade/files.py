@@ -14,14 +14,18 @@ the chunks a selection touches.
 
 from __future__ import annotations
 
+import atexit
 import os
 import posixpath
 import urllib.parse
+import warnings
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
 import zarr
+import zarr.core.sync  # its exit hook stops the event loop; ours (registered after it) runs first
 
 from lindi_core.errors import LindiError
 from lindi_core.facade.dataset import LindiH5pyDataset
@@ -54,6 +58,52 @@ if TYPE_CHECKING:  # the write layer serves the facade's writable modes; importe
 _MAX_LINK_DEPTH = 64
 MODES = ("r", "r+", "a", "w", "w-", "x")
 
+# Files their user never closed are closed as h5py closes them: when collected, and at exit,
+# written back first. Exit has its own hook because the network connections must be closed on
+# zarr's event loop, which zarr's own exit hook stops.
+_OPEN_FILES: weakref.WeakSet = weakref.WeakSet()
+
+
+def _close_open_files_at_exit() -> None:
+    for f in list(_OPEN_FILES):
+        try:
+            f.close()
+        except Exception as exc:  # one file's failure must not keep the others open
+            warnings.warn(f"closing {f.filename!r} at exit failed: {exc}", RuntimeWarning, stacklevel=1)
+
+
+atexit.register(_close_open_files_at_exit)
+
+
+def _write_back(rfs: ReferenceFileSystem, tar: LindiTarWriter | None, save_to: str | None) -> None:
+    """Write a local reference file opened for writing back to disk."""
+    if tar is not None:
+        tar.commit(jsonio.dumps(rfs), used_urls=rfs.used_urls())
+    elif save_to is not None:
+        jsonio.write_atomic(rfs, save_to)
+
+
+def _release(store: ReferenceStore, tar: LindiTarWriter | None, external_files: dict[str, LindiH5pyFile]) -> None:
+    """Close what an open file holds: the files its external links opened, its store's
+    connections and its container."""
+    try:
+        for other in list(external_files.values()):
+            other.close()
+        external_files.clear()
+        store.close()
+    finally:
+        if tar is not None:
+            tar.close()
+
+
+def _collected(rfs: ReferenceFileSystem, store: ReferenceStore, tar: LindiTarWriter | None, save_to: str | None,
+               external_files: dict[str, LindiH5pyFile]) -> None:
+    """The finalizer of a file collected while open: written back, then released."""
+    try:
+        _write_back(rfs, tar, save_to)
+    finally:
+        _release(store, tar, external_files)
+
 
 class LindiH5pyFile(LindiH5pyGroup, h5py.File):
     """An h5py-compatible file over a reference file system."""
@@ -80,6 +130,10 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         self._objects: dict[tuple[str, str], Any] = {}
         self._external_files: dict[str, LindiH5pyFile] = {}
         super().__init__(self, "", "/")
+        # Holds what closing needs, never the file itself (that would keep it alive).
+        self._finalizer = weakref.finalize(self, _collected, self._rfs, store, tar, save_to, self._external_files)
+        self._finalizer.atexit = False  # exit closes through _close_open_files_at_exit
+        _OPEN_FILES.add(self)
 
     # -- opening ----------------------------------------------------------------------------
     @classmethod
@@ -243,24 +297,17 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
     def flush(self) -> None:
         """Write a local reference file opened for writing back to disk: a ``.lindi.json``
         atomically, a ``.lindi.tar`` by a crash-safe commit of its new members and reference file."""
-        if not self._is_open:
-            return
-        if self._tar is not None:
-            self._tar.commit(jsonio.dumps(self._rfs), used_urls=self._rfs.used_urls())
-        elif self._save_to is not None:
-            jsonio.write_atomic(self._rfs, self._save_to)
+        if self._is_open:
+            _write_back(self._rfs, self._tar, self._save_to)
 
     def close(self) -> None:
         if self._is_open:
-            self.flush()
+            self.flush()  # a failure leaves the file open, its edits kept, to be closed again
             self._is_open = False
             self._objects.clear()
-            for other in self._external_files.values():
-                other.close()
-            self._external_files.clear()
-            self._store.close()
-            if self._tar is not None:
-                self._tar.close()
+            _OPEN_FILES.discard(self)
+            if self._finalizer.detach() is not None:
+                _release(self._store, self._tar, self._external_files)
 
     def __enter__(self) -> LindiH5pyFile:
         return self

@@ -288,11 +288,26 @@ class ReferenceStore(Store):
 
     def close(self) -> None:
         """Close the store and its network connections."""
-        from zarr.core.sync import sync
+        from zarr.core.sync import _get_loop, sync
 
-        sync(self.sources.close())
+        zarr_loop = _get_loop()
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not zarr_loop:  # also from a thread running another loop (Jupyter's)
+            sync(self.sources.close(), loop=zarr_loop)
+        else:
+            # On zarr's own loop (a file collected by a garbage collection that ran there),
+            # which must not wait on itself: the connections close as soon as it gets to it.
+            task = zarr_loop.create_task(self.sources.close())
+            _CLOSING.add(task)  # the loop keeps only a weak reference to its tasks
+            task.add_done_callback(_CLOSING.discard)
         self.external_arrays.close()
         super().close()
+
+
+_CLOSING: set[asyncio.Task] = set()
 
 
 def _apply_range(data: bytes, byte_range: ByteRequest | None) -> bytes:

@@ -79,7 +79,8 @@ def test_an_interrupted_commit_after_refilling_keeps_the_committed_state(tmp_pat
         patch.setattr(tar_writer, "encode_entry", _failing("power cut"))
         with pytest.raises(OSError, match="power cut"):
             f.flush()
-    f._tar.close()  # the process dies: no retry
+    f._finalizer.detach()  # the process dies: no retry, no close
+    f._tar.close()
     after = path.read_bytes()
     for name, (o, d, size) in committed_index.items():  # all the committed state reaches is intact
         if not name.startswith(".trash/"):

@@ -1,0 +1,132 @@
+"""Files their user never closes: closed as h5py closes them, when collected and at exit.
+
+The truth is h5py itself: a file left open keeps its edits (HDF5 writes them at close, which
+happens at collection or exit), and objects taken from a file keep it open. A remote file left
+open must not leave the interpreter complaining about unclosed connections at exit.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import subprocess
+import sys
+import textwrap
+
+import h5py
+import numpy as np
+import pytest
+
+import lindi_core
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120)
+
+
+def _edits(kind: str, path: str) -> str:
+    """A program that opens ``path`` for writing with ``kind`` ("h5py" or "lindi_core"), edits
+    it and exits without closing it."""
+    opener = {"h5py": f"h5py.File({path!r}, 'r+')",
+              "lindi_core": f"lindi_core.LindiH5pyFile.from_lindi_file({path!r}, 'r+')"}[kind]
+    return f"""
+        import h5py, lindi_core, numpy as np
+        f = {opener}
+        f.attrs["note"] = "written, never closed"
+        f.create_dataset("added", data=np.arange(10, dtype="int32"))
+        f["group"].attrs["count"] = 7
+    """
+
+
+def test_edits_of_a_file_left_open_are_written_at_exit_as_h5py_writes_them(make_h5, tmp_path):
+    h5 = make_h5(lambda f: f.create_group("group"))
+    lindi = str(tmp_path / "edited.lindi.json")
+    lindi_core.translate_to_file(h5, lindi, progress=False)
+
+    for kind, path in (("h5py", h5), ("lindi_core", lindi)):
+        result = _run(_edits(kind, path))
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == ""
+
+    with h5py.File(h5, "r") as truth, lindi_core.LindiH5pyFile.from_lindi_file(lindi) as f:
+        assert truth.attrs["note"] == "written, never closed"  # h5py's behaviour, the reference
+        assert f.attrs["note"] == truth.attrs["note"]
+        np.testing.assert_array_equal(f["added"][()], truth["added"][()])
+        assert f["group"].attrs["count"] == truth["group"].attrs["count"] == 7
+
+
+def test_a_tar_left_open_is_committed_at_exit(tmp_path):
+    path = str(tmp_path / "left-open.lindi.tar")
+    result = _run(f"""
+        import numpy as np, lindi_core
+        f = lindi_core.LindiH5pyFile.from_lindi_file({path!r}, "w")
+        f.create_dataset("x", data=np.arange(100_000, dtype="float64"), chunks=(10_000,))
+    """)
+    assert result.returncode == 0, result.stderr
+    with lindi_core.LindiH5pyFile.from_lindi_file(path) as f:
+        np.testing.assert_array_equal(f["x"][()], np.arange(100_000, dtype="float64"))
+
+
+def test_a_remote_file_left_open_exits_without_complaint(make_h5, serve, tmp_path):
+    make_h5(lambda f: f.create_dataset("x", data=np.arange(50_000), chunks=(1000,), compression="gzip"),
+            name="remote.h5")
+    server = serve(tmp_path)
+    lindi_core.translate_to_file(server.url_for("remote.h5"), str(tmp_path / "remote.lindi.json"), progress=False)
+    for opener in (f"lindi_core.LindiH5pyFile.from_lindi_file({server.url_for('remote.lindi.json')!r})",
+                   f"lindi_core.LindiH5pyFile.from_hdf5_file({server.url_for('remote.h5')!r})"):
+        result = _run(f"""
+            import json, lindi_core
+            f = {opener}
+            print(json.dumps(int(f["x"][:].sum())))
+        """)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == int(np.arange(50_000).sum())
+        assert result.stderr == ""  # no "Unclosed client session" and the like
+
+
+def test_a_collected_file_is_written_back_and_its_connections_closed(make_h5, serve, tmp_path):
+    make_h5(lambda f: f.create_dataset("x", data=np.arange(5000), chunks=(500,)), name="served.h5")
+    server = serve(tmp_path)
+    lindi = str(tmp_path / "served.lindi.json")
+    lindi_core.translate_to_file(server.url_for("served.h5"), lindi, progress=False)
+
+    f = lindi_core.LindiH5pyFile.from_lindi_file(lindi, "r+")
+    assert f["x"][10] == 10  # opens a connection to the server
+    f.attrs["kept"] = "yes"
+    http = f._store.sources.http
+    sessions = [session for session, _limit, _batcher in http._per_loop.values()]
+    assert sessions and not any(s.closed for s in sessions)
+    del f
+    gc.collect()
+
+    assert all(s.closed for s in sessions)
+    with lindi_core.LindiH5pyFile.from_lindi_file(lindi) as again:
+        assert again.attrs["kept"] == "yes"
+
+
+def test_objects_of_a_file_keep_it_open_as_in_h5py(make_h5, tmp_path):
+    h5 = make_h5(lambda f: f.create_dataset("x", data=np.arange(100), chunks=(10,)))
+    lindi = str(tmp_path / "objects.lindi.json")
+    lindi_core.translate_to_file(h5, lindi, progress=False)
+
+    def dataset_of(opened):
+        return opened["x"]  # the file object itself goes out of scope here
+
+    for dataset in (dataset_of(h5py.File(h5, "r")), dataset_of(lindi_core.LindiH5pyFile.from_lindi_file(lindi))):
+        gc.collect()
+        assert bool(dataset.file)
+        np.testing.assert_array_equal(dataset[5:8], [5, 6, 7])
+
+
+@pytest.mark.parametrize("closes_first", [True, False])
+def test_closing_after_collection_or_twice_is_harmless(tmp_path, closes_first):
+    path = str(tmp_path / "twice.lindi.json")
+    f = lindi_core.LindiH5pyFile.from_lindi_file(path, "w")
+    f.attrs["a"] = 1
+    if closes_first:
+        f.close()
+    f.close()
+    del f
+    gc.collect()
+    with lindi_core.LindiH5pyFile.from_lindi_file(path) as again:
+        assert again.attrs["a"] == 1
