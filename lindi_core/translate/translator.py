@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,26 +69,42 @@ def zarr_key(h5_path: str) -> str:
     return h5_path.strip("/")
 
 
-def walk(h5file: h5py.File, source: str) -> tuple[list[WalkEntry], dict[ObjectKey, str]]:
+def walk(h5file: h5py.File, source: str,
+         on_members: Callable[[list[int]], None] | None = None) -> tuple[list[WalkEntry], dict[ObjectKey, str]]:
     """Every link of the file in depth-first, link-order traversal, and the primary path of
-    every object (the first path this traversal meets)."""
+    every object (the first path this traversal meets).
+
+    ``on_members`` hears the object-header addresses of a group's hard-linked members once the
+    group is listed, before any of them is opened (a remote file fetches them ahead)."""
     entries = [WalkEntry("/", "group")]
     primary: dict[ObjectKey, str] = {object_key(h5file.id): "/"}
-    # A stack of iterators over (group, remaining names) gives a depth-first preorder
+    if on_members is not None:
+        on_members([h5py.h5o.get_info(h5file.id).addr])  # the root's header: the whole tree below it
+
+    def members(group: h5py.Group) -> Iterator[tuple[str, Any]]:
+        try:
+            # The links' kinds (and hard links' addresses) from the low-level API: what
+            # group.get(name, getlink=True) learns, without building link objects.
+            listed = [(name, group.id.links.get_info(name.encode("utf-8"))) for name in group]
+        except (KeyError, OSError, ValueError, RuntimeError) as exc:
+            raise TranslationError(f"group cannot be listed: {exc}", source=source, object_path=group.name) from exc
+        if on_members is not None:
+            on_members([info.u for _name, info in listed if info.type == h5py.h5l.TYPE_HARD])
+        return iter(listed)
+
+    # A stack of iterators over (group, remaining members) gives a depth-first preorder
     # without recursion limits on deep files.
-    stack = [(h5file, iter(list(h5file)))]
+    stack = [(h5file, members(h5file))]
     while stack:
         group, names = stack[-1]
-        name = next(names, None)
+        name, info = next(names, (None, None))
         if name is None:
             stack.pop()
             continue
         path = group.name.rstrip("/") + "/" + name
         try:
-            # The link's kind from the low-level API (what group.get(name, getlink=True) does,
-            # without building the link objects).
             encoded = name.encode("utf-8")
-            kind = group.id.links.get_info(encoded).type
+            kind = info.type
             if kind == h5py.h5l.TYPE_SOFT:
                 entries.append(WalkEntry(path, "soft", _text(group.id.links.get_val(encoded))))
                 continue
@@ -106,7 +122,7 @@ def walk(h5file: h5py.File, source: str) -> tuple[list[WalkEntry], dict[ObjectKe
         primary[key] = path
         if isinstance(obj, h5py.Group):
             entries.append(WalkEntry(path, "group"))
-            stack.append((obj, iter(list(obj))))
+            stack.append((obj, members(obj)))
         elif isinstance(obj, h5py.Dataset):
             entries.append(WalkEntry(path, "dataset"))
         else:  # a committed (named) datatype
@@ -132,15 +148,17 @@ def translate(
     try:
         remote = opened.remote_file
         return _translate_open_file(opened.h5file, opened.name, opened.ref_url, options, progress,
-                                    remote.expect_chunk_index if remote is not None else None)
+                                    remote.expect_chunk_index if remote is not None else None,
+                                    remote.prefetch_headers if remote is not None else None)
     finally:
         opened.close()
 
 
 def _translate_open_file(h5file: h5py.File, source: str, ref_url: str, options: ChunkOptions,
                          progress: bool | None,
-                         on_chunk_index: Callable[[int | None], None] | None = None) -> ReferenceFileSystem:
-    entries, primary = walk(h5file, source)
+                         on_chunk_index: Callable[[int | None], None] | None = None,
+                         on_members: Callable[[list[int]], None] | None = None) -> ReferenceFileSystem:
+    entries, primary = walk(h5file, source, on_members)
     rfs = ReferenceFileSystem(generation_metadata=_generation_metadata(source))
     refs = ReferenceEncoder(h5file, primary)
     show = sys.stderr.isatty() if progress is None else progress
