@@ -83,6 +83,29 @@ def pointers(pointer: Pointer, read: Reader) -> list[Pointer]:
     return []
 
 
+SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def superblock_pointers(data: bytes) -> list[Pointer]:
+    """The root group's structures named by a superblock at the start of ``data`` (spec II.A);
+    [] for anything else (a superblock after a user block is left to libhdf5)."""
+    if data[:8] != SIGNATURE or len(data) < 100:
+        return []
+    version = data[8]
+    if version in (0, 1):
+        if data[13] != ADDRESS_SIZE or data[14] != 8:
+            return []
+        entry = 56 if version == 0 else 60  # the root's symbol-table entry, after four addresses
+        found = [Pointer(HEADER, _u(data, entry + 8, 8))]
+        if _u(data, entry + 16, 4) == 1:  # its symbol table's addresses cached in the entry
+            found += [Pointer(GROUP_BTREE, _u(data, entry + 24, 8)), Pointer(LOCAL_HEAP, _u(data, entry + 32, 8))]
+        return [p for p in found if _valid(p.address)]
+    if version in (2, 3) and data[9] == ADDRESS_SIZE:
+        root = _u(data, 36, 8)  # after the base, superblock-extension and end-of-file addresses
+        return [Pointer(HEADER, root)] if _valid(root) else []
+    return []
+
+
 def _header(address: int, read: Reader) -> list[Pointer]:
     head = read(address, 16)
     if head[:4] == b"OHDR":

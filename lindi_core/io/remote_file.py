@@ -105,14 +105,23 @@ class RemoteFile(io.RawIOBase):
         if rank is None:
             self._nodes.clear()
 
+    def prefetch_root(self) -> None:
+        """The file is about to be opened: from its superblock (the first block, which its size
+        comes with), follow the metadata of the whole tree ahead of libhdf5, where round trips
+        are slow enough for that to pay."""
+        self._crawl(md.superblock_pointers(self._cached_bytes(0, min(self.size, self.block_size))))
+
     def prefetch_headers(self, addresses: list[int]) -> None:
         """Object headers at ``addresses`` are about to be read: follow the metadata they
         point at (continuations, symbol tables, members' headers, ...) and fetch it ahead, a
         level of the tree per round, where round trips are slow enough for that to pay."""
+        self._crawl([md.Pointer(md.HEADER, a) for a in addresses])
+
+    def _crawl(self, start: list[md.Pointer]) -> None:
         if self._round_trip is None or self._round_trip < MIN_ROUND_TRIP_FOR_READ_AHEAD:
             return
         size = self.size
-        pending = [md.Pointer(md.HEADER, a) for a in dict.fromkeys(addresses) if (md.HEADER, a) not in self._crawled]
+        pending = [p for p in dict.fromkeys(start) if (p.kind, p.address) not in self._crawled]
         queued = {(p.kind, p.address) for p in pending}
         budget = self.cache_blocks // 2  # blocks a crawl may add: it must not evict what it fetched
         for _round in range(MAX_CRAWL_ROUNDS):

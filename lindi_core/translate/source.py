@@ -65,6 +65,7 @@ def _open_remote(url: str, ref_url: str | None) -> OpenedSource:
 
     fobj = RemoteFile(url)
     try:
+        fobj.prefetch_root()
         h5file = h5py.File(fobj, "r")
     except (OSError, ByteSourceError) as exc:
         fobj.close()

@@ -85,6 +85,19 @@ def test_following_pointers_from_the_root_finds_every_object_header_h5py_finds(m
         assert len(chunk_index_roots) == len(chunked)
 
 
+@pytest.mark.parametrize("libver", ["earliest", "v108", "latest"])
+def test_the_superblock_names_the_root_group_h5py_opens(make_h5, libver):
+    path = make_h5(lambda f: f.create_group("g"), name=f"{libver}.h5", libver=libver)
+    with h5py.File(path, "r") as f:
+        root = h5py.h5o.get_info(f.id).addr
+    with open(path, "rb") as fh:
+        data = fh.read()
+    found = md.superblock_pointers(data[:4096])
+    assert found[0] == md.Pointer(md.HEADER, root)
+    assert {p.address for p in _follow_all(data, root) if p.kind == md.HEADER} >= {root}
+    assert md.superblock_pointers(b"\x00" * 512 + data[:4096]) == []  # after a user block: left to libhdf5
+
+
 def test_structures_that_are_not_what_they_should_be_point_nowhere():
     garbage = np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes()
 
