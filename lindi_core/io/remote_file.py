@@ -66,7 +66,7 @@ class RemoteFile(io.RawIOBase):
         self.requests = 0
         self._chunk_index_rank: int | None = None
         self._node_readers: ThreadPoolExecutor | None = None  # made on first use, kept until close
-        self._round_trip: float | None = None  # recent seconds per block read (a moving average)
+        self._round_trip: float | None = None  # recent seconds per block read, connects left out (moving average)
         self._nodes: dict[int, bytes] = {}  # B-tree nodes fetched ahead, by address
         self._crawled: set[tuple[str, int]] = set()  # metadata structures already followed
         self.round_trips = 0  # waits on the network: serial reads, and parallel batches counted once
@@ -261,7 +261,7 @@ class RemoteFile(io.RawIOBase):
         decides on read-ahead."""
         began = time.perf_counter()
         data, total = self.http.read(self.url, offset, length)
-        seconds = time.perf_counter() - began
+        seconds = time.perf_counter() - began - self.http.connect_seconds
         self._round_trip = seconds if self._round_trip is None else 0.5 * self._round_trip + 0.5 * seconds
         self.requests += 1
         self.round_trips += 1

@@ -78,6 +78,13 @@ class SyncHttp:
         self._resolved: dict[str, ResolvedUrl] = {}
         self.whole_bodies = whole_bodies if whole_bodies is not None else SHARED_WHOLE_BODIES
         self._connections = _Connections(timeout)
+        self._per_thread = threading.local()
+
+    @property
+    def connect_seconds(self) -> float:
+        """Seconds the last read of the calling thread spent opening connections (a caller
+        timing round trips leaves them out: they are paid once, not per read)."""
+        return getattr(self._per_thread, "connect_seconds", 0.0)
 
     def resolve(self, url: str) -> ResolvedUrl:
         cached = self._resolved.get(url)
@@ -93,6 +100,7 @@ class SyncHttp:
     def read(self, url: str, offset: int, length: int) -> tuple[bytes, int | None]:
         """(bytes ``[offset, offset + length)``, cut at the end of the file; the total file
         size when the server said it)."""
+        self._per_thread.connect_seconds = 0.0
         kept = self.whole_bodies.slice(url, offset, length)
         if kept is not None:
             return kept, self.whole_bodies.size(url)
@@ -158,6 +166,10 @@ class SyncHttp:
         for fresh_try in (False, True):
             connection, reused = self._connections.take(scheme, netloc)
             try:
+                if not reused:
+                    began = time.perf_counter()
+                    connection.connect()
+                    self._per_thread.connect_seconds = self.connect_seconds + time.perf_counter() - began
                 connection.request("GET", target, headers=headers)
                 response = connection.getresponse()
                 body = response.read()

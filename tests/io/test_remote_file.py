@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import h5py
 import numpy as np
@@ -70,6 +71,34 @@ def test_blocking_reads_keep_one_connection_alive(tmp_path, serve, monkeypatch):
         assert data == payload[i * 1000 : i * 1000 + 500] and total == len(payload)
     assert len(opened) == 1 and server.stats.requests == 10
     client.close()
+
+
+def test_round_trip_timing_leaves_out_the_connection_setup(tmp_path, serve, monkeypatch):
+    """Read-ahead is decided on the round trip of a request; a slow connect is paid once."""
+    import http.client
+
+    from lindi_core.io.sync_http import SyncHttp
+
+    (tmp_path / "c.bin").write_bytes(bytes(100_000))
+    server = serve(tmp_path)
+
+    class SlowToConnect(http.client.HTTPConnection):
+        def connect(self):
+            time.sleep(0.2)  # a far host's TCP and TLS handshakes
+            super().connect()
+
+    monkeypatch.setattr(http.client, "HTTPConnection", SlowToConnect)
+    client = SyncHttp()
+    client.read(server.url_for("c.bin"), 0, 10)
+    assert client.connect_seconds >= 0.2
+    client.read(server.url_for("c.bin"), 10, 10)
+    assert client.connect_seconds == 0.0  # the connection was kept
+    client.close()
+
+    remote = RemoteFile(server.url_for("c.bin"))
+    assert remote.size == 100_000
+    assert remote._round_trip < 0.2  # what the read-ahead decision sees
+    remote.close()
 
 
 def test_blocking_reads_follow_a_redirect_once_then_read_its_target(tmp_path, serve):
