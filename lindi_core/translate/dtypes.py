@@ -30,11 +30,13 @@ IN_PLACE = frozenset({Family.NUMERIC, Family.FIXED_STRING, Family.COMPOUND, Fami
 
 
 def is_reference_dtype(dtype: np.dtype) -> bool:
-    return h5py.check_ref_dtype(dtype) is not None
+    return dtype.kind == "O" and h5py.check_ref_dtype(dtype) is not None  # h5py's references are objects
 
 
 def classify(dtype: np.dtype) -> Family:
     """The family of a dataset or attribute type."""
+    if dtype.kind in "iufcb":  # the common case first: none of the checks below applies to it
+        return Family.NUMERIC
     if is_reference_dtype(dtype):
         return Family.REFERENCE
     if h5py.check_string_dtype(dtype) is not None:
