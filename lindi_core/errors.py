@@ -71,3 +71,8 @@ class AccessDeniedError(ByteSourceError, PermissionError):
 
 class ChunkDecodeError(LindiError):
     """A referenced chunk was read but could not be decoded (corrupt data, checksum mismatch)."""
+
+
+class FileInUseError(LindiError, OSError):
+    """A local reference file is already open for writing, in this process or another: two
+    writers would each write back their own copy, and the last would undo the other's edits."""

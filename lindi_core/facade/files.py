@@ -20,7 +20,7 @@ import posixpath
 import urllib.parse
 import warnings
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import h5py
 import numpy as np
@@ -49,11 +49,7 @@ from lindi_core.write.consolidate import UploadReport
 from lindi_core.write.lindi_tar import LindiTarWriter, is_tar_path, write_self_contained
 from lindi_core.write.staging import StagingArea
 from lindi_core.write.uploaders import Uploader
-
-if TYPE_CHECKING:  # the write layer serves the facade's writable modes; imported where used
-    from lindi_core.write.consolidate import UploadReport
-    from lindi_core.write.staging import StagingArea
-    from lindi_core.write.uploaders import Uploader
+from lindi_core.write.writer_lock import WriterLock
 
 _MAX_LINK_DEPTH = 64
 MODES = ("r", "r+", "a", "w", "w-", "x")
@@ -83,26 +79,31 @@ def _write_back(rfs: ReferenceFileSystem, tar: LindiTarWriter | None, save_to: s
         jsonio.write_atomic(rfs, save_to)
 
 
-def _release(store: ReferenceStore, tar: LindiTarWriter | None, external_files: dict[str, LindiH5pyFile]) -> None:
+def _release(store: ReferenceStore, tar: LindiTarWriter | None, external_files: dict[str, LindiH5pyFile],
+             lock: WriterLock | None) -> None:
     """Close what an open file holds: the files its external links opened, its store's
-    connections and its container."""
+    connections, its container and its writer's lock."""
     try:
         for other in list(external_files.values()):
             other.close()
         external_files.clear()
         store.close()
     finally:
-        if tar is not None:
-            tar.close()
+        try:
+            if tar is not None:
+                tar.close()
+        finally:
+            if lock is not None:
+                lock.release()
 
 
 def _collected(rfs: ReferenceFileSystem, store: ReferenceStore, tar: LindiTarWriter | None, save_to: str | None,
-               external_files: dict[str, LindiH5pyFile]) -> None:
+               external_files: dict[str, LindiH5pyFile], lock: WriterLock | None) -> None:
     """The finalizer of a file collected while open: written back, then released."""
     try:
         _write_back(rfs, tar, save_to)
     finally:
-        _release(store, tar, external_files)
+        _release(store, tar, external_files, lock)
 
 
 class LindiH5pyFile(LindiH5pyGroup, h5py.File):
@@ -110,7 +111,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
 
     def __init__(self, store: ReferenceStore, *, mode: str = "r", filename: str = "<reference file system>",
                  staging_area: StagingArea | None = None, save_to: str | None = None,
-                 tar: LindiTarWriter | None = None):
+                 tar: LindiTarWriter | None = None, lock: WriterLock | None = None):
         if mode not in MODES:
             raise ValueError(f"Invalid mode; must be one of {', '.join(MODES)}")
         store._read_only = mode == "r"  # zarr's Store keeps the flag here; the file's mode decides it
@@ -121,6 +122,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         self._staging = staging_area
         self._save_to = save_to  # a local reference file written back on flush and close
         self._tar = tar  # a local .lindi.tar open for writing, committed on flush and close
+        self._lock = lock  # held while a local reference file is open for writing
         self._store = store
         self._rfs: ReferenceFileSystem = store.rfs
         self._mode = mode
@@ -131,7 +133,8 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         self._external_files: dict[str, LindiH5pyFile] = {}
         super().__init__(self, "", "/")
         # Holds what closing needs, never the file itself (that would keep it alive).
-        self._finalizer = weakref.finalize(self, _collected, self._rfs, store, tar, save_to, self._external_files)
+        self._finalizer = weakref.finalize(self, _collected, self._rfs, store, tar, save_to, self._external_files,
+                                           lock)
         self._finalizer.atexit = False  # exit closes through _close_open_files_at_exit
         _OPEN_FILES.add(self)
 
@@ -169,6 +172,21 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
             raise ValueError(f"Invalid mode; must be one of {', '.join(MODES)}")
         if remote and mode in ("w", "w-", "x"):
             raise ValueError("a reference file at a URL cannot be created in place; write it locally and upload it")
+        # One writer at a time, locked before the file is read, so that no other writer's
+        # write-back can slip in between this one's read and its own write-back.
+        lock = WriterLock(source) if mode != "r" and not remote else None
+        try:
+            return cls._open_lindi_file(source, mode, remote, exists, local_cache, allow_local, staging_area,
+                                        reuse_freed_chunks, lock)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+
+    @classmethod
+    def _open_lindi_file(cls, source: str, mode: str, remote: bool, exists: bool, local_cache: LocalCache | None,
+                         allow_local: bool | None, staging_area: StagingArea | None, reuse_freed_chunks: bool,
+                         lock: WriterLock | None) -> LindiH5pyFile:
         tar = None
         if mode in ("w", "w-", "x") or (mode == "a" and not exists):
             rfs = ReferenceFileSystem(generation_metadata={"generatedBy": "lindi-core"})
@@ -187,7 +205,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         else:
             store = ReferenceStore.from_file(source, allow_local=allow_local, local_cache=local_cache)
         save_to = None if remote or mode == "r" or tar is not None else source
-        return cls(store, mode=mode, filename=source, staging_area=staging_area, save_to=save_to, tar=tar)
+        return cls(store, mode=mode, filename=source, staging_area=staging_area, save_to=save_to, tar=tar, lock=lock)
 
     @classmethod
     def from_hdf5_file(cls, path_or_url: str | os.PathLike, mode: str = "r", local_cache: LocalCache | None = None,
@@ -307,7 +325,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
             self._objects.clear()
             _OPEN_FILES.discard(self)
             if self._finalizer.detach() is not None:
-                _release(self._store, self._tar, self._external_files)
+                _release(self._store, self._tar, self._external_files, self._lock)
 
     def __enter__(self) -> LindiH5pyFile:
         return self
