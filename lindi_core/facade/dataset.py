@@ -18,7 +18,7 @@ import numpy as np
 import zarr
 
 from lindi_core.codecs.fast_decode import chunk_decoder
-from lindi_core.facade import dims, selections, writing
+from lindi_core.facade import dims, dtypes, selections, writing
 from lindi_core.facade.base import FacadeObject
 from lindi_core.facade.dataset_id import LindiDatasetID
 from lindi_core.facade.dtypes import dataset_dtype, storage_dtype
@@ -397,6 +397,9 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         self._file._require_writable("write data")
         dtype = self.dtype
         selection = selections.parse(args, self.shape, dtype)
+        names = getattr(getattr(value, "dtype", None), "names", None)
+        if dtype.names is not None and not selection.fields and names and set(names) < set(dtype.names):
+            selection.fields = list(names)  # records holding some of the members: those members written
         if selection.fields:
             value, selection = self._with_fields_set(selection, value)
         if self._is_family_encoded():
@@ -409,8 +412,14 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         if h5py.check_string_dtype(dtype) is not None and dtype.kind == "O":
             value = np.vectorize(lambda v: v.decode("utf-8") if isinstance(v, bytes) else str(v), otypes=[object])(
                 np.asarray(value, dtype=object))
+        elif isinstance(value, np.ndarray):  # converted as libhdf5 converts it
+            value = np.asarray(dtypes.converted_for_write(value, dtype))
+        else:  # a list or a scalar is made an array of the dataset's type, as h5py makes it
+            value = np.asarray(value, dtype=dtype.base)
+        # Checked whole before anything is written: a value of the wrong size is refused.
+        value = selections.broadcast_for_write(value, selection, self.shape)
         if self._is_scalar:
-            array[0:1] = np.reshape(np.asarray(value), (1,))
+            array[0:1] = np.reshape(value, (1,))
         elif selection.mask is not None:
             array.vindex[selection.mask] = value
         else:
@@ -422,8 +431,12 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         those fields replaced, to write back whole (Zarr stores records, not fields)."""
         whole_records = selections.Selection(axes=selection.axes, mask=selection.mask)
         records = np.array(self._as_h5py(self._read(whole_records)), copy=True)
-        if len(selection.fields) == 1:
-            records[selection.fields[0]] = value
+        if getattr(getattr(value, "dtype", None), "names", None):  # records: members matched by name
+            for name in selection.fields:
+                records[name] = dtypes.converted_for_write(value[name], records.dtype.fields[name][0])
+        elif len(selection.fields) == 1:
+            name = selection.fields[0]
+            records[name] = dtypes.converted_for_write(value, records.dtype.fields[name][0])
         else:
             records[selection.fields] = value
         return records, whole_records

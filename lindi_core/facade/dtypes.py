@@ -89,3 +89,43 @@ def _object_dtype(zarray: dict) -> np.dtype:
     # vlen-utf8 and LINDI 0.4's json2 strings (json2 reference arrays carry no marker in
     # LINDI 0.4; the dataset reader recognises their values).
     return h5py.string_dtype("utf-8")
+
+
+def converted_for_write(value: Any, dtype: np.dtype) -> Any:
+    """``value`` as HDF5 converts data written to a dataset of ``dtype``, where that differs from
+    NumPy's cast: integers saturate at the type's limits instead of wrapping around (NaN
+    becomes the smallest value, as libhdf5 makes it), and compound members are matched by name,
+    not by position. Other values are returned as they are, for the caller's usual cast."""
+    if dtype.kind in "iu" and dtype.metadata is None:  # not enums: their values are checked by name
+        array = np.asarray(value)
+        if array.dtype.kind not in "iuf" or array.dtype == dtype:
+            return value
+        return _saturated(array, dtype)
+    if dtype.names is not None:
+        array = np.asarray(value)
+        if array.dtype.names is None or array.dtype == dtype:
+            return value
+        missing = [name for name in dtype.names if name not in array.dtype.names]
+        if missing or len(array.dtype.names) != len(dtype.names):
+            raise TypeError(f"Can't convert compound {array.dtype} to {dtype}: members are matched by name")
+        out = np.zeros(array.shape, dtype=dtype)
+        for name in dtype.names:
+            out[name] = converted_for_write(array[name], dtype.fields[name][0])
+        return out
+    return value
+
+
+def _saturated(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    limits = np.iinfo(dtype)
+    if array.dtype.kind == "f":
+        low, high = float(limits.min), float(limits.max)
+        if high >= 2.0**53:  # not exact as a float: the largest float that fits
+            high = float(np.nextafter(high, 0.0))
+        converted = np.clip(np.where(np.isnan(array), low, array), low, high).astype(dtype)
+        converted[array >= float(limits.max)] = limits.max  # exactly, where the float could not say it
+        return converted
+    source = np.iinfo(array.dtype)
+    if source.min >= limits.min and source.max <= limits.max:
+        return array.astype(dtype)
+    low, high = max(limits.min, source.min), min(limits.max, source.max)  # both fit the source type
+    return np.clip(array, np.array(low, array.dtype), np.array(high, array.dtype)).astype(dtype)

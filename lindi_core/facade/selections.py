@@ -125,3 +125,43 @@ def _vector(arg: Any, extent: int) -> np.ndarray:
     if (np.diff(values) <= 0).any():
         raise TypeError("Indexing elements must be in increasing order")
     return values
+
+
+def broadcast_for_write(value: np.ndarray, selection: Selection, shape: tuple[int, ...]) -> np.ndarray:
+    """``value`` shaped as the array the selection reads, by h5py's broadcasting rule for
+    writes: the value's axes are matched to the selection's from the last, skipping axes
+    selected by a single index; each must be 1 or equal. h5py's TypeError otherwise (a
+    write of the wrong size is refused, never truncated)."""
+    if selection.mask is not None:
+        count = int(np.count_nonzero(selection.mask))
+        try:
+            return np.broadcast_to(value, (count,))
+        except ValueError:
+            raise TypeError(f"Can't broadcast {value.shape} -> ({count},)") from None
+    if not shape:
+        if value.size != 1:
+            raise TypeError(f"Can't broadcast {value.shape} to scalar")
+        return value.reshape(())
+    counts, single = [], []
+    for axis in selection.axes:
+        if isinstance(axis, slice):
+            counts.append(len(range(axis.start, axis.stop, axis.step)))
+        elif isinstance(axis, np.ndarray):
+            counts.append(len(axis))
+        else:
+            counts.append(1)
+        single.append(not isinstance(axis, (slice, np.ndarray)))
+    target = tuple(n for n, s in zip(counts, single) if not s)
+    remaining = list(value.shape)
+    expanded = []
+    for count, is_single in zip(reversed(counts), reversed(single)):
+        if not remaining or is_single:
+            expanded.append(1)
+            continue
+        n = remaining.pop()
+        if n != 1 and n != count:
+            raise TypeError(f"Can't broadcast {value.shape} -> {target}")
+        expanded.append(n)
+    if any(n > 1 for n in remaining):
+        raise TypeError(f"Can't broadcast {value.shape} -> {target}")
+    return np.broadcast_to(value.reshape(expanded[::-1]), counts).reshape(target)

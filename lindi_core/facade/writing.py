@@ -20,6 +20,7 @@ import numcodecs
 import numpy as np
 import zarr
 
+from lindi_core.facade.dtypes import converted_for_write
 from lindi_core.facade.hierarchy import DATASET
 from lindi_core.facade.references import LindiH5pyReference, reference_from_json
 from lindi_core.format import annotations as ann
@@ -555,6 +556,8 @@ def _as_storable(data: Any, dtype: np.dtype) -> np.ndarray:
         for i, v in enumerate(data):
             array[i] = np.asarray(v, dtype=h5py.check_vlen_dtype(dtype))
         return array
+    if isinstance(data, np.ndarray):  # converted as libhdf5 converts it (a list is cast by NumPy, as h5py does)
+        data = converted_for_write(data, dtype)
     return np.asarray(data, dtype=dtype)
 
 
