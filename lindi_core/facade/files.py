@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import posixpath
 import urllib.parse
 import warnings
 import weakref
@@ -359,6 +358,13 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
     def _kind(self, zpath: str) -> str | None:
         return self._hierarchy.kinds.get(zpath)
 
+    def _forget_objects(self, zpath: str) -> None:
+        """Drop the facade objects kept for ``zpath`` and below it: the names now lead elsewhere
+        (deleted, moved, or another object made there)."""
+        prefix = zpath + "/"
+        for key in [k for k in self._objects if k[0] == zpath or k[0].startswith(prefix) or not zpath]:
+            del self._objects[key]
+
     def _object_at(self, zpath: str, name: str) -> Any:
         key = (zpath, name)
         obj = self._objects.get(key)
@@ -373,11 +379,14 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
 
         KeyError if there is no such object; :class:`ExternalTarget` if the path continues
         through an external link."""
-        if name in ("", "."):
-            return base._zpath, base._name
-        used = posixpath.normpath(name if name.startswith("/") else posixpath.join(base._name, name))
-        start = "" if name.startswith("/") else base._zpath
-        return self._follow(start, [p for p in name.split("/") if p not in ("", ".")], name, used), used
+        if name == "":
+            raise KeyError("Unable to synchronously open object (name parameter cannot be an empty string)")
+        parts = [p for p in name.split("/") if p not in ("", ".")]  # as libhdf5 reads a path
+        if name.startswith("/"):
+            start, used = "", "/" + "/".join(parts)
+        else:
+            start, used = base._zpath, "/".join([base._name.rstrip("/")] + parts) if parts else base._name
+        return self._follow(start, parts, name, used), used
 
     def _follow(self, zpath: str, parts: list[str], original: str, used: str, depth: int = 0) -> str:
         if depth > _MAX_LINK_DEPTH:
@@ -392,31 +401,39 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
             if link is not None:
                 if link.kind == "external":
                     raise ExternalTarget(link, parts[index + 1 :], used)
-                child = self._follow("", [p for p in link.path.split("/") if p], original, used, depth + 1)
+                # A soft link's path is relative to the group holding the link, unless absolute.
+                start = "" if link.path.startswith("/") else zpath
+                child = self._follow(start, [p for p in link.path.split("/") if p not in ("", ".")], original, used,
+                                     depth + 1)
             zpath = child
         return zpath
 
+    def _last_link(self, base: LindiH5pyGroup, name: str) -> str | None:
+        """The Zarr path of the last link ``name`` names ("" for a name of the group itself or
+        the root), None where the groups before it do not lead anywhere."""
+        parts = [p for p in name.split("/") if p not in ("", ".")]  # as libhdf5 reads a path
+        if not parts:
+            return "" if name.startswith("/") else base._zpath
+        try:
+            parent = self._resolve(base, "/".join(parts[:-1]) or ".") if not name.startswith("/") else \
+                self._resolve(base, "/" + "/".join(parts[:-1]))
+        except (KeyError, ExternalTarget):
+            return None
+        if self._kind(parent[0]) == DATASET:
+            return None
+        return join_key(parent[0], parts[-1])
+
     def _link_exists(self, base: LindiH5pyGroup, name: str) -> bool:
         """Whether the last link of ``name`` exists (its target need not), as h5py's ``in``."""
-        parent_name, _, last = name.rstrip("/").rpartition("/")
-        if not last:
-            return name.startswith("/")
-        try:
-            if parent_name or name.startswith("/"):
-                parent_zpath, _ = self._resolve(base, parent_name or "/")
-            else:
-                parent_zpath = base._zpath
-        except (KeyError, ExternalTarget):
+        if name == "":
             return False
-        return self._kind(parent_zpath) != DATASET and join_key(parent_zpath, last) in self._hierarchy.kinds
+        zpath = self._last_link(base, name)
+        return zpath is not None and zpath in self._hierarchy.kinds
 
     def _link_of(self, base: LindiH5pyGroup, name: str) -> h5py.SoftLink | h5py.HardLink | h5py.ExternalLink | None:
         if not self._link_exists(base, name):
             return None
-        parent_name, _, last = name.rstrip("/").rpartition("/")
-        parent_zpath = self._resolve(base, parent_name or "/")[0] if (parent_name or name.startswith("/")) \
-            else base._zpath
-        return self._link_object(self._hierarchy.links.get(join_key(parent_zpath, last)))
+        return self._link_object(self._hierarchy.links.get(self._last_link(base, name)))
 
     @staticmethod
     def _link_object(link: Link | None) -> h5py.SoftLink | h5py.HardLink | h5py.ExternalLink:

@@ -154,11 +154,22 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
         return walk(self._zpath, "")
 
     # -- writing ----------------------------------------------------------------------------------
-    def _child_zpath(self, name: str) -> str:
-        """The Zarr path a new link ``name`` (relative or absolute) gets; parents may not exist yet."""
-        if name.startswith("/"):
-            return name.strip("/")
-        return f"{self._zpath}/{name.strip('/')}" if self._zpath else name.strip("/")
+    def _child_zpath(self, name: str | bytes) -> str:
+        """The Zarr path a new link ``name`` (relative or absolute) gets; parents may not exist yet.
+
+        As libhdf5 reads a path, empty components and "." are dropped ("a//b" and "a/./b" are
+        "a/b"). ".." is an ordinary name to libhdf5, and one no Zarr key may hold: refused."""
+        if isinstance(name, bytes):
+            name = name.decode("utf-8")
+        if not isinstance(name, str):
+            raise TypeError(f"a link name is str or bytes, not {type(name).__name__}")
+        parts = [part for part in name.split("/") if part not in ("", ".")]
+        if ".." in parts:
+            raise ValueError(f"Unable to use the name {name!r}: '..' cannot be stored as a name in a reference file")
+        if not parts:
+            raise ValueError(f"Unable to use the name {name!r}: it names {'the root group' if name.startswith('/') else 'this group'}")
+        base = [] if name.startswith("/") or not self._zpath else [self._zpath]
+        return "/".join(base + parts)
 
     def create_group(self, name: str, track_order: Any = None) -> LindiH5pyGroup:
         self._file._require_writable("create group", error=ValueError)

@@ -168,6 +168,9 @@ def delete_object(file: LindiH5pyFile, zpath: str) -> None:
             file._rfs.set_metadata(join_key(other, ".zattrs"), {ann.HARD_LINK: {"path": "/" + heir}})
     else:
         _remove_keys(file, zpath)
+    file._forget_objects(zpath)
+    for heir in aliases[:1]:
+        file._forget_objects(heir)
     file._hierarchy.rebuild()
 
 
@@ -182,6 +185,8 @@ def move_object(file: LindiH5pyFile, source: str, dest: str) -> None:
         if other.kind == "hard" and (other.path.strip("/") + "/").startswith(source + "/"):
             new_target = dest + other.path.strip("/")[len(source):]
             file._rfs.set_metadata(join_key(path, ".zattrs"), {ann.HARD_LINK: {"path": "/" + new_target}})
+    file._forget_objects(source)
+    file._forget_objects(dest)
     file._hierarchy.rebuild()
 
 
@@ -216,13 +221,17 @@ def copy_object(source_file: LindiH5pyFile, source: str, dest_file: LindiH5pyFil
         below = [k for k in below if _owner_depth(source_file, source, k) <= levels]
     keys = [k for k in own if src.get(k) is not None] + below
     links: list[tuple[str, str]] = []  # (source path, kind) of soft / external links copied
+    outside: dict[str, list[str]] = {}  # objects outside the copy hard-linked from inside: their links' copies
     # Metadata first, in the source's order otherwise (creation-ordered groups keep their order).
     for key in sorted(dict.fromkeys(keys), key=lambda k: not k.rsplit("/", 1)[-1].startswith(".")):
         value = src.get(key)
-        new_key = dest + key[len(source):]
+        new_key = _rebased(key, source, dest)
         name = key.rsplit("/", 1)[-1]
         if isinstance(value, dict):
             if name == ".zattrs":
+                hard = value.get(ann.HARD_LINK)
+                if isinstance(hard, dict) and not _within(str(hard.get("path", "")).strip("/"), source):
+                    outside.setdefault(str(hard["path"]).strip("/"), []).append(new_key.rsplit("/", 1)[0])
                 value = _null_references(_copied_attrs(value, source, dest, without_attrs))
                 link = ann.link_annotation(value)
                 if link is not None and link[0] in (ann.SOFT_LINK, ann.EXTERNAL_LINK):
@@ -237,10 +246,21 @@ def copy_object(source_file: LindiH5pyFile, source: str, dest_file: LindiH5pyFil
     dest_file._hierarchy.rebuild()
     if dest_file is not source_file:
         _null_dataset_references(dest_file, dest)
+    # A member hard-linked from outside the copy is copied too, as H5Ocopy copies every object
+    # the copied links lead to: the copy shares nothing with the original. Several links to
+    # one such object lead to one copy.
+    for target, copies in outside.items():
+        first, *others = copies
+        _remove_keys(dest_file, first)
+        dest_file._hierarchy.rebuild()
+        copy_object(source_file, target, dest_file, first, without_attrs=without_attrs)
+        for other in others:
+            dest_file._rfs.set_metadata(join_key(other, ".zattrs"), {ann.HARD_LINK: {"path": "/" + first}})
+        dest_file._hierarchy.rebuild()
     for link_path, kind in links:
         if (kind == ann.SOFT_LINK and expand_soft) or (kind == ann.EXTERNAL_LINK and expand_external):
-            depth = link_path[len(source):].count("/")
-            _expand_link(source_file, link_path, dest_file, dest + link_path[len(source):], (source, dest),
+            depth = _rebased(link_path, source, "").count("/")
+            _expand_link(source_file, link_path, dest_file, _rebased(link_path, source, dest), (source, dest),
                          dict(without_attrs=without_attrs, expand_soft=expand_soft, expand_external=expand_external,
                               levels=None if levels is None else levels - depth))
 
@@ -248,7 +268,7 @@ def copy_object(source_file: LindiH5pyFile, source: str, dest_file: LindiH5pyFil
 def _owner_depth(file: LindiH5pyFile, source: str, key: str) -> int:
     """How deep below ``source`` the object is that ``key`` belongs to (0: ``source`` itself)."""
     path, depth = source, 0
-    for part in key[len(source) + 1 :].split("/")[:-1]:
+    for part in key[len(source) + 1 if source else 0 :].split("/")[:-1]:
         if file._kind(path) == DATASET:  # the rest names a chunk of this dataset
             break
         path, depth = join_key(path, part), depth + 1
@@ -271,10 +291,10 @@ def _expand_link(source_file: LindiH5pyFile, link_path: str, dest_file: LindiH5p
         return
     if target._file is source_file and (target._zpath == "" or (link_path + "/").startswith(target._zpath + "/")):
         source, copy_root = copied
-        if target._zpath == source or target._zpath.startswith(source + "/"):
+        if _within(target._zpath, source):
             _remove_keys(dest_file, dest)
             dest_file._hierarchy.rebuild()
-            dest_file["/" + dest] = h5py.SoftLink("/" + copy_root + target._zpath[len(source):])
+            dest_file["/" + dest] = h5py.SoftLink("/" + _rebased(target._zpath, source, copy_root))
         return
     _remove_keys(dest_file, dest)
     dest_file._hierarchy.rebuild()
@@ -318,14 +338,26 @@ def _copied_attrs(zattrs: dict, source: str, dest: str, drop_user_attrs: bool) -
     if drop_user_attrs:
         zattrs = {k: v for k, v in zattrs.items() if k in ann.SPECIAL_ATTRIBUTE_KEYS and k != ann.ATTR_DTYPES}
     link = zattrs.get(ann.HARD_LINK)
-    if isinstance(link, dict) and (link.get("path", "").strip("/") + "/").startswith(source + "/"):
+    if isinstance(link, dict) and _within(link.get("path", "").strip("/"), source):
         zattrs = dict(zattrs)
-        zattrs[ann.HARD_LINK] = {"path": "/" + dest + link["path"].strip("/")[len(source):]}
+        zattrs[ann.HARD_LINK] = {"path": "/" + _rebased(link["path"].strip("/"), source, dest)}
     return dict(zattrs)
 
 
+def _within(path: str, root: str) -> bool:
+    """Whether Zarr path ``path`` is ``root`` or below it ("" is the root group)."""
+    return not root or path == root or path.startswith(root + "/")
+
+
+def _rebased(path: str, source: str, dest: str) -> str:
+    """``path`` (``source`` or below it) moved to ``dest``."""
+    if source:
+        return dest + path[len(source):]
+    return join_key(dest, path) if dest else path
+
+
 def _subtree_keys(file: LindiH5pyFile, zpath: str) -> list[str]:
-    prefix = zpath + "/"
+    prefix = zpath + "/" if zpath else ""
     rfs = file._rfs
     keys = [k for k in itertools.chain(rfs.metadata, rfs.inline, rfs.loose_refs) if k.startswith(prefix)]
     for array_path, table in rfs.tables.items():

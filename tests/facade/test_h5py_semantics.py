@@ -1494,3 +1494,17 @@ def test_outcome_helper_requires_the_same_exception_type():
         assert_same_outcome(None, lambda x: x["k"], {}, {"k": 1})
     with pytest.raises(AssertionError):
         assert_same_outcome(None, lambda x: x[0], [], {})  # IndexError vs KeyError
+
+
+def test_relative_soft_links_resolve_from_their_group(open_pair):
+    def build(f):
+        f.create_group("g/inner/deep").create_dataset("x", data=np.arange(4))
+        f["g"]["rel"] = h5py.SoftLink("inner")
+        f["g"]["rel_dot"] = h5py.SoftLink("./inner/deep/x")
+        f["g/inner"]["up"] = h5py.SoftLink("deep")
+
+    pair = open_pair(build)
+    for name in ("g/rel", "g/rel/deep/x", "g/rel_dot", "g/inner/up/x", "g/rel/up/x"):
+        pair.check(None, lambda f, name=name: f[name].name)
+    pair.check(None, lambda f: f["g/rel_dot"][()].tolist())
+    pair.check(None, lambda f: [n for n in ("g/rel/deep", "g/rel/nothing", ".", "g/.", "") if n in f])

@@ -82,3 +82,69 @@ def test_a_write_does_what_h5py_does(tmp_path, case):
     if isinstance(truth, type):
         assert facade is truth
     assert facade_again == truth_again  # a refused write changed nothing, in either
+
+
+def _tree(f):
+    names: list[str] = []
+    f.visit(names.append)
+    return sorted(names)
+
+
+def _paths(f):
+    return (f.create_group("a//b").name, f.create_group("a/./c").name, f.create_group(b"x").name, f["//a"].name,
+            f["a/."].name, "." in f, "a/." in f, "/" in f, "a//b" in f, "" in f)
+
+
+def _relative_soft_links(f):
+    f.create_group("g/inner/deep")
+    f["g"]["rel"] = h5py.SoftLink("inner")
+    f["g"]["rel2"] = h5py.SoftLink("./inner/deep")
+    f["abs"] = h5py.SoftLink("/g/inner")
+    return f["g/rel"].name, f["g/rel/deep"].name, f["g/rel2"].name, f["abs/deep"].name, "g/rel/deep" in f
+
+
+def _copy_with_outside_hard_link(f):
+    f.create_dataset("d", data=np.arange(3))
+    f.create_group("g")["hl"] = f["d"]
+    f["g"]["hl2"] = f["d"]
+    f.copy("g", "h")
+    f["h/hl"][0] = 77  # the copy holds its own copy of d, shared by its two links
+    return f["d"][()].tolist(), f["h/hl"][()].tolist(), f["h/hl2"][()].tolist()
+
+
+def _copy_of_the_root(f):
+    f.create_dataset("d", data=np.arange(3))
+    f.create_group("g/k").attrs["a"] = 1
+    f.copy("/", "rc")
+    return sorted(f["rc"]), f["rc/g/k"].attrs["a"], f["rc/d"][()].tolist()
+
+
+def _a_name_used_again(f):
+    f.create_dataset("d", data=np.arange(3.0))
+    before = f["d"][()].tolist()
+    del f["d"]
+    f.create_dataset("d", data=np.array([1, 2, 3, 4]))
+    after_delete = (f["d"][()].tolist(), str(f["d"].dtype))
+    f.move("d", "e")
+    f.create_group("d")
+    return before, after_delete, type(f["d"]).__name__.replace("LindiH5py", ""), f["e"][()].tolist()
+
+
+STRUCTURE_CASES = {
+    "paths read as libhdf5 reads them": _paths,
+    "'.' names the group itself": lambda f: f.create_group("."),
+    "relative soft links": _relative_soft_links,
+    "a copy shares nothing with the original": _copy_with_outside_hard_link,
+    "a copy of the root": _copy_of_the_root,
+    "a name deleted or moved, then used again": _a_name_used_again,
+}
+
+
+@pytest.mark.parametrize("case", STRUCTURE_CASES)
+def test_structure_edits_do_what_h5py_does(tmp_path, case):
+    truth, facade, truth_again, facade_again = _same_on_both(tmp_path, STRUCTURE_CASES[case], _tree)
+    if isinstance(truth, type):
+        assert isinstance(facade, type) and issubclass(facade, truth)
+    else:
+        assert facade == truth
+    assert facade_again == truth_again  # and the file reopens with the same tree
