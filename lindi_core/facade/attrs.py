@@ -18,6 +18,15 @@ from lindi_core.facade.references import reference_from_json, references_array
 from lindi_core.format import annotations as ann
 
 
+def _name(name: Any) -> str:
+    """An attribute name as h5py takes it: str, or bytes as UTF-8."""
+    if isinstance(name, bytes):
+        return name.decode("utf-8")
+    if not isinstance(name, str):
+        raise TypeError(f"an attribute name is str or bytes, not {type(name).__name__}")
+    return name
+
+
 class LindiH5pyAttributes(h5py.AttributeManager):
     """The ``.attrs`` of a facade object."""
 
@@ -28,6 +37,7 @@ class LindiH5pyAttributes(h5py.AttributeManager):
         return self._owner._zattrs()
 
     def __getitem__(self, name: str) -> Any:
+        name = _name(name)
         zattrs = self._zattrs()
         if name in ann.SPECIAL_ATTRIBUTE_KEYS or name not in zattrs:
             raise KeyError(f"Unable to synchronously open attribute (can't locate attribute: '{name}')")
@@ -35,9 +45,10 @@ class LindiH5pyAttributes(h5py.AttributeManager):
         return decode_attribute(zattrs[name], described)
 
     def __contains__(self, name: object) -> bool:
+        name = _name(name)
         if name == "":
             raise RuntimeError("Unable to determine if attribute exists (no attribute name)")
-        return isinstance(name, str) and name not in ann.SPECIAL_ATTRIBUTE_KEYS and name in self._zattrs()
+        return name not in ann.SPECIAL_ATTRIBUTE_KEYS and name in self._zattrs()
 
     # h5py's own views hold its global lock while they iterate; a read inside the loop body that
     # waits on zarr's I/O thread would then deadlock with any h5py object finalised there.
@@ -75,14 +86,14 @@ class LindiH5pyAttributes(h5py.AttributeManager):
         self._owner._file._require_writable("delete attribute", error=KeyError)
         from lindi_core.facade.writing import delete_attribute
 
-        delete_attribute(self._owner._file, self._owner._zpath, name)
+        delete_attribute(self._owner._file, self._owner._zpath, _name(name))
 
     def create(self, name: str, data: Any, shape: Any = None, dtype: Any = None) -> None:
         """Create (or replace) an attribute, with the type h5py would give it."""
         self._owner._file._require_writable("create attribute")
         from lindi_core.facade.writing import set_attribute
 
-        set_attribute(self._owner._file, self._owner._zpath, name, data, dtype=dtype, shape=shape)
+        set_attribute(self._owner._file, self._owner._zpath, _name(name), data, dtype=dtype, shape=shape)
 
     def modify(self, name: str, value: Any) -> None:
         """Change an attribute's value, keeping its type when it exists (as h5py does)."""

@@ -462,7 +462,17 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             writing.rewrite_encoded(self._file, self._zpath, values, self.dtype)
             self._after_rewrite()
             return
-        self._zarr().resize(tuple(shape))
+        array = self._zarr()
+        # Values cut off by a shrink are gone, as in HDF5: growing again shows the fill value.
+        # Zarr drops the chunks wholly outside the new shape; in the chunks across its edge
+        # the cut-off part is set to the fill value first.
+        chunks = tuple(self._zarray["chunks"])
+        kept = [min(old, -(-new // c) * c) for new, old, c in zip(shape, self.shape, chunks)]  # chunks kept
+        for axis, new in enumerate(shape):
+            if new < kept[axis]:
+                region = tuple(slice(new, kept[i]) if i == axis else slice(0, kept[i]) for i in range(len(shape)))
+                array[region] = array.fill_value
+        array.resize(tuple(shape))
         self._zarray = self._file._rfs.metadata[join_key(self._zpath, ".zarray")]
         self._whole = None
 

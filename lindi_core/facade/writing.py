@@ -416,6 +416,8 @@ def _codecs(dtype: np.dtype, compression: Any, compression_opts: Any, shuffle: A
         elif isinstance(compression, int) and compression in range(10):
             filters.append(numcodecs.Zlib(level=compression))
         elif str(compression) in _COMPRESSORS:
+            if str(compression) == "gzip" and compression_opts is not None and compression_opts not in range(10):
+                raise ValueError(f"GZIP setting must be an integer from 0-9, not {compression_opts!r}")
             filters.append(_COMPRESSORS[str(compression)](compression_opts))
         else:
             raise ValueError(f'Compression filter "{compression}" is unavailable')
@@ -485,6 +487,15 @@ def create_dataset(file: LindiH5pyFile, zpath: str, shape: Any = None, dtype: An
         if len(maxshape) != len(shape) or any(m is not None and m < n for m, n in zip(maxshape, shape)):
             raise ValueError("Maximum shape must be at least the current shape in every dimension")
     filters = _codecs(dtype, compression, compression_opts, shuffle, fletcher32)
+    if isinstance(chunks, (int, np.integer)) and not isinstance(chunks, bool):
+        chunks = (int(chunks),)
+    if isinstance(chunks, (tuple, list)):
+        chunks = tuple(int(c) for c in chunks)
+        if len(chunks) != len(shape):
+            raise ValueError("Chunk shape must not be greater than data shape in any dimension. "
+                             f"{chunks} is not compatible with {shape}")
+        if any(c < 1 for c in chunks):
+            raise ValueError("All chunk dimensions must be positive")
     chunked = chunks not in (None, False) or bool(filters) or (maxshape is not None and maxshape != shape)
     if chunks is True or (chunked and chunks in (None, False)):
         chunks = h5py.filters.guess_chunk(shape, maxshape, dtype.itemsize) if shape and all(shape) else \
@@ -510,8 +521,17 @@ def create_dataset(file: LindiH5pyFile, zpath: str, shape: Any = None, dtype: An
         pipeline = _hdf5_pipeline(dtype, tuple(zchunks), compression, compression_opts, shuffle, fletcher32)
         if pipeline:
             zattrs[ann.HDF5_FILTERS] = pipeline
+    try:
+        _create_array(file, zpath, family, dtype, zshape, zchunks, zattrs, filters, fillvalue, data)
+    except BaseException:
+        _remove_keys(file, zpath)  # nothing of a dataset that could not be made is left behind
+        raise
+    file._hierarchy.add(zpath, "dataset")
+
+
+def _create_array(file: LindiH5pyFile, key: str, family: Any, dtype: np.dtype, zshape: list, zchunks: list,
+                  zattrs: dict, filters: list, fillvalue: Any, data: np.ndarray | None) -> None:
     store = file._store
-    key = zpath
     if family in dtypes.IN_PLACE:
         storage = np.dtype(dtype.str) if dtype.fields is None else dtype
         fill = np.zeros((), storage)[()] if fillvalue is None else np.asarray(fillvalue, dtype=storage)[()]
@@ -528,7 +548,6 @@ def create_dataset(file: LindiH5pyFile, zpath: str, shape: Any = None, dtype: An
     else:  # references, ragged arrays, compounds holding them: encoded in the reference file
         values = np.empty(zshape, dtype=object) if data is None else data.reshape(zshape)
         _write_encoded(file, key, values, dtype, family, zchunks, zattrs)
-    file._hierarchy.add(zpath, "dataset")
 
 
 def rewrite_encoded(file: LindiH5pyFile, zpath: str, values: np.ndarray, dtype: np.dtype) -> None:

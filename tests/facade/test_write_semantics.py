@@ -130,7 +130,43 @@ def _a_name_used_again(f):
     return before, after_delete, type(f["d"]).__name__.replace("LindiH5py", ""), f["e"][()].tolist()
 
 
+def _shrink_then_grow(f):
+    d = f.create_dataset("d", data=np.arange(12).reshape(3, 4), maxshape=(None, None), chunks=(2, 3), fillvalue=-1)
+    d.resize((1, 1))
+    d.resize((3, 4))
+    first = d[()].tolist()
+    d[...] = 7
+    d.resize((3, 2))
+    d.resize(5, axis=1)
+    e = f.create_dataset("e", data=np.arange(10), maxshape=(None,), chunks=(4,))
+    e.resize((3,))
+    e.resize((10,))
+    return first, d[()].tolist(), e[()].tolist()
+
+
+def _failed_creations_leave_nothing(f):
+    outcomes = []
+    for options in (dict(compression="gzip", compression_opts=12), dict(chunks=(0,)), dict(chunks=(2, 2))):
+        try:
+            f.create_dataset("d", data=np.arange(10), **options)
+            outcomes.append("made")
+        except Exception as exc:
+            outcomes.append(type(exc).__name__)
+    f.create_group("d")  # the name is free, and stays a group after reopening
+    f.create_dataset("c", data=np.arange(10), chunks=5)
+    return outcomes, "d" in f, f["c"].chunks
+
+
+def _bytes_attribute_names(f):
+    f.attrs[b"nm"] = 1
+    f.attrs.create(b"other", [1.5])
+    return int(f.attrs["nm"]), b"nm" in f.attrs, f.attrs[b"other"].tolist(), sorted(f.attrs)
+
+
 STRUCTURE_CASES = {
+    "shrink, then grow: the fill value": _shrink_then_grow,
+    "failed creations leave nothing behind": _failed_creations_leave_nothing,
+    "bytes attribute names": _bytes_attribute_names,
     "paths read as libhdf5 reads them": _paths,
     "'.' names the group itself": lambda f: f.create_group("."),
     "relative soft links": _relative_soft_links,
