@@ -34,10 +34,14 @@ class LindiH5pyAttributes(h5py.AttributeManager):
         self._owner = owner
 
     def _zattrs(self) -> dict:
+        if not self._owner._file._is_open:  # as h5py's, once the file is closed
+            raise ValueError("Invalid location identifier (the file is closed)")
         return self._owner._zattrs()
 
     def __getitem__(self, name: str) -> Any:
         name = _name(name)
+        if not self._owner._file._is_open:
+            raise KeyError(f"Unable to synchronously open attribute '{name}' (the file is closed)")
         zattrs = self._zattrs()
         if name in ann.SPECIAL_ATTRIBUTE_KEYS or name not in zattrs:
             raise KeyError(f"Unable to synchronously open attribute (can't locate attribute: '{name}')")

@@ -22,15 +22,17 @@ if TYPE_CHECKING:
 class LindiObjectID:
     """Stands in for h5py's ``ObjectID``: hashable, equal for the same stored object."""
 
-    __slots__ = ("_file_token", "zpath")
+    __slots__ = ("_file", "_file_token", "zpath")
 
     def __init__(self, file: LindiH5pyFile, zpath: str):
+        self._file = file
         self._file_token = id(file)
         self.zpath = zpath
 
     @property
     def valid(self) -> bool:
-        return True
+        """False once the file is closed, as h5py's ids (hdmf checks it before reading)."""
+        return self._file._is_open
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, LindiObjectID) and (other._file_token, other.zpath) == (self._file_token, self.zpath)

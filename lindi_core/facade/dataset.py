@@ -250,6 +250,8 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             data = _extract_fields(data, selection.fields)
         if new_dtype is not None:
             data = _cast(data, np.dtype(new_dtype))
+        elif not selection.fields and dtype.metadata and isinstance(data, np.ndarray) and data.dtype == dtype:
+            data = data.view(dtype)  # h5py's marks (vlen=str, enum=..., ref=...) on the array's type too
         scalar_result = (self.shape == () and _only_field_names(args)) or (
             selection.mask is None and self.shape != () and len(selection.shape_drops) == len(self.shape))
         if scalar_result:
@@ -707,19 +709,5 @@ def _cast(data: np.ndarray, dtype: np.dtype) -> np.ndarray:
         return np.asarray([v.decode("utf-8") if isinstance(v, bytes) else v for v in data.reshape(-1)],
                           dtype=dtype).reshape(data.shape)
     if dtype.kind in "iu" and data.dtype.kind in "iuf":
-        return _saturating_cast(data, dtype)
+        return dtypes.saturating_cast(data, dtype)
     return data.astype(dtype)
-
-
-def _saturating_cast(data: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Numbers to an integer type the way libhdf5 converts them: values out of range clip to
-    the type's limits (NumPy would wrap around), NaN becomes 0."""
-    info = np.iinfo(dtype)
-    if data.dtype.kind == "f":
-        wide = data.astype(np.float64)  # so the limits themselves are representable
-        clipped = np.clip(np.nan_to_num(wide, nan=0.0, posinf=info.max, neginf=info.min), info.min, info.max)
-        return clipped.astype(dtype)
-    wide = data.astype(np.int64) if data.dtype.kind == "i" or data.dtype.itemsize < 8 else data
-    if data.dtype == np.uint64:
-        return np.minimum(data, np.uint64(info.max)).astype(dtype)
-    return np.clip(wide, info.min, info.max).astype(dtype)

@@ -94,13 +94,13 @@ def _object_dtype(zarray: dict) -> np.dtype:
 def converted_for_write(value: Any, dtype: np.dtype) -> Any:
     """``value`` as HDF5 converts data written to a dataset of ``dtype``, where that differs from
     NumPy's cast: integers saturate at the type's limits instead of wrapping around (NaN
-    becomes the smallest value, as libhdf5 makes it), and compound members are matched by name,
+    as libhdf5 makes it), and compound members are matched by name,
     not by position. Other values are returned as they are, for the caller's usual cast."""
     if dtype.kind in "iu" and dtype.metadata is None:  # not enums: their values are checked by name
         array = np.asarray(value)
         if array.dtype.kind not in "iuf" or array.dtype == dtype:
             return value
-        return _saturated(array, dtype)
+        return saturating_cast(array, dtype)
     if dtype.names is not None:
         array = np.asarray(value)
         if array.dtype.names is None or array.dtype == dtype:
@@ -115,14 +115,23 @@ def converted_for_write(value: Any, dtype: np.dtype) -> Any:
     return value
 
 
-def _saturated(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+# What libhdf5's conversion makes of NaN (measured with h5py on x86-64, writes and astype alike):
+# the cast of the platform's C compiler, which differs by width and signedness.
+_NAN_AS = {"i1": 0, "i2": 0, "i4": -(2**31), "i8": -(2**63), "u1": 0, "u2": 0, "u4": 0, "u8": 2**63}
+
+
+def saturating_cast(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Numbers to an integer type as libhdf5 converts them: out-of-range values clip to the
+    type's limits (NumPy would wrap around), NaN as libhdf5 makes it."""
     limits = np.iinfo(dtype)
     if array.dtype.kind == "f":
         low, high = float(limits.min), float(limits.max)
         if high >= 2.0**53:  # not exact as a float: the largest float that fits
             high = float(np.nextafter(high, 0.0))
-        converted = np.clip(np.where(np.isnan(array), low, array), low, high).astype(dtype)
+        nan = np.isnan(array)
+        converted = np.clip(np.where(nan, 0.0, array), low, high).astype(dtype)
         converted[array >= float(limits.max)] = limits.max  # exactly, where the float could not say it
+        converted[nan] = _NAN_AS.get(f"{dtype.kind}{dtype.itemsize}", 0)
         return converted
     source = np.iinfo(array.dtype)
     if source.min >= limits.min and source.max <= limits.max:

@@ -69,6 +69,8 @@ def parse(args: Any, shape: tuple[int, ...], dtype: np.dtype) -> Selection:
     axes = []
     fancy = 0
     for arg, extent in zip(args, shape):
+        if isinstance(arg, range | tuple):  # index sequences as h5py takes them
+            arg = list(arg)
         if isinstance(arg, (list, np.ndarray)) and not (isinstance(arg, np.ndarray) and arg.ndim == 0):
             fancy += 1
             if fancy > 1:

@@ -1508,3 +1508,44 @@ def test_relative_soft_links_resolve_from_their_group(open_pair):
         pair.check(None, lambda f, name=name: f[name].name)
     pair.check(None, lambda f: f["g/rel_dot"][()].tolist())
     pair.check(None, lambda f: [n for n in ("g/rel/deep", "g/rel/nothing", ".", "g/.", "") if n in f])
+
+
+def test_arrays_read_carry_h5pys_type_marks(open_pair):
+    def build(f):
+        f["v"] = np.array(["a", "b"], dtype=h5py.string_dtype())
+        f.create_dataset("e", data=np.array([0, 1], "i1"), dtype=h5py.enum_dtype({"A": 0, "B": 1}, "i1"))
+        f.create_dataset("r", data=[f["v"].ref])
+        f.create_dataset("rg", data=np.array([np.arange(3), np.arange(2)], dtype=object), dtype=h5py.vlen_dtype("i4"))
+
+    pair = open_pair(build)
+    for name in ("v", "e", "r", "rg"):
+        pair.check(name, lambda d: d[()].dtype.metadata)
+        pair.check(name, lambda d: d[:1].dtype.metadata)
+    pair.check("v", lambda d: h5py.check_string_dtype(d[()].dtype))
+    pair.check("e", lambda d: h5py.check_enum_dtype(d[()].dtype))
+
+
+def test_astype_to_integers_converts_as_libhdf5(open_pair):
+    pair = open_pair(lambda f: f.create_dataset("f", data=[np.nan, np.inf, -np.inf, 1e20, -1e20, 3.7, -3.7]))
+    for target in ("i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8"):
+        pair.check("f", lambda d, target=target: d.astype(target)[()].tolist())
+
+
+def test_ranges_and_tuples_index_as_lists(open_pair):
+    pair = open_pair(lambda f: f.create_dataset("d", data=np.arange(30).reshape(10, 3)))
+    pair.check("d", lambda d: d[range(3)].tolist())
+    pair.check("d", lambda d: d[range(2, 8, 2), 1].tolist())
+    pair.check("d", lambda d: d[(1, 2), 0].tolist())
+
+
+def test_ids_are_invalid_once_the_file_is_closed(open_pair):
+    pair = open_pair(lambda f: f.create_dataset("d", data=np.arange(3)).attrs.create("a", 1))
+    ids = [f["d"].id for f in (pair.h5, pair.lf)]
+    datasets = [f["d"] for f in (pair.h5, pair.lf)]
+    assert [bool(i.valid) for i in ids] == [True, True]
+    for f in (pair.h5, pair.lf):
+        f.close()
+    assert [bool(i.valid) for i in ids] == [False, False]
+    for dataset in datasets:
+        with pytest.raises(KeyError):
+            dataset.attrs["a"]
