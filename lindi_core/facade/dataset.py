@@ -122,7 +122,8 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
     def fillvalue(self) -> Any:
         dtype = self.dtype
         if h5py.check_string_dtype(dtype) is not None and dtype.kind == "O":
-            return b""
+            fill = self._zarray.get("fill_value")
+            return fill.encode("utf-8") if isinstance(fill, str) else b""
         if dtype.kind == "O" or dtype.fields is not None and self._zarray.get("dtype") == "|O":
             return _zero_with_none_objects(dtype)
         fill = self._zarray.get("fill_value")

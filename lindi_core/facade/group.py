@@ -232,8 +232,10 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
             create_link(self._file, zpath, ann.EXTERNAL_LINK, {"file": obj.filename, "path": obj.path})
         elif isinstance(obj, FacadeObject):
             if obj._file is not self._file:
-                raise ValueError("Unable to create hard link (objects are in different files)")
+                raise OSError("Unable to create link (interfile hard links are not allowed)")
             create_link(self._file, zpath, ann.HARD_LINK, {"path": "/" + obj._zpath})
+        elif isinstance(obj, (h5py.Group, h5py.Dataset, h5py.Datatype)):  # an object of another (HDF5) file
+            raise OSError("Unable to create link (interfile hard links are not allowed)")
         else:
             self.create_dataset(name, data=obj)
 

@@ -65,7 +65,7 @@ class _JsonReferences:
 def _is_reference_value(value: Any) -> bool:
     if isinstance(value, h5py.Reference):
         return True
-    if isinstance(value, (list, tuple, np.ndarray)) and len(value):
+    if isinstance(value, (list, tuple, np.ndarray)) and np.size(value):
         first = np.asarray(value, dtype=object).reshape(-1)[0]
         return isinstance(first, h5py.Reference)
     return False
@@ -449,12 +449,21 @@ def _hdf5_pipeline(dtype: np.dtype, chunks: tuple[int, ...], compression: Any, c
 
 def guess_dtype(data: Any) -> np.dtype:
     """The dtype h5py would store ``data`` with."""
-    if isinstance(data, (str, bytes)) or (isinstance(data, np.ndarray) and data.dtype.kind == "U"):
-        return h5py.string_dtype("utf-8") if not isinstance(data, bytes) else np.dtype(f"S{max(len(data), 1)}")
+    if isinstance(data, bytes):
+        return h5py.string_dtype("ascii")  # h5py stores bytes as variable-length ASCII
+    if isinstance(data, str) or (isinstance(data, np.ndarray) and data.dtype.kind == "U"):
+        return h5py.string_dtype("utf-8")
+    if not isinstance(data, np.ndarray) and isinstance(data, (list, tuple)):
+        flat = np.asarray(data, dtype=object).reshape(-1)
+        if flat.size and all(isinstance(v, bytes) for v in flat):
+            return h5py.string_dtype("ascii")  # a list of bytes too (an array of them stays |S<n>)
     array = np.asarray(data)
     if array.dtype.kind == "O":
         first = array.reshape(-1)[0] if array.size else None
-        if isinstance(first, (str, bytes)):
+        if isinstance(first, bytes):
+            return h5py.string_dtype("ascii") if all(isinstance(v, bytes) for v in array.reshape(-1)) \
+                else h5py.string_dtype("utf-8")
+        if isinstance(first, str):
             return h5py.string_dtype("utf-8")
         if isinstance(first, h5py.Reference):
             return h5py.regionref_dtype if isinstance(first, h5py.RegionReference) else h5py.ref_dtype
@@ -541,8 +550,10 @@ def _create_array(file: LindiH5pyFile, key: str, family: Any, dtype: np.dtype, z
         if data is not None and data.size:
             array[...] = data.reshape(zshape)
     elif family is dtypes.Family.VLEN_STRING:
+        fill = None if fillvalue is None else (fillvalue.decode("utf-8") if isinstance(fillvalue, bytes)
+                                               else str(fillvalue))
         array = zarr.create_array(store, name=key, shape=zshape, chunks=zchunks, dtype=str, zarr_format=2,
-                                  compressors=None, overwrite=False, attributes=zattrs)
+                                  compressors=None, overwrite=False, attributes=zattrs, fill_value=fill)
         if data is not None and data.size:
             array[...] = _as_text(data).reshape(zshape)
     else:  # references, ragged arrays, compounds holding them: encoded in the reference file

@@ -163,7 +163,36 @@ def _bytes_attribute_names(f):
     return int(f.attrs["nm"]), b"nm" in f.attrs, f.attrs[b"other"].tolist(), sorted(f.attrs)
 
 
+def _bytes_and_zero_dimensional_values(f):
+    f.create_dataset("a", data=[b"a", b"bcd"])
+    f.create_dataset("b", data=b"hello")
+    f.create_dataset("c", data=np.array([b"a", b"bcd"]))
+    f["a"][0] = b"xyz"
+    f.attrs["z"] = np.array(5, dtype="i2")
+    return ([(str(f[n].dtype), h5py.check_string_dtype(f[n].dtype), f[n][()].tolist() if f[n].shape else f[n][()])
+             for n in "abc"], repr(f.attrs["z"]))
+
+
+def _string_fill_value(f):
+    d = f.create_dataset("d", shape=(2,), dtype=h5py.string_dtype(), fillvalue="zz", maxshape=(None,))
+    d[0] = "a"
+    d.resize((4,))
+    return d[()].tolist(), d.fillvalue
+
+
+def _hard_link_to_another_file(f):
+    other = h5py.File(f.filename + ".other.h5", "w")
+    other["d"] = np.arange(3)
+    try:
+        f["h"] = other["d"]
+    finally:
+        other.close()
+
+
 STRUCTURE_CASES = {
+    "bytes, lists of bytes, 0-d attributes": _bytes_and_zero_dimensional_values,
+    "the fill value of a string dataset": _string_fill_value,
+    "a hard link to an object of another file": _hard_link_to_another_file,
     "shrink, then grow: the fill value": _shrink_then_grow,
     "failed creations leave nothing behind": _failed_creations_leave_nothing,
     "bytes attribute names": _bytes_attribute_names,
