@@ -172,7 +172,7 @@ def _flatten(value: Any) -> Iterator[Any]:
         yield value
 
 
-def _typed(value: Any, dtype: np.dtype) -> Any:
+def _typed(value: Any, dtype: np.dtype, record: bool = False) -> Any:
     """A JSON value converted to ``dtype`` the way h5py would hand it back."""
     reference = h5py.check_ref_dtype(dtype)
     if reference is not None:  # inside a compound or a variable-length sequence
@@ -189,8 +189,20 @@ def _typed(value: Any, dtype: np.dtype) -> Any:
         if isinstance(value, list):
             return np.array(_encode(value), dtype=dtype)
         return np.bytes_(value.encode("utf-8"))
+    if dtype.subdtype is not None:  # an array type (a compound member): nested lists of its shape
+        base, shape = dtype.subdtype
+        out = np.empty(shape, dtype=base)
+        for index in np.ndindex(*shape):
+            item = value
+            for i in index:
+                item = item[i]
+            out[index] = _typed(item, base)
+        return out
     if dtype.fields is not None:
-        array = np.empty((len(value),) if _is_rows(value) else (), dtype=dtype)
+        # A record or a list of records: told apart by how deep the lists go (a record whose
+        # first member is an array starts with a list too). A member is always one record.
+        rows = not record and isinstance(value, list) and _list_depth(value) > _json_depth(dtype)
+        array = np.empty((len(value),) if rows else (), dtype=dtype)
         _fill_compound(array, value)
         return array if array.ndim else array[()]
     if dtype.kind == "c":
@@ -213,8 +225,30 @@ def _encode(value: Any) -> Any:
     return value.encode("utf-8") if isinstance(value, str) else value
 
 
-def _is_rows(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and isinstance(value[0], list)
+def _list_depth(value: Any) -> int:
+    """How many lists deep ``value`` goes along its first elements (an empty list is one)."""
+    depth = 0
+    while isinstance(value, list):
+        depth += 1
+        if not value:
+            break
+        value = value[0]
+    return depth
+
+
+def _json_depth(dtype: np.dtype) -> int:
+    """How many lists deep the JSON value of one element of ``dtype`` goes at its start."""
+    if dtype.subdtype is not None:
+        base, shape = dtype.subdtype
+        return len(shape) + _json_depth(base)
+    if dtype.fields is not None:
+        return 1 + _json_depth(dtype.fields[dtype.names[0]][0])
+    if dtype.kind == "c":
+        return 1
+    vlen = h5py.check_vlen_dtype(dtype)
+    if vlen is not None and h5py.check_string_dtype(dtype) is None:
+        return 1 + _json_depth(np.dtype(vlen))
+    return 0
 
 
 def _fill_compound(array: np.ndarray, value: Any) -> None:
@@ -222,7 +256,7 @@ def _fill_compound(array: np.ndarray, value: Any) -> None:
         for (name, (field_dtype, *_)), item in zip(array.dtype.fields.items(), value):
             if h5py.check_string_dtype(field_dtype) is not None and field_dtype.kind == "O":
                 item = item.encode("utf-8") if isinstance(item, str) else item  # bytes inside compounds
-            array[name] = _typed(item, field_dtype)
+            array[name] = _typed(item, field_dtype, record=field_dtype.fields is not None)
         return
     for index in range(array.shape[0]):
         _fill_compound(array[index : index + 1].reshape(array.shape[1:]), value[index])

@@ -31,6 +31,8 @@ def dtype_from_description(description: Any) -> np.dtype:
                                    basetype=np.dtype(description["base"]))
         if "vlen" in description:
             return h5py.vlen_dtype(dtype_from_description(description["vlen"]))
+        if "array" in description:
+            return np.dtype((dtype_from_description(description["array"]), tuple(int(n) for n in description["shape"])))
         if "reference" in description:
             return h5py.regionref_dtype if description["reference"] == "region" else h5py.ref_dtype
         if "compound" in description:

@@ -78,7 +78,8 @@ def describe(dtype: np.dtype) -> Any:
 
     A NumPy type string for plain types (``"<i2"``, ``">f4"``, ``"|S5"``, ``"|b1"``), else an
     object: ``{"string": encoding}`` for variable-length strings, ``{"enum": {...}, "base": t}``,
-    ``{"vlen": t}``, ``{"reference": "object" | "region"}``, ``{"compound": [[name, t], ...]}``.
+    ``{"vlen": t}``, ``{"reference": "object" | "region"}``, ``{"compound": [[name, t], ...]}``,
+    ``{"array": t, "shape": [n, ...]}``.
     """
     ref = h5py.check_ref_dtype(dtype)
     if ref is not None:
@@ -94,6 +95,9 @@ def describe(dtype: np.dtype) -> Any:
     mapping = h5py.check_enum_dtype(dtype)
     if mapping is not None and dtype.kind != "b":
         return {"enum": {k: int(v) for k, v in mapping.items()}, "base": dtype.str}
+    if dtype.subdtype is not None:  # an HDF5 array type (a compound member of fixed shape)
+        base, shape = dtype.subdtype
+        return {"array": describe(base), "shape": [int(n) for n in shape]}
     if dtype.fields is not None:
         described: dict[str, Any] = {"compound": [[name, describe(dtype.fields[name][0])] for name in dtype.names]}
         if not _members_back_to_back(dtype):  # padding or reordered members: keep HDF5's layout, as h5py reports it

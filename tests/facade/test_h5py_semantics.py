@@ -1549,3 +1549,27 @@ def test_ids_are_invalid_once_the_file_is_closed(open_pair):
     for dataset in datasets:
         with pytest.raises(KeyError):
             dataset.attrs["a"]
+
+
+ARRAY_MEMBERS = np.dtype([("arr", "<i4", (3,)), ("x", "<f4")])
+NESTED_ARRAY_MEMBERS = np.dtype([("p", [("q", "<i2", (2,))]), ("m", "<f8", (2, 2))])
+
+
+def test_compound_members_of_fixed_shape_read_as_in_h5py(open_pair):
+    def build(f):
+        f["c"] = np.array([([1, 2, 3], 1.0), ([4, 5, 6], 2.5)], ARRAY_MEMBERS)
+        f["n"] = np.zeros(2, NESTED_ARRAY_MEMBERS)
+        f["n"][0] = (([7, 8],), [[1, 2], [3, 4]])
+        f.attrs["c"] = f["c"][()]
+        f.attrs["one"] = f["c"][0]
+        f.attrs["n"] = f["n"][()]
+        f.attrs["n1"] = f["n"][0]
+        f.attrs["records"] = np.array([((1, 2),)], dtype=[("p", [("a", "i4"), ("b", "i4")])])
+
+    pair = open_pair(build)
+    for name in ("c", "n"):
+        pair.check(name, lambda d: d.dtype)
+        pair.check(name, lambda d: d[()].tolist())
+        pair.check(name, lambda d: d[1].tolist())
+    for name in ("c", "one", "n", "n1", "records"):
+        pair.check(None, lambda f, name=name: (f.attrs[name].dtype, np.shape(f.attrs[name]), f.attrs[name].tolist()))

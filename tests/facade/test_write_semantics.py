@@ -189,7 +189,20 @@ def _hard_link_to_another_file(f):
         other.close()
 
 
+def _compound_with_array_members(f):
+    records = np.array([([1, 2, 3], 1.0), ([4, 5, 6], 2.5)], dtype=[("arr", "<i4", (3,)), ("x", "<f4")])
+    d = f.create_dataset("c", data=records)
+    d[1] = (np.array([9, 9, 9]), 7.0)
+    f.attrs.create("a", records)
+
+    def plain(array):  # tolist() keeps member arrays as arrays, which compare elementwise
+        return [[row[name].tolist() for name in array.dtype.names] for row in array]
+
+    return str(d.dtype), plain(d[()]), plain(f.attrs["a"])
+
+
 STRUCTURE_CASES = {
+    "compound members of fixed shape": _compound_with_array_members,
     "bytes, lists of bytes, 0-d attributes": _bytes_and_zero_dimensional_values,
     "the fill value of a string dataset": _string_fill_value,
     "a hard link to an object of another file": _hard_link_to_another_file,
