@@ -450,6 +450,8 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             raise TypeError("Only chunked datasets can be resized")
         shape = list(self.shape)
         if axis is not None:
+            if not 0 <= axis < len(shape):
+                raise ValueError("Invalid axis (0 to %s allowed)" % (len(shape) - 1))
             shape[axis] = int(size)
         else:
             shape = [int(n) for n in (size if isinstance(size, (tuple, list)) else (size,))]
@@ -457,7 +459,13 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             raise TypeError("New shape length must match dataset rank")
         maxshape = self.maxshape
         if any(m is not None and n > m for n, m in zip(shape, maxshape)):
-            raise ValueError("Unable to change the shape of the dataset (new size exceeds maximum)")
+            raise RuntimeError("Unable to synchronously change a dataset's dimensions (dimension cannot exceed the "
+                               f"existing maximal size (new: {tuple(shape)} max: {tuple(maxshape)}))")
+        zattrs_key = join_key(self._zpath, ".zattrs")
+        zattrs = dict(self._file._rfs.metadata.get(zattrs_key) or {})
+        if ann.HDF5_MAXSHAPE not in zattrs:  # the maximum was the shape at creation: it stays when the shape changes
+            zattrs[ann.HDF5_MAXSHAPE] = list(maxshape)
+            self._file._rfs.set_metadata(zattrs_key, zattrs)
         if self._is_family_encoded():
             values = writing.empty_encoded(tuple(shape), self.dtype)
             overlap = tuple(slice(0, min(a, b)) for a, b in zip(shape, self.shape))

@@ -192,6 +192,8 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
             rfs.set_metadata(".zgroup", {"zarr_format": 2})
             if is_tar_path(source):
                 tar = LindiTarWriter.create(source, jsonio.dumps(rfs), reuse_freed_chunks=reuse_freed_chunks)
+            else:
+                jsonio.write_atomic(rfs, source)  # the file exists from now on, as h5py's does
             store = ReferenceStore(rfs, policy=LocationPolicy(base_dir=os.path.dirname(os.path.abspath(source))),
                                    sources=ByteSources(cache=local_cache),
                                    container=tar.container if tar is not None else None)

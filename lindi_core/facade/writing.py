@@ -505,7 +505,7 @@ def create_dataset(file: LindiH5pyFile, zpath: str, shape: Any = None, dtype: An
                              f"{chunks} is not compatible with {shape}")
         if any(c < 1 for c in chunks):
             raise ValueError("All chunk dimensions must be positive")
-    chunked = chunks not in (None, False) or bool(filters) or (maxshape is not None and maxshape != shape)
+    chunked = chunks not in (None, False) or bool(filters) or maxshape is not None  # as h5py lays them out
     if chunks is True or (chunked and chunks in (None, False)):
         chunks = h5py.filters.guess_chunk(shape, maxshape, dtype.itemsize) if shape and all(shape) else \
             tuple(max(1, n) for n in shape)
@@ -543,7 +543,8 @@ def _create_array(file: LindiH5pyFile, key: str, family: Any, dtype: np.dtype, z
     store = file._store
     if family in dtypes.IN_PLACE:
         storage = np.dtype(dtype.str) if dtype.fields is None else dtype
-        fill = np.zeros((), storage)[()] if fillvalue is None else np.asarray(fillvalue, dtype=storage)[()]
+        fill = np.zeros((), storage)[()] if fillvalue is None else \
+            np.asarray(converted_for_write(np.asarray(fillvalue), storage), dtype=storage)[()]
         array = zarr.create_array(store, name=key, shape=zshape, chunks=zchunks, dtype=storage, fill_value=fill,
                                   filters=filters or None, compressors=None, zarr_format=2, overwrite=False,
                                   attributes=zattrs or None)

@@ -201,7 +201,30 @@ def _compound_with_array_members(f):
     return str(d.dtype), plain(d[()]), plain(f.attrs["a"])
 
 
+def _maximum_shapes(f):
+    d = f.create_dataset("d", data=np.arange(5), maxshape=(5,))
+    out = [d.chunks, d.maxshape]
+    d.resize((2,))
+    e = f.create_dataset("e", data=np.arange(5), chunks=True)
+    e.resize((3,))
+    out += [d.maxshape, e.maxshape]
+    for grow in ((e, (6,)), (d, 4, 3)):
+        try:
+            grow[0].resize(*grow[1:])
+        except Exception as exc:
+            out.append(type(exc).__name__)
+    e.resize((5,))
+    g = f.create_dataset("g", shape=(3,), dtype="u1", fillvalue=300)
+    return out, e[()].tolist(), int(g.fillvalue), g[()].tolist()
+
+
+def _a_new_file_exists_at_once(f):
+    return __import__("os").path.exists(f.filename)
+
+
 STRUCTURE_CASES = {
+    "maximum shapes, a clipped fill value": _maximum_shapes,
+    "a new file exists at once": _a_new_file_exists_at_once,
     "compound members of fixed shape": _compound_with_array_members,
     "bytes, lists of bytes, 0-d attributes": _bytes_and_zero_dimensional_values,
     "the fill value of a string dataset": _string_fill_value,
