@@ -258,18 +258,31 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
     def copy(self, source: Any, dest: Any, name: str | None = None, shallow: bool = False,
              expand_soft: bool = False, expand_external: bool = False, expand_refs: bool = False,
              without_attrs: bool = False) -> None:
-        """Copy an object (by path or object, from this or another translated file) to ``dest``
-        (a path, or a group to copy into). Chunk data is copied by reference: no bytes move."""
+        """Copy an object (by path or object, from this or another translated file, or from an
+        HDF5 file opened with h5py) to ``dest`` (a path, or a group to copy into). From a
+        translated file chunk data is copied by reference (no bytes move); from h5py, by value."""
         from lindi_core.facade.writing import copy_object
 
         source_obj = self[source] if isinstance(source, str) else source
-        if not isinstance(source_obj, FacadeObject):
-            raise TypeError("the source must be an object of a translated (reference) file")
+        if not isinstance(source_obj, (FacadeObject, h5py.Group, h5py.Dataset)):
+            raise TypeError(f"cannot copy a {type(source_obj).__name__}: a group or a dataset is needed")
         if isinstance(dest, LindiH5pyGroup):
             target_group, target_name = dest, name or source_obj.name.rsplit("/", 1)[-1]
         else:
             target_group, target_name = self, dest
         target_group._file._require_writable("copy object", error=OSError)
+        if not isinstance(source_obj, FacadeObject):  # an object of a plain HDF5 file
+            from lindi_core.facade.copy_from_hdf5 import copy_from_hdf5
+
+            if expand_refs:
+                raise ValueError("expand_refs is not available (see copy of translated objects)")
+            zpath = target_group._child_zpath(target_name)
+            if self._file._kind(zpath) is not None:
+                raise ValueError("Unable to synchronously copy object (destination object already exists)")
+            parent, _, last = ("/" + zpath).rpartition("/")
+            copy_from_hdf5(source_obj, self._file.require_group(parent or "/"), last, shallow=shallow,
+                           without_attrs=without_attrs, expand_soft=expand_soft, expand_external=expand_external)
+            return
         copy_object(source_obj._file, source_obj._zpath, target_group._file,
                     target_group._child_zpath(target_name), without_attrs=without_attrs, shallow=shallow,
                     expand_soft=expand_soft, expand_external=expand_external, expand_refs=expand_refs)

@@ -222,7 +222,32 @@ def _a_new_file_exists_at_once(f):
     return __import__("os").path.exists(f.filename)
 
 
+def _copy_from_an_hdf5_file(f):
+    source_path = f.filename + ".source.h5"
+    with h5py.File(source_path, "w") as source:
+        g = source.create_group("g", track_order=True)
+        g.attrs["a"] = 1
+        g.attrs["r"] = source.ref
+        g.create_dataset("c", data=np.arange(100).reshape(10, 10), chunks=(5, 5), compression="gzip",
+                         maxshape=(None, 10), fillvalue=-1)
+        g.create_dataset("s", data=["x", "yy"], dtype=h5py.string_dtype())
+        g["soft"] = h5py.SoftLink("/g/c")
+        g["hard"] = g["c"]
+        g.create_group("k/l").attrs["deep"] = "yes"
+    with h5py.File(source_path, "r") as source:
+        f.copy(source["g"], "copy")
+        f.copy(source["g"], "shallow", shallow=True)
+        f["into"] = h5py.SoftLink("/copy")
+        f.copy(source["/g/c"], f["copy/k"], name="c2")
+    c = f["copy/c"]
+    return (list(f["copy"]), int(f["copy"].attrs["a"]), bool(f["copy"].attrs["r"]), c[()].tolist(), c.chunks,
+            c.compression, c.maxshape, int(c.fillvalue), f["copy/s"][()].tolist(), f["copy/hard"] == c,
+            f.get("copy/soft", getlink=True).path, f["copy/k/l"].attrs["deep"], list(f["shallow/k"]),
+            f["copy/k/c2"][3, 3])
+
+
 STRUCTURE_CASES = {
+    "a copy from an HDF5 file": _copy_from_an_hdf5_file,
     "maximum shapes, a clipped fill value": _maximum_shapes,
     "a new file exists at once": _a_new_file_exists_at_once,
     "compound members of fixed shape": _compound_with_array_members,
