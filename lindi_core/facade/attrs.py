@@ -128,7 +128,8 @@ def decode_attribute(value: Any, description: Any = None) -> Any:
     if isinstance(description, dict) and "reference" in description:
         region = description["reference"] == "region"
         if isinstance(value, list):
-            return references_array(value, (len(value),), region=region)
+            shape = _nested_shape(value)
+            return references_array(list(_flatten_to(value, len(shape))), shape, region=region)
         return reference_from_json(value, region=region)
     if ann.is_reference_value(value):
         return reference_from_json(value)
@@ -223,6 +224,25 @@ def _encode(value: Any) -> Any:
     if isinstance(value, list):
         return [_encode(v) for v in value]
     return value.encode("utf-8") if isinstance(value, str) else value
+
+
+def _nested_shape(value: Any) -> tuple[int, ...]:
+    """The shape of nested lists of references (a reference is a dict or null, never a list)."""
+    shape = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        if not value:
+            break
+        value = value[0]
+    return tuple(shape)
+
+
+def _flatten_to(value: Any, depth: int) -> Iterator[Any]:
+    if depth == 0:
+        yield value
+        return
+    for item in value:
+        yield from _flatten_to(item, depth - 1)
 
 
 def _list_depth(value: Any) -> int:

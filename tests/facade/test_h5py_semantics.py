@@ -1573,3 +1573,16 @@ def test_compound_members_of_fixed_shape_read_as_in_h5py(open_pair):
         pair.check(name, lambda d: d[1].tolist())
     for name in ("c", "one", "n", "n1", "records"):
         pair.check(None, lambda f, name=name: (f.attrs[name].dtype, np.shape(f.attrs[name]), f.attrs[name].tolist()))
+
+
+def test_reference_attributes_keep_their_shape(open_pair):
+    def build(f):
+        f.create_group("g")
+        f.attrs["refs2d"] = np.array([[f.ref, f["g"].ref]], dtype=h5py.ref_dtype)
+        f.attrs["refs1"] = np.array([f["g"].ref], dtype=h5py.ref_dtype)
+        f.attrs["ref0"] = f["g"].ref
+
+    pair = open_pair(build)
+    for name in ("refs2d", "refs1", "ref0"):
+        pair.check(None, lambda f, name=name: (np.shape(f.attrs[name]), [f[r].name for r in np.ravel(f.attrs[name])]))
+    pair.check(None, lambda f: sorted(dict(f.attrs)))
