@@ -694,6 +694,9 @@ def _field_value(item: Any, dtype: np.dtype) -> Any:
         return item.encode("utf-8") if isinstance(item, str) else item
     if dtype.kind == "c" and isinstance(item, list):
         return complex(item[0], item[1])
+    vlen = h5py.check_vlen_dtype(dtype)
+    if vlen is not None and isinstance(item, list):  # a ragged member: an array, as h5py gives it
+        return np.array([_field_value(v, np.dtype(vlen)) for v in item], dtype=vlen)
     if isinstance(item, str) and item in ann.NAN_STRINGS:
         return ann.NAN_STRINGS[item]
     return item

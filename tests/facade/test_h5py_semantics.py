@@ -1586,3 +1586,13 @@ def test_reference_attributes_keep_their_shape(open_pair):
     for name in ("refs2d", "refs1", "ref0"):
         pair.check(None, lambda f, name=name: (np.shape(f.attrs[name]), [f[r].name for r in np.ravel(f.attrs[name])]))
     pair.check(None, lambda f: sorted(dict(f.attrs)))
+
+
+def test_ragged_compound_members_read_as_arrays(open_pair):
+    def build(f):
+        ragged = [("r", h5py.vlen_dtype("f8")), ("n", "i4")]
+        f.create_dataset("c", data=np.array([(np.array([np.nan, 1.0]), 1), (np.arange(3.0), 2)], dtype=ragged))
+
+    pair = open_pair(build)
+    for row in (0, 1):
+        pair.check("c", lambda d, row=row: (type(d[row]["r"]).__name__, d[row]["r"].dtype, d[row]["r"].tolist()))
