@@ -95,6 +95,8 @@ def encode_value(value: Any, dtype: np.dtype, refs: ReferenceEncoder) -> tuple[A
         return refs.encode_array(np.asarray(value, dtype=object)), True
     if family is dtypes.Family.VLEN_STRING:
         encoded = _strings(value)
+        if _has_undecodable(encoded):  # read with surrogateescape: bytes that are not UTF-8 text
+            raise ValueError("it holds bytes that are not UTF-8, which a reference file cannot store as text")
         special = _contains_nan_string(encoded) or encoded == []
         return encoded, special or h5py.check_string_dtype(dtype).encoding != "utf-8"
     array = np.asarray(value)
@@ -110,6 +112,12 @@ def _strings(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8")
     return str(value)
+
+
+def _has_undecodable(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(_has_undecodable(v) for v in value)
+    return isinstance(value, str) and any("\udc80" <= c <= "\udcff" for c in value)
 
 
 def _contains_nan_string(value: Any) -> bool:

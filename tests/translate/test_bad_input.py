@@ -65,3 +65,13 @@ def test_corrupt_object_header_names_the_object(make_h5):
     with pytest.raises(TranslationError) as info:
         lindi_core.translate(path)
     assert "victim" in str(info.value)
+
+
+def test_a_string_attribute_that_is_not_utf8_is_named_in_a_translation_error(make_h5, tmp_path):
+    path = make_h5(lambda f: f.create_group("g").attrs.create("bad", b"\xff\xfe", dtype=h5py.string_dtype("ascii")))
+    for translate in (lambda: lindi_core.translate_to_file(path, str(tmp_path / "x.lindi.json"), progress=False),
+                      lambda: lindi_core.LindiH5pyFile.from_hdf5_file(path)):
+        with pytest.raises(TranslationError, match="'bad'.*not UTF-8") as raised:
+            translate()
+        assert raised.value.object_path == "/g"
+    assert not (tmp_path / "x.lindi.json").exists()  # nothing written
