@@ -100,6 +100,20 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
     def ndim(self) -> int:
         return 0 if self._is_null else len(self.shape)
 
+    def _stored_bytes(self) -> int:
+        """Bytes of the dataset's chunks as stored (referenced ranges, inline chunks)."""
+        rfs = self._file._rfs
+        total = 0
+        table = rfs.tables.get(self._zpath)
+        if table is not None:
+            total += int(table.length[table.url_index >= 0].sum())
+        prefix = self._zpath + "/"
+        for key in itertools.chain(rfs.inline, rfs.loose_refs):
+            if key.startswith(prefix) and "/" not in key[len(prefix):] and not key.rsplit("/", 1)[-1].startswith("."):
+                value = rfs.get(key)
+                total += len(value) if isinstance(value, bytes) else int(value.length)
+        return total
+
     @property
     def nbytes(self) -> int:
         return 0 if self._is_null else self.size * self.dtype.itemsize

@@ -10,6 +10,8 @@ selection of ``arr``.
 
 from __future__ import annotations
 
+import functools
+import gc
 from typing import TYPE_CHECKING, Any
 
 import h5py
@@ -19,6 +21,23 @@ from lindi_core.facade.base import LindiObjectID
 
 if TYPE_CHECKING:
     from lindi_core.facade.dataset import LindiH5pyDataset
+
+
+def _under_h5pys_lock(method):
+    """For the calls h5py's own code makes while it holds its global lock: the garbage collector
+    stays off meanwhile. These calls wait on zarr's event-loop thread; a collection there could
+    run the finaliser of an h5py object (hdmf's IO objects close files in ``__del__``), which
+    needs the lock this thread holds: a deadlock."""
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            if collecting:
+                gc.enable()
+    return call
 
 
 class LindiDatasetID(LindiObjectID):
@@ -51,6 +70,7 @@ class LindiDatasetID(LindiObjectID):
             return h5py.h5s.create(h5py.h5s.SCALAR)
         return h5py.h5s.create_simple(shape)
 
+    @_under_h5pys_lock
     def read(self, mspace: h5py.h5s.SpaceID, fspace: h5py.h5s.SpaceID, arr: np.ndarray, mtype: Any = None,
              dxpl: Any = None) -> None:
         """Read the elements ``fspace`` selects into the elements of ``arr`` that ``mspace``
@@ -65,6 +85,43 @@ class LindiDatasetID(LindiObjectID):
         if values.size != selected.size:
             raise TypeError(f"the memory selection holds {selected.size} elements, the file selection {values.size}")
         arr[target] = values.reshape(selected.shape)
+
+
+    @_under_h5pys_lock
+    def write(self, mspace: h5py.h5s.SpaceID, fspace: h5py.h5s.SpaceID, arr: np.ndarray, mtype: Any = None,
+              dxpl: Any = None) -> None:
+        """Write the elements of ``arr`` that ``mspace`` selects to the elements ``fspace``
+        selects (h5py's ``Dataset.__setitem__`` and ``write_direct`` on a wrapper)."""
+        dataset = self._dataset
+        shape = dataset.shape or ()
+        source, _ = _index_of(mspace, np.shape(arr))
+        values = np.asarray(arr)[source]
+        index, by_slices = _index_of(fspace, shape)
+        if by_slices:
+            target_shape = np.empty(shape, dtype=bool)[index].shape
+            dataset[index] = np.reshape(values, target_shape)
+            return
+        whole = np.array(dataset[()], copy=True)  # points or several blocks: through the whole dataset
+        whole[index] = np.reshape(values, whole[index].shape)
+        dataset[...] = whole
+
+    @_under_h5pys_lock
+    def set_extent(self, shape: tuple[int, ...]) -> None:
+        """Change the dataset's shape (h5py's ``Dataset.resize`` on a wrapper)."""
+        self._dataset.resize(tuple(int(n) for n in shape))
+
+    @_under_h5pys_lock
+    def extend(self, shape: tuple[int, ...]) -> None:
+        """Grow the dataset to at least ``shape``, never shrinking it (libhdf5's H5Dextend;
+        hdmf writes data-chunk iterators through it)."""
+        current = self._dataset.shape or ()
+        grown = tuple(max(int(n), c) for n, c in zip(shape, current))
+        if grown != tuple(current):
+            self._dataset.resize(grown)
+
+    def get_storage_size(self) -> int:
+        """Bytes stored for the dataset's chunks (what HDF5 reports as its storage size)."""
+        return self._dataset._stored_bytes()
 
 
 def _index_of(space: h5py.h5s.SpaceID, shape: tuple[int, ...]) -> tuple[Any, bool]:

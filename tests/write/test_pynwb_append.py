@@ -54,3 +54,74 @@ def test_append_with_staging_upload_and_reopen(tmp_path):
             pynwb.NWBHDF5IO(file=lindi_core.LindiH5pyFile.from_lindi_file(tmp_path / "edited.nwb.lindi.json"),
                             mode="r") as edited_io:
         assert_same(snapshot(truth_io.read()), snapshot(edited_io.read()))
+
+
+def _session() -> pynwb.NWBFile:
+    import datetime
+
+    nwb = pynwb.NWBFile(session_description="d", identifier="i",
+                        session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))
+    nwb.add_trial_column("cond", "a string column")
+    for i in range(3):
+        nwb.add_trial(start_time=float(i), stop_time=i + 0.5, cond=f"c{i}")
+    return nwb
+
+
+def _edit_strings_and_add_rows(io: pynwb.NWBHDF5IO) -> None:
+    """What hdmf does through h5py's own Dataset code on its StrDataset wrapper (resize, write)."""
+    nwb = io.read()
+    nwb.add_trial(start_time=9.0, stop_time=9.5, cond="new")
+    nwb.trials["cond"].data[0] = "edited"
+    io.write(nwb)
+
+
+def test_rows_added_and_strings_edited_in_append_mode_as_in_hdf5(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pynwb.NWBHDF5IO(str(tmp_path / "truth.nwb"), "w") as io:
+            io.write(_session())
+        lindi_core.translate_to_file(tmp_path / "truth.nwb", tmp_path / "edited.nwb.lindi.json", progress=False)
+        with pynwb.NWBHDF5IO(str(tmp_path / "truth.nwb"), "a") as io:
+            _edit_strings_and_add_rows(io)
+        f = lindi_core.LindiH5pyFile.from_lindi_file(tmp_path / "edited.nwb.lindi.json", "r+")
+        with pynwb.NWBHDF5IO(file=f, mode="a") as io:
+            _edit_strings_and_add_rows(io)
+        f.close()
+        with pynwb.NWBHDF5IO(str(tmp_path / "truth.nwb"), "r") as truth_io, pynwb.NWBHDF5IO(
+                file=lindi_core.LindiH5pyFile.from_lindi_file(tmp_path / "edited.nwb.lindi.json"), mode="r") as io:
+            truth, edited = truth_io.read().trials.to_dataframe(), io.read().trials.to_dataframe()
+            assert edited.equals(truth) and len(truth) == 4 and truth["cond"].iloc[0] == "edited"
+
+
+def test_data_chunk_iterators_write_as_in_hdf5(tmp_path):
+    from hdmf.backends.hdf5 import H5DataIO
+    from hdmf.data_utils import DataChunkIterator
+
+    def session() -> pynwb.NWBFile:
+        nwb = _session()
+        values = np.arange(1000.0).reshape(250, 4)
+        nwb.add_acquisition(TimeSeries(name="known", unit="V", rate=1.0,
+                                       data=DataChunkIterator(data=values, buffer_size=7)))
+        nwb.add_acquisition(TimeSeries(name="unknown", unit="V", rate=1.0, data=H5DataIO(
+            DataChunkIterator(data=iter(values), buffer_size=16), compression="gzip", chunks=(32, 4))))
+        return nwb
+
+    paths = [str(tmp_path / "truth.nwb"), str(tmp_path / "x.nwb.lindi.json"), str(tmp_path / "x.nwb.lindi.tar")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pynwb.NWBHDF5IO(paths[0], "w") as io:
+            io.write(session())
+        for path in paths[1:]:
+            f = lindi_core.LindiH5pyFile.from_lindi_file(path, "w")
+            with pynwb.NWBHDF5IO(file=f, mode="w") as io:
+                io.write(session())
+            f.close()
+        def contents(nwb: pynwb.NWBFile) -> list:  # object ids differ between the sessions written
+            return [(name, nwb.acquisition[name].data[()].tolist(), nwb.acquisition[name].data.chunks,
+                     nwb.acquisition[name].data.compression) for name in ("known", "unknown")]
+
+        with pynwb.NWBHDF5IO(paths[0], "r") as truth_io:
+            truth = contents(truth_io.read())
+            for path in paths[1:]:
+                with pynwb.NWBHDF5IO(file=lindi_core.LindiH5pyFile.from_lindi_file(path), mode="r") as io:
+                    assert contents(io.read()) == truth
