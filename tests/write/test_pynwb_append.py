@@ -60,7 +60,7 @@ def _session() -> pynwb.NWBFile:
     import datetime
 
     nwb = pynwb.NWBFile(session_description="d", identifier="i",
-                        session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))
+                        session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC))
     nwb.add_trial_column("cond", "a string column")
     for i in range(3):
         nwb.add_trial(start_time=float(i), stop_time=i + 0.5, cond=f"c{i}")
