@@ -210,9 +210,13 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
 
     @classmethod
     def from_hdf5_file(cls, path_or_url: str | os.PathLike, mode: str = "r", local_cache: LocalCache | None = None,
-                       staging_area: StagingArea | None = None, **translate_options: Any) -> LindiH5pyFile:
+                       staging_area: StagingArea | None = None, allow_local: bool | None = None,
+                       **translate_options: Any) -> LindiH5pyFile:
         """Translate an HDF5 file (local path or URL) in memory and open the result (``r``, or
-        ``r+`` to edit the reference file system; the HDF5 file itself is never changed)."""
+        ``r+`` to edit the reference file system; the HDF5 file itself is never changed).
+
+        A file at a URL is untrusted as a reference file fetched from one is: its external links
+        may not lead to local files unless ``allow_local=True``."""
         from lindi_core.translate import translate
 
         if mode not in ("r", "r+"):
@@ -220,8 +224,10 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         translate_options.setdefault("progress", False)
         rfs = translate(path_or_url, **translate_options)
         source = os.fspath(path_or_url)
-        base_dir = None if source.startswith(("http://", "https://")) else os.path.dirname(os.path.abspath(source))
-        store = ReferenceStore(rfs, policy=LocationPolicy(base_dir=base_dir, allow_local=True),
+        remote = source.startswith(("http://", "https://"))
+        base_dir = None if remote else os.path.dirname(os.path.abspath(source))
+        trusted = not remote if allow_local is None else allow_local
+        store = ReferenceStore(rfs, policy=LocationPolicy(base_dir=base_dir, allow_local=trusted),
                                sources=ByteSources(cache=local_cache))
         return cls(store, mode=mode, filename=source, staging_area=staging_area)
 

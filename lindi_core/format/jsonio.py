@@ -423,10 +423,17 @@ def to_json_dict(rfs: ReferenceFileSystem, *, use_templates: bool = True) -> dic
 def atomic_output(path: str | os.PathLike, suffix: str) -> Iterator[BinaryIO]:
     """A file to write that replaces ``path`` only once complete and synced to disk: ``path``
     is either the old file or the whole new one, and a failure leaves no temporary behind."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
+    path = os.path.realpath(os.fspath(path))  # through a symlink: its target gets the new content
+    directory = os.path.dirname(path)
+    try:
+        mode = os.stat(path).st_mode & 0o7777  # the replaced file's permissions, kept
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask  # a new file's, as open() would make it
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()

@@ -55,7 +55,9 @@ class DandiResolver:
     def _matches(self, url: str) -> bool:
         parts = urllib.parse.urlsplit(url)
         host = parts.netloc.lower()
-        return host in self.api_hosts and "/download" in parts.path
+        # The token goes out only encrypted (or to this machine's loopback, which no network sees).
+        secure = parts.scheme == "https" or parts.hostname in ("127.0.0.1", "localhost", "::1")
+        return secure and host in self.api_hosts and "/download" in parts.path
 
     @property
     def token(self) -> str | None:

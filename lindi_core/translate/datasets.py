@@ -22,7 +22,7 @@ import numcodecs
 import numpy as np
 from zarr.core.dtype import get_data_type_from_native_dtype
 
-from lindi_core.errors import TranslationError
+from lindi_core.errors import AccessDeniedError, TranslationError
 from lindi_core.format import annotations as ann
 from lindi_core.format.refs import ReferenceFileSystem, join_key
 from lindi_core.translate import chunks as chunking
@@ -66,6 +66,8 @@ def translate_dataset(ctx: DatasetContext, dset: h5py.Dataset, key: str) -> None
             zarray = _encoded(ctx, dset, key, family, zattrs)
     except TranslationError as exc:
         raise exc.located(source=ctx.source, object_path=dset.name) from exc.__cause__
+    except AccessDeniedError:
+        raise
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
         raise TranslationError(f"dataset cannot be translated: {exc}", source=ctx.source,
                                object_path=dset.name) from exc
@@ -178,6 +180,12 @@ def _in_place(ctx: DatasetContext, dset: h5py.Dataset, key: str, zattrs: dict) -
                                  chunk_shape, dtype.itemsize)
         return zarray_metadata(shape, list(chunk_shape), zdtype, fill, None)
     # Compact, small, external-storage and virtual datasets: read the values.
+    if (external or layout == h5py.h5d.VIRTUAL) and ctx.source.startswith(("http://", "https://")):
+        # libhdf5 would read the files they name on this machine, as a remote file chose them.
+        raise AccessDeniedError(
+            f"dataset {dset.name!r} of {ctx.source!r}, a file at a URL, is stored in "
+            f"{'external files' if external else 'other files (a virtual dataset)'}, which libhdf5 would read "
+            "from this machine; translate a local copy of the file instead")
     _check_inline_size(ctx, dset, nbytes)
     chunk_shape = chunking.virtual_chunk_shape(tuple(shape), dtype.itemsize, ctx.options.contiguous_chunk_target)
     data = np.asarray(dset[()], dtype=dtype)

@@ -215,6 +215,9 @@ def translate_to_file(source: str | os.PathLike, output: str | os.PathLike, **kw
 
     Nothing is written unless the whole translation succeeds.
     """
+    if os.path.exists(output) and os.path.exists(source) and os.path.samefile(output, source):
+        raise TranslationError("the output is the file being translated: it would be replaced by its own "
+                               "reference file; name another output", source=os.fspath(source))
     rfs = translate(source, **kwargs)
     if is_tar_path(output):
         write_new_tar(output, jsonio.dumps(rfs))
