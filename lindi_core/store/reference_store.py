@@ -331,8 +331,20 @@ def _pad_short_chunk(data: bytes, zarray: dict[str, Any], key: str) -> bytes:
         itemsize = np.dtype(_dtype_of(dtype)).itemsize
     except TypeError:
         return data
-    expected = itemsize * math.prod(zarray.get("chunks") or [])
+    chunks = list(zarray.get("chunks") or [])
+    expected = itemsize * math.prod(chunks)
     if len(data) < expected:
+        # Only the part of an edge chunk inside the array is stored; any other shortfall is a
+        # reference that does not hold its chunk, never to be read as zeros.
+        separator = zarray.get("dimension_separator") or "."
+        try:
+            index = [int(i) for i in key.rsplit("/", 1)[-1].split(separator)] if separator == "." else \
+                [int(i) for i in key.split("/")[-len(chunks):]]
+            inside = [min(c, n - i * c) for i, c, n in zip(index, chunks, zarray.get("shape") or [])]
+        except (ValueError, TypeError):
+            inside = chunks
+        if len(data) != itemsize * math.prod(inside):
+            raise ReferenceFormatError(f"chunk {key!r} holds {len(data)} bytes, fewer than the {expected} of a chunk")
         return data + bytes(expected - len(data))
     if len(data) > expected:
         raise ReferenceFormatError(f"chunk {key!r} holds {len(data)} bytes, more than the {expected} of a chunk")

@@ -108,3 +108,20 @@ def test_relative_targets_resolve_next_to_a_local_reference_file(tmp_path, make_
     root = zarr.open_group(lindi_core.ReferenceStore.from_file(sub / "x.lindi.json"), mode="r", zarr_format=2)
     with h5py.File(path) as f:
         np.testing.assert_array_equal(root["x"][...], f["x"][...])
+
+
+def test_a_reference_shorter_than_its_chunk_is_an_error_not_zeros(make_h5, tmp_path):
+    import lindi_core.errors
+    from lindi_core.format import jsonio
+
+    path = make_h5(lambda f: f.create_dataset("v", data=np.arange(100_000, dtype="f8")), name="contiguous.h5")
+    rfs = lindi_core.translate(path, options=lindi_core.ChunkOptions(contiguous_chunk_target=80_000))
+    table = rfs.tables["v"]
+    assert len(table) > 2  # virtual chunks; the last one holds only the end of the array
+    table.length[0] = 800  # a reference that no longer holds its (full, first) chunk
+    out = tmp_path / "short.lindi.json"
+    jsonio.write_atomic(rfs, out)
+    with lindi_core.LindiH5pyFile.from_lindi_file(str(out)) as f:
+        with pytest.raises(lindi_core.errors.ReferenceFormatError, match="fewer than"):
+            f["v"][100]
+        np.testing.assert_array_equal(f["v"][-5:], np.arange(99_995, 100_000, dtype="f8"))  # the short edge chunk
