@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 import tempfile
 import time
@@ -135,11 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="HDF5 file: local path or http(s) URL")
     p.add_argument("-o", "--output", required=True, help="output .lindi.json path (or .lindi.tar for a container)")
     p.add_argument("--ref-url", help="URL chunk references should name (default: the source)")
-    p.add_argument("--inline-threshold", type=int, default=4096,
+    p.add_argument("--inline-threshold", type=_at_least(0), default=4096,
                    help="inline datasets storing at most this many bytes (default 4096)")
-    p.add_argument("--chunk-target", type=int, default=16 << 20,
+    p.add_argument("--chunk-target", type=_at_least(1), default=16 << 20,
                    help="bytes per virtual chunk of contiguous datasets (default 16 MiB)")
-    p.add_argument("--compound-rows-limit", type=int, default=1 << 20,
+    p.add_argument("--compound-rows-limit", type=_at_least(0), default=1 << 20,
                    help="store compound datasets of at most this many bytes as JSON rows, which LINDI 0.4 "
                         "reads; larger ones as structured arrays referenced in place (default 1 MiB)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -147,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("tree", help="print the hierarchy of a .lindi.json or .lindi.tar")
     p.add_argument("file")
-    p.add_argument("--depth", type=int, default=99)
+    p.add_argument("--depth", type=_at_least(0), default=99)
     p.set_defaults(func=_cmd_tree)
 
     p = sub.add_parser("validate", help="validate a .lindi.json (or .lindi.tar) against the spec's JSON Schema")
@@ -164,11 +165,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
+        return value
+    return parse
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except LindiError as exc:
+    except (LindiError, OSError, sqlite3.Error) as exc:  # what the user named: missing, unreadable, corrupt
         print(f"lindi-core: error: {exc}", file=sys.stderr)
         return 2
 

@@ -41,3 +41,21 @@ def test_the_compound_rows_limit_chooses_rows_or_a_structured_array(make_h5, tmp
         out = tmp_path / f"t{limit}.lindi.json"
         assert main(["translate", path, "-o", str(out), "--no-progress", "--compound-rows-limit", limit]) == 0
         assert json.loads(out.read_text())["refs"]["t/.zarray"]["dtype"] == expected_dtype
+
+
+def test_what_the_user_names_wrongly_is_one_line_and_exit_2(make_h5, tmp_path, capsys):
+    import pytest
+
+    h5 = make_h5(lambda f: f.create_dataset("x", data=np.arange(3)))
+    (tmp_path / "not-a-cache").write_text("x")
+    for argv in (["tree", str(tmp_path / "missing.lindi.json")], ["validate", str(tmp_path)],
+                 ["translate", h5, "-o", str(tmp_path / "no" / "such" / "folder.lindi.json")],
+                 ["cache", "info", "--cache-dir", str(tmp_path / "not-a-cache")]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("lindi-core: error:") and err.count("\n") == 1 and "Traceback" not in err
+    for bad in ("0", "-1", "many"):
+        with pytest.raises(SystemExit) as exited:
+            main(["translate", h5, "-o", str(tmp_path / "x.lindi.json"), "--chunk-target", bad])
+        assert exited.value.code == 2
+        assert "--chunk-target" in capsys.readouterr().err
