@@ -452,14 +452,17 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         return LindiH5pyExternalLink(link.file or "", link.path)
 
     def _open_external(self, external: ExternalTarget) -> Any:
-        """The object an external link leads to, in the HDF5 file it names (translated on
-        the fly, resolved next to the file this one was translated from, as h5py does)."""
+        """The object an external link leads to, in the file it names: an HDF5 file (translated
+        on the fly) or a reference file (what pynwb links to when it writes data read from one),
+        resolved next to the file this one was translated from, as h5py does."""
         link = external.link
         location = self._external_location(link.file or "")
         other = self._external_files.get(location)
         if other is None:
+            reference_file = location.endswith((".json", ".tar")) or is_tar_path(location)
             try:
-                other = LindiH5pyFile.from_hdf5_file(location)
+                other = LindiH5pyFile.from_lindi_file(location, allow_local=self._store.policy.allow_local) \
+                    if reference_file else LindiH5pyFile.from_hdf5_file(location)
             except LindiError as exc:
                 raise KeyError(f"Unable to synchronously open object (can't open external file "
                                f"{link.file!r}: {exc})") from exc

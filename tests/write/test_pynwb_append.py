@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import warnings
 
+import h5py
 import numpy as np
 import pynwb
 from pynwb import TimeSeries
@@ -125,3 +126,26 @@ def test_data_chunk_iterators_write_as_in_hdf5(tmp_path):
             for path in paths[1:]:
                 with pynwb.NWBHDF5IO(file=lindi_core.LindiH5pyFile.from_lindi_file(path), mode="r") as io:
                     assert contents(io.read()) == truth
+
+
+def test_data_linked_from_another_reference_file_reads_back(tmp_path):
+    """pynwb links data it read from one file into the next as an external link to that file."""
+    a_path, b_path = str(tmp_path / "a.nwb.lindi.json"), str(tmp_path / "b.nwb.lindi.json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nwb = _session()
+        nwb.add_acquisition(TimeSeries(name="ts", unit="V", rate=1.0, data=np.arange(3.0)))
+        with pynwb.NWBHDF5IO(file=lindi_core.LindiH5pyFile.from_lindi_file(a_path, "w"), mode="w") as io:
+            io.write(nwb)
+        with pynwb.NWBHDF5IO(file=lindi_core.LindiH5pyFile.from_lindi_file(a_path), mode="r") as a_io:
+            source = a_io.read().acquisition["ts"]
+            b = _session()
+            b.add_acquisition(TimeSeries(name="linked", unit="V", rate=1.0, data=source.data))
+            with pynwb.NWBHDF5IO(file=lindi_core.LindiH5pyFile.from_lindi_file(b_path, "w"), mode="w") as io:
+                io.write(b)
+        with pynwb.NWBHDF5IO(file=lindi_core.LindiH5pyFile.from_lindi_file(b_path), mode="r") as io:
+            linked = io.read().acquisition["linked"]
+            assert linked.data[()].tolist() == [0.0, 1.0, 2.0]
+            assert linked.data.file.filename == a_path  # read through the link, from the first file
+        with lindi_core.LindiH5pyFile.from_lindi_file(b_path) as f:
+            assert isinstance(f.get("acquisition/linked/data", getlink=True), h5py.ExternalLink)
