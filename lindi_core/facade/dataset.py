@@ -19,6 +19,7 @@ import zarr
 
 from lindi_core.codecs.fast_decode import chunk_decoder
 from lindi_core.facade import dims, dtypes, selections, writing
+from lindi_core.facade import values as h5values
 from lindi_core.facade.base import FacadeObject
 from lindi_core.facade.dataset_id import LindiDatasetID
 from lindi_core.facade.dtypes import dataset_dtype, storage_dtype
@@ -139,7 +140,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             fill = self._zarray.get("fill_value")
             return fill.encode("utf-8") if isinstance(fill, str) else b""
         if dtype.kind == "O" or dtype.fields is not None and self._zarray.get("dtype") == "|O":
-            return _zero_with_none_objects(dtype)
+            return h5values.zero_with_none_objects(dtype)
         fill = self._zarray.get("fill_value")
         if fill is None:
             return np.zeros((), dtype)[()]
@@ -262,9 +263,9 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         raw = self._read(selection)
         data = self._as_h5py(raw)
         if selection.fields:
-            data = _extract_fields(data, selection.fields)
+            data = h5values.extract_fields(data, selection.fields)
         if new_dtype is not None:
-            data = _cast(data, np.dtype(new_dtype))
+            data = h5values.cast(data, np.dtype(new_dtype))
         elif not selection.fields and dtype.metadata and isinstance(data, np.ndarray) and data.dtype == dtype:
             data = data.view(dtype)  # h5py's marks (vlen=str, enum=..., ref=...) on the array's type too
         scalar_result = (self.shape == () and _only_field_names(args)) or (
@@ -378,12 +379,12 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         ref_kind = h5py.check_ref_dtype(dtype)
         if ref_kind is not None:
             region = ref_kind is h5py.RegionReference
-            return _map_objects(raw, lambda v: reference_from_json(v, region=region))
+            return h5values.map_objects(raw, lambda v: reference_from_json(v, region=region))
         if dtype.fields is not None and raw.dtype.fields is None:  # JSON rows
-            return _rows_to_structured(raw, dtype)
+            return h5values.rows_to_structured(raw, dtype)
         string = h5py.check_string_dtype(dtype)
         if string is not None and dtype.kind == "O":
-            return _map_objects(raw, _to_bytes)
+            return h5values.map_objects(raw, h5values.to_bytes)
         if raw.dtype != dtype and dtype.kind != "O":
             return raw.astype(dtype)
         return raw
@@ -640,100 +641,7 @@ def _axis_indices(axis: Any, extent: int) -> np.ndarray:
     return np.atleast_1d(np.asarray(axis))
 
 
-def _zero_with_none_objects(dtype: np.dtype) -> Any:
-    """h5py's fill value for types holding objects: zeros, with None in object members."""
-    if dtype.kind == "O":
-        return None
-    value = np.zeros((), dtype)
-    for name in dtype.names or ():
-        if dtype.fields[name][0].kind == "O":
-            value[name] = None
-    return value[()]
-
-
 def _only_field_names(args: Any) -> bool:
     """True for ``()`` or field names alone: the index h5py answers with a scalar on 0-d data."""
     args = args if isinstance(args, tuple) else (args,)
     return all(isinstance(a, str) for a in args)
-
-
-def _to_bytes(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    if isinstance(value, np.str_):
-        return str(value).encode("utf-8")
-    return value
-
-
-def _map_objects(raw: np.ndarray, convert) -> np.ndarray:
-    out = np.empty(raw.shape, dtype=object)
-    flat_in = raw.reshape(-1)
-    flat_out = out.reshape(-1)
-    for i in range(flat_in.shape[0]):
-        flat_out[i] = convert(flat_in[i])
-    return out
-
-
-def _rows_to_structured(raw: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """JSON rows (lists of field values) -> a structured array of h5py's compound dtype."""
-    out = np.zeros(raw.shape, dtype=dtype)  # zeros: padding bytes between members are defined
-    flat_in = raw.reshape(-1)
-    flat_out = out.reshape(-1)
-    for i in range(flat_in.shape[0]):
-        flat_out[i] = _row_value(flat_in[i], dtype)
-    return out
-
-
-def _row_value(row: Any, dtype: np.dtype) -> tuple:
-    if row is None:  # never written: what libhdf5 reads there (zeros, null references, empty strings)
-        row = [None] * len(dtype.names)
-    values = []
-    for (field_dtype, *_), item in zip(dtype.fields.values(), row):
-        values.append(_field_value(item, field_dtype))
-    return tuple(values)
-
-
-def _field_value(item: Any, dtype: np.dtype) -> Any:
-    if h5py.check_ref_dtype(dtype) is not None:
-        return reference_from_json(item)
-    if dtype.fields is not None:
-        return _row_value(item, dtype)
-    if item is None:
-        if h5py.check_string_dtype(dtype) is not None and dtype.kind == "O":
-            return b""
-        vlen = h5py.check_vlen_dtype(dtype)
-        return np.zeros(0, vlen) if vlen is not None else np.zeros((), dtype)[()]
-    string = h5py.check_string_dtype(dtype)
-    if string is not None:
-        return item.encode("utf-8") if isinstance(item, str) else item
-    if dtype.kind == "c" and isinstance(item, list):
-        return complex(item[0], item[1])
-    vlen = h5py.check_vlen_dtype(dtype)
-    if vlen is not None and isinstance(item, list):  # a ragged member: an array, as h5py gives it
-        return np.array([_field_value(v, np.dtype(vlen)) for v in item], dtype=vlen)
-    if isinstance(item, str) and item in ann.NAN_STRINGS:
-        return ann.NAN_STRINGS[item]
-    return item
-
-
-def _extract_fields(data: np.ndarray, names: list[str]) -> np.ndarray:
-    if len(names) == 1:
-        return data[names[0]]
-    out = np.empty(data.shape, dtype=[(n, data.dtype.fields[n][0]) for n in names])
-    for n in names:
-        out[n] = data[n]
-    return out
-
-
-def _cast(data: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    if dtype.fields is not None and data.dtype.fields is not None:
-        out = np.empty(data.shape, dtype=dtype)
-        for n in dtype.names:
-            out[n] = data[n]
-        return out
-    if dtype.kind == "T":
-        return np.asarray([v.decode("utf-8") if isinstance(v, bytes) else v for v in data.reshape(-1)],
-                          dtype=dtype).reshape(data.shape)
-    if dtype.kind in "iu" and data.dtype.kind in "iuf":
-        return dtypes.saturating_cast(data, dtype)
-    return data.astype(dtype)

@@ -261,7 +261,7 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
         """Copy an object (by path or object, from this or another translated file, or from an
         HDF5 file opened with h5py) to ``dest`` (a path, or a group to copy into). From a
         translated file chunk data is copied by reference (no bytes move); from h5py, by value."""
-        from lindi_core.facade.writing import copy_object
+        from lindi_core.facade.copying import copy_object
 
         source_obj = self[source] if isinstance(source, str) else source
         if not isinstance(source_obj, (FacadeObject, h5py.Group, h5py.Dataset)):

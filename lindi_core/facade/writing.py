@@ -21,7 +21,6 @@ import numpy as np
 import zarr
 
 from lindi_core.facade.dtypes import converted_for_write
-from lindi_core.facade.hierarchy import DATASET
 from lindi_core.facade.references import LindiH5pyReference, reference_from_json
 from lindi_core.format import annotations as ann
 from lindi_core.format.refs import join_key
@@ -162,12 +161,12 @@ def delete_object(file: LindiH5pyFile, zpath: str) -> None:
                if other.kind == "hard" and other.path.strip("/") == zpath] if link is None else []
     if aliases:
         heir = aliases[0]
-        _remove_keys(file, heir)
+        remove_keys(file, heir)
         _move_keys(file, zpath, heir)
         for other in aliases[1:]:
             file._rfs.set_metadata(join_key(other, ".zattrs"), {ann.HARD_LINK: {"path": "/" + heir}})
     else:
-        _remove_keys(file, zpath)
+        remove_keys(file, zpath)
     file._forget_objects(zpath)
     for heir in aliases[:1]:
         file._forget_objects(heir)
@@ -190,173 +189,7 @@ def move_object(file: LindiH5pyFile, source: str, dest: str) -> None:
     file._hierarchy.rebuild()
 
 
-def copy_object(source_file: LindiH5pyFile, source: str, dest_file: LindiH5pyFile, dest: str,
-                without_attrs: bool = False, shallow: bool = False, expand_soft: bool = False,
-                expand_external: bool = False, expand_refs: bool = False, levels: int | None = None) -> None:
-    """Copy the object at ``source`` (and everything below it) to ``dest``: metadata and inline
-    data by value, chunk references by reference (no bytes move, also between files).
-
-    The options mean what they mean to h5py (``H5Ocopy``): ``shallow`` copies a group's
-    immediate members only (member groups arrive empty, with their attributes);
-    ``expand_soft`` / ``expand_external`` replace soft / external links whose target exists
-    by copies of the target. Object references are treated as libhdf5 treats them without
-    ``expand_refs``: those in attributes become null, those in datasets stay within one file
-    and become null in another. ``levels`` limits the depth copied (``shallow`` is 1)."""
-    if expand_refs:
-        # libhdf5 copies each object an attribute refers to into the root group under a name
-        # made from its file address ("~obj_pointed_by_<address>"), which has no counterpart here.
-        raise ValueError("expand_refs is not available: libhdf5 copies referenced objects under names made from "
-                         "HDF5 file addresses; copy the referenced objects explicitly instead")
-    if dest_file._kind(dest) is not None:
-        raise ValueError("Unable to synchronously copy object (destination object already exists)")
-    parent = dest.rpartition("/")[0]
-    if parent and dest_file._kind(parent) is None:
-        create_group(dest_file, parent)
-    src = source_file._rfs
-    own = [join_key(source, name) for name in (".zgroup", ".zarray", ".zattrs")]
-    below = _subtree_keys(source_file, source)
-    if shallow:
-        levels = 1 if levels is None else min(levels, 1)
-    if levels is not None:
-        below = [k for k in below if _owner_depth(source_file, source, k) <= levels]
-    keys = [k for k in own if src.get(k) is not None] + below
-    links: list[tuple[str, str]] = []  # (source path, kind) of soft / external links copied
-    outside: dict[str, list[str]] = {}  # objects outside the copy hard-linked from inside: their links' copies
-    # Metadata first, in the source's order otherwise (creation-ordered groups keep their order).
-    for key in sorted(dict.fromkeys(keys), key=lambda k: not k.rsplit("/", 1)[-1].startswith(".")):
-        value = src.get(key)
-        new_key = _rebased(key, source, dest)
-        name = key.rsplit("/", 1)[-1]
-        if isinstance(value, dict):
-            if name == ".zattrs":
-                hard = value.get(ann.HARD_LINK)
-                if isinstance(hard, dict) and not _within(str(hard.get("path", "")).strip("/"), source):
-                    outside.setdefault(str(hard["path"]).strip("/"), []).append(new_key.rsplit("/", 1)[0])
-                value = _null_references(_copied_attrs(value, source, dest, without_attrs))
-                link = ann.link_annotation(value)
-                if link is not None and link[0] in (ann.SOFT_LINK, ann.EXTERNAL_LINK):
-                    links.append((key.rsplit("/", 1)[0], link[0]))
-            dest_file._rfs.set_metadata(new_key, value)
-        elif isinstance(value, bytes):
-            dest_file._rfs.set_inline(new_key, value)
-        elif value is not None:
-            if dest_file is not source_file:  # relative refs mean something else in another file
-                value = source_file._store.portable_ref(value)
-            dest_file._rfs.set_ref(new_key, value)
-    dest_file._hierarchy.rebuild()
-    if dest_file is not source_file:
-        _null_dataset_references(dest_file, dest)
-    # A member hard-linked from outside the copy is copied too, as H5Ocopy copies every object
-    # the copied links lead to: the copy shares nothing with the original. Several links to
-    # one such object lead to one copy.
-    for target, copies in outside.items():
-        first, *others = copies
-        _remove_keys(dest_file, first)
-        dest_file._hierarchy.rebuild()
-        copy_object(source_file, target, dest_file, first, without_attrs=without_attrs)
-        for other in others:
-            dest_file._rfs.set_metadata(join_key(other, ".zattrs"), {ann.HARD_LINK: {"path": "/" + first}})
-        dest_file._hierarchy.rebuild()
-    for link_path, kind in links:
-        if (kind == ann.SOFT_LINK and expand_soft) or (kind == ann.EXTERNAL_LINK and expand_external):
-            depth = _rebased(link_path, source, "").count("/")
-            _expand_link(source_file, link_path, dest_file, _rebased(link_path, source, dest), (source, dest),
-                         dict(without_attrs=without_attrs, expand_soft=expand_soft, expand_external=expand_external,
-                              levels=None if levels is None else levels - depth))
-
-
-def _owner_depth(file: LindiH5pyFile, source: str, key: str) -> int:
-    """How deep below ``source`` the object is that ``key`` belongs to (0: ``source`` itself)."""
-    path, depth = source, 0
-    for part in key[len(source) + 1 if source else 0 :].split("/")[:-1]:
-        if file._kind(path) == DATASET:  # the rest names a chunk of this dataset
-            break
-        path, depth = join_key(path, part), depth + 1
-    return depth
-
-
-def _expand_link(source_file: LindiH5pyFile, link_path: str, dest_file: LindiH5pyFile, dest: str,
-                 copied: tuple[str, str], options: dict) -> None:
-    """Replace the copied link at ``dest`` by a copy of what it leads to (left a link when the
-    target does not exist, as libhdf5 leaves dangling links). ``copied`` is (source, dest) of
-    the copy in progress.
-
-    A link to one of its own ancestors cannot be copied out: the copy would hold itself. libhdf5
-    makes it a hard link to the ancestor's copy, a cycle a Zarr hierarchy cannot hold; here it
-    becomes a soft link to the ancestor's copy, which reads the same. An ancestor above the copy
-    (the root, say) stays the link it was."""
-    try:
-        target = source_file["/" + link_path]
-    except (KeyError, OSError, ValueError):
-        return
-    if target._file is source_file and (target._zpath == "" or (link_path + "/").startswith(target._zpath + "/")):
-        source, copy_root = copied
-        if _within(target._zpath, source):
-            _remove_keys(dest_file, dest)
-            dest_file._hierarchy.rebuild()
-            dest_file["/" + dest] = h5py.SoftLink("/" + _rebased(target._zpath, source, copy_root))
-        return
-    _remove_keys(dest_file, dest)
-    dest_file._hierarchy.rebuild()
-    copy_object(target._file, target._zpath, dest_file, dest, **options)
-
-
-def _null_references(value: Any) -> Any:
-    """``value`` (attributes) with every object reference made null, as libhdf5 copies them."""
-    if isinstance(value, dict):
-        if ann.REFERENCE in value:
-            return None
-        return {k: _null_references(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_null_references(v) for v in value]
-    return value
-
-
-def _null_dataset_references(file: LindiH5pyFile, zpath: str) -> None:
-    """Null the references held by the reference and compound datasets at or below ``zpath``."""
-    paths = [zpath] if file._kind(zpath) == DATASET else []
-    paths += [k[: -len("/.zarray")] for k in list(file._rfs.metadata) if k.startswith(zpath + "/")
-              and k.endswith("/.zarray")]
-    for path in paths:
-        dataset = file["/" + path]
-        family = dtypes.classify(dataset.dtype)
-        if family not in (dtypes.Family.REFERENCE, dtypes.Family.COMPOUND_JSON):
-            continue
-        values = np.array(dataset[...], copy=True)
-        if family is dtypes.Family.REFERENCE:
-            nulled = empty_encoded(values.shape, dataset.dtype)
-        else:
-            nulled = values
-            for name in dataset.dtype.names:
-                if dtypes.is_reference_dtype(dataset.dtype.fields[name][0]):
-                    nulled[name] = empty_encoded(values.shape, dataset.dtype.fields[name][0])
-        rewrite_encoded(file, path, nulled, dataset.dtype)
-        dataset._after_rewrite()  # the facade keeps dataset objects: drop what it decoded before
-
-
-def _copied_attrs(zattrs: dict, source: str, dest: str, drop_user_attrs: bool) -> dict:
-    if drop_user_attrs:
-        zattrs = {k: v for k, v in zattrs.items() if k in ann.SPECIAL_ATTRIBUTE_KEYS and k != ann.ATTR_DTYPES}
-    link = zattrs.get(ann.HARD_LINK)
-    if isinstance(link, dict) and _within(link.get("path", "").strip("/"), source):
-        zattrs = dict(zattrs)
-        zattrs[ann.HARD_LINK] = {"path": "/" + _rebased(link["path"].strip("/"), source, dest)}
-    return dict(zattrs)
-
-
-def _within(path: str, root: str) -> bool:
-    """Whether Zarr path ``path`` is ``root`` or below it ("" is the root group)."""
-    return not root or path == root or path.startswith(root + "/")
-
-
-def _rebased(path: str, source: str, dest: str) -> str:
-    """``path`` (``source`` or below it) moved to ``dest``."""
-    if source:
-        return dest + path[len(source):]
-    return join_key(dest, path) if dest else path
-
-
-def _subtree_keys(file: LindiH5pyFile, zpath: str) -> list[str]:
+def subtree_keys(file: LindiH5pyFile, zpath: str) -> list[str]:
     prefix = zpath + "/" if zpath else ""
     rfs = file._rfs
     keys = [k for k in itertools.chain(rfs.metadata, rfs.inline, rfs.loose_refs) if k.startswith(prefix)]
@@ -366,8 +199,8 @@ def _subtree_keys(file: LindiH5pyFile, zpath: str) -> list[str]:
     return keys
 
 
-def _remove_keys(file: LindiH5pyFile, zpath: str) -> None:
-    for key in _subtree_keys(file, zpath):
+def remove_keys(file: LindiH5pyFile, zpath: str) -> None:
+    for key in subtree_keys(file, zpath):
         file._rfs.delete(key)
     for array_path in [p for p in file._rfs.tables if p == zpath or p.startswith(zpath + "/")]:
         del file._rfs.tables[array_path]
@@ -375,8 +208,8 @@ def _remove_keys(file: LindiH5pyFile, zpath: str) -> None:
 
 def _move_keys(file: LindiH5pyFile, source: str, dest: str) -> None:
     rfs = file._rfs
-    values = [(key, rfs.get(key)) for key in _subtree_keys(file, source)]
-    _remove_keys(file, source)
+    values = [(key, rfs.get(key)) for key in subtree_keys(file, source)]
+    remove_keys(file, source)
     metadata_first = sorted(values, key=lambda kv: not isinstance(kv[1], dict))
     for key, value in metadata_first:
         new_key = dest + key[len(source):]
@@ -533,7 +366,7 @@ def create_dataset(file: LindiH5pyFile, zpath: str, shape: Any = None, dtype: An
     try:
         _create_array(file, zpath, family, dtype, zshape, zchunks, zattrs, filters, fillvalue, data)
     except BaseException:
-        _remove_keys(file, zpath)  # nothing of a dataset that could not be made is left behind
+        remove_keys(file, zpath)  # nothing of a dataset that could not be made is left behind
         raise
     file._hierarchy.add(zpath, "dataset")
 
@@ -572,7 +405,7 @@ def rewrite_encoded(file: LindiH5pyFile, zpath: str, values: np.ndarray, dtype: 
     zattrs = dict(rfs.metadata.get(join_key(zpath, ".zattrs")) or {})
     scalar = zattrs.get(ann.SCALAR) is True
     zshape = [1] if scalar else list(values.shape)
-    for key in _subtree_keys(file, zpath):
+    for key in subtree_keys(file, zpath):
         if not key.rsplit("/", 1)[-1].startswith("."):
             rfs.delete(key)
     _write_encoded(file, zpath, values.reshape(zshape), dtype, _stored_family(dtype), list(zarray["chunks"]), zattrs)
