@@ -25,6 +25,7 @@ from lindi_core.facade.dataset_id import LindiDatasetID
 from lindi_core.facade.dtypes import dataset_dtype, storage_dtype
 from lindi_core.facade.references import LindiH5pyReference, reference_from_json, region_selection
 from lindi_core.format import annotations as ann
+from lindi_core.format.array_metadata import check_zarray
 from lindi_core.format.refs import join_key
 from lindi_core.store.direct_read import parse_fill_value
 
@@ -42,6 +43,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
     def __init__(self, file: LindiH5pyFile, zpath: str, name: str):
         self._init_object(file, zpath, name)
         self._zarray = file._rfs.metadata[join_key(zpath, ".zarray")]
+        check_zarray(self._zarray, join_key(zpath, ".zarray"))
         zattrs = self._zattrs()
         self._is_scalar = zattrs.get(ann.SCALAR) is True
         self._is_null = zattrs.get(ann.NULL_DATASPACE) is True

@@ -15,6 +15,7 @@ import numpy as np
 
 from lindi_core.errors import ReferenceFormatError
 from lindi_core.format import annotations as ann
+from lindi_core.format.array_metadata import zarr_dtype
 
 
 def dtype_from_description(description: Any) -> np.dtype:
@@ -56,7 +57,7 @@ def dataset_dtype(zarray: dict, zattrs: dict) -> np.dtype:
                          for name, t in compound])
     zdtype = zarray.get("dtype")
     if isinstance(zdtype, list):
-        return np.dtype([(f[0], _zarr_dtype(f[1])) + tuple(f[2:]) for f in zarray["dtype"]])
+        return zarr_dtype(zdtype)
     if zdtype == "|O":
         return _object_dtype(zarray)
     if isinstance(zdtype, str) and zdtype[1:2] == "U":  # LINDI 0.4's scalar strings
@@ -66,13 +67,7 @@ def dataset_dtype(zarray: dict, zattrs: dict) -> np.dtype:
 
 def storage_dtype(zarray: dict) -> np.dtype:
     """The NumPy dtype of the bytes Zarr stores for an array (its ``.zarray`` ``dtype``)."""
-    return _zarr_dtype(zarray["dtype"])
-
-
-def _zarr_dtype(value: Any) -> np.dtype:
-    if isinstance(value, list):
-        return np.dtype([(f[0], _zarr_dtype(f[1])) + tuple(f[2:]) for f in value])
-    return np.dtype(value)
+    return zarr_dtype(zarray["dtype"])
 
 
 def _lindi_field(type_string: str) -> np.dtype:

@@ -75,3 +75,26 @@ def test_a_string_attribute_that_is_not_utf8_is_named_in_a_translation_error(mak
             translate()
         assert raised.value.object_path == "/g"
     assert not (tmp_path / "x.lindi.json").exists()  # nothing written
+
+
+@pytest.mark.parametrize("field, value", [
+    ("shape", None), ("shape", "200"), ("shape", [-1]), ("chunks", [0]), ("chunks", [10, 10]), ("dtype", "<q9"),
+    ("dtype", [["a"]]), ("dtype", 5), ("order", "X"), ("dimension_separator", 5), ("filters", ["zlib"]),
+    ("filters", {"id": "zlib"}), ("compressor", "zlib"),
+])
+def test_malformed_array_metadata_is_a_reference_format_error(make_h5, tmp_path, field, value):
+    from lindi_core.errors import ReferenceFormatError
+    from lindi_core.format import jsonio
+
+    path = make_h5(lambda f: f.create_dataset("x", data=np.arange(100.0), chunks=(10,)))
+    obj = jsonio.to_json_dict(lindi_core.translate(path))
+    zarray = obj["refs"]["x/.zarray"]
+    if value is None:
+        del zarray[field]
+    else:
+        zarray[field] = value
+    out = tmp_path / "bad.lindi.json"
+    out.write_text(__import__("json").dumps(obj))
+    with pytest.raises(ReferenceFormatError, match=r"x/\.zarray"):
+        with lindi_core.LindiH5pyFile.from_lindi_file(str(out)) as f:
+            f["x"][()]

@@ -1,0 +1,59 @@
+"""Checks of an array's ``.zarray`` metadata, so that a malformed one is reported as what it is
+(:class:`ReferenceFormatError`, naming the key) before a reader trips over it somewhere deep."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from lindi_core.errors import ReferenceFormatError
+
+_SEPARATORS = (None, ".", "/")
+
+
+def check_zarray(zarray: Any, key: str) -> None:
+    """Raise :class:`ReferenceFormatError` unless ``zarray`` is usable Zarr v2 array metadata."""
+    def bad(why: str) -> ReferenceFormatError:
+        return ReferenceFormatError(f"{key}: {why}")
+
+    if not isinstance(zarray, dict):
+        raise bad("array metadata is not an object")
+    shape, chunks = zarray.get("shape"), zarray.get("chunks")
+    if not _integers(shape, 0):
+        raise bad(f"'shape' must be a list of integers >= 0, not {shape!r}")
+    if not _integers(chunks, 1) or len(chunks) != len(shape):
+        raise bad(f"'chunks' must be a list of integers >= 1, one per axis of the shape {shape}, not {chunks!r}")
+    try:
+        zarr_dtype(zarray.get("dtype"))
+    except (TypeError, ValueError, IndexError) as exc:
+        raise bad(f"'dtype' {zarray.get('dtype')!r} is not a data type ({exc})") from None
+    if zarray.get("order", "C") not in ("C", "F"):
+        raise bad(f"'order' must be \"C\" or \"F\", not {zarray.get('order')!r}")
+    if zarray.get("dimension_separator") not in _SEPARATORS:
+        raise bad(f"'dimension_separator' must be \".\" or \"/\", not {zarray.get('dimension_separator')!r}")
+    filters, compressor = zarray.get("filters"), zarray.get("compressor")
+    if filters is not None and not (isinstance(filters, list) and all(_codec(f) for f in filters)):
+        raise bad(f"'filters' must be null or a list of codec objects with an 'id', not {filters!r}")
+    if compressor is not None and not _codec(compressor):
+        raise bad(f"'compressor' must be null or a codec object with an 'id', not {compressor!r}")
+
+
+def zarr_dtype(value: Any) -> np.dtype:
+    """The NumPy dtype of a Zarr v2 ``dtype`` field (a type string or a list of fields)."""
+    if isinstance(value, list):
+        if not value:
+            raise ValueError("a structured type needs fields")
+        return np.dtype([(str(f[0]), zarr_dtype(f[1])) + tuple(f[2:]) for f in value])
+    if not isinstance(value, str):
+        raise TypeError(f"a type string or a list of fields, not {type(value).__name__}")
+    return np.dtype(value)
+
+
+def _integers(value: Any, minimum: int) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= minimum for n in value)
+
+
+def _codec(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("id"), str)
