@@ -27,6 +27,9 @@ class WriterLock:
 
     def __init__(self, path: str):
         self.path = path
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):  # filelock would make it: h5py says the file cannot be created
+            raise FileNotFoundError(f"Unable to open {path!r} (no such folder: {folder!r})")
         # Not thread-local: a file may be closed by another thread (a collection, the exit hook).
         self._lock: filelock.BaseFileLock | None = filelock.FileLock(lock_path(path), timeout=0, thread_local=False)
         try:

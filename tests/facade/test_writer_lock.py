@@ -94,3 +94,13 @@ def test_another_process_holding_the_file_blocks_writers_as_h5py_does_until_it_d
             process.wait()
     with h5py.File(h5, "r+"), H5.from_lindi_file(reference_file, "r+"):
         pass
+
+
+def test_a_file_in_a_missing_folder_is_not_created_with_the_folder(tmp_path):
+    target = tmp_path / "missing" / "x.lindi.json"
+    for mode in ("a", "w"):
+        with pytest.raises(FileNotFoundError):
+            H5.from_lindi_file(str(target), mode)
+    with pytest.raises(FileNotFoundError):
+        h5py.File(str(tmp_path / "missing" / "x.h5"), "a")  # h5py's behaviour, the reference
+    assert not (tmp_path / "missing").exists()
