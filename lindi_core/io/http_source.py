@@ -30,6 +30,15 @@ RETRY_STATUS = {429, 500, 502, 503, 504}
 REDIRECT_TTL = 300.0
 
 
+def describe_error(error: BaseException | None) -> str:
+    """An error for a message: its text, or its kind where it has none (a timeout's is empty)."""
+    if error is None:
+        return "no answer"
+    text = str(error)
+    kind = "timed out" if isinstance(error, TimeoutError) else type(error).__name__
+    return text if text else kind
+
+
 class _Retry(Exception):
     """A transient failure worth another attempt."""
 
@@ -145,7 +154,7 @@ class HttpSource(ByteSource):
             except (TimeoutError, _Retry, aiohttp.ClientError) as exc:
                 last_error = exc
         raise ByteSourceError(
-            f"reading {url} bytes {offset}+{length} failed after {self.retries + 1} attempts: {last_error}")
+            f"reading {url} bytes {offset}+{length} failed after {self.retries + 1} attempts: {describe_error(last_error)}")
 
     def _from_whole_body(self, url: str, offset: int, length: int, sink: RangeSink | None) -> bytes | None:
         data = self.whole_bodies.slice(url, offset, length)

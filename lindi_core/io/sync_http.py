@@ -22,7 +22,7 @@ import time
 import urllib.parse
 
 from lindi_core.errors import ByteSourceError
-from lindi_core.io.http_source import RETRY_STATUS, _range_from_response, _Retry
+from lindi_core.io.http_source import RETRY_STATUS, _range_from_response, _Retry, describe_error
 from lindi_core.io.resolvers import ResolvedUrl, default_resolvers
 from lindi_core.io.whole_bodies import SHARED_WHOLE_BODIES, WholeBodies
 
@@ -141,7 +141,7 @@ class SyncHttp:
             except (_Retry, http.client.HTTPException, OSError, TimeoutError) as exc:
                 last_error = exc
         raise ByteSourceError(
-            f"reading {url} bytes {offset}+{length} failed after {self.retries + 1} attempts: {last_error}")
+            f"reading {url} bytes {offset}+{length} failed after {self.retries + 1} attempts: {describe_error(last_error)}")
 
     def _get(self, url: str, headers: dict[str, str]) -> tuple[int, http.client.HTTPMessage, bytes, str]:
         """(status, headers, body, the URL that answered) of a GET, following redirects; the

@@ -239,3 +239,13 @@ def test_a_reference_past_the_end_of_the_file_is_a_clear_error_without_retries(t
     with pytest.raises(ByteSourceError, match=rf"ends at byte {size}, before byte {size + 90}"):
         asyncio.run(read_past_end())
     assert server.stats.requests == 1
+
+
+def test_a_server_too_slow_to_answer_is_an_error_that_says_so(tmp_path, served):
+    rfs = lindi_core.translate(served(tmp_path).url_for("d.h5"))
+    slow = served(tmp_path, latency=2.0)
+    rfs.urls[:] = [slow.url_for("d.h5")]
+    root, store = _open(rfs, HttpSource(retries=1, backoff=0.001, timeout=0.2))
+    with pytest.raises(ByteSourceError, match=r"failed after 2 attempts: timed out"):
+        root["x"][0]
+    store.close()
