@@ -130,6 +130,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         self._hierarchy = Hierarchy(self._rfs)
         self._objects: dict[tuple[str, str], Any] = {}
         self._external_files: dict[str, LindiH5pyFile] = {}
+        self._saved_changes = self._rfs.changes  # edits up to here are on disk (or were never made)
         super().__init__(self, "", "/")
         # Holds what closing needs, never the file itself (that would keep it alive).
         self._finalizer = weakref.finalize(self, _collected, self._rfs, store, tar, save_to, self._external_files,
@@ -258,6 +259,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         (refs into other files stay refs). A ``.lindi.json`` written from a container refers to
         the container's members as byte ranges of the archive."""
         path = os.fspath(path)
+        self._saved_changes = self._rfs.changes
         if self._tar is not None:
             self.flush()  # the copy may name members of this container: they must be committed
             if os.path.exists(path) and os.path.samefile(path, self._tar.path):
@@ -328,6 +330,11 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
     def close(self) -> None:
         if self._is_open:
             self.flush()  # a failure leaves the file open, its edits kept, to be closed again
+            if self._mode != "r" and self._save_to is None and self._tar is None \
+                    and self._rfs.changes != self._saved_changes:
+                warnings.warn(f"{self._filename}: edits made since it was opened are not kept anywhere (it has no "
+                              "local file to write back to): write_lindi_file(path) keeps them", UserWarning,
+                              stacklevel=2)
             self._is_open = False
             self._objects.clear()
             _OPEN_FILES.discard(self)

@@ -136,6 +136,7 @@ class ReferenceFileSystem:
         self._url_ids: dict[str, int] = {}
         self.generation_metadata: dict[str, Any] = dict(generation_metadata or {})
         self.preferred_templates: dict[str, str] = {}
+        self.changes = 0  # edits made through the setters below (a reader can tell unsaved edits)
 
     # -- urls ---------------------------------------------------------------------------
     def url_id(self, url: str) -> int:
@@ -221,6 +222,7 @@ class ReferenceFileSystem:
         if not isinstance(value, dict):
             raise ReferenceFormatError(f"metadata at {key!r} must be a JSON object, got {type(value).__name__}")
         self.delete(key)
+        self.changes += 1
         self.metadata[key] = value
         if key.endswith("/.zarray") or key == ".zarray":
             self._adopt_table_for(split_key(key)[0], value)
@@ -228,9 +230,11 @@ class ReferenceFileSystem:
     def set_inline(self, key: str, value: bytes) -> None:
         self._remove_chunk_ref(key)
         self.metadata.pop(key, None)
+        self.changes += 1
         self.inline[key] = bytes(value)
 
     def set_ref(self, key: str, ref: ChunkRef) -> None:
+        self.changes += 1
         self.metadata.pop(key, None)
         self.inline.pop(key, None)
         parent, name = split_key(key)
@@ -244,6 +248,7 @@ class ReferenceFileSystem:
         self.loose_refs[key] = ref
 
     def delete(self, key: str) -> None:
+        self.changes += 1
         self.metadata.pop(key, None)
         self.inline.pop(key, None)
         self._remove_chunk_ref(key)

@@ -130,3 +130,19 @@ def test_closing_after_collection_or_twice_is_harmless(tmp_path, closes_first):
     gc.collect()
     with lindi_core.LindiH5pyFile.from_lindi_file(path) as again:
         assert again.attrs["a"] == 1
+
+
+def test_edits_with_nowhere_to_go_are_warned_about_at_close(make_h5, tmp_path):
+    path = make_h5(lambda f: f.create_dataset("x", data=np.arange(3)))
+    quiet = lindi_core.LindiH5pyFile.from_hdf5_file(path, "r+")
+    with __import__("warnings").catch_warnings():
+        __import__("warnings").simplefilter("error")
+        quiet.close()  # nothing edited
+        saved = lindi_core.LindiH5pyFile.from_hdf5_file(path, "r+")
+        saved.attrs["a"] = 1
+        saved.write_lindi_file(str(tmp_path / "kept.lindi.json"))
+        saved.close()  # edited, and kept
+    lost = lindi_core.LindiH5pyFile.from_hdf5_file(path, "r+")
+    lost.attrs["a"] = 1
+    with pytest.warns(UserWarning, match="not kept anywhere"):
+        lost.close()
