@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import h5py
 import numpy as np
@@ -135,8 +136,8 @@ def test_closing_after_collection_or_twice_is_harmless(tmp_path, closes_first):
 def test_edits_with_nowhere_to_go_are_warned_about_at_close(make_h5, tmp_path):
     path = make_h5(lambda f: f.create_dataset("x", data=np.arange(3)))
     quiet = lindi_core.LindiH5pyFile.from_hdf5_file(path, "r+")
-    with __import__("warnings").catch_warnings():
-        __import__("warnings").simplefilter("error")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         quiet.close()  # nothing edited
         saved = lindi_core.LindiH5pyFile.from_hdf5_file(path, "r+")
         saved.attrs["a"] = 1

@@ -8,6 +8,8 @@ around instead of saturating, compound members were matched by position.
 
 from __future__ import annotations
 
+import os
+
 import h5py
 import numpy as np
 import pytest
@@ -219,7 +221,7 @@ def _maximum_shapes(f):
 
 
 def _a_new_file_exists_at_once(f):
-    return __import__("os").path.exists(f.filename)
+    return os.path.exists(f.filename)
 
 
 def _copy_from_an_hdf5_file(f):
