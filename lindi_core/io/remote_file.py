@@ -167,18 +167,23 @@ class RemoteFile(io.RawIOBase):
             return self.http.read(self.url, offset, min((run[1] + 1) * self.block_size, size) - offset)[0]
 
         for (first, last), data in zip(runs, self._in_parallel(fetch, runs)):
-            for b in range(first, last + 1):
-                begin = (b - first) * self.block_size
-                self._blocks[b] = data[begin : begin + self.block_size]
-                self._blocks.move_to_end(b)
+            self._keep_blocks(first, last, data)
+
+    def _keep_blocks(self, first: int, last: int, data: bytes) -> None:
+        """Put blocks ``first`` to ``last``, fetched as one range ``data``, in the block cache
+        (most recently used), and evict the least recently used beyond its size."""
+        for b in range(first, last + 1):
+            begin = (b - first) * self.block_size
+            self._blocks[b] = data[begin : begin + self.block_size]
+            self._blocks.move_to_end(b)
         while len(self._blocks) > self.cache_blocks:
             self._blocks.popitem(last=False)
 
     def _cached_bytes(self, offset: int, length: int) -> bytes:
         """Bytes of the block cache, for following pointers; raises NeedBytes for bytes not in it."""
-        first, last = offset // self.block_size, (offset + length - 1) // self.block_size
-        if not all(b in self._blocks for b in range(first, last + 1)):
+        if not self._cached(offset, length):
             raise md.NeedBytes(offset, length)
+        first, last = offset // self.block_size, (offset + length - 1) // self.block_size
         data = b"".join(self._blocks[b] for b in range(first, last + 1))
         return data[offset - first * self.block_size : offset - first * self.block_size + length]
 
@@ -311,10 +316,5 @@ class RemoteFile(io.RawIOBase):
         offset = start_block * self.block_size
         length = min(self.size, (stop_block + 1) * self.block_size) - offset
         data, _ = self._fetch(offset, length)
-        for b in range(start_block, stop_block + 1):
-            begin = (b - start_block) * self.block_size
-            self._blocks[b] = data[begin : begin + self.block_size]
-            self._blocks.move_to_end(b)
-        while len(self._blocks) > self.cache_blocks:
-            self._blocks.popitem(last=False)
+        self._keep_blocks(start_block, stop_block, data)
         self._last_block = last
