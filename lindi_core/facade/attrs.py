@@ -202,7 +202,7 @@ def _typed(value: Any, dtype: np.dtype, record: bool = False) -> Any:
     if dtype.fields is not None:
         # A record or a list of records: told apart by how deep the lists go (a record whose
         # first member is an array starts with a list too). A member is always one record.
-        rows = not record and isinstance(value, list) and _list_depth(value) > _json_depth(dtype)
+        rows = not record and isinstance(value, list) and len(_nested_shape(value)) > _json_depth(dtype)
         array = np.empty((len(value),) if rows else (), dtype=dtype)
         _fill_compound(array, value)
         return array if array.ndim else array[()]
@@ -227,7 +227,8 @@ def _encode(value: Any) -> Any:
 
 
 def _nested_shape(value: Any) -> tuple[int, ...]:
-    """The shape of nested lists of references (a reference is a dict or null, never a list)."""
+    """The lengths of nested lists along their first elements (an empty list ends them): the
+    shape of nested lists of references, whose elements are dicts or null, never lists."""
     shape = []
     while isinstance(value, list):
         shape.append(len(value))
@@ -243,17 +244,6 @@ def _flatten_to(value: Any, depth: int) -> Iterator[Any]:
         return
     for item in value:
         yield from _flatten_to(item, depth - 1)
-
-
-def _list_depth(value: Any) -> int:
-    """How many lists deep ``value`` goes along its first elements (an empty list is one)."""
-    depth = 0
-    while isinstance(value, list):
-        depth += 1
-        if not value:
-            break
-        value = value[0]
-    return depth
 
 
 def _json_depth(dtype: np.dtype) -> int:

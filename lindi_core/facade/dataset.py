@@ -26,7 +26,7 @@ from lindi_core.facade.dtypes import dataset_dtype, storage_dtype
 from lindi_core.facade.references import LindiH5pyReference, reference_from_json, region_selection
 from lindi_core.format import annotations as ann
 from lindi_core.format.array_metadata import check_zarray
-from lindi_core.format.refs import join_key
+from lindi_core.format.refs import join_key, split_key
 from lindi_core.store.direct_read import parse_fill_value
 
 if TYPE_CHECKING:
@@ -106,13 +106,11 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
     def _stored_bytes(self) -> int:
         """Bytes of the dataset's chunks as stored (referenced ranges, inline chunks)."""
         rfs = self._file._rfs
-        total = 0
         table = rfs.tables.get(self._zpath)
-        if table is not None:
-            total += int(table.length[table.url_index >= 0].sum())
-        prefix = self._zpath + "/"
+        total = int(table.length[table.present()].sum()) if table is not None else 0
         for key in itertools.chain(rfs.inline, rfs.loose_refs):
-            if key.startswith(prefix) and "/" not in key[len(prefix):] and not key.rsplit("/", 1)[-1].startswith("."):
+            parent, name = split_key(key)
+            if parent == self._zpath and not name.startswith("."):
                 value = rfs.get(key)
                 total += len(value) if isinstance(value, bytes) else int(value.length)
         return total

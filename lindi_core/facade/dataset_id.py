@@ -98,8 +98,8 @@ class LindiDatasetID(LindiObjectID):
         values = np.asarray(arr)[source]
         index, by_slices = _index_of(fspace, shape)
         if by_slices:
-            target_shape = np.empty(shape, dtype=bool)[index].shape
-            dataset[index] = np.reshape(values, target_shape)
+            selected = shape if index is ... else tuple(len(range(*axis.indices(n))) for axis, n in zip(index, shape))
+            dataset[index] = np.reshape(values, selected)
             return
         whole = np.array(dataset[()], copy=True)  # points or several blocks: through the whole dataset
         whole[index] = np.reshape(values, whole[index].shape)

@@ -35,7 +35,7 @@ from lindi_core.facade.group import (
     LindiH5pyHardLink,
     LindiH5pySoftLink,
 )
-from lindi_core.facade.hierarchy import DATASET, ExternalTarget, Hierarchy, Link
+from lindi_core.facade.hierarchy import DATASET, ExternalTarget, Hierarchy, Link, path_parts
 from lindi_core.facade.references import LindiH5pyReference
 from lindi_core.format import jsonio
 from lindi_core.format.refs import ReferenceFileSystem, join_key
@@ -396,7 +396,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         through an external link."""
         if name == "":
             raise KeyError("Unable to synchronously open object (name parameter cannot be an empty string)")
-        parts = [p for p in name.split("/") if p not in ("", ".")]  # as libhdf5 reads a path
+        parts = path_parts(name)
         if name.startswith("/"):
             start, used = "", "/" + "/".join(parts)
         else:
@@ -418,20 +418,18 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
                     raise ExternalTarget(link, parts[index + 1 :], used)
                 # A soft link's path is relative to the group holding the link, unless absolute.
                 start = "" if link.path.startswith("/") else zpath
-                child = self._follow(start, [p for p in link.path.split("/") if p not in ("", ".")], original, used,
-                                     depth + 1)
+                child = self._follow(start, path_parts(link.path), original, used, depth + 1)
             zpath = child
         return zpath
 
     def _last_link(self, base: LindiH5pyGroup, name: str) -> str | None:
         """The Zarr path of the last link ``name`` names ("" for a name of the group itself or
         the root), None where the groups before it do not lead anywhere."""
-        parts = [p for p in name.split("/") if p not in ("", ".")]  # as libhdf5 reads a path
+        parts = path_parts(name)
         if not parts:
             return "" if name.startswith("/") else base._zpath
         try:
-            parent = self._resolve(base, "/".join(parts[:-1]) or ".") if not name.startswith("/") else \
-                self._resolve(base, "/" + "/".join(parts[:-1]))
+            parent = self._resolve(base, ("/" if name.startswith("/") else "") + "/".join(parts[:-1]) or ".")
         except (KeyError, ExternalTarget):
             return None
         if self._kind(parent[0]) == DATASET:

@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 
 from lindi_core.facade.base import FacadeObject
-from lindi_core.facade.hierarchy import DATASET, ExternalTarget
+from lindi_core.facade.hierarchy import DATASET, ExternalTarget, path_parts
 from lindi_core.format import annotations as ann
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
             name = name.decode("utf-8")
         if not isinstance(name, str):
             raise TypeError(f"a link name is str or bytes, not {type(name).__name__}")
-        parts = [part for part in name.split("/") if part not in ("", ".")]
+        parts = path_parts(name)
         if ".." in parts:
             raise ValueError(f"Unable to use the name {name!r}: '..' cannot be stored as a name in a reference file")
         if not parts:

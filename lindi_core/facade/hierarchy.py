@@ -15,6 +15,11 @@ from lindi_core.format.refs import ReferenceFileSystem, join_key, split_key
 GROUP, DATASET = "group", "dataset"
 
 
+
+def path_parts(name: str) -> list[str]:
+    """The names along an HDF5 path, as libhdf5 reads it: empty components and "." dropped."""
+    return [part for part in name.split("/") if part not in ("", ".")]
+
 @dataclass(frozen=True)
 class Link:
     """A link annotation: ``kind`` is ``"soft"``, ``"hard"`` or ``"external"``."""
