@@ -277,10 +277,10 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
             if expand_refs:
                 raise ValueError("expand_refs is not available (see copy of translated objects)")
             zpath = target_group._child_zpath(target_name)
-            if self._file._kind(zpath) is not None:
+            if target_group._file._kind(zpath) is not None:
                 raise ValueError("Unable to synchronously copy object (destination object already exists)")
             parent, _, last = ("/" + zpath).rpartition("/")
-            copy_from_hdf5(source_obj, self._file.require_group(parent or "/"), last, shallow=shallow,
+            copy_from_hdf5(source_obj, target_group._file.require_group(parent or "/"), last, shallow=shallow,
                            without_attrs=without_attrs, expand_soft=expand_soft, expand_external=expand_external)
             return
         copy_object(source_obj._file, source_obj._zpath, target_group._file,

@@ -276,3 +276,17 @@ def test_structure_edits_do_what_h5py_does(tmp_path, case):
     else:
         assert facade == truth
     assert facade_again == truth_again  # and the file reopens with the same tree
+
+
+def test_a_copy_from_an_hdf5_file_into_a_group_of_another_reference_file_lands_there(tmp_path):
+    source_path = str(tmp_path / "source.h5")
+    with h5py.File(source_path, "w") as source:
+        source["d"] = np.arange(4)
+    first = lindi_core.LindiH5pyFile.from_lindi_file(str(tmp_path / "first.lindi.json"), "w")
+    second = lindi_core.LindiH5pyFile.from_lindi_file(str(tmp_path / "second.lindi.json"), "w")
+    with h5py.File(source_path, "r") as source:
+        first.copy(source["d"], second.create_group("g"), name="d")
+    assert "g/d" in second and "g" not in first
+    assert second["g/d"][()].tolist() == [0, 1, 2, 3]
+    first.close()
+    second.close()
