@@ -8,6 +8,7 @@ resolved), and through the local cache when one is given (:mod:`lindi_core.io.ca
 from __future__ import annotations
 
 import asyncio
+import os
 
 from zarr.core.sync import sync as zarr_sync
 
@@ -27,9 +28,17 @@ class LocalFileSource(ByteSource):
 def read_local(path: str, offset: int, length: int) -> bytes:
     try:
         with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            # Checked before reading: a read buffer is allocated at the size asked for, so a
+            # reference claiming a terabyte of a small file would exhaust memory first.
+            if length >= 0 and offset + length > size:
+                raise ByteSourceError(f"{path!r} ends at byte {size}, before byte {offset + length} "
+                                      f"(a reference asks for {length} bytes at offset {offset})")
             f.seek(offset)
             data = f.read() if length < 0 else f.read(length)
     except OSError as exc:
+        if isinstance(exc, ByteSourceError):
+            raise
         raise ByteSourceError(f"cannot read {path!r} at offset {offset}: {exc}") from exc
     if length >= 0 and len(data) != length:
         raise ByteSourceError(f"{path!r} ends before byte {offset + length} (read {len(data)} of {length} bytes)")
