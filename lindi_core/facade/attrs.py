@@ -13,6 +13,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from lindi_core.errors import LindiError, ReferenceFormatError
 from lindi_core.facade.dtypes import dtype_from_description
 from lindi_core.facade.references import reference_from_json, references_array
 from lindi_core.format import annotations as ann
@@ -45,8 +46,16 @@ class LindiH5pyAttributes(h5py.AttributeManager):
         zattrs = self._zattrs()
         if name in ann.SPECIAL_ATTRIBUTE_KEYS or name not in zattrs:
             raise KeyError(f"Unable to synchronously open attribute (can't locate attribute: '{name}')")
-        described = (zattrs.get(ann.ATTR_DTYPES) or {}).get(name)
-        return decode_attribute(zattrs[name], described)
+        try:
+            described = (zattrs.get(ann.ATTR_DTYPES) or {}).get(name)
+            return decode_attribute(zattrs[name], described)
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+            if isinstance(exc, LindiError):
+                raise
+            # The stored value and its type record are input, not code: one that does not decode
+            # (a string where numbers belong, a type record of the wrong shape) is a bad file.
+            raise ReferenceFormatError(f"attribute {name!r} of {self._owner.name!r} does not decode as its "
+                                       f"recorded type: {type(exc).__name__}: {exc}") from exc
 
     def __contains__(self, name: object) -> bool:
         name = _name(name)
