@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import socket
 
+import h5py
 import numpy as np
 import pytest
 import zarr
@@ -243,3 +244,34 @@ def test_blocking_reads_are_guarded_too(servers, spaces, connects):
 ])
 def test_address_spaces(address, space):
     assert address_space(address) == space
+
+
+def test_hdf5_files_a_public_reference_file_links_to_stay_public(servers, spaces, connects):
+    refs_server, data_server = servers
+    with h5py.File(f"{data_server.root}/inner.h5", "w") as f:
+        f.create_dataset("x", data=DATA, chunks=(100,))
+    inner = f"http://localhost:{data_server.port}/inner.h5"
+    zarray = {"zarr_format": 2, "shape": [len(DATA)], "chunks": [100], "dtype": "<i4", "compressor": None,
+              "filters": None, "fill_value": 0, "order": "C"}
+    rfs = {"version": 1, "refs": {
+        ".zgroup": json.dumps({"zarr_format": 2}),
+        "link/.zgroup": json.dumps({"zarr_format": 2}),
+        "link/.zattrs": json.dumps({"_EXTERNAL_LINK": {"file": inner, "path": "/x"}}),
+        "x/.zarray": json.dumps(zarray),
+        "x/.zattrs": json.dumps({"_EXTERNAL_ARRAY_LINK": {"link_type": "hdf5_dataset", "url": inner, "name": "x"}}),
+    }}
+    with open(f"{refs_server.root}/outer.lindi.json", "w") as f:
+        json.dump(rfs, f)
+    url = refs_server.url_for("outer.lindi.json")
+    with lindi_core.LindiH5pyFile.from_lindi_file(url) as trusted:  # from loopback: it may
+        np.testing.assert_array_equal(trusted["link"][()], DATA)
+        np.testing.assert_array_equal(trusted["x"][()], DATA)
+    data_server.stats.reset()
+    spaces[refs_server.port] = AddressSpace.PUBLIC
+    with lindi_core.LindiH5pyFile.from_lindi_file(url) as outer:
+        with pytest.raises(KeyError, match="loopback address"):
+            outer["link"]
+        with pytest.raises(AccessDeniedError, match="loopback address"):
+            outer["x"][()]
+    assert data_server.stats.requests == 0
+    assert connects == []
