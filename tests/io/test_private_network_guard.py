@@ -57,20 +57,30 @@ def spaces(monkeypatch):
     return table
 
 
+class Connects:
+    """The addresses sockets tried to connect to: ``outside`` 127.0.0.1 (none is let through),
+    and the ports of 127.0.0.1 connected to."""
+
+    def __init__(self):
+        self.outside: list = []
+        self.ports: list[int] = []
+
+
 @pytest.fixture
 def connects(monkeypatch):
-    """Addresses sockets tried to connect to outside 127.0.0.1 (none is let through)."""
-    attempted: list = []
+    attempts = Connects()
     real = socket.socket.connect
 
     def connect(self, address):
-        if isinstance(address, tuple) and address[0] != "127.0.0.1":
-            attempted.append(address)
-            raise OSError(101, "the test forbids connecting outside 127.0.0.1")
+        if isinstance(address, tuple):
+            if address[0] != "127.0.0.1":
+                attempts.outside.append(address)
+                raise OSError(101, "the test forbids connecting outside 127.0.0.1")
+            attempts.ports.append(address[1])
         return real(self, address)
 
     monkeypatch.setattr(socket.socket, "connect", connect)
-    return attempted
+    return attempts
 
 
 @pytest.fixture
@@ -121,7 +131,7 @@ def test_a_public_reference_file_cannot_reach_loopback(servers, spaces, connects
     with pytest.raises(AccessDeniedError, match="loopback address.*public address.*allow_private_network=True"):
         read_x(url)
     assert data_server.stats.requests == 0
-    assert connects == []
+    assert connects.outside == [] and data_server.port not in connects.ports
     # Allowed by the user, or trusted as a local file, it reads the bytes (where reachable).
     if host in ("127.0.0.1", "localhost"):  # aiohttp itself refuses the legacy numeric forms
         np.testing.assert_array_equal(read_x(url, allow_private_network=True), DATA)
@@ -133,7 +143,7 @@ def test_a_reference_file_from_loopback_reaches_loopback(servers, connects):
     for host in ("127.0.0.1", "localhost"):
         np.testing.assert_array_equal(read_x(publish(refs_server, f"http://{host}:{data_server.port}/data.bin")),
                                       DATA)
-    assert connects == []
+    assert connects.outside == []
 
 
 @pytest.mark.parametrize("target", ["http://169.254.169.254/latest/meta-data/", "http://[fd00:ec2::254]/latest/",
@@ -146,7 +156,7 @@ def test_a_public_reference_file_cannot_reach_private_or_link_local_addresses(se
     spaces[refs_server.port] = AddressSpace.PUBLIC
     with pytest.raises(AccessDeniedError, match=r"(private|link-local|loopback) address"):
         read_x(publish(refs_server, target))
-    assert connects == []  # refused before any socket tried
+    assert connects.outside == []  # refused before any socket tried
 
 
 @pytest.mark.parametrize("to", ["loopback", "metadata"])
@@ -159,7 +169,8 @@ def test_a_redirect_does_not_lead_a_public_reference_file_somewhere_more_private
     with pytest.raises(AccessDeniedError, match="(loopback|link-local) address"):
         read_x(url)
     assert data_server.stats.requests == 0
-    assert connects == []  # the metadata address was refused after the redirect, before connecting
+    assert connects.outside == []  # the metadata address was refused after the redirect, before connecting
+    assert data_server.port not in connects.ports
     # The redirect to the same public server is followed.
     refs_server.redirects["/go"] = refs_server.url_for("data.bin")
     np.testing.assert_array_equal(read_x(url), DATA)
@@ -176,7 +187,7 @@ def test_a_reference_file_from_a_private_address_reaches_private_but_not_loopbac
         read_x(publish(refs_server, data_server.url_for("data.bin")))
     with pytest.raises(AccessDeniedError, match="link-local address"):
         read_x(publish(refs_server, "http://169.254.169.254/latest/meta-data/"))
-    assert connects == []
+    assert connects.outside == []
 
 
 def test_the_reference_file_url_named_may_not_redirect_somewhere_more_private(servers, spaces, connects):
@@ -207,7 +218,7 @@ def test_external_links_of_a_public_reference_file_stay_public(servers, spaces, 
             with pytest.raises((AccessDeniedError, KeyError), match="loopback address"):
                 outer["link"]
     assert data_server.stats.requests == 0
-    assert connects == []
+    assert connects.outside == [] and data_server.port not in connects.ports
 
 
 def test_blocking_reads_are_guarded_too(servers, spaces, connects):
@@ -227,7 +238,7 @@ def test_blocking_reads_are_guarded_too(servers, spaces, connects):
     finally:
         http.close()
     assert data_server.stats.requests == 0
-    assert connects == []
+    assert connects.outside == [] and data_server.port not in connects.ports
 
 
 @pytest.mark.parametrize("address, space", [
@@ -267,6 +278,7 @@ def test_hdf5_files_a_public_reference_file_links_to_stay_public(servers, spaces
         np.testing.assert_array_equal(trusted["link"][()], DATA)
         np.testing.assert_array_equal(trusted["x"][()], DATA)
     data_server.stats.reset()
+    connects.ports.clear()
     spaces[refs_server.port] = AddressSpace.PUBLIC
     with lindi_core.LindiH5pyFile.from_lindi_file(url) as outer:
         with pytest.raises(KeyError, match="loopback address"):
@@ -274,4 +286,22 @@ def test_hdf5_files_a_public_reference_file_links_to_stay_public(servers, spaces
         with pytest.raises(AccessDeniedError, match="loopback address"):
             outer["x"][()]
     assert data_server.stats.requests == 0
-    assert connects == []
+    assert connects.outside == [] and data_server.port not in connects.ports
+
+
+def test_a_public_container_cannot_reach_loopback(servers, spaces, connects, tmp_path):
+    refs_server, data_server = servers
+    publish(refs_server, data_server.url_for("data.bin"), name="plain.lindi.json")
+    with open(f"{refs_server.root}/plain.lindi.json") as f:
+        rfs = json.load(f)
+    with lindi_core.LindiH5pyFile.from_reference_file_system(rfs) as f:
+        f.write_lindi_file(f"{refs_server.root}/x.lindi.tar")  # the ref to the data server stays a ref
+    url = refs_server.url_for("x.lindi.tar")
+    np.testing.assert_array_equal(read_x(url), DATA)  # from loopback: it may
+    data_server.stats.reset()
+    connects.ports.clear()
+    spaces[refs_server.port] = AddressSpace.PUBLIC
+    with pytest.raises(AccessDeniedError, match="loopback address.*public address"):
+        read_x(url)
+    assert data_server.stats.requests == 0
+    assert connects.outside == [] and data_server.port not in connects.ports
