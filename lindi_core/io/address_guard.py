@@ -25,6 +25,7 @@ is classified) get around it.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 import threading
@@ -104,6 +105,7 @@ class AddressGuard:
         self.reason = reason
         self.narrow_to_first = narrow_to_first
         self.origin: AddressSpace | None = None
+        self._names: dict[str, tuple[bool, str, int]] = {}  # host -> (permitted, an address, port)
         self._lock = threading.Lock()
 
     @classmethod
@@ -159,6 +161,32 @@ class AddressGuard:
                 port = 0  # not a port: the connection fails later, with its own error
             if not self.permits(address, port):
                 raise AccessDeniedError(f"not reading {url}: {self.refusal(parts.hostname, address)}")
+
+    async def check_name(self, url: str) -> None:
+        """Refuse a URL whose host resolves only to addresses beyond reach, before a cache is
+        asked for its bytes (a chunk kept on disk or in memory by an earlier, trusted read of
+        ``http://localhost/...`` is not handed to an untrusted file). One lookup per host; a
+        host that does not resolve (offline) is let through to the caches, which then hold the
+        only copy there is. The connection check stays the one that decides."""
+        self.check_url(url)
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname
+        if not host or literal_address(host) is not None:
+            return
+        verdict = self._names.get(host)
+        if verdict is None:
+            try:
+                port = parts.port or (443 if parts.scheme == "https" else 80)
+                infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except (OSError, ValueError):
+                return
+            if not infos:
+                return
+            addresses = [str(info[4][0]) for info in infos]
+            verdict = self._names[host] = (any(self.permits(a, port) for a in addresses), addresses[0], port)
+        permitted, address, _port = verdict
+        if not permitted:
+            raise AccessDeniedError(f"not reading {url}: {self.refusal(host, address)}")
 
     # -- hooks ----------------------------------------------------------------------------
     def aiohttp_connector(self) -> aiohttp.TCPConnector:

@@ -75,6 +75,7 @@ class ByteSources:
     def __init__(self, http: HttpSource | None = None, local: LocalFileSource | None = None,
                  cache: LocalCache | None = None, guard: AddressGuard | None = None):
         self.http = http or HttpSource(guard=guard)
+        self.guard = guard
         self.local = local or LocalFileSource()
         self.fsspec = FsspecSource()
         self.cache = cache
@@ -88,6 +89,8 @@ class ByteSources:
             return await self.local.read(location.where, offset, length)
         if location.kind == "fsspec":
             return await self.fsspec.read(location.where, offset, length)
+        if self.guard is not None:  # before any cache: bytes kept from a trusted read stay there
+            await self.guard.check_name(location.where)
         if self.cached is not None and length >= 0:
             return await self.cached.read(location.where, offset, length)
         return await self.http.read(location.where, offset, length)

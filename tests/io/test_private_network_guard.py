@@ -305,3 +305,18 @@ def test_a_public_container_cannot_reach_loopback(servers, spaces, connects, tmp
         read_x(url)
     assert data_server.stats.requests == 0
     assert connects.outside == [] and data_server.port not in connects.ports
+
+
+def test_bytes_cached_by_a_trusted_read_are_not_handed_to_a_public_reference_file(servers, spaces, connects,
+                                                                                   tmp_path):
+    refs_server, data_server = servers
+    cache = lindi_core.LocalCache(tmp_path / "cache")
+    url = publish(refs_server, f"http://localhost:{data_server.port}/data.bin")
+    np.testing.assert_array_equal(read_x(url, local_cache=cache), DATA)  # from loopback: read, and cached
+    np.testing.assert_array_equal(read_x(url, local_cache=cache), DATA)
+    assert data_server.stats.requests == 1  # the second read came from the cache
+    spaces[refs_server.port] = AddressSpace.PUBLIC
+    with pytest.raises(AccessDeniedError, match="localhost .*loopback address"):
+        read_x(url, local_cache=cache)
+    assert data_server.stats.requests == 1
+    assert connects.outside == []
