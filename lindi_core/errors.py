@@ -65,7 +65,8 @@ class AccessDeniedError(ByteSourceError, PermissionError):
     """A reference asks for a location the current policy forbids.
 
     Reference files fetched from a URL are untrusted: their chunk references may not point at
-    local files unless the user explicitly allows it.
+    local files, nor lead to network addresses more private than the one the file came from,
+    unless the user explicitly allows it.
     """
 
 

@@ -40,6 +40,7 @@ from lindi_core.facade.references import LindiH5pyReference
 from lindi_core.format import jsonio
 from lindi_core.format.refs import ReferenceFileSystem, join_key
 from lindi_core.io import tar_container
+from lindi_core.io.address_guard import AddressGuard, AddressSpace
 from lindi_core.io.cache import LocalCache
 from lindi_core.io.locations import Location, LocationPolicy
 from lindi_core.io.sources import ByteSources
@@ -142,7 +143,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
     @classmethod
     def from_lindi_file(cls, path_or_url: str | os.PathLike, mode: str = "r", local_cache: LocalCache | None = None,
                         allow_local: bool | None = None, staging_area: StagingArea | None = None,
-                        reuse_freed_chunks: bool = False) -> LindiH5pyFile:
+                        reuse_freed_chunks: bool = False, allow_private_network: bool = False) -> LindiH5pyFile:
         """Open a ``.lindi.json`` or a ``.lindi.tar`` from a local path or an http(s) URL, with
         h5py's modes.
 
@@ -155,7 +156,11 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         inline into a ``.lindi.json``.
 
         A reference file fetched from a URL may not point at local files unless
-        ``allow_local=True``. ``local_cache`` keeps remote chunks on disk for later reads.
+        ``allow_local=True``, nor make the library connect to network addresses more private than
+        the one it came from (public < private < link-local < loopback: a file from the internet
+        cannot reach 127.0.0.1, 192.168.x.x or the cloud metadata service 169.254.169.254, even
+        through a redirect) unless ``allow_private_network=True`` (or ``allow_local=True``, which
+        trusts it as a local file). ``local_cache`` keeps remote chunks on disk for later reads.
 
         ``reuse_freed_chunks=True`` lets new chunks of a ``.lindi.tar`` fill the space of chunks
         rewritten or deleted in earlier commits instead of growing the archive. Only for archives
@@ -177,7 +182,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         lock = WriterLock(source) if mode != "r" and not remote else None
         try:
             return cls._open_lindi_file(source, mode, remote, exists, local_cache, allow_local, staging_area,
-                                        reuse_freed_chunks, lock)
+                                        reuse_freed_chunks, lock, allow_private_network)
         except BaseException:
             if lock is not None:
                 lock.release()
@@ -186,7 +191,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
     @classmethod
     def _open_lindi_file(cls, source: str, mode: str, remote: bool, exists: bool, local_cache: LocalCache | None,
                          allow_local: bool | None, staging_area: StagingArea | None, reuse_freed_chunks: bool,
-                         lock: WriterLock | None) -> LindiH5pyFile:
+                         lock: WriterLock | None, allow_private_network: bool = False) -> LindiH5pyFile:
         tar = None
         if mode in ("w", "w-", "x") or (mode == "a" and not exists):
             rfs = ReferenceFileSystem(generation_metadata={"generatedBy": "lindi-core"})
@@ -205,45 +210,51 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
             store = ReferenceStore(jsonio.loads(tar.reference_text), policy=policy,
                                    sources=ByteSources(cache=local_cache), container=tar.container)
         else:
-            store = ReferenceStore.from_file(source, allow_local=allow_local, local_cache=local_cache)
+            store = ReferenceStore.from_file(source, allow_local=allow_local, local_cache=local_cache,
+                                             allow_private_network=allow_private_network)
         save_to = None if remote or mode == "r" or tar is not None else source
         return cls(store, mode=mode, filename=source, staging_area=staging_area, save_to=save_to, tar=tar, lock=lock)
 
     @classmethod
     def from_hdf5_file(cls, path_or_url: str | os.PathLike, mode: str = "r", local_cache: LocalCache | None = None,
                        staging_area: StagingArea | None = None, allow_local: bool | None = None,
-                       **translate_options: Any) -> LindiH5pyFile:
+                       address_guard: AddressGuard | None = None, **translate_options: Any) -> LindiH5pyFile:
         """Translate an HDF5 file (local path or URL) in memory and open the result (``r``, or
         ``r+`` to edit the reference file system; the HDF5 file itself is never changed).
 
         A file at a URL is untrusted as a reference file fetched from one is: its external links
-        may not lead to local files unless ``allow_local=True``."""
+        may not lead to local files unless ``allow_local=True``. ``address_guard`` limits the
+        addresses its reads may connect to (set for a file an untrusted reference file links to)."""
         from lindi_core.translate import translate
 
         if mode not in ("r", "r+"):
             raise ValueError("an HDF5 file opens as 'r' or 'r+' (edits go to the reference file system)")
         translate_options.setdefault("progress", False)
-        rfs = translate(path_or_url, **translate_options)
+        rfs = translate(path_or_url, address_guard=address_guard, **translate_options)
         source = os.fspath(path_or_url)
         remote = source.startswith(("http://", "https://"))
         base_dir = None if remote else os.path.dirname(os.path.abspath(source))
         trusted = not remote if allow_local is None else allow_local
-        store = ReferenceStore(rfs, policy=LocationPolicy(base_dir=base_dir, allow_local=trusted),
-                               sources=ByteSources(cache=local_cache))
+        policy = LocationPolicy(base_dir=base_dir, allow_local=trusted,
+                                reach=AddressSpace.LOOPBACK if address_guard is None else address_guard.reach)
+        store = ReferenceStore(rfs, policy=policy, sources=ByteSources(cache=local_cache, guard=policy.address_guard()))
         return cls(store, mode=mode, filename=source, staging_area=staging_area)
 
     @classmethod
     def from_reference_file_system(cls, rfs: Any, mode: str = "r", local_cache: LocalCache | None = None,
-                                   allow_local: bool | None = None) -> LindiH5pyFile:
+                                   allow_local: bool | None = None, allow_private_network: bool = False
+                                   ) -> LindiH5pyFile:
         """Open a reference file system given as a dict, a ``ReferenceFileSystem``, a local path
-        or a URL."""
+        or a URL (trusted as :meth:`from_lindi_file` trusts it; a dict or a ``ReferenceFileSystem``
+        comes from the caller and is trusted)."""
         if isinstance(rfs, ReferenceFileSystem):
             return cls(ReferenceStore(rfs, sources=ByteSources(cache=local_cache)), mode=mode)
         if isinstance(rfs, dict):
             store = ReferenceStore.from_dict(rfs, allow_local=True if allow_local is None else allow_local,
                                              local_cache=local_cache)
             return cls(store, mode=mode)
-        return cls.from_lindi_file(rfs, mode=mode, allow_local=allow_local, local_cache=local_cache)
+        return cls.from_lindi_file(rfs, mode=mode, allow_local=allow_local, local_cache=local_cache,
+                                   allow_private_network=allow_private_network)
 
     # -- saving -----------------------------------------------------------------------------
     def to_reference_file_system(self) -> dict:
@@ -465,9 +476,16 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         other = self._external_files.get(location)
         if other is None:
             reference_file = location.endswith((".json", ".tar")) or is_tar_path(location)
+            policy = self._store.policy
             try:
-                other = LindiH5pyFile.from_lindi_file(location, allow_local=self._store.policy.allow_local) \
-                    if reference_file else LindiH5pyFile.from_hdf5_file(location)
+                if not reference_file:
+                    other = LindiH5pyFile.from_hdf5_file(location, address_guard=policy.address_guard())
+                elif location.startswith(("http://", "https://")):
+                    # Fetched on this file's behalf: no more private than this file may reach.
+                    other = LindiH5pyFile(ReferenceStore.from_file(location, allow_local=policy.allow_local,
+                                                                   reach=policy.reach), filename=location)
+                else:
+                    other = LindiH5pyFile.from_lindi_file(location, allow_local=policy.allow_local)
             except LindiError as exc:
                 raise KeyError(f"Unable to synchronously open object (can't open external file "
                                f"{link.file!r}: {exc})") from exc

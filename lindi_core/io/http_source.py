@@ -20,6 +20,7 @@ import time
 import aiohttp
 
 from lindi_core.errors import ByteSourceError
+from lindi_core.io.address_guard import AddressGuard, refused
 from lindi_core.io.byte_source import ByteSource
 from lindi_core.io.coalesce import RangeBatcher, RangeSink
 from lindi_core.io.resolvers import ResolvedUrl, UrlResolver, default_resolvers
@@ -48,7 +49,9 @@ class HttpSource(ByteSource):
 
     def __init__(self, *, retries: int = 6, backoff: float = 0.05, timeout: float = 60.0, max_concurrency: int = 16,
                  merge_gap: int = 256 * 1024, max_merged: int = 16 * 1024 * 1024,
-                 resolvers: list[UrlResolver] | None = None, whole_bodies: WholeBodies | None = None):
+                 resolvers: list[UrlResolver] | None = None, whole_bodies: WholeBodies | None = None,
+                 guard: AddressGuard | None = None):
+        self.guard = guard  # which addresses connections may go to (None: any)
         self.retries = retries
         self.backoff = backoff
         self.timeout = aiohttp.ClientTimeout(total=timeout)
@@ -67,7 +70,8 @@ class HttpSource(ByteSource):
         loop = asyncio.get_running_loop()
         state = self._per_loop.get(loop)
         if state is None or state[0].closed:
-            session = aiohttp.ClientSession(timeout=self.timeout)
+            session = aiohttp.ClientSession(timeout=self.timeout,
+                                            connector=self.guard.aiohttp_connector() if self.guard else None)
             batcher = RangeBatcher(self._fetch, max_gap=self.merge_gap, max_size=self.max_merged)
             state = (session, asyncio.Semaphore(self.max_concurrency), batcher)
             self._per_loop[loop] = state
@@ -152,6 +156,8 @@ class HttpSource(ByteSource):
                             sink.write(0, memoryview(data))
                         return data
             except (TimeoutError, _Retry, aiohttp.ClientError) as exc:
+                if (denied := refused(exc, url)) is not None:
+                    raise denied from None
                 last_error = exc
         raise ByteSourceError(
             f"reading {url} bytes {offset}+{length} failed after {self.retries + 1} attempts: {describe_error(last_error)}")

@@ -3,7 +3,9 @@
 A reference file names its targets as http(s) URLs, ``file://`` URLs, or local paths (absolute,
 or relative to the reference file's own folder). A reference file fetched from a URL is
 untrusted: by default it may point only at http(s) URLs, never at local files, so a hostile
-file cannot make the library read (and hand back) ``/etc/passwd``.
+file cannot make the library read (and hand back) ``/etc/passwd``. Nor may it make the library
+connect to addresses more private than the one it came from (:mod:`lindi_core.io.address_guard`):
+``reach`` is the most private address space its URLs may lead to.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import urllib.parse
 from dataclasses import dataclass
 
 from lindi_core.errors import AccessDeniedError, ByteSourceError
+from lindi_core.io.address_guard import AddressGuard, AddressSpace
 
 
 @dataclass(frozen=True)
@@ -29,14 +32,23 @@ class LocationPolicy:
     """Resolves the targets of one reference file.
 
     ``base_dir`` is the folder of a local reference file (relative paths resolve there);
-    ``allow_local`` whether local files may be read at all.
+    ``allow_local`` whether local files may be read at all; ``reach`` the most private network
+    address space http(s) targets may lead to (loopback: any).
     """
 
     base_dir: str | None = None
     allow_local: bool = True
+    reach: AddressSpace = AddressSpace.LOOPBACK
+
+    def address_guard(self) -> AddressGuard | None:
+        """The guard of the connections made for this reference file (None: unrestricted)."""
+        return None if self.reach == AddressSpace.LOOPBACK else AddressGuard.for_reference_file(self.reach)
 
     def resolve(self, target: str) -> Location:
         if target.startswith(("http://", "https://")):
+            guard = self.address_guard()
+            if guard is not None:
+                guard.check_url(target)
             return Location("http", target)
         if "://" in target:
             scheme = target.split("://", 1)[0]

@@ -13,6 +13,7 @@ import os
 from zarr.core.sync import sync as zarr_sync
 
 from lindi_core.errors import ByteSourceError
+from lindi_core.io.address_guard import AddressGuard
 from lindi_core.io.byte_source import ByteSource
 from lindi_core.io.cache import LocalCache
 from lindi_core.io.cached_reads import CachedReads
@@ -81,8 +82,9 @@ class ByteSources:
     through the local cache when there is one."""
 
     def __init__(self, http: HttpSource | None = None, local: LocalFileSource | None = None,
-                 cache: LocalCache | None = None):
-        self.http = http or HttpSource()
+                 cache: LocalCache | None = None, guard: AddressGuard | None = None):
+        self.http = http or HttpSource(guard=guard)
+        self.guard = guard
         self.local = local or LocalFileSource()
         self.fsspec = FsspecSource()
         self.cache = cache
@@ -96,6 +98,8 @@ class ByteSources:
             return await self.local.read(location.where, offset, length)
         if location.kind == "fsspec":
             return await self.fsspec.read(location.where, offset, length)
+        if self.guard is not None:  # before any cache: bytes kept from a trusted read stay there
+            await self.guard.check_name(location.where)
         if self.cached is not None and length >= 0:
             return await self.cached.read(location.where, offset, length)
         return await self.http.read(location.where, offset, length)
@@ -115,10 +119,10 @@ class ByteSources:
         await self.http.close()
 
 
-def fetch_url_sync(url: str, *, timeout: float = 60.0) -> bytes:
+def fetch_url_sync(url: str, *, timeout: float = 60.0, guard: AddressGuard | None = None) -> bytes:
     """Download a whole (small) file, e.g. a reference file, synchronously."""
     async def run() -> bytes:
-        source = HttpSource(timeout=timeout)
+        source = HttpSource(timeout=timeout, guard=guard)
         try:
             return await source.read(url, 0, -1)
         finally:

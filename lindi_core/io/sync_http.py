@@ -22,6 +22,7 @@ import time
 import urllib.parse
 
 from lindi_core.errors import ByteSourceError
+from lindi_core.io.address_guard import AddressGuard, refused
 from lindi_core.io.http_source import RETRY_STATUS, _range_from_response, _Retry, describe_error
 from lindi_core.io.resolvers import ResolvedUrl, default_resolvers
 from lindi_core.io.whole_bodies import SHARED_WHOLE_BODIES, WholeBodies
@@ -35,8 +36,9 @@ class _Connections:
     """Idle keep-alive connections per (scheme, host:port); a connection serves one request at a
     time, so each is taken out while in use."""
 
-    def __init__(self, timeout: float):
+    def __init__(self, timeout: float, guard: AddressGuard | None = None):
         self.timeout = timeout
+        self.guard = guard
         self._idle: dict[tuple[str, str], list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
         self._tls: ssl.SSLContext | None = None
@@ -50,8 +52,12 @@ class _Connections:
         if scheme == "https":
             if self._tls is None:
                 self._tls = ssl.create_default_context()
-            return http.client.HTTPSConnection(netloc, timeout=self.timeout, context=self._tls), False
-        return http.client.HTTPConnection(netloc, timeout=self.timeout), False
+            connection = http.client.HTTPSConnection(netloc, timeout=self.timeout, context=self._tls)
+        else:
+            connection = http.client.HTTPConnection(netloc, timeout=self.timeout)
+        if self.guard is not None:  # the one place http.client opens its socket
+            connection._create_connection = self.guard.create_connection
+        return connection, False
 
     def give_back(self, scheme: str, netloc: str, connection: http.client.HTTPConnection) -> None:
         with self._lock:
@@ -69,7 +75,8 @@ class SyncHttp:
     """Range reads with retries, following redirects, resolving URLs once."""
 
     def __init__(self, *, retries: int = 6, backoff: float = 0.05, timeout: float = 60.0, resolvers=None,
-                 whole_bodies: WholeBodies | None = None):
+                 whole_bodies: WholeBodies | None = None, guard: AddressGuard | None = None):
+        self.guard = guard  # which addresses connections may go to (None: any)
         self.retries = retries
         self.backoff = backoff
         self.timeout = timeout
@@ -77,7 +84,7 @@ class SyncHttp:
                           if hasattr(r, "resolve_sync")]
         self._resolved: dict[str, ResolvedUrl] = {}
         self.whole_bodies = whole_bodies if whole_bodies is not None else SHARED_WHOLE_BODIES
-        self._connections = _Connections(timeout)
+        self._connections = _Connections(timeout, guard)
         self._per_thread = threading.local()
 
     @property
@@ -139,6 +146,8 @@ class SyncHttp:
                     and content_range.rsplit("/", 1)[1] != "*" else (len(body) if status == 200 else None)
                 return data, total
             except (_Retry, http.client.HTTPException, OSError, TimeoutError) as exc:
+                if (denied := refused(exc, url)) is not None:
+                    raise denied from None
                 last_error = exc
         raise ByteSourceError(
             f"reading {url} bytes {offset}+{length} failed after {self.retries + 1} attempts: {describe_error(last_error)}")

@@ -53,7 +53,7 @@ class ExternalArrayIndex:
             if location.kind == "http":
                 from lindi_core.io.remote_file import RemoteFile
 
-                opened = h5py.File(RemoteFile(location.where), "r")
+                opened = h5py.File(RemoteFile(location.where, guard=self.policy.address_guard()), "r")
             else:
                 opened = h5py.File(location.where, "r")
             self._files[url] = opened

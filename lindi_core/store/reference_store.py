@@ -37,9 +37,11 @@ from lindi_core.format import jsonio
 from lindi_core.format.lindi_tar import looks_like_ustar
 from lindi_core.format.refs import ZARR_METADATA_NAMES, ChunkRef, ReferenceFileSystem, join_key, split_key
 from lindi_core.io import tar_container
+from lindi_core.io.address_guard import AddressGuard, AddressSpace, url_space
 from lindi_core.io.cache import LocalCache
 from lindi_core.io.locations import Location, LocationPolicy
 from lindi_core.io.sources import ByteSources, fetch_url_sync
+from lindi_core.io.sync_http import SyncHttp
 from lindi_core.io.tar_container import TarContainer
 from lindi_core.store.external_arrays import ExternalArrayIndex
 from lindi_core.store.filter_mask import restore_skipped_filters, uses_libhdf5_pipeline, with_mask_header
@@ -73,43 +75,60 @@ class ReferenceStore(Store):
         self.rfs = rfs
         self.policy = policy or LocationPolicy()
         self.container = container  # the .lindi.tar this reference file lives in, if any
-        self.sources = sources or ByteSources()
+        self.sources = sources or ByteSources(guard=self.policy.address_guard())
         self.external_arrays = ExternalArrayIndex(self.policy)
         self._prefetched: dict[str, bytes] = {}
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
     def from_file(cls, path_or_url: str | os.PathLike, *, allow_local: bool | None = None,
-                  local_cache: LocalCache | None = None) -> ReferenceStore:
+                  local_cache: LocalCache | None = None, allow_private_network: bool = False,
+                  reach: AddressSpace = AddressSpace.LOOPBACK) -> ReferenceStore:
         """Open a ``.lindi.json`` or a ``.lindi.tar`` from a local path or an http(s) URL.
 
         A file fetched from a URL may not point at local files unless ``allow_local=True`` (refs
-        to the members of a container are always allowed: they read the container itself).
+        to the members of a container are always allowed: they read the container itself), nor
+        at network addresses more private than the one it came from (public < private <
+        link-local < loopback) unless ``allow_private_network=True`` or ``allow_local=True``.
+        ``reach`` caps the addresses for a file opened on behalf of another reference file.
         ``local_cache`` keeps the remote chunks read, on disk, for later reads.
         """
         target = os.fspath(path_or_url)
         opened = None
         if target.startswith(("http://", "https://")):
+            trusted = allow_private_network or bool(allow_local)
+            # A redirect of the URL named may not lead somewhere more private, unless trusted.
+            guard = AddressGuard(reach) if trusted else AddressGuard.for_named_url(reach)
             if tar_container.names_tar(target):
-                opened = tar_container.open_url(target)
+                http = SyncHttp(guard=guard)
+                try:
+                    opened = tar_container.open_url(target, http=http)
+                finally:
+                    http.close()
             else:
-                data = fetch_url_sync(target)
+                data = fetch_url_sync(target, guard=guard)
                 if looks_like_ustar(data):  # a container at a URL that does not say so
                     opened = tar_container.open_bytes(Location("http", target), data)
                 else:
                     rfs = jsonio.loads(data)
-            policy = LocationPolicy(base_dir=None, allow_local=bool(allow_local))
+            if not trusted:
+                # Where the file really came from: the address connected to (a fresh DNS answer
+                # could say anything), or, when it came from memory, where its name leads.
+                reach = min(reach, guard.origin if guard.origin is not None else url_space(target))
+            policy = LocationPolicy(base_dir=None, allow_local=bool(allow_local), reach=reach)
         else:
             if tar_container.is_local_tar(target):
                 opened = tar_container.open_local(target)
             else:
                 rfs = jsonio.load_path(target)
             base_dir = os.path.dirname(os.path.abspath(target))
-            policy = LocationPolicy(base_dir=base_dir, allow_local=True if allow_local is None else allow_local)
+            policy = LocationPolicy(base_dir=base_dir, allow_local=True if allow_local is None else allow_local,
+                                    reach=reach)
+        sources = ByteSources(cache=local_cache, guard=policy.address_guard())
         if opened is not None:
-            return cls(jsonio.loads(opened.reference_text), policy=policy, sources=ByteSources(cache=local_cache),
+            return cls(jsonio.loads(opened.reference_text), policy=policy, sources=sources,
                        container=opened.container)
-        return cls(rfs, policy=policy, sources=ByteSources(cache=local_cache))
+        return cls(rfs, policy=policy, sources=sources)
 
     @classmethod
     def from_dict(cls, obj: dict, *, base_dir: str | None = None, allow_local: bool = True,

@@ -14,6 +14,7 @@ from typing import Any
 import h5py
 
 from lindi_core.errors import ByteSourceError, NotHDF5Error, TranslationError
+from lindi_core.io.address_guard import AddressGuard
 
 
 def is_url(source: str) -> bool:
@@ -43,11 +44,13 @@ class OpenedSource:
             self._closer.close()
 
 
-def open_source(source: str | os.PathLike, *, ref_url: str | None = None) -> OpenedSource:
-    """Open ``source`` for reading with h5py, raising :class:`NotHDF5Error` for anything else."""
+def open_source(source: str | os.PathLike, *, ref_url: str | None = None,
+                address_guard: AddressGuard | None = None) -> OpenedSource:
+    """Open ``source`` for reading with h5py, raising :class:`NotHDF5Error` for anything else
+    (a URL's connections go only where ``address_guard`` admits)."""
     source = os.fspath(source)
     if is_url(source):
-        return _open_remote(source, ref_url)
+        return _open_remote(source, ref_url, address_guard)
     path = os.path.abspath(source)
     if not os.path.isfile(path):
         raise TranslationError("no such file", source=source)
@@ -60,10 +63,10 @@ def open_source(source: str | os.PathLike, *, ref_url: str | None = None) -> Ope
     return OpenedSource(h5file, source, ref_url or path, os.path.dirname(path))
 
 
-def _open_remote(url: str, ref_url: str | None) -> OpenedSource:
+def _open_remote(url: str, ref_url: str | None, address_guard: AddressGuard | None) -> OpenedSource:
     from lindi_core.io.remote_file import RemoteFile
 
-    fobj = RemoteFile(url)
+    fobj = RemoteFile(url, guard=address_guard)
     try:
         fobj.prefetch_root()
         h5file = h5py.File(fobj, "r")

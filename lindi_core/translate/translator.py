@@ -24,6 +24,7 @@ from lindi_core.errors import TranslationError
 from lindi_core.format import annotations as ann
 from lindi_core.format import jsonio
 from lindi_core.format.refs import ReferenceFileSystem, join_key
+from lindi_core.io.address_guard import AddressGuard
 from lindi_core.translate.attributes import encode_attributes
 from lindi_core.translate.chunks import ChunkOptions
 from lindi_core.translate.datasets import DatasetContext, translate_dataset
@@ -136,15 +137,17 @@ def translate(
     ref_url: str | None = None,
     options: ChunkOptions | None = None,
     progress: bool | None = None,
+    address_guard: AddressGuard | None = None,
 ) -> ReferenceFileSystem:
     """Translate an HDF5 file (local path or http(s) URL) into a reference file system.
 
     ``ref_url`` is what chunk references name (default: the URL, or the absolute path of a
     local file), e.g. the public URL of a file translated from a local copy. ``progress``
-    shows a progress bar (default: when stderr is a terminal).
+    shows a progress bar (default: when stderr is a terminal). ``address_guard`` limits the
+    addresses a URL's reads may connect to (for a file an untrusted reference file links to).
     """
     options = options or ChunkOptions()
-    opened = open_source(source, ref_url=ref_url)
+    opened = open_source(source, ref_url=ref_url, address_guard=address_guard)
     try:
         remote = opened.remote_file
         return _translate_open_file(opened.h5file, opened.name, opened.ref_url, options, progress,
