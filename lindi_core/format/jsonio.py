@@ -272,7 +272,10 @@ def loads(data: bytes | str) -> ReferenceFileSystem:
     fast path cannot settle exactly as the plain path would (an error, a key written twice) is
     parsed again the plain way, so both give one result for one document."""
     if isinstance(data, str):
-        data = data.encode("utf-8")
+        try:
+            data = data.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ReferenceFormatError(f"reference file text is not valid Unicode ({exc.reason})") from None
     if len(data) >= FAST_PATH_MIN_BYTES:
         document = fastrefs.split(data)
         if document is not None:

@@ -8,9 +8,11 @@ A reference file system maps Zarr keys to one of three kinds of value:
 
 A translated file can hold millions of chunk references. Keeping each as a Python list costs
 hundreds of bytes apiece, so the chunks of every array with a regular chunk grid live in a
-:class:`ChunkTable`: three NumPy columns over the grid (url index, offset, length, plus an
-optional HDF5 filter mask), about 20 bytes per chunk. Keys that do not fit a table (odd
-separators, arrays without metadata) are kept in a plain dictionary.
+:class:`ChunkTable`: NumPy columns (url index, offset, length, plus an optional HDF5 filter
+mask), over the whole grid when refs cover much of it (about 20 bytes per chunk), over the refs
+present otherwise, so that a file declaring a vast shape costs what it holds. Only a canonical
+chunk key (spec §2) names a table cell; other keys (odd separators, arrays without metadata,
+non-canonical or off-grid names) are kept in a plain dictionary under their own text.
 """
 
 from __future__ import annotations
@@ -89,8 +91,8 @@ class ChunkTable:
     turns dense when its refs cover 1/DENSE_FRACTION of the grid, so that memory follows the refs
     a reference file holds, not the shape it declares.
 
-    Only dense tables may be indexed by linear index through the columns directly; everything
-    else goes through the methods.
+    Only dense tables may be indexed by linear index through the columns directly (after
+    :meth:`flush`); everything else goes through the methods.
     """
 
     __slots__ = ("grid_shape", "cells", "url_index", "offset", "length", "filter_mask", "_pending")

@@ -211,3 +211,48 @@ def test_hostile_documents_raise_reference_format_errors_only(monkeypatch):
             text = _mutate(rng, text)
         for path in ("fast", "plain"):
             _load(text, path, monkeypatch)  # anything but ReferenceFormatError propagates
+
+
+def _hostile_tree_document(rng: np.random.Generator) -> dict:
+    """A valid document with a few values (at any depth) or keys replaced by hostile ones."""
+    doc = {"version": 1, "templates": {"u1": "http://h/f"}, "generationMetadata": {"a": 1},
+           "refs": {".zgroup": {"zarr_format": 2}, ".zattrs": {"x": 1},
+                    "a/.zarray": {**_zarray([20, 6], [4, 3]), "dimension_separator": "."},
+                    "a/.zattrs": {"_ARRAY_DIMENSIONS": ["x", "y"]}, "a/.zhdf5": {"_HDF5_CHUNKS": None, "_ATTRIBUTE_ORDER": ["k"]},
+                    "a/0.0": ["{{u1}}", 0, 4], "a/1.1": ["{{u1}}", 4, 4, {"filter_mask": 1}], "a/2.0": "base64:AAAA",
+                    "g/.zgroup": {"zarr_format": 2}, "g/.zhdf5": {"_CREATION_ORDER": {"links": True}}, "z/0": ["u"]}}
+    hostile = [None, True, -1, 0, 2**70, -2**70, 1.5, 1e308, "", "x", "{{u1}}", "{{", "base64:", [], {}, [[]],
+               [None], ["x"], {"": 1}, [0, 0], [2**63], "\u0000", "../x", [1, 1, 1], {"filter_mask": 2**40}]
+    new_keys = ["", "/", "a//b", "a/.zarray", "a/.zhdf5", "b/.zattrs", ".zhdf5", "a/0.0", "a/00.0"]
+    for _ in range(int(rng.integers(1, 5))):
+        node = doc
+        while True:
+            if isinstance(node, dict) and node:
+                key = list(node)[int(rng.integers(0, len(node)))]
+            elif isinstance(node, list) and node:
+                key = int(rng.integers(0, len(node)))
+            else:
+                break
+            roll = rng.random()
+            if roll < 0.4:
+                node[key] = json.loads(json.dumps(hostile[int(rng.integers(0, len(hostile)))]))
+                break
+            if roll < 0.5 and isinstance(node, dict):
+                node[new_keys[int(rng.integers(0, len(new_keys)))]] = node.pop(key)
+                break
+            node = node[key]
+    return doc
+
+
+def test_structurally_hostile_documents_raise_reference_format_errors_only(monkeypatch):
+    rng = np.random.default_rng(5)
+    outcomes = {True: 0, False: 0}
+    for _ in range(400):
+        text = json.dumps(_hostile_tree_document(rng)).encode()
+        outcomes[_both(text, monkeypatch) is None] += 1  # anything but ReferenceFormatError propagates
+    assert outcomes[True] > 50 and outcomes[False] > 50, outcomes
+
+
+def test_text_that_is_not_unicode_is_a_reference_format_error():
+    with pytest.raises(ReferenceFormatError, match="Unicode"):
+        jsonio.loads('{"refs": {"a": "\ud800"}}')
