@@ -295,6 +295,11 @@ def _add_runs(rfs: ReferenceFileSystem, runs: list[fastrefs.ChunkRefRun], expand
     by_parent: dict[str, list[fastrefs.ChunkRefRun]] = {}
     for run in runs:
         by_parent.setdefault(run.parent, []).append(run)
+    inline_names: dict[str, list[str]] = {}  # of the arrays above: a run's key may repeat one
+    for key in rfs.inline:
+        inline_parent, name = split_key(key)
+        if inline_parent in by_parent:
+            inline_names.setdefault(inline_parent, []).append(name)
     for parent, group in by_parent.items():
         if parent:
             _check_key(parent)
@@ -321,12 +326,10 @@ def _add_runs(rfs: ReferenceFileSystem, runs: list[fastrefs.ChunkRefRun], expand
             table.assign(linear, *(np.concatenate([p[k] for p in pieces]) for k in (1, 2, 3)))
             if len(table) != before + len(linear):
                 raise _Ambiguous(parent)
-            for key in rfs.inline:
-                inline_parent, name = split_key(key)
-                if inline_parent == parent:
-                    cell = table.linear_index(name)
-                    if cell is not None and table.lookup(cell) is not None:
-                        raise _Ambiguous(key)
+            for name in inline_names.get(parent, ()):
+                cell = table.linear_index(name)
+                if cell is not None and table.lookup(cell) is not None:
+                    raise _Ambiguous(join_key(parent, name))
 
 
 def _run_inside_grid(run: fastrefs.ChunkRefRun, table: ChunkTable | None) -> np.ndarray:
