@@ -309,11 +309,11 @@ def _add_runs(rfs: ReferenceFileSystem, runs: list[fastrefs.ChunkRefRun], expand
             url_ids = np.array([rfs.url_id(expand(text, parent)) for text in run.url_texts],
                                dtype=np.int32)[run.url_run_index]
             inside = _run_inside_grid(run, table)
-            if inside.any():
-                coordinates = run.coordinates[inside]
-                linear = np.ravel_multi_index(tuple(coordinates.T), table.grid_shape) if table.grid_shape \
-                    else np.zeros(len(coordinates), dtype=np.int64)
-                pieces.append((linear, url_ids[inside], run.offsets[inside], run.lengths[inside]))
+            if inside.all():  # the usual case: no copies
+                pieces.append((_run_linear(run.coordinates, table), url_ids, run.offsets, run.lengths))
+            elif inside.any():
+                pieces.append((_run_linear(run.coordinates[inside], table), url_ids[inside], run.offsets[inside],
+                               run.lengths[inside]))
             for i in np.flatnonzero(~inside).tolist():  # no table cell for these: kept as they are
                 name = ".".join(str(int(c)) for c in run.coordinates[i])
                 key = f"{parent}/{name}" if parent else name
@@ -322,14 +322,22 @@ def _add_runs(rfs: ReferenceFileSystem, runs: list[fastrefs.ChunkRefRun], expand
                 rfs.set_ref(key, ChunkRef(rfs.urls[int(url_ids[i])], int(run.offsets[i]), int(run.lengths[i])))
         if pieces:
             before = len(table)
-            linear = np.concatenate([p[0] for p in pieces])
-            table.assign(linear, *(np.concatenate([p[k] for p in pieces]) for k in (1, 2, 3)))
+            linear, url_ids, offsets, lengths = pieces[0] if len(pieces) == 1 else \
+                (np.concatenate([p[k] for p in pieces]) for k in range(4))
+            table.assign(linear, url_ids, offsets, lengths)
+            del url_ids, offsets, lengths
             if len(table) != before + len(linear):
                 raise _Ambiguous(parent)
             for name in inline_names.get(parent, ()):
                 cell = table.linear_index(name)
                 if cell is not None and table.lookup(cell) is not None:
                     raise _Ambiguous(join_key(parent, name))
+
+
+def _run_linear(coordinates: np.ndarray, table: ChunkTable) -> np.ndarray:
+    if not table.grid_shape:
+        return np.zeros(len(coordinates), dtype=np.int64)
+    return np.ravel_multi_index(tuple(coordinates.T), table.grid_shape)
 
 
 def _run_inside_grid(run: fastrefs.ChunkRefRun, table: ChunkTable | None) -> np.ndarray:
