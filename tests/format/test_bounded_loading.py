@@ -15,6 +15,7 @@ import pytest
 from lindi_core.errors import ReferenceFormatError
 from lindi_core.format import jsonio
 from lindi_core.format.refs import ChunkRef, ChunkTable
+from lindi_core.format.validate import validate_json
 
 # Run in a child with its address space capped, so that a regression fails with MemoryError
 # instead of taking the machine's memory; the assertion itself is on tracemalloc's peak (NumPy
@@ -138,3 +139,5 @@ def test_templates_do_not_nest():
     text = json.dumps({"templates": {"a": "{{b}}/x", "b": "http://h"}, "refs": {"k/0": ["{{a}}", 0, 1]}})
     with pytest.raises(ReferenceFormatError, match="template 'a'"):
         jsonio.loads(text)
+    with pytest.raises(ReferenceFormatError):
+        validate_json(json.loads(text))  # the JSON Schema says so too
