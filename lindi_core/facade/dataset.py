@@ -107,7 +107,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         """Bytes of the dataset's chunks as stored (referenced ranges, inline chunks)."""
         rfs = self._file._rfs
         table = rfs.tables.get(self._zpath)
-        total = int(table.length[table.present()].sum()) if table is not None else 0
+        total = table.stored_length() if table is not None else 0
         for key in itertools.chain(rfs.inline, rfs.loose_refs):
             parent, name = split_key(key)
             if parent == self._zpath and not name.startswith("."):

@@ -15,10 +15,11 @@ two numbers, whitespace) is short, so it is checked and parsed a batch of entrie
 as the columns of a small 2-D array. No per-byte running sum over the whole file is needed.
 
 Any entry that is not exactly a plain ref (a number that is not a plain non-negative JSON
-integer, a key that is not chunk coordinates, an escape in its key or URL, odd separators) is
-left in the document for the JSON parser, which then gives the same result, or the same error,
-as it would for the whole file. The module declines (returns None) only when it cannot find the
-``"refs"`` object; the caller then parses the whole file the ordinary way.
+integer, a key that is not canonical chunk coordinates, an escape in its key or URL, odd
+separators) is left in the document for the JSON parser. The module declines (returns None)
+only when it cannot find the ``"refs"`` object; the caller then parses the whole file the
+ordinary way, as it also does when the split document would fail to load or names a key twice
+(``jsonio.loads``): both ways give one result for one document.
 """
 
 from __future__ import annotations

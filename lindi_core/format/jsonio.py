@@ -50,12 +50,64 @@ def parse_json_bytes(data: bytes | str) -> Any:
         raise ReferenceFormatError(f"reference file is not valid JSON: {exc}") from None
 
 
-def from_json_dict(obj: Any) -> ReferenceFileSystem:
-    """Build a reference file system from the parsed JSON of a reference file."""
+# Templates may make URLs longer than their text in the file; the expanded URLs together may
+# grow past the document's size by at most this (spec §3), so that a small file cannot expand
+# into gigabytes.
+EXPANSION_ALLOWANCE = 16 << 20
+EXPANSION_FACTOR = 8
+_TEMPLATE_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+def expansion_budget(document_size: int) -> int:
+    """How many bytes template expansion may add to the URLs of a document of this size."""
+    return EXPANSION_ALLOWANCE + EXPANSION_FACTOR * document_size
+
+
+class TemplateExpander:
+    """Expands the templates in URL texts, each distinct text once (refs that share a text share
+    the string), and refuses to add more than ``budget`` bytes in all."""
+
+    def __init__(self, templates: dict[str, str], budget: int):
+        self.templates = templates
+        self.budget = budget
+        self.added = 0
+        self._expanded: dict[str, str] = {}
+
+    def __call__(self, text: str, key: str) -> str:
+        found = self._expanded.get(text)
+        if found is not None:
+            return found
+        if "{{" not in text:
+            self._expanded[text] = text
+            return text
+        matches = list(_TEMPLATE_PATTERN.finditer(text))
+        for match in matches:
+            if match.group(1) not in self.templates:
+                raise ReferenceFormatError(f"ref {key!r}: unknown template {{{{{match.group(1)}}}}}")
+        # The size first: a short text naming a long template many times must not be built.
+        added = sum(len(self.templates[m.group(1)]) - (m.end() - m.start()) for m in matches)
+        self.added += max(added, 0)
+        if self.added > self.budget:
+            raise ReferenceFormatError(
+                f"ref {key!r}: templates expand the reference file's URLs by more than {self.budget} bytes "
+                f"(the limit for a file of this size, spec §3)")
+        expanded = self._expanded[text] = _TEMPLATE_PATTERN.sub(lambda m: self.templates[m.group(1)], text)
+        return expanded
+
+
+def from_json_dict(obj: Any, *, document_size: int | None = None) -> ReferenceFileSystem:
+    """Build a reference file system from the parsed JSON of a reference file.
+
+    ``document_size`` (bytes of the JSON text) sets the template expansion budget; by default
+    it is the size of ``obj`` written compactly."""
+    return _from_json_dict(obj, document_size)[0]
+
+
+def _from_json_dict(obj: Any, document_size: int | None) -> tuple[ReferenceFileSystem, TemplateExpander]:
     if not isinstance(obj, dict):
         raise ReferenceFormatError(f"reference file must be a JSON object, got {type(obj).__name__}")
     version = obj.get("version", FORMAT_VERSION)
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:
         raise ReferenceFormatError(f"unsupported reference file version {version!r} (this library reads 1)")
     refs = obj.get("refs")
     if not isinstance(refs, dict):
@@ -63,9 +115,20 @@ def from_json_dict(obj: Any) -> ReferenceFileSystem:
     templates = obj.get("templates") or {}
     if not isinstance(templates, dict) or not all(isinstance(v, str) for v in templates.values()):
         raise ReferenceFormatError("'templates' must map names to strings")
+    for name, value in templates.items():
+        if not _TEMPLATE_NAME.fullmatch(name):
+            raise ReferenceFormatError(f"template name {name!r}: names are letters, digits and '_'")
+        if "{{" in value:
+            raise ReferenceFormatError(f"template {name!r}: a template's value may not use templates (spec §3)")
     generation = obj.get("generationMetadata") or {}
     if not isinstance(generation, dict):
         raise ReferenceFormatError("'generationMetadata' must be a JSON object")
+    if document_size is None:
+        try:
+            document_size = len(orjson.dumps(obj))
+        except (TypeError, orjson.JSONEncodeError):
+            raise ReferenceFormatError("reference file is not JSON data") from None
+    expand = TemplateExpander(templates, expansion_budget(document_size))
 
     rfs = ReferenceFileSystem(generation_metadata=generation)
     rfs.preferred_templates = dict(templates)
@@ -78,6 +141,7 @@ def from_json_dict(obj: Any) -> ReferenceFileSystem:
             slash = key.rfind("/")
             parent, name = (key[:slash], key[slash + 1 :]) if slash >= 0 else ("", key)
             if not name or name[0] == ".":
+                _check_key(key)
                 raise ReferenceFormatError(f"ref {key!r}: Zarr metadata must be a JSON object")
             group = pending.get(parent)
             if group is None:
@@ -90,47 +154,48 @@ def from_json_dict(obj: Any) -> ReferenceFileSystem:
         if last == hdf5_facts.HDF5_FACTS_NAME:
             facts = facts_by_parent[parent] = _metadata_value(key, value)
             zattrs_key = join_key(parent, ".zattrs")
-            rfs.set_metadata(zattrs_key, hdf5_facts.merge_from_disk(rfs.metadata.get(zattrs_key), facts))
+            rfs.set_metadata(zattrs_key, _merged_facts(key, rfs.metadata.get(zattrs_key), facts))
         elif last in ZARR_METADATA_NAMES:
             value = _metadata_value(key, value)
             if last == ".zattrs" and parent in facts_by_parent:  # .zhdf5 came first
-                value = hdf5_facts.merge_from_disk(value, facts_by_parent[parent])
+                value = _merged_facts(key, value, facts_by_parent[parent])
             rfs.set_metadata(key, value)
         elif isinstance(value, str):
             rfs.set_inline(key, decode_inline(key, value))
         else:
             raise ReferenceFormatError(f"ref {key!r}: unsupported value of type {type(value).__name__}")
-    expanded: dict[str, str] = {}
     for parent, (names, values) in pending.items():
         if parent:
             _check_key(parent)
-        _add_chunk_refs(rfs, parent, names, values, templates, expanded)
-    return rfs
+        _add_chunk_refs(rfs, parent, names, values, expand)
+    return rfs, expand
+
+
+def _merged_facts(key: str, zattrs: Any, facts: dict) -> dict:
+    try:
+        return hdf5_facts.merge_from_disk(zattrs, facts)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        if isinstance(exc, ReferenceFormatError):
+            raise
+        raise ReferenceFormatError(f"ref {key!r}: malformed annotations ({exc})") from None
 
 
 def _add_chunk_refs(rfs: ReferenceFileSystem, parent: str, names: list[str], values: list[list],
-                    templates: dict[str, str], expanded: dict[str, str]) -> None:
+                    expand: TemplateExpander) -> None:
     """Store the chunk refs of one array: vectorised into its table when every ref is a plain
-    ``[url, offset, length]`` on the table's grid, one by one otherwise."""
+    ``[url, offset, length]`` with a canonical name on the table's grid, one by one otherwise
+    (then refs with other names stay loose, keyed by their text)."""
     table = rfs.tables.get(parent)
-    plain = table is not None and all(len(v) == 3 for v in values)
-    if plain:
-        try:
-            urls, offsets, lengths = zip(*values)
-            offsets_array = np.fromiter(offsets, dtype=np.int64, count=len(values))
-            lengths_array = np.fromiter(lengths, dtype=np.int64, count=len(values))
-            linear = _linear_indices(names, table.grid_shape)
-        except (TypeError, ValueError, OverflowError):
-            plain = False  # something odd: let the per-ref path report it precisely
-        else:
-            plain = linear is not None and not any(type(x) is not int for x in offsets + lengths) \
-                and bool((offsets_array >= 0).all() and (lengths_array >= 0).all())
-    if not plain:
+    columns = _plain_columns(names, values, table.grid_shape) if table is not None else None
+    if columns is None:
         for name, value in zip(names, values):
             key = f"{parent}/{name}" if parent else name
             _check_key(key)
-            rfs.set_ref(key, _chunk_ref(key, value, templates))
+            rfs.set_ref(key, _chunk_ref(key, value, expand))
+        if table is not None:
+            table.flush()  # a loaded table holds its refs in its columns
         return
+    linear, urls, offsets, lengths = columns
     url_ids = np.empty(len(values), dtype=np.int32)
     ids: dict[str, int] = {}
     for i, raw in enumerate(urls):
@@ -138,25 +203,55 @@ def _add_chunk_refs(rfs: ReferenceFileSystem, parent: str, names: list[str], val
         if found is None:
             if type(raw) is not str:
                 raise ReferenceFormatError(f"ref {parent}/{names[i]!r}: a chunk reference starts with a URL string")
-            url = expanded.get(raw)
-            if url is None:
-                url = expanded[raw] = expand_templates(raw, templates, f"{parent}/{names[i]}")
-            found = ids[raw] = rfs.url_id(url)
+            found = ids[raw] = rfs.url_id(expand(raw, f"{parent}/{names[i]}"))
         url_ids[i] = found
-    table.url_index[linear] = url_ids
-    table.offset[linear] = offsets_array
-    table.length[linear] = lengths_array
+    table.assign(linear, url_ids, offsets, lengths)
+
+
+def _plain_columns(names: list[str], values: list[list],
+                   grid_shape: tuple[int, ...]) -> tuple[np.ndarray, tuple, np.ndarray, np.ndarray] | None:
+    """(linear indices, urls, offsets, lengths) when every value is ``[url, offset, length]``
+    with plain integers and every name a canonical chunk name on the grid; else None."""
+    if not all(len(v) == 3 for v in values):
+        return None
+    try:
+        urls, offsets, lengths = zip(*values)
+        if any(type(x) is not int for x in offsets + lengths):
+            return None
+        offsets_array = np.fromiter(offsets, dtype=np.int64, count=len(values))
+        lengths_array = np.fromiter(lengths, dtype=np.int64, count=len(values))
+    except OverflowError:
+        return None  # past int64: the per-ref path says which
+    if not ((offsets_array >= 0).all() and (lengths_array >= 0).all()):
+        return None
+    linear = _linear_indices(names, grid_shape)
+    if linear is None:
+        return None
+    return linear, urls, offsets_array, lengths_array
+
+
+_CANONICAL_NAMES: dict[int, re.Pattern] = {}
+
+
+def _canonical_name_pattern(ndim: int) -> re.Pattern:
+    """Chunk names of ``ndim`` coordinates of at most 18 digits each (spec §2; longer ones,
+    which may still be on a grid, take the per-ref path)."""
+    pattern = _CANONICAL_NAMES.get(ndim)
+    if pattern is None:
+        coordinate = r"(?:0|[1-9][0-9]{0,17})"
+        pattern = _CANONICAL_NAMES[ndim] = re.compile(coordinate + (r"\." + coordinate) * (ndim - 1))
+    return pattern
 
 
 def _linear_indices(names: list[str], grid_shape: tuple[int, ...]) -> np.ndarray | None:
-    """Grid positions of chunk names like ``"3.0"``; None when any name is off the grid."""
+    """Grid positions of canonical chunk names like ``"3.0"``; None when any name is not one or
+    is off the grid."""
     if not grid_shape:
         return np.zeros(len(names), dtype=np.int64) if all(n == "0" for n in names) else None
     ndim = len(grid_shape)
-    parts = ".".join(names).split(".")
-    if len(parts) != ndim * len(names) or not all(p.isdigit() for p in parts):
+    if not all(map(_canonical_name_pattern(ndim).fullmatch, names)):
         return None
-    coords = np.array(parts, dtype=np.int64).reshape(len(names), ndim)
+    coords = np.array(".".join(names).split("."), dtype=np.int64).reshape(len(names), ndim)
     if (coords >= np.asarray(grid_shape)).any():
         return None
     return np.ravel_multi_index(tuple(coords.T), grid_shape)
@@ -165,58 +260,96 @@ def _linear_indices(names: list[str], grid_shape: tuple[int, ...]) -> np.ndarray
 FAST_PATH_MIN_BYTES = 1 << 20
 
 
+class _Ambiguous(Exception):
+    """The fast path met a key written twice: the plain path decides which one counts."""
+
+
 def loads(data: bytes | str) -> ReferenceFileSystem:
     """Parse the text of a reference file.
 
     Large files go through :mod:`lindi_core.format.fastrefs`, which reads the plain chunk
-    references in bulk instead of as Python objects; the rest is parsed as usual."""
+    references in bulk instead of as Python objects; the rest is parsed as usual. Whatever the
+    fast path cannot settle exactly as the plain path would (an error, a key written twice) is
+    parsed again the plain way, so both give one result for one document."""
     if isinstance(data, str):
-        data = data.encode("utf-8")
+        try:
+            data = data.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ReferenceFormatError(f"reference file text is not valid Unicode ({exc.reason})") from None
     if len(data) >= FAST_PATH_MIN_BYTES:
         document = fastrefs.split(data)
         if document is not None:
-            obj = parse_json_bytes(document.rest)
-            rfs = from_json_dict(obj)
-            _add_runs(rfs, document.runs, (obj.get("templates") or {}) if isinstance(obj, dict) else {})
-            return rfs
-    return from_json_dict(parse_json_bytes(data))
+            try:
+                obj = parse_json_bytes(document.rest)
+                rfs, expand = _from_json_dict(obj, len(data))
+                _add_runs(rfs, document.runs, expand)
+                return rfs
+            except (ReferenceFormatError, _Ambiguous):
+                pass
+    return _from_json_dict(parse_json_bytes(data), len(data))[0]
 
 
-def _add_runs(rfs: ReferenceFileSystem, runs: list[fastrefs.ChunkRefRun], templates: dict[str, str]) -> None:
-    expanded: dict[str, str] = {}
+def _add_runs(rfs: ReferenceFileSystem, runs: list[fastrefs.ChunkRefRun], expand: TemplateExpander) -> None:
+    """Store the chunk refs the fast path found; raises _Ambiguous when one of their keys is
+    also in the rest of the document (or twice among them)."""
+    by_parent: dict[str, list[fastrefs.ChunkRefRun]] = {}
     for run in runs:
-        if run.parent:
-            _check_key(run.parent)
-        url_ids = np.empty(len(run.url_texts), dtype=np.int32)
-        for i, text in enumerate(run.url_texts):
-            url = expanded.get(text)
-            if url is None:
-                url = expanded[text] = expand_templates(text, templates, run.parent)
-            url_ids[i] = rfs.url_id(url)
-        table = rfs.tables.get(run.parent)
-        linear = _run_linear_indices(run, table)
-        if linear is None:  # no table for this grid: keep each ref as it is
-            for i in range(len(run.offsets)):
+        by_parent.setdefault(run.parent, []).append(run)
+    inline_names: dict[str, list[str]] = {}  # of the arrays above: a run's key may repeat one
+    for key in rfs.inline:
+        inline_parent, name = split_key(key)
+        if inline_parent in by_parent:
+            inline_names.setdefault(inline_parent, []).append(name)
+    for parent, group in by_parent.items():
+        if parent:
+            _check_key(parent)
+        table = rfs.tables.get(parent)
+        pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        for run in group:
+            url_ids = np.array([rfs.url_id(expand(text, parent)) for text in run.url_texts],
+                               dtype=np.int32)[run.url_run_index]
+            inside = _run_inside_grid(run, table)
+            if inside.all():  # the usual case: no copies
+                pieces.append((_run_linear(run.coordinates, table), url_ids, run.offsets, run.lengths))
+            elif inside.any():
+                pieces.append((_run_linear(run.coordinates[inside], table), url_ids[inside], run.offsets[inside],
+                               run.lengths[inside]))
+            for i in np.flatnonzero(~inside).tolist():  # no table cell for these: kept as they are
                 name = ".".join(str(int(c)) for c in run.coordinates[i])
-                key = f"{run.parent}/{name}" if run.parent else name
-                rfs.set_ref(key, ChunkRef(rfs.urls[int(url_ids[run.url_run_index[i]])], int(run.offsets[i]),
-                                          int(run.lengths[i])))
-            continue
-        table.url_index[linear] = url_ids[run.url_run_index]
-        table.offset[linear] = run.offsets
-        table.length[linear] = run.lengths
+                key = f"{parent}/{name}" if parent else name
+                if key in rfs.loose_refs or key in rfs.inline or key in rfs.metadata:
+                    raise _Ambiguous(key)
+                rfs.set_ref(key, ChunkRef(rfs.urls[int(url_ids[i])], int(run.offsets[i]), int(run.lengths[i])))
+        if pieces:
+            before = len(table)
+            linear, url_ids, offsets, lengths = pieces[0] if len(pieces) == 1 else \
+                (np.concatenate([p[k] for p in pieces]) for k in range(4))
+            table.assign(linear, url_ids, offsets, lengths)
+            del url_ids, offsets, lengths
+            if len(table) != before + len(linear):
+                raise _Ambiguous(parent)
+            for name in inline_names.get(parent, ()):
+                cell = table.linear_index(name)
+                if cell is not None and table.lookup(cell) is not None:
+                    raise _Ambiguous(join_key(parent, name))
 
 
-def _run_linear_indices(run: fastrefs.ChunkRefRun, table: ChunkTable | None) -> np.ndarray | None:
+def _run_linear(coordinates: np.ndarray, table: ChunkTable) -> np.ndarray:
+    if not table.grid_shape:
+        return np.zeros(len(coordinates), dtype=np.int64)
+    return np.ravel_multi_index(tuple(coordinates.T), table.grid_shape)
+
+
+def _run_inside_grid(run: fastrefs.ChunkRefRun, table: ChunkTable | None) -> np.ndarray:
+    """Which refs of a run name a cell of the table's grid."""
     if table is None:
-        return None
+        return np.zeros(len(run.offsets), dtype=bool)
     grid = table.grid_shape
     if not grid:
-        ok = run.ndim == 1 and not run.coordinates.any()
-        return np.zeros(len(run.offsets), dtype=np.int64) if ok else None
-    if run.ndim != len(grid) or (run.coordinates >= np.asarray(grid)).any():
-        return None
-    return np.ravel_multi_index(tuple(run.coordinates.T), grid)
+        return (run.coordinates[:, 0] == 0) if run.ndim == 1 else np.zeros(len(run.offsets), dtype=bool)
+    if run.ndim != len(grid):
+        return np.zeros(len(run.offsets), dtype=bool)
+    return (run.coordinates < np.asarray(grid, dtype=np.int64)).all(axis=1)
 
 
 def load_path(path: str | os.PathLike) -> ReferenceFileSystem:
@@ -226,8 +359,8 @@ def load_path(path: str | os.PathLike) -> ReferenceFileSystem:
 
 
 def _check_key(key: str) -> None:
-    if not key or key.startswith("/") or "//" in key or any(p in (".", "..") for p in key.split("/")):
-        raise ReferenceFormatError(f"invalid key {key!r}: keys are relative paths without '.' or '..' parts")
+    if not key or any(part in ("", ".", "..") for part in key.split("/")):
+        raise ReferenceFormatError(f"invalid key {key!r}: keys are relative paths without empty, '.' or '..' parts")
 
 
 def _metadata_value(key: str, value: Any) -> dict:
@@ -248,38 +381,39 @@ def decode_inline(key: str, value: str) -> bytes:
 
 
 def expand_templates(url: str, templates: dict[str, str], key: str = "") -> str:
-    def substitute(match: re.Match) -> str:
-        name = match.group(1)
-        if name not in templates:
-            raise ReferenceFormatError(f"ref {key!r}: unknown template {{{{{name}}}}}")
-        return templates[name]
-
-    return _TEMPLATE_PATTERN.sub(substitute, url) if "{{" in url else url
+    """``url`` with its templates substituted (no expansion budget: for one URL at a time)."""
+    return TemplateExpander(templates, budget=2**62)(url, key)
 
 
-def _chunk_ref(key: str, value: list, templates: dict[str, str]) -> ChunkRef:
+MAX_COUNT = 2**63 - 1  # offsets and lengths are int64 (spec §2)
+MAX_FILTER_MASK = 2**32 - 1  # HDF5's filter mask is 32 bits
+
+
+def _chunk_ref(key: str, value: list, expand: TemplateExpander) -> ChunkRef:
     if not value or not isinstance(value[0], str):
         raise ReferenceFormatError(f"ref {key!r}: a chunk reference starts with a URL string")
-    url = expand_templates(value[0], templates, key)
+    if len(value) not in (1, 3, 4):
+        raise ReferenceFormatError(f"ref {key!r}: a chunk reference is [url, offset, length]")
+    url = expand(value[0], key)
     if len(value) == 1:
         # fsspec's whole-file form; the length is learned when the file is read.
         return ChunkRef(url, 0, -1)
-    if len(value) not in (3, 4):
-        raise ReferenceFormatError(f"ref {key!r}: a chunk reference is [url, offset, length]")
     offset, length = value[1], value[2]
     if not _is_count(offset) or not _is_count(length):
-        raise ReferenceFormatError(f"ref {key!r}: offset and length must be non-negative integers")
+        raise ReferenceFormatError(f"ref {key!r}: offset and length must be non-negative integers below 2**63")
     mask = 0
     if len(value) == 4:
         extra = value[3]
-        if not isinstance(extra, dict) or set(extra) - {"filter_mask"} or not _is_count(extra.get("filter_mask", 0)):
-            raise ReferenceFormatError(f"ref {key!r}: the fourth element must be {{\"filter_mask\": int}}")
+        if not isinstance(extra, dict) or set(extra) - {"filter_mask"} \
+                or not _is_count(extra.get("filter_mask", 0), MAX_FILTER_MASK):
+            raise ReferenceFormatError(f"ref {key!r}: the fourth element must be {{\"filter_mask\": int}} "
+                                       "(32 bits)")
         mask = extra.get("filter_mask", 0)
     return ChunkRef(url, offset, length, mask)
 
 
-def _is_count(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+def _is_count(x: Any, limit: int = MAX_COUNT) -> bool:
+    return type(x) is int and 0 <= x <= limit
 
 
 # -- writing ----------------------------------------------------------------------------
@@ -383,20 +517,21 @@ def _ref_text(url_token: bytes, ref: ChunkRef) -> bytes:
 def _table_text(
     array_path: str, table: ChunkTable, url_tokens: list[bytes], inline: dict[str, bytes], batch: int = 65536
 ) -> Iterator[bytes]:
-    present = table.present()
+    present, all_url_ids, all_offsets, all_lengths, all_masks = table.present_columns()
     prefix = (orjson.dumps(array_path).decode()[:-1] + "/") if array_path else '"'
     tokens = [t.decode() for t in url_tokens]
     for start in range(0, len(present), batch):
-        linear = present[start : start + batch]
+        part = slice(start, start + batch)
+        linear = present[part]
         if table.grid_shape:
             columns = [map(str, c.tolist()) for c in np.unravel_index(linear, table.grid_shape)]
             names = list(map(".".join, zip(*columns))) if len(columns) > 1 else list(columns[0])
         else:
             names = ["0"] * len(linear)
-        url_ids = table.url_index[linear].tolist()
-        offsets = table.offset[linear].tolist()
-        lengths = table.length[linear].tolist()
-        masks = table.filter_mask[linear].tolist() if table.filter_mask is not None else None
+        url_ids = all_url_ids[part].tolist()
+        offsets = all_offsets[part].tolist()
+        lengths = all_lengths[part].tolist()
+        masks = all_masks[part].tolist() if all_masks is not None else None
         lines = [
             f'{prefix}{name}":[{tokens[u]},{o},{n}]'
             for name, u, o, n in zip(names, url_ids, offsets, lengths)

@@ -8,14 +8,17 @@ A reference file system maps Zarr keys to one of three kinds of value:
 
 A translated file can hold millions of chunk references. Keeping each as a Python list costs
 hundreds of bytes apiece, so the chunks of every array with a regular chunk grid live in a
-:class:`ChunkTable`: three NumPy columns over the grid (url index, offset, length, plus an
-optional HDF5 filter mask), about 20 bytes per chunk. Keys that do not fit a table (odd
-separators, arrays without metadata) are kept in a plain dictionary.
+:class:`ChunkTable`: NumPy columns (url index, offset, length, plus an optional HDF5 filter
+mask), over the whole grid when refs cover much of it (about 20 bytes per chunk), over the refs
+present otherwise, so that a file declaring a vast shape costs what it holds. Only a canonical
+chunk key (spec §2) names a table cell; other keys (odd separators, arrays without metadata,
+non-canonical or off-grid names) are kept in a plain dictionary under their own text.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -55,33 +58,78 @@ def join_key(parent: str, name: str) -> str:
     return f"{parent}/{name}" if parent else name
 
 
-class ChunkTable:
-    """Chunk references of one array, stored as columns over its chunk grid.
+# Linear chunk indices are int64; a grid of more cells than this gets no table (its refs stay
+# loose, keyed by their text), which also keeps every product of extents exact in int64.
+MAX_TABLE_CELLS = 2**62
+# A sparse table turns dense once its refs cover this fraction of the grid: dense columns cost
+# 20 bytes a cell, sparse ones 28 bytes a ref, so dense memory stays within ~6x the sparse.
+DENSE_FRACTION = 8
+# Single-chunk edits of a sparse table wait in a dict until this many (or a read of all refs).
+_PENDING_LIMIT = 4096
+_COORDINATE = re.compile(r"0|[1-9][0-9]{0,18}")
 
-    Entry ``i`` of each column belongs to the chunk whose grid coordinates unravel from ``i`` in
-    C order. ``url_index == -1`` marks a chunk with no reference (Zarr reads the fill value).
+
+def grid_of(shape: Any, chunks: Any) -> tuple[int, ...] | None:
+    """The chunk grid of an array's declared ``shape`` and ``chunks``, or None when they do not
+    describe a regular grid a table can hold (malformed, or more than MAX_TABLE_CELLS cells)."""
+    if not isinstance(shape, list) or not isinstance(chunks, list) or len(shape) != len(chunks):
+        return None
+    if not all(type(s) is int and s >= 0 for s in shape) or not all(type(c) is int and c > 0 for c in chunks):
+        return None
+    grid = tuple(-(-s // c) for s, c in zip(shape, chunks))
+    return grid if math.prod(grid) <= MAX_TABLE_CELLS else None
+
+
+class ChunkTable:
+    """Chunk references of one array, stored as columns.
+
+    A *dense* table has one row per cell of the chunk grid (row ``i`` is the chunk whose grid
+    coordinates unravel from ``i`` in C order; ``url_index == -1`` marks a chunk with no
+    reference, which Zarr reads as the fill value). A *sparse* table has one row per chunk that
+    has a reference, ``cells`` holding their sorted linear indices. A table made by
+    :meth:`for_array` is dense (the translator fills whole grids); one made empty is sparse and
+    turns dense when its refs cover 1/DENSE_FRACTION of the grid, so that memory follows the refs
+    a reference file holds, not the shape it declares.
+
+    Only dense tables may be indexed by linear index through the columns directly (after
+    :meth:`flush`); everything else goes through the methods.
     """
 
-    __slots__ = ("grid_shape", "url_index", "offset", "length", "filter_mask")
+    __slots__ = ("grid_shape", "cells", "url_index", "offset", "length", "filter_mask", "_pending")
 
-    def __init__(self, grid_shape: tuple[int, ...]):
+    def __init__(self, grid_shape: tuple[int, ...], *, dense: bool = False):
         self.grid_shape = tuple(int(n) for n in grid_shape)
-        count = math.prod(self.grid_shape)
-        self.url_index = np.full(count, -1, dtype=np.int32)
-        self.offset = np.zeros(count, dtype=np.int64)
-        self.length = np.zeros(count, dtype=np.int64)
+        if self.size > MAX_TABLE_CELLS:
+            raise ValueError(f"a chunk grid of {self.size} cells is too large for a table")
+        rows = self.size if dense else 0
+        self.cells: np.ndarray | None = None if dense else np.zeros(0, dtype=np.int64)
+        self.url_index = np.full(rows, -1, dtype=np.int32)
+        self.offset = np.zeros(rows, dtype=np.int64)
+        self.length = np.zeros(rows, dtype=np.int64)
         self.filter_mask: np.ndarray | None = None
+        self._pending: dict[int, tuple[int, int, int, int]] = {}
 
     @classmethod
     def for_array(cls, shape: list[int], chunks: list[int]) -> ChunkTable:
+        """A dense table for the whole grid of an array."""
         grid = tuple(-(-s // c) if c else 0 for s, c in zip(shape, chunks))
-        return cls(grid)
+        return cls(grid, dense=True)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.grid_shape)
+
+    @property
+    def is_dense(self) -> bool:
+        return self.cells is None
 
     def __len__(self) -> int:
+        self.flush()
         return int(np.count_nonzero(self.url_index >= 0))
 
     def linear_index(self, chunk_name: str) -> int | None:
-        """Grid position of a chunk key such as ``"3.0"``; None when it is not in the grid."""
+        """Grid position of a canonical chunk name such as ``"3.0"`` (spec §2: decimal ASCII
+        coordinates without sign, spaces or leading zeros, inside the grid); None otherwise."""
         if not self.grid_shape:
             return 0 if chunk_name == "0" else None
         parts = chunk_name.split(".")
@@ -89,7 +137,7 @@ class ChunkTable:
             return None
         index = 0
         for part, extent in zip(parts, self.grid_shape):
-            if not part.isdigit():
+            if not _COORDINATE.fullmatch(part):
                 return None
             coordinate = int(part)
             if coordinate >= extent:
@@ -102,7 +150,29 @@ class ChunkTable:
             return "0"
         return ".".join(str(int(c)) for c in np.unravel_index(linear, self.grid_shape))
 
+    # -- single chunks --------------------------------------------------------------------
+    def lookup(self, linear: int) -> tuple[int, int, int, int] | None:
+        """(url index, offset, length, filter mask) of a chunk, or None when it has no ref."""
+        if self.cells is None:
+            if self.url_index[linear] < 0:
+                return None
+            row = linear
+        else:
+            waiting = self._pending.get(linear)
+            if waiting is not None:
+                return waiting if waiting[0] >= 0 else None
+            row = int(np.searchsorted(self.cells, linear))
+            if row >= len(self.cells) or self.cells[row] != linear or self.url_index[row] < 0:
+                return None
+        mask = int(self.filter_mask[row]) if self.filter_mask is not None else 0
+        return int(self.url_index[row]), int(self.offset[row]), int(self.length[row]), mask
+
     def set(self, linear: int, url_index: int, offset: int, length: int, filter_mask: int = 0) -> None:
+        if self.cells is not None:
+            self._pending[linear] = (url_index, offset, length, filter_mask)
+            if len(self._pending) >= max(_PENDING_LIMIT, len(self.cells) // 4):
+                self.flush()
+            return
         self.url_index[linear] = url_index
         self.offset[linear] = offset
         self.length[linear] = length
@@ -110,13 +180,127 @@ class ChunkTable:
             if self.filter_mask is None:
                 self.filter_mask = np.zeros(self.url_index.shape, dtype=np.uint32)
             self.filter_mask[linear] = filter_mask
+        elif self.filter_mask is not None:
+            self.filter_mask[linear] = 0
 
     def clear(self, linear: int) -> None:
+        if self.cells is not None:
+            self._pending[linear] = (-1, 0, 0, 0)
+            return
         self.url_index[linear] = -1
+
+    # -- many chunks ----------------------------------------------------------------------
+    def assign(self, linear: np.ndarray, url_index: np.ndarray, offset: np.ndarray, length: np.ndarray,
+               filter_mask: np.ndarray | None = None) -> None:
+        """Set many chunks at once (linear indices inside the grid); where a linear index
+        repeats, the last one counts."""
+        self.flush()
+        linear = np.asarray(linear, dtype=np.int64)
+        if not len(linear):
+            return
+        columns = [np.asarray(url_index, dtype=np.int32), np.asarray(offset, dtype=np.int64),
+                   np.asarray(length, dtype=np.int64)]
+        if filter_mask is not None and not np.any(filter_mask):
+            filter_mask = None
+        if filter_mask is not None:
+            columns.append(np.asarray(filter_mask, dtype=np.uint32))
+        if len(linear) > 1 and not (linear[1:] > linear[:-1]).all():
+            linear, columns = _last_of_each(linear, columns)
+        if self.cells is not None and len(self.cells) == 0 and len(linear) * DENSE_FRACTION >= self.size:
+            self._make_dense()
+        if self.cells is None:
+            self.url_index[linear], self.offset[linear], self.length[linear] = columns[:3]
+            if filter_mask is not None and self.filter_mask is None:
+                self.filter_mask = np.zeros(self.url_index.shape, dtype=np.uint32)
+            if self.filter_mask is not None:
+                self.filter_mask[linear] = columns[3] if filter_mask is not None else 0
+            return
+        old = [self.url_index, self.offset, self.length]
+        if filter_mask is not None or self.filter_mask is not None:
+            old.append(self.filter_mask if self.filter_mask is not None else np.zeros(len(self.cells), np.uint32))
+            if filter_mask is None:
+                columns.append(np.zeros(len(linear), dtype=np.uint32))
+        merged_linear, merged = _last_of_each(np.concatenate([self.cells, linear]),
+                                              [np.concatenate(pair) for pair in zip(old, columns)])
+        keep = merged[0] >= 0
+        if not keep.all():
+            merged_linear, merged = merged_linear[keep], [column[keep] for column in merged]
+        self.cells = merged_linear
+        self.url_index, self.offset, self.length = merged[:3]
+        self.filter_mask = merged[3] if len(merged) > 3 and merged[3].any() else None
+        if len(self.cells) * DENSE_FRACTION >= self.size:
+            self._make_dense()
+
+    def flush(self) -> None:
+        """Merge single-chunk edits waiting in a sparse table into its columns."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        linear = np.fromiter(pending.keys(), dtype=np.int64, count=len(pending))
+        values = np.array(list(pending.values()), dtype=np.int64).reshape(len(pending), 4)
+        order = np.argsort(linear)
+        self.assign(linear[order], values[order, 0], values[order, 1], values[order, 2], values[order, 3])
+
+    def _make_dense(self) -> None:
+        cells = self.cells
+        dense = ChunkTable(self.grid_shape, dense=True)
+        dense.url_index[cells] = self.url_index
+        dense.offset[cells] = self.offset
+        dense.length[cells] = self.length
+        if self.filter_mask is not None:
+            dense.filter_mask = np.zeros(dense.url_index.shape, dtype=np.uint32)
+            dense.filter_mask[cells] = self.filter_mask
+        self.cells, self.url_index, self.offset, self.length, self.filter_mask = (
+            None, dense.url_index, dense.offset, dense.length, dense.filter_mask)
 
     def present(self) -> np.ndarray:
         """Linear indices of the chunks that have a reference, in grid order."""
-        return np.flatnonzero(self.url_index >= 0)
+        return self.present_columns()[0]
+
+    def present_columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """(linear index, url index, offset, length, filter mask or None) of every chunk that
+        has a reference, in grid order."""
+        self.flush()
+        if self.cells is None:
+            rows = np.flatnonzero(self.url_index >= 0)
+            linear = rows
+        else:
+            rows = slice(None)
+            linear = self.cells
+        masks = self.filter_mask[rows] if self.filter_mask is not None else None
+        return linear, self.url_index[rows], self.offset[rows], self.length[rows], masks
+
+    def stored_length(self) -> int:
+        """Total bytes of the referenced chunks."""
+        return int(self.present_columns()[3].sum())
+
+    def url_ids(self) -> np.ndarray:
+        """The distinct url indices the refs use."""
+        return np.unique(self.present_columns()[1])
+
+    def relocated(self, new_ids: np.ndarray, shifts: np.ndarray) -> ChunkTable:
+        """A copy whose refs into url index ``i`` point into ``new_ids[i]``, ``shifts[i]``
+        bytes further on."""
+        self.flush()
+        copy = ChunkTable(self.grid_shape, dense=self.cells is None)
+        copy.cells = None if self.cells is None else self.cells.copy()
+        present = self.url_index >= 0
+        ids = np.where(present, self.url_index, 0)
+        copy.url_index = np.where(present, new_ids[ids], -1).astype(np.int32)
+        copy.offset = self.offset + np.where(present, shifts[ids], 0)
+        copy.length = self.length.copy()
+        copy.filter_mask = None if self.filter_mask is None else self.filter_mask.copy()
+        return copy
+
+
+def _last_of_each(linear: np.ndarray, columns: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Sorted unique linear indices and the columns' values at the last occurrence of each."""
+    order = np.argsort(linear, kind="stable")
+    linear = linear[order]
+    last = np.ones(len(linear), dtype=bool)
+    last[:-1] = linear[1:] != linear[:-1]
+    keep = order[last]
+    return linear[last], [column[keep] for column in columns]
 
 
 class ReferenceFileSystem:
@@ -164,14 +348,16 @@ class ReferenceFileSystem:
         if table is None:
             return None
         linear = table.linear_index(name)
-        if linear is None or table.url_index[linear] < 0:
+        if linear is None:
             return None
         return self._table_ref(table, linear)
 
-    def _table_ref(self, table: ChunkTable, linear: int) -> ChunkRef:
-        mask = int(table.filter_mask[linear]) if table.filter_mask is not None else 0
-        return ChunkRef(self.urls[int(table.url_index[linear])], int(table.offset[linear]),
-                        int(table.length[linear]), mask)
+    def _table_ref(self, table: ChunkTable, linear: int) -> ChunkRef | None:
+        found = table.lookup(linear)
+        if found is None:
+            return None
+        url_index, offset, length, mask = found
+        return ChunkRef(self.urls[url_index], offset, length, mask)
 
     def __contains__(self, key: str) -> bool:
         return self.get(key) is not None
@@ -195,8 +381,7 @@ class ReferenceFileSystem:
         """The distinct URLs chunk refs point into (table URLs first, in URL-table order)."""
         used_ids: set[int] = set()
         for table in self.tables.values():
-            ids = table.url_index[table.url_index >= 0]
-            used_ids.update(np.unique(ids).tolist())
+            used_ids.update(table.url_ids().tolist())
         urls = [self.urls[i] for i in sorted(used_ids)]
         seen = set(urls)
         for ref in self.loose_refs.values():
@@ -264,14 +449,16 @@ class ReferenceFileSystem:
 
     def _adopt_table_for(self, array_path: str, zarray: dict) -> None:
         """Create the chunk table of a new array and move loose refs of it into the table."""
-        shape, chunks = zarray.get("shape"), zarray.get("chunks")
         separator = zarray.get("dimension_separator", ".") or "."
-        if separator != "." or not isinstance(shape, list) or not isinstance(chunks, list):
-            return
-        if len(shape) != len(chunks) or not all(isinstance(c, int) and c > 0 for c in chunks):
-            return
-        table = ChunkTable.for_array(shape, chunks)
+        grid = grid_of(zarray.get("shape"), zarray.get("chunks")) if separator == "." else None
         old = self.tables.get(array_path)
+        if grid is None:  # no regular grid: the refs stay loose, keyed by their text
+            if old is not None:
+                del self.tables[array_path]
+                for linear in old.present().tolist():
+                    self.loose_refs[join_key(array_path, old.chunk_name(linear))] = self._table_ref(old, linear)
+            return
+        table = ChunkTable(grid)
         if old is not None and old.grid_shape == table.grid_shape:
             table = old  # built for this very grid (as the translator does): keep it whole
             old = None
@@ -302,15 +489,7 @@ class ReferenceFileSystem:
                 new_ids[old_id] = copy.url_id(new_url)
                 shifts[old_id] = shift
         for array_path, table in self.tables.items():
-            moved = ChunkTable(table.grid_shape)
-            present = table.url_index >= 0
-            if present.any():
-                ids = np.where(present, table.url_index, 0)
-                moved.url_index = np.where(present, new_ids[ids], -1).astype(np.int32)
-                moved.offset = table.offset + np.where(present, shifts[ids], 0)
-            moved.length = table.length.copy()
-            moved.filter_mask = None if table.filter_mask is None else table.filter_mask.copy()
-            copy.tables[array_path] = moved
+            copy.tables[array_path] = table.relocated(new_ids, shifts)
         for key, ref in self.loose_refs.items():
             new_url, shift = moves.get(ref.url, (ref.url, 0))
             copy.loose_refs[key] = ChunkRef(new_url, ref.offset + shift, ref.length, ref.filter_mask)

@@ -13,6 +13,8 @@ import hashlib
 import os
 from dataclasses import dataclass
 
+import numpy as np
+
 from lindi_core.format.refs import ChunkRef, ReferenceFileSystem, join_key
 from lindi_core.write.staging import StagingArea, _write_atomic
 from lindi_core.write.uploaders import Uploader
@@ -37,9 +39,9 @@ def staged_refs(rfs: ReferenceFileSystem, staging: StagingArea) -> list[tuple[st
         staged_ids = [i for i, url in enumerate(rfs.urls) if staging.contains(url)]
         if not staged_ids:
             continue
-        for linear in table.present().tolist():
-            if int(table.url_index[linear]) in staged_ids:
-                found.append((join_key(array_path, table.chunk_name(linear)), rfs._table_ref(table, linear)))
+        linear, url_ids = table.present_columns()[:2]
+        for cell in linear[np.isin(url_ids, staged_ids)].tolist():
+            found.append((join_key(array_path, table.chunk_name(cell)), rfs._table_ref(table, cell)))
     return found
 
 
