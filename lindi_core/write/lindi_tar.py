@@ -91,6 +91,7 @@ NewMember = tuple[str, int, Callable[[], bytes]]
 ReadBytes = Callable[[Location, int, int], bytes]
 # Large enough for any offset or size of a real archive: sizes an index record for the worst case.
 _LONGEST_NUMBER = 10**15
+_SUFFIX = ".lindi.tar"  # of the temporaries new archives are written to
 
 
 def is_tar_path(path: str | os.PathLike) -> bool:
@@ -106,7 +107,7 @@ def write_new_tar(path: str | os.PathLike, reference_text: bytes, members: Itera
     members = list(members)
     layout = plan_new_archive(len(text), [(name, size) for name, size, _ in members])
     entry, index, reference, *others = layout
-    with jsonio.atomic_output(path, ".lindi.tar") as f:
+    with jsonio.atomic_output(path, _SUFFIX) as f:
         _write_member(f, entry, encode_entry(index))
         _write_member(f, index, padded(encode_index(layout), index.size))
         _write_member(f, reference, padded(text, reference.size))
@@ -197,6 +198,7 @@ class LindiTarWriter:
     @classmethod
     def open(cls, path: str | os.PathLike, *, reuse_freed_chunks: bool = False) -> LindiTarWriter:
         path = os.path.abspath(os.fspath(path))
+        jsonio.remove_abandoned_temporaries(path, _SUFFIX)  # of new archives written here by killed processes
         return cls(path, tar_container.open_local(path), reuse_freed_chunks=reuse_freed_chunks)
 
     @classmethod
