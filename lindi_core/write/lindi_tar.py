@@ -31,9 +31,9 @@ anywhere leaves a listable archive): a member's data, padding and a new end-of-a
 are written before its header, which replaces the zero block that ended the archive; headers
 are single 512-byte writes.
 
-Chunks rewritten or deleted leave members nothing refers to; a commit lists them as free
-regions (``.trash/blobs/...``). With ``reuse_freed_chunks`` (off by default) later chunks go into
-a free region they fit (best fit, wasting at most about as much as they hold) before the
+Chunks rewritten or deleted leave members nothing refers to (their headers are renamed into
+``.trash/``). With ``reuse_freed_chunks`` (off by default) a commit lists them in the index as
+free regions (``.trash/blobs/...``), and later chunks go into a free region they fit (best fit, wasting at most about as much as they hold) before the
 archive grows. That is the one exception to the rule above, and its caveat: a reference file
 that copied datasets out of this archive, and a reader that opened it before the commit that
 freed them, may then read another chunk's bytes. Reference-file and index regions are never
@@ -44,7 +44,8 @@ An interrupted write leaves the previous commit whole: its index lists only byte
 flushed before it, and the next writer first cuts the file back to the committed end (zero
 block first), then appends. The price of never writing in place: each commit appends one padded
 reference file and one padded index (``region_size``: half as large again as their JSON, 8 KiB
-at least, plus a 512-byte header each). LINDI instead rewrites them in place, which a crash can
+at least, plus a 512-byte header each); the index lists only what is live (and, with
+``reuse_freed_chunks``, the free chunk regions), so that cost does not grow with the history. LINDI instead rewrites them in place, which a crash can
 leave half old, half new, and a reader can see torn.
 """
 
@@ -339,13 +340,18 @@ class LindiTarWriter:
         retired = [live.pop(REFERENCE_NAME), live.pop(INDEX_NAME)]
         reference = self._append_member(REFERENCE_NAME, padded(text, region_size(len(text), INITIAL_REFERENCE_SIZE)))
         live[REFERENCE_NAME] = reference
-        # Chunks the new reference file does not refer to (rewritten or deleted) are free: listed
-        # as such, a later writer with reuse_freed_chunks may fill them. The retired reference
-        # file and index are not listed: nothing ever writes there again.
+        # Chunks the new reference file does not refer to (rewritten or deleted) are free. A
+        # writer that reuses free chunk regions lists them, for itself and later such writers;
+        # others list no free space at all (nothing will write there), so the index stays the
+        # size of what is live however long the history. The retired reference file and index
+        # are never listed: nothing ever writes there again.
         freed = [live.pop(name) for name in list(live) if name.startswith(BLOB_PREFIX) and name not in referenced]
+        if not self.reuse_freed_chunks:
+            for name in [name for name in live if name.startswith(TRASH_PREFIX)]:
+                del live[name]
         for old in retired + freed:
             trash = old.renamed(f"{TRASH_PREFIX}{old.name}.{old.data_offset}")
-            if old in freed:
+            if self.reuse_freed_chunks and old in freed:
                 live[trash.name] = trash
             renamed.append(trash)
         longest = len(encode_index([*live.values(), TarMember(INDEX_NAME, _LONGEST_NUMBER, _LONGEST_NUMBER)]))

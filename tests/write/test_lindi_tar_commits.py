@@ -100,6 +100,24 @@ def test_commits_never_write_over_what_an_earlier_commit_reached(tmp_path):
         assert "lindi.json" in t.getnames()
 
 
+def test_the_index_lists_what_is_live_however_many_commits(tmp_path):
+    """What each commit appends (a padded reference file and index) does not grow with history."""
+    path = tmp_path / "long.lindi.tar"
+    with H5.from_lindi_file(path, mode="w") as f:
+        f.create_dataset("d", data=_values(1), chunks=CHUNKS)
+    growth = []
+    for session in range(12):
+        size = path.stat().st_size
+        with H5.from_lindi_file(path, mode="r+") as f:
+            f["d"][...] = _values(session)
+        growth.append(path.stat().st_size - size)
+        index = _index(path)
+        assert len(index) == 7 and sum(n.startswith("blobs/d/") for n in index) == 4
+    assert growth == [4 * (512 + 40_448) + 2 * (512 + 8192)] * 12
+    with tarfile.open(path) as t:  # tar tools still see the retired members, named as free space
+        assert sum(n.startswith(".trash/") for n in t.getnames()) == 2 + 12 * (2 + 4)
+
+
 @pytest.mark.parametrize("target", ["./.trash/lindi.json.2048", ".trash/lindi.json.2048", "./.tar_index.json",
                                     "./.tar_entry.json", "./lindi.json"])
 def test_refs_never_read_the_containers_own_members(tmp_path, target):
@@ -125,7 +143,7 @@ def test_refs_never_read_the_containers_own_members(tmp_path, target):
 def test_a_reference_file_naming_trash_is_refused_after_a_commit_too(tmp_path):
     """In a writer, the live member table lists the chunk regions its commits freed: unreadable."""
     path = tmp_path / "w.lindi.tar"
-    with H5.from_lindi_file(path, mode="w") as f:
+    with H5.from_lindi_file(path, mode="w", reuse_freed_chunks=True) as f:  # lists the freed chunks
         f.create_dataset("d", data=np.arange(8000, dtype="<i8"), chunks=(4000,))
         f.flush()
         f["d"][...] = np.arange(8000, 16000)
@@ -170,6 +188,8 @@ def test_readers_opening_while_a_writer_commits_see_whole_commits(tmp_path):
     reads, torn, last, lingering = 0, [], 0, {}
     try:
         while writer.poll() is None or reads == 0:
+            with tarfile.open(path) as t:  # a tar that tarfile lists, at every instant
+                assert "lindi.json" in t.getnames()
             f = H5.from_lindi_file(path)
             commit = int(f.attrs["commit"])
             reads += 1
