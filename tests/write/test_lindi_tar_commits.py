@@ -81,23 +81,28 @@ def test_a_reader_opened_before_commits_reads_the_commit_it_opened(tmp_path):
         np.testing.assert_array_equal(f["d"][...], _values(105))
 
 
-def test_commits_never_write_over_what_an_earlier_commit_reached(tmp_path):
-    """Byte-level: every region any committed index listed (trash included) keeps its bytes."""
+@pytest.mark.parametrize("reuse", [False, True], ids=["default", "reuse_freed_chunks"])
+def test_commits_never_write_over_what_an_earlier_commit_reached(tmp_path, reuse):
+    """Byte-level: every region any committed index listed keeps its bytes; with reuse of freed
+    chunk regions, every region that held a reference file or an index still does (so a reader
+    never sees one commit's metadata torn by another's)."""
     path = tmp_path / "c.lindi.tar"
     with H5.from_lindi_file(path, mode="w") as f:
         f.create_dataset("d", data=_values(1), chunks=CHUNKS)
         f.create_dataset("s0", data=_values(2), chunks=CHUNKS)
     seen: dict[tuple[int, int], bytes] = {}
-    for session in range(1, 7):
+    for session in range(1, 8):
         data = path.read_bytes()
         for (d, s), old in seen.items():
             assert data[d : d + s] == old, (session, d, s)
         for name, (_, d, s) in _index(path).items():
-            if name != ".tar_entry.json":
+            if name in ("lindi.json", ".tar_index.json") or not (reuse or name == ".tar_entry.json"):
                 seen[(d, s)] = data[d : d + s]
-        _edit(path, session)
+        _edit(path, session, reuse_freed_chunks=reuse)
     with tarfile.open(path) as t:
         assert "lindi.json" in t.getnames()
+    if reuse:  # and the freed chunk regions were indeed reused
+        assert path.stat().st_size < len(data) + 8 * (512 + 40_448) + 4 * (512 + 16384)
 
 
 def test_the_index_lists_what_is_live_however_many_commits(tmp_path):
