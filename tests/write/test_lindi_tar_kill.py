@@ -94,8 +94,8 @@ def test_a_writer_killed_at_random_points_leaves_a_listable_archive_with_a_whole
                 c = int(f.attrs["commit"])
                 assert c % 3 == 0
                 np.testing.assert_array_equal(f["d"][...], np.full(N, c))
-    print(f"kill test: {kills} kills, last commit {confirmed}, {cut_in_a_commit} kills before the commit "
-          f"point of a started session, {len(mixed)} mixed states")
+    print(f"kill test: {kills} kills, last commit {confirmed}, {kills - cut_in_a_commit} found the commit being "
+          f"made whole (killed after its commit point), {len(mixed)} mixed states")
     assert mixed == []
     assert confirmed > 0
     # What interrupted writes of new archives left is gone once the copy is written again.
