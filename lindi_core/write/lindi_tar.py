@@ -265,7 +265,8 @@ class LindiTarWriter:
         header never promises data the file does not hold yet)."""
         self._clean_tail()
         member = TarMember(name, self._append_at, len(data))
-        self._write_at(member.data_offset, data + bytes(padded_to_block(member.size) - member.size) + END_OF_ARCHIVE)
+        self._write_at(member.data_offset, data)
+        self._write_at(member.end, bytes(padded_to_block(member.size) - member.size) + END_OF_ARCHIVE)
         self._write_at(member.header_offset, ustar_header(member.name, member.size))
         self._append_at = member.padded_end
         return member
