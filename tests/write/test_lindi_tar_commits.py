@@ -133,7 +133,7 @@ def test_refs_never_read_the_containers_own_members(tmp_path, target):
     path.write_bytes(_hand_built(rfs, blobs))
     with H5.from_lindi_file(path) as f:
         np.testing.assert_array_equal(f["g/data"][2:], DATA[2:])
-        with pytest.raises(TarFormatError, match="not a chunk member"):
+        with pytest.raises(TarFormatError, match=r"chunk 'g/data/0.0': .* is not a chunk member"):
             f["g/data"][...]
         with pytest.raises(TarFormatError, match="not a chunk member"):  # copied out: named as a range
             f.write_lindi_file(tmp_path / "out.lindi.json")
