@@ -23,7 +23,9 @@ from lindi_core.format.lindi_tar import (
     ENTRY_NAME,
     ENTRY_SIZE,
     HEAD_SIZE,
+    INDEX_NAME,
     REFERENCE_NAME,
+    TRASH_PREFIX,
     TarMember,
     check_within,
     decode_entry,
@@ -52,6 +54,11 @@ class TarContainer:
         name = member_name_of(url)
         if name is None:
             return None
+        if name.startswith(TRASH_PREFIX) or name in (ENTRY_NAME, INDEX_NAME, REFERENCE_NAME):
+            # The container's own bookkeeping: free space (stale or later reused bytes), the
+            # entry record, the index, the reference file. Never chunk bytes (spec §12).
+            raise TarFormatError(f"chunk reference target {url!r}: {name!r} is not a chunk member of the "
+                                 f"container {self.location.where!r} (its own bookkeeping or free space)")
         member = self.members.get(name)
         if member is None:
             raise TarFormatError(f"chunk reference target {url!r}: the container {self.location.where!r} "
@@ -118,6 +125,9 @@ def open_local(path: str | os.PathLike) -> OpenedTar:
     path = os.path.abspath(os.fspath(path))
     try:
         with open(path, "rb") as f:
+            head = f.read(HEAD_SIZE)
+            # The size after the entry record was read: a writer appends the index and reference
+            # file of a commit before it writes the entry record that points at them.
             file_size = os.fstat(f.fileno()).st_size
 
             def read(offset: int, length: int) -> bytes:
@@ -127,7 +137,7 @@ def open_local(path: str | os.PathLike) -> OpenedTar:
                     raise TarFormatError(f"the archive ends before byte {offset + length} (truncated?)")
                 return data
 
-            return read_container(Location("local", path), f.read(HEAD_SIZE), read, file_size)
+            return read_container(Location("local", path), head, read, file_size)
     except OSError as exc:
         raise ByteSourceError(f"cannot read {path!r}: {exc}") from exc
 

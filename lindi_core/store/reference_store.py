@@ -31,7 +31,7 @@ from zarr.abc.store import ByteRequest, OffsetByteRequest, RangeByteRequest, Sto
 from zarr.core.buffer import Buffer, BufferPrototype
 
 import lindi_core.codecs  # noqa: F401  (registers our codecs and data types)
-from lindi_core.errors import ChunkDecodeError, ReferenceFormatError
+from lindi_core.errors import ChunkDecodeError, ReferenceFormatError, TarFormatError
 from lindi_core.format import annotations as ann
 from lindi_core.format import jsonio
 from lindi_core.format.lindi_tar import looks_like_ustar
@@ -189,7 +189,10 @@ class ReferenceStore(Store):
         if isinstance(value, bytes):
             data, filter_mask = value, 0
         else:
-            data = await self._read_ref(value)
+            try:
+                data = await self._read_ref(value)
+            except TarFormatError as exc:  # a ref into the container that it cannot follow
+                raise TarFormatError(f"chunk {key!r}: {exc}") from None
             filter_mask = value.filter_mask
         if zarray is None:
             return data

@@ -5,33 +5,48 @@ readers see the old file or the complete new one, never a part.
 
 An existing archive grows in place (:class:`LindiTarWriter`). New chunks are appended as members
 (``blobs/<key>``) as they are written, and :meth:`LindiTarWriter.commit` publishes a new
-reference file and index. The entry record is the single commit point, and nothing the
-committed entry record reaches is ever overwritten:
+reference file and index. The entry record is the single commit point, and **no byte that any
+commit's entry record ever reached is written again** (reference files, indexes, chunks):
 
 1. members are appended after the last member the committed index lists;
-2. the new reference file and the new index go into free regions (members under ``.trash/``
-   that the committed index lists, such as the reference file and index of the commit before)
-   or are appended; the committed reference file and index stay as they are and become free
-   regions in the new index;
-3. the file is flushed to disk (fsync), the entry record is rewritten to point at the new index
-   (its JSON lies within one 512-byte sector, so the disk writes it whole) and flushed again;
+2. the new reference file and the new index are appended too, never put into free space; the
+   retired ones keep their bytes (their headers are renamed into ``.trash/`` and the index no
+   longer lists them);
+3. the file is flushed to disk (fsync), then the entry record is rewritten to point at the new
+   index; its JSON lies within one 512-byte sector and is one write, so a reader or a crash sees
+   the old record or the new one;
 4. the headers of regions that changed role are renamed; only plain ``tar`` tools read them.
 
-Chunks rewritten or deleted leave members nothing refers to. A commit lists those as free
-regions too. With ``reuse_freed_chunks`` (off by default), later chunks go into a free region
-they fit (best fit, wasting at most about as much as they hold) before the archive grows:
-space is reclaimed without ever writing over what the committed state refers to. It is off by
-default because what this archive's reference file no longer refers to may still be referred
-to from elsewhere: a reference file that copied datasets out of this one names their bytes as
-ranges of the archive (:meth:`ReferenceStore.portable_ref`), and a reader that opened the
-archive before the commit still follows the old index. Turn it on for archives nobody else
-points into.
+Why that suffices for readers: a reader reads the entry record, then the index it names, then
+the reference file the index names, then chunks. Whichever entry record it read (old or new), the
+index and the reference file it leads to are still the bytes that commit wrote, and so are the
+chunks they refer to: the reader sees one whole commit, however many commits happen meanwhile.
+The index must list itself exactly where the entry record says, so even an entry record read
+half-old half-new is refused unless it names a real, whole index. A reference file copied out
+of the archive earlier (its refs name byte ranges of the archive,
+:meth:`ReferenceStore.portable_ref`) keeps reading the bytes it named.
 
-An interrupted write thus leaves the previous commit whole: its index lists only bytes written
-and flushed before it, and the next writer appends after them, overwriting whatever the
-interrupted session left past its end. The price is a second padded region for the reference
-file and one for the index, which later commits reuse in turn (LINDI instead rewrites them in
-place, which a crash can leave half old, half new).
+Every write keeps the file a tar that ``tarfile`` lists, at every instant (a process killed
+anywhere leaves a listable archive): a member's data, padding and a new end-of-archive marker
+are written before its header, which replaces the zero block that ended the archive; headers
+are single 512-byte writes.
+
+Chunks rewritten or deleted leave members nothing refers to (their headers are renamed into
+``.trash/``). With ``reuse_freed_chunks`` (off by default) a commit lists them in the index as
+free regions (``.trash/blobs/...``), and later chunks go into a free region they fit (best fit, wasting at most about as much as they hold) before the
+archive grows. That is the one exception to the rule above, and its caveat: a reference file
+that copied datasets out of this archive, and a reader that opened it before the commit that
+freed them, may then read another chunk's bytes. Reference-file and index regions are never
+reused, even then, so an open reader still never sees metadata of one commit with another's
+(torn metadata). Turn it on for archives nobody else points into.
+
+An interrupted write leaves the previous commit whole: its index lists only bytes written and
+flushed before it, and the next writer first cuts the file back to the committed end (zero
+block first), then appends. The price of never writing in place: each commit appends one padded
+reference file and one padded index (``region_size``: half as large again as their JSON, 8 KiB
+at least, plus a 512-byte header each); the index lists only what is live (and, with
+``reuse_freed_chunks``, the free chunk regions), so that cost does not grow with the history. LINDI instead rewrites them in place, which a crash can
+leave half old, half new, and a reader can see torn.
 """
 
 from __future__ import annotations
@@ -77,6 +92,7 @@ NewMember = tuple[str, int, Callable[[], bytes]]
 ReadBytes = Callable[[Location, int, int], bytes]
 # Large enough for any offset or size of a real archive: sizes an index record for the worst case.
 _LONGEST_NUMBER = 10**15
+_SUFFIX = ".lindi.tar"  # of the temporaries new archives are written to
 
 
 def is_tar_path(path: str | os.PathLike) -> bool:
@@ -92,7 +108,7 @@ def write_new_tar(path: str | os.PathLike, reference_text: bytes, members: Itera
     members = list(members)
     layout = plan_new_archive(len(text), [(name, size) for name, size, _ in members])
     entry, index, reference, *others = layout
-    with jsonio.atomic_output(path, ".lindi.tar") as f:
+    with jsonio.atomic_output(path, _SUFFIX) as f:
         _write_member(f, entry, encode_entry(index))
         _write_member(f, index, padded(encode_index(layout), index.size))
         _write_member(f, reference, padded(text, reference.size))
@@ -171,7 +187,10 @@ class LindiTarWriter:
         self._committed_digest = _digest(opened.reference_text)
         self._normalized_digest: bytes | None = None  # of the committed file as we would write it
         self._append_at = max(member.padded_end for member in self._committed.values())
-        self._file: BinaryIO | None = open(path, "r+b")
+        # Whether the file ends with an end-of-archive marker at _append_at; unknown until the
+        # first write (an interrupted session may have left members past the committed end).
+        self._tail_clean = False
+        self._file: BinaryIO | None = open(path, "r+b", buffering=0)
         # Free regions of the committed state that new chunks may fill, and the regions filled
         # so (their headers still carry the free name until the commit renames them).
         self._reusable = _free_regions(self._committed)
@@ -180,6 +199,7 @@ class LindiTarWriter:
     @classmethod
     def open(cls, path: str | os.PathLike, *, reuse_freed_chunks: bool = False) -> LindiTarWriter:
         path = os.path.abspath(os.fspath(path))
+        jsonio.remove_abandoned_temporaries(path, _SUFFIX)  # of new archives written here by killed processes
         return cls(path, tar_container.open_local(path), reuse_freed_chunks=reuse_freed_chunks)
 
     @classmethod
@@ -200,10 +220,19 @@ class LindiTarWriter:
             self._file.close()
             self._file = None
 
-    def _open_file(self) -> BinaryIO:
+    def _fd(self) -> int:
         if self._file is None:
             raise ValueError(f"the container {self.path!r} is closed")
-        return self._file
+        return self._file.fileno()
+
+    def _write_at(self, offset: int, data: bytes) -> None:
+        """One positioned write (a 512-byte header is a single write within one page: a process
+        killed around it leaves the whole old block or the whole new one)."""
+        fd = self._fd()
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(fd, view, offset)
+            view, offset = view[written:], offset + written
 
     # -- appending members ----------------------------------------------------------------
     def store_chunk(self, key: str, data: bytes) -> ChunkRef:
@@ -218,29 +247,43 @@ class LindiTarWriter:
         if name in self.container.members:
             raise ValueError(f"the container already has a member {name!r}")
         region = self._take_free_region(len(data))
-        if region is not None:
-            f = self._open_file()
-            f.seek(region.data_offset)
-            f.write(padded(data, region.size))
-            f.flush()
+        if region is not None:  # same size, header unchanged until the commit: the tar's shape stays
+            self._write_at(region.data_offset, padded(data, region.size))
             member = region.renamed(name)
             del self.container.members[region.name]
             self.container.members[name] = member
             self._refilled.append(member)
             return member
-        member = TarMember(name, self._append_at, len(data))
-        f = self._open_file()
-        _write_member(f, member, data)
-        # The end-of-archive marker keeps the file a valid tar between commits.
-        f.write(END_OF_ARCHIVE)
-        f.flush()  # readers open the file themselves: they must see the member now
-        self._append_at = member.padded_end
+        member = self._append_member(name, data)
         self.container.members[name] = member
         return member
 
+    def _append_member(self, name: str, data: bytes) -> TarMember:
+        """Write a new member where the end-of-archive marker is. The data, its padding and a new
+        marker after it go first, the header last: until the header lands, the old marker's zero
+        block still ends the archive there, so ``tarfile`` lists the file at every instant (a
+        header never promises data the file does not hold yet)."""
+        self._clean_tail()
+        member = TarMember(name, self._append_at, len(data))
+        self._write_at(member.data_offset, data)
+        self._write_at(member.end, bytes(padded_to_block(member.size) - member.size) + END_OF_ARCHIVE)
+        self._write_at(member.header_offset, ustar_header(member.name, member.size))
+        self._append_at = member.padded_end
+        return member
+
+    def _clean_tail(self) -> None:
+        """Before the first write past the committed end: whatever an interrupted session left
+        there (never referred to by a commit) goes, the zero block first so that the archive
+        ends at the committed end throughout."""
+        if self._tail_clean:
+            return
+        self._write_at(self._append_at, END_OF_ARCHIVE)
+        self._file.truncate(self._append_at + len(END_OF_ARCHIVE))
+        self._tail_clean = True
+
     def _take_free_region(self, length: int) -> TarMember | None:
-        """The smallest committed free region ``length`` bytes fit in without wasting more than
-        they hold (plus a block), taken off the list; None if there is none or reuse is off."""
+        """The smallest committed free chunk region ``length`` bytes fit in without wasting more
+        than they hold (plus a block), taken off the list; None if there is none or reuse is off."""
         if not self.reuse_freed_chunks:
             return None
         for i, region in enumerate(self._reusable):
@@ -255,7 +298,6 @@ class LindiTarWriter:
         (crash-safe: see the module's documentation). Chunk members it does not refer to become
         free regions; ``used_urls`` (the URLs its chunk refs name) saves parsing it to find them.
         False when there was nothing to publish."""
-        f = self._open_file()
         text = reference_text.rstrip()
         if self.container.members == self._committed and self._unchanged(text):
             return False
@@ -265,13 +307,13 @@ class LindiTarWriter:
         start = self._append_at
         try:
             live, index, renamed = self._prepare(text, referenced)
-            f.seek(BLOCK)
-            f.write(encode_entry(index))
-            f.flush()
+            entry = encode_entry(index)
         except BaseException:
             # Nothing was committed: the next attempt may overwrite what this one appended.
             self._append_at = start
+            self._tail_clean = False
             raise
+        self._write_at(BLOCK, entry)  # the commit
         # The entry record is written: the memory state follows it, whatever happens next, so
         # that no later commit reuses a region the disk may now reach.
         self.container.members.clear()
@@ -281,43 +323,43 @@ class LindiTarWriter:
         self.reference_text = text
         self._sync()
         for member in renamed + self._refilled:
-            f.seek(member.header_offset)
-            f.write(ustar_header(member.name, member.size))
-        f.flush()
+            self._write_at(member.header_offset, ustar_header(member.name, member.size))
         self._refilled = []
         self._reusable = _free_regions(self._committed)
         return True
 
     def _prepare(self, text: bytes, referenced: set[str]) -> tuple[dict[str, TarMember], TarMember, list[TarMember]]:
-        """Write the new reference file and index where the committed state does not reach, and
-        flush them to disk. Returns the new index's members, its own record, and the regions
-        whose headers must be renamed once committed."""
-        f = self._open_file()
+        """Append the new reference file and index and flush them to disk. Returns the new
+        index's members, its own record, and the regions whose headers are renamed once committed.
+
+        The reference file and the index always go to new space, never into a free region:
+        bytes that any earlier commit's entry record reached are never written again, so a
+        reader that read an entry record, old or new, finds the index and reference file of
+        that very commit however many commits happened since."""
         live = dict(self.container.members)
-        free = sorted((m for name, m in live.items() if name.startswith(TRASH_PREFIX)),
-                      key=lambda m: (m.size, m.header_offset))
-        renamed: list[TarMember] = []  # reused regions, whose headers are renamed after the commit
+        renamed: list[TarMember] = []  # retired regions, whose headers are renamed after the commit
         retired = [live.pop(REFERENCE_NAME), live.pop(INDEX_NAME)]
-        reference, reused = self._place(REFERENCE_NAME, len(text), INITIAL_REFERENCE_SIZE, free, live)
-        self._write_region(reference, text, reused=reused)
-        if reused:
-            renamed.append(reference)
+        reference = self._append_member(REFERENCE_NAME, padded(text, region_size(len(text), INITIAL_REFERENCE_SIZE)))
         live[REFERENCE_NAME] = reference
-        # Chunks the new reference file does not refer to (rewritten or deleted) are free too.
-        retired += [live.pop(name) for name in list(live) if name.startswith(BLOB_PREFIX) and name not in referenced]
-        for old in retired:  # still what the committed entry record reaches: kept, listed as free
+        # Chunks the new reference file does not refer to (rewritten or deleted) are free. A
+        # writer that reuses free chunk regions lists them, for itself and later such writers;
+        # others list no free space at all (nothing will write there), so the index stays the
+        # size of what is live however long the history. The retired reference file and index
+        # are never listed: nothing ever writes there again.
+        freed = [live.pop(name) for name in list(live) if name.startswith(BLOB_PREFIX) and name not in referenced]
+        if not self.reuse_freed_chunks:
+            for name in [name for name in live if name.startswith(TRASH_PREFIX)]:
+                del live[name]
+        for old in retired + freed:
             trash = old.renamed(f"{TRASH_PREFIX}{old.name}.{old.data_offset}")
-            live[trash.name] = trash
+            if self.reuse_freed_chunks and old in freed:
+                live[trash.name] = trash
             renamed.append(trash)
         longest = len(encode_index([*live.values(), TarMember(INDEX_NAME, _LONGEST_NUMBER, _LONGEST_NUMBER)]))
-        index, reused = self._place(INDEX_NAME, longest, INITIAL_INDEX_SIZE, free, live)
+        size = region_size(longest, INITIAL_INDEX_SIZE)
+        index = TarMember(INDEX_NAME, self._append_at, size)
         live[INDEX_NAME] = index
-        self._write_region(index, encode_index(live.values()), reused=reused)
-        if reused:
-            renamed.append(index)
-        f.seek(self._append_at)
-        f.write(END_OF_ARCHIVE)
-        f.truncate(self._append_at + len(END_OF_ARCHIVE))  # drop what an interrupted session left
+        self._append_member(INDEX_NAME, padded(encode_index(live.values()), size))
         self._sync()
         return live, index, renamed
 
@@ -332,32 +374,8 @@ class LindiTarWriter:
             self._normalized_digest = _digest(jsonio.dumps(jsonio.loads(self.reference_text)))
         return digest == self._normalized_digest
 
-    def _place(self, name: str, length: int, initial: int, free: list[TarMember],
-               live: dict[str, TarMember]) -> tuple[TarMember, bool]:
-        """(region, whether it is reused) for a new reference file or index: the smallest free
-        region it fits in (``free`` holds only regions the committed index already calls free),
-        else a new one appended with room to grow."""
-        for i, region in enumerate(free):
-            if region.size >= length:
-                del free[i]
-                del live[region.name]
-                return region.renamed(name), True
-        placed = TarMember(name, self._append_at, region_size(length, initial))
-        self._append_at = placed.padded_end
-        return placed, False
-
-    def _write_region(self, region: TarMember, text: bytes, *, reused: bool) -> None:
-        f = self._open_file()
-        if reused:  # its header keeps its old name until the commit is done
-            f.seek(region.data_offset)
-            f.write(padded(text, region.size))
-        else:
-            _write_member(f, region, padded(text, region.size))
-
     def _sync(self) -> None:
-        f = self._open_file()
-        f.flush()
-        os.fsync(f.fileno())
+        os.fsync(self._fd())
 
 
 def _free_regions(members: dict[str, TarMember]) -> list[TarMember]:

@@ -11,7 +11,7 @@ import pytest
 
 import lindi_core
 from lindi_core.write import lindi_tar as tar_writer
-from tests.write.test_lindi_tar import _failing, _index
+from tests.write.test_lindi_tar import _failing, _index, _span
 
 H5 = lindi_core.LindiH5pyFile
 SHAPE, CHUNKS = (400, 50), (100, 50)  # four uncompressed chunks of 40,000 bytes
@@ -29,7 +29,7 @@ def test_rewritten_chunks_reuse_the_space_of_the_old_ones(tmp_path):
     path = tmp_path / "rewrite.lindi.tar"
     with H5.from_lindi_file(path, mode="w") as f:
         f.create_dataset("d", data=_values(0), chunks=CHUNKS)
-    sizes = []
+    sizes, spans = [], []
     for session in range(1, 7):
         before = _index(path)
         with H5.from_lindi_file(path, mode="r+", reuse_freed_chunks=True) as f:
@@ -40,10 +40,13 @@ def test_rewritten_chunks_reuse_the_space_of_the_old_ones(tmp_path):
         freed = {n for n in after if n.startswith(".trash/blobs/")}
         assert {r for n, r in after.items() if n in freed} == {r for n, r in before.items() if n.startswith("blobs/")}
         sizes.append(path.stat().st_size)
+        spans.append((after["lindi.json"], after[".tar_index.json"]))
         with H5.from_lindi_file(path) as f:
             np.testing.assert_array_equal(f["d"][...], _values(session))
-    # From the third session on, new chunks fill the regions freed by the session before.
-    assert sizes[2:] == [sizes[1]] * 4
+    # From the third session on, new chunks fill the regions freed by the session before: the
+    # archive grows by the new reference file and index only (never written over old ones).
+    metadata = [(_span(r1) + _span(r2)) for r1, r2 in spans]
+    assert [b - a for a, b in zip(sizes[1:], sizes[2:])] == metadata[2:]
     with tarfile.open(path) as t:  # still a tar any tool lists
         assert sum(1 for n in t.getnames() if n.startswith("blobs/")) == 4
 
@@ -59,7 +62,8 @@ def test_deleted_datasets_free_their_chunks(tmp_path):
     size = path.stat().st_size
     with H5.from_lindi_file(path, mode="r+", reuse_freed_chunks=True) as f:
         f.create_dataset("new", data=_values(3), chunks=CHUNKS)
-    assert path.stat().st_size == size  # the new chunks went where the deleted ones were
+    index = _index(path)  # the new chunks went where the deleted ones were; only metadata grew
+    assert path.stat().st_size == size + _span(index["lindi.json"]) + _span(index[".tar_index.json"])
     with H5.from_lindi_file(path) as f:
         np.testing.assert_array_equal(f["new"][...], _values(3))
         np.testing.assert_array_equal(f["kept"][...], _values(2))
