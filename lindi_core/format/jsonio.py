@@ -16,7 +16,7 @@ import base64
 import contextlib
 import os
 import re
-import tempfile
+import stat
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
@@ -24,7 +24,7 @@ import numpy as np
 import orjson
 
 from lindi_core.errors import ReferenceFormatError
-from lindi_core.format import fastrefs, hdf5_facts
+from lindi_core.format import fastrefs, hdf5_facts, temporaries
 from lindi_core.format.refs import (
     ZARR_METADATA_NAMES,
     ChunkRef,
@@ -420,30 +420,40 @@ def to_json_dict(rfs: ReferenceFileSystem, *, use_templates: bool = True) -> dic
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike, suffix: str) -> Iterator[BinaryIO]:
+def atomic_output(path: str | os.PathLike, suffix: str = "") -> Iterator[BinaryIO]:
     """A file to write that replaces ``path`` only once complete and synced to disk: ``path``
-    is either the old file or the whole new one, and a failure leaves no temporary behind."""
-    path = os.path.realpath(os.fspath(path))  # through a symlink: its target gets the new content
-    directory = os.path.dirname(path)
+    is either the old file or the whole new one, and a failure leaves no temporary behind (nor
+    does a crash, once the file is written again: see :mod:`lindi_core.format.temporaries`).
+
+    Through a symlink, its target gets the new content. A file with several hard links stays one
+    file: it is written in place once the new content is complete (a rename would leave the
+    other names with the old content)."""
+    path = os.path.realpath(os.fspath(path))
+    temporaries.remove_stale(path)
     try:
-        mode = os.stat(path).st_mode & 0o7777  # the replaced file's permissions, kept
+        st = os.stat(path)
+        mode = st.st_mode & 0o7777  # the replaced file's permissions, kept
+        in_place = st.st_nlink > 1 and stat.S_ISREG(st.st_mode)
     except FileNotFoundError:
         umask = os.umask(0)
         os.umask(umask)
         mode = 0o666 & ~umask  # a new file's, as open() would make it
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
+        in_place = False
+    fd, tmp = temporaries.create(path, suffix)
     try:
         os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as f:
+        with os.fdopen(fd, "w+b") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+            if in_place:
+                temporaries.copy_in_place(f.fileno(), tmp, path)
+            else:
+                os.replace(tmp, path)  # while its lock is held: no one takes it for stale
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        for leftover in (tmp, tmp[: -len(".tmp")] + ".pending"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
         raise
 
 
