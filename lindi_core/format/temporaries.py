@@ -12,7 +12,10 @@ drops the locks of a dead process). A live writer's temporary is never touched.
 A file with several hard links cannot be replaced by a rename without splitting its names into
 two files (the other names would keep the old content): it is written in place instead, from a
 complete, synced temporary renamed ``....pending`` first. A crash during that copy leaves the
-pending copy, and removing stale temporaries finishes the copy from it before anything else.
+pending copy, and removing stale temporaries (which every open of the file does) finishes the
+copy from it before anything else; an open that finds a live writer's copy under way waits
+for it. A reader that opened the file just before such a copy began is not held back: a
+hard-linked file is not replaced atomically for readers, as HDF5 files written in place are not.
 """
 
 from __future__ import annotations
@@ -88,15 +91,24 @@ def _remove_matching(folder: str, pattern: re.Pattern[str], target: str | None) 
         return 0
     for entry in entries:
         match = pattern.fullmatch(entry)
-        if match is None or _alive(int(match["pid"])):
+        pending = target is not None and entry.endswith(_PENDING)
+        # A temporary is locked from just after it is made: its pid covers that moment. A
+        # pending copy is locked throughout: its lock alone decides (a reused pid cannot
+        # hold back a repair that a later write would then undo).
+        if match is None or (not pending and _alive(int(match["pid"]))):
             continue
         path = os.path.join(folder, entry)
         with contextlib.suppress(OSError):
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while its writer lives
-                if target is not None and entry.endswith(_PENDING):
+                if pending:
+                    # Waits for a live writer's copy to end (or another repair): then it is gone.
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    if os.fstat(fd).st_nlink == 0:
+                        continue
                     _copy_over(fd, target)  # complete and synced before it was renamed pending
+                else:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while its writer lives
                 os.unlink(path)
                 removed += 1
             finally:

@@ -170,3 +170,14 @@ def test_the_staging_area_removes_temporaries_of_killed_writers(tmp_path):
     assert not os.path.exists(orphan)
     with open(kept.url, "rb") as f:
         assert f.read() == b"staged"
+
+
+def test_an_interrupted_in_place_copy_is_finished_whoever_has_the_pid_now(tmp_path):
+    target = tmp_path / "linked.lindi.json"
+    target.write_bytes(b'{"new": tr' + b'{"old": true, "padding": 1}'[10:])  # a copy cut short by a kill
+    # Its writer is dead and its pid taken by a live process (here: this one).
+    pending = tmp_path / f".linked.lindi.json.{os.getpid()}.x7_q2.lindi.json.pending"
+    pending.write_bytes(b'{"new": true}')
+    assert temporaries.remove_stale(str(target)) == 1
+    assert target.read_bytes() == b'{"new": true}'
+    assert not pending.exists()
