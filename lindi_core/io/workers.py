@@ -20,11 +20,11 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def in_worker(executor: Executor | None, func: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-    """A future of ``func(*args)`` run in ``executor`` (None: the loop's default one), or run
-    here and now when the executor takes no more work (the interpreter is exiting)."""
+def in_worker(executor: Executor | None, func: Callable[..., T], *args: Any, **kwargs: Any) -> asyncio.Future[T]:
+    """A future of ``func(*args, **kwargs)`` run in ``executor`` (None: the loop's default one),
+    or run here and now when the executor takes no more work (the interpreter is exiting)."""
     loop = asyncio.get_running_loop()
-    call = functools.partial(contextvars.copy_context().run, func, *args)
+    call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
     try:
         return loop.run_in_executor(executor, call)
     except RuntimeError:  # "cannot schedule new futures after (interpreter) shutdown"
@@ -38,6 +38,6 @@ def in_worker(executor: Executor | None, func: Callable[..., T], *args: Any) -> 
         return done
 
 
-async def to_thread(func: Callable[..., T], *args: Any) -> T:
+async def to_thread(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``asyncio.to_thread`` that still works while the interpreter exits."""
-    return await in_worker(None, func, *args)
+    return await in_worker(None, func, *args, **kwargs)
