@@ -219,10 +219,10 @@ def read_everything(f: lindi_core.LindiH5pyFile, *, max_elements: int = 100_000)
     def visit(name: str, obj: Any) -> None:
         nonlocal seen
         for key in obj.attrs:
-            obj.attrs[key]
-            seen += 1
+            seen += obj.attrs[key] is not None
         if isinstance(obj, h5py.Dataset):
-            obj.shape, obj.dtype, obj.chunks, obj.compression, obj.fillvalue
+            properties = (obj.shape, obj.dtype, obj.chunks, obj.compression, obj.fillvalue)
+            seen += len(properties)
             if obj.shape is None:
                 return
             if obj.ndim == 0:
@@ -234,7 +234,7 @@ def read_everything(f: lindi_core.LindiH5pyFile, *, max_elements: int = 100_000)
             seen += 1
 
     for key in f.attrs:
-        f.attrs[key]
+        seen += f.attrs[key] is not None
     f.visititems(visit)
     return seen
 

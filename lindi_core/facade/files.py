@@ -37,7 +37,7 @@ from lindi_core.facade.group import (
 )
 from lindi_core.facade.hierarchy import DATASET, ExternalTarget, Hierarchy, Link, path_parts
 from lindi_core.facade.references import LindiH5pyReference
-from lindi_core.format import jsonio
+from lindi_core.format import jsonio, temporaries
 from lindi_core.format.refs import ReferenceFileSystem, join_key
 from lindi_core.io import tar_container
 from lindi_core.io.address_guard import AddressGuard, AddressSpace
@@ -180,6 +180,8 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         # One writer at a time, locked before the file is read, so that no other writer's
         # write-back can slip in between this one's read and its own write-back.
         lock = WriterLock(source) if mode != "r" and not remote else None
+        if not remote:  # what writers killed before their rename left (a pending in-place copy finished)
+            temporaries.remove_stale(os.path.realpath(source))
         try:
             return cls._open_lindi_file(source, mode, remote, exists, local_cache, allow_local, staging_area,
                                         reuse_freed_chunks, lock, allow_private_network)

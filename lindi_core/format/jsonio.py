@@ -16,7 +16,7 @@ import base64
 import contextlib
 import os
 import re
-import tempfile
+import stat
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
@@ -24,7 +24,7 @@ import numpy as np
 import orjson
 
 from lindi_core.errors import ReferenceFormatError
-from lindi_core.format import fastrefs, hdf5_facts
+from lindi_core.format import fastrefs, hdf5_facts, temporaries
 from lindi_core.format.refs import (
     ZARR_METADATA_NAMES,
     ChunkRef,
@@ -33,11 +33,6 @@ from lindi_core.format.refs import (
     join_key,
     split_key,
 )
-
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None
 
 FORMAT_VERSION = 1
 BASE64_PREFIX = "base64:"
@@ -560,83 +555,41 @@ def to_json_dict(rfs: ReferenceFileSystem, *, use_templates: bool = True) -> dic
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike, suffix: str) -> Iterator[BinaryIO]:
+def atomic_output(path: str | os.PathLike, suffix: str = "") -> Iterator[BinaryIO]:
     """A file to write that replaces ``path`` only once complete and synced to disk: ``path``
-    is either the old file or the whole new one, and a failure leaves no temporary behind.
+    is either the old file or the whole new one, and a failure leaves no temporary behind (nor
+    does a crash, once the file is written again: see :mod:`lindi_core.format.temporaries`).
 
-    A process killed while writing leaves its temporary (``.<name>.tmp-XXXX<suffix>`` beside
-    ``path``); the next write of ``path`` removes it. The writer holds a lock on its temporary
-    (released by the system when the process dies), so only abandoned ones are removed."""
-    path = os.path.realpath(os.fspath(path))  # through a symlink: its target gets the new content
+    Through a symlink, its target gets the new content. A file with several hard links stays one
+    file: it is written in place once the new content is complete (a rename would leave the
+    other names with the old content)."""
+    path = os.path.realpath(os.fspath(path))
+    temporaries.remove_stale(path)
     try:
-        mode = os.stat(path).st_mode & 0o7777  # the replaced file's permissions, kept
+        st = os.stat(path)
+        mode = st.st_mode & 0o7777  # the replaced file's permissions, kept
+        in_place = st.st_nlink > 1 and stat.S_ISREG(st.st_mode)
     except FileNotFoundError:
         umask = os.umask(0)
         os.umask(umask)
         mode = 0o666 & ~umask  # a new file's, as open() would make it
-    remove_abandoned_temporaries(path, suffix)
-    fd, tmp = _locked_temporary(path, suffix)
+        in_place = False
+    fd, tmp = temporaries.create(path, suffix)
     try:
         os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as f:
+        with os.fdopen(fd, "w+b") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
-            if fcntl is not None:
-                os.replace(tmp, path)  # before the close releases the lock
-        if fcntl is None:
-            os.replace(tmp, path)
+            if in_place:
+                temporaries.copy_in_place(f.fileno(), tmp, path)
+            else:
+                os.replace(tmp, path)  # while its lock is held: no one takes it for stale
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        for leftover in (tmp, tmp[: -len(".tmp")] + ".pending"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
         raise
-
-
-def _temporary_prefix(path: str) -> str:
-    return f".{os.path.basename(path)}.tmp-"
-
-
-def _locked_temporary(path: str, suffix: str) -> tuple[int, str]:
-    """A new temporary beside ``path``, locked; made again if a concurrent cleaner removed it
-    between its creation and the lock (it only removes unlocked ones)."""
-    while True:
-        fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=suffix, dir=os.path.dirname(path))
-        if fcntl is None:
-            return fd, tmp
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            if os.path.samestat(os.fstat(fd), os.stat(tmp)):
-                return fd, tmp
-        except FileNotFoundError:
-            pass
-        os.close(fd)
-
-
-def remove_abandoned_temporaries(path: str | os.PathLike, suffix: str) -> None:
-    """Remove the temporaries of writes of ``path`` whose writer died (no one holds their lock)."""
-    if fcntl is None:  # without locks, a live writer's temporary cannot be told from a dead one's
-        return
-    path = os.path.realpath(os.fspath(path))
-    directory, prefix = os.path.dirname(path), _temporary_prefix(path)
-    try:
-        names = [n for n in os.listdir(directory) if n.startswith(prefix) and n.endswith(suffix)]
-    except OSError:
-        return
-    for name in names:
-        candidate = os.path.join(directory, name)
-        try:
-            fd = os.open(candidate, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            os.unlink(candidate)  # under its lock: its writer is gone
-        except OSError:
-            pass  # locked: being written now (or already removed)
-        finally:
-            os.close(fd)
 
 
 def write_atomic(rfs: ReferenceFileSystem, path: str | os.PathLike, *, use_templates: bool = True) -> None:

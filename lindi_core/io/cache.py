@@ -5,6 +5,11 @@ store is one SQLite database in WAL mode, so several threads and processes can s
 folder: SQLite makes every write atomic, and each entry also carries its length and a CRC-32
 that are checked before it is served, so a damaged entry is dropped and fetched again rather
 than returned. The cache is bounded (``max_size``) and evicts least recently used entries.
+
+The cache never fails a read: a database damaged as a whole (truncated, overwritten, another
+program's schema, a folder in its place) is set aside and made again with one warning, and a
+database that cannot be used for the moment (locked, a full disk) is bypassed with one warning;
+either way the read goes to the network.
 """
 
 from __future__ import annotations
@@ -13,13 +18,21 @@ import os
 import sqlite3
 import threading
 import time
+import uuid
+import warnings
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
+import filelock
 import platformdirs
+
+T = TypeVar("T")
 
 DEFAULT_MAX_SIZE = 10 * 1024**3
 _MAX_PENDING_TOUCHES = 1024  # reads remembered before their times are written
+_BUSY_TIMEOUT = 30.0  # seconds a statement waits for another connection's write to end
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ranges (
     url TEXT NOT NULL,
@@ -32,6 +45,27 @@ CREATE TABLE IF NOT EXISTS ranges (
 );
 CREATE INDEX IF NOT EXISTS ranges_by_use ON ranges (last_used);
 """
+_COLUMNS = ["url", "start", "length", "crc32", "last_used", "data"]
+_SIDE_FILES = ("-wal", "-shm", "-journal")  # SQLite's companions of a database file
+
+
+class _NotOurDatabase(sqlite3.DatabaseError):
+    """The cache's database path holds something this cache did not make."""
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _is_damage(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` says the database itself is unusable ("file is not a database", "database
+    disk image is malformed"), not that it is busy, locked, on a full disk or read-only for now
+    (OperationalError), nor that its connection was closed (ProgrammingError)."""
+    return type(exc) is sqlite3.DatabaseError or isinstance(exc, _NotOurDatabase)
 
 
 def default_cache_dir() -> str:
@@ -65,25 +99,78 @@ class LocalCache:
         self._connections: list[sqlite3.Connection] = []
         self._generation = 0
         self._users = 0  # files reading through this cache now (see attach)
-        with self._connection() as db:
-            db.executescript(_SCHEMA)
+        self._bypass_warned = False
+        self._guarded(self._connection, None)  # a damaged database is rebuilt now
 
     def _connection(self) -> sqlite3.Connection:
         mine = getattr(self._local, "db", None)
         if mine is not None and mine[0] == self._generation:
             return mine[1]
+        opened = _identity(self.path)
+        if os.path.isdir(self.path):
+            raise _NotOurDatabase("a folder is where the database should be")
         # check_same_thread off only so that close() may close it from another thread; it is
         # used by the thread that opened it alone.
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
+        db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")  # the first read of the file: garbage fails here
+            db.execute("PRAGMA synchronous=NORMAL")
+            columns = [row[1] for row in db.execute("PRAGMA table_info(ranges)")]
+            if columns and columns != _COLUMNS:
+                raise _NotOurDatabase(f"its table 'ranges' has the columns {columns}, not {_COLUMNS}")
+            db.executescript(_SCHEMA)
+        except BaseException:
+            db.close()
+            raise
         with self._touch_lock:
-            self._local.db = (self._generation, db)
+            # The file the connection opened: a damage found through it is repaired only if
+            # no other thread or process has replaced that file since.
+            self._local.db = (self._generation, db, opened or _identity(self.path))
             self._connections.append(db)
         return db
 
+    def _guarded(self, operation: Callable[[], T], fallback: T) -> T:
+        """``operation()``, or ``fallback`` (a miss, nothing stored) when the database fails it;
+        a damaged database is rebuilt for the next operation."""
+        generation = self._generation
+        mine = getattr(self._local, "db", None)
+        # The database file this operation uses: its own connection's, or the one it opens.
+        seen = mine[2] if mine is not None and mine[0] == generation else _identity(self.path)
+        try:
+            return operation()
+        except sqlite3.Error as exc:
+            if _is_damage(exc):
+                self._rebuild(exc, seen)
+            elif self._generation != generation:
+                pass  # its connection was closed under it (a rebuild, a close): a miss, no harm
+            elif not self._bypass_warned:
+                self._bypass_warned = True
+                warnings.warn(f"local cache {self.path} cannot be used now ({exc}): reads bypass it",
+                              RuntimeWarning, stacklevel=3)
+            return fallback
+
+    def _rebuild(self, damage: sqlite3.Error, seen: tuple[int, int] | None) -> None:
+        """Set the damaged database aside: the next connection makes a new one."""
+        self.close(record=False)
+        with filelock.FileLock(self.path + ".rebuild-lock"):
+            if _identity(self.path) != seen:
+                return  # another thread or process has rebuilt it already
+            if os.path.isdir(self.path):  # not ours to delete: moved out of the way
+                os.replace(self.path, f"{self.path}.not-a-database-{uuid.uuid4().hex[:8]}")
+            else:
+                for suffix in ("", *_SIDE_FILES):
+                    try:
+                        os.unlink(self.path + suffix)
+                    except FileNotFoundError:
+                        pass
+        warnings.warn(f"local cache {self.path} was damaged ({damage}): it is made again, empty", RuntimeWarning,
+                      stacklevel=4)
+
     def get(self, url: str, start: int, length: int) -> bytes | None:
         """The cached bytes ``[start, start + length)`` of ``url``, or None."""
+        return self._guarded(lambda: self._get(url, start, length), None)
+
+    def _get(self, url: str, start: int, length: int) -> bytes | None:
         db = self._connection()
         # The entry for exactly this range (a chunk read again) by primary key; else the
         # smallest entry that covers it.
@@ -109,8 +196,10 @@ class LocalCache:
 
     def put(self, url: str, start: int, data: bytes) -> None:
         """Store ``data`` as bytes ``[start, start + len(data))`` of ``url``."""
-        if len(data) > self.max_size:
-            return
+        if len(data) <= self.max_size:
+            self._guarded(lambda: self._put(url, start, data), None)
+
+    def _put(self, url: str, start: int, data: bytes) -> None:
         db = self._connection()
         db.execute(
             "INSERT OR REPLACE INTO ranges (url, start, length, crc32, last_used, data) VALUES (?, ?, ?, ?, ?, ?)",
@@ -125,7 +214,7 @@ class LocalCache:
             self._touched[(url, start, length)] = time.time()
             full = len(self._touched) >= _MAX_PENDING_TOUCHES
         if full:
-            self._record_touches()
+            self._guarded(self._record_touches, None)
 
     def _record_touches(self) -> None:
         with self._touch_lock:
@@ -152,10 +241,17 @@ class LocalCache:
         db.executemany("DELETE FROM ranges WHERE url = ? AND start = ? AND length = ?", victims)
 
     def info(self) -> CacheInfo:
-        entries, total = self._connection().execute("SELECT COUNT(*), COALESCE(SUM(length), 0) FROM ranges").fetchone()
+        def count() -> tuple[int, int]:
+            return self._connection().execute("SELECT COUNT(*), COALESCE(SUM(length), 0) FROM ranges").fetchone()
+
+        entries, total = self._guarded(count, None) or self._guarded(count, (0, 0))  # again once rebuilt
         return CacheInfo(self.cache_dir, int(entries), int(total), self.max_size)
 
     def clear(self) -> None:
+        if self._guarded(self._clear, False) is False:
+            self._guarded(self._clear, None)  # once rebuilt
+
+    def _clear(self) -> None:
         db = self._connection()
         db.execute("DELETE FROM ranges")
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -175,12 +271,13 @@ class LocalCache:
         if last:
             self.close()
         else:
-            self._record_touches()
+            self._guarded(self._record_touches, None)
 
-    def close(self) -> None:
-        """Record pending recency updates and close every connection; the cache stays usable
-        (connections open again on the next use)."""
-        self._record_touches()
+    def close(self, record: bool = True) -> None:
+        """Record pending recency updates (unless ``record`` is false) and close every
+        connection; the cache stays usable (connections open again on the next use)."""
+        if record:
+            self._guarded(self._record_touches, None)
         with self._touch_lock:
             connections, self._connections = self._connections, []
             self._generation += 1

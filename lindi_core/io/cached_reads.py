@@ -13,6 +13,7 @@ import asyncio
 import warnings
 from dataclasses import dataclass
 
+from lindi_core.io import workers
 from lindi_core.io.cache import LocalCache
 from lindi_core.io.http_source import HttpSource
 
@@ -54,7 +55,7 @@ class CachedReads:
 
     async def _serve(self, batch: list[_Wanted]) -> None:
         try:
-            found = await asyncio.to_thread(self._look_up, batch)
+            found = await workers.to_thread(self._look_up, batch)
         except BaseException as exc:
             for w in batch:
                 if not w.future.done():
@@ -85,7 +86,7 @@ class CachedReads:
         if not w.future.done():
             w.future.set_result(data)
         # Stored in the background: the reader has its bytes already.
-        put = asyncio.ensure_future(asyncio.to_thread(self.cache.put, w.where, w.offset, data))
+        put = asyncio.ensure_future(workers.to_thread(self.cache.put, w.where, w.offset, data))
         self._puts.add(put)
         put.add_done_callback(self._put_done)
 

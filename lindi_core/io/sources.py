@@ -7,12 +7,12 @@ resolved), and through the local cache when one is given (:mod:`lindi_core.io.ca
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 from zarr.core.sync import sync as zarr_sync
 
 from lindi_core.errors import ByteSourceError
+from lindi_core.io import workers
 from lindi_core.io.address_guard import AddressGuard
 from lindi_core.io.byte_source import ByteSource
 from lindi_core.io.cache import LocalCache
@@ -23,7 +23,7 @@ from lindi_core.io.locations import Location
 
 class LocalFileSource(ByteSource):
     async def read(self, where: str, offset: int, length: int) -> bytes:
-        return await asyncio.to_thread(read_local, where, offset, length)
+        return await workers.to_thread(read_local, where, offset, length)
 
 
 def read_local(path: str, offset: int, length: int) -> bytes:
@@ -69,7 +69,7 @@ class FsspecSource(ByteSource):
             if getattr(fs, "async_impl", False):
                 data = await fs._cat_file(where, start=offset, end=end)
             else:
-                data = await asyncio.to_thread(fs.cat_file, where, start=offset, end=end)
+                data = await workers.to_thread(fs.cat_file, where, start=offset, end=end)
         except (OSError, ValueError) as exc:
             raise ByteSourceError(f"cannot read {where} bytes {offset}+{length}: {exc}") from exc
         if length >= 0 and len(data) != length:
@@ -110,13 +110,15 @@ class ByteSources:
             await self.cached.flush()
 
     async def close(self) -> None:
-        await self.flush()
-        if self._attached:
-            # Pending recency updates recorded; the last file using the cache closes the
-            # connections of the worker threads (it reopens them when used again).
-            self._attached = False
-            await asyncio.to_thread(self.cache.detach)
-        await self.http.close()
+        try:
+            await self.flush()
+            if self._attached:
+                # Pending recency updates recorded; the last file using the cache closes the
+                # connections of the worker threads (it reopens them when used again).
+                self._attached = False
+                await workers.to_thread(self.cache.detach)
+        finally:  # the connections close whatever became of the cache
+            await self.http.close()
 
 
 def fetch_url_sync(url: str, *, timeout: float = 60.0, guard: AddressGuard | None = None) -> bytes:

@@ -32,6 +32,7 @@ import numpy as np
 
 from lindi_core.codecs.fast_decode import ChunkDecoder
 from lindi_core.errors import ChunkDecodeError
+from lindi_core.io import workers
 
 WINDOW_BYTES = 256 * 1024 * 1024
 MIN_WINDOW_CHUNKS = 16
@@ -110,7 +111,6 @@ async def read_box(fetch: Callable[[str], Awaitable[Any]], decoder: ChunkDecoder
     out = np.empty(out_shape, dtype)
     if not parts:
         return out
-    loop = asyncio.get_running_loop()
     executor = decode_executor()
     fill = np.asarray(fill_value, dtype=dtype)
 
@@ -134,7 +134,7 @@ async def read_box(fetch: Callable[[str], Awaitable[Any]], decoder: ChunkDecoder
     async def one(part: ChunkPart, fetched: _Countdown) -> None:
         encoded = await fetch(part.key)
         fetched.tick()
-        await loop.run_in_executor(executor, place, part, encoded)
+        await workers.in_worker(executor, place, part, encoded)
 
     chunk_nbytes = max(1, dtype.itemsize * math.prod(chunks))
     per_window = max(MIN_WINDOW_CHUNKS, window_chunks if window_chunks is not None else WINDOW_BYTES // chunk_nbytes)

@@ -9,13 +9,13 @@ remote file for URLs) and then reads its bytes like any chunk reference.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 
 import h5py
 
 from lindi_core.errors import ReferenceFormatError
 from lindi_core.format.refs import ChunkRef
+from lindi_core.io import workers
 from lindi_core.io.locations import LocationPolicy
 
 
@@ -28,7 +28,7 @@ class ExternalArrayIndex:
         self._lock = threading.Lock()
 
     async def chunk_ref(self, link: dict, chunk_name: str, chunk_shape: list[int]) -> ChunkRef | None:
-        return await asyncio.to_thread(self._lookup, link, chunk_name, chunk_shape)
+        return await workers.to_thread(self._lookup, link, chunk_name, chunk_shape)
 
     def _lookup(self, link: dict, chunk_name: str, chunk_shape: list[int]) -> ChunkRef | None:
         if link.get("link_type") != "hdf5_dataset" or not isinstance(link.get("url"), str):

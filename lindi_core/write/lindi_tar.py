@@ -58,7 +58,7 @@ from functools import partial
 from typing import BinaryIO
 
 from lindi_core.errors import LindiError
-from lindi_core.format import jsonio
+from lindi_core.format import jsonio, temporaries
 from lindi_core.format.lindi_tar import (
     BLOB_PREFIX,
     BLOCK,
@@ -199,7 +199,7 @@ class LindiTarWriter:
     @classmethod
     def open(cls, path: str | os.PathLike, *, reuse_freed_chunks: bool = False) -> LindiTarWriter:
         path = os.path.abspath(os.fspath(path))
-        jsonio.remove_abandoned_temporaries(path, _SUFFIX)  # of new archives written here by killed processes
+        temporaries.remove_stale(os.path.realpath(path))  # of new archives written here by killed processes
         return cls(path, tar_container.open_local(path), reuse_freed_chunks=reuse_freed_chunks)
 
     @classmethod

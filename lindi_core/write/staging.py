@@ -1,19 +1,22 @@
 """``StagingArea``: a local folder where new chunks wait until they are uploaded.
 
 Each chunk a writable file produces is written here as a file of its own (atomically: a
-temporary name, then a rename), and the reference file points at it by absolute path until
+temporary name, then a rename; the temporaries of a writer killed meanwhile are removed when
+the staging area is opened again), and the reference file points at it by absolute path until
 :meth:`lindi_core.LindiH5pyFile.upload` consolidates and uploads it. Nothing is deleted on
 exit: staged data is never thrown away implicitly; :meth:`cleanup` removes it when asked.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import tempfile
 import uuid
 
+from lindi_core.format import temporaries
 from lindi_core.format.refs import ChunkRef
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -24,8 +27,9 @@ class StagingArea:
 
     def __init__(self, directory: str | os.PathLike):
         self.directory = os.path.abspath(os.fspath(directory))
-        os.makedirs(os.path.join(self.directory, "chunks"), exist_ok=True)
-        os.makedirs(os.path.join(self.directory, "blobs"), exist_ok=True)
+        for part in ("chunks", "blobs"):
+            os.makedirs(os.path.join(self.directory, part), exist_ok=True)
+            temporaries.remove_stale_in(os.path.join(self.directory, part))  # of writers killed here
 
     @classmethod
     def create(cls, base_dir: str | os.PathLike) -> StagingArea:
@@ -56,9 +60,16 @@ class StagingArea:
 
 
 def _write_atomic(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    # Not jsonio.atomic_output: that one looks for stale temporaries in the folder at every
+    # write, which for thousands of chunks would be thousands of folder listings.
+    fd, tmp = temporaries.create(path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+            os.replace(tmp, path)  # while its lock is held: no one takes it for stale
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

@@ -147,3 +147,50 @@ def test_edits_with_nowhere_to_go_are_warned_about_at_close(make_h5, tmp_path):
     lost.attrs["a"] = 1
     with pytest.warns(UserWarning, match="not kept anywhere"):
         lost.close()
+
+
+# Ways a program ends with a remote file it never closed, reading through a LocalCache. Exit
+# closes it after concurrent.futures has stopped taking work: the close (and a read still
+# running in a thread then) must not need an executor.
+_LEFT_OPEN = {
+    "main": """
+        f = open_file()
+        print(int(f["x"][:].sum()))
+    """,
+    "thread still reading after main returned": """
+        import threading
+        f = open_file()
+        threading.Thread(target=lambda: print(int(f["x"][:].sum()))).start()
+    """,
+    "global, sys.exit in a function": """
+        import sys
+        KEPT = None
+        def main():
+            global KEPT
+            KEPT = open_file()
+            print(int(KEPT["x"][:].sum()))
+            sys.exit(0)
+        main()
+    """,
+}
+
+
+@pytest.mark.parametrize("ending", sorted(_LEFT_OPEN))
+def test_a_remote_file_with_a_local_cache_left_open_exits_without_noise(make_h5, serve, tmp_path, ending):
+    make_h5(lambda f: f.create_dataset("x", data=np.arange(50_000), chunks=(1000,), compression="gzip"),
+            name="remote.h5")
+    server = serve(tmp_path)
+    lindi_core.translate_to_file(server.url_for("remote.h5"), str(tmp_path / "remote.lindi.json"), progress=False)
+    program = textwrap.dedent(f"""
+        import lindi_core
+        def open_file():
+            return lindi_core.LindiH5pyFile.from_lindi_file(
+                {server.url_for('remote.lindi.json')!r}, local_cache=lindi_core.LocalCache({str(tmp_path / 'cache')!r}))
+    """) + textwrap.dedent(_LEFT_OPEN[ending])
+    for warm in (False, True):  # ranges fetched, then served from the cache
+        server.stats.reset()
+        result = _run(program)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == int(np.arange(50_000).sum())
+        assert result.stderr == ""  # no "cannot schedule new futures", "Unclosed client session", traceback
+        assert ("/remote.h5" in server.stats.paths) != warm  # the reference file itself is fetched each time

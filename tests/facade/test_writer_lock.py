@@ -104,3 +104,65 @@ def test_a_file_in_a_missing_folder_is_not_created_with_the_folder(tmp_path):
     with pytest.raises(FileNotFoundError):
         h5py.File(str(tmp_path / "missing" / "x.h5"), "a")  # h5py's behaviour, the reference
     assert not (tmp_path / "missing").exists()
+
+
+def _other_name(kind: str, reference_file: str) -> str:
+    """Another name of ``reference_file``: a symlink to it, or a hard link in another folder."""
+    folder = os.path.join(os.path.dirname(reference_file), "elsewhere")
+    os.makedirs(folder, exist_ok=True)
+    other = os.path.join(folder, "other-name" + os.path.basename(reference_file).partition(".")[2])
+    (os.symlink if kind == "symlink" else os.link)(reference_file, other)
+    return other
+
+
+@pytest.mark.parametrize("kind", ["symlink", "hard link"])
+def test_another_name_of_the_file_is_the_same_file_to_the_lock(reference_file, kind):
+    other = _other_name(kind, reference_file)
+    for first, second in ((reference_file, other), (other, reference_file)):
+        with H5.from_lindi_file(first, "r+") as writer:
+            for mode in ("r+", "a", "w"):
+                with pytest.raises(FileInUseError, match="open for writing elsewhere"):
+                    H5.from_lindi_file(second, mode)
+            writer.attrs[f"through {os.path.basename(first)}"] = 1
+        with H5.from_lindi_file(second, "r+") as after:  # free again, with the first one's edit
+            assert after.attrs[f"through {os.path.basename(first)}"] == 1
+
+
+@pytest.mark.parametrize("kind", ["symlink", "hard link"])
+def test_another_process_holding_another_name_blocks_writers(reference_file, kind):
+    other = _other_name(kind, reference_file)
+    holder = _hold_open_for_writing(f"import lindi_core\nf = lindi_core.LindiH5pyFile.from_lindi_file({other!r}, 'r+')")
+    try:
+        with pytest.raises(FileInUseError):
+            H5.from_lindi_file(reference_file, "r+")
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+    with H5.from_lindi_file(reference_file, "r+"):
+        pass
+
+
+def test_edits_through_one_hard_link_are_seen_through_the_other(reference_file):
+    other = _other_name("hard link", reference_file)
+    for step, (writer_name, reader_name) in enumerate([(other, reference_file), (reference_file, other)] * 2):
+        with H5.from_lindi_file(writer_name, "r+") as f:
+            f.attrs["step"] = step
+            f["x"][step] = 100 + step
+        with H5.from_lindi_file(reader_name) as f:
+            assert f.attrs["step"] == step
+            assert list(f["x"][: step + 1]) == [100 + s for s in range(step + 1)]
+    assert os.path.samefile(reference_file, other)  # still one file with two names
+    assert os.stat(reference_file).st_nlink == 2
+
+
+def test_a_file_created_through_a_dangling_symlink_is_locked_under_its_target(tmp_path):
+    target = str(tmp_path / "target.lindi.json")
+    link = str(tmp_path / "link.lindi.json")
+    os.symlink(target, link)
+    with H5.from_lindi_file(link, "w") as f:
+        with pytest.raises(FileInUseError):
+            H5.from_lindi_file(target, "a")
+        f.attrs["made"] = "through the link"
+    assert os.path.islink(link)
+    with H5.from_lindi_file(target) as f:
+        assert f.attrs["made"] == "through the link"

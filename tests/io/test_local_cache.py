@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import pathlib
+import random
 import sqlite3
+import warnings
 
 import numpy as np
 import pytest
@@ -149,3 +153,81 @@ def test_a_cache_shared_by_two_files_stays_open_until_the_last_closes(tmp_path, 
     second.close()
     assert cache._connections == []
     assert cache.info().entries >= 5
+
+
+def _truncated(path):
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 2)
+
+
+def _overwritten(path):
+    with open(path, "wb") as f:
+        f.write(random.Random(7).randbytes(64 * 1024))
+
+
+def _emptied(path):
+    open(path, "wb").close()
+
+
+def _replaced_by_a_folder(path):
+    os.remove(path)
+    os.mkdir(path)
+    (pathlib.Path(path) / "something").write_text("not ours to delete")
+
+
+def _another_schema(path):
+    os.remove(path)
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE ranges (key TEXT PRIMARY KEY, value BLOB)")
+        db.execute("INSERT INTO ranges VALUES ('a', x'00')")
+    db.close()
+
+
+@pytest.mark.parametrize("damage", [_truncated, _overwritten, _emptied, _replaced_by_a_folder, _another_schema],
+                         ids=lambda d: d.__name__.strip("_"))
+def test_a_damaged_database_is_bypassed_once_and_rebuilt(tmp_path, served, damage):
+    server, out = served
+    cache_dir = tmp_path / "cache"
+    with lindi_core.LindiH5pyFile.from_lindi_file(str(out), local_cache=LocalCache(cache_dir)) as f:
+        f["x"][0:1000]  # every chunk in the cache
+    path = str(cache_dir / "ranges.sqlite")
+    with sqlite3.connect(path) as db:  # everything in the database file itself, for the damage
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    damage(path)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for warm in (False, True):
+            server.stats.reset()
+            with lindi_core.LindiH5pyFile.from_lindi_file(str(out), local_cache=LocalCache(cache_dir)) as f:
+                np.testing.assert_array_equal(f["x"][()], DATA)
+            assert (server.stats.requests == 0) == warm  # works again: the second read is all hits
+    told = [str(w.message) for w in caught if "local cache" in str(w.message)]
+    # An empty file is an empty database to SQLite: nothing to repair, nothing to say.
+    assert len(told) == (0 if damage is _emptied else 1), told
+    if damage is _replaced_by_a_folder:
+        kept = [p for p in cache_dir.iterdir() if p.is_dir()]
+        assert [(p / "something").read_text() for p in kept] == ["not ours to delete"]
+
+
+def test_a_busy_database_is_bypassed_with_one_warning_and_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr("lindi_core.io.cache._BUSY_TIMEOUT", 0.0)
+    cache = LocalCache(tmp_path)
+    cache.put("http://h/f", 0, b"kept")
+    locker = sqlite3.connect(cache.path, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")  # another process writing, for longer than the wait
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for i in range(3):
+                cache.put("http://h/f", 10 + i, b"not now")  # not stored, not an error
+            assert cache.get("http://h/f", 0, 4) == b"kept"
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert [str(w.message) for w in caught if "cannot be used now" in str(w.message)] != []
+    assert len(caught) == 1
+    cache.put("http://h/f", 10, b"now")
+    assert cache.get("http://h/f", 0, 4) == b"kept"  # nothing was thrown away
+    assert cache.get("http://h/f", 10, 3) == b"now"

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import lindi_core
-from lindi_core.format import jsonio
+from lindi_core.format import jsonio, temporaries
 
 H5 = lindi_core.LindiH5pyFile
 N = 300_000  # "d" has three chunks of 800,000 bytes: large writes, which a kill can cut short
@@ -105,9 +105,15 @@ def test_a_writer_killed_at_random_points_leaves_a_listable_archive_with_a_whole
     assert left == {"copy.lindi.tar", "k.lindi.tar"}
 
 
+def _dead_pid() -> int:
+    """The pid of a process that has ended (a killed writer's)."""
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(done.stdout)
+
+
 def _abandoned(path) -> str:
     """A temporary as a process killed while writing a new archive at ``path`` leaves it."""
-    name = path.parent / f".{path.name}.tmp-x1y2z3.lindi.tar"
+    name = path.parent / f".{path.name}.{_dead_pid()}.x1y2z3.lindi.tar.tmp"
     name.write_bytes(b"half an archive")
     return name
 
@@ -129,7 +135,7 @@ def test_a_temporary_being_written_is_not_removed(tmp_path):
     path = tmp_path / "live.lindi.tar"
     with jsonio.atomic_output(path, ".lindi.tar") as f:
         f.write(b"being written")
-        (temporary,) = [n for n in os.listdir(tmp_path) if n.startswith(".live.lindi.tar.tmp-")]
-        jsonio.remove_abandoned_temporaries(path, ".lindi.tar")  # another writer starting meanwhile
+        (temporary,) = [n for n in os.listdir(tmp_path) if n.startswith(".live.lindi.tar.")]
+        temporaries.remove_stale(str(path))  # another writer starting meanwhile
         assert (tmp_path / temporary).exists()
     assert path.read_bytes() == b"being written" and os.listdir(tmp_path) == ["live.lindi.tar"]
