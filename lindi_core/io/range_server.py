@@ -162,7 +162,10 @@ class RangeServer:
         """The body in pieces after the headers, as storage services send it: the first
         bytes leave at once, not after the whole range has been read into memory."""
         response = web.StreamResponse(status=status, headers=headers)
-        await response.prepare(request)
+        try:
+            await response.prepare(request)
+        except (ConnectionError, aiohttp.ClientConnectionResetError):
+            return response  # the client gave up waiting
         with open(path, "rb") as f:
             f.seek(start)
             position = start
