@@ -20,7 +20,11 @@ values, and keeping it (:mod:`lindi_core.io.whole_bodies`) or caching what was s
 (``LocalCache``) would make every later read wrong. So:
 
 - The size of each file is learned from the ``Content-Range`` totals of partial answers (a
-  server that honours ``Range`` speaks of the file) and from confirmed whole-file answers.
+  server that honours ``Range`` speaks of the file) and from confirmed whole-file answers. A
+  later answer naming another size is wrong (retried, then an error): a file that changes on
+  its server while open is not read as a mix of two versions. (Nothing can tell a wrong total
+  in the very first answer from the truth; the bytes of that answer are still checked against
+  the range asked for.)
 - When the size is known, a whole-file answer is the file only if its ``Content-Length`` and
   the bytes that arrive both equal that size; anything else is retried (its body is not even
   read when its ``Content-Length`` already disagrees) and reading stops at the first byte too
