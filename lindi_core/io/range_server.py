@@ -143,7 +143,14 @@ class RangeServer:
 
     def stop(self) -> None:
         if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
+            loop = self._loop
+
+            def stop_now() -> None:
+                for task in asyncio.all_tasks(loop):  # answers still waiting (latency, trickles) end now
+                    task.cancel()
+                loop.stop()
+
+            loop.call_soon_threadsafe(stop_now)
             self._thread.join(timeout=10)
             self._loop = None
 

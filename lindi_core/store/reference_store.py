@@ -38,6 +38,7 @@ from lindi_core.format.lindi_tar import looks_like_ustar
 from lindi_core.format.refs import ZARR_METADATA_NAMES, ChunkRef, ReferenceFileSystem, join_key, split_key
 from lindi_core.io import tar_container
 from lindi_core.io.cache import LocalCache
+from lindi_core.io.http_source import HttpSource
 from lindi_core.io.locations import Location, LocationPolicy
 from lindi_core.io.sources import ByteSources, fetch_url_sync
 from lindi_core.io.tar_container import TarContainer
@@ -80,20 +81,22 @@ class ReferenceStore(Store):
     # -- construction ---------------------------------------------------------------------
     @classmethod
     def from_file(cls, path_or_url: str | os.PathLike, *, allow_local: bool | None = None,
-                  local_cache: LocalCache | None = None) -> ReferenceStore:
+                  local_cache: LocalCache | None = None, timeout: float | None = None) -> ReferenceStore:
         """Open a ``.lindi.json`` or a ``.lindi.tar`` from a local path or an http(s) URL.
 
         A file fetched from a URL may not point at local files unless ``allow_local=True`` (refs
         to the members of a container are always allowed: they read the container itself).
-        ``local_cache`` keeps the remote chunks read, on disk, for later reads.
+        ``local_cache`` keeps the remote chunks read, on disk, for later reads. ``timeout``: the
+        seconds one remote read may take in all, its retries included (default 60).
         """
         target = os.fspath(path_or_url)
+        http = {} if timeout is None else {"timeout": timeout}
         opened = None
         if target.startswith(("http://", "https://")):
             if tar_container.names_tar(target):
-                opened = tar_container.open_url(target)
+                opened = tar_container.open_url(target, **http)
             else:
-                data = fetch_url_sync(target)
+                data = fetch_url_sync(target, **http)
                 if looks_like_ustar(data):  # a container at a URL that does not say so
                     opened = tar_container.open_bytes(Location("http", target), data)
                 else:
@@ -107,9 +110,9 @@ class ReferenceStore(Store):
             base_dir = os.path.dirname(os.path.abspath(target))
             policy = LocationPolicy(base_dir=base_dir, allow_local=True if allow_local is None else allow_local)
         if opened is not None:
-            return cls(jsonio.loads(opened.reference_text), policy=policy, sources=ByteSources(cache=local_cache),
-                       container=opened.container)
-        return cls(rfs, policy=policy, sources=ByteSources(cache=local_cache))
+            return cls(jsonio.loads(opened.reference_text), policy=policy,
+                       sources=ByteSources(HttpSource(**http), cache=local_cache), container=opened.container)
+        return cls(rfs, policy=policy, sources=ByteSources(HttpSource(**http), cache=local_cache))
 
     @classmethod
     def from_dict(cls, obj: dict, *, base_dir: str | None = None, allow_local: bool = True,

@@ -43,11 +43,13 @@ class OpenedSource:
             self._closer.close()
 
 
-def open_source(source: str | os.PathLike, *, ref_url: str | None = None) -> OpenedSource:
-    """Open ``source`` for reading with h5py, raising :class:`NotHDF5Error` for anything else."""
+def open_source(source: str | os.PathLike, *, ref_url: str | None = None,
+                timeout: float | None = None) -> OpenedSource:
+    """Open ``source`` for reading with h5py, raising :class:`NotHDF5Error` for anything else.
+    ``timeout``: seconds one read of a URL may take in all, retries included (default 60)."""
     source = os.fspath(source)
     if is_url(source):
-        return _open_remote(source, ref_url)
+        return _open_remote(source, ref_url, timeout)
     path = os.path.abspath(source)
     if not os.path.isfile(path):
         raise TranslationError("no such file", source=source)
@@ -60,10 +62,10 @@ def open_source(source: str | os.PathLike, *, ref_url: str | None = None) -> Ope
     return OpenedSource(h5file, source, ref_url or path, os.path.dirname(path))
 
 
-def _open_remote(url: str, ref_url: str | None) -> OpenedSource:
+def _open_remote(url: str, ref_url: str | None, timeout: float | None) -> OpenedSource:
     from lindi_core.io.remote_file import RemoteFile
 
-    fobj = RemoteFile(url)
+    fobj = RemoteFile(url) if timeout is None else RemoteFile(url, timeout=timeout)
     try:
         fobj.prefetch_root()
         h5file = h5py.File(fobj, "r")

@@ -136,15 +136,18 @@ def translate(
     ref_url: str | None = None,
     options: ChunkOptions | None = None,
     progress: bool | None = None,
+    timeout: float | None = None,
 ) -> ReferenceFileSystem:
     """Translate an HDF5 file (local path or http(s) URL) into a reference file system.
 
     ``ref_url`` is what chunk references name (default: the URL, or the absolute path of a
     local file), e.g. the public URL of a file translated from a local copy. ``progress``
-    shows a progress bar (default: when stderr is a terminal).
+    shows a progress bar (default: when stderr is a terminal). ``timeout``: the seconds one
+    read of a URL may take in all, its retries included (default 60); past it the translation
+    fails with an error saying it timed out.
     """
     options = options or ChunkOptions()
-    opened = open_source(source, ref_url=ref_url)
+    opened = open_source(source, ref_url=ref_url, timeout=timeout)
     try:
         remote = opened.remote_file
         return _translate_open_file(opened.h5file, opened.name, opened.ref_url, options, progress,
