@@ -38,7 +38,7 @@ def describe_error(error: BaseException | None) -> str:
         return "no answer"
     text = str(error)
     if isinstance(error, TimeoutError):
-        return f"timed out ({text})" if text else "timed out"
+        return f"timed out ({text})" if text and text != "timed out" else "timed out"
     return text if text else type(error).__name__
 
 

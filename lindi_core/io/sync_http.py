@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import http.client
 import random
+import socket
 import ssl
 import threading
 import time
@@ -219,12 +220,20 @@ class SyncHttp:
                     began = time.perf_counter()
                     connection.connect()
                     self._per_thread.connect_seconds = self.connect_seconds + time.perf_counter() - began
-                connection.sock.settimeout(self._wait_limit(deadline))
-                connection.request("GET", target, headers=headers)
-                response = connection.getresponse()
-                location = response.headers.get("Location") if response.status in REDIRECT_STATUS else None
-                answer = None if location else consume(response.status, response.headers,
-                                                       self._pieces(connection, response, deadline))
+                sock = connection.sock  # the response keeps reading it where the connection lets go
+                sock.settimeout(self._wait_limit(deadline))
+                # Socket timeouts bound each wait; this bounds their sum (headers trickling in).
+                watchdog = threading.Timer(deadline.remaining(), _hang_up, (sock,))
+                watchdog.daemon = True
+                watchdog.start()
+                try:
+                    connection.request("GET", target, headers=headers)
+                    response = connection.getresponse()
+                    location = response.headers.get("Location") if response.status in REDIRECT_STATUS else None
+                    answer = None if location else consume(response.status, response.headers,
+                                                           self._pieces(sock, response, deadline))
+                finally:
+                    watchdog.cancel()
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 connection.close()
                 if reused and not fresh_try:
@@ -240,12 +249,12 @@ class SyncHttp:
             return response.status, location, answer
         raise AssertionError("unreachable")
 
-    def _pieces(self, connection: http.client.HTTPConnection, response: http.client.HTTPResponse,
+    def _pieces(self, sock: socket.socket, response: http.client.HTTPResponse,
                 deadline: Deadline) -> Iterator[bytes]:
         """The body as it arrives, each wait for the next piece bounded by the deadline (a
         server trickling bytes runs into it, not only a silent one)."""
         while True:
-            connection.sock.settimeout(self._wait_limit(deadline))
+            sock.settimeout(self._wait_limit(deadline))
             piece = response.read1(_PIECE)
             if not piece:
                 if response.length == 0:
@@ -255,6 +264,14 @@ class SyncHttp:
 
     def close(self) -> None:
         self._connections.close()
+
+
+def _hang_up(sock: socket.socket) -> None:
+    """End the exchange on ``sock`` where it stands (its read returns at once): its deadline passed."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # closed meanwhile
 
 
 def _content_length(headers: http.client.HTTPMessage) -> int | None:

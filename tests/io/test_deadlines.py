@@ -4,6 +4,8 @@ server and one trickling bytes fail by the deadline, through every public entry 
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 import time
 
 import numpy as np
@@ -102,3 +104,40 @@ def test_the_cli_timeout_option(files, serve, tmp_path, capsys):
     assert "timed out after 1.5 s" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["translate", "x.h5", "-o", "y.json", "--timeout", "0"])
+
+
+@pytest.mark.parametrize("engine", [_async_read, _sync_read], ids=["async", "blocking"])
+def test_headers_trickling_in_time_out_too(engine):
+    # Never silent for long (a byte every 0.1 s), never done: each socket wait is short, their
+    # sum is not. The server gives up after 15 s, so an engine without a deadline fails the
+    # test instead of hanging.
+    listener = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def trickle(conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 206 Partial Content\r\nX-Slow: ")
+            for _ in range(150):
+                if done.wait(0.1):
+                    return
+                try:
+                    conn.sendall(b"a")
+                except OSError:
+                    return
+
+    def accept() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=trickle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/p.bin"
+    try:
+        _fails_in_time(lambda: engine(url, TIMEOUT), match=rf"reading {url} bytes 100\+40 timed out after")
+    finally:
+        done.set()
+        listener.close()
