@@ -117,6 +117,8 @@ class HttpSource(ByteSource):
         session, limit, _ = self._state()
         headers = {"Range": f"bytes={offset}-{offset + length - 1}"} if length > 0 else \
             ({"Range": f"bytes={offset}-"} if offset else {})
+        if headers:
+            headers["Accept-Encoding"] = "identity"  # ranges of the file's bytes, not of a compressed copy
         last_error: BaseException | None = None
         re_resolved = False
         attempt = 0
@@ -164,7 +166,7 @@ class HttpSource(ByteSource):
                 # A plain redirect: read from its target directly from now on.
                 self._resolved[url] = ResolvedUrl(str(response.url), {}, time.time() + REDIRECT_TTL)
             plan = self.sizes.plan(url, response.status, response.headers.get("Content-Range"),
-                                   response.content_length, offset, length, ranged="Range" in headers,
+                                   _decoded_length(response), offset, length, ranged="Range" in headers,
                                    clip_at_end=False, budget=self.whole_bodies.max_bytes)
             if not plan.whole:
                 target = sink or WholeRange(plan.expected)
@@ -222,6 +224,14 @@ class HttpSource(ByteSource):
             if not session.closed:
                 await session.close()
         self._per_loop.clear()
+
+
+def _decoded_length(response: aiohttp.ClientResponse) -> int | None:
+    """The length of the body as read, where the answer says it: a compressed answer's
+    Content-Length is that of the compressed bytes, not of those aiohttp hands over."""
+    if response.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
+        return None
+    return response.content_length
 
 
 class WholeRange:

@@ -77,7 +77,8 @@ class RangeServer:
 
     def __init__(self, root: str | os.PathLike, *, latency: float = 0.0, bandwidth: float | None = None,
                  faults: ServerFaults | None = None, port: int = 0, presign_ttl: float = 3600.0,
-                 advertised_ttl: float | None = None):
+                 advertised_ttl: float | None = None, compress: bool = False):
+        self.compress = compress  # gzip answers without Range for clients that accept it, as web servers do
         self.root = os.path.abspath(os.fspath(root))
         self.latency = latency
         self.presign_ttl = presign_ttl  # how long a presigned URL really works
@@ -260,6 +261,11 @@ class RangeServer:
                 return hostile
         if self.faults.trickle > 0:
             return await self._trickle(request, path, start, end, status, headers)
+        if self.compress and status == 200 and not header and "gzip" in request.headers.get("Accept-Encoding", ""):
+            with open(path, "rb") as f:
+                response = web.Response(body=f.read())
+            response.enable_compression(web.ContentCoding.gzip)
+            return response
         reset, truncate = self._roll(self.faults.reset_rate), self._roll(self.faults.truncate_rate)
         if not (reset or truncate):
             return await self._stream(request, path, start, end, status, headers)

@@ -194,3 +194,15 @@ def test_an_endless_whole_file_answer_is_cut_off_and_retried_in_both_engines(fil
     assert server.stats.injected == {"endless_whole_times": 2}
     assert server.stats.junk_bytes < 64 * 1024 * 1024
     assert bodies.size(url) is None
+
+
+def test_a_compressed_reference_file_is_read_whole(files, serve, tmp_path):
+    # Web servers gzip whole JSON files for clients that accept it: the Content-Length is the
+    # compressed one, the body handed over is not.
+    server = serve(files)
+    lindi_core.translate_to_file(server.url_for("d.h5"), tmp_path / "d.lindi.json")
+    compressing = serve(files, compress=True)
+    f = lindi_core.LindiH5pyFile.from_lindi_file(compressing.url_for("d.lindi.json"))
+    np.testing.assert_array_equal(f["x"][7], DATA[7])
+    f.close()
+    assert any("gzip" in h.get("Accept-Encoding", "") and "Range" not in h for h in compressing.stats.headers)
