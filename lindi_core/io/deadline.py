@@ -6,6 +6,11 @@ slowly it trickles in. Within it, a single wait on the network (connecting, or f
 bytes) gives up after :func:`stall_limit` seconds, so that a connection that went silent is
 retried while the budget lasts instead of using all of it. When the budget runs out the read
 fails with a :class:`~lindi_core.errors.ByteSourceError` saying it timed out.
+
+The async engine starts a read's clock when the read gets one of its connection slots (a read
+queued behind others of the same slice is not late for waiting its turn); the blocking engine
+when the read is asked for. The requests of URL resolvers are bounded by the same limits in
+the async engine; in the blocking one by their own.
 """
 
 from __future__ import annotations
