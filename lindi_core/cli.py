@@ -19,7 +19,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
                            compound_rows_limit=args.compound_rows_limit)
     started = time.perf_counter()
     rfs = translate_to_file(args.source, args.output, ref_url=args.ref_url, options=options,
-                            progress=None if not args.no_progress else False)
+                            progress=None if not args.no_progress else False, timeout=args.timeout)
     chunk_count = sum(len(t) for t in rfs.tables.values()) + len(rfs.loose_refs)
     print(f"wrote {args.output}: {len(rfs.metadata)} metadata keys, {chunk_count} chunk references, "
           f"{len(rfs.inline)} inline chunks in {time.perf_counter() - started:.2f} s")
@@ -31,7 +31,7 @@ def _cmd_tree(args: argparse.Namespace) -> int:
 
     from lindi_core.store import ReferenceStore
 
-    root = zarr.open_group(ReferenceStore.from_file(args.file), mode="r", zarr_format=2)
+    root = zarr.open_group(ReferenceStore.from_file(args.file, timeout=args.timeout), mode="r", zarr_format=2)
     print_tree(root, max_depth=args.depth)
     return 0
 
@@ -144,11 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="store compound datasets of at most this many bytes as JSON rows, which LINDI 0.4 "
                         "reads; larger ones as structured arrays referenced in place (default 1 MiB)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _timeout_option(p)
     p.set_defaults(func=_cmd_translate)
 
     p = sub.add_parser("tree", help="print the hierarchy of a .lindi.json or .lindi.tar")
     p.add_argument("file")
     p.add_argument("--depth", type=_at_least(0), default=99)
+    _timeout_option(p)
     p.set_defaults(func=_cmd_tree)
 
     p = sub.add_parser("validate", help="validate a .lindi.json (or .lindi.tar) against the spec's JSON Schema")
@@ -163,6 +165,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="write a sample NWB file, serve it locally, translate and read it")
     p.set_defaults(func=_cmd_demo)
     return parser
+
+
+def _timeout_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--timeout", type=_positive_seconds, default=None, metavar="SECONDS",
+                        help="most seconds one read of a URL may take, retries included (default 60)")
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+    return value
 
 
 def _at_least(minimum: int):

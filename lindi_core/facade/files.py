@@ -42,6 +42,7 @@ from lindi_core.format.refs import ReferenceFileSystem, join_key
 from lindi_core.io import tar_container
 from lindi_core.io.address_guard import AddressGuard, AddressSpace
 from lindi_core.io.cache import LocalCache
+from lindi_core.io.http_source import HttpSource
 from lindi_core.io.locations import Location, LocationPolicy
 from lindi_core.io.sources import ByteSources
 from lindi_core.store import ReferenceStore, direct_read
@@ -69,6 +70,13 @@ def _close_open_files_at_exit() -> None:
 
 
 atexit.register(_close_open_files_at_exit)
+
+
+def _sources(local_cache: LocalCache | None, timeout: float | None, guard: AddressGuard | None = None) -> ByteSources:
+    """The byte sources of a file: remote reads within ``timeout`` seconds each (None: the
+    default), connecting only where ``guard`` admits (None: anywhere)."""
+    http = HttpSource(guard=guard) if timeout is None else HttpSource(timeout=timeout, guard=guard)
+    return ByteSources(http, cache=local_cache, guard=guard)
 
 
 def _write_back(rfs: ReferenceFileSystem, tar: LindiTarWriter | None, save_to: str | None) -> None:
@@ -143,7 +151,8 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
     @classmethod
     def from_lindi_file(cls, path_or_url: str | os.PathLike, mode: str = "r", local_cache: LocalCache | None = None,
                         allow_local: bool | None = None, staging_area: StagingArea | None = None,
-                        reuse_freed_chunks: bool = False, allow_private_network: bool = False) -> LindiH5pyFile:
+                        reuse_freed_chunks: bool = False, allow_private_network: bool = False,
+                        timeout: float | None = None) -> LindiH5pyFile:
         """Open a ``.lindi.json`` or a ``.lindi.tar`` from a local path or an http(s) URL, with
         h5py's modes.
 
@@ -161,6 +170,8 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         cannot reach 127.0.0.1, 192.168.x.x or the cloud metadata service 169.254.169.254, even
         through a redirect) unless ``allow_private_network=True`` (or ``allow_local=True``, which
         trusts it as a local file). ``local_cache`` keeps remote chunks on disk for later reads.
+        ``timeout``: the seconds one remote read may take in all, retries included (default 60;
+        past it the read fails with a ``ByteSourceError`` saying it timed out).
 
         ``reuse_freed_chunks=True`` lets new chunks of a ``.lindi.tar`` fill the space of chunks
         rewritten or deleted in earlier commits instead of growing the archive. Only for archives
@@ -184,7 +195,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
             temporaries.remove_stale(os.path.realpath(source))
         try:
             return cls._open_lindi_file(source, mode, remote, exists, local_cache, allow_local, staging_area,
-                                        reuse_freed_chunks, lock, allow_private_network)
+                                        reuse_freed_chunks, lock, allow_private_network, timeout)
         except BaseException:
             if lock is not None:
                 lock.release()
@@ -193,7 +204,8 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
     @classmethod
     def _open_lindi_file(cls, source: str, mode: str, remote: bool, exists: bool, local_cache: LocalCache | None,
                          allow_local: bool | None, staging_area: StagingArea | None, reuse_freed_chunks: bool,
-                         lock: WriterLock | None, allow_private_network: bool = False) -> LindiH5pyFile:
+                         lock: WriterLock | None, allow_private_network: bool = False,
+                         timeout: float | None = None) -> LindiH5pyFile:
         tar = None
         if mode in ("w", "w-", "x") or (mode == "a" and not exists):
             rfs = ReferenceFileSystem(generation_metadata={"generatedBy": "lindi-core"})
@@ -203,43 +215,46 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
             else:
                 jsonio.write_atomic(rfs, source)  # the file exists from now on, as h5py's does
             store = ReferenceStore(rfs, policy=LocationPolicy(base_dir=os.path.dirname(os.path.abspath(source))),
-                                   sources=ByteSources(cache=local_cache),
+                                   sources=_sources(local_cache, timeout),
                                    container=tar.container if tar is not None else None)
         elif mode != "r" and not remote and tar_container.is_local_tar(source):
             tar = LindiTarWriter.open(source, reuse_freed_chunks=reuse_freed_chunks)
             policy = LocationPolicy(base_dir=os.path.dirname(os.path.abspath(source)),
                                     allow_local=True if allow_local is None else allow_local)
             store = ReferenceStore(jsonio.loads(tar.reference_text), policy=policy,
-                                   sources=ByteSources(cache=local_cache), container=tar.container)
+                                   sources=_sources(local_cache, timeout), container=tar.container)
         else:
             store = ReferenceStore.from_file(source, allow_local=allow_local, local_cache=local_cache,
-                                             allow_private_network=allow_private_network)
+                                             allow_private_network=allow_private_network, timeout=timeout)
         save_to = None if remote or mode == "r" or tar is not None else source
         return cls(store, mode=mode, filename=source, staging_area=staging_area, save_to=save_to, tar=tar, lock=lock)
 
     @classmethod
     def from_hdf5_file(cls, path_or_url: str | os.PathLike, mode: str = "r", local_cache: LocalCache | None = None,
                        staging_area: StagingArea | None = None, allow_local: bool | None = None,
-                       address_guard: AddressGuard | None = None, **translate_options: Any) -> LindiH5pyFile:
+                       address_guard: AddressGuard | None = None, timeout: float | None = None,
+                       **translate_options: Any) -> LindiH5pyFile:
         """Translate an HDF5 file (local path or URL) in memory and open the result (``r``, or
         ``r+`` to edit the reference file system; the HDF5 file itself is never changed).
 
         A file at a URL is untrusted as a reference file fetched from one is: its external links
         may not lead to local files unless ``allow_local=True``. ``address_guard`` limits the
-        addresses its reads may connect to (set for a file an untrusted reference file links to)."""
+        addresses its reads may connect to (set for a file an untrusted reference file links to).
+        ``timeout``: the seconds one remote read may take in all, retries included (default 60),
+        translating and reading."""
         from lindi_core.translate import translate
 
         if mode not in ("r", "r+"):
             raise ValueError("an HDF5 file opens as 'r' or 'r+' (edits go to the reference file system)")
         translate_options.setdefault("progress", False)
-        rfs = translate(path_or_url, address_guard=address_guard, **translate_options)
+        rfs = translate(path_or_url, address_guard=address_guard, timeout=timeout, **translate_options)
         source = os.fspath(path_or_url)
         remote = source.startswith(("http://", "https://"))
         base_dir = None if remote else os.path.dirname(os.path.abspath(source))
         trusted = not remote if allow_local is None else allow_local
         policy = LocationPolicy(base_dir=base_dir, allow_local=trusted,
                                 reach=AddressSpace.LOOPBACK if address_guard is None else address_guard.reach)
-        store = ReferenceStore(rfs, policy=policy, sources=ByteSources(cache=local_cache, guard=policy.address_guard()))
+        store = ReferenceStore(rfs, policy=policy, sources=_sources(local_cache, timeout, policy.address_guard()))
         return cls(store, mode=mode, filename=source, staging_area=staging_area)
 
     @classmethod

@@ -2,7 +2,9 @@
 
 It serves the files of one folder on 127.0.0.1 from a background thread, and can behave like a
 slow or unreliable cloud store: injected latency, a bandwidth cap, and faults (5xx answers,
-ignored Range headers, truncated bodies, connections reset mid-body). It can also play an
+ignored Range headers, truncated bodies, connections reset mid-body), or like a hostile or
+broken one: a 200 page that is not the file (a proxy's login page), partial answers naming
+another range, a larger range or a wrong total, endless bodies, bodies trickling in. It can also play an
 archive API: ``/api/assets/<file>/download/`` redirects to a "presigned" URL of the file that
 expires after ``presign_ttl`` seconds (then 403); ``/redirect/<file>`` is a plain redirect. Counters of requests, bytes, requests in
 flight and the headers received let callers measure exactly what a reader did.
@@ -40,6 +42,15 @@ class ServerFaults:
     reset_rate: float = 0.0  # send half of the body, then drop the connection
     ignore_range: bool = False  # answer 200 with the whole file
     seed: int = 0
+    # Counted faults: the next N range requests (N raised at any time, also while serving).
+    page_200_times: int = 0  # answer 200 with ``page`` (its own Content-Length): not the file
+    page: bytes = b"<html><body><h1>Please log in</h1><form action=/login></form></body></html>\n" * 4
+    shifted_range_times: int = 0  # answer 206 for the range one byte further on, saying so
+    superset_range_times: int = 0  # answer 206 for a larger range containing the one asked for
+    wrong_total_times: int = 0  # answer 206 with the right bytes but a file size 4096 bytes larger
+    endless_times: int = 0  # answer 206 with the range, then junk without end (no Content-Length)
+    endless_whole_times: int = 0  # answer 200 with the whole file, then junk without end (no Content-Length)
+    trickle: float = 0.0  # bytes per second, one byte at a time, when above 0
 
 
 @dataclass
@@ -50,6 +61,8 @@ class ServerStats:
     headers: list[dict[str, str]] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
+    injected: dict[str, int] = field(default_factory=dict)  # counted faults sent, by kind
+    junk_bytes: int = 0  # bytes sent past the end of an endless body
 
     def reset(self) -> None:
         self.requests = 0
@@ -64,7 +77,8 @@ class RangeServer:
 
     def __init__(self, root: str | os.PathLike, *, latency: float = 0.0, bandwidth: float | None = None,
                  faults: ServerFaults | None = None, port: int = 0, presign_ttl: float = 3600.0,
-                 advertised_ttl: float | None = None):
+                 advertised_ttl: float | None = None, compress: bool = False):
+        self.compress = compress  # gzip answers without Range for clients that accept it, as web servers do
         self.root = os.path.abspath(os.fspath(root))
         self.latency = latency
         self.presign_ttl = presign_ttl  # how long a presigned URL really works
@@ -130,9 +144,25 @@ class RangeServer:
 
     def stop(self) -> None:
         if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
+            loop = self._loop
+
+            def stop_now() -> None:
+                for task in asyncio.all_tasks(loop):  # answers still waiting (latency, trickles) end now
+                    task.cancel()
+                loop.stop()
+
+            loop.call_soon_threadsafe(stop_now)
             self._thread.join(timeout=10)
             self._loop = None
+
+    def _take(self, kind: str) -> bool:
+        """Whether to inject one more counted fault of ``kind`` (a field of ServerFaults)."""
+        with self._lock:
+            sent = self.stats.injected.get(kind, 0)
+            if getattr(self.faults, kind) > sent:
+                self.stats.injected[kind] = sent + 1
+                return True
+            return False
 
     def _roll(self, rate: float) -> bool:
         with self._lock:
@@ -162,7 +192,10 @@ class RangeServer:
         """The body in pieces after the headers, as storage services send it: the first
         bytes leave at once, not after the whole range has been read into memory."""
         response = web.StreamResponse(status=status, headers=headers)
-        await response.prepare(request)
+        try:
+            await response.prepare(request)
+        except (ConnectionError, aiohttp.ClientConnectionResetError):
+            return response  # the client gave up waiting
         with open(path, "rb") as f:
             f.seek(start)
             position = start
@@ -222,6 +255,17 @@ class RangeServer:
             headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
         if request.method == "HEAD":
             return web.Response(status=status, headers=headers)
+        if status == 206:
+            hostile = await self._hostile(request, path, size, start, end)
+            if hostile is not None:
+                return hostile
+        if self.faults.trickle > 0:
+            return await self._trickle(request, path, start, end, status, headers)
+        if self.compress and status == 200 and not header and "gzip" in request.headers.get("Accept-Encoding", ""):
+            with open(path, "rb") as f:
+                response = web.Response(body=f.read())
+            response.enable_compression(web.ContentCoding.gzip)
+            return response
         reset, truncate = self._roll(self.faults.reset_rate), self._roll(self.faults.truncate_rate)
         if not (reset or truncate):
             return await self._stream(request, path, start, end, status, headers)
@@ -242,3 +286,69 @@ class RangeServer:
             self.stats.bytes_sent += len(body)
         headers["Content-Length"] = str(len(body))
         return web.Response(status=status, body=body, headers=headers)
+
+    async def _hostile(self, request: web.Request, path: str, size: int, start: int,
+                       end: int) -> web.StreamResponse | None:
+        """A counted hostile answer to a range request, if one is due."""
+        if self._take("page_200_times"):
+            return web.Response(status=200, body=self.faults.page, headers={"Content-Type": "text/html"})
+        wrong = None
+        if self._take("shifted_range_times"):
+            wrong = (min(start + 1, size - 1), min(end + 1, size), size)
+        elif self._take("superset_range_times"):
+            wrong = (max(0, start - 16), min(size, end + 16), size)
+            if wrong[:2] == (start, end):
+                wrong = (start, end, size + 1)  # nothing to add around: claim a larger file instead
+        elif self._take("wrong_total_times"):
+            wrong = (start, end, size + 4096)
+        if wrong is not None:
+            first, stop, total = wrong
+            with open(path, "rb") as f:
+                f.seek(first)
+                body = f.read(stop - first)
+            return web.Response(status=206, body=body,
+                                headers={"Content-Range": f"bytes {first}-{stop - 1}/{total}"})
+        if self._take("endless_times"):
+            return await self._endless(request, path, start, end,
+                                       {"Content-Range": f"bytes {start}-{end - 1}/{size}"})
+        if self._take("endless_whole_times"):
+            return await self._endless(request, path, 0, size, {})
+        return None
+
+    async def _endless(self, request: web.Request, path: str, start: int, end: int,
+                       headers: dict[str, str]) -> web.StreamResponse:
+        """Bytes ``[start, end)`` of the file (a range, with a Content-Range header, or the
+        whole file, without), then junk until the client hangs up (at most 1 GiB)."""
+        response = web.StreamResponse(status=206 if headers else 200, headers=headers)
+        response.enable_chunked_encoding()
+        try:
+            await response.prepare(request)
+            with open(path, "rb") as f:
+                f.seek(start)
+                await response.write(f.read(end - start))
+            junk = b"\0" * _PIECE
+            for _ in range(1024):
+                await response.write(junk)
+                with self._lock:
+                    self.stats.junk_bytes += len(junk)
+        except (ConnectionError, aiohttp.ClientConnectionResetError):
+            pass
+        return response
+
+    async def _trickle(self, request: web.Request, path: str, start: int, end: int, status: int,
+                       headers: dict[str, str]) -> web.StreamResponse:
+        """The body one byte at a time, ``faults.trickle`` bytes per second: never silent for
+        long, never done."""
+        response = web.StreamResponse(status=status, headers=headers)
+        try:
+            await response.prepare(request)
+            with open(path, "rb") as f:
+                f.seek(start)
+                body = f.read(end - start)
+            for i in range(len(body)):
+                await asyncio.sleep(1 / self.faults.trickle)
+                await response.write(body[i : i + 1])
+            await response.write_eof()
+        except (ConnectionError, aiohttp.ClientConnectionResetError):
+            pass
+        return response

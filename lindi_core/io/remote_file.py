@@ -36,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from lindi_core.errors import ByteSourceError
 from lindi_core.io import hdf5_metadata as md
 from lindi_core.io.address_guard import AddressGuard
+from lindi_core.io.deadline import DEFAULT_TIMEOUT
 from lindi_core.io.sync_http import SyncHttp
 
 ADDRESS_SIZE = 8  # bytes of a file address: HDF5's default, and what h5py and pynwb write
@@ -47,14 +48,16 @@ MAX_CRAWL_ROUNDS = 64  # of following metadata pointers ahead of libhdf5, per ca
 
 
 class RemoteFile(io.RawIOBase):
-    """Seekable, read-only access to a remote file by byte ranges."""
+    """Seekable, read-only access to a remote file by byte ranges. ``timeout``: seconds one
+    read may take in all, retries included (for the engine made here when ``http`` is None)."""
 
     def __init__(self, url: str, *, http: SyncHttp | None = None, block_size: int = 64 * 1024,
-                 max_read_ahead_blocks: int = 64, cache_blocks: int = 4096, guard: AddressGuard | None = None):
+                 max_read_ahead_blocks: int = 64, cache_blocks: int = 4096, timeout: float = DEFAULT_TIMEOUT,
+                 guard: AddressGuard | None = None):
         super().__init__()
         self.url = url
         self._owns_http = http is None
-        self.http = http or SyncHttp(guard=guard)
+        self.http = http or SyncHttp(timeout=timeout, guard=guard)
         self.block_size = block_size
         self.max_read_ahead_blocks = max_read_ahead_blocks
         self.cache_blocks = cache_blocks

@@ -17,6 +17,7 @@ from lindi_core.io.address_guard import AddressGuard
 from lindi_core.io.byte_source import ByteSource
 from lindi_core.io.cache import LocalCache
 from lindi_core.io.cached_reads import CachedReads
+from lindi_core.io.deadline import DEFAULT_TIMEOUT
 from lindi_core.io.http_source import HttpSource
 from lindi_core.io.locations import Location
 
@@ -121,7 +122,7 @@ class ByteSources:
             await self.http.close()
 
 
-def fetch_url_sync(url: str, *, timeout: float = 60.0, guard: AddressGuard | None = None) -> bytes:
+def fetch_url_sync(url: str, *, timeout: float = DEFAULT_TIMEOUT, guard: AddressGuard | None = None) -> bytes:
     """Download a whole (small) file, e.g. a reference file, synchronously."""
     async def run() -> bytes:
         source = HttpSource(timeout=timeout, guard=guard)

@@ -142,10 +142,10 @@ def open_local(path: str | os.PathLike) -> OpenedTar:
         raise ByteSourceError(f"cannot read {path!r}: {exc}") from exc
 
 
-def open_url(url: str, http: SyncHttp | None = None) -> OpenedTar:
+def open_url(url: str, http: SyncHttp | None = None, *, timeout: float | None = None) -> OpenedTar:
     """Open a container over HTTP with three range requests."""
     owned = http is None
-    http = http or SyncHttp()
+    http = http or (SyncHttp() if timeout is None else SyncHttp(timeout=timeout))
     try:
         head, file_size = http.read(url, 0, HEAD_SIZE)
 

@@ -39,6 +39,7 @@ from lindi_core.format.refs import ZARR_METADATA_NAMES, ChunkRef, ReferenceFileS
 from lindi_core.io import tar_container
 from lindi_core.io.address_guard import AddressGuard, AddressSpace, url_space
 from lindi_core.io.cache import LocalCache
+from lindi_core.io.http_source import HttpSource
 from lindi_core.io.locations import Location, LocationPolicy
 from lindi_core.io.sources import ByteSources, fetch_url_sync
 from lindi_core.io.sync_http import SyncHttp
@@ -83,7 +84,7 @@ class ReferenceStore(Store):
     @classmethod
     def from_file(cls, path_or_url: str | os.PathLike, *, allow_local: bool | None = None,
                   local_cache: LocalCache | None = None, allow_private_network: bool = False,
-                  reach: AddressSpace = AddressSpace.LOOPBACK) -> ReferenceStore:
+                  reach: AddressSpace = AddressSpace.LOOPBACK, timeout: float | None = None) -> ReferenceStore:
         """Open a ``.lindi.json`` or a ``.lindi.tar`` from a local path or an http(s) URL.
 
         A file fetched from a URL may not point at local files unless ``allow_local=True`` (refs
@@ -91,22 +92,24 @@ class ReferenceStore(Store):
         at network addresses more private than the one it came from (public < private <
         link-local < loopback) unless ``allow_private_network=True`` or ``allow_local=True``.
         ``reach`` caps the addresses for a file opened on behalf of another reference file.
-        ``local_cache`` keeps the remote chunks read, on disk, for later reads.
+        ``local_cache`` keeps the remote chunks read, on disk, for later reads. ``timeout``: the
+        seconds one remote read may take in all, its retries included (default 60).
         """
         target = os.fspath(path_or_url)
+        http_options = {} if timeout is None else {"timeout": timeout}
         opened = None
         if target.startswith(("http://", "https://")):
             trusted = allow_private_network or bool(allow_local)
             # A redirect of the URL named may not lead somewhere more private, unless trusted.
             guard = AddressGuard(reach) if trusted else AddressGuard.for_named_url(reach)
             if tar_container.names_tar(target):
-                http = SyncHttp(guard=guard)
+                http = SyncHttp(guard=guard, **http_options)
                 try:
                     opened = tar_container.open_url(target, http=http)
                 finally:
                     http.close()
             else:
-                data = fetch_url_sync(target, guard=guard)
+                data = fetch_url_sync(target, guard=guard, **http_options)
                 if looks_like_ustar(data):  # a container at a URL that does not say so
                     opened = tar_container.open_bytes(Location("http", target), data)
                 else:
@@ -124,7 +127,8 @@ class ReferenceStore(Store):
             base_dir = os.path.dirname(os.path.abspath(target))
             policy = LocationPolicy(base_dir=base_dir, allow_local=True if allow_local is None else allow_local,
                                     reach=reach)
-        sources = ByteSources(cache=local_cache, guard=policy.address_guard())
+        guard = policy.address_guard()
+        sources = ByteSources(HttpSource(guard=guard, **http_options), cache=local_cache, guard=guard)
         if opened is not None:
             return cls(jsonio.loads(opened.reference_text), policy=policy, sources=sources,
                        container=opened.container)

@@ -45,12 +45,13 @@ class OpenedSource:
 
 
 def open_source(source: str | os.PathLike, *, ref_url: str | None = None,
-                address_guard: AddressGuard | None = None) -> OpenedSource:
+                address_guard: AddressGuard | None = None, timeout: float | None = None) -> OpenedSource:
     """Open ``source`` for reading with h5py, raising :class:`NotHDF5Error` for anything else
-    (a URL's connections go only where ``address_guard`` admits)."""
+    (a URL's connections go only where ``address_guard`` admits). ``timeout``: seconds one read
+    of a URL may take in all, retries included (default 60)."""
     source = os.fspath(source)
     if is_url(source):
-        return _open_remote(source, ref_url, address_guard)
+        return _open_remote(source, ref_url, address_guard, timeout)
     path = os.path.abspath(source)
     if not os.path.isfile(path):
         raise TranslationError("no such file", source=source)
@@ -63,10 +64,12 @@ def open_source(source: str | os.PathLike, *, ref_url: str | None = None,
     return OpenedSource(h5file, source, ref_url or path, os.path.dirname(path))
 
 
-def _open_remote(url: str, ref_url: str | None, address_guard: AddressGuard | None) -> OpenedSource:
+def _open_remote(url: str, ref_url: str | None, address_guard: AddressGuard | None,
+                 timeout: float | None) -> OpenedSource:
     from lindi_core.io.remote_file import RemoteFile
 
-    fobj = RemoteFile(url, guard=address_guard)
+    fobj = RemoteFile(url, guard=address_guard) if timeout is None else \
+        RemoteFile(url, guard=address_guard, timeout=timeout)
     try:
         fobj.prefetch_root()
         h5file = h5py.File(fobj, "r")

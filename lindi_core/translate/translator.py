@@ -138,6 +138,7 @@ def translate(
     options: ChunkOptions | None = None,
     progress: bool | None = None,
     address_guard: AddressGuard | None = None,
+    timeout: float | None = None,
 ) -> ReferenceFileSystem:
     """Translate an HDF5 file (local path or http(s) URL) into a reference file system.
 
@@ -145,9 +146,11 @@ def translate(
     local file), e.g. the public URL of a file translated from a local copy. ``progress``
     shows a progress bar (default: when stderr is a terminal). ``address_guard`` limits the
     addresses a URL's reads may connect to (for a file an untrusted reference file links to).
+    ``timeout``: the seconds one read of a URL may take in all, its retries included (default
+    60); past it the translation fails with an error saying it timed out.
     """
     options = options or ChunkOptions()
-    opened = open_source(source, ref_url=ref_url, address_guard=address_guard)
+    opened = open_source(source, ref_url=ref_url, address_guard=address_guard, timeout=timeout)
     try:
         remote = opened.remote_file
         return _translate_open_file(opened.h5file, opened.name, opened.ref_url, options, progress,
