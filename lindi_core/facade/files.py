@@ -46,6 +46,7 @@ from lindi_core.io.http_source import HttpSource
 from lindi_core.io.locations import Location, LocationPolicy
 from lindi_core.io.sources import ByteSources
 from lindi_core.store import ReferenceStore, direct_read
+from lindi_core.store.reference_store import wait_for_closing
 from lindi_core.write.consolidate import UploadReport
 from lindi_core.write.lindi_tar import LindiTarWriter, is_tar_path, write_self_contained
 from lindi_core.write.staging import StagingArea
@@ -67,6 +68,7 @@ def _close_open_files_at_exit() -> None:
             f.close()
         except Exception as exc:  # one file's failure must not keep the others open
             warnings.warn(f"closing {f.filename!r} at exit failed: {exc}", RuntimeWarning, stacklevel=1)
+    wait_for_closing(timeout=10.0)  # the connections of files collected before exit
 
 
 atexit.register(_close_open_files_at_exit)
@@ -88,14 +90,18 @@ def _write_back(rfs: ReferenceFileSystem, tar: LindiTarWriter | None, save_to: s
 
 
 def _release(store: ReferenceStore, tar: LindiTarWriter | None, external_files: dict[str, LindiH5pyFile],
-             lock: WriterLock | None) -> None:
+             lock: WriterLock | None, *, wait: bool = True) -> None:
     """Close what an open file holds: the files its external links opened, its store's
-    connections, its container and its writer's lock."""
+    connections, its container and its writer's lock. ``wait=False`` (a finalizer's) only
+    starts closing the connections: see :meth:`ReferenceStore.close`."""
     try:
         for other in list(external_files.values()):
-            other.close()
+            if wait:
+                other.close()
+            elif (collected := other._finalizer.detach()) is not None:
+                _collected(*collected[2])
         external_files.clear()
-        store.close()
+        store.close(wait=wait)
     finally:
         try:
             if tar is not None:
@@ -107,11 +113,12 @@ def _release(store: ReferenceStore, tar: LindiTarWriter | None, external_files: 
 
 def _collected(rfs: ReferenceFileSystem, store: ReferenceStore, tar: LindiTarWriter | None, save_to: str | None,
                external_files: dict[str, LindiH5pyFile], lock: WriterLock | None) -> None:
-    """The finalizer of a file collected while open: written back, then released."""
+    """The finalizer of a file collected while open: written back, then released, without
+    waiting on any other thread (a collection can run anywhere, locks held)."""
     try:
         _write_back(rfs, tar, save_to)
     finally:
-        _release(store, tar, external_files, lock)
+        _release(store, tar, external_files, lock, wait=False)
 
 
 class LindiH5pyFile(LindiH5pyGroup, h5py.File):

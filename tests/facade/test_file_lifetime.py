@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import lindi_core
+from lindi_core.store.reference_store import wait_for_closing
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
@@ -100,6 +101,7 @@ def test_a_collected_file_is_written_back_and_its_connections_closed(make_h5, se
     del f
     gc.collect()
 
+    wait_for_closing(timeout=10)  # a finalizer starts closing the connections, it does not wait
     assert all(s.closed for s in sessions)
     with lindi_core.LindiH5pyFile.from_lindi_file(lindi) as again:
         assert again.attrs["kept"] == "yes"
@@ -194,3 +196,41 @@ def test_a_remote_file_with_a_local_cache_left_open_exits_without_noise(make_h5,
         assert json.loads(result.stdout) == int(np.arange(50_000).sum())
         assert result.stderr == ""  # no "cannot schedule new futures", "Unclosed client session", traceback
         assert ("/remote.h5" in server.stats.paths) != warm  # the reference file itself is fetched each time
+
+
+def test_a_file_collected_while_its_thread_holds_a_lock_of_zarrs_loop_does_not_deadlock(make_h5, tmp_path, serve):
+    """A garbage collection runs wherever an allocation triggers it, e.g. inside zarr's ``sync``
+    while this thread holds a future's lock that zarr's loop thread needs to finish any work.
+    A finalizer that waited there for the loop to close connections waited forever."""
+    make_h5(lambda f: f.create_dataset("x", data=np.arange(100), chunks=(10,)), name="held.h5")
+    server = serve(tmp_path)
+    lindi = str(tmp_path / "held.lindi.json")
+    lindi_core.translate_to_file(server.url_for("held.h5"), lindi, progress=False)
+    program = f"""
+        import asyncio, gc, sys
+        import lindi_core
+        from zarr.core.sync import _get_loop
+        from lindi_core.store.reference_store import wait_for_closing
+
+        f = lindi_core.LindiH5pyFile.from_lindi_file({lindi!r}, "r+")
+        assert f["x"][10] == 10  # a connection to close
+        f.attrs["kept"] = "yes"
+        sessions = [s for s, _l, _b in f._store.sources.http._per_loop.values()]
+        f.cycle = f  # only a collection frees it
+        del f
+        held = asyncio.run_coroutine_threadsafe(asyncio.sleep(0.05), _get_loop())
+        with held._condition:  # as concurrent.futures.wait holds it inside zarr's sync
+            gc.collect()
+        held.result(timeout=10)
+        wait_for_closing(timeout=10)
+        assert all(s.closed for s in sessions)
+        with lindi_core.LindiH5pyFile.from_lindi_file({lindi!r}) as again:
+            assert again.attrs["kept"] == "yes"
+        print("done")
+    """
+    try:
+        done = _run(program)
+    except subprocess.TimeoutExpired:
+        pytest.fail("collecting an open file deadlocked")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "done" and "Unclosed" not in done.stderr
