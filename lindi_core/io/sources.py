@@ -64,15 +64,20 @@ class FsspecSource(ByteSource):
         return fs
 
     async def read(self, where: str, offset: int, length: int) -> bytes:
-        fs = self._filesystem(where)
         end = None if length < 0 else offset + length
         try:
+            fs = self._filesystem(where)
             if getattr(fs, "async_impl", False):
                 data = await fs._cat_file(where, start=offset, end=end)
             else:
                 data = await workers.to_thread(fs.cat_file, where, start=offset, end=end)
-        except (OSError, ValueError) as exc:
-            raise ByteSourceError(f"cannot read {where} bytes {offset}+{length}: {exc}") from exc
+        except ByteSourceError:
+            raise
+        except Exception as exc:
+            # Each filesystem raises its own kinds (botocore's NoCredentialsError, ClientError,
+            # a missing driver's ImportError...): to the reader they are all one failed read.
+            raise ByteSourceError(f"cannot read {where} bytes {offset}+{length}: "
+                                  f"{type(exc).__name__}: {exc}") from exc
         if length >= 0 and len(data) != length:
             raise ByteSourceError(f"{where} ends before byte {offset + length}")
         return data

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import fsspec
 import numpy as np
 import pytest
 import zarr
 
 import lindi_core
-from lindi_core.errors import AccessDeniedError
+from lindi_core.errors import AccessDeniedError, ByteSourceError
+from lindi_core.io.sources import FsspecSource
 
 
 def test_fsspec_targets_are_read_and_untrusted_files_may_not_use_them(make_h5, tmp_path):
@@ -25,3 +28,19 @@ def test_fsspec_targets_are_read_and_untrusted_files_may_not_use_them(make_h5, t
     with pytest.raises(AccessDeniedError, match="memory://"):
         zarr.open_group(untrusted, mode="r")["x"][...]
     memory.rm("/lindi-core-test", recursive=True)
+
+
+class _RefusingFilesystem(fsspec.AbstractFileSystem):
+    """A filesystem failing as cloud stores' drivers do, with exceptions of their own kinds."""
+
+    protocol = "lindirefusing"
+
+    def cat_file(self, path, start=None, end=None, **kwargs):
+        raise RuntimeError("Unable to locate credentials")  # botocore's NoCredentialsError is no OSError
+
+
+@pytest.mark.parametrize("url", ["lindirefusing://bucket/x.h5", "lindinosuchdriver://bucket/x.h5"])
+def test_a_failing_fsspec_target_is_a_byte_source_error(url):
+    fsspec.register_implementation("lindirefusing", _RefusingFilesystem, clobber=True)
+    with pytest.raises(ByteSourceError, match="cannot read"):
+        asyncio.run(FsspecSource().read(url, 0, 10))
