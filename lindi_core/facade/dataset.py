@@ -13,11 +13,13 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import h5py
-import numcodecs
 import numpy as np
 import zarr
 
+from lindi_core.codecs.bounded import decode_chunk
 from lindi_core.codecs.fast_decode import chunk_decoder
+from lindi_core.codecs.known import check_codecs
+from lindi_core.errors import ChunkDecodeError
 from lindi_core.facade import dims, dtypes, selections, writing
 from lindi_core.facade import values as h5values
 from lindi_core.facade.base import FacadeObject
@@ -44,6 +46,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         self._init_object(file, zpath, name)
         self._zarray = file._rfs.metadata[join_key(zpath, ".zarray")]
         check_zarray(self._zarray, join_key(zpath, ".zarray"))
+        check_codecs(self._zarray, join_key(zpath, ".zarray"))
         zattrs = self._zattrs()
         self._is_scalar = zattrs.get(ann.SCALAR) is True
         self._is_null = zattrs.get(ann.NULL_DATASPACE) is True
@@ -84,7 +87,10 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
     def _first_value_is_reference(self) -> bool:
         if self._is_null or math.prod(self._zarray.get("shape") or [0]) == 0:
             return False
-        values = self._zarr()[...]
+        # The first values tell (LINDI 0.4 writes whole datasets of references): reading them all
+        # would allocate the whole declared shape, whatever the file holds.
+        first = tuple(slice(0, 16 if axis == 0 else 1) for axis in range(len(self._zarray["shape"])))
+        values = self._zarr()[first]
         return any(ann.is_reference_value(v) for v in np.ravel(values))
 
     @property
@@ -346,11 +352,10 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         filters = zarray.get("filters") or []
         if stored is None or any(f.get("id") == "lindi_core.hdf5_filters" for f in filters):
             return None
-        data: Any = stored
-        if zarray.get("compressor"):
-            data = numcodecs.get_codec(dict(zarray["compressor"])).decode(data)
-        for config in reversed(filters):
-            data = numcodecs.get_codec(dict(config)).decode(data)
+        try:
+            data = decode_chunk(zarray, stored)
+        except ChunkDecodeError as exc:
+            raise ChunkDecodeError(f"chunk {key!r}: {exc}") from exc
         if isinstance(data, np.ndarray) and data.dtype == object:
             whole = data.reshape(chunks)
         else:
