@@ -25,6 +25,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, Protocol
 
+import numcodecs
 import numpy as np
 import orjson
 from zarr.abc.store import ByteRequest, OffsetByteRequest, RangeByteRequest, Store, SuffixByteRequest
@@ -212,7 +213,10 @@ class ReferenceStore(Store):
         except (TypeError, ValueError, IndexError, AttributeError):
             return  # malformed metadata: reported as such where the array is opened
         try:
-            if zarray.get("compressor"):
+            if uses_libhdf5_pipeline(zarray.get("filters")):
+                pipeline = numcodecs.get_codec(dict(zarray["filters"][0]))
+                await asyncio.to_thread(pipeline.check, data)
+            elif zarray.get("compressor"):
                 await asyncio.to_thread(check_encoded_chunk, zarray, chunk_nbytes, nitems, data)
             else:
                 check_encoded_chunk(zarray, chunk_nbytes, nitems, data)

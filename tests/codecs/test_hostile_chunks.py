@@ -130,6 +130,13 @@ def test_compression_bombs_with_a_filter_stop_near_the_chunk_size(tmp_path, bomb
 
 
 @pytest.mark.slow
+def test_a_bomb_for_libhdf5s_own_pipeline_is_refused_before_libhdf5_inflates_it(tmp_path, bombs):
+    pipeline = {"id": "lindi_core.hdf5_filters", "filters": [[1, 0, [4]]], "dtype": "<f8", "chunk_shape": [CHUNK_ITEMS]}
+    arrays = {"deflate": (_zarray("<f8", [CHUNK_ITEMS], [CHUNK_ITEMS], None, [pipeline]), bombs["zlib"][1])}
+    _assert_refused(_probe(_write_reference_file(tmp_path, arrays), list(arrays)))
+
+
+@pytest.mark.slow
 def test_compressed_object_chunks_stop_at_the_object_chunk_limit(tmp_path, bombs):
     vlen = [{"id": "vlen-utf8"}]
     arrays = {name: (_zarray("|O", [100], [100], config, vlen, ""), data)
