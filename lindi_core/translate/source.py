@@ -37,6 +37,16 @@ class OpenedSource:
 
         return self._closer if isinstance(self._closer, RemoteFile) else None
 
+    def read_raw(self, offset: int, length: int) -> bytes:
+        """``length`` bytes of the HDF5 file at ``offset``, read without libhdf5."""
+        remote = self.remote_file
+        if remote is not None:
+            remote.seek(offset)
+            return remote.read(length)
+        with open(self.h5file.filename, "rb") as f:
+            f.seek(offset)
+            return f.read(length)
+
     def close(self) -> None:
         self.h5file.close()
         if self._closer is not None:

@@ -149,7 +149,8 @@ def translate(
         remote = opened.remote_file
         return _translate_open_file(opened.h5file, opened.name, opened.ref_url, options, progress,
                                     remote.expect_chunk_index if remote is not None else None,
-                                    remote.prefetch_headers if remote is not None else None)
+                                    remote.prefetch_headers if remote is not None else None,
+                                    opened.read_raw)
     finally:
         opened.close()
 
@@ -157,7 +158,8 @@ def translate(
 def _translate_open_file(h5file: h5py.File, source: str, ref_url: str, options: ChunkOptions,
                          progress: bool | None,
                          on_chunk_index: Callable[[int | None], None] | None = None,
-                         on_members: Callable[[list[int]], None] | None = None) -> ReferenceFileSystem:
+                         on_members: Callable[[list[int]], None] | None = None,
+                         read_raw: Callable[[int, int], bytes] | None = None) -> ReferenceFileSystem:
     entries, primary = walk(h5file, source, on_members)
     rfs = ReferenceFileSystem(generation_metadata=_generation_metadata(source))
     refs = ReferenceEncoder(h5file, primary)
@@ -170,7 +172,7 @@ def _translate_open_file(h5file: h5py.File, source: str, ref_url: str, options: 
             chunk_count += n
             bar.set_postfix(chunks=chunk_count, refresh=False)
 
-        ctx = DatasetContext(rfs, refs, source, ref_url, options, count_chunks, on_chunk_index)
+        ctx = DatasetContext(rfs, refs, source, ref_url, options, count_chunks, on_chunk_index, read_raw)
         for entry in entries:
             key = zarr_key(entry.path)
             if entry.kind == "dataset":

@@ -1,0 +1,117 @@
+"""Checking a variable-length dataset's element sizes before libhdf5 reads its values.
+
+Variable-length strings and sequences are stored as one record per element: a 4-byte length
+(bytes of a string, items of a sequence), then the global heap object holding the value (the
+collection's file address, then a 4-byte index). To read an element libhdf5 allocates
+``length x item size`` bytes from the record *before* it reads the heap object, and copies that
+many: one bit-flipped length makes it allocate and touch gigabytes, whatever the file holds.
+
+A heap object lives in the file, so no element can hold more bytes than the file, and distinct
+heap objects together cannot either. The records are read raw (no libhdf5 conversion: a
+contiguous dataset's bytes from the file, a chunk's with ``read_direct_chunk``, decoded through
+its filter pipeline when it has one) and checked against the file's size first.
+
+Compact datasets (whose records live inside the object header, at most 64 KiB of them) cannot
+be read raw through h5py and are not checked.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import h5py
+import numpy as np
+
+from lindi_core.codecs import HDF5FilterPipeline
+from lindi_core.errors import ChunkDecodeError, TranslationError
+from lindi_core.translate.filters import pipeline_of
+
+RawReader = Callable[[int, int], bytes]
+
+
+def vlen_item_size(tid: h5py.h5t.TypeID) -> int | None:
+    """Bytes per counted item of a variable-length type (1 for strings); ``None`` for types
+    that are not themselves variable-length."""
+    if isinstance(tid, h5py.h5t.TypeStringID) and tid.is_variable_str():
+        return 1
+    if isinstance(tid, h5py.h5t.TypeVlenID):
+        return tid.get_super().get_size()
+    return None
+
+
+def check_vlen_sizes(dset: h5py.Dataset, read_raw: RawReader | None) -> None:
+    """Raise :class:`TranslationError` when an element of the variable-length dataset ``dset``
+    declares more bytes than the file holds. ``read_raw(offset, length)`` reads bytes of the
+    file (for contiguous datasets; without it they are not checked)."""
+    item_size = vlen_item_size(dset.id.get_type())
+    if item_size is None or dset.shape is None or math.prod(dset.shape) == 0:
+        return
+    address_size = dset.file.id.get_create_plist().get_sizes()[0]
+    record = np.dtype([("length", "<u4"), ("collection", f"<u{address_size}"), ("index", "<u4")])
+    file_size = dset.file.id.get_filesize()
+    bounds = _Bounds(item_size, file_size)
+    dcpl = dset.id.get_create_plist()
+    layout = dcpl.get_layout()
+    if layout == h5py.h5d.CONTIGUOUS:
+        offset = dset.id.get_offset()
+        if offset is None or read_raw is None or dcpl.get_external_count():
+            return
+        nbytes = math.prod(dset.shape) * record.itemsize
+        if offset + nbytes > file_size:
+            raise TranslationError(f"its {nbytes} bytes of element records at offset {offset} lie beyond the "
+                                   f"end of the file ({file_size} bytes)")
+        bounds.check(np.frombuffer(read_raw(offset, nbytes), dtype=record))
+    elif layout == h5py.h5d.CHUNKED:
+        filters = [f.as_list() for f in pipeline_of(dcpl)]
+        decoder = HDF5FilterPipeline(filters, f"|V{record.itemsize}", list(dset.chunks)) if filters else None
+        for i in range(dset.id.get_num_chunks()):
+            origin = dset.id.get_chunk_info(i).chunk_offset
+            filter_mask, stored = dset.id.read_direct_chunk(origin)
+            if decoder is not None:
+                try:
+                    stored = decoder.decode_stored(bytes(stored), filter_mask)
+                except ChunkDecodeError as exc:
+                    raise TranslationError(f"the chunk at {origin} cannot be decoded: {exc}") from exc
+            records = np.frombuffer(stored, dtype=np.uint8)
+            usable = records.nbytes - records.nbytes % record.itemsize
+            bounds.check(records[:usable].view(record))
+
+
+class _Bounds:
+    """Running checks over a dataset's element records."""
+
+    def __init__(self, item_size: int, file_size: int):
+        self.item_size = item_size
+        self.file_size = file_size
+        self.seen: list[np.ndarray] = []
+        self.total = 0
+
+    def check(self, records: np.ndarray) -> None:
+        stored = records[records["collection"] != 0]  # address 0: an empty (null) element
+        sizes = stored["length"].astype(np.uint64) * np.uint64(self.item_size)
+        if sizes.size and int(sizes.max()) > self.file_size:
+            raise TranslationError(
+                f"a variable-length element declares {int(sizes.max())} bytes, more than the whole file holds "
+                f"({self.file_size} bytes): the file is corrupt")
+        self.seen.append(np.rec.fromarrays([stored["collection"].astype(np.uint64),
+                                            stored["index"].astype(np.uint64), sizes],
+                                           names="collection,index,size"))
+        self.total += int(sizes.sum())
+        if self.total > self.file_size:
+            self._check_distinct()
+
+    def _check_distinct(self) -> None:
+        """Elements may share a heap object: only distinct objects must fit in the file."""
+        seen = np.concatenate(self.seen)
+        order = np.lexsort((seen["size"], seen["index"], seen["collection"]))
+        seen = seen[order]
+        last_of_object = np.ones(len(seen), bool)  # sorted by size within an object: its largest
+        last_of_object[:-1] = (seen["collection"][1:] != seen["collection"][:-1]) | (seen["index"][1:] != seen["index"][:-1])
+        distinct = seen[last_of_object]
+        total = int(distinct["size"].sum())
+        self.seen, self.total = [distinct], total
+        if total > self.file_size:
+            raise TranslationError(
+                f"its variable-length elements declare {total} bytes in distinct heap objects, more than "
+                f"the whole file holds ({self.file_size} bytes): the file is corrupt")
