@@ -12,10 +12,20 @@ from numcodecs.errors import UnknownCodecError
 
 from lindi_core.errors import ReferenceFormatError
 
+OBJECT_CODEC_IDS = frozenset({"vlen-utf8", "vlen-bytes", "vlen-array", "json2"})
+
 
 def check_codecs(zarray: dict[str, Any], key: str) -> None:
-    """Raise :class:`ReferenceFormatError` unless every codec of ``zarray`` can be built."""
-    configs = list(zarray.get("filters") or [])
+    """Raise :class:`ReferenceFormatError` unless every codec of ``zarray`` can be built, and
+    an object array (``|O``) has an object codec first among its filters, and only it."""
+    filters = zarray.get("filters") or []
+    object_codec = bool(filters) and isinstance(filters[0], dict) and filters[0].get("id") in OBJECT_CODEC_IDS
+    if (zarray.get("dtype") == "|O") != object_codec:
+        raise ReferenceFormatError(
+            f"{key}: an object array ('dtype' \"|O\") needs an object codec ({', '.join(sorted(OBJECT_CODEC_IDS))}) "
+            f"as its first filter, and only an object array has one (dtype {zarray.get('dtype')!r}, "
+            f"filters {filters!r})")
+    configs = list(filters)
     if zarray.get("compressor"):
         configs.append(zarray["compressor"])
     for config in configs:

@@ -268,3 +268,52 @@ def test_corrupt_compressed_chunks_raise_chunk_decode_error(tmp_path):
                 f[name][:]
             with pytest.raises(LindiError, match=f"{name}/0"):
                 zarr.open_array(store, path=name, mode="r", zarr_format=2)[:]
+
+
+_HOSTILE_COMPRESSORS = [None, {"id": "zlib", "level": "x"}, {"id": "blosc", "cname": 5}, {"id": "lz4"}, {"id": "bz2", "level": 1}]
+_HOSTILE_FILTERS = [None, [{"id": "shuffle", "elementsize": "a"}], [{"id": "shuffle", "elementsize": 0}],
+                    [{"id": "vlen-utf8"}], [{"id": "json2"}], [{"id": "fletcher32"}],
+                    [{"id": "lindi_core.hdf5_filters", "filters": [[1, 0, [1]]], "dtype": "<f8", "chunk_shape": [4]}]]
+_HOSTILE_DTYPES = ["<f8", "|O", "|V3", [["a", "<i4"], ["b", "<f8"]]]
+_HOSTILE_CHUNKS = [b"", b"\xff" * 40, zlib.compress(b"\x00" * 12), b'[1, 2, "|O", [4]]', bytes(numcodecs.Blosc().encode(np.zeros(4)))]
+
+
+def test_hostile_metadata_and_chunks_raise_only_lindi_errors_through_the_facade(tmp_path):
+    """Every combination of malformed codec configurations, mismatched types and chunks that
+    do not decode: the facade raises lindi_core errors only (before: ValueError, TypeError,
+    RuntimeError, OSError, zlib.error, UnknownCodecError escaped)."""
+    import base64
+    import itertools
+
+    escaped = []
+    reads = 0
+    path = tmp_path / "fuzz.lindi.json"
+    for compressor, filters, dtype, chunk in itertools.product(_HOSTILE_COMPRESSORS, _HOSTILE_FILTERS, _HOSTILE_DTYPES,
+                                                               _HOSTILE_CHUNKS):
+        refs = {".zgroup": {"zarr_format": 2}, "a/.zarray": _zarray(dtype, [4], [4], compressor, filters),
+                "a/0": "base64:" + base64.b64encode(chunk).decode()}
+        path.write_text(json.dumps({"refs": refs}))
+        with lindi_core.LindiH5pyFile.from_lindi_file(str(path)) as f:
+            for read in (lambda: f["a"][:], lambda: f["a"][[0, 2]]):
+                reads += 1
+                try:
+                    read()
+                except LindiError:
+                    pass
+                except Exception as exc:
+                    escaped.append((refs["a/.zarray"], chunk[:16], repr(exc)[:200]))
+    assert reads == 2 * 5 * 7 * 4 * 5
+    assert not escaped, escaped[:5]
+
+
+def test_an_object_codec_on_a_non_object_array_is_a_reference_format_error(tmp_path):
+    arrays = {"a": (_zarray("|S4", [4], [4], None, [{"id": "vlen-utf8"}]), bytes(16)),
+              "b": (_zarray("|O", [4], [4], None, [{"id": "shuffle", "elementsize": 8}]), bytes(32))}
+    path = _write_reference_file(tmp_path, arrays)
+    store = lindi_core.ReferenceStore.from_file(path)
+    with lindi_core.LindiH5pyFile.from_lindi_file(path) as f:
+        for name in arrays:
+            with pytest.raises(ReferenceFormatError, match=f"{name}/.zarray.*object codec"):
+                f[name][:]
+            with pytest.raises(ReferenceFormatError, match=f"{name}/.zarray.*object codec"):
+                zarr.open_array(store, path=name, mode="r", zarr_format=2)[:]
