@@ -296,54 +296,58 @@ def chunk_geometry(zarray: dict) -> tuple[int | None, int]:
     return (None if dtype.hasobject else nitems * dtype.itemsize), nitems
 
 
+def decode_chain(zarray: dict) -> list[tuple[dict, list]]:
+    """The array's codecs in decoding order (compressor, then filters last to first), each with
+    the filters its output is still encoded with (those decoded after it)."""
+    filters = list(zarray.get("filters") or [])
+    chain = [(dict(zarray["compressor"]), filters)] if zarray.get("compressor") else []
+    chain.extend((dict(filters[i]), filters[:i]) for i in range(len(filters) - 1, -1, -1))
+    return chain
+
+
+def _bounded_step(config: dict, inner: list, chunk_nbytes: int | None, data: Any) -> np.ndarray:
+    decoded = decompress(config, data, compressor_output_limit(chunk_nbytes, inner))
+    if not inner and chunk_nbytes is not None and decoded.nbytes != chunk_nbytes:
+        raise ChunkDecodeError(f"{config.get('id')!r} data decodes to {decoded.nbytes} bytes; a chunk of this "
+                               f"array holds {chunk_nbytes}")
+    return decoded
+
+
+def _numcodecs_step(config: dict, data: Any) -> Any:
+    try:
+        return numcodecs.get_codec(dict(config)).decode(data)
+    except (ValueError, TypeError, RuntimeError, KeyError, IndexError, OverflowError, MemoryError, OSError,
+            EOFError, zlib.error) as exc:
+        raise ChunkDecodeError(f"{config.get('id')!r} cannot decode the chunk: {exc}") from exc
+
+
 def decode_chunk(zarray: dict, data: Any) -> Any:
     """A stored chunk decoded by the array's codecs as numcodecs does it (the object codec's
     output is an object array), within the bounds of the chunk."""
     chunk_nbytes, nitems = chunk_geometry(zarray)
-    data = decode_compressor(zarray, chunk_nbytes, data)
-    filters = zarray.get("filters") or []
-    for index in range(len(filters) - 1, -1, -1):
-        config = dict(filters[index])
-        if index == 0 and config.get("id") in OBJECT_CODECS:
+    for config, inner in decode_chain(zarray):
+        if config.get("id") in BOUNDED_COMPRESSORS:
+            data = _bounded_step(config, inner, chunk_nbytes, data)
+            continue
+        if not inner and config.get("id") in OBJECT_CODECS:
             check_object_chunk(config["id"], data, nitems)
-        try:
-            data = numcodecs.get_codec(config).decode(data)
-        except (ValueError, TypeError, RuntimeError, KeyError, IndexError, OverflowError, MemoryError) as exc:
-            raise ChunkDecodeError(f"{config.get('id')!r} cannot decode the chunk: {exc}") from exc
+        data = _numcodecs_step(config, data)
     return data
 
 
-def decode_compressor(zarray: dict, chunk_nbytes: int | None, data: Any, out: np.ndarray | None = None) -> Any:
-    """``data`` with the array's compressor undone, within the bound of its chunks (unchanged
-    when it has no compressor; an unbounded compressor decodes through numcodecs)."""
-    compressor = zarray.get("compressor")
-    if not compressor:
-        return data
-    filters = zarray.get("filters")
-    if compressor.get("id") in BOUNDED_COMPRESSORS:
-        limit = compressor_output_limit(chunk_nbytes, filters)
-        return decompress(dict(compressor), data, limit, out if not filters else None)
-    return numcodecs.get_codec(dict(compressor)).decode(data)
-
-
-def check_encoded_chunk(zarray: dict, chunk_nbytes: int | None, nitems: int, data: Any) -> Any:
+def check_encoded_chunk(zarray: dict, chunk_nbytes: int | None, nitems: int, data: Any) -> None:
     """Check that ``data``, a stored chunk, decodes within its bounds before a codec pipeline
-    that knows no bounds (zarr's) decodes it: the compressor stops at the chunk's size and an
-    object codec's item count must fit. Returns the decompressed bytes when it had to decompress
-    them, else ``None``."""
-    compressor = zarray.get("compressor")
-    filters = zarray.get("filters") or []
-    object_codec = filters[0].get("id") if filters and filters[0].get("id") in OBJECT_CODECS else None
-    decompressed = None
-    if compressor and compressor.get("id") in BOUNDED_COMPRESSORS:
-        decompressed = decode_compressor(zarray, chunk_nbytes, data)
-        if not filters and chunk_nbytes is not None and decompressed.nbytes != chunk_nbytes:
-            raise ChunkDecodeError(f"{compressor.get('id')!r} data decodes to {decompressed.nbytes} bytes; "
-                                   f"a chunk of this array holds {chunk_nbytes}")
-    if object_codec is not None:
-        if compressor and decompressed is None:
-            return None  # a compressor we cannot bound: nothing to check its output against
-        inner = filters[1:]
-        if not inner:  # filters apply in reverse: the object codec sees the compressor's output
-            check_object_chunk(object_codec, decompressed if decompressed is not None else data, nitems)
-    return decompressed
+    that knows no bounds (zarr's) decodes it: every decompression stops at the chunk's size
+    (the codecs up to the last decompressor are run, bounded) and an object codec's item count
+    must fit in what reaches it."""
+    chain = decode_chain(zarray)
+    object_codec = bool(chain) and chain[-1][0].get("id") in OBJECT_CODECS
+    bounded = [i for i, (config, _) in enumerate(chain) if config.get("id") in BOUNDED_COMPRESSORS]
+    last = len(chain) - 1 if object_codec else (bounded[-1] if bounded else -1)
+    for index, (config, inner) in enumerate(chain[: last + 1]):
+        if index == len(chain) - 1 and object_codec:
+            check_object_chunk(config["id"], data, nitems)
+        elif config.get("id") in BOUNDED_COMPRESSORS:
+            data = _bounded_step(config, inner, chunk_nbytes, data)
+        else:
+            data = _numcodecs_step(config, data)

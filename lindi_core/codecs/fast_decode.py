@@ -29,7 +29,7 @@ from typing import Any
 import numcodecs
 import numpy as np
 
-from lindi_core.codecs.bounded import BOUNDED_COMPRESSORS, compressor_output_limit, decompress
+from lindi_core.codecs.bounded import BOUNDED_COMPRESSORS, compressor_output_limit, decode_chain, decompress
 from lindi_core.errors import ChunkDecodeError
 
 # Kinds of dtypes whose chunks are plain fixed-size bytes (no object codecs, no JSON rows).
@@ -49,13 +49,10 @@ def chunk_decoder(zarray: dict[str, Any], dtype: np.dtype) -> ChunkDecoder | Non
     if dtype.kind not in NUMERIC_KINDS or dtype.fields is not None or zarray.get("order", "C") != "C":
         return None
     chunk_bytes = math.prod(zarray["chunks"]) * dtype.itemsize
-    compressor = zarray.get("compressor")
-    filters = [dict(f) for f in reversed(zarray.get("filters") or [])]
     try:
-        stages = [_stage(config, chunk_bytes) for config in filters]
-        if compressor:
-            limit = compressor_output_limit(chunk_bytes, zarray.get("filters"))
-            stages.insert(0, _decompress_stage(dict(compressor), limit))
+        stages = [_decompress_stage(config, compressor_output_limit(chunk_bytes, inner))
+                  if config.get("id") in BOUNDED_COMPRESSORS else _stage(config, chunk_bytes)
+                  for config, inner in decode_chain(zarray)]
     except (ValueError, TypeError, KeyError):  # an unknown codec: Zarr's path reports it
         return None
 
@@ -114,20 +111,12 @@ def _stage(config: dict[str, Any], chunk_bytes: int) -> Callable[[Any, np.ndarra
 
 
 def _decompress_stage(config: dict[str, Any], limit: int) -> Callable[[Any, np.ndarray], Any]:
-    """The compressor's stage: decoded into the stage's buffer, and never past ``limit`` bytes
-    (the chunk's size, or a little more when filters follow); compressors that
-    :mod:`lindi_core.codecs.bounded` cannot bound decode through numcodecs."""
-    if config.get("id") in BOUNDED_COMPRESSORS:
-        def bounded(data: Any, out: np.ndarray) -> Any:
-            return decompress(config, data, limit, out)
+    """A decompressor's stage: decoded into the stage's buffer (libdeflate for zlib), and never
+    past ``limit`` bytes (the chunk's size, or a little more when filters follow)."""
+    def bounded(data: Any, out: np.ndarray) -> Any:
+        return decompress(config, data, limit, out)
 
-        return bounded
-    codec = numcodecs.get_codec(dict(config))
-
-    def generic(data: Any, out: np.ndarray) -> Any:
-        return codec.decode(data)
-
-    return generic
+    return bounded
 
 
 def _unshuffle_stage(codec: numcodecs.abc.Codec, itemsize: int) -> Callable[[Any, np.ndarray], Any]:

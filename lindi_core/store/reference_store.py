@@ -216,10 +216,8 @@ class ReferenceStore(Store):
             if uses_libhdf5_pipeline(zarray.get("filters")):
                 pipeline = numcodecs.get_codec(dict(zarray["filters"][0]))
                 await asyncio.to_thread(pipeline.check, data)
-            elif zarray.get("compressor"):
-                await asyncio.to_thread(check_encoded_chunk, zarray, chunk_nbytes, nitems, data)
             else:
-                check_encoded_chunk(zarray, chunk_nbytes, nitems, data)
+                await asyncio.to_thread(check_encoded_chunk, zarray, chunk_nbytes, nitems, data)
         except ChunkDecodeError as exc:
             raise ChunkDecodeError(f"chunk {key!r}: {exc}") from exc
 

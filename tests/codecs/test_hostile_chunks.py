@@ -122,6 +122,17 @@ def test_compression_bombs_stop_at_the_chunk_size(tmp_path, bombs):
 
 
 @pytest.mark.slow
+def test_compression_bombs_as_translated_filters_stop_at_the_chunk_size(tmp_path, bombs):
+    """Translated HDF5 files hold their compressors in ``filters`` (``compressor`` is null)."""
+    arrays = {}
+    for name, (config, data) in bombs.items():
+        arrays[name] = (_zarray("<f8", [CHUNK_ITEMS], [CHUNK_ITEMS], None, [config]), data)
+        arrays[f"{name}-shuffled"] = (
+            _zarray("<f8", [CHUNK_ITEMS], [CHUNK_ITEMS], None, [{"id": "shuffle", "elementsize": 8}, config]), data)
+    _assert_refused(_probe(_write_reference_file(tmp_path, arrays), list(arrays)))
+
+
+@pytest.mark.slow
 def test_compression_bombs_with_a_filter_stop_near_the_chunk_size(tmp_path, bombs):
     shuffle = [{"id": "shuffle", "elementsize": 8}]
     arrays = {name: (_zarray("<f8", [CHUNK_ITEMS], [CHUNK_ITEMS], config, shuffle), data)
@@ -228,6 +239,11 @@ def test_honest_chunks_still_decode_exactly(tmp_path):
                 for f in filters or []:
                     block = numcodecs.get_codec(dict(f)).encode(block)
                 arrays[f"{name}#{i}"] = bytes(codec.encode(np.asarray(block)))
+        name = f"{config['id']}-as-filter"
+        arrays[name] = (_zarray("<f8", [3000], [1000], None, [{"id": "shuffle", "elementsize": 8}, config]), None)
+        for i in range(3):
+            shuffled = numcodecs.Shuffle(8).encode(values[i * 1000 : (i + 1) * 1000])
+            arrays[f"{name}#{i}"] = bytes(codec.encode(np.frombuffer(shuffled, np.uint8)))
         arrays[f"{config['id']}-text"] = (_zarray("|O", [50], [50], config, [{"id": "vlen-utf8"}], ""), None)
         arrays[f"{config['id']}-text#0"] = bytes(codec.encode(numcodecs.VLenUTF8().encode(strings)))
     refs: dict = {".zgroup": {"zarr_format": 2}}
