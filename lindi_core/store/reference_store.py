@@ -187,8 +187,12 @@ class ReferenceStore(Store):
             return with_mask_header(data, filter_mask)
         if filter_mask:
             try:
-                return restore_skipped_filters(data, filters or [], filter_mask)
-            except (ValueError, RuntimeError, OSError) as exc:
+                chunk_nbytes = chunk_geometry(zarray)[0]
+            except (TypeError, ValueError, IndexError, AttributeError):
+                chunk_nbytes = None
+            try:
+                return restore_skipped_filters(data, filters or [], filter_mask, chunk_nbytes)
+            except (ValueError, RuntimeError, OSError, ChunkDecodeError) as exc:
                 raise ChunkDecodeError(f"chunk {key!r} (filter mask {filter_mask}) cannot be decoded: {exc}") from exc
         return _pad_short_chunk(data, zarray, key)
 

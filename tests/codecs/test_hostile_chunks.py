@@ -133,6 +133,21 @@ def test_compression_bombs_as_translated_filters_stop_at_the_chunk_size(tmp_path
 
 
 @pytest.mark.slow
+def test_a_bomb_in_a_chunk_stored_with_a_filter_skipped_is_refused(tmp_path, bombs):
+    """HDF5 skipped the (optional) shuffle for this chunk: the store rewrites it into the form
+    the full pipeline decodes, inflating it first; that inflation is bounded too."""
+    filters = [{"id": "shuffle", "elementsize": 8}, {"id": "zlib", "level": 1}]
+    path = _write_reference_file(tmp_path, {"masked": (_zarray("<f8", [CHUNK_ITEMS], [CHUNK_ITEMS], None, filters),
+                                                       bombs["zlib"][1])})
+    with open(path) as f:
+        document = json.load(f)
+    document["refs"]["masked/0"].append({"filter_mask": 1})
+    with open(path, "w") as f:
+        json.dump(document, f)
+    _assert_refused(_probe(path, ["masked"]))
+
+
+@pytest.mark.slow
 def test_compression_bombs_with_a_filter_stop_near_the_chunk_size(tmp_path, bombs):
     shuffle = [{"id": "shuffle", "elementsize": 8}]
     arrays = {name: (_zarray("<f8", [CHUNK_ITEMS], [CHUNK_ITEMS], config, shuffle), data)
