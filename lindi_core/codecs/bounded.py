@@ -24,6 +24,7 @@ from __future__ import annotations
 import bz2
 import math
 import struct
+import threading
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -305,8 +306,29 @@ def decode_chain(zarray: dict) -> list[tuple[dict, list]]:
     return chain
 
 
-def _bounded_step(config: dict, inner: list, chunk_nbytes: int | None, data: Any) -> np.ndarray:
-    decoded = decompress(config, data, compressor_output_limit(chunk_nbytes, inner))
+# Buffers the checks decode into and throw away, kept per thread: a fresh one per chunk costs a
+# page fault per 4 KiB written, about as long as inflating them.
+_check_buffers = threading.local()
+KEPT_CHECK_BUFFER_LIMIT = 32 * 1024 * 1024
+
+
+def _check_buffer(nbytes: int, slot: int) -> np.ndarray | None:
+    if nbytes > KEPT_CHECK_BUFFER_LIMIT:
+        return None
+    mine = getattr(_check_buffers, "by_slot", None)
+    if mine is None:
+        mine = _check_buffers.by_slot = {}
+    buffer = mine.get(slot)
+    if buffer is None or buffer.nbytes != nbytes:
+        buffer = mine[slot] = np.empty(nbytes, np.uint8)
+    return buffer
+
+
+def _bounded_step(config: dict, inner: list, chunk_nbytes: int | None, data: Any, scratch_slot: int | None = None) -> np.ndarray:
+    """``scratch_slot``: decode into a buffer of this thread that the next check reuses."""
+    limit = compressor_output_limit(chunk_nbytes, inner)
+    out = _check_buffer(limit, scratch_slot) if scratch_slot is not None else None
+    decoded = decompress(config, data, limit, out)
     if not inner and chunk_nbytes is not None and decoded.nbytes != chunk_nbytes:
         raise ChunkDecodeError(f"{config.get('id')!r} data decodes to {decoded.nbytes} bytes; a chunk of this "
                                f"array holds {chunk_nbytes}")
@@ -348,6 +370,7 @@ def check_encoded_chunk(zarray: dict, chunk_nbytes: int | None, nitems: int, dat
         if index == len(chain) - 1 and object_codec:
             check_object_chunk(config["id"], data, nitems)
         elif config.get("id") in BOUNDED_COMPRESSORS:
-            data = _bounded_step(config, inner, chunk_nbytes, data)
+            # into a kept buffer (libdeflate's fast path): the result is only looked at
+            data = _bounded_step(config, inner, chunk_nbytes, data, scratch_slot=index % 2)
         else:
             data = _numcodecs_step(config, data)
