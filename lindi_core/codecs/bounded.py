@@ -114,12 +114,13 @@ _INTO: dict[str, Callable[[memoryview, np.ndarray], Any]] = {
 # -- of unknown size, at most ``limit`` --------------------------------------------------------
 
 class _Output:
-    """Where a stream decoder writes: one buffer of ``limit`` bytes, reserved, not committed
-    (pages are committed as they are written), so no piece is ever copied twice."""
+    """Where a stream decoder writes, up to ``limit`` bytes: a buffer that grows (doubling) with
+    what the stream really produces, so a chunk that declares a huge size while holding little
+    takes little memory."""
 
     def __init__(self, config: dict, limit: int):
         self.config, self.limit = config, limit
-        self.buffer = np.empty(limit, np.uint8)
+        self.buffer = np.empty(min(limit, _STREAM_PIECE), np.uint8)
         self.size = 0
 
     def room(self) -> int:
@@ -132,6 +133,10 @@ class _Output:
             # The error may be kept a while (with its traceback, this frame): not the buffer.
             self.buffer = np.empty(0, np.uint8)
             raise _too_big(self.config, self.limit)
+        if end > self.buffer.nbytes:
+            grown = np.empty(min(self.limit, max(end, 2 * self.buffer.nbytes)), np.uint8)
+            grown[: self.size] = self.buffer[: self.size]
+            self.buffer = grown
         self.buffer[self.size : end] = np.frombuffer(piece, np.uint8)
         self.size = end
 
@@ -201,11 +206,16 @@ def _blosc_capped(config: dict, data: memoryview, limit: int) -> Any:
 
 
 def _zstd_capped(config: dict, data: memoryview, limit: int) -> Any:
-    # a buffer of ``limit`` bytes is only reserved: pages are committed as they are written
-    try:
-        return imagecodecs.zstd_decode(data, out=np.empty(limit, np.uint8))
-    except RuntimeError as exc:
-        raise _fail(config, f"data is corrupt or decodes to more than the {limit} bytes a chunk can hold: {exc}") from exc
+    # zstd cannot be streamed here: first a buffer sized by the data (real ratios are far below
+    # 64), then the whole limit, so that a chunk declaring a huge size while holding a few
+    # bytes takes a few bytes
+    first = min(limit, max(_STREAM_PIECE, 64 * len(data)))
+    for size in (first, limit) if first < limit else (limit,):
+        try:
+            return imagecodecs.zstd_decode(data, out=np.empty(size, np.uint8))
+        except RuntimeError as exc:
+            error = exc
+    raise _fail(config, f"data is corrupt or decodes to more than the {limit} bytes a chunk can hold: {error}") from error
 
 
 _CAPPED: dict[str, Callable[[dict, memoryview, int], Any]] = {

@@ -56,14 +56,20 @@ def chunk_decoder(zarray: dict[str, Any], dtype: np.dtype) -> ChunkDecoder | Non
     except (ValueError, TypeError, KeyError):  # an unknown codec: Zarr's path reports it
         return None
 
+    # Chunks declared this large get no buffer of their declared size up front: each stage
+    # allocates what its input really decodes to (a hostile .zarray may declare any size).
+    declared_only = chunk_bytes > LAZY_CHUNK_BYTES
+
     def decode(encoded: Any, out: np.ndarray | None = None, *, transient: bool = False) -> np.ndarray:
         data = encoded
         for index, stage in enumerate(stages):
             last = index == len(stages) - 1
-            if not last:
-                dest = _scratch(chunk_bytes, index % 2)  # stage i reads what stage i - 1 wrote
-            elif out is not None:
+            if last and out is not None:
                 dest = out
+            elif declared_only:
+                dest = None
+            elif not last:
+                dest = _scratch(chunk_bytes, index % 2)  # stage i reads what stage i - 1 wrote
             else:
                 dest = _scratch(chunk_bytes, 2) if transient else np.empty(chunk_bytes, np.uint8)
             data = stage(data, dest)
@@ -84,6 +90,7 @@ def chunk_decoder(zarray: dict[str, Any], dtype: np.dtype) -> ChunkDecoder | Non
 # and their page faults are small beside their decoding time.
 _buffers = threading.local()
 KEPT_SCRATCH_LIMIT = 32 * 1024 * 1024
+LAZY_CHUNK_BYTES = 256 * 1024 * 1024
 
 
 def _scratch(nbytes: int, slot: int) -> np.ndarray:
@@ -104,16 +111,16 @@ def _stage(config: dict[str, Any], chunk_bytes: int) -> Callable[[Any, np.ndarra
     if codec_id == "shuffle" and _LITTLE_ENDIAN_HOST and int(config.get("elementsize", 4)) in _PLANE_TYPES:
         return _unshuffle_stage(codec, int(config["elementsize"]))
 
-    def generic(data: Any, out: np.ndarray) -> Any:
+    def generic(data: Any, out: np.ndarray | None) -> Any:
         return codec.decode(data)
 
     return generic
 
 
-def _decompress_stage(config: dict[str, Any], limit: int) -> Callable[[Any, np.ndarray], Any]:
+def _decompress_stage(config: dict[str, Any], limit: int) -> Callable[[Any, np.ndarray | None], Any]:
     """A decompressor's stage: decoded into the stage's buffer (libdeflate for zlib), and never
     past ``limit`` bytes (the chunk's size, or a little more when filters follow)."""
-    def bounded(data: Any, out: np.ndarray) -> Any:
+    def bounded(data: Any, out: np.ndarray | None) -> Any:
         return decompress(config, data, limit, out)
 
     return bounded
@@ -122,12 +129,14 @@ def _decompress_stage(config: dict[str, Any], limit: int) -> Callable[[Any, np.n
 def _unshuffle_stage(codec: numcodecs.abc.Codec, itemsize: int) -> Callable[[Any, np.ndarray], Any]:
     plane_type = _PLANE_TYPES[itemsize]
 
-    def unshuffle(data: Any, out: np.ndarray) -> Any:
+    def unshuffle(data: Any, out: np.ndarray | None) -> Any:
         planes = _as_bytes_array(data)
         if planes.nbytes % itemsize:
             return codec.decode(data)  # numcodecs raises the error for a ragged buffer
         count = planes.nbytes // itemsize
         planes = planes.reshape(itemsize, count)
+        if out is None:
+            out = np.empty(planes.nbytes, np.uint8)
         if out.nbytes != planes.nbytes:
             return codec.decode(data)
         target = out.view(plane_type)

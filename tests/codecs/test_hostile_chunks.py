@@ -348,3 +348,34 @@ def test_an_object_codec_on_a_non_object_array_is_a_reference_format_error(tmp_p
                 f[name][:]
             with pytest.raises(ReferenceFormatError, match=f"{name}/.zarray.*object codec"):
                 zarr.open_array(store, path=name, mode="r", zarr_format=2)[:]
+
+
+@pytest.mark.parametrize("compressor", [{"id": "zlib", "level": 1}, {"id": "zstd", "level": 1}, {"id": "bz2", "level": 1}])
+def test_a_huge_declared_array_reads_lazily_and_its_tiny_chunks_take_little_memory(tmp_path, compressor):
+    """2**40 elements in chunks of 8 GiB: a selection of the fill value allocates its output, a
+    stored chunk of a few bytes is refused, and neither allocates what the metadata declares
+    (NumPy's allocations are traced by tracemalloc, reserved or not)."""
+    import base64
+    import tracemalloc
+
+    zarray = _zarray("<f8", [2**40], [2**30], compressor, fill_value=1.5)
+    tiny = bytes(numcodecs.get_codec(dict(compressor)).encode(b"x" * 16))
+    refs = {".zgroup": {"zarr_format": 2}, "fill/.zarray": zarray, "tiny/.zarray": zarray,
+            "tiny/1": "base64:" + base64.b64encode(tiny).decode()}
+    path = tmp_path / "huge.lindi.json"
+    path.write_text(json.dumps({"refs": refs}))
+    store = lindi_core.ReferenceStore.from_file(str(path))
+    window = slice(2**30 + 3, 2**30 + 13)
+    tracemalloc.start()
+    try:
+        with lindi_core.LindiH5pyFile.from_lindi_file(str(path)) as f:
+            np.testing.assert_array_equal(f["fill"][window], np.full(10, 1.5))
+            np.testing.assert_array_equal(f["fill"][[5, 2**39]], [1.5, 1.5])
+            for read in (lambda: f["tiny"][window], lambda: f["tiny"][[2**30, 2**30 + 7]],
+                         lambda: zarr.open_array(store, path="tiny", mode="r", zarr_format=2)[window]):
+                with pytest.raises(ChunkDecodeError, match="tiny/1.*decode"):
+                    read()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 1024 * 1024
