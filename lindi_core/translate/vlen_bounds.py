@@ -65,8 +65,10 @@ def check_vlen_sizes(dset: h5py.Dataset, read_raw: RawReader | None) -> None:
     elif layout == h5py.h5d.CHUNKED:
         filters = [f.as_list() for f in pipeline_of(dcpl)]
         decoder = HDF5FilterPipeline(filters, f"|V{record.itemsize}", list(dset.chunks)) if filters else None
-        for i in range(dset.id.get_num_chunks()):
-            origin = dset.id.get_chunk_info(i).chunk_offset
+        origins: list[tuple[int, ...]] = []
+        # one pass over the chunk index (get_chunk_info(i) walks it from the start each time)
+        dset.id.chunk_iter(lambda info: origins.append(info.chunk_offset))
+        for origin in origins:
             filter_mask, stored = dset.id.read_direct_chunk(origin)
             if decoder is not None:
                 try:
@@ -94,9 +96,7 @@ class _Bounds:
             raise TranslationError(
                 f"a variable-length element declares {int(sizes.max())} bytes, more than the whole file holds "
                 f"({self.file_size} bytes): the file is corrupt")
-        self.seen.append(np.rec.fromarrays([stored["collection"].astype(np.uint64),
-                                            stored["index"].astype(np.uint64), sizes],
-                                           names="collection,index,size"))
+        self.seen.append(stored)
         self.total += int(sizes.sum())
         if self.total > self.file_size:
             self._check_distinct()
@@ -104,12 +104,12 @@ class _Bounds:
     def _check_distinct(self) -> None:
         """Elements may share a heap object: only distinct objects must fit in the file."""
         seen = np.concatenate(self.seen)
-        order = np.lexsort((seen["size"], seen["index"], seen["collection"]))
+        order = np.lexsort((seen["length"], seen["index"], seen["collection"]))
         seen = seen[order]
-        last_of_object = np.ones(len(seen), bool)  # sorted by size within an object: its largest
+        last_of_object = np.ones(len(seen), bool)  # sorted by length within an object: its largest
         last_of_object[:-1] = (seen["collection"][1:] != seen["collection"][:-1]) | (seen["index"][1:] != seen["index"][:-1])
         distinct = seen[last_of_object]
-        total = int(distinct["size"].sum())
+        total = int((distinct["length"].astype(np.uint64) * np.uint64(self.item_size)).sum())
         self.seen, self.total = [distinct], total
         if total > self.file_size:
             raise TranslationError(
