@@ -59,7 +59,7 @@ def translate_dataset(ctx: DatasetContext, dset: h5py.Dataset, key: str) -> None
         family = dtypes.classify(dset.dtype)
     except TypeError as exc:
         raise TranslationError(str(exc), source=ctx.source, object_path=dset.name) from None
-    zattrs = encode_attributes(dset, ctx.refs, ctx.source)
+    zattrs = encode_attributes(dset, ctx.refs, ctx.source, ctx.read_raw)
     if family is Family.COMPOUND and _as_rows(ctx, dset):
         family = Family.COMPOUND_JSON  # small: in LINDI 0.4's form, which it reads (see ChunkOptions)
     try:

@@ -178,7 +178,7 @@ def _translate_open_file(h5file: h5py.File, source: str, ref_url: str, options: 
             if entry.kind == "dataset":
                 translate_dataset(ctx, open_object(h5file.id, entry.path), key)
             elif entry.kind == "group":
-                _group(rfs, key, encode_attributes(open_object(h5file.id, entry.path), refs, source))
+                _group(rfs, key, encode_attributes(open_object(h5file.id, entry.path), refs, source, read_raw))
             elif entry.kind == "hard":
                 _group(rfs, key, {ann.HARD_LINK: {"path": entry.target}})
             elif entry.kind == "soft":
@@ -188,7 +188,7 @@ def _translate_open_file(h5file: h5py.File, source: str, ref_url: str, options: 
                 _group(rfs, key, {ann.EXTERNAL_LINK: {"file": filename, "path": path}})
             else:
                 datatype = open_object(h5file.id, entry.path)
-                _group(rfs, key, {**encode_attributes(datatype, refs, source),
+                _group(rfs, key, {**encode_attributes(datatype, refs, source, read_raw),
                                   ann.NAMED_DATATYPE: {"dtype": describe(datatype.dtype)}})
             bar.update(1)
     return rfs

@@ -11,8 +11,9 @@ heap objects together cannot either. The records are read raw (no libhdf5 conver
 contiguous dataset's bytes from the file, a chunk's with ``read_direct_chunk``, decoded through
 its filter pipeline when it has one) and checked against the file's size first.
 
-Compact datasets (whose records live inside the object header, at most 64 KiB of them) cannot
-be read raw through h5py and are not checked.
+Compact datasets and attributes keep their records inside the object header, which h5py does
+not read raw: :mod:`lindi_core.translate.object_header` finds them there (an attribute in dense
+storage, or a header it cannot read, is not checked).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 
 from lindi_core.codecs import HDF5FilterPipeline
 from lindi_core.errors import ChunkDecodeError, TranslationError
+from lindi_core.translate import object_header
 from lindi_core.translate.filters import pipeline_of
 
 RawReader = Callable[[int, int], bytes]
@@ -47,7 +49,7 @@ def check_vlen_sizes(dset: h5py.Dataset, read_raw: RawReader | None) -> None:
     item_size = vlen_item_size(dset.id.get_type())
     if item_size is None or dset.shape is None or math.prod(dset.shape) == 0:
         return
-    address_size = dset.file.id.get_create_plist().get_sizes()[0]
+    address_size, size_size = dset.file.id.get_create_plist().get_sizes()
     record = np.dtype([("length", "<u4"), ("collection", f"<u{address_size}"), ("index", "<u4")])
     file_size = dset.file.id.get_filesize()
     bounds = _Bounds(item_size, file_size)
@@ -62,6 +64,13 @@ def check_vlen_sizes(dset: h5py.Dataset, read_raw: RawReader | None) -> None:
             raise TranslationError(f"its {nbytes} bytes of element records at offset {offset} lie beyond the "
                                    f"end of the file ({file_size} bytes)")
         bounds.check(np.frombuffer(read_raw(offset, nbytes), dtype=record))
+    elif layout == h5py.h5d.COMPACT:
+        if read_raw is None:
+            return
+        data = object_header.compact_data(read_raw, h5py.h5o.get_info(dset.id).addr, address_size, size_size)
+        count = math.prod(dset.shape)
+        if data is not None and len(data) >= count * record.itemsize:
+            bounds.check(np.frombuffer(data[: count * record.itemsize], dtype=record))
     elif layout == h5py.h5d.CHUNKED:
         filters = [f.as_list() for f in pipeline_of(dcpl)]
         decoder = HDF5FilterPipeline(filters, f"|V{record.itemsize}", list(dset.chunks)) if filters else None
@@ -78,6 +87,36 @@ def check_vlen_sizes(dset: h5py.Dataset, read_raw: RawReader | None) -> None:
             records = np.frombuffer(stored, dtype=np.uint8)
             usable = records.nbytes - records.nbytes % record.itemsize
             bounds.check(records[:usable].view(record))
+
+
+class AttributeChecker:
+    """Checks the variable-length attributes of one object before libhdf5 reads them (their
+    records are read from the object header once, when the first one is checked)."""
+
+    def __init__(self, obj: h5py.HLObject, read_raw: RawReader | None):
+        self.obj, self.read_raw = obj, read_raw
+        self._records: dict[str, object_header.VlenValues] | None = None
+
+    def check(self, name: str, attr_id: h5py.h5a.AttrID) -> None:
+        if self.read_raw is None or vlen_item_size(attr_id.get_type()) is None:
+            return
+        if self._records is None:
+            file_id = self.obj.file.id
+            address_size, size_size = file_id.get_create_plist().get_sizes()
+            self._file_size = file_id.get_filesize()
+            self._record = np.dtype([("length", "<u4"), ("collection", f"<u{address_size}"), ("index", "<u4")])
+            self._records = object_header.vlen_attributes(self.read_raw, h5py.h5o.get_info(self.obj.id).addr,
+                                                          address_size, size_size)
+        found = self._records.get(name)
+        if found is None:
+            return
+        nbytes = found.count * self._record.itemsize
+        if len(found.data) < nbytes:
+            return  # not what this reading of the header expected: libhdf5 decides
+        try:
+            _Bounds(found.item_size, self._file_size).check(np.frombuffer(found.data[:nbytes], dtype=self._record))
+        except TranslationError as exc:
+            raise TranslationError(f"attribute {name!r}: {exc.detail}") from None
 
 
 class _Bounds:

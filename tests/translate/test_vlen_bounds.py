@@ -163,3 +163,119 @@ def test_the_check_reads_each_record_once(tmp_path, monkeypatch):
     monkeypatch.setattr(source.OpenedSource, "read_raw", counting)
     lindi_core.translate(str(path))
     assert calls == [1000 * RECORD.itemsize]
+
+
+def _find_records(path, lengths: list[int]) -> int:
+    """The file offset of consecutive element records with these lengths (searched in the raw
+    bytes, independently of how lindi-core reads object headers)."""
+    raw = open(path, "rb").read()
+    first = lengths[0].to_bytes(4, "little")
+    at = raw.find(first)
+    while at >= 0:
+        records = np.frombuffer(raw, dtype=RECORD, count=len(lengths), offset=at) \
+            if at + len(lengths) * RECORD.itemsize <= len(raw) else None
+        if records is not None and list(records["length"]) == lengths and \
+                all(0 < c < len(raw) for c in records["collection"]):
+            return at
+        at = raw.find(first, at + 1)
+    raise AssertionError("records not found")
+
+
+LONG_STRINGS = np.array(["x" * (37 + 11 * i) for i in range(6)], dtype=object)
+
+
+def _flip_found(path, element: int, length: int) -> None:
+    at = _find_records(path, [len(s) for s in LONG_STRINGS])
+    with open(path, "r+b") as raw:
+        raw.seek(at + element * RECORD.itemsize)
+        raw.write(length.to_bytes(4, "little"))
+
+
+# Version 1 object headers (h5py's default): version 2 headers carry a checksum, which libhdf5
+# checks before reading anything of them.
+@pytest.mark.parametrize("libver", ["earliest"])
+def test_a_bit_flipped_vlen_attribute_is_refused_within_bounded_memory(tmp_path, libver):
+    path = tmp_path / "attribute.h5"
+    with h5py.File(path, "w", libver=libver) as f:
+        g = f.create_group("g")
+        g.attrs["before"] = "fine"
+        g.attrs.create("names", LONG_STRINGS, dtype=h5py.string_dtype())
+    _flip_found(path, 2, 0x7FFFFFFF)
+    result = _translate_in_subprocess(path)
+    kind, message = result["outcome"]
+    assert kind == "lindi_core.errors.TranslationError", result
+    assert "object '/g'" in message and "attribute 'names'" in message and "declares" in message, message
+    assert result["grown"] < MEMORY_BOUND, result
+
+
+@pytest.mark.parametrize("libver", ["earliest"])
+def test_a_bit_flipped_compact_vlen_dataset_is_refused_within_bounded_memory(tmp_path, libver):
+    path = tmp_path / "compact.h5"
+    with h5py.File(path, "w", libver=libver) as f:
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_layout(h5py.h5d.COMPACT)
+        dsid = h5py.h5d.create(f.id, b"c", h5py.h5t.py_create(h5py.string_dtype(), logical=True),
+                               h5py.h5s.create_simple((len(LONG_STRINGS),)), dcpl=dcpl)
+        h5py.Dataset(dsid)[...] = LONG_STRINGS
+    with h5py.File(path, "r") as f:
+        assert f["c"].id.get_create_plist().get_layout() == h5py.h5d.COMPACT
+    _flip_found(path, 4, 0x7FFFFFFF)
+    _assert_refused(_translate_in_subprocess(path), "c")
+
+
+@pytest.mark.parametrize("libver", ["earliest", "latest"])
+def test_honest_vlen_attributes_and_compact_datasets_translate(tmp_path, libver):
+    path = tmp_path / "honest-header.h5"
+    with h5py.File(path, "w", libver=libver, track_order=True) as f:
+        g = f.create_group("g")
+        for i in range(20):  # many attributes: dense storage in version 2 headers
+            g.attrs[f"a{i}"] = f"value {i}"
+        g.attrs.create("names", LONG_STRINGS, dtype=h5py.string_dtype())
+        g.attrs.create("ragged", [np.arange(3, dtype="i2"), np.arange(5, dtype="i2")], dtype=h5py.vlen_dtype("i2"))
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_layout(h5py.h5d.COMPACT)
+        dsid = h5py.h5d.create(f.id, b"c", h5py.h5t.py_create(h5py.string_dtype(), logical=True),
+                               h5py.h5s.create_simple((len(LONG_STRINGS),)), dcpl=dcpl)
+        h5py.Dataset(dsid)[...] = LONG_STRINGS
+    rfs = lindi_core.translate(str(path))
+    with lindi_core.LindiH5pyFile.from_reference_file_system(rfs) as lf, h5py.File(path, "r") as hf:
+        assert list(lf["c"][()]) == list(hf["c"][()])
+        for name, value in hf["g"].attrs.items():
+            if name == "ragged":
+                for got, want in zip(lf["g"].attrs[name], value):
+                    np.testing.assert_array_equal(got, want)
+            else:
+                np.testing.assert_array_equal(lf["g"].attrs[name], value, err_msg=name)
+
+
+@pytest.mark.parametrize("libver", ["earliest", "latest"])
+def test_object_header_reading_finds_the_records_libhdf5_wrote(tmp_path, libver):
+    """The header walk (version 1 and 2 headers) finds exactly the records of the attribute and
+    of the compact dataset: the lengths of the values, pointing into the file."""
+    from lindi_core.translate import object_header
+
+    path = tmp_path / "header.h5"
+    with h5py.File(path, "w", libver=libver) as f:
+        g = f.create_group("g")
+        g.attrs["plain"] = 3
+        g.attrs.create("names", LONG_STRINGS, dtype=h5py.string_dtype())
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_layout(h5py.h5d.COMPACT)
+        dsid = h5py.h5d.create(f.id, b"c", h5py.h5t.py_create(h5py.string_dtype(), logical=True),
+                               h5py.h5s.create_simple((len(LONG_STRINGS),)), dcpl=dcpl)
+        h5py.Dataset(dsid)[...] = LONG_STRINGS
+    raw = open(path, "rb").read()
+
+    def read_raw(offset, length):
+        return raw[offset : offset + length]
+
+    lengths = [len(s) for s in LONG_STRINGS]
+    with h5py.File(path, "r") as f:
+        found = object_header.vlen_attributes(read_raw, h5py.h5o.get_info(f["g"].id).addr, 8, 8)
+        compact = object_header.compact_data(read_raw, h5py.h5o.get_info(f["c"].id).addr, 8, 8)
+    assert set(found) == {"names"}
+    assert (found["names"].item_size, found["names"].count) == (1, len(LONG_STRINGS))
+    records = np.frombuffer(found["names"].data[: len(lengths) * RECORD.itemsize], dtype=RECORD)
+    assert list(records["length"]) == lengths and all(0 < c < len(raw) for c in records["collection"])
+    assert compact is not None and len(compact) == len(lengths) * RECORD.itemsize
+    assert list(np.frombuffer(compact, dtype=RECORD)["length"]) == lengths
