@@ -43,7 +43,7 @@ def encode_attributes(obj: h5py.HLObject, refs: ReferenceEncoder, source: str,
             attr_id = h5py.h5a.open(obj.id, index=index, index_type=order)
             name = attr_id.name.decode("utf-8")
             dtype = attr_id.dtype
-            vlen_check.check(name, attr_id)
+            vlen_check.check(name, dtype)
             value = read_attribute(attr_id, dtype)
             out[name], needs_type = encode_value(value, dtype, refs)
         except TranslationError as exc:

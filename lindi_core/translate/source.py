@@ -29,6 +29,7 @@ class OpenedSource:
     ref_url: str  # what chunk references name: a URL or an absolute local path
     directory: str | None  # where external links and external storage are resolved
     _closer: Any = None
+    _raw: Any = None  # the local file, opened for read_raw
 
     @property
     def remote_file(self) -> Any:
@@ -43,11 +44,14 @@ class OpenedSource:
         if remote is not None:
             remote.seek(offset)
             return remote.read(length)
-        with open(self.h5file.filename, "rb") as f:
-            f.seek(offset)
-            return f.read(length)
+        if self._raw is None:
+            self._raw = open(self.h5file.filename, "rb")  # noqa: SIM115  (closed by close())
+        self._raw.seek(offset)
+        return self._raw.read(length)
 
     def close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
         self.h5file.close()
         if self._closer is not None:
             self._closer.close()

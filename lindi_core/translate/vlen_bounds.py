@@ -18,6 +18,7 @@ storage, or a header it cannot read, is not checked).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -89,6 +90,18 @@ def check_vlen_sizes(dset: h5py.Dataset, read_raw: RawReader | None) -> None:
             bounds.check(records[:usable].view(record))
 
 
+@functools.lru_cache(maxsize=8)
+def _record_dtype(address_size: int) -> np.dtype:
+    return np.dtype([("length", "<u4"), ("collection", f"<u{address_size}"), ("index", "<u4")])
+
+
+def _is_vlen(dtype: np.dtype) -> bool:
+    if dtype.kind != "O":
+        return False
+    string = h5py.check_string_dtype(dtype)
+    return (string is not None and string.length is None) or h5py.check_vlen_dtype(dtype) is not None
+
+
 class AttributeChecker:
     """Checks the variable-length attributes of one object before libhdf5 reads them (their
     records are read from the object header once, when the first one is checked)."""
@@ -97,14 +110,15 @@ class AttributeChecker:
         self.obj, self.read_raw = obj, read_raw
         self._records: dict[str, object_header.VlenValues] | None = None
 
-    def check(self, name: str, attr_id: h5py.h5a.AttrID) -> None:
-        if self.read_raw is None or vlen_item_size(attr_id.get_type()) is None:
+    def check(self, name: str, dtype: np.dtype) -> None:
+        """Check the attribute ``name`` of type ``dtype`` (as h5py gives it)."""
+        if self.read_raw is None or not _is_vlen(dtype):
             return
         if self._records is None:
-            file_id = self.obj.file.id
+            file_id = h5py.h5i.get_file_id(self.obj.id)
             address_size, size_size = file_id.get_create_plist().get_sizes()
             self._file_size = file_id.get_filesize()
-            self._record = np.dtype([("length", "<u4"), ("collection", f"<u{address_size}"), ("index", "<u4")])
+            self._record = _record_dtype(address_size)
             self._records = object_header.vlen_attributes(self.read_raw, h5py.h5o.get_info(self.obj.id).addr,
                                                           address_size, size_size)
         found = self._records.get(name)
@@ -113,6 +127,11 @@ class AttributeChecker:
         nbytes = found.count * self._record.itemsize
         if len(found.data) < nbytes:
             return  # not what this reading of the header expected: libhdf5 decides
+        if found.count <= 64:  # most attributes: one value, a few; no NumPy for those
+            step = self._record.itemsize
+            declared = sum(int.from_bytes(found.data[i * step : i * step + 4], "little") for i in range(found.count))
+            if declared * found.item_size <= self._file_size:
+                return  # together within the file, so each one is too
         try:
             _Bounds(found.item_size, self._file_size).check(np.frombuffer(found.data[:nbytes], dtype=self._record))
         except TranslationError as exc:
