@@ -22,6 +22,7 @@ its decompression stops at :data:`OBJECT_CHUNK_LIMIT`.
 from __future__ import annotations
 
 import bz2
+import json
 import math
 import struct
 import threading
@@ -276,8 +277,6 @@ def _check_json_rows(view: memoryview, nitems: int) -> None:
         items = orjson.loads(view)
     except orjson.JSONDecodeError:
         try:  # numcodecs' decoder is Python's, which reads NaN and Infinity too
-            import json
-
             items = json.loads(bytes(view))
         except ValueError as exc:
             raise ChunkDecodeError(f"'json2' data is not JSON: {exc}") from exc
