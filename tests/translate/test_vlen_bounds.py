@@ -279,3 +279,23 @@ def test_object_header_reading_finds_the_records_libhdf5_wrote(tmp_path, libver)
     assert list(records["length"]) == lengths and all(0 < c < len(raw) for c in records["collection"])
     assert compact is not None and len(compact) == len(lengths) * RECORD.itemsize
     assert list(np.frombuffer(compact, dtype=RECORD)["length"]) == lengths
+
+
+def test_a_bit_flipped_file_at_a_url_is_refused_too(tmp_path, serve):
+    """Over HTTP the records are read through the same remote file libhdf5 reads."""
+    path = tmp_path / "remote.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("s", data=STRINGS, dtype=h5py.string_dtype())
+        f.create_group("g").attrs.create("names", LONG_STRINGS, dtype=h5py.string_dtype())
+    _flip_contiguous(path, "s", 3, 0x7FFFFFFF)
+    server = serve()
+    with pytest.raises(TranslationError, match="object '/s'.*declares"):
+        lindi_core.translate(server.url_for("remote.h5"))
+    honest = tmp_path / "honest-remote.h5"
+    with h5py.File(honest, "w") as f:
+        f.create_dataset("s", data=STRINGS, dtype=h5py.string_dtype())
+        f.create_group("g").attrs.create("names", LONG_STRINGS, dtype=h5py.string_dtype())
+    rfs = lindi_core.translate(server.url_for("honest-remote.h5"))
+    with lindi_core.LindiH5pyFile.from_reference_file_system(rfs) as lf:
+        assert [v.decode() for v in lf["s"][()]] == list(STRINGS)
+        assert list(lf["g"].attrs["names"]) == list(LONG_STRINGS)
