@@ -7,7 +7,9 @@ implementations:
 
 * ``zlib`` (HDF5's deflate filter): libdeflate, through ``imagecodecs.deflate_decode``, writing
   into a buffer of the known chunk size. It is about 4x faster than zlib here; numcodecs' zlib
-  codec has no such option.
+  codec has no such option. Every compressor decodes into the chunk's buffer and stops at its
+  size (:mod:`lindi_core.codecs.bounded`): a compressed bomb never gets more memory than the
+  chunk it claims to be.
 * ``shuffle`` (HDF5's byte shuffle) for 2, 4 and 8-byte elements: the bytes of each element
   are planes of the chunk, so unshuffling is an OR of shifted planes, a handful of vectorised
   NumPy passes (about 10x faster than numcodecs' byte loop on 1 MiB chunks).
@@ -27,12 +29,8 @@ from typing import Any
 import numcodecs
 import numpy as np
 
+from lindi_core.codecs.bounded import BOUNDED_COMPRESSORS, compressor_output_limit, decode_chain, decompress
 from lindi_core.errors import ChunkDecodeError
-
-try:  # imagecodecs is a dependency; tolerate a build without libdeflate all the same
-    from imagecodecs import deflate_decode as _deflate_decode
-except ImportError:  # pragma: no cover
-    _deflate_decode = None
 
 # Kinds of dtypes whose chunks are plain fixed-size bytes (no object codecs, no JSON rows).
 NUMERIC_KINDS = frozenset("biufc")
@@ -51,24 +49,27 @@ def chunk_decoder(zarray: dict[str, Any], dtype: np.dtype) -> ChunkDecoder | Non
     if dtype.kind not in NUMERIC_KINDS or dtype.fields is not None or zarray.get("order", "C") != "C":
         return None
     chunk_bytes = math.prod(zarray["chunks"]) * dtype.itemsize
-    steps = []
-    compressor = zarray.get("compressor")
-    if compressor:
-        steps.append(dict(compressor))
-    steps.extend(dict(f) for f in reversed(zarray.get("filters") or []))
     try:
-        stages = [_stage(config, chunk_bytes) for config in steps]
+        stages = [_decompress_stage(config, compressor_output_limit(chunk_bytes, inner))
+                  if config.get("id") in BOUNDED_COMPRESSORS else _stage(config, chunk_bytes)
+                  for config, inner in decode_chain(zarray)]
     except (ValueError, TypeError, KeyError):  # an unknown codec: Zarr's path reports it
         return None
+
+    # Chunks declared this large get no buffer of their declared size up front: each stage
+    # allocates what its input really decodes to (a hostile .zarray may declare any size).
+    declared_only = chunk_bytes > LAZY_CHUNK_BYTES
 
     def decode(encoded: Any, out: np.ndarray | None = None, *, transient: bool = False) -> np.ndarray:
         data = encoded
         for index, stage in enumerate(stages):
             last = index == len(stages) - 1
-            if not last:
-                dest = _scratch(chunk_bytes, index % 2)  # stage i reads what stage i - 1 wrote
-            elif out is not None:
+            if last and out is not None:
                 dest = out
+            elif declared_only:
+                dest = None
+            elif not last:
+                dest = _scratch(chunk_bytes, index % 2)  # stage i reads what stage i - 1 wrote
             else:
                 dest = _scratch(chunk_bytes, 2) if transient else np.empty(chunk_bytes, np.uint8)
             data = stage(data, dest)
@@ -89,6 +90,7 @@ def chunk_decoder(zarray: dict[str, Any], dtype: np.dtype) -> ChunkDecoder | Non
 # and their page faults are small beside their decoding time.
 _buffers = threading.local()
 KEPT_SCRATCH_LIMIT = 32 * 1024 * 1024
+LAZY_CHUNK_BYTES = 256 * 1024 * 1024
 
 
 def _scratch(nbytes: int, slot: int) -> np.ndarray:
@@ -106,41 +108,35 @@ def _scratch(nbytes: int, slot: int) -> np.ndarray:
 def _stage(config: dict[str, Any], chunk_bytes: int) -> Callable[[Any, np.ndarray], Any]:
     codec = numcodecs.get_codec(dict(config))
     codec_id = config.get("id")
-    if codec_id == "zlib" and _deflate_decode is not None:
-        return _deflate_stage(codec, chunk_bytes)
     if codec_id == "shuffle" and _LITTLE_ENDIAN_HOST and int(config.get("elementsize", 4)) in _PLANE_TYPES:
         return _unshuffle_stage(codec, int(config["elementsize"]))
 
-    def generic(data: Any, out: np.ndarray) -> Any:
+    def generic(data: Any, out: np.ndarray | None) -> Any:
         return codec.decode(data)
 
     return generic
 
 
-def _deflate_stage(codec: numcodecs.abc.Codec, chunk_bytes: int) -> Callable[[Any, np.ndarray], Any]:
-    def inflate(data: Any, out: np.ndarray) -> Any:
-        try:
-            result = _deflate_decode(data, out=out)
-        except Exception:  # imagecodecs raises its own error types
-            result = None
-        if result is None or _as_bytes_array(result).nbytes != chunk_bytes:
-            # Not the size we expect (or libdeflate refused it): numcodecs decides, and its
-            # error (or a wrong size, reported by the caller) is what the user sees.
-            return codec.decode(data)
-        return result
+def _decompress_stage(config: dict[str, Any], limit: int) -> Callable[[Any, np.ndarray | None], Any]:
+    """A decompressor's stage: decoded into the stage's buffer (libdeflate for zlib), and never
+    past ``limit`` bytes (the chunk's size, or a little more when filters follow)."""
+    def bounded(data: Any, out: np.ndarray | None) -> Any:
+        return decompress(config, data, limit, out)
 
-    return inflate
+    return bounded
 
 
 def _unshuffle_stage(codec: numcodecs.abc.Codec, itemsize: int) -> Callable[[Any, np.ndarray], Any]:
     plane_type = _PLANE_TYPES[itemsize]
 
-    def unshuffle(data: Any, out: np.ndarray) -> Any:
+    def unshuffle(data: Any, out: np.ndarray | None) -> Any:
         planes = _as_bytes_array(data)
         if planes.nbytes % itemsize:
             return codec.decode(data)  # numcodecs raises the error for a ragged buffer
         count = planes.nbytes // itemsize
         planes = planes.reshape(itemsize, count)
+        if out is None:
+            out = np.empty(planes.nbytes, np.uint8)
         if out.nbytes != planes.nbytes:
             return codec.decode(data)
         target = out.view(plane_type)

@@ -17,6 +17,7 @@ chunk reference (0 for inline chunks).
 from __future__ import annotations
 
 import itertools
+import math
 import struct
 import threading
 
@@ -25,9 +26,13 @@ import hdf5plugin  # noqa: F401  (registers the plugin filters with libhdf5)
 import numpy as np
 from numcodecs.abc import Codec
 
+from lindi_core.codecs.bounded import compressor_output_limit, decompress
 from lindi_core.errors import ChunkDecodeError
 
 H5Z_FLAG_OPTIONAL = 0x0001
+H5Z_FILTER_FLETCHER32 = 3
+# HDF5 filters whose stored form is a bare stream of a compressor bounded.decompress decodes
+_DECOMPRESSING_FILTERS = {1: "zlib", 307: "bz2", 32015: "zstd"}
 MASK_HEADER = struct.Struct("<I")
 _file_counter = itertools.count()
 
@@ -135,19 +140,29 @@ class HDF5FilterPipeline(Codec):
 
     def decode(self, buf, out=None):
         """Decode ``mask (4 bytes LE) + stored chunk`` into the typed chunk's bytes."""
-        view = memoryview(buf).cast("B")
-        if len(view) < MASK_HEADER.size:
-            raise ChunkDecodeError(f"{self!r} needs a {MASK_HEADER.size}-byte filter mask header")
-        (filter_mask,) = MASK_HEADER.unpack_from(view)
-        data = self.decode_stored(bytes(view[MASK_HEADER.size :]), filter_mask)
+        filter_mask, stored = self._split_mask(buf)
+        data = self.decode_stored(bytes(stored), filter_mask)
         if out is not None:
             out_view = np.frombuffer(memoryview(out).cast("B"), dtype=np.uint8)
             out_view[:] = np.frombuffer(data, dtype=np.uint8)
             return out
         return data
 
+    def _split_mask(self, buf) -> tuple[int, memoryview]:
+        view = memoryview(buf).cast("B")
+        if len(view) < MASK_HEADER.size:
+            raise ChunkDecodeError(f"{self!r} needs a {MASK_HEADER.size}-byte filter mask header")
+        (filter_mask,) = MASK_HEADER.unpack_from(view)
+        return filter_mask, view[MASK_HEADER.size :]
+
+    def check(self, buf) -> None:
+        """Raise :class:`ChunkDecodeError` when ``mask + stored chunk`` would decompress past
+        the chunk's size (what :meth:`decode` checks first), without decoding it."""
+        self._check_outer_decompression(*reversed(self._split_mask(buf)))
+
     def decode_stored(self, stored: bytes, filter_mask: int = 0) -> bytes:
         """Decode a chunk as HDF5 stored it, skipping the filters ``filter_mask`` marks."""
+        self._check_outer_decompression(stored, filter_mask)
         scratch = self._scratch(mandatory=False)
         data = np.empty(self.chunk_shape, dtype=self.dtype)
         try:
@@ -155,6 +170,24 @@ class HDF5FilterPipeline(Codec):
         except (OSError, ValueError) as exc:
             raise ChunkDecodeError(f"libhdf5 could not decode a chunk with {self!r}: {exc}") from exc
         return data.tobytes()
+
+    def _check_outer_decompression(self, stored: bytes | memoryview, filter_mask: int) -> None:
+        """libhdf5's decompressing filters grow their output until the stream ends: before it
+        decodes, check (in a bounded pass) that the outermost decompression stays within the
+        chunk's size, plus a margin for the filters inside it."""
+        data = memoryview(stored)
+        for index in range(len(self.filters) - 1, -1, -1):
+            if filter_mask & (1 << index):
+                continue  # HDF5 skipped this filter for this chunk
+            filter_id = self.filters[index][0]
+            if filter_id == H5Z_FILTER_FLETCHER32:  # a checksum appended after the filters before it
+                data = data[:-4]
+                continue
+            codec_id = _DECOMPRESSING_FILTERS.get(filter_id)
+            if codec_id is not None:
+                chunk_nbytes = math.prod(self.chunk_shape) * np.dtype(self.dtype).itemsize
+                decompress({"id": codec_id}, data, compressor_output_limit(chunk_nbytes, [{"id": "margin"}]))
+            return
 
     def encode(self, buf):
         """Encode typed chunk data with the pipeline (every filter applied, none optional)."""

@@ -8,16 +8,21 @@ rows stored as JSON become structured arrays, scalars come back as NumPy scalars
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
+import zlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import h5py
-import numcodecs
 import numpy as np
 import zarr
 
+from lindi_core.codecs.bounded import decode_chunk
 from lindi_core.codecs.fast_decode import chunk_decoder
+from lindi_core.codecs.known import check_codecs
+from lindi_core.errors import ChunkDecodeError, LindiError
 from lindi_core.facade import dims, dtypes, selections, writing
 from lindi_core.facade import values as h5values
 from lindi_core.facade.base import FacadeObject
@@ -44,6 +49,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         self._init_object(file, zpath, name)
         self._zarray = file._rfs.metadata[join_key(zpath, ".zarray")]
         check_zarray(self._zarray, join_key(zpath, ".zarray"))
+        check_codecs(self._zarray, join_key(zpath, ".zarray"))
         zattrs = self._zattrs()
         self._is_scalar = zattrs.get(ann.SCALAR) is True
         self._is_null = zattrs.get(ann.NULL_DATASPACE) is True
@@ -84,7 +90,11 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
     def _first_value_is_reference(self) -> bool:
         if self._is_null or math.prod(self._zarray.get("shape") or [0]) == 0:
             return False
-        values = self._zarr()[...]
+        # The first values tell (LINDI 0.4 writes whole datasets of references): reading them all
+        # would allocate the whole declared shape, whatever the file holds.
+        first = tuple(slice(0, 16 if axis == 0 else 1) for axis in range(len(self._zarray["shape"])))
+        with self._decoding():
+            values = self._zarr()[first]
         return any(ann.is_reference_value(v) for v in np.ravel(values))
 
     @property
@@ -281,7 +291,23 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             raise ValueError("Region reference must point to this dataset")
         return self[region_selection(ref.region, self.shape)]
 
+    @contextlib.contextmanager
+    def _decoding(self) -> Iterator[None]:
+        """Errors that codecs raise on corrupt or hostile chunks (numcodecs', zlib's, zarr's own)
+        become a :class:`ChunkDecodeError` naming the dataset; the selection was checked before."""
+        try:
+            yield
+        except LindiError:
+            raise
+        except (ValueError, TypeError, RuntimeError, OSError, IndexError, KeyError, EOFError, zlib.error) as exc:
+            raise ChunkDecodeError(f"dataset {self._name!r} (array {self._zpath!r}): its chunks cannot be decoded: "
+                                   f"{type(exc).__name__}: {exc}") from exc
+
     def _read(self, selection: selections.Selection) -> np.ndarray:
+        with self._decoding():
+            return self._read_decoded(selection)
+
+    def _read_decoded(self, selection: selections.Selection) -> np.ndarray:
         whole = self._inline_single_chunk()
         if whole is not None:
             return _index_numpy(whole, selection, self._is_scalar)
@@ -346,11 +372,10 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         filters = zarray.get("filters") or []
         if stored is None or any(f.get("id") == "lindi_core.hdf5_filters" for f in filters):
             return None
-        data: Any = stored
-        if zarray.get("compressor"):
-            data = numcodecs.get_codec(dict(zarray["compressor"])).decode(data)
-        for config in reversed(filters):
-            data = numcodecs.get_codec(dict(config)).decode(data)
+        try:
+            data = decode_chunk(zarray, stored)
+        except ChunkDecodeError as exc:
+            raise ChunkDecodeError(f"chunk {key!r}: {exc}") from exc
         if isinstance(data, np.ndarray) and data.dtype == object:
             whole = data.reshape(chunks)
         else:

@@ -10,6 +10,10 @@ import numpy as np
 from lindi_core.errors import ReferenceFormatError
 
 _SEPARATORS = (None, ".", "/")
+# The largest item a reference file may declare. HDF5 allows types of up to 4 GiB, but no real
+# dataset has items of more than a few megabytes, while a declared ``|V2000000000`` would make
+# reading a single element allocate 2 GB from a file of a few hundred bytes.
+MAX_ITEM_BYTES = 64 * 1024 * 1024
 
 
 def check_zarray(zarray: Any, key: str) -> None:
@@ -25,9 +29,12 @@ def check_zarray(zarray: Any, key: str) -> None:
     if not _integers(chunks, 1) or len(chunks) != len(shape):
         raise bad(f"'chunks' must be a list of integers >= 1, one per axis of the shape {shape}, not {chunks!r}")
     try:
-        zarr_dtype(zarray.get("dtype"))
+        dtype = zarr_dtype(zarray.get("dtype"))
     except (TypeError, ValueError, IndexError) as exc:
         raise bad(f"'dtype' {zarray.get('dtype')!r} is not a data type ({exc})") from None
+    if dtype.itemsize > MAX_ITEM_BYTES:
+        raise bad(f"'dtype' {zarray.get('dtype')!r} has items of {dtype.itemsize} bytes, more than the "
+                  f"{MAX_ITEM_BYTES} a reference file may declare")
     if zarray.get("order", "C") not in ("C", "F"):
         raise bad(f"'order' must be \"C\" or \"F\", not {zarray.get('order')!r}")
     if zarray.get("dimension_separator") not in _SEPARATORS:

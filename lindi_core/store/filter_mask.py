@@ -18,6 +18,7 @@ from __future__ import annotations
 import numcodecs
 import numpy as np
 
+from lindi_core.codecs.bounded import BOUNDED_COMPRESSORS, compressor_output_limit, decompress
 from lindi_core.codecs.hdf5_filters import MASK_HEADER, HDF5FilterPipeline
 
 
@@ -29,15 +30,24 @@ def with_mask_header(stored: bytes, filter_mask: int) -> bytes:
     return MASK_HEADER.pack(filter_mask) + stored
 
 
-def restore_skipped_filters(stored: bytes, filter_configs: list[dict], filter_mask: int) -> bytes:
-    """The bytes the full pipeline of ordinary codecs would have written for this chunk."""
+def restore_skipped_filters(stored: bytes, filter_configs: list[dict], filter_mask: int,
+                            chunk_nbytes: int | None = None) -> bytes:
+    """The bytes the full pipeline of ordinary codecs would have written for this chunk; its
+    decompressors stop at what a chunk of ``chunk_nbytes`` bytes allows (see
+    :mod:`lindi_core.codecs.bounded`)."""
     codecs = [numcodecs.get_codec(dict(config)) for config in filter_configs]
     if filter_mask >> len(codecs):
         raise ValueError(f"filter mask {filter_mask:#x} names filters beyond the {len(codecs)} of the pipeline")
     lowest = min(i for i in range(len(codecs)) if filter_mask >> i & 1)
     data = stored
     for index in range(len(codecs) - 1, lowest - 1, -1):
-        if not filter_mask >> index & 1:
+        if filter_mask >> index & 1:
+            continue
+        config = filter_configs[index]
+        if config.get("id") in BOUNDED_COMPRESSORS:
+            limit = compressor_output_limit(chunk_nbytes, filter_configs[:index])
+            data = _as_bytes(decompress(dict(config), data, limit))
+        else:
             data = _as_bytes(codecs[index].decode(data))
     for codec in codecs[lowest:]:
         data = _as_bytes(codec.encode(data))

@@ -25,15 +25,19 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, Protocol
 
+import numcodecs
 import numpy as np
 import orjson
 from zarr.abc.store import ByteRequest, OffsetByteRequest, RangeByteRequest, Store, SuffixByteRequest
 from zarr.core.buffer import Buffer, BufferPrototype
 
 import lindi_core.codecs  # noqa: F401  (registers our codecs and data types)
+from lindi_core.codecs.bounded import check_encoded_chunk, chunk_geometry
+from lindi_core.codecs.known import check_codecs
 from lindi_core.errors import ChunkDecodeError, ReferenceFormatError, TarFormatError
 from lindi_core.format import annotations as ann
 from lindi_core.format import jsonio
+from lindi_core.format.array_metadata import check_zarray
 from lindi_core.format.lindi_tar import looks_like_ustar
 from lindi_core.format.refs import ZARR_METADATA_NAMES, ChunkRef, ReferenceFileSystem, join_key, split_key
 from lindi_core.io import tar_container
@@ -155,6 +159,10 @@ class ReferenceStore(Store):
         data = await self._value_bytes(key)
         if data is None:
             return None
+        if byte_range is None:
+            await self._check_decodable(key, data)
+        if key.endswith(".zarray"):
+            self._check_array_metadata(key)
         return prototype.buffer.from_bytes(_apply_range(data, byte_range))
 
     async def prefetch(self, keys: list[str], max_bytes: int = 512 * 1024 * 1024) -> int:
@@ -205,10 +213,43 @@ class ReferenceStore(Store):
             return with_mask_header(data, filter_mask)
         if filter_mask:
             try:
-                return restore_skipped_filters(data, filters or [], filter_mask)
-            except (ValueError, RuntimeError, OSError) as exc:
+                chunk_nbytes = chunk_geometry(zarray)[0]
+            except (TypeError, ValueError, IndexError, AttributeError):
+                chunk_nbytes = None
+            try:
+                return restore_skipped_filters(data, filters or [], filter_mask, chunk_nbytes)
+            except (ValueError, RuntimeError, OSError, ChunkDecodeError) as exc:
                 raise ChunkDecodeError(f"chunk {key!r} (filter mask {filter_mask}) cannot be decoded: {exc}") from exc
         return _pad_short_chunk(data, zarray, key)
+
+    def _check_array_metadata(self, key: str) -> None:
+        """Malformed array metadata (an unknown codec, an absurd item size) is reported as a
+        :class:`ReferenceFormatError` naming the key, before Zarr builds an array from it."""
+        zarray = self.rfs.metadata.get(key)
+        if zarray is not None and split_key(key)[1] == ".zarray":
+            check_zarray(zarray, key)
+            check_codecs(zarray, key)
+
+    async def _check_decodable(self, key: str, data: bytes) -> None:
+        """Refuse a chunk that would decode past its array's chunk size (a compression bomb) or
+        whose object codec declares more items than it holds: Zarr's codecs, which decode what
+        this store hands over, know no bounds (the direct read path's decoder bounds itself)."""
+        parent, name = split_key(key)
+        zarray = self.rfs.metadata.get(join_key(parent, ".zarray")) if not name.startswith(".") else None
+        if not isinstance(zarray, dict) or not (zarray.get("compressor") or zarray.get("filters")):
+            return
+        try:
+            chunk_nbytes, nitems = chunk_geometry(zarray)
+        except (TypeError, ValueError, IndexError, AttributeError):
+            return  # malformed metadata: reported as such where the array is opened
+        try:
+            if uses_libhdf5_pipeline(zarray.get("filters")):
+                pipeline = numcodecs.get_codec(dict(zarray["filters"][0]))
+                await asyncio.to_thread(pipeline.check, data)
+            else:
+                await asyncio.to_thread(check_encoded_chunk, zarray, chunk_nbytes, nitems, data)
+        except ChunkDecodeError as exc:
+            raise ChunkDecodeError(f"chunk {key!r}: {exc}") from exc
 
     async def _linked_chunk(self, array_path: str, chunk_name: str, zarray: dict) -> ChunkRef | None:
         """The chunk of an ``_EXTERNAL_ARRAY_LINK`` array, looked up in the linked HDF5 file."""

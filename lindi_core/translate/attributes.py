@@ -19,13 +19,18 @@ from lindi_core.errors import TranslationError
 from lindi_core.format import annotations as ann
 from lindi_core.translate import dtypes
 from lindi_core.translate.references import ReferenceEncoder
+from lindi_core.translate.vlen_bounds import AttributeChecker, RawReader
 
 _INFERRED = {"<i8", "<f8"}
 
 
-def encode_attributes(obj: h5py.HLObject, refs: ReferenceEncoder, source: str) -> dict[str, Any]:
-    """The attributes of ``obj`` as a ``.zattrs`` dict, with ``_ATTR_DTYPES`` when needed."""
+def encode_attributes(obj: h5py.HLObject, refs: ReferenceEncoder, source: str,
+                      read_raw: RawReader | None = None) -> dict[str, Any]:
+    """The attributes of ``obj`` as a ``.zattrs`` dict, with ``_ATTR_DTYPES`` when needed.
+    ``read_raw(offset, length)`` reads the file's bytes, to check variable-length values
+    before libhdf5 reads them (see :mod:`lindi_core.translate.vlen_bounds`)."""
     out: dict[str, Any] = {}
+    vlen_check = AttributeChecker(obj, read_raw)
     described: dict[str, Any] = {}
     tracked = creation_order(obj)
     # Opened by position in h5py's listing order (creation order where tracked, else names):
@@ -38,8 +43,11 @@ def encode_attributes(obj: h5py.HLObject, refs: ReferenceEncoder, source: str) -
             attr_id = h5py.h5a.open(obj.id, index=index, index_type=order)
             name = attr_id.name.decode("utf-8")
             dtype = attr_id.dtype
+            vlen_check.check(name, dtype)
             value = read_attribute(attr_id, dtype)
             out[name], needs_type = encode_value(value, dtype, refs)
+        except TranslationError as exc:
+            raise exc.located(source=source, object_path=obj.name) from None
         except (OSError, TypeError, ValueError, UnicodeDecodeError) as exc:
             what = f"attribute {name!r}" if name is not None else f"attribute number {index}"
             raise TranslationError(f"{what} cannot be translated: {exc}", source=source, object_path=obj.name) from exc

@@ -30,6 +30,7 @@ from lindi_core.translate import dtypes
 from lindi_core.translate.attributes import encode_attributes, to_json
 from lindi_core.translate.filters import codecs_for_pipeline, pipeline_of
 from lindi_core.translate.references import ReferenceEncoder
+from lindi_core.translate.vlen_bounds import check_vlen_sizes
 
 Family = dtypes.Family
 JSON_CODEC_CONFIG = numcodecs.JSON().get_config()
@@ -48,6 +49,8 @@ class DatasetContext:
     # told the rank of a dataset whose chunk index libhdf5 walks next, then None (remote files
     # fetch the index's nodes ahead: RemoteFile.expect_chunk_index)
     on_chunk_index: Callable[[int | None], None] | None = None
+    # read_raw(offset, length): bytes of the HDF5 file, read without libhdf5
+    read_raw: Callable[[int, int], bytes] | None = None
 
 
 def translate_dataset(ctx: DatasetContext, dset: h5py.Dataset, key: str) -> None:
@@ -56,7 +59,7 @@ def translate_dataset(ctx: DatasetContext, dset: h5py.Dataset, key: str) -> None
         family = dtypes.classify(dset.dtype)
     except TypeError as exc:
         raise TranslationError(str(exc), source=ctx.source, object_path=dset.name) from None
-    zattrs = encode_attributes(dset, ctx.refs, ctx.source)
+    zattrs = encode_attributes(dset, ctx.refs, ctx.source, ctx.read_raw)
     if family is Family.COMPOUND and _as_rows(ctx, dset):
         family = Family.COMPOUND_JSON  # small: in LINDI 0.4's form, which it reads (see ChunkOptions)
     try:
@@ -251,6 +254,8 @@ def _encoded(ctx: DatasetContext, dset: h5py.Dataset, key: str, family: Family, 
     if dset.shape is None or math.prod(shape) == 0:
         values = np.empty(shape, dtype=object)
     else:
+        # libhdf5 allocates what each element's record declares: check them against the file first
+        check_vlen_sizes(dset, ctx.read_raw)
         values = np.asarray(dset[()]).reshape(shape)
 
     if family is Family.VLEN_STRING:

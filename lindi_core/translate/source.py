@@ -30,6 +30,7 @@ class OpenedSource:
     ref_url: str  # what chunk references name: a URL or an absolute local path
     directory: str | None  # where external links and external storage are resolved
     _closer: Any = None
+    _raw: Any = None  # the local file, opened for read_raw
 
     @property
     def remote_file(self) -> Any:
@@ -38,7 +39,20 @@ class OpenedSource:
 
         return self._closer if isinstance(self._closer, RemoteFile) else None
 
+    def read_raw(self, offset: int, length: int) -> bytes:
+        """``length`` bytes of the HDF5 file at ``offset``, read without libhdf5."""
+        remote = self.remote_file
+        if remote is not None:
+            remote.seek(offset)
+            return remote.read(length)
+        if self._raw is None:
+            self._raw = open(self.h5file.filename, "rb")  # noqa: SIM115  (closed by close())
+        self._raw.seek(offset)
+        return self._raw.read(length)
+
     def close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
         self.h5file.close()
         if self._closer is not None:
             self._closer.close()

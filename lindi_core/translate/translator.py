@@ -155,7 +155,8 @@ def translate(
         remote = opened.remote_file
         return _translate_open_file(opened.h5file, opened.name, opened.ref_url, options, progress,
                                     remote.expect_chunk_index if remote is not None else None,
-                                    remote.prefetch_headers if remote is not None else None)
+                                    remote.prefetch_headers if remote is not None else None,
+                                    opened.read_raw)
     finally:
         opened.close()
 
@@ -163,7 +164,8 @@ def translate(
 def _translate_open_file(h5file: h5py.File, source: str, ref_url: str, options: ChunkOptions,
                          progress: bool | None,
                          on_chunk_index: Callable[[int | None], None] | None = None,
-                         on_members: Callable[[list[int]], None] | None = None) -> ReferenceFileSystem:
+                         on_members: Callable[[list[int]], None] | None = None,
+                         read_raw: Callable[[int, int], bytes] | None = None) -> ReferenceFileSystem:
     entries, primary = walk(h5file, source, on_members)
     rfs = ReferenceFileSystem(generation_metadata=_generation_metadata(source))
     refs = ReferenceEncoder(h5file, primary)
@@ -176,13 +178,13 @@ def _translate_open_file(h5file: h5py.File, source: str, ref_url: str, options: 
             chunk_count += n
             bar.set_postfix(chunks=chunk_count, refresh=False)
 
-        ctx = DatasetContext(rfs, refs, source, ref_url, options, count_chunks, on_chunk_index)
+        ctx = DatasetContext(rfs, refs, source, ref_url, options, count_chunks, on_chunk_index, read_raw)
         for entry in entries:
             key = zarr_key(entry.path)
             if entry.kind == "dataset":
                 translate_dataset(ctx, open_object(h5file.id, entry.path), key)
             elif entry.kind == "group":
-                _group(rfs, key, encode_attributes(open_object(h5file.id, entry.path), refs, source))
+                _group(rfs, key, encode_attributes(open_object(h5file.id, entry.path), refs, source, read_raw))
             elif entry.kind == "hard":
                 _group(rfs, key, {ann.HARD_LINK: {"path": entry.target}})
             elif entry.kind == "soft":
@@ -192,7 +194,7 @@ def _translate_open_file(h5file: h5py.File, source: str, ref_url: str, options: 
                 _group(rfs, key, {ann.EXTERNAL_LINK: {"file": filename, "path": path}})
             else:
                 datatype = open_object(h5file.id, entry.path)
-                _group(rfs, key, {**encode_attributes(datatype, refs, source),
+                _group(rfs, key, {**encode_attributes(datatype, refs, source, read_raw),
                                   ann.NAMED_DATATYPE: {"dtype": describe(datatype.dtype)}})
             bar.update(1)
     return rfs

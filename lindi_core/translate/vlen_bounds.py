@@ -1,0 +1,175 @@
+"""Checking a variable-length dataset's element sizes before libhdf5 reads its values.
+
+Variable-length strings and sequences are stored as one record per element: a 4-byte length
+(bytes of a string, items of a sequence), then the global heap object holding the value (the
+collection's file address, then a 4-byte index). To read an element libhdf5 allocates
+``length x item size`` bytes from the record *before* it reads the heap object, and copies that
+many: one bit-flipped length makes it allocate and touch gigabytes, whatever the file holds.
+
+A heap object lives in the file, so no element can hold more bytes than the file, and distinct
+heap objects together cannot either. The records are read raw (no libhdf5 conversion: a
+contiguous dataset's bytes from the file, a chunk's with ``read_direct_chunk``, decoded through
+its filter pipeline when it has one) and checked against the file's size first.
+
+Compact datasets and attributes keep their records inside the object header, which h5py does
+not read raw: :mod:`lindi_core.translate.object_header` finds them there (an attribute in dense
+storage, or a header it cannot read, is not checked).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+
+import h5py
+import numpy as np
+
+from lindi_core.codecs import HDF5FilterPipeline
+from lindi_core.errors import ChunkDecodeError, TranslationError
+from lindi_core.translate import object_header
+from lindi_core.translate.filters import pipeline_of
+
+RawReader = Callable[[int, int], bytes]
+
+
+def vlen_item_size(tid: h5py.h5t.TypeID) -> int | None:
+    """Bytes per counted item of a variable-length type (1 for strings); ``None`` for types
+    that are not themselves variable-length."""
+    if isinstance(tid, h5py.h5t.TypeStringID) and tid.is_variable_str():
+        return 1
+    if isinstance(tid, h5py.h5t.TypeVlenID):
+        return tid.get_super().get_size()
+    return None
+
+
+def check_vlen_sizes(dset: h5py.Dataset, read_raw: RawReader | None) -> None:
+    """Raise :class:`TranslationError` when an element of the variable-length dataset ``dset``
+    declares more bytes than the file holds. ``read_raw(offset, length)`` reads bytes of the
+    file (for contiguous datasets; without it they are not checked)."""
+    item_size = vlen_item_size(dset.id.get_type())
+    if item_size is None or dset.shape is None or math.prod(dset.shape) == 0:
+        return
+    address_size, size_size = dset.file.id.get_create_plist().get_sizes()
+    record = np.dtype([("length", "<u4"), ("collection", f"<u{address_size}"), ("index", "<u4")])
+    file_size = dset.file.id.get_filesize()
+    bounds = _Bounds(item_size, file_size)
+    dcpl = dset.id.get_create_plist()
+    layout = dcpl.get_layout()
+    if layout == h5py.h5d.CONTIGUOUS:
+        offset = dset.id.get_offset()
+        if offset is None or read_raw is None or dcpl.get_external_count():
+            return
+        nbytes = math.prod(dset.shape) * record.itemsize
+        if offset + nbytes > file_size:
+            raise TranslationError(f"its {nbytes} bytes of element records at offset {offset} lie beyond the "
+                                   f"end of the file ({file_size} bytes)")
+        bounds.check(np.frombuffer(read_raw(offset, nbytes), dtype=record))
+    elif layout == h5py.h5d.COMPACT:
+        if read_raw is None:
+            return
+        data = object_header.compact_data(read_raw, h5py.h5o.get_info(dset.id).addr, address_size, size_size)
+        count = math.prod(dset.shape)
+        if data is not None and len(data) >= count * record.itemsize:
+            bounds.check(np.frombuffer(data[: count * record.itemsize], dtype=record))
+    elif layout == h5py.h5d.CHUNKED:
+        filters = [f.as_list() for f in pipeline_of(dcpl)]
+        decoder = HDF5FilterPipeline(filters, f"|V{record.itemsize}", list(dset.chunks)) if filters else None
+        origins: list[tuple[int, ...]] = []
+        # one pass over the chunk index (get_chunk_info(i) walks it from the start each time)
+        dset.id.chunk_iter(lambda info: origins.append(info.chunk_offset))
+        for origin in origins:
+            filter_mask, stored = dset.id.read_direct_chunk(origin)
+            if decoder is not None:
+                try:
+                    stored = decoder.decode_stored(bytes(stored), filter_mask)
+                except ChunkDecodeError as exc:
+                    raise TranslationError(f"the chunk at {origin} cannot be decoded: {exc}") from exc
+            records = np.frombuffer(stored, dtype=np.uint8)
+            usable = records.nbytes - records.nbytes % record.itemsize
+            bounds.check(records[:usable].view(record))
+
+
+@functools.lru_cache(maxsize=8)
+def _record_dtype(address_size: int) -> np.dtype:
+    return np.dtype([("length", "<u4"), ("collection", f"<u{address_size}"), ("index", "<u4")])
+
+
+def _is_vlen(dtype: np.dtype) -> bool:
+    if dtype.kind != "O":
+        return False
+    string = h5py.check_string_dtype(dtype)
+    return (string is not None and string.length is None) or h5py.check_vlen_dtype(dtype) is not None
+
+
+class AttributeChecker:
+    """Checks the variable-length attributes of one object before libhdf5 reads them (their
+    records are read from the object header once, when the first one is checked)."""
+
+    def __init__(self, obj: h5py.HLObject, read_raw: RawReader | None):
+        self.obj, self.read_raw = obj, read_raw
+        self._records: dict[str, object_header.VlenValues] | None = None
+
+    def check(self, name: str, dtype: np.dtype) -> None:
+        """Check the attribute ``name`` of type ``dtype`` (as h5py gives it)."""
+        if self.read_raw is None or not _is_vlen(dtype):
+            return
+        if self._records is None:
+            file_id = h5py.h5i.get_file_id(self.obj.id)
+            address_size, size_size = file_id.get_create_plist().get_sizes()
+            self._file_size = file_id.get_filesize()
+            self._record = _record_dtype(address_size)
+            self._records = object_header.vlen_attributes(self.read_raw, h5py.h5o.get_info(self.obj.id).addr,
+                                                          address_size, size_size)
+        found = self._records.get(name)
+        if found is None:
+            return
+        nbytes = found.count * self._record.itemsize
+        if len(found.data) < nbytes:
+            return  # not what this reading of the header expected: libhdf5 decides
+        if found.count <= 64:  # most attributes: one value, a few; no NumPy for those
+            step = self._record.itemsize
+            declared = sum(int.from_bytes(found.data[i * step : i * step + 4], "little") for i in range(found.count))
+            if declared * found.item_size <= self._file_size:
+                return  # together within the file, so each one is too
+        try:
+            _Bounds(found.item_size, self._file_size).check(np.frombuffer(found.data[:nbytes], dtype=self._record))
+        except TranslationError as exc:
+            raise TranslationError(f"attribute {name!r}: {exc.detail}") from None
+
+
+class _Bounds:
+    """Running checks over a dataset's element records."""
+
+    def __init__(self, item_size: int, file_size: int):
+        self.item_size = item_size
+        self.file_size = file_size
+        self.seen: list[np.ndarray] = []
+        self.total = 0
+
+    def check(self, records: np.ndarray) -> None:
+        stored = records[records["collection"] != 0]  # address 0: an empty (null) element
+        sizes = stored["length"].astype(np.uint64) * np.uint64(self.item_size)
+        if sizes.size and int(sizes.max()) > self.file_size:
+            raise TranslationError(
+                f"a variable-length element declares {int(sizes.max())} bytes, more than the whole file holds "
+                f"({self.file_size} bytes): the file is corrupt")
+        self.seen.append(stored)
+        self.total += int(sizes.sum())
+        if self.total > self.file_size:
+            self._check_distinct()
+
+    def _check_distinct(self) -> None:
+        """Elements may share a heap object: only distinct objects must fit in the file."""
+        seen = np.concatenate(self.seen)
+        order = np.lexsort((seen["length"], seen["index"], seen["collection"]))
+        seen = seen[order]
+        last_of_object = np.ones(len(seen), bool)  # sorted by length within an object: its largest
+        last_of_object[:-1] = (seen["collection"][1:] != seen["collection"][:-1]) | (seen["index"][1:] != seen["index"][:-1])
+        distinct = seen[last_of_object]
+        total = int((distinct["length"].astype(np.uint64) * np.uint64(self.item_size)).sum())
+        self.seen, self.total = [distinct], total
+        if total > self.file_size:
+            raise TranslationError(
+                f"its variable-length elements declare {total} bytes in distinct heap objects, more than "
+                f"the whole file holds ({self.file_size} bytes): the file is corrupt")
