@@ -21,8 +21,7 @@ import zarr
 
 from lindi_core.codecs.bounded import decode_chunk
 from lindi_core.codecs.fast_decode import chunk_decoder
-from lindi_core.codecs.known import check_codecs
-from lindi_core.errors import ChunkDecodeError, LindiError
+from lindi_core.errors import ChunkDecodeError, LindiError, ReferenceFormatError
 from lindi_core.facade import dims, dtypes, selections, writing
 from lindi_core.facade import values as h5values
 from lindi_core.facade.base import FacadeObject
@@ -30,9 +29,9 @@ from lindi_core.facade.dataset_id import LindiDatasetID
 from lindi_core.facade.dtypes import dataset_dtype, storage_dtype
 from lindi_core.facade.references import LindiH5pyReference, reference_from_json, region_selection
 from lindi_core.format import annotations as ann
-from lindi_core.format.array_metadata import check_zarray
 from lindi_core.format.refs import join_key, split_key
 from lindi_core.store.direct_read import parse_fill_value
+from lindi_core.store.metadata_checks import check_array_metadata
 
 if TYPE_CHECKING:
     from lindi_core.facade.files import LindiH5pyFile
@@ -48,8 +47,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
     def __init__(self, file: LindiH5pyFile, zpath: str, name: str):
         self._init_object(file, zpath, name)
         self._zarray = file._rfs.metadata[join_key(zpath, ".zarray")]
-        check_zarray(self._zarray, join_key(zpath, ".zarray"))
-        check_codecs(self._zarray, join_key(zpath, ".zarray"))
+        check_array_metadata(self._zarray, join_key(zpath, ".zarray"))
         zattrs = self._zattrs()
         self._is_scalar = zattrs.get(ann.SCALAR) is True
         self._is_null = zattrs.get(ann.NULL_DATASPACE) is True
@@ -77,7 +75,14 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
 
     def _resolve_dtype(self) -> np.dtype:
         zattrs = self._zattrs()
-        dtype = dataset_dtype(self._zarray, zattrs)
+        try:
+            dtype = dataset_dtype(self._zarray, zattrs)
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+            if isinstance(exc, LindiError):
+                raise
+            # The type description is input: one NumPy cannot read is a bad reference file.
+            raise ReferenceFormatError(f"dataset {self.name!r}: its type description does not describe a "
+                                       f"type: {type(exc).__name__}: {exc}") from exc
         if (ann.HDF5_DTYPE not in zattrs and ann.COMPOUND_DTYPE not in zattrs and self._is_json_codec()
                 and self._first_value_is_reference()):
             return h5py.ref_dtype  # LINDI 0.4 marks reference datasets only in their values
@@ -154,7 +159,13 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         fill = self._zarray.get("fill_value")
         if fill is None:
             return np.zeros((), dtype)[()]
-        return np.asarray(self._zarr().fill_value).astype(dtype)[()]
+        try:
+            return np.asarray(self._zarr().fill_value).astype(dtype)[()]
+        except (TypeError, ValueError, OverflowError) as exc:
+            if isinstance(exc, LindiError):
+                raise
+            raise ReferenceFormatError(f"dataset {self.name!r}: its fill value {fill!r} is not a value of its type "
+                                       f"{dtype}: {exc}") from exc
 
     def _pipeline(self) -> list[dict]:
         return list(self._zarray.get("filters") or []) + ([self._zarray["compressor"]] if self._zarray.get("compressor") else [])

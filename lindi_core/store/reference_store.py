@@ -33,11 +33,9 @@ from zarr.core.buffer import Buffer, BufferPrototype
 
 import lindi_core.codecs  # noqa: F401  (registers our codecs and data types)
 from lindi_core.codecs.bounded import check_encoded_chunk, chunk_geometry
-from lindi_core.codecs.known import check_codecs
 from lindi_core.errors import ChunkDecodeError, ReferenceFormatError, TarFormatError
 from lindi_core.format import annotations as ann
 from lindi_core.format import jsonio
-from lindi_core.format.array_metadata import check_zarray
 from lindi_core.format.lindi_tar import looks_like_ustar
 from lindi_core.format.refs import ZARR_METADATA_NAMES, ChunkRef, ReferenceFileSystem, join_key, split_key
 from lindi_core.io import tar_container
@@ -50,6 +48,7 @@ from lindi_core.io.sync_http import SyncHttp
 from lindi_core.io.tar_container import TarContainer
 from lindi_core.store.external_arrays import ExternalArrayIndex
 from lindi_core.store.filter_mask import restore_skipped_filters, uses_libhdf5_pipeline, with_mask_header
+from lindi_core.store.metadata_checks import check_array_metadata
 
 
 class ChunkSink(Protocol):
@@ -227,8 +226,7 @@ class ReferenceStore(Store):
         :class:`ReferenceFormatError` naming the key, before Zarr builds an array from it."""
         zarray = self.rfs.metadata.get(key)
         if zarray is not None and split_key(key)[1] == ".zarray":
-            check_zarray(zarray, key)
-            check_codecs(zarray, key)
+            check_array_metadata(zarray, key)
 
     async def _check_decodable(self, key: str, data: bytes) -> None:
         """Refuse a chunk that would decode past its array's chunk size (a compression bomb) or

@@ -8,6 +8,7 @@ built-in exception from deep inside.
 from __future__ import annotations
 
 import pytest
+import zarr
 
 import lindi_core
 from lindi_core.errors import ReferenceFormatError
@@ -27,3 +28,41 @@ def test_an_attribute_that_does_not_decode_names_itself(zattrs):
     with _open({".zgroup": {"zarr_format": 2}, ".zattrs": zattrs}) as f:
         with pytest.raises(ReferenceFormatError, match="attribute 'a' of '/'"):
             f.attrs["a"]
+
+
+def _array(zarray_changes: dict, zhdf5: dict | None = None) -> dict:
+    zarray = {"zarr_format": 2, "shape": [4], "chunks": [4], "dtype": "<f8", "fill_value": 0.0, "order": "C",
+              "compressor": None, "filters": None}
+    refs = {".zgroup": {"zarr_format": 2}, "x/.zarray": {**zarray, **zarray_changes}, "x/.zattrs": {}}
+    if zhdf5 is not None:
+        refs["x/.zhdf5"] = zhdf5
+    return refs
+
+
+@pytest.mark.parametrize("changes", [
+    {"zarr_format": "|O"},                        # not 2
+    {"zarr_format": 3},
+    {"fill_value": {}},                           # not a float
+    {"dtype": "|S2", "fill_value": "QQ"},         # not base64 (bad padding)
+])
+def test_array_metadata_zarr_cannot_use_is_refused_on_both_roads(changes):
+    refs = _array(changes)
+    with _open(refs) as f:
+        with pytest.raises(ReferenceFormatError, match="x/.zarray"):
+            f["x"]
+    store = lindi_core.ReferenceStore.from_dict({"version": 1, "refs": refs})
+    with pytest.raises(ReferenceFormatError, match="x/.zarray"):
+        zarr.open_array(store, path="x", mode="r", zarr_format=2)
+
+
+def test_a_type_description_numpy_cannot_read_names_the_dataset():
+    with _open(_array({}, {"_HDF5_DTYPE": "../../etc/passwd"})) as f:
+        with pytest.raises(ReferenceFormatError, match="dataset '/x'"):
+            f["x"].dtype
+
+
+def test_a_fill_value_not_of_the_described_type_names_the_dataset():
+    with _open(_array({"dtype": "|O", "fill_value": "", "filters": [{"id": "vlen-utf8"}]},
+                      {"_HDF5_DTYPE": "<i8"})) as f:
+        with pytest.raises(ReferenceFormatError, match="dataset '/x'"):
+            f["x"].fillvalue
