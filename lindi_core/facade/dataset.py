@@ -310,7 +310,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             yield
         except LindiError:
             raise
-        except (ValueError, TypeError, RuntimeError, OSError, IndexError, KeyError, EOFError, zlib.error) as exc:
+        except (ValueError, TypeError, RuntimeError, OSError, LookupError, ArithmeticError, EOFError, zlib.error) as exc:
             raise ChunkDecodeError(f"dataset {self._name!r} (array {self._zpath!r}): its chunks cannot be decoded: "
                                    f"{type(exc).__name__}: {exc}") from exc
 

@@ -50,7 +50,8 @@ LINK_ANNOTATIONS = (SOFT_LINK, HARD_LINK, EXTERNAL_LINK)
 
 def tracks_creation_order(zattrs: dict[str, Any] | None, what: str) -> bool:
     """Whether an object lists its ``"links"`` or ``"attributes"`` in creation order."""
-    return bool(((zattrs or {}).get(CREATION_ORDER) or {}).get(what))
+    order = zattrs.get(CREATION_ORDER) if isinstance(zattrs, dict) else None
+    return isinstance(order, dict) and bool(order.get(what))
 
 
 def user_attributes(zattrs: dict[str, Any]) -> dict[str, Any]:

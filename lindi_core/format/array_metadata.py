@@ -30,8 +30,8 @@ def check_zarray(zarray: Any, key: str) -> None:
         raise bad(f"'chunks' must be a list of integers >= 1, one per axis of the shape {shape}, not {chunks!r}")
     try:
         dtype = zarr_dtype(zarray.get("dtype"))
-    except (TypeError, ValueError, IndexError) as exc:
-        raise bad(f"'dtype' {zarray.get('dtype')!r} is not a data type ({exc})") from None
+    except (TypeError, ValueError, LookupError) as exc:
+        raise bad(f"'dtype' {zarray.get('dtype')!r} is not a data type ({type(exc).__name__}: {exc})") from None
     if dtype.itemsize > MAX_ITEM_BYTES:
         raise bad(f"'dtype' {zarray.get('dtype')!r} has items of {dtype.itemsize} bytes, more than the "
                   f"{MAX_ITEM_BYTES} a reference file may declare")

@@ -66,3 +66,28 @@ def test_a_fill_value_not_of_the_described_type_names_the_dataset():
                       {"_HDF5_DTYPE": "<i8"})) as f:
         with pytest.raises(ReferenceFormatError, match="dataset '/x'"):
             assert f["x"].fillvalue is None
+
+
+def test_a_creation_order_record_of_the_wrong_shape_is_ignored_not_a_crash():
+    with _open({".zgroup": {"zarr_format": 2}, ".zattrs": {}, ".zhdf5": {"_CREATION_ORDER": 1.5},
+                "g/.zgroup": {"zarr_format": 2}}) as f:
+        assert list(f) == ["g"]
+
+
+@pytest.mark.parametrize("changes", [
+    {"dtype": [{"id": "vlen-utf8"}]},                                                     # fields as objects
+    {"filters": [{"id": "lindi_core.hdf5_filters", "filters": [[-1]], "dtype": "<f8",     # a filter record
+                  "chunk_shape": [4]}]},                                                  # cut short
+])
+def test_metadata_whose_parts_raise_lookup_errors_is_refused(changes):
+    with _open(_array(changes)) as f:
+        with pytest.raises(ReferenceFormatError, match="x/.zarray"):
+            f["x"]
+
+
+def test_a_chunk_an_object_codec_cannot_decode_names_the_dataset():
+    refs = _array({"dtype": "|O", "fill_value": None, "filters": [{"id": "json2", "encoding": "u{tf-8"}]})
+    refs["x/0"] = "base64:" + __import__("base64").b64encode(b'["a","b","c","d","|O",[4]]').decode()
+    with _open(refs) as f:
+        with pytest.raises(lindi_core.errors.ChunkDecodeError, match="dataset '/x'"):
+            f["x"][...]
