@@ -57,7 +57,7 @@ def main() -> int:
 
             def arm() -> None:
                 armed = sum(getattr(server.faults, kind) for kind in KINDS)
-                if armed == sum(server.stats.injected.values()) and rng.random() < 0.5:  # one at a time
+                if armed == sum(server.stats.injected.get(k, 0) for k in KINDS) and rng.random() < 0.5:  # one at a time
                     kind = rng.choice(KINDS)
                     setattr(server.faults, kind, getattr(server.faults, kind) + 1)
                     if kind == "page_200_times" and rng.random() < 0.5:

@@ -191,9 +191,222 @@ def run_kill(kills: int, work: str) -> dict:
                            for ext, f in figures.items()}}
 
 
-RUNS = {"fuzz": run_fuzz, "kill": run_kill}
-FULL = {"fuzz": 3000, "kill": 100}
-QUICK = {"fuzz": 400, "kill": 15}
+# -- soak --------------------------------------------------------------------------------------
+HOSTILE_KINDS = ["page_200_times", "shifted_range_times", "superset_range_times", "wrong_total_times",
+                 "endless_times", "endless_whole_times"]
+
+
+def _soak_file(path: str) -> None:
+    import h5py
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("gzip", data=rng.integers(-2**15, 2**15, (4000, 64), dtype="<i2"), chunks=(250, 16),
+                         compression="gzip", shuffle=True)
+        f.create_dataset("plain", data=rng.random(300_000))  # contiguous: cut into virtual chunks
+        f.create_dataset("small", data=rng.random((50, 40)), chunks=(7, 9))
+
+
+def run_soak(reads: int, work: str) -> dict:
+    """Random slices through the facade from a server injecting every fault it knows, compared
+    element by element with h5py reading the same file; half of the reads go through a cache."""
+    import h5py
+    import numpy as np
+
+    import lindi_core
+    from lindi_core.errors import LindiError
+    from lindi_core.io.range_server import RangeServer, ServerFaults
+
+    h5 = os.path.join(work, "soak.h5")
+    _soak_file(h5)
+    with h5py.File(h5, "r") as f:
+        truth = {name: f[name][...] for name in f}
+    rng = random.Random(1)
+    faults = ServerFaults(error_rate=0.1, truncate_rate=0.1, reset_rate=0.1, seed=1)
+    figures = {"reads": 0, "wrong_values": 0, "errors": 0, "longest_read_s": 0.0}
+    with RangeServer(work, faults=faults) as server:
+        reference = os.path.join(work, "soak.lindi.json")
+        lindi_core.translate_to_file(h5, reference, ref_url=server.url_for("soak.h5"), progress=False)
+        for cached in (False, True):
+            cache = lindi_core.LocalCache(os.path.join(work, "cache")) if cached else None
+            with lindi_core.LindiH5pyFile.from_lindi_file(reference, local_cache=cache) as f:
+                for _ in range(reads // 2):
+                    if sum(server.stats.injected.get(k, 0) for k in HOSTILE_KINDS) == \
+                            sum(getattr(server.faults, k) for k in HOSTILE_KINDS) and rng.random() < 0.3:
+                        kind = rng.choice(HOSTILE_KINDS)
+                        setattr(server.faults, kind, getattr(server.faults, kind) + 1)
+                    name = rng.choice(sorted(truth))
+                    expected = truth[name]
+                    selection = tuple(slice(a, a + rng.randint(1, n - a)) for n in expected.shape
+                                      for a in [rng.randrange(n)])
+                    started = time.perf_counter()
+                    figures["reads"] += 1
+                    try:
+                        got = f[name][selection]
+                    except LindiError as error:
+                        figures["errors"] += 1
+                        print(f"soak: error (allowed; wrong values are not): {error}", file=sys.stderr)
+                        continue
+                    finally:
+                        figures["longest_read_s"] = max(figures["longest_read_s"],
+                                                        round(time.perf_counter() - started, 3))
+                    figures["wrong_values"] += int(np.count_nonzero(got != expected[selection]))
+            if cache is not None:
+                cache.close()
+        figures["faults_injected"] = sum(server.stats.injected.values())
+        figures["faults_by_kind"] = dict(sorted(server.stats.injected.items()))
+        figures["server_requests"] = server.stats.requests
+    return figures
+
+
+# -- storm -------------------------------------------------------------------------------------
+STORM_READER = """
+import random, sys, threading
+import numpy as np
+import lindi_core
+reference, cache_dir, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+expected = np.arange(2_000_000, dtype="<i8")
+cache = lindi_core.LocalCache(cache_dir)
+wrong = []
+reads = [0]
+
+def reader(index):
+    rng = random.Random(seed * 100 + index)
+    with lindi_core.LindiH5pyFile.from_lindi_file(reference, local_cache=cache) as f:
+        for _ in range(150):
+            start = rng.randrange(2_000_000 - 1)
+            stop = min(2_000_000, start + rng.randint(1, 40_000))
+            got = f["x"][start:stop]
+            reads[0] += 1
+            if not np.array_equal(got, expected[start:stop]):
+                wrong.append((start, stop))
+
+threads = [threading.Thread(target=reader, args=(i,)) for i in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(reads[0], len(wrong), flush=True)
+"""
+
+
+def run_storm(rounds: int, work: str) -> dict:
+    """Processes of four threads each reading through one LocalCache directory, some killed
+    mid-read; every value checked, and the cache must go on serving the right bytes."""
+    import h5py
+    import numpy as np
+
+    import lindi_core
+    from lindi_core.io.range_server import RangeServer
+
+    h5 = os.path.join(work, "storm.h5")
+    with h5py.File(h5, "w") as f:
+        f.create_dataset("x", data=np.arange(2_000_000, dtype="<i8"), chunks=(10_000,), compression="gzip")
+    cache_dir = os.path.join(work, "cache")
+    figures = {"processes": 0, "killed": 0, "reads": 0, "wrong_reads": 0, "failed_processes": 0}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    rng = random.Random(2)
+    with RangeServer(work) as server:
+        reference = os.path.join(work, "storm.lindi.json")
+        lindi_core.translate_to_file(h5, reference, ref_url=server.url_for("storm.h5"), progress=False)
+        for round_number in range(rounds):
+            children = [subprocess.Popen([sys.executable, "-c", STORM_READER, reference, cache_dir,
+                                          str(round_number * 10 + i)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, text=True) for i in range(4)]
+            figures["processes"] += len(children)
+            victims = rng.sample(children, 2)
+            time.sleep(rng.uniform(0.5, 2.0))
+            for child in victims:
+                child.send_signal(signal.SIGKILL)
+            for child in children:
+                out, err = child.communicate(timeout=600)
+                if child in victims and child.returncode == -signal.SIGKILL:
+                    figures["killed"] += 1
+                    continue
+                if child.returncode != 0:
+                    figures["failed_processes"] += 1
+                    print(f"storm: a reader failed:\n{err[-2000:]}", file=sys.stderr)
+                    continue
+                reads, wrong = map(int, out.split())
+                figures["reads"] += reads
+                figures["wrong_reads"] += wrong
+    return figures
+
+
+# -- stall -------------------------------------------------------------------------------------
+def run_stall(_count: int, work: str) -> dict:
+    """How long the default deadline lets a silent and a trickling server hold a read."""
+    import asyncio
+    import socket
+    import threading
+
+    from lindi_core.errors import ByteSourceError
+    from lindi_core.io.http_source import HttpSource
+    from lindi_core.io.range_server import RangeServer, ServerFaults
+    from lindi_core.io.sync_http import SyncHttp
+
+    silent = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+    stop = threading.Event()
+
+    def accept_and_say_nothing() -> None:
+        silent.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(silent.accept()[0])
+            except TimeoutError:
+                continue
+
+    threading.Thread(target=accept_and_say_nothing, daemon=True).start()
+    with open(os.path.join(work, "f.bin"), "wb") as out:
+        out.write(os.urandom(100_000))
+    figures = {}
+    try:
+        with RangeServer(work, faults=ServerFaults(trickle=2.0)) as trickling:
+            targets = {"silent": f"http://127.0.0.1:{silent.getsockname()[1]}/f.bin",
+                       "trickling": trickling.url_for("f.bin")}
+
+            def attempt(name: str, url: str, engine: str) -> None:
+                started = time.perf_counter()
+                try:
+                    if engine == "async":
+                        async def read() -> bytes:
+                            source = HttpSource()
+                            try:
+                                return await source.read(url, 0, 1000)
+                            finally:
+                                await source.close()
+                        asyncio.run(read())
+                    else:
+                        http = SyncHttp()
+                        try:
+                            http.read(url, 0, 1000)
+                        finally:
+                            http.close()
+                    outcome = "read (unexpected)"
+                except ByteSourceError as error:
+                    outcome = "timed out" if "timed out" in str(error) else f"error: {error}"
+                figures[f"{name}_{engine}_s"] = round(time.perf_counter() - started, 1)
+                figures[f"{name}_{engine}"] = outcome
+
+            # The four stalls at once: each waits out the same default deadline.
+            runs = [threading.Thread(target=attempt, args=(name, url, engine))
+                    for name, url in targets.items() for engine in ("async", "blocking")]
+            for run in runs:
+                run.start()
+            for run in runs:
+                run.join()
+    finally:
+        stop.set()
+        silent.close()
+        for connection in accepted:
+            connection.close()
+    figures["longest_stall_s"] = max(v for k, v in figures.items() if k.endswith("_s"))
+    return figures
+
+
+RUNS = {"fuzz": run_fuzz, "soak": run_soak, "kill": run_kill, "storm": run_storm, "stall": run_stall}
+FULL = {"fuzz": 3000, "soak": 2000, "kill": 100, "storm": 6, "stall": 1}
+QUICK = {"fuzz": 400, "soak": 300, "kill": 15, "storm": 2, "stall": 1}
 
 
 def write_doc(mode: str, results: dict, command: str) -> None:

@@ -164,6 +164,11 @@ class RangeServer:
                 return True
             return False
 
+    def _count(self, kind: str) -> None:
+        """Count a fault injected at random (503s, truncations, resets) beside the counted ones."""
+        with self._lock:
+            self.stats.injected[kind] = self.stats.injected.get(kind, 0) + 1
+
     def _roll(self, rate: float) -> bool:
         with self._lock:
             return rate > 0 and self._random.random() < rate
@@ -233,6 +238,7 @@ class RangeServer:
         if not path.startswith(self.root + os.sep) or not os.path.isfile(path):
             return web.Response(status=404)
         if self._roll(self.faults.error_rate):
+            self._count("error_503")
             return web.Response(status=503)
         size = os.path.getsize(path)
         start, end, status = 0, size, 200
@@ -273,12 +279,14 @@ class RangeServer:
             f.seek(start)
             body = f.read(end - start)
         if reset and len(body) > 1:
+            self._count("reset")
             response = web.StreamResponse(status=status, headers=headers)
             await response.prepare(request)
             await response.write(body[: len(body) // 2])
             request.transport.close()  # the client sees the connection drop mid-body
             return response
         if truncate:
+            self._count("truncate")
             body = body[: len(body) // 2]
         if self.bandwidth:
             await asyncio.sleep(len(body) / self.bandwidth)
