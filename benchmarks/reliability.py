@@ -409,13 +409,19 @@ FULL = {"fuzz": 3000, "soak": 2000, "kill": 100, "storm": 6, "stall": 1}
 QUICK = {"fuzz": 400, "soak": 300, "kill": 15, "storm": 2, "stall": 1}
 
 
-def write_doc(mode: str, results: dict, command: str) -> None:
+def write_doc(mode: str, results: dict) -> None:
+    """The section of RELIABILITY.md for ``mode``: every run recorded so far, with its own date,
+    commit and command."""
     begin, end = f"<!-- BEGIN reliability.py ({mode}) -->", f"<!-- END reliability.py ({mode}) -->"
-    lines = [begin, "", f"Measured {results['date']} on {results['machine']}, commit {results['commit']}:",
-             f"`{command}`", ""]
-    for name, figures in results["runs"].items():
-        lines.append(f"**{name}**: " + ", ".join(f"{k} {v}" for k, v in figures.items()
-                                                 if not isinstance(v, dict)))
+    lines = [begin, "", f"Recorded by `python benchmarks/reliability.py{' --quick' if mode == 'quick' else ''}` "
+             f"({results['machine']}); each run with the commit and date it was measured at.", ""]
+    for name in RUNS:
+        run = results["runs"].get(name)
+        if run is None:
+            continue
+        figures = run["figures"]
+        plain = ", ".join(f"{k} {v}" for k, v in figures.items() if not isinstance(v, dict))
+        lines.append(f"**{name}** ({run['date']}, {run['commit']}, `{run['command']}`): {plain}")
         for k, v in figures.items():
             if isinstance(v, dict) and v:
                 lines.append(f"  {k}: " + ", ".join(f"{kk} {vv}" for kk, vv in v.items()))
@@ -439,20 +445,22 @@ def main() -> None:
     mode = "quick" if args.quick else "full"
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
-    results = {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-               "machine": f"{os.cpu_count()} cores", "commit": commit, "runs": {}}
+    out = RESULTS / f"reliability{'-quick' if args.quick else ''}.json"
+    results = json.loads(out.read_text()) if out.exists() else {}
+    results = {"machine": f"{os.cpu_count()} cores", "runs": results.get("runs", {})}
     for name in args.only.split(","):
         with tempfile.TemporaryDirectory() as work:
             started = time.perf_counter()
             figures = RUNS[name](counts[name], work)
             figures["seconds"] = round(time.perf_counter() - started, 1)
-        results["runs"][name] = figures
+        results["runs"][name] = {
+            "figures": figures, "commit": commit,
+            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "command": f"python benchmarks/reliability.py{' --quick' if args.quick else ''} --only {name}"}
         print(name, json.dumps(figures), flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"reliability{'-quick' if args.quick else ''}.json").write_text(json.dumps(results, indent=1))
-    command = "python benchmarks/reliability.py" + (" --quick" if args.quick else "") + \
-        ("" if args.only == ",".join(RUNS) else f" --only {args.only}")
-    write_doc(mode, results, command)
+        RESULTS.mkdir(exist_ok=True)
+        out.write_text(json.dumps(results, indent=1))
+        write_doc(mode, results)
 
 
 if __name__ == "__main__":
