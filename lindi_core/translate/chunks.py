@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 
-from lindi_core.format.refs import ChunkTable, ReferenceFileSystem, join_key
+from lindi_core.errors import TranslationError
+from lindi_core.format.refs import ChunkTable, ReferenceFileSystem, grid_of, join_key
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,13 @@ def chunked_refs(
         masks.append(info.filter_mask)
 
     dsid.chunk_iter(visit)
-    table = ChunkTable.for_array(list(shape), list(chunk_shape))
+    grid_shape = grid_of(list(shape), list(chunk_shape))
+    if grid_shape is None:
+        raise TranslationError(f"a chunk grid of shape {shape} / chunks {chunk_shape} has more cells than a "
+                               "reference file can index")
+    # Sized by the chunks the file holds, not by the grid its shape declares: a sparse table
+    # turns dense by itself once the chunks cover enough of the grid (the usual case).
+    table = ChunkTable(grid_shape)
     count = len(addresses)
     if count:
         grid = np.frombuffer(coordinates, dtype=np.int64).reshape(count, len(chunk_shape))
@@ -132,13 +139,9 @@ def chunked_refs(
             linear = np.ravel_multi_index(tuple(grid[inside].T), table.grid_shape)
         else:
             linear = np.zeros(int(inside.sum()), dtype=np.int64)
-        table.url_index[linear] = rfs.url_id(url)
-        table.offset[linear] = np.frombuffer(addresses, dtype=np.int64)[inside]
-        table.length[linear] = np.frombuffer(sizes, dtype=np.int64)[inside]
-        mask_array = np.frombuffer(masks, dtype=np.int64)[inside]
-        if mask_array.any():
-            table.filter_mask = np.zeros(table.url_index.shape, dtype=np.uint32)
-            table.filter_mask[linear] = mask_array
+        table.assign(linear, np.full(len(linear), rfs.url_id(url), dtype=np.int32),
+                     np.frombuffer(addresses, dtype=np.int64)[inside], np.frombuffer(sizes, dtype=np.int64)[inside],
+                     np.frombuffer(masks, dtype=np.int64)[inside])
         if on_chunks is not None:
             on_chunks(count)
     rfs.tables[array_key] = table
