@@ -25,7 +25,6 @@ import bz2
 import json
 import math
 import struct
-import threading
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +34,7 @@ import numcodecs
 import numpy as np
 import orjson
 
+from lindi_core.codecs.scratch import ThreadScratch
 from lindi_core.errors import ChunkDecodeError
 from lindi_core.format.array_metadata import zarr_dtype
 
@@ -315,28 +315,15 @@ def decode_chain(zarray: dict) -> list[tuple[dict, list]]:
     return chain
 
 
-# Buffers the checks decode into and throw away, kept per thread: a fresh one per chunk costs a
-# page fault per 4 KiB written, about as long as inflating them.
-_check_buffers = threading.local()
-KEPT_CHECK_BUFFER_LIMIT = 32 * 1024 * 1024
-
-
-def _check_buffer(nbytes: int, slot: int) -> np.ndarray | None:
-    if nbytes > KEPT_CHECK_BUFFER_LIMIT:
-        return None
-    mine = getattr(_check_buffers, "by_slot", None)
-    if mine is None:
-        mine = _check_buffers.by_slot = {}
-    buffer = mine.get(slot)
-    if buffer is None or buffer.nbytes != nbytes:
-        buffer = mine[slot] = np.empty(nbytes, np.uint8)
-    return buffer
+# Buffers the checks decode into and throw away, kept per thread (their own: never the
+# decoders' buffers, which may hold a result still in use).
+_check_buffers = ThreadScratch()
 
 
 def _bounded_step(config: dict, inner: list, chunk_nbytes: int | None, data: Any, scratch_slot: int | None = None) -> np.ndarray:
     """``scratch_slot``: decode into a buffer of this thread that the next check reuses."""
     limit = compressor_output_limit(chunk_nbytes, inner)
-    out = _check_buffer(limit, scratch_slot) if scratch_slot is not None else None
+    out = _check_buffers.get(limit, scratch_slot) if scratch_slot is not None else None
     decoded = decompress(config, data, limit, out)
     if not inner and chunk_nbytes is not None and decoded.nbytes != chunk_nbytes:
         raise ChunkDecodeError(f"{config.get('id')!r} data decodes to {decoded.nbytes} bytes; a chunk of this "

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +29,7 @@ import numcodecs
 import numpy as np
 
 from lindi_core.codecs.bounded import BOUNDED_COMPRESSORS, compressor_output_limit, decode_chain, decompress
+from lindi_core.codecs.scratch import ThreadScratch
 from lindi_core.errors import ChunkDecodeError
 
 # Kinds of dtypes whose chunks are plain fixed-size bytes (no object codecs, no JSON rows).
@@ -84,25 +84,15 @@ def chunk_decoder(zarray: dict[str, Any], dtype: np.dtype) -> ChunkDecoder | Non
     return decode
 
 
-# Intermediate results of a decode live in buffers each thread keeps and reuses: a fresh
-# buffer per chunk would cost a page fault per 4 KiB written (about as long as inflating it).
-# Buffers of huge chunks are not kept: three per decoding thread would hold memory for good,
-# and their page faults are small beside their decoding time.
-_buffers = threading.local()
-KEPT_SCRATCH_LIMIT = 32 * 1024 * 1024
+# Intermediate results of a decode live in buffers each thread keeps and reuses (see
+# lindi_core.codecs.scratch).
+_buffers = ThreadScratch()
 LAZY_CHUNK_BYTES = 256 * 1024 * 1024
 
 
 def _scratch(nbytes: int, slot: int) -> np.ndarray:
-    if nbytes > KEPT_SCRATCH_LIMIT:
-        return np.empty(nbytes, np.uint8)
-    mine = getattr(_buffers, "by_slot", None)
-    if mine is None:
-        mine = _buffers.by_slot = {}
-    buffer = mine.get(slot)
-    if buffer is None or buffer.nbytes != nbytes:
-        buffer = mine[slot] = np.empty(nbytes, np.uint8)
-    return buffer
+    kept = _buffers.get(nbytes, slot)
+    return kept if kept is not None else np.empty(nbytes, np.uint8)
 
 
 def _stage(config: dict[str, Any], chunk_bytes: int) -> Callable[[Any, np.ndarray], Any]:
