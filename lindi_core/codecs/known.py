@@ -5,6 +5,7 @@ deep in a read."""
 
 from __future__ import annotations
 
+import codecs
 from typing import Any
 
 import numcodecs
@@ -31,9 +32,19 @@ def check_codecs(zarray: dict[str, Any], key: str) -> None:
     for config in configs:
         if not isinstance(config, dict):
             continue  # check_zarray reports the shape of the metadata
+        encoding = config.get("encoding")
+        if encoding is not None and not _text_encoding(encoding):  # used only when a chunk is decoded
+            raise ReferenceFormatError(f"{key}: codec {config!r} names no text encoding known here")
         try:
             numcodecs.get_codec(dict(config))
         except UnknownCodecError:
             raise ReferenceFormatError(f"{key}: no codec with id {config.get('id')!r} is known here") from None
         except Exception as exc:  # a codec's constructor may raise anything on a config it was not made for
             raise ReferenceFormatError(f"{key}: codec {config!r} cannot be built: {type(exc).__name__}: {exc}") from None
+
+
+def _text_encoding(name: Any) -> bool:
+    try:
+        return isinstance(name, str) and codecs.lookup(name).name is not None
+    except LookupError:
+        return False

@@ -20,6 +20,12 @@ from lindi_core.errors import ReferenceFormatError
 from lindi_core.format.array_metadata import check_zarray
 
 
+def check_group_metadata(zgroup: Any, key: str) -> None:
+    """Raise :class:`ReferenceFormatError` unless ``zgroup`` is Zarr v2 group metadata."""
+    if not isinstance(zgroup, dict) or zgroup.get("zarr_format", 2) != 2:
+        raise ReferenceFormatError(f"{key}: group metadata must be {{\"zarr_format\": 2}}, not {zgroup!r:.200}")
+
+
 def check_array_metadata(zarray: Any, key: str) -> None:
     """Raise :class:`ReferenceFormatError` unless ``zarray`` is array metadata Zarr can use."""
     check_zarray(zarray, key)

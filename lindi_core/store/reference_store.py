@@ -48,7 +48,7 @@ from lindi_core.io.sync_http import SyncHttp
 from lindi_core.io.tar_container import TarContainer
 from lindi_core.store.external_arrays import ExternalArrayIndex
 from lindi_core.store.filter_mask import restore_skipped_filters, uses_libhdf5_pipeline, with_mask_header
-from lindi_core.store.metadata_checks import check_array_metadata
+from lindi_core.store.metadata_checks import check_array_metadata, check_group_metadata
 
 
 class ChunkSink(Protocol):
@@ -160,8 +160,8 @@ class ReferenceStore(Store):
             return None
         if byte_range is None:
             await self._check_decodable(key, data)
-        if key.endswith(".zarray"):
-            self._check_array_metadata(key)
+        if key.endswith((".zarray", ".zgroup")):
+            self._check_metadata(key)
         return prototype.buffer.from_bytes(_apply_range(data, byte_range))
 
     async def prefetch(self, keys: list[str], max_bytes: int = 512 * 1024 * 1024) -> int:
@@ -221,12 +221,16 @@ class ReferenceStore(Store):
                 raise ChunkDecodeError(f"chunk {key!r} (filter mask {filter_mask}) cannot be decoded: {exc}") from exc
         return _pad_short_chunk(data, zarray, key)
 
-    def _check_array_metadata(self, key: str) -> None:
-        """Malformed array metadata (an unknown codec, an absurd item size) is reported as a
-        :class:`ReferenceFormatError` naming the key, before Zarr builds an array from it."""
-        zarray = self.rfs.metadata.get(key)
-        if zarray is not None and split_key(key)[1] == ".zarray":
-            check_array_metadata(zarray, key)
+    def _check_metadata(self, key: str) -> None:
+        """Malformed array or group metadata (an unknown codec, an absurd item size, another
+        zarr_format) is reported as a :class:`ReferenceFormatError` naming the key, before Zarr
+        builds an array or group from it."""
+        value = self.rfs.metadata.get(key)
+        name = split_key(key)[1]
+        if value is not None and name == ".zarray":
+            check_array_metadata(value, key)
+        elif value is not None and name == ".zgroup":
+            check_group_metadata(value, key)
 
     async def _check_decodable(self, key: str, data: bytes) -> None:
         """Refuse a chunk that would decode past its array's chunk size (a compression bomb) or

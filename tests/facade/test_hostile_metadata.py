@@ -86,8 +86,21 @@ def test_metadata_whose_parts_raise_lookup_errors_is_refused(changes):
 
 
 def test_a_chunk_an_object_codec_cannot_decode_names_the_dataset():
-    refs = _array({"dtype": "|O", "fill_value": None, "filters": [{"id": "json2", "encoding": "u{tf-8"}]})
-    refs["x/0"] = "base64:" + __import__("base64").b64encode(b'["a","b","c","d","|O",[4]]').decode()
+    refs = _array({"dtype": "|O", "fill_value": None, "filters": [{"id": "json2", "encoding": "utf-16"}]})
+    refs["x/0"] = "base64:" + __import__("base64").b64encode(b'["a","b","c","d","|O",[4]]').decode()  # UTF-8
     with _open(refs) as f:
         with pytest.raises(lindi_core.errors.ChunkDecodeError, match="dataset '/x'"):
             f["x"][...]
+
+
+def test_group_metadata_of_another_format_is_refused_on_zarrs_road():
+    store = lindi_core.ReferenceStore.from_dict({"version": 1, "refs": {".zgroup": {"zarr_format": -1}}})
+    with pytest.raises(ReferenceFormatError, match=".zgroup"):
+        zarr.open_group(store, mode="r", zarr_format=2)
+
+
+def test_an_unknown_text_encoding_of_an_object_codec_is_refused_before_any_chunk_is_decoded():
+    refs = _array({"dtype": "|O", "fill_value": None, "filters": [{"id": "json2", "encoding": ["utf-8"]}]})
+    store = lindi_core.ReferenceStore.from_dict({"version": 1, "refs": refs})
+    with pytest.raises(ReferenceFormatError, match="x/.zarray"):
+        zarr.open_array(store, path="x", mode="r", zarr_format=2)
