@@ -250,6 +250,35 @@ def exercise(case: dict | bytes, tmp_dir: str) -> None:
         read_everything(f)
 
 
+def exercise_through_zarr(case: dict | bytes, tmp_dir: str) -> None:
+    """Open ``case`` as a zarr-python store and read every array (a tool builder's road)."""
+    import os
+
+    import zarr
+
+    path = os.path.join(tmp_dir, "hostile.lindi.json")
+    with open(path, "wb") as out:
+        out.write(case if isinstance(case, bytes) else json.dumps(case).encode())
+    store = lindi_core.ReferenceStore.from_file(path)
+    try:
+        def visit(group: zarr.Group) -> None:
+            for _, array in group.arrays():
+                array[...] if array.size <= 100_000 else array[(slice(0, 2),) * array.ndim]
+            for _, child in group.groups():
+                visit(child)
+
+        visit(zarr.open_group(store, mode="r", zarr_format=2))
+    finally:
+        store.close()
+
+
+def acceptable_through_zarr(error: BaseException) -> bool:
+    """On zarr's road also zarr's own answer for a store without the node asked for."""
+    import zarr.errors
+
+    return isinstance(error, (LindiError, zarr.errors.NodeNotFoundError))
+
+
 def acceptable(error: BaseException) -> bool:
     """Whether an error is what a user may see for bad input: a lindi-core error, or the
     KeyError h5py raises for a name that does not resolve (a dangling soft link)."""

@@ -30,16 +30,19 @@ def seed_doc(tmp_path_factory) -> dict:
     return hostile.seed_document(path)
 
 
-def test_every_hostile_document_ends_in_data_or_a_lindi_error(seed_doc, tmp_path):
+@pytest.mark.parametrize("road", ["facade", "zarr"])
+def test_every_hostile_document_ends_in_data_or_a_lindi_error(seed_doc, tmp_path, road):
+    exercise, acceptable = ((hostile.exercise, hostile.acceptable) if road == "facade" else
+                            (hostile.exercise_through_zarr, hostile.acceptable_through_zarr))
     escapes: dict[tuple, tuple[int, str]] = {}
     for seed in range(CASES):
         case = hostile.hostile_case(random.Random(seed), seed_doc)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                hostile.exercise(case, str(tmp_path))
+                exercise(case, str(tmp_path))
         except Exception as error:  # noqa: BLE001 - every kind is sorted below
-            if hostile.acceptable(error):
+            if acceptable(error):
                 continue
             frame = traceback.extract_tb(error.__traceback__)[-1]
             kind = (type(error).__name__, frame.filename.rsplit("/", 1)[-1], frame.lineno)
