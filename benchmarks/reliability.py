@@ -76,19 +76,21 @@ escapes, outcomes, slowest = collections.Counter(), collections.Counter(), (0.0,
 for seed in range({cases}):
     case = hostile.hostile_case(random.Random(seed), seed_doc)
     started = time.perf_counter()
-    try:
-        hostile.exercise(case, {work!r})
-        outcomes["read"] += 1
-    except Exception as error:
-        if hostile.acceptable(error):
-            outcomes[type(error).__name__] += 1
-        else:
-            frame = traceback.extract_tb(error.__traceback__)[-1]
-            escapes[f"{{type(error).__name__}} at {{frame.filename.rsplit('/', 1)[-1]}}:{{frame.lineno}} (seed {{seed}})"] += 1
+    for road, exercise, acceptable in (("facade", hostile.exercise, hostile.acceptable),
+                                       ("zarr", hostile.exercise_through_zarr, hostile.acceptable_through_zarr)):
+        try:
+            exercise(case, {work!r})
+            outcomes[road + " read"] += 1
+        except Exception as error:
+            if acceptable(error):
+                outcomes[road + " " + type(error).__name__] += 1
+            else:
+                frame = traceback.extract_tb(error.__traceback__)[-1]
+                escapes[f"{{road}}: {{type(error).__name__}} at {{frame.filename.rsplit('/', 1)[-1]}}:{{frame.lineno}} (seed {{seed}})"] += 1
     elapsed = time.perf_counter() - started
     if elapsed > slowest[0]:
         slowest = (elapsed, seed)
-print(json.dumps({{"cases": {cases}, "escaped": sum(escapes.values()), "escape_kinds": dict(escapes),
+print(json.dumps({{"cases": {cases}, "roads": 2, "escaped": sum(escapes.values()), "escape_kinds": dict(escapes),
                   "outcomes": dict(outcomes), "slowest_case_s": round(slowest[0], 3),
                   "slowest_seed": slowest[1], "peak_mb": peak_mb()}}))
 """
