@@ -116,6 +116,16 @@ class HDF5FilterPipeline(Codec):
         self.filters = [[int(f[0]), int(f[1]), [int(v) for v in f[2]]] for f in filters]
         self.dtype = str(dtype)
         self.chunk_shape = [int(c) for c in chunk_shape]
+        # What libhdf5 will be handed, checked here: its own checks come at the first chunk,
+        # as OverflowError or ValueError from deep inside h5py.
+        for filter_id, flags, values in self.filters:
+            if not 0 <= filter_id <= 0xFFFF or not 0 <= flags <= 0xFFFFFFFF \
+                    or not all(0 <= v <= 0xFFFFFFFF for v in values):
+                raise ValueError(f"a filter record is [id < 2**16, flags < 2**32, [values < 2**32]], "
+                                 f"not {[filter_id, flags, values]}")
+        if not self.chunk_shape or not all(c > 0 for c in self.chunk_shape):
+            raise ValueError(f"an HDF5 chunk shape has one or more axes of at least 1, not {self.chunk_shape}")
+        np.dtype(self.dtype)  # a TypeError for a string that is no type
         self._local = threading.local()
 
     def get_config(self) -> dict:

@@ -89,7 +89,7 @@ def test_a_chunk_an_object_codec_cannot_decode_names_the_dataset():
     refs = _array({"dtype": "|O", "fill_value": None, "filters": [{"id": "json2", "encoding": "utf-16"}]})
     refs["x/0"] = "base64:" + __import__("base64").b64encode(b'["a","b","c","d","|O",[4]]').decode()  # UTF-8
     with _open(refs) as f:
-        with pytest.raises(lindi_core.errors.ChunkDecodeError, match="dataset '/x'"):
+        with pytest.raises(lindi_core.errors.ChunkDecodeError, match="dataset '/x'|array 'x'"):
             f["x"][...]
 
 
@@ -104,3 +104,16 @@ def test_an_unknown_text_encoding_of_an_object_codec_is_refused_before_any_chunk
     store = lindi_core.ReferenceStore.from_dict({"version": 1, "refs": refs})
     with pytest.raises(ReferenceFormatError, match="x/.zarray"):
         zarr.open_array(store, path="x", mode="r", zarr_format=2)
+
+
+@pytest.mark.parametrize("config", [
+    {"filters": [[32001, 0, [2**40]]], "dtype": "<f8", "chunk_shape": [4]},   # a value past 32 bits
+    {"filters": [[32001, 0, [-1]]], "dtype": "<f8", "chunk_shape": [4]},      # a negative value
+    {"filters": [[70000, 0, []]], "dtype": "<f8", "chunk_shape": [4]},        # an id past 16 bits
+    {"filters": [[32001, 0, []]], "dtype": "<f8", "chunk_shape": []},         # no chunk axes
+    {"filters": [[32001, 0, []]], "dtype": "", "chunk_shape": [4]},           # no type
+])
+def test_a_libhdf5_pipeline_libhdf5_would_refuse_is_refused_with_the_metadata(config):
+    with _open(_array({"filters": [{"id": "lindi_core.hdf5_filters", **config}]})) as f:
+        with pytest.raises(ReferenceFormatError, match="x/.zarray"):
+            f["x"]

@@ -152,3 +152,14 @@ def test_lindi_external_array_links_read_the_linked_dataset(make_h5, tmp_path):
     np.testing.assert_array_equal(root["big"][...], data)
     with h5py.File(path) as f:
         np.testing.assert_array_equal(root["sparse"][...], f["sparse"][...])
+
+
+def test_a_chunk_reference_whose_url_is_not_a_string_is_a_reference_format_error():
+    from lindi_core.errors import ReferenceFormatError
+
+    refs = {".zgroup": {"zarr_format": 2},
+            "x/.zarray": {"zarr_format": 2, "shape": [20], "chunks": [10], "dtype": "<i4", "fill_value": 0,
+                          "order": "C", "compressor": None, "filters": None},
+            "x/0": ["http://host/a", 0, 40], "x/1": [["http://host/a"], 40, 40]}
+    with pytest.raises(ReferenceFormatError, match="URL string"):
+        jsonio.loads(json.dumps({"version": 1, "refs": refs}))
