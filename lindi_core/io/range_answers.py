@@ -22,9 +22,10 @@ values, and keeping it (:mod:`lindi_core.io.whole_bodies`) or caching what was s
 - The size of each file is learned from the ``Content-Range`` totals of partial answers (a
   server that honours ``Range`` speaks of the file) and from confirmed whole-file answers. A
   later answer naming another size is wrong (retried, then an error): a file that changes on
-  its server while open is not read as a mix of two versions. (Nothing can tell a wrong total
-  in the very first answer from the truth; the bytes of that answer are still checked against
-  the range asked for.)
+  its server while open is not read as a mix of two versions. Nothing can tell a wrong total
+  in the very first answer from the truth (the bytes of that answer are still checked against
+  the range asked for), so a size said once is provisional: when two later answers agree on
+  another, the first was the wrong one and theirs counts. A size said twice is settled.
 - When the size is known, a whole-file answer is the file only if its ``Content-Length`` and
   the bytes that arrive both equal that size; anything else is retried (its body is not even
   read when its ``Content-Length`` already disagrees) and reading stops at the first byte too
@@ -84,6 +85,7 @@ class FileSizes:
 
     def __init__(self) -> None:
         self._known: dict[str, int] = {}
+        self._said: dict[str, dict[int, int]] = {}  # url -> size -> how many answers said it
         self._candidates: dict[str, tuple[int, bytes]] = {}  # url -> (length, digest) of an unconfirmed 200
         self._lock = threading.Lock()
 
@@ -95,7 +97,11 @@ class FileSizes:
         """The server says ``url`` has ``total`` bytes; raises :class:`Retry` when that differs
         from what it said before."""
         with self._lock:
+            said = self._said.setdefault(url, {})
+            said[total] = said.get(total, 0) + 1
             known = self._known.setdefault(url, total)
+            if known != total and said.get(known, 0) < 2 <= said[total]:
+                self._known[url] = known = total  # the first answer's total was the wrong one
         if known != total:
             raise Retry(f"the server says {url} has {total} bytes, earlier {known}")
 
@@ -171,6 +177,8 @@ class FileSizes:
                 if confirmed:
                     del self._candidates[url]
                     self._known.setdefault(url, received)
+                    said = self._said.setdefault(url, {})
+                    said[received] = said.get(received, 0) + 2  # two answers of the same bytes
                 else:
                     self._candidates[url] = seen
             if not confirmed:

@@ -144,7 +144,8 @@ def test_wrong_content_ranges_without_end_are_a_clear_error(files, serve, kind):
 
     async def read_twice() -> None:
         try:
-            assert await source.read(url, 0, 10) == PAYLOAD[:10]  # the size is known from now on
+            assert await source.read(url, 0, 10) == PAYLOAD[:10]
+            assert await source.read(url, 10, 10) == PAYLOAD[10:20]  # the size is settled from now on
             setattr(server.faults, kind, 1000)
             await source.read(url, 1000, 40)
         finally:
@@ -154,6 +155,7 @@ def test_wrong_content_ranges_without_end_are_a_clear_error(files, serve, kind):
         asyncio.run(read_twice())
     setattr(server.faults, kind, 0)
     assert http.read(url, 0, 10)[0] == PAYLOAD[:10]
+    assert http.read(url, 10, 10)[0] == PAYLOAD[10:20]
     setattr(server.faults, kind, 2000)
     with pytest.raises(ByteSourceError, match=r"p\.bin bytes 1000\+40 failed after 3 attempts: .*(range|bytes)"):
         http.read(url, 1000, 40)
@@ -206,3 +208,40 @@ def test_a_compressed_reference_file_is_read_whole(files, serve, tmp_path):
     np.testing.assert_array_equal(f["x"][7], DATA[7])
     f.close()
     assert any("gzip" in h.get("Accept-Encoding", "") and "Range" not in h for h in compressing.stats.headers)
+
+
+def test_a_wrong_total_in_the_very_first_answer_does_not_poison_the_url(files, serve):
+    """The first answer's total is taken provisionally; two later answers agreeing on the true
+    size overrule it, in both engines, instead of every later read failing."""
+    for engine in ("async", "blocking"):
+        server = serve(files, faults=ServerFaults(wrong_total_times=1))
+        url = server.url_for("p.bin")
+        if engine == "async":
+            source = HttpSource(backoff=0.001, whole_bodies=WholeBodies())
+
+            async def reads() -> list[bytes]:
+                try:
+                    return [await source.read(url, offset, 40) for offset in (0, 1000, 5000, 1000)]
+                finally:
+                    await source.close()
+
+            got = asyncio.run(reads())
+        else:
+            http = SyncHttp(backoff=0.001, whole_bodies=WholeBodies())
+            got = [http.read(url, offset, 40)[0] for offset in (0, 1000, 5000, 1000)]
+            assert http.read(url, 0, 10)[1] == len(PAYLOAD)  # the size it settled on is the file's
+            http.close()
+        assert got == [PAYLOAD[o : o + 40] for o in (0, 1000, 5000, 1000)]
+        assert server.stats.injected == {"wrong_total_times": 1}
+
+
+def test_a_size_said_twice_is_settled_and_a_changed_file_is_an_error(files, serve):
+    server = serve(files)
+    url = server.url_for("p.bin")
+    http = SyncHttp(retries=2, backoff=0.001, whole_bodies=WholeBodies())
+    assert http.read(url, 0, 10)[0] == PAYLOAD[:10]
+    assert http.read(url, 10, 10)[0] == PAYLOAD[10:20]
+    server.faults = ServerFaults(wrong_total_times=10)  # the file now says it has grown, every time
+    with pytest.raises(ByteSourceError, match="bytes, earlier"):
+        http.read(url, 20, 10)
+    http.close()
