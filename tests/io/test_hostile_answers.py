@@ -217,15 +217,14 @@ def test_a_wrong_total_in_the_very_first_answer_does_not_poison_the_url(files, s
         server = serve(files, faults=ServerFaults(wrong_total_times=1))
         url = server.url_for("p.bin")
         if engine == "async":
-            source = HttpSource(backoff=0.001, whole_bodies=WholeBodies())
-
-            async def reads() -> list[bytes]:
+            async def reads(url: str) -> list[bytes]:
+                source = HttpSource(backoff=0.001, whole_bodies=WholeBodies())
                 try:
                     return [await source.read(url, offset, 40) for offset in (0, 1000, 5000, 1000)]
                 finally:
                     await source.close()
 
-            got = asyncio.run(reads())
+            got = asyncio.run(reads(url))
         else:
             http = SyncHttp(backoff=0.001, whole_bodies=WholeBodies())
             got = [http.read(url, offset, 40)[0] for offset in (0, 1000, 5000, 1000)]
