@@ -328,7 +328,7 @@ def run_storm(rounds: int, work: str) -> dict:
                     continue
                 if child.returncode != 0:
                     figures["failed_processes"] += 1
-                    print(f"storm: a reader failed:\n{err[-2000:]}", file=sys.stderr)
+                    print(f"storm: a reader failed (exit {child.returncode}):\n{err[-2000:]}", file=sys.stderr)
                     continue
                 reads, wrong = map(int, out.split())
                 figures["reads"] += reads

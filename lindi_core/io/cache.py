@@ -263,15 +263,20 @@ class LocalCache:
             self._users += 1
 
     def detach(self) -> None:
-        """A file is done: its recency updates are recorded; the last file's detach closes the
-        connections, which no other file's operation can then be using."""
+        """A file is done: the recency updates so far are recorded (while it still counts as a
+        user, on its own thread's connection); the last file's detach closes the connections,
+        which no file's operation can then be using. (Recording after counting itself out let
+        the last file close the connection this one was writing through: a segfault in SQLite.)"""
+        self._guarded(self._record_touches, None)
         with self._touch_lock:
             self._users -= 1
-            last = self._users <= 0
-        if last:
-            self.close()
-        else:
-            self._guarded(self._record_touches, None)
+            if self._users > 0:
+                return
+            # Under the lock that attach takes: a file attaching now gets new connections.
+            connections, self._connections = self._connections, []
+            self._generation += 1
+        for db in connections:
+            db.close()
 
     def close(self, record: bool = True) -> None:
         """Record pending recency updates (unless ``record`` is false) and close every
