@@ -146,7 +146,9 @@ def run_kill(kills: int, work: str) -> dict:
     figures = {}
     rng = random.Random(0)
     for extension in (".lindi.json", ".lindi.tar"):
-        path = os.path.join(work, "edited" + extension)
+        folder = os.path.join(work, extension.strip("."))  # one folder each: all it holds is counted
+        os.makedirs(folder)
+        path = os.path.join(folder, "edited" + extension)
         with lindi_core.LindiH5pyFile.from_lindi_file(path, mode="w") as f:
             f.attrs["version"] = 0
             f.create_dataset("data", data=np.zeros(4000, dtype="<i4"), chunks=(1000,))
@@ -181,8 +183,10 @@ def run_kill(kills: int, work: str) -> dict:
         with lindi_core.LindiH5pyFile.from_lindi_file(path, mode="r+"):
             pass
         expected = {os.path.basename(path), f".{os.path.basename(path)}.lock"}
-        leftovers = len([name for name in os.listdir(work) if name not in expected and name != "seed.h5"
-                         and name.startswith(("edited", ".edited"))])
+        left = [name for name in os.listdir(folder) if name not in expected]
+        if left:
+            print(f"kill: {extension}: left behind: {left}", file=sys.stderr)
+        leftovers = len(left)
         figures[extension] = {"kills": kills, "versions_committed": version, "mixed_states": mixed,
                               "unlistable_tars": unlistable, "temporaries_left": leftovers}
     return {"kills": 2 * kills,
