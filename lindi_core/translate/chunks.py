@@ -122,7 +122,9 @@ def chunked_refs(
         masks.append(info.filter_mask)
 
     dsid.chunk_iter(visit)
-    table = ChunkTable.for_array(list(shape), list(chunk_shape))
+    # Sparse until the chunks present fill enough of the grid: a corrupt or crafted dataspace
+    # may declare a grid of billions of cells over a handful of chunks.
+    table = ChunkTable(tuple(-(-s // c) if c else 0 for s, c in zip(shape, chunk_shape)))
     count = len(addresses)
     if count:
         grid = np.frombuffer(coordinates, dtype=np.int64).reshape(count, len(chunk_shape))
@@ -132,13 +134,11 @@ def chunked_refs(
             linear = np.ravel_multi_index(tuple(grid[inside].T), table.grid_shape)
         else:
             linear = np.zeros(int(inside.sum()), dtype=np.int64)
-        table.url_index[linear] = rfs.url_id(url)
-        table.offset[linear] = np.frombuffer(addresses, dtype=np.int64)[inside]
-        table.length[linear] = np.frombuffer(sizes, dtype=np.int64)[inside]
-        mask_array = np.frombuffer(masks, dtype=np.int64)[inside]
-        if mask_array.any():
-            table.filter_mask = np.zeros(table.url_index.shape, dtype=np.uint32)
-            table.filter_mask[linear] = mask_array
+        order = np.argsort(linear, kind="stable")
+        table.assign(linear[order], np.full(len(linear), rfs.url_id(url), dtype=np.int32),
+                     np.frombuffer(addresses, dtype=np.int64)[inside][order],
+                     np.frombuffer(sizes, dtype=np.int64)[inside][order],
+                     np.frombuffer(masks, dtype=np.int64)[inside][order])
         if on_chunks is not None:
             on_chunks(count)
     rfs.tables[array_key] = table

@@ -165,7 +165,7 @@ def _in_place(ctx: DatasetContext, dset: h5py.Dataset, key: str, zattrs: dict) -
         finally:
             if ctx.on_chunk_index is not None:
                 ctx.on_chunk_index(None)
-        stored = int(table.length[table.present()].sum())
+        stored = int(table.present_columns()[3].sum())
         if stored <= ctx.options.inline_threshold:
             chunking.inline_table_chunks(ctx.rfs, key, dset.id, table)
         return zarray_metadata(shape, list(chunk_shape), zdtype, fill, filters)

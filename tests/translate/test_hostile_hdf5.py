@@ -1,0 +1,53 @@
+"""Hostile HDF5 files given to translate end in a reference file or a lindi-core error.
+
+A seeded run of the mutator of :mod:`tests.hostile_hdf5` (bits flipped, fields overwritten with
+huge values, files cut short, mostly in the metadata), locally and for a subset over HTTP from a
+loopback server, in child processes whose peak memory is measured; plus targeted cases that
+pinned escapes the fuzzing found. ``benchmarks/reliability.py`` runs the same mutator at scale.
+"""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+import lindi_core
+from lindi_core.errors import TranslationError
+from tests.hostile_hdf5 import exercise_metadata_parser, make_seeds, run_hostile_hdf5
+
+CASES = 240
+HTTP_EVERY = 6  # one case in six is translated over HTTP
+MAX_PEAK_MB = 400  # the child: Python, numpy, h5py, zarr and aiohttp take about 90 MB
+
+
+def test_seeded_hostile_hdf5_files_raise_only_lindi_errors_in_bounded_memory():
+    counts = run_hostile_hdf5(CASES, first_seed=0, http_every=HTTP_EVERY, case_timeout=30.0)
+    assert counts["cases"] == CASES
+    assert counts["escapes"] == {}, "\n\n".join(e["detail"] for e in counts["escapes"].values())
+    assert counts["hangs"] == []
+    assert counts["crashes"] == [], f"libhdf5 crashed on cases {counts['crashes']}"
+    assert counts["http_cases"] >= CASES // HTTP_EVERY
+    assert counts["ok"] > 0 and counts["errors"] > 0  # the mutations neither all break nor all spare the file
+    assert counts["peak_mb"] < MAX_PEAK_MB
+
+
+def test_a_root_header_failing_its_checksum_is_a_translation_error_naming_the_file(make_h5):
+    path = make_h5(lambda f: f.create_dataset("x", data=np.arange(5)), name="bad_root.h5", libver="latest")
+    with h5py.File(path) as f:
+        root = h5py.h5o.get_info(f.id).addr
+    with open(path, "r+b") as f:  # one byte inside the root's version 2 header: its checksum fails
+        f.seek(root + 8)
+        byte = f.read(1)
+        f.seek(root + 8)
+        f.write(bytes([byte[0] ^ 0x40]))
+    with pytest.raises(TranslationError, match="bad_root.h5") as raised:
+        lindi_core.translate(path, progress=False)
+    assert isinstance(raised.value.__cause__, (RuntimeError, OSError, KeyError))
+
+
+def test_the_metadata_parser_survives_every_seed_cut_anywhere(tmp_path):
+    # The read-ahead's parser sees whatever bytes a server sends: every prefix of every seed.
+    for seed in make_seeds(str(tmp_path)):
+        for end in range(0, len(seed), 97):
+            exercise_metadata_parser(seed[:end])
