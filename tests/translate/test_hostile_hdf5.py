@@ -51,3 +51,25 @@ def test_the_metadata_parser_survives_every_seed_cut_anywhere(tmp_path):
     for seed in make_seeds(str(tmp_path)):
         for end in range(0, len(seed), 97):
             exercise_metadata_parser(seed[:end])
+
+
+def test_a_heap_collection_whose_object_sizes_overrun_it_is_refused_not_looped_on(tmp_path):
+    # One object's size in the global heap collection holding a vlen string attribute made
+    # larger than the collection: libhdf5 looped without end loading it (a fuzzing case).
+    import subprocess
+    import sys
+
+    path = tmp_path / "heap.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["names"] = np.array(["n0", "n1", "n2", "n3"], dtype=h5py.string_dtype())
+    raw = bytearray(path.read_bytes())
+    collection = raw.index(b"GCOL")
+    second_object = collection + 16 + 24  # objects: 16-byte header, "n0" padded to 8 bytes
+    assert int.from_bytes(raw[second_object : second_object + 2], "little") == 2
+    raw[second_object + 9] = 4  # its size: 2 -> 1026 bytes
+    path.write_bytes(raw)
+    program = ("import sys, lindi_core\n"
+               "try:\n    lindi_core.translate(sys.argv[1], progress=False)\n"
+               "except lindi_core.errors.TranslationError as e:\n    print(e)\n")
+    done = subprocess.run([sys.executable, "-c", program, str(path)], capture_output=True, text=True, timeout=60)
+    assert "heap collection" in done.stdout and "'names'" in done.stdout and "heap.h5" in done.stdout, done
