@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 
+from lindi_core.errors import TranslationError
 from lindi_core.format.refs import ChunkTable, ReferenceFileSystem, join_key
 
 
@@ -122,6 +123,7 @@ def chunked_refs(
         masks.append(info.filter_mask)
 
     dsid.chunk_iter(visit)
+    _check_unfiltered_sizes(dsid, chunk_shape, sizes)
     # Sparse until the chunks present fill enough of the grid: a corrupt or crafted dataspace
     # may declare a grid of billions of cells over a handful of chunks.
     table = ChunkTable(tuple(-(-s // c) if c else 0 for s, c in zip(shape, chunk_shape)))
@@ -143,6 +145,20 @@ def chunked_refs(
             on_chunks(count)
     rfs.tables[array_key] = table
     return table
+
+
+def _check_unfiltered_sizes(dsid: h5py.h5d.DatasetID, chunk_shape: tuple[int, ...], sizes: array) -> None:
+    """Without filters a chunk is stored whole: a chunk index recording another size is corrupt.
+    libhdf5 trusts the recorded size when it reads such a chunk, and copied the bytes past the
+    end of its chunk buffer (the process crashed), so the sizes are checked before any read."""
+    if dsid.get_create_plist().get_nfilters() or not sizes:
+        return
+    chunk_bytes = dsid.get_type().get_size() * math.prod(chunk_shape)
+    recorded = np.frombuffer(sizes, dtype=np.int64)
+    wrong = np.flatnonzero(recorded != chunk_bytes)
+    if len(wrong):
+        raise TranslationError(f"its chunk index records a chunk of {int(recorded[wrong[0]])} bytes where an unfiltered "
+                               f"chunk holds {chunk_bytes}: the file is corrupt")
 
 
 def inline_table_chunks(rfs: ReferenceFileSystem, array_key: str, dsid: h5py.h5d.DatasetID,

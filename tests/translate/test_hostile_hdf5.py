@@ -89,3 +89,27 @@ def test_a_huge_sparse_chunk_grid_translates_in_memory_of_its_chunks(make_h5, tm
     with lindi_core.LindiH5pyFile.from_reference_file_system(rfs) as f, h5py.File(path) as truth:
         np.testing.assert_array_equal(f["x"][0:10], truth["x"][0:10])
         assert f["x"][10**12 - 1] == truth["x"][10**12 - 1] == 2
+
+
+def test_an_unfiltered_chunk_recorded_larger_than_a_chunk_is_refused_before_libhdf5_reads_it(tmp_path):
+    # A chunk B-tree key saying 255 bytes for a 16-byte unfiltered chunk: libhdf5 copied 255
+    # bytes into its 16-byte buffer and the process died (a fuzzing case).
+    import subprocess
+    import sys
+
+    path = tmp_path / "chunks.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("d", data=np.arange(4, dtype="<i8"), chunks=(2,))
+        f.create_dataset("after", data=np.zeros(100))  # bytes after the chunk: 255 bytes stay inside the file
+    raw = bytearray(path.read_bytes())
+    node = raw.index(b"TREE\x01")  # the chunk index: a version 1 B-tree of raw data chunks
+    second_key = node + 24 + 24 + 8  # header; key 0 (size, mask, two offsets); child 0's address
+    assert int.from_bytes(raw[second_key : second_key + 4], "little") == 16
+    raw[second_key] = 255
+    path.write_bytes(raw)
+    program = ("import sys, lindi_core\n"
+               "try:\n    lindi_core.translate(sys.argv[1], progress=False)\n"
+               "except lindi_core.errors.TranslationError as e:\n    print(e)\n")
+    done = subprocess.run([sys.executable, "-c", program, str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "255 bytes" in done.stdout and "'/d'" in done.stdout and "chunks.h5" in done.stdout, done
