@@ -199,10 +199,10 @@ def _add_chunk_refs(rfs: ReferenceFileSystem, parent: str, names: list[str], val
     url_ids = np.empty(len(values), dtype=np.int32)
     ids: dict[str, int] = {}
     for i, raw in enumerate(urls):
+        if type(raw) is not str:  # checked before the lookup: a list or an object is unhashable
+            raise ReferenceFormatError(f"ref {parent}/{names[i]!r}: a chunk reference starts with a URL string")
         found = ids.get(raw)
         if found is None:
-            if type(raw) is not str:
-                raise ReferenceFormatError(f"ref {parent}/{names[i]!r}: a chunk reference starts with a URL string")
             found = ids[raw] = rfs.url_id(expand(raw, f"{parent}/{names[i]}"))
         url_ids[i] = found
     table.assign(linear, url_ids, offsets, lengths)
