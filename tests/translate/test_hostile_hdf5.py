@@ -16,7 +16,7 @@ import lindi_core
 from lindi_core.errors import TranslationError
 from tests.hostile_hdf5 import exercise_metadata_parser, make_seeds, run_hostile_hdf5
 
-CASES = 240
+CASES = 500
 HTTP_EVERY = 6  # one case in six is translated over HTTP
 MAX_PEAK_MB = 400  # the child: Python, numpy, h5py, zarr and aiohttp take about 90 MB
 

@@ -17,7 +17,7 @@ from lindi_core.errors import LindiError, TarFormatError
 from lindi_core.format.lindi_tar import BLOCK, ENTRY_SIZE
 from tests.hostile_tar import _layout, _write_padded, exercise_tar, make_seed_tar, run_hostile_tar, seed_ints
 
-CASES = 400
+CASES = 800
 HTTP_EVERY = 5
 MAX_PEAK_MB = 400
 
