@@ -70,7 +70,13 @@ def open_object(location: h5py.h5g.GroupID, name: str) -> h5py.Group | h5py.Data
 
 
 def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")  # as h5py decodes link values
+    """A link value as text: a reference file is JSON, which holds only Unicode text, so a
+    value that is not UTF-8 (h5py would give it with surrogate escapes) cannot be translated."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"the link's value {raw[:100]!r} is not UTF-8 text, which a reference file "
+                         f"cannot store") from None
 
 
 def zarr_key(h5_path: str) -> str:
@@ -93,7 +99,12 @@ def walk(h5file: h5py.File, source: str,
         try:
             # The links' kinds (and hard links' addresses) from the low-level API: what
             # group.get(name, getlink=True) learns, without building link objects.
-            listed = [(name, group.id.links.get_info(name.encode("utf-8"))) for name in group]
+            names = list(group)
+            undecodable = [name for name in names if not isinstance(name, str)]
+            if undecodable:  # h5py gives a name that is not UTF-8 as bytes
+                raise ValueError(f"a link name {undecodable[0][:100]!r} is not UTF-8 text, which a reference "
+                                 f"file cannot store")
+            listed = [(name, group.id.links.get_info(name.encode("utf-8"))) for name in names]
         except CORRUPT_FILE_ERRORS as exc:
             raise TranslationError(f"group cannot be listed: {exc}", source=source, object_path=group.name) from exc
         if on_members is not None:

@@ -113,3 +113,19 @@ def test_an_unfiltered_chunk_recorded_larger_than_a_chunk_is_refused_before_libh
     done = subprocess.run([sys.executable, "-c", program, str(path)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "255 bytes" in done.stdout and "'/d'" in done.stdout and "chunks.h5" in done.stdout, done
+
+
+@pytest.mark.parametrize("make_link, named", [
+    (lambda f: f.id.links.create_external(b"ext", b"other.h5", b"/\xafx"), "/ext"),
+    (lambda f: f.id.links.create_soft(b"soft", b"/\xafx"), "/soft"),
+    (lambda f: f.id.links.create_soft(b"so\xea", b"/x"), "/"),
+], ids=["external-target", "soft-target", "link-name"])
+def test_a_link_name_or_value_that_is_not_utf8_is_a_translation_error(make_h5, tmp_path, make_link, named):
+    # JSON holds Unicode text only: such a value was kept with surrogate escapes and failed
+    # writing the reference file (TypeError from orjson), a name failed as AttributeError.
+    path = make_h5(make_link, name="links.h5")
+    out = tmp_path / "links.lindi.json"
+    with pytest.raises(TranslationError, match="not UTF-8") as raised:
+        lindi_core.translate_to_file(path, str(out), progress=False)
+    assert raised.value.object_path == named and "links.h5" in str(raised.value)
+    assert not out.exists()
