@@ -8,6 +8,8 @@ pinned escapes the fuzzing found. ``benchmarks/reliability.py`` runs the same mu
 
 from __future__ import annotations
 
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -129,3 +131,49 @@ def test_a_link_name_or_value_that_is_not_utf8_is_a_translation_error(make_h5, t
         lindi_core.translate_to_file(path, str(out), progress=False)
     assert raised.value.object_path == named and "links.h5" in str(raised.value)
     assert not out.exists()
+
+
+def _szip_file(path) -> None:
+    with h5py.File(path, "w") as f:
+        f.create_dataset("s", data=np.arange(400, dtype="<i4").reshape(20, 20), chunks=(10, 10),
+                         compression="szip", compression_opts=("nn", 8))
+
+
+def test_szip_chunks_still_read_as_h5py_reads_them(tmp_path):
+    path = tmp_path / "szip.h5"
+    try:
+        _szip_file(path)
+    except (ValueError, OSError):
+        pytest.skip("this h5py cannot write szip")
+    with lindi_core.LindiH5pyFile.from_hdf5_file(str(path)) as f, h5py.File(path) as truth:
+        np.testing.assert_array_equal(f["s"][...], truth["s"][...])
+
+
+@pytest.mark.parametrize("values", [[], [0, 0, 0, 0], [141, 0, 32, 10], [141, 8, 0, 80], [141, 8, 32]])
+def test_szip_without_sane_parameters_is_a_chunk_decode_error_not_a_crash(tmp_path, values):
+    # A fuzzed file turned fletcher32 (3) into szip (4) without parameters: libaec divided by
+    # zero and the process died (SIGFPE) reading the translated file; a hostile reference file
+    # can declare the same pipeline.
+    import subprocess
+    import sys
+
+    path = tmp_path / "szip.h5"
+    try:
+        _szip_file(path)
+    except (ValueError, OSError):
+        pytest.skip("this h5py cannot write szip")
+    rfs = lindi_core.translate(str(path), progress=False)
+    document = json.loads(lindi_core.format.jsonio.dumps(rfs))
+    zarray = document["refs"]["s/.zarray"]
+    codec = (zarray["filters"] or [zarray["compressor"]])[0]
+    assert codec["filters"][0][0] == 4
+    codec["filters"][0][2] = values
+    out = tmp_path / "szip.lindi.json"
+    out.write_text(json.dumps(document))
+    program = ("import sys, lindi_core\n"
+               "f = lindi_core.LindiH5pyFile.from_lindi_file(sys.argv[1], allow_local=True)\n"
+               "try:\n    f['s'][...]\n"
+               "except lindi_core.errors.ChunkDecodeError as e:\n    print(e)\n")
+    done = subprocess.run([sys.executable, "-c", program, str(out)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert "szip" in done.stdout and "s/0.0" in done.stdout, done.stdout
