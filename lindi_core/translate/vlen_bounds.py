@@ -128,6 +128,10 @@ class AttributeChecker:
         found = self._records.get(name)
         if found is None:
             return
+        if found.vlen_kind not in (0, 1):
+            # Neither a sequence nor a string: libhdf5 converted such a value anyway and crashed.
+            raise TranslationError(f"attribute {name!r}: its variable-length datatype is of kind {found.vlen_kind}, "
+                                   f"neither a sequence (0) nor a string (1): the file is corrupt")
         nbytes = found.count * self._record.itemsize
         if len(found.data) < nbytes:
             return  # not what this reading of the header expected: libhdf5 decides

@@ -177,3 +177,26 @@ def test_szip_without_sane_parameters_is_a_chunk_decode_error_not_a_crash(tmp_pa
     done = subprocess.run([sys.executable, "-c", program, str(out)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
     assert "szip" in done.stdout and "s/0.0" in done.stdout, done.stdout
+
+
+def test_a_vlen_attribute_of_neither_kind_is_refused_before_libhdf5_reads_it(tmp_path):
+    # The variable-length kind in an attribute's datatype message turned from 1 (string) to 5:
+    # libhdf5 read the value anyway and the process died (fuzzing cases 52978, 57600).
+    import subprocess
+    import sys
+
+    path = tmp_path / "kind.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["vlen"] = np.array(["a", "bc"], dtype=h5py.string_dtype())
+    raw = bytearray(path.read_bytes())
+    name = raw.index(b"vlen\0")
+    datatype = name + 8  # the name, NUL-terminated and padded to 8 bytes (attribute message version 1)
+    assert raw[datatype] & 0x0F == 9 and raw[datatype + 1] & 0x0F == 1  # variable-length, a string
+    raw[datatype + 1] = (raw[datatype + 1] & 0xF0) | 5
+    path.write_bytes(raw)
+    program = ("import sys, lindi_core\n"
+               "try:\n    lindi_core.translate(sys.argv[1], progress=False)\n"
+               "except lindi_core.errors.TranslationError as e:\n    print(e)\n")
+    done = subprocess.run([sys.executable, "-c", program, str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert "'vlen'" in done.stdout and "kind 5" in done.stdout and "kind.h5" in done.stdout, done.stdout
