@@ -31,6 +31,7 @@ from lindi_core.errors import ChunkDecodeError
 
 H5Z_FLAG_OPTIONAL = 0x0001
 H5Z_FILTER_FLETCHER32 = 3
+H5Z_FILTER_SZIP = 4
 # HDF5 filters whose stored form is a bare stream of a compressor bounded.decompress decodes
 _DECOMPRESSING_FILTERS = {1: "zlib", 307: "bz2", 32015: "zstd"}
 MASK_HEADER = struct.Struct("<I")
@@ -144,9 +145,27 @@ class HDF5FilterPipeline(Codec):
         attr = "mandatory" if mandatory else "decode"
         scratch = getattr(self._local, attr, None)
         if scratch is None:
+            self._check_szip_parameters()
             scratch = _ScratchDataset(np.dtype(self.dtype), tuple(self.chunk_shape), self.filters, mandatory)
             setattr(self._local, attr, scratch)
         return scratch
+
+    def _check_szip_parameters(self) -> None:
+        """libhdf5 hands szip's parameters to libaec unchecked, and libaec divides by them: a
+        pipeline with szip and no or zero parameters killed the process (SIGFPE). What HDF5
+        records (its set_local callback) is four values: options mask, pixels per block (even,
+        at most 32), bits per pixel (1 to 32, or 64) and pixels per scanline (a block at least,
+        at most 4096 blocks)."""
+        for filter_id, _flags, values in self.filters:
+            if filter_id != H5Z_FILTER_SZIP:
+                continue
+            if len(values) != 4:
+                raise ChunkDecodeError(f"{self!r}: szip needs the 4 parameters HDF5 records, not {values}")
+            _mask, per_block, bits, per_scanline = values
+            if not (2 <= per_block <= 32 and per_block % 2 == 0 and (1 <= bits <= 32 or bits == 64)
+                    and per_block <= per_scanline <= 4096 * per_block):
+                raise ChunkDecodeError(f"{self!r}: szip parameters {values} are out of range (pixels per block "
+                                       f"{per_block}, bits per pixel {bits}, pixels per scanline {per_scanline})")
 
     def decode(self, buf, out=None):
         """Decode ``mask (4 bytes LE) + stored chunk`` into the typed chunk's bytes."""

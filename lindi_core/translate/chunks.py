@@ -123,11 +123,13 @@ def chunked_refs(
         masks.append(info.filter_mask)
 
     dsid.chunk_iter(visit)
+    _check_unfiltered_sizes(dsid, chunk_shape, sizes)
     grid_shape = grid_of(list(shape), list(chunk_shape))
     if grid_shape is None:
         raise TranslationError(f"a chunk grid of shape {shape} / chunks {chunk_shape} has more cells than a "
                                "reference file can index")
-    # Sized by the chunks the file holds, not by the grid its shape declares: a sparse table
+    # Sized by the chunks the file holds, not by the grid its shape declares (a corrupt or
+    # crafted dataspace may declare billions of cells over a handful of chunks): a sparse table
     # turns dense by itself once the chunks cover enough of the grid (the usual case).
     table = ChunkTable(grid_shape)
     count = len(addresses)
@@ -146,6 +148,20 @@ def chunked_refs(
             on_chunks(count)
     rfs.tables[array_key] = table
     return table
+
+
+def _check_unfiltered_sizes(dsid: h5py.h5d.DatasetID, chunk_shape: tuple[int, ...], sizes: array) -> None:
+    """Without filters a chunk is stored whole: a chunk index recording another size is corrupt.
+    libhdf5 trusts the recorded size when it reads such a chunk, and copied the bytes past the
+    end of its chunk buffer (the process crashed), so the sizes are checked before any read."""
+    if dsid.get_create_plist().get_nfilters() or not sizes:
+        return
+    chunk_bytes = dsid.get_type().get_size() * math.prod(chunk_shape)
+    recorded = np.frombuffer(sizes, dtype=np.int64)
+    wrong = np.flatnonzero(recorded != chunk_bytes)
+    if len(wrong):
+        raise TranslationError(f"its chunk index records a chunk of {int(recorded[wrong[0]])} bytes where an unfiltered "
+                               f"chunk holds {chunk_bytes}: the file is corrupt")
 
 
 def inline_table_chunks(rfs: ReferenceFileSystem, array_key: str, dsid: h5py.h5d.DatasetID,

@@ -32,6 +32,7 @@ class VlenValues:
     item_size: int  # bytes per counted item (1 for strings)
     count: int
     data: bytes
+    vlen_kind: int = 0  # the datatype's variable-length kind: 0 a sequence, 1 a string; others are corrupt
 
 
 class _Malformed(Exception):
@@ -168,7 +169,8 @@ def vlen_attributes(read_raw: RawReader, address: int, sizeof_addr: int, sizeof_
             item_size = _vlen_item_size(datatype)
             if item_size is None:
                 continue
-            found[name] = VlenValues(item_size, _element_count(dataspace, sizeof_size), body[position:])
+            found[name] = VlenValues(item_size, _element_count(dataspace, sizeof_size), body[position:],
+                                     datatype[1] & 0x0F)
     except (_Malformed, IndexError, KeyError, ValueError, UnicodeError):
         return {}
     return found

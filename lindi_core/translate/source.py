@@ -8,6 +8,7 @@ a few range requests and never the data. The translator only sees an ``h5py.File
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,12 @@ import h5py
 
 from lindi_core.errors import ByteSourceError, NotHDF5Error, TranslationError
 from lindi_core.io.address_guard import AddressGuard
+
+# What h5py and libhdf5 raise, and what parsing a corrupt file's bytes here may raise, when the
+# file's structures are damaged: the translator turns each into a TranslationError naming the
+# file and the object.
+CORRUPT_FILE_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError, OverflowError,
+                       struct.error, UnicodeDecodeError, MemoryError, AttributeError)
 
 
 def is_url(source: str) -> bool:
@@ -73,7 +80,7 @@ def open_source(source: str | os.PathLike, *, ref_url: str | None = None,
         raise NotHDF5Error("not an HDF5 file (no HDF5 signature found)", source=source)
     try:
         h5file = h5py.File(path, "r")
-    except OSError as exc:
+    except CORRUPT_FILE_ERRORS as exc:
         raise NotHDF5Error(f"HDF5 file cannot be opened (truncated or corrupt?): {exc}", source=source) from exc
     return OpenedSource(h5file, source, ref_url or path, os.path.dirname(path))
 
@@ -87,7 +94,7 @@ def _open_remote(url: str, ref_url: str | None, address_guard: AddressGuard | No
     try:
         fobj.prefetch_root()
         h5file = h5py.File(fobj, "r")
-    except (OSError, ByteSourceError) as exc:
+    except (ByteSourceError, *CORRUPT_FILE_ERRORS) as exc:
         fobj.close()
         if isinstance(exc, ByteSourceError):
             raise TranslationError(f"cannot read URL: {exc}", source=url) from exc

@@ -20,7 +20,7 @@ from typing import Any
 import h5py
 from tqdm import tqdm
 
-from lindi_core.errors import TranslationError
+from lindi_core.errors import LindiError, TranslationError
 from lindi_core.format import annotations as ann
 from lindi_core.format import jsonio
 from lindi_core.format.refs import ReferenceFileSystem, join_key
@@ -30,10 +30,17 @@ from lindi_core.translate.chunks import ChunkOptions
 from lindi_core.translate.datasets import DatasetContext, translate_dataset
 from lindi_core.translate.dtypes import describe
 from lindi_core.translate.references import ObjectKey, ReferenceEncoder, object_key
-from lindi_core.translate.source import open_source
+from lindi_core.translate.source import CORRUPT_FILE_ERRORS, open_source
 from lindi_core.write.lindi_tar import is_tar_path, write_new_tar
 
 GROUP_METADATA = {"zarr_format": 2}
+
+
+
+def corrupt(exc: BaseException, source: str, object_path: str | None) -> TranslationError:
+    """The TranslationError for a failure libhdf5 (or a parser of raw bytes) met in the file."""
+    return TranslationError(f"cannot be read (corrupt or unsupported HDF5 structure): {type(exc).__name__}: {exc}",
+                            source=source, object_path=object_path)
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,13 @@ def open_object(location: h5py.h5g.GroupID, name: str) -> h5py.Group | h5py.Data
 
 
 def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")  # as h5py decodes link values
+    """A link value as text: a reference file is JSON, which holds only Unicode text, so a
+    value that is not UTF-8 (h5py would give it with surrogate escapes) cannot be translated."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"the link's value {raw[:100]!r} is not UTF-8 text, which a reference file "
+                         f"cannot store") from None
 
 
 def zarr_key(h5_path: str) -> str:
@@ -86,8 +99,13 @@ def walk(h5file: h5py.File, source: str,
         try:
             # The links' kinds (and hard links' addresses) from the low-level API: what
             # group.get(name, getlink=True) learns, without building link objects.
-            listed = [(name, group.id.links.get_info(name.encode("utf-8"))) for name in group]
-        except (KeyError, OSError, ValueError, RuntimeError) as exc:
+            names = list(group)
+            undecodable = [name for name in names if not isinstance(name, str)]
+            if undecodable:  # h5py gives a name that is not UTF-8 as bytes
+                raise ValueError(f"a link name {undecodable[0][:100]!r} is not UTF-8 text, which a reference "
+                                 f"file cannot store")
+            listed = [(name, group.id.links.get_info(name.encode("utf-8"))) for name in names]
+        except CORRUPT_FILE_ERRORS as exc:
             raise TranslationError(f"group cannot be listed: {exc}", source=source, object_path=group.name) from exc
         if on_members is not None:
             on_members([info.u for _name, info in listed if info.type == h5py.h5l.TYPE_HARD])
@@ -114,7 +132,7 @@ def walk(h5file: h5py.File, source: str,
                 entries.append(WalkEntry(path, "external", (_text(filename), _text(target))))
                 continue
             obj = open_object(group.id, name)
-        except (KeyError, OSError, ValueError, RuntimeError) as exc:
+        except CORRUPT_FILE_ERRORS as exc:
             raise TranslationError(f"link cannot be read: {exc}", source=source, object_path=path) from exc
         key = object_key(obj.id)
         if key in primary:
@@ -157,8 +175,15 @@ def translate(
                                     remote.expect_chunk_index if remote is not None else None,
                                     remote.prefetch_headers if remote is not None else None,
                                     opened.read_raw)
+    except LindiError:
+        raise
+    except CORRUPT_FILE_ERRORS as exc:  # outside any one object: the root, the file's own structures
+        raise corrupt(exc, opened.name, None) from exc
     finally:
-        opened.close()
+        try:
+            opened.close()
+        except CORRUPT_FILE_ERRORS:
+            pass  # libhdf5 flushing or freeing a damaged file's structures; nothing was written
 
 
 def _translate_open_file(h5file: h5py.File, source: str, ref_url: str, options: ChunkOptions,
@@ -180,24 +205,34 @@ def _translate_open_file(h5file: h5py.File, source: str, ref_url: str, options: 
 
         ctx = DatasetContext(rfs, refs, source, ref_url, options, count_chunks, on_chunk_index, read_raw)
         for entry in entries:
-            key = zarr_key(entry.path)
-            if entry.kind == "dataset":
-                translate_dataset(ctx, open_object(h5file.id, entry.path), key)
-            elif entry.kind == "group":
-                _group(rfs, key, encode_attributes(open_object(h5file.id, entry.path), refs, source, read_raw))
-            elif entry.kind == "hard":
-                _group(rfs, key, {ann.HARD_LINK: {"path": entry.target}})
-            elif entry.kind == "soft":
-                _group(rfs, key, {ann.SOFT_LINK: {"path": entry.target}})
-            elif entry.kind == "external":
-                filename, path = entry.target
-                _group(rfs, key, {ann.EXTERNAL_LINK: {"file": filename, "path": path}})
-            else:
-                datatype = open_object(h5file.id, entry.path)
-                _group(rfs, key, {**encode_attributes(datatype, refs, source, read_raw),
-                                  ann.NAMED_DATATYPE: {"dtype": describe(datatype.dtype)}})
+            try:
+                _translate_entry(ctx, h5file, rfs, refs, entry, source, read_raw)
+            except LindiError:
+                raise
+            except CORRUPT_FILE_ERRORS as exc:
+                raise corrupt(exc, source, entry.path) from exc
             bar.update(1)
     return rfs
+
+
+def _translate_entry(ctx: DatasetContext, h5file: h5py.File, rfs: ReferenceFileSystem, refs: ReferenceEncoder,
+                     entry: WalkEntry, source: str, read_raw: Callable[[int, int], bytes] | None) -> None:
+    key = zarr_key(entry.path)
+    if entry.kind == "dataset":
+        translate_dataset(ctx, open_object(h5file.id, entry.path), key)
+    elif entry.kind == "group":
+        _group(rfs, key, encode_attributes(open_object(h5file.id, entry.path), refs, source, read_raw))
+    elif entry.kind == "hard":
+        _group(rfs, key, {ann.HARD_LINK: {"path": entry.target}})
+    elif entry.kind == "soft":
+        _group(rfs, key, {ann.SOFT_LINK: {"path": entry.target}})
+    elif entry.kind == "external":
+        filename, path = entry.target
+        _group(rfs, key, {ann.EXTERNAL_LINK: {"file": filename, "path": path}})
+    else:
+        datatype = open_object(h5file.id, entry.path)
+        _group(rfs, key, {**encode_attributes(datatype, refs, source, read_raw),
+                          ann.NAMED_DATATYPE: {"dtype": describe(datatype.dtype)}})
 
 
 def _group(rfs: ReferenceFileSystem, key: str, zattrs: dict) -> None:

@@ -11,6 +11,10 @@ heap objects together cannot either. The records are read raw (no libhdf5 conver
 contiguous dataset's bytes from the file, a chunk's with ``read_direct_chunk``, decoded through
 its filter pipeline when it has one) and checked against the file's size first.
 
+The heap collections the records name are checked too (:func:`check_collection`): libhdf5
+parses a whole collection when it first reads an object of it, and a collection whose object
+sizes do not add up to its own size made it loop without end.
+
 Compact datasets and attributes keep their records inside the object header, which h5py does
 not read raw: :mod:`lindi_core.translate.object_header` finds them there (an attribute in dense
 storage, or a header it cannot read, is not checked).
@@ -53,7 +57,7 @@ def check_vlen_sizes(dset: h5py.Dataset, read_raw: RawReader | None) -> None:
     address_size, size_size = dset.file.id.get_create_plist().get_sizes()
     record = np.dtype([("length", "<u4"), ("collection", f"<u{address_size}"), ("index", "<u4")])
     file_size = dset.file.id.get_filesize()
-    bounds = _Bounds(item_size, file_size)
+    bounds = _Bounds(item_size, file_size, read_raw)
     dcpl = dset.id.get_create_plist()
     layout = dcpl.get_layout()
     if layout == h5py.h5d.CONTIGUOUS:
@@ -124,16 +128,26 @@ class AttributeChecker:
         found = self._records.get(name)
         if found is None:
             return
+        if found.vlen_kind not in (0, 1):
+            # Neither a sequence nor a string: libhdf5 converted such a value anyway and crashed.
+            raise TranslationError(f"attribute {name!r}: its variable-length datatype is of kind {found.vlen_kind}, "
+                                   f"neither a sequence (0) nor a string (1): the file is corrupt")
         nbytes = found.count * self._record.itemsize
         if len(found.data) < nbytes:
             return  # not what this reading of the header expected: libhdf5 decides
+        records = np.frombuffer(found.data[:nbytes], dtype=self._record)
+        try:
+            for address in np.unique(records["collection"][records["collection"] != 0]):
+                check_collection(self.read_raw, int(address), self._file_size)
+        except TranslationError as exc:
+            raise TranslationError(f"attribute {name!r}: {exc.detail}") from None
         if found.count <= 64:  # most attributes: one value, a few; no NumPy for those
             step = self._record.itemsize
             declared = sum(int.from_bytes(found.data[i * step : i * step + 4], "little") for i in range(found.count))
             if declared * found.item_size <= self._file_size:
                 return  # together within the file, so each one is too
         try:
-            _Bounds(found.item_size, self._file_size).check(np.frombuffer(found.data[:nbytes], dtype=self._record))
+            _Bounds(found.item_size, self._file_size).check(records)
         except TranslationError as exc:
             raise TranslationError(f"attribute {name!r}: {exc.detail}") from None
 
@@ -141,9 +155,11 @@ class AttributeChecker:
 class _Bounds:
     """Running checks over a dataset's element records."""
 
-    def __init__(self, item_size: int, file_size: int):
+    def __init__(self, item_size: int, file_size: int, read_raw: RawReader | None = None):
         self.item_size = item_size
         self.file_size = file_size
+        self.read_raw = read_raw
+        self.collections: set[int] = set()  # heap collections already checked
         self.seen: list[np.ndarray] = []
         self.total = 0
 
@@ -154,6 +170,11 @@ class _Bounds:
             raise TranslationError(
                 f"a variable-length element declares {int(sizes.max())} bytes, more than the whole file holds "
                 f"({self.file_size} bytes): the file is corrupt")
+        if self.read_raw is not None:
+            for address in np.unique(stored["collection"]):
+                if int(address) not in self.collections:
+                    check_collection(self.read_raw, int(address), self.file_size)
+                    self.collections.add(int(address))
         self.seen.append(stored)
         self.total += int(sizes.sum())
         if self.total > self.file_size:
@@ -173,3 +194,39 @@ class _Bounds:
             raise TranslationError(
                 f"its variable-length elements declare {total} bytes in distinct heap objects, more than "
                 f"the whole file holds ({self.file_size} bytes): the file is corrupt")
+
+
+_COLLECTION_HEADER = 16  # "GCOL", version, 3 reserved bytes, the collection's size (8 bytes)
+_OBJECT_HEADER = 16  # index (2 bytes), reference count (2), reserved (4), size (8)
+
+
+def check_collection(read_raw: RawReader, address: int, file_size: int) -> None:
+    """Raise :class:`TranslationError` unless a global heap collection (spec III.E) is at
+    ``address`` with objects that tile it exactly: each object's header and its data (padded
+    to 8 bytes) inside the collection, the free space (index 0) last. libhdf5 walks a
+    collection by those sizes when it loads it; it trusts them (one such walk never ended)."""
+    if address + _COLLECTION_HEADER > file_size:
+        raise TranslationError(f"a variable-length element names a heap collection at {address}, past the end "
+                               f"of the file ({file_size} bytes): the file is corrupt")
+    head = read_raw(address, _COLLECTION_HEADER)
+    size = int.from_bytes(head[8:16], "little")
+    if head[:4] != b"GCOL" or size < _COLLECTION_HEADER or address + size > file_size:
+        raise TranslationError(f"the heap collection at {address} that variable-length elements name is not a "
+                               f"collection of at most the file's size: the file is corrupt")
+    data = read_raw(address, size)
+    at = _COLLECTION_HEADER
+    while at + _OBJECT_HEADER <= size:
+        index = int.from_bytes(data[at : at + 2], "little")
+        length = int.from_bytes(data[at + 8 : at + 16], "little")
+        if index == 0:  # the free space: the rest of the collection, header included
+            if length != size - at and not (length == 0 and at + _OBJECT_HEADER >= size):
+                break
+            return
+        end = at + _OBJECT_HEADER + -(-length // 8) * 8
+        if end > size:
+            break
+        at = end
+    if at == size or size - at < _OBJECT_HEADER:
+        return  # ends exactly, or in a remainder too small for an object (libhdf5 counts it free)
+    raise TranslationError(f"the heap collection at {address} ({size} bytes) holds objects whose sizes do not "
+                           f"add up to its own (at byte {at}): the file is corrupt")

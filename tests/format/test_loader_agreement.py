@@ -256,3 +256,14 @@ def test_structurally_hostile_documents_raise_reference_format_errors_only(monke
 def test_text_that_is_not_unicode_is_a_reference_format_error():
     with pytest.raises(ReferenceFormatError, match="Unicode"):
         jsonio.loads('{"refs": {"a": "\ud800"}}')
+
+
+@pytest.mark.parametrize("url", [b'["u"]', b'{"u": 1}', b"5", b"null"])
+def test_a_chunk_ref_whose_url_is_not_a_string_is_refused_by_both_paths(url, monkeypatch):
+    # A list or an object as the URL escaped the vectorised path as TypeError (unhashable),
+    # found by the hostile .lindi.tar fuzzer in an embedded lindi.json.
+    text = _document(b'"a/0.0": ["{{u1}}", 1, 2]', b'"a/1.0": [' + url + b", 3, 4]")
+    for path in ("fast", "plain"):
+        monkeypatch.setattr(jsonio, "FAST_PATH_MIN_BYTES", 0 if path == "fast" else NEVER)
+        with pytest.raises(ReferenceFormatError, match="URL string"):
+            jsonio.loads(text)
