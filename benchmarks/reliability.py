@@ -1,6 +1,6 @@
 """Reliability runs: fuzz, fault soak, kills, concurrency and stalls, with their figures.
 
-    python benchmarks/reliability.py               # every run at full size (about 10 min here)
+    python benchmarks/reliability.py               # every run at full size (about 12 min here)
     python benchmarks/reliability.py --quick       # smaller counts (about 2 min)
     python benchmarks/reliability.py --only fuzz,soak
 
@@ -11,6 +11,9 @@ between ``<!-- BEGIN reliability.py (<mode>) -->`` and ``<!-- END reliability.py
 * ``fuzz``: hostile reference files (tests/hostile.py: a varied file's reference file mutated
   value by value and byte by byte), each opened and read whole in a child process: how many
   escaped as something other than a lindi-core error, the slowest case, the child's peak memory.
+* ``fuzz-hdf5``: hostile HDF5 files (tests/hostile_hdf5.py) translated locally, in memory and over
+  HTTP, then read: escapes, crashes (libhdf5 killing the process) and hangs.
+* ``fuzz-tar``: hostile ``.lindi.tar`` containers (tests/hostile_tar.py) opened and read whole.
 * ``soak``: random slices read through the facade from a loopback server injecting every fault
   it knows (5xx, bodies cut short, connections reset, Range ignored, wrong answers to ranges,
   error pages with status 200), compared element by element with h5py reading the same file,
@@ -412,9 +415,36 @@ def run_stall(_count: int, work: str) -> dict:
     return figures
 
 
-RUNS = {"fuzz": run_fuzz, "soak": run_soak, "kill": run_kill, "storm": run_storm, "stall": run_stall}
-FULL = {"fuzz": 3000, "soak": 2000, "kill": 100, "storm": 6, "stall": 1}
-QUICK = {"fuzz": 400, "soak": 300, "kill": 15, "storm": 2, "stall": 1}
+# -- hostile HDF5 files and containers ----------------------------------------------------------
+def _summary(counts: dict) -> dict:
+    """The runners' counts as figures: escapes by kind with a reproducing seed, crashes, hangs."""
+    return {"cases": counts["cases"], "over_http": counts.get("http_cases", 0), "translated_or_read": counts["ok"],
+            "lindi_errors": counts["errors"], "escaped": sum(e["count"] for e in counts["escapes"].values()),
+            "crashes": len(counts.get("crashes", [])), "hangs": len(counts.get("hangs", [])),
+            "slowest_case_s": round(counts["slowest_seconds"], 3), "peak_mb": counts["peak_mb"],
+            "escape_kinds": {kind: f"{e['count']} (seed {e['seed']})" for kind, e in counts["escapes"].items()},
+            "crashed_seeds": {str(c["seed"]): c["returncode"] for c in counts.get("crashes", [])}}
+
+
+def run_fuzz_hdf5(cases: int, work: str) -> dict:
+    """Hostile HDF5 files (tests/hostile_hdf5.py: varied h5py files with bytes of their metadata
+    flipped, overwritten or cut), translated locally, in memory and over HTTP, then read."""
+    from tests.hostile_hdf5 import run_hostile_hdf5
+
+    return _summary(run_hostile_hdf5(cases, first_seed=100_000, http_every=6, work_dir=work))
+
+
+def run_fuzz_tar(cases: int, work: str) -> dict:
+    """Hostile .lindi.tar containers (tests/hostile_tar.py), opened locally and over HTTP and read whole."""
+    from tests.hostile_tar import run_hostile_tar
+
+    return _summary(run_hostile_tar(cases, first_seed=100_000, http_every=5, work_dir=work))
+
+
+RUNS = {"fuzz": run_fuzz, "fuzz-hdf5": run_fuzz_hdf5, "fuzz-tar": run_fuzz_tar, "soak": run_soak, "kill": run_kill,
+        "storm": run_storm, "stall": run_stall}
+FULL = {"fuzz": 3000, "fuzz-hdf5": 10000, "fuzz-tar": 5000, "soak": 2000, "kill": 100, "storm": 6, "stall": 1}
+QUICK = {"fuzz": 400, "fuzz-hdf5": 500, "fuzz-tar": 500, "soak": 300, "kill": 15, "storm": 2, "stall": 1}
 
 
 def write_doc(mode: str, results: dict) -> None:
