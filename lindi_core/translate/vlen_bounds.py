@@ -51,7 +51,13 @@ def check_vlen_sizes(dset: h5py.Dataset, read_raw: RawReader | None) -> None:
     """Raise :class:`TranslationError` when an element of the variable-length dataset ``dset``
     declares more bytes than the file holds. ``read_raw(offset, length)`` reads bytes of the
     file (for contiguous datasets; without it they are not checked)."""
-    item_size = vlen_item_size(dset.id.get_type())
+    tid = dset.id.get_type()
+    kind = _vlen_kind(tid)
+    if kind not in (None, 0):
+        # Neither a sequence: libhdf5 reads such values anyway and crashes the process.
+        raise TranslationError(f"its variable-length datatype is of kind {kind}, not a sequence (0): the file is "
+                               "corrupt")
+    item_size = vlen_item_size(tid)
     if item_size is None or dset.shape is None or math.prod(dset.shape) == 0:
         return
     address_size, size_size = dset.file.id.get_create_plist().get_sizes()
@@ -92,6 +98,19 @@ def check_vlen_sizes(dset: h5py.Dataset, read_raw: RawReader | None) -> None:
             records = np.frombuffer(stored, dtype=np.uint8)
             usable = records.nbytes - records.nbytes % record.itemsize
             bounds.check(records[:usable].view(record))
+
+
+def _vlen_kind(tid: h5py.h5t.TypeID) -> int | None:
+    """The kind a variable-length sequence type (h5py's TypeVlenID) declares in the file: 0 for
+    a sequence, anything else corrupt (strings are TypeStringIDs). Read from libhdf5's own
+    encoding of the type (H5Tencode: the datatype message after two bytes of header), which
+    keeps the kind as the file says it; None for other types."""
+    if not isinstance(tid, h5py.h5t.TypeVlenID):
+        return None
+    raw = tid.encode()
+    if len(raw) < 4 or raw[0] != 3 or raw[2] & 0x0F != 9:  # not the layout of a vlen datatype message
+        return None
+    return raw[3] & 0x0F
 
 
 @functools.lru_cache(maxsize=8)

@@ -200,3 +200,27 @@ def test_a_vlen_attribute_of_neither_kind_is_refused_before_libhdf5_reads_it(tmp
     done = subprocess.run([sys.executable, "-c", program, str(path)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
     assert "'vlen'" in done.stdout and "kind 5" in done.stdout and "kind.h5" in done.stdout, done.stdout
+
+
+def test_a_vlen_dataset_of_neither_kind_is_refused_before_libhdf5_reads_it(tmp_path):
+    # A variable-length datatype message whose kind bits say 8 (neither a sequence nor a string):
+    # h5py still opens it as a sequence of integers, and reading it crashed the process (a
+    # fuzzing case, seed 18743 of tests/hostile_hdf5.py).
+    import subprocess
+    import sys
+
+    path = tmp_path / "kind.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("ragged", data=np.array([np.arange(2), np.arange(3)], dtype=object),
+                         dtype=h5py.vlen_dtype("<i4"))
+        message = f["ragged"].id.get_type().encode()[2:]  # the datatype message as stored
+    raw = bytearray(path.read_bytes())
+    at = raw.index(message)
+    raw[at + 1] = 0x08
+    path.write_bytes(bytes(raw))
+    program = ("import sys, lindi_core\n"
+               "try:\n    lindi_core.translate(sys.argv[1], progress=False)\n"
+               "except lindi_core.errors.TranslationError as e:\n    print(e)\n")
+    done = subprocess.run([sys.executable, "-c", program, str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-1000:]}"
+    assert "'/ragged'" in done.stdout and "kind 8" in done.stdout
