@@ -7,6 +7,7 @@ resolved), and through the local cache when one is given (:mod:`lindi_core.io.ca
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from zarr.core.sync import sync as zarr_sync
@@ -17,7 +18,7 @@ from lindi_core.io.address_guard import AddressGuard
 from lindi_core.io.byte_source import ByteSource
 from lindi_core.io.cache import LocalCache
 from lindi_core.io.cached_reads import CachedReads
-from lindi_core.io.deadline import DEFAULT_TIMEOUT
+from lindi_core.io.deadline import DEFAULT_TIMEOUT, check_timeout
 from lindi_core.io.http_source import HttpSource
 from lindi_core.io.locations import Location
 
@@ -49,9 +50,12 @@ def read_local(path: str, offset: int, length: int) -> bytes:
 
 class FsspecSource(ByteSource):
     """Byte ranges through fsspec (``s3://``, ``gs://``, ``memory://``...): its async
-    implementation where the filesystem has one, a worker thread otherwise."""
+    implementation where the filesystem has one, a worker thread otherwise. A read may take
+    ``timeout`` seconds in all, whatever the filesystem's own retries (a worker thread still
+    reading then is left to finish on its own; its result is not used)."""
 
-    def __init__(self):
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT):
+        self.timeout = check_timeout(timeout)
         self._filesystems: dict[str, object] = {}
 
     def _filesystem(self, url: str):
@@ -67,12 +71,15 @@ class FsspecSource(ByteSource):
         end = None if length < 0 else offset + length
         try:
             fs = self._filesystem(where)
-            if getattr(fs, "async_impl", False):
-                data = await fs._cat_file(where, start=offset, end=end)
-            else:
-                data = await workers.to_thread(fs.cat_file, where, start=offset, end=end)
+            async with asyncio.timeout(self.timeout):
+                if getattr(fs, "async_impl", False):
+                    data = await fs._cat_file(where, start=offset, end=end)
+                else:
+                    data = await workers.to_thread(fs.cat_file, where, start=offset, end=end)
         except ByteSourceError:
             raise
+        except TimeoutError:
+            raise ByteSourceError(f"reading {where} bytes {offset}+{length} timed out after {self.timeout:g} s") from None
         except Exception as exc:
             # Each filesystem raises its own kinds (botocore's NoCredentialsError, ClientError,
             # a missing driver's ImportError...): to the reader they are all one failed read.
@@ -92,7 +99,7 @@ class ByteSources:
         self.http = http or HttpSource(guard=guard)
         self.guard = guard
         self.local = local or LocalFileSource()
-        self.fsspec = FsspecSource()
+        self.fsspec = FsspecSource(timeout=self.http.timeout)  # one deadline for every remote read
         self.cache = cache
         self.cached = CachedReads(cache, self.http) if cache is not None else None
         self._attached = cache is not None

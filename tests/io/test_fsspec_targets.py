@@ -44,3 +44,37 @@ def test_a_failing_fsspec_target_is_a_byte_source_error(url):
     fsspec.register_implementation("lindirefusing", _RefusingFilesystem, clobber=True)
     with pytest.raises(ByteSourceError, match="cannot read"):
         asyncio.run(FsspecSource().read(url, 0, 10))
+
+
+class _StallingFilesystem(fsspec.AbstractFileSystem):
+    """A filesystem whose reads never come back in time (a store that stopped answering)."""
+
+    protocol = "lindistalling"
+
+    def cat_file(self, path, start=None, end=None, **kwargs):
+        import time
+
+        time.sleep(2.5)
+        return b"late"
+
+
+def test_an_fsspec_read_has_a_total_deadline():
+    import time
+
+    fsspec.register_implementation("lindistalling", _StallingFilesystem, clobber=True)
+
+    async def read() -> float:
+        started = time.perf_counter()
+        with pytest.raises(ByteSourceError, match="timed out after 0.5 s"):
+            await FsspecSource(timeout=0.5).read("lindistalling://bucket/x.h5", 0, 4)
+        return time.perf_counter() - started
+
+    # (asyncio.run then waits for the stalled worker thread as it shuts its executor down)
+    assert asyncio.run(read()) < 2  # the stalled read was given up at the deadline
+
+
+def test_the_fsspec_deadline_is_the_files_timeout():
+    from lindi_core.io.http_source import HttpSource
+    from lindi_core.io.sources import ByteSources
+
+    assert ByteSources(HttpSource(timeout=7.5)).fsspec.timeout == 7.5
