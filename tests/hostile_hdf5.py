@@ -426,14 +426,3 @@ def _count(counts: dict, report: dict) -> None:
     else:
         counts["ok" if report["outcome"] == "ok" else "errors"] += 1
 
-
-if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("cases", type=int)
-    parser.add_argument("--first-seed", type=int, default=0)
-    parser.add_argument("--http-every", type=int, default=0)
-    arguments = parser.parse_args()
-    result = run_hostile_hdf5(arguments.cases, first_seed=arguments.first_seed, http_every=arguments.http_every)
-    print(json.dumps(result, indent=1))

@@ -229,14 +229,3 @@ def run_hostile_tar(cases: int, *, first_seed: int = 0, http_every: int = 0, tim
 
             shutil.rmtree(work, ignore_errors=True)
 
-
-if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("cases", type=int)
-    parser.add_argument("--first-seed", type=int, default=0)
-    parser.add_argument("--http-every", type=int, default=0)
-    arguments = parser.parse_args()
-    print(json.dumps(run_hostile_tar(arguments.cases, first_seed=arguments.first_seed,
-                                     http_every=arguments.http_every), indent=1))
