@@ -86,7 +86,8 @@ class LocalCache:
     """A persistent cache of byte ranges of remote files, safe to share between processes."""
 
     def __init__(self, cache_dir: str | os.PathLike | None = None, max_size: int = DEFAULT_MAX_SIZE):
-        self.cache_dir = os.fspath(cache_dir) if cache_dir is not None else default_cache_dir()
+        # Resolved once: a relative folder must not move when the process changes directory.
+        self.cache_dir = os.path.abspath(os.fspath(cache_dir) if cache_dir is not None else default_cache_dir())
         self.max_size = int(max_size)
         os.makedirs(self.cache_dir, exist_ok=True)
         self.path = os.path.join(self.cache_dir, "ranges.sqlite")

@@ -268,3 +268,24 @@ print(len(wrong))
         done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=240)
         assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-2000:]}"
         assert done.stdout.split() == ["0"]
+
+
+def test_a_relative_cache_folder_stays_where_it_was_named(tmp_path, served, monkeypatch):
+    """A cache named by a relative folder keeps using that folder after os.chdir (it opened
+    a new database in each directory the process moved to, and warned at collection)."""
+    server, reference = served
+    monkeypatch.chdir(tmp_path)
+    cache = LocalCache("relative/cache")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with lindi_core.LindiH5pyFile.from_lindi_file(str(reference), local_cache=cache) as f:
+        np.testing.assert_array_equal(f["x"][:100], DATA[:100])
+    monkeypatch.chdir(elsewhere)
+    before = server.stats.requests
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with lindi_core.LindiH5pyFile.from_lindi_file(str(reference), local_cache=cache) as f:
+            np.testing.assert_array_equal(f["x"][:100], DATA[:100])
+    assert server.stats.requests == before  # served by the cache it filled, not a new one here
+    assert cache.cache_dir == str(tmp_path / "relative" / "cache")
+    assert not (elsewhere / "relative").exists()
