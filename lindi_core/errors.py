@@ -70,8 +70,11 @@ class AccessDeniedError(ByteSourceError, PermissionError):
     """
 
 
-class ChunkDecodeError(LindiError):
-    """A referenced chunk was read but could not be decoded (corrupt data, checksum mismatch)."""
+class ChunkDecodeError(LindiError, OSError):
+    """A referenced chunk was read but could not be decoded (corrupt data, checksum mismatch).
+
+    An ``OSError`` too, as h5py's error for a chunk its filters cannot decode ("Can't read data
+    (data error detected by Fletcher32 checksum)") is: h5py code catching it keeps working."""
 
 
 class FileInUseError(LindiError, OSError):

@@ -35,3 +35,18 @@ def test_a_chunk_failing_its_checksum_is_a_chunk_decode_error_through_zarr_and_t
         array[30_000:40_000]
     with lindi_core.LindiH5pyFile.from_reference_file_system(rfs) as f, pytest.raises(ChunkDecodeError):
         f["x"][30_000:40_000]
+
+
+def test_a_corrupt_chunk_is_the_oserror_h5py_raises_for_it(tmp_path):
+    path = str(tmp_path / "damaged.h5")
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=np.arange(100_000, dtype="<i4"), chunks=(10_000,), fletcher32=True)
+    rfs = lindi_core.translate(path, progress=False)
+    ref = rfs.get("x/3")
+    with open(path, "r+b") as f:
+        f.seek(ref.offset + 100)
+        f.write(b"\xff\xfe")
+    with h5py.File(path, "r") as truth, pytest.raises(OSError):
+        truth["x"][30_000:40_000]
+    with lindi_core.LindiH5pyFile.from_reference_file_system(rfs) as f, pytest.raises(OSError):
+        f["x"][30_000:40_000]
