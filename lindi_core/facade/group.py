@@ -51,21 +51,44 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
         return self._file._object_at(zpath, used_name)
 
     def get(self, name: Any, default: Any = None, getclass: bool = False, getlink: bool = False) -> Any:
+        """h5py's ``get``: the object ``name`` leads to (a name or an object reference), or with
+        ``getclass`` its class, with ``getlink`` the link itself (with both: h5py's link class);
+        ``default`` where no link of that name exists."""
         self._file._check_open()
-        if getlink:
-            link = self._file._link_of(self, name)
-            if link is None:
+        if not (getclass or getlink):
+            try:
+                return self[name]
+            except KeyError:
                 return default
-            return type(link) if getclass else link
+        # As h5py: with getclass or getlink, only names (not object references) are accepted.
+        if name is None:
+            raise TypeError("Argument 'path' must not be None")
+        if not isinstance(name, (str, bytes)):
+            raise TypeError(f"A name should be string or bytes, not {type(name)}")
+        if isinstance(name, bytes):
+            name = name.decode("utf-8")
+        if name not in self:
+            return default
+        if getlink:
+            last = [part for part in name.split("/") if part]
+            if not last or last[-1] == ".":  # the group itself, not a link (libhdf5's error)
+                raise RuntimeError("Unable to get link info (name doesn't exist)")
+            link = self._file._link_of(self, name)
+            if getclass:
+                return next(cls for cls in (h5py.SoftLink, h5py.ExternalLink, h5py.HardLink) if isinstance(link, cls))
+            return link
         try:
             obj = self[name]
-        except KeyError:
-            if getclass and name in self:  # the link exists, its target does not (h5py's error)
-                raise RuntimeError("Can't get deprecated info for object (component not found)") from None
-            return default
-        if getclass:
-            return h5py.Dataset if isinstance(obj, h5py.Dataset) else h5py.Group
-        return obj
+        except KeyError as exc:  # the link exists, its target does not (h5py's errors)
+            link = self._file._link_of(self, name)
+            if not isinstance(link, h5py.ExternalLink):
+                reason = "component not found"
+            elif "can't open external file" in str(exc):
+                reason = "can't open file"
+            else:
+                reason = f"object {posixpath.basename(link.path.rstrip('/'))!r} doesn't exist"
+            raise RuntimeError(f"Can't get deprecated info for object ({reason})") from None
+        return h5py.Dataset if isinstance(obj, h5py.Dataset) else h5py.Group
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, (str, bytes)) or not self._file._is_open:

@@ -75,6 +75,10 @@ class ReferenceStore(Store):
         self._recent_bytes = 0
         self.memory_cache_bytes = memory_cache_bytes
         self.chunk_sink = chunk_sink
+        # Targets of the chunks this store itself handed to the chunk sink. They are readable
+        # whatever the policy: this process wrote them. Only these exact paths, never their
+        # folder: an untrusted reference file naming another staged file stays refused.
+        self._own_chunk_urls: set[str] = set()
         self.inline_limit = inline_limit
         self.rfs = rfs
         self.policy = policy or LocationPolicy()
@@ -268,6 +272,8 @@ class ReferenceStore(Store):
             inside = self.container.locate(ref)
             if inside is not None:
                 return inside
+        if ref.url in self._own_chunk_urls:
+            return Location("local", ref.url), ref.offset, ref.length
         return self.policy.resolve(ref.url), ref.offset, ref.length
 
     def portable_ref(self, ref: ChunkRef) -> ChunkRef:
@@ -325,7 +331,10 @@ class ReferenceStore(Store):
         if self.chunk_sink is None or len(data) <= self.inline_limit:
             self.rfs.set_inline(key, data)
         else:
-            self.rfs.set_ref(key, self.chunk_sink.store_chunk(key, data))
+            ref = self.chunk_sink.store_chunk(key, data)
+            if os.path.isabs(ref.url):  # a staged file (a container member is located by the container)
+                self._own_chunk_urls.add(ref.url)
+            self.rfs.set_ref(key, ref)
 
     async def delete(self, key: str) -> None:
         self._check_writable()
