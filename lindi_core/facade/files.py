@@ -303,7 +303,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         if is_tar_path(path):
             write_self_contained(self._rfs, path, read=self._read_bytes, container=container,
                                  staging=self._staging, policy=self._store.policy,
-                                 inline_limit=self._store.inline_limit)
+                                 inline_limit=self._store.inline_limit, staged_only=self._staged_only())
         elif container is not None:
             jsonio.write_atomic(self._rfs.relocated(container.moves_outside(self._rfs.used_urls())), path)
         else:
@@ -321,7 +321,14 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
 
         if self._staging is None:
             raise LindiError("this file has no staging area: new chunks are already inside the reference file")
-        return upload_staged(self._rfs, self._staging, uploader, blob_size or DEFAULT_BLOB_SIZE)
+        return upload_staged(self._rfs, self._staging, uploader, blob_size or DEFAULT_BLOB_SIZE,
+                             only=self._staged_only())
+
+    def _staged_only(self):
+        """For a reference file that may not read local files (one from a URL): the staged
+        chunks this process wrote, the only staged files its upload or copy may take; None
+        (every staged chunk it names) for a trusted one, which may name an earlier session's."""
+        return None if self._store.policy.allow_local else self._store.own_chunk_urls
 
     # -- h5py.File surface ------------------------------------------------------------------
     @property

@@ -276,6 +276,11 @@ class ReferenceStore(Store):
             return Location("local", ref.url), ref.offset, ref.length
         return self.policy.resolve(ref.url), ref.offset, ref.length
 
+    @property
+    def own_chunk_urls(self) -> frozenset[str]:
+        """The staged files this store's own writes created (readable whatever the policy)."""
+        return frozenset(self._own_chunk_urls)
+
     def portable_ref(self, ref: ChunkRef) -> ChunkRef:
         """The same bytes named so that the ref also means them outside this reference file:
         members of a container as ranges of the archive, relative paths made absolute."""

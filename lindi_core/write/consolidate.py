@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Container
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,14 +30,20 @@ class UploadReport:
     bytes: int
 
 
-def staged_refs(rfs: ReferenceFileSystem, staging: StagingArea) -> list[tuple[str, ChunkRef]]:
-    """Every chunk reference of ``rfs`` that points into the staging area."""
+def staged_refs(rfs: ReferenceFileSystem, staging: StagingArea,
+                only: Container[str] | None = None) -> list[tuple[str, ChunkRef]]:
+    """Every chunk reference of ``rfs`` that points into the staging area (and, with ``only``,
+    is one of those paths: for a reference file from a URL, the chunks this process staged, so
+    that it cannot name another session's staged files into an upload or a copy)."""
+    def staged(url: str) -> bool:
+        return staging.contains(url) and (only is None or url in only)
+
     found = []
     for key, ref in list(rfs.loose_refs.items()):
-        if staging.contains(ref.url):
+        if staged(ref.url):
             found.append((key, ref))
     for array_path, table in rfs.tables.items():
-        staged_ids = [i for i, url in enumerate(rfs.urls) if staging.contains(url)]
+        staged_ids = [i for i, url in enumerate(rfs.urls) if staged(url)]
         if not staged_ids:
             continue
         linear, url_ids = table.present_columns()[:2]
@@ -46,9 +53,10 @@ def staged_refs(rfs: ReferenceFileSystem, staging: StagingArea) -> list[tuple[st
 
 
 def upload_staged(rfs: ReferenceFileSystem, staging: StagingArea, uploader: Uploader,
-                  blob_size: int = DEFAULT_BLOB_SIZE) -> UploadReport:
-    """Consolidate the staged chunks ``rfs`` uses into blobs, upload them, rewrite the refs."""
-    refs = staged_refs(rfs, staging)
+                  blob_size: int = DEFAULT_BLOB_SIZE, only: Container[str] | None = None) -> UploadReport:
+    """Consolidate the staged chunks ``rfs`` uses into blobs, upload them, rewrite the refs
+    (``only``: see :func:`staged_refs`)."""
+    refs = staged_refs(rfs, staging, only)
     groups: list[list[tuple[str, ChunkRef]]] = []
     size = 0
     for item in refs:

@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from functools import partial
 from typing import BinaryIO
 
@@ -130,7 +130,8 @@ def _write_member(f: BinaryIO, member: TarMember, data: bytes) -> None:
 
 def write_self_contained(rfs: ReferenceFileSystem, path: str | os.PathLike, *, read: ReadBytes,
                          container: tar_container.TarContainer | None = None, staging: StagingArea | None = None,
-                         policy: LocationPolicy | None = None, inline_limit: int | None = None) -> None:
+                         policy: LocationPolicy | None = None, inline_limit: int | None = None,
+                         staged_only: Container[str] | None = None) -> None:
     """Write ``rfs`` as a new container at ``path`` that holds the bytes of every chunk kept in
     ``container`` (the archive ``rfs`` was read from) or in ``staging``, so the new file needs
     neither, and of inline chunks over ``inline_limit`` bytes (kept out of the JSON). Refs into
@@ -152,7 +153,7 @@ def write_self_contained(rfs: ReferenceFileSystem, path: str | os.PathLike, *, r
                                                               member.size)))
         if url != member_url(member.name):
             moves[url] = (member_url(member.name), 0)
-    staged_keys = {ref.url: key for key, ref in staged_refs(rfs, staging)} if staging is not None else {}
+    staged_keys = {ref.url: key for key, ref in staged_refs(rfs, staging, staged_only)} if staging is not None else {}
     for url in remaining:
         if url in staged_keys:
             name = chunk_member_name(staged_keys[url], taken)

@@ -62,3 +62,36 @@ def test_a_remote_file_may_not_name_staged_chunks_it_did_not_write(tmp_path, ser
         np.testing.assert_array_equal(f["own"][...], np.arange(5000.0))
         with pytest.raises(AccessDeniedError, match="local file"):
             f["x"][...]
+
+
+def test_a_remote_file_cannot_name_staged_chunks_into_an_upload_or_a_copy(tmp_path, serve, make_h5):
+    """Neither uploading nor saving as a container takes the bytes of a staged file the remote
+    file named but this process did not write: they went to the uploader, or into the copy."""
+    staging = lindi_core.StagingArea.create(tmp_path / "staging")
+    secret = np.full(10_000, 0x5EC2E7, dtype="<i8")
+    make_h5(lambda f: f.create_group("g"), name="mine.h5")
+    lindi_core.translate_to_file(tmp_path / "mine.h5", tmp_path / "mine.lindi.json", progress=False)
+    with lindi_core.LindiH5pyFile.from_lindi_file(tmp_path / "mine.lindi.json", mode="r+",
+                                                  staging_area=staging) as mine:
+        mine.create_dataset("secret", data=secret, chunks=(10_000,))
+        (secret_ref,) = [ref for _, ref in mine._rfs.chunk_refs("secret")]
+    hostile = {"version": 1, "refs": {
+        ".zgroup": {"zarr_format": 2},
+        "x/.zarray": {"zarr_format": 2, "shape": [10_000], "chunks": [10_000], "dtype": "<i8", "compressor": None,
+                      "fill_value": 0, "order": "C", "filters": None},
+        "x/.zattrs": {},
+        "x/0": [secret_ref.url, 0, secret_ref.length]}}
+    served = tmp_path / "served"
+    served.mkdir()
+    url = _serve_json(served, serve, "hostile.lindi.json", hostile)
+    blobs = tmp_path / "blobs"
+    own = np.arange(5000.0)
+    with lindi_core.LindiH5pyFile.from_lindi_file(url, mode="r+", staging_area=staging) as f:
+        f.create_dataset("own", data=own, chunks=(5000,))
+        f.write_lindi_file(tmp_path / "copy.lindi.tar")
+        f.upload(lindi_core.uploaders.DirectoryUploader(str(blobs), url_prefix="https://host/blobs"))
+    needle = secret.tobytes()[:64]
+    uploaded = b"".join(p.read_bytes() for p in blobs.rglob("*") if p.is_file())
+    assert own.tobytes() in uploaded and needle not in uploaded
+    assert own.tobytes() in (tmp_path / "copy.lindi.tar").read_bytes()
+    assert needle not in (tmp_path / "copy.lindi.tar").read_bytes()
