@@ -228,18 +228,18 @@ class RangeServer:
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         relative = request.match_info["path"]
-        if relative.startswith("api/assets/") and relative.endswith("/download/"):
-            target = relative[len("api/assets/") : -len("/download/")]
-            query = f"X-Amz-Expires={int(self.advertised_ttl)}&signed={time.time():.3f}"
-            raise web.HTTPFound(f"/{target}?{query}")
-        if relative.startswith("redirect/"):
-            raise web.HTTPFound("/" + relative[len("redirect/") :])
         with self._lock:
             queued = self.faults.statuses.get(relative)
             status = queued.pop(0) if queued else None
         if status is not None:
             self._count(f"status_{status}")
             return web.Response(status=status, text=f"injected HTTP {status}")
+        if relative.startswith("api/assets/") and relative.endswith("/download/"):
+            target = relative[len("api/assets/") : -len("/download/")]
+            query = f"X-Amz-Expires={int(self.advertised_ttl)}&signed={time.time():.3f}"
+            raise web.HTTPFound(f"/{target}?{query}")
+        if relative.startswith("redirect/"):
+            raise web.HTTPFound("/" + relative[len("redirect/") :])
         signed = request.query.get("signed")
         if signed is not None and time.time() - float(signed) > self.presign_ttl:
             return web.Response(status=403, text="Request has expired")

@@ -140,9 +140,9 @@ class SyncHttp:
                     break
                 time.sleep(pause)
             attempt += 1
-            resolved = self.resolve(url)
-            headers = {**resolved.headers, "Range": f"bytes={offset}-{offset + length - 1}"}
             try:
+                resolved = self.resolve(url)  # inside: a resolver's transient failure is retried too
+                headers = {**resolved.headers, "Range": f"bytes={offset}-{offset + length - 1}"}
                 status, answer, final_url = self._get(resolved.url, headers, deadline,
                                                       lambda *a: self._consume(url, offset, length, *a))
                 if status == 403 and not re_resolved and (resolved.url != url or url in self._resolved):

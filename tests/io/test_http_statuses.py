@@ -114,3 +114,18 @@ def test_a_reference_file_fetched_through_a_503_is_read(files, serve, make_h5):
     np.testing.assert_array_equal(f["x"][...], np.arange(10))
     f.close()
     assert server.stats.paths[:2] == ["/r.lindi.json", "/r.lindi.json"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("status", [404, 503])
+def test_a_resolver_is_retried_through_a_transient_status_only(files, serve, engine, status):
+    server = serve(files, faults=ServerFaults(statuses={"api/assets/p.bin/download/": [status]}))
+    api_url = server.api_url_for("p.bin")
+    resolver = DandiResolver(api_hosts=(api_url.split("/")[2],), token=None)
+    if status == 503:
+        assert _read(engine, api_url, 100, 1000, resolvers=[resolver]) == PAYLOAD[100:1100]
+        assert len(server.stats.paths) == 3  # resolve (503), resolve, read
+    else:
+        with pytest.raises(ByteSourceError, match=rf"resolving {api_url}: HTTP 404"):
+            _read(engine, api_url, 100, 1000, resolvers=[resolver], backoff=1.0)
+        assert server.stats.requests == 1
