@@ -3,7 +3,7 @@
 One aiohttp session per event loop (keep-alive), at most ``max_concurrency`` requests in
 flight, neighbouring ranges requested together merged into one request
 (:mod:`lindi_core.io.coalesce`), URLs resolved once and cached until they expire
-(:mod:`lindi_core.io.resolvers`). Transient failures (connection errors, timeouts, 429, 5xx,
+(:mod:`lindi_core.io.resolvers`). Transient failures (connection errors, timeouts, 408, 429, 5xx,
 short bodies, wrong ranges) are retried with exponential backoff and jitter, all within one
 time budget per read (:mod:`lindi_core.io.deadline`); a 403 on a resolved URL (an expired
 presigned URL) resolves it again once. Which answers carry the bytes asked for is decided by
@@ -25,11 +25,18 @@ from lindi_core.io.address_guard import AddressGuard, refused
 from lindi_core.io.byte_source import ByteSource
 from lindi_core.io.coalesce import RangeBatcher, RangeSink
 from lindi_core.io.deadline import DEFAULT_TIMEOUT, Deadline, check_timeout, stall_limit
-from lindi_core.io.range_answers import BodyPlan, FileSizes, Retry, RetryAtOnce, WholeBody, check_partial_body
+from lindi_core.io.range_answers import (
+    BodyPlan,
+    FileSizes,
+    Retry,
+    RetryAtOnce,
+    WholeBody,
+    check_partial_body,
+    retryable_status,
+)
 from lindi_core.io.resolvers import ResolvedUrl, UrlResolver, default_resolvers
 from lindi_core.io.whole_bodies import SHARED_WHOLE_BODIES, WholeBodies
 
-RETRY_STATUS = {429, 500, 502, 503, 504}
 REDIRECT_TTL = 300.0
 
 
@@ -164,7 +171,7 @@ class HttpSource(ByteSource):
             if response.status == 403 and not re_resolved and (resolved.url != url or url in self._resolved):
                 self._resolved.pop(url, None)  # presigned URL expired: resolve again
                 raise _ResolveAgain()
-            if response.status in RETRY_STATUS:
+            if retryable_status(response.status):
                 raise Retry(f"HTTP {response.status}")
             if response.status >= 400:
                 raise ByteSourceError(f"HTTP {response.status} reading {url} bytes {offset}+{length}")

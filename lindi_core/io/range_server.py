@@ -4,7 +4,7 @@ It serves the files of one folder on 127.0.0.1 from a background thread, and can
 slow or unreliable cloud store: injected latency, a bandwidth cap, and faults (5xx answers,
 ignored Range headers, truncated bodies, connections reset mid-body), or like a hostile or
 broken one: a 200 page that is not the file (a proxy's login page), partial answers naming
-another range, a larger range or a wrong total, endless bodies, bodies trickling in. It can also play an
+another range, a larger range or a wrong total, endless bodies, bodies trickling in, or any status for a given path. It can also play an
 archive API: ``/api/assets/<file>/download/`` redirects to a "presigned" URL of the file that
 expires after ``presign_ttl`` seconds (then 403); ``/redirect/<file>`` is a plain redirect. Counters of requests, bytes, requests in
 flight and the headers received let callers measure exactly what a reader did.
@@ -51,6 +51,9 @@ class ServerFaults:
     endless_times: int = 0  # answer 206 with the range, then junk without end (no Content-Length)
     endless_whole_times: int = 0  # answer 200 with the whole file, then junk without end (no Content-Length)
     trickle: float = 0.0  # bytes per second, one byte at a time, when above 0
+    # Error answers by path (as requested, without the leading "/"): each request takes the
+    # first status of its list, a path whose list is empty is served as usual.
+    statuses: dict[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -225,6 +228,12 @@ class RangeServer:
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         relative = request.match_info["path"]
+        with self._lock:
+            queued = self.faults.statuses.get(relative)
+            status = queued.pop(0) if queued else None
+        if status is not None:
+            self._count(f"status_{status}")
+            return web.Response(status=status, text=f"injected HTTP {status}")
         if relative.startswith("api/assets/") and relative.endswith("/download/"):
             target = relative[len("api/assets/") : -len("/download/")]
             query = f"X-Amz-Expires={int(self.advertised_ttl)}&signed={time.time():.3f}"

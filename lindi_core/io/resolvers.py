@@ -23,6 +23,7 @@ from typing import Protocol
 import aiohttp
 
 from lindi_core.errors import ByteSourceError
+from lindi_core.io.range_answers import Retry, retryable_status
 
 DEFAULT_TTL = 600.0
 
@@ -71,6 +72,8 @@ class DandiResolver:
             if response.status not in (301, 302, 303, 307, 308) or "Location" not in response.headers:
                 if response.status < 400:
                     return ResolvedUrl(url, headers)  # served directly by the API host
+                if retryable_status(response.status):
+                    raise Retry(f"resolving {url}: HTTP {response.status}")
                 raise ByteSourceError(f"resolving {url}: HTTP {response.status}")
             target = urllib.parse.urljoin(url, response.headers["Location"])
         return ResolvedUrl(target, {}, time.time() + presigned_lifetime(target))
@@ -90,6 +93,8 @@ class DandiResolver:
             if exc.code in (301, 302, 303, 307, 308) and exc.headers.get("Location"):
                 target = urllib.parse.urljoin(url, exc.headers["Location"])
                 return ResolvedUrl(target, {}, time.time() + presigned_lifetime(target))
+            if retryable_status(exc.code):
+                raise Retry(f"resolving {url}: HTTP {exc.code}") from None
             raise ByteSourceError(f"resolving {url}: HTTP {exc.code}") from None
 
 

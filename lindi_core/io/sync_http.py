@@ -29,8 +29,15 @@ from typing import TypeVar
 from lindi_core.errors import ByteSourceError
 from lindi_core.io.address_guard import AddressGuard, refused
 from lindi_core.io.deadline import DEFAULT_TIMEOUT, Deadline, check_timeout, stall_limit
-from lindi_core.io.http_source import RETRY_STATUS, describe_error
-from lindi_core.io.range_answers import FileSizes, Retry, RetryAtOnce, WholeBody, check_partial_body
+from lindi_core.io.http_source import describe_error
+from lindi_core.io.range_answers import (
+    FileSizes,
+    Retry,
+    RetryAtOnce,
+    WholeBody,
+    check_partial_body,
+    retryable_status,
+)
 from lindi_core.io.resolvers import ResolvedUrl, default_resolvers
 from lindi_core.io.whole_bodies import SHARED_WHOLE_BODIES, WholeBodies
 
@@ -133,9 +140,9 @@ class SyncHttp:
                     break
                 time.sleep(pause)
             attempt += 1
-            resolved = self.resolve(url)
-            headers = {**resolved.headers, "Range": f"bytes={offset}-{offset + length - 1}"}
             try:
+                resolved = self.resolve(url)  # inside: a resolver's transient failure is retried too
+                headers = {**resolved.headers, "Range": f"bytes={offset}-{offset + length - 1}"}
                 status, answer, final_url = self._get(resolved.url, headers, deadline,
                                                       lambda *a: self._consume(url, offset, length, *a))
                 if status == 403 and not re_resolved and (resolved.url != url or url in self._resolved):
@@ -145,7 +152,7 @@ class SyncHttp:
                     continue
                 if status == 416:
                     return b"", None
-                if status in RETRY_STATUS:
+                if retryable_status(status):
                     raise Retry(f"HTTP {status}")
                 if status >= 400:
                     raise ByteSourceError(f"HTTP {status} reading {url} bytes {offset}+{length}")
