@@ -288,17 +288,22 @@ def test_honest_chunks_still_decode_exactly(tmp_path):
                 np.testing.assert_array_equal(through_zarr, expected, err_msg=key)
 
 
+def _both_roads_raise(path, names, error: type[Exception], pattern: str) -> None:
+    """Reading each array of ``names`` raises ``error`` matching ``pattern`` (``{name}`` filled
+    in) through the facade and through zarr-python on the store."""
+    store = lindi_core.ReferenceStore.from_file(path)
+    with lindi_core.LindiH5pyFile.from_lindi_file(path) as f:
+        for name in names:
+            with pytest.raises(error, match=pattern.format(name=name)):
+                f[name][:]
+            with pytest.raises(error, match=pattern.format(name=name)):
+                zarr.open_array(store, path=name, mode="r", zarr_format=2)[:]
+
+
 def test_corrupt_compressed_chunks_raise_chunk_decode_error(tmp_path):
     arrays = {name: (_zarray("<f8", [10], [10], {"id": name, "level": 1}), b"\x01not compressed data at all")
               for name in ("zlib", "gzip", "bz2")}
-    path = _write_reference_file(tmp_path, arrays)
-    store = lindi_core.ReferenceStore.from_file(path)
-    with lindi_core.LindiH5pyFile.from_lindi_file(path) as f:
-        for name in arrays:
-            with pytest.raises(LindiError, match=f"{name}/0"):
-                f[name][:]
-            with pytest.raises(LindiError, match=f"{name}/0"):
-                zarr.open_array(store, path=name, mode="r", zarr_format=2)[:]
+    _both_roads_raise(_write_reference_file(tmp_path, arrays), arrays, LindiError, "{name}/0")
 
 
 _HOSTILE_COMPRESSORS = [None, {"id": "zlib", "level": "x"}, {"id": "blosc", "cname": 5}, {"id": "lz4"}, {"id": "bz2", "level": 1}]
@@ -340,14 +345,8 @@ def test_hostile_metadata_and_chunks_raise_only_lindi_errors_through_the_facade(
 def test_an_object_codec_on_a_non_object_array_is_a_reference_format_error(tmp_path):
     arrays = {"a": (_zarray("|S4", [4], [4], None, [{"id": "vlen-utf8"}]), bytes(16)),
               "b": (_zarray("|O", [4], [4], None, [{"id": "shuffle", "elementsize": 8}]), bytes(32))}
-    path = _write_reference_file(tmp_path, arrays)
-    store = lindi_core.ReferenceStore.from_file(path)
-    with lindi_core.LindiH5pyFile.from_lindi_file(path) as f:
-        for name in arrays:
-            with pytest.raises(ReferenceFormatError, match=f"{name}/.zarray.*object codec"):
-                f[name][:]
-            with pytest.raises(ReferenceFormatError, match=f"{name}/.zarray.*object codec"):
-                zarr.open_array(store, path=name, mode="r", zarr_format=2)[:]
+    _both_roads_raise(_write_reference_file(tmp_path, arrays), arrays, ReferenceFormatError,
+                      "{name}/.zarray.*object codec")
 
 
 @pytest.mark.parametrize("compressor", [{"id": "zlib", "level": 1}, {"id": "zstd", "level": 1}, {"id": "bz2", "level": 1}])

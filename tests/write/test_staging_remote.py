@@ -36,9 +36,10 @@ def test_a_remote_file_reads_back_the_chunks_it_staged(tmp_path, serve):
         np.testing.assert_array_equal(f["new"][12_345:67_890], data[12_345:67_890])
 
 
-def test_a_remote_file_may_not_name_staged_chunks_it_did_not_write(tmp_path, serve, make_h5):
+def _staged_secret_named_by_a_served_file(tmp_path, serve, make_h5, secret: np.ndarray):
+    """(staging area, URL of a served reference file whose dataset ``x`` names the staged chunk
+    of ``secret``, written there by another, local file)."""
     staging = lindi_core.StagingArea.create(tmp_path / "staging")
-    secret = np.arange(10_000, dtype="<i8")
     make_h5(lambda f: f.create_group("g"), name="mine.h5")
     lindi_core.translate_to_file(tmp_path / "mine.h5", tmp_path / "mine.lindi.json", progress=False)
     with lindi_core.LindiH5pyFile.from_lindi_file(tmp_path / "mine.lindi.json", mode="r+",
@@ -46,7 +47,6 @@ def test_a_remote_file_may_not_name_staged_chunks_it_did_not_write(tmp_path, ser
         mine.create_dataset("secret", data=secret, chunks=(10_000,))
         (secret_ref,) = [ref for _, ref in mine._rfs.chunk_refs("secret")]
     assert staging.contains(secret_ref.url)
-
     hostile = {"version": 1, "refs": {
         ".zgroup": {"zarr_format": 2},
         "x/.zarray": {"zarr_format": 2, "shape": [10_000], "chunks": [10_000], "dtype": "<i8", "compressor": None,
@@ -55,7 +55,11 @@ def test_a_remote_file_may_not_name_staged_chunks_it_did_not_write(tmp_path, ser
         "x/0": [secret_ref.url, 0, secret_ref.length]}}
     served = tmp_path / "served"
     served.mkdir()
-    url = _serve_json(served, serve, "hostile.lindi.json", hostile)
+    return staging, _serve_json(served, serve, "hostile.lindi.json", hostile)
+
+
+def test_a_remote_file_may_not_name_staged_chunks_it_did_not_write(tmp_path, serve, make_h5):
+    staging, url = _staged_secret_named_by_a_served_file(tmp_path, serve, make_h5, np.arange(10_000, dtype="<i8"))
     # The same staging area, and this file stages chunks of its own: still only its own are trusted.
     with lindi_core.LindiH5pyFile.from_lindi_file(url, mode="r+", staging_area=staging) as f:
         f.create_dataset("own", data=np.arange(5000.0), chunks=(5000,))
@@ -67,23 +71,8 @@ def test_a_remote_file_may_not_name_staged_chunks_it_did_not_write(tmp_path, ser
 def test_a_remote_file_cannot_name_staged_chunks_into_an_upload_or_a_copy(tmp_path, serve, make_h5):
     """Neither uploading nor saving as a container takes the bytes of a staged file the remote
     file named but this process did not write: they went to the uploader, or into the copy."""
-    staging = lindi_core.StagingArea.create(tmp_path / "staging")
     secret = np.full(10_000, 0x5EC2E7, dtype="<i8")
-    make_h5(lambda f: f.create_group("g"), name="mine.h5")
-    lindi_core.translate_to_file(tmp_path / "mine.h5", tmp_path / "mine.lindi.json", progress=False)
-    with lindi_core.LindiH5pyFile.from_lindi_file(tmp_path / "mine.lindi.json", mode="r+",
-                                                  staging_area=staging) as mine:
-        mine.create_dataset("secret", data=secret, chunks=(10_000,))
-        (secret_ref,) = [ref for _, ref in mine._rfs.chunk_refs("secret")]
-    hostile = {"version": 1, "refs": {
-        ".zgroup": {"zarr_format": 2},
-        "x/.zarray": {"zarr_format": 2, "shape": [10_000], "chunks": [10_000], "dtype": "<i8", "compressor": None,
-                      "fill_value": 0, "order": "C", "filters": None},
-        "x/.zattrs": {},
-        "x/0": [secret_ref.url, 0, secret_ref.length]}}
-    served = tmp_path / "served"
-    served.mkdir()
-    url = _serve_json(served, serve, "hostile.lindi.json", hostile)
+    staging, url = _staged_secret_named_by_a_served_file(tmp_path, serve, make_h5, secret)
     blobs = tmp_path / "blobs"
     own = np.arange(5000.0)
     with lindi_core.LindiH5pyFile.from_lindi_file(url, mode="r+", staging_area=staging) as f:
