@@ -324,7 +324,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         return upload_staged(self._rfs, self._staging, uploader, blob_size or DEFAULT_BLOB_SIZE,
                              only=self._staged_only())
 
-    def _staged_only(self):
+    def _staged_only(self) -> frozenset[str] | None:
         """For a reference file that may not read local files (one from a URL): the staged
         chunks this process wrote, the only staged files its upload or copy may take; None
         (every staged chunk it names) for a trusted one, which may name an earlier session's."""

@@ -61,7 +61,7 @@ def check_vlen_sizes(dset: h5py.Dataset, read_raw: RawReader | None) -> None:
     if item_size is None or dset.shape is None or math.prod(dset.shape) == 0:
         return
     address_size, size_size = dset.file.id.get_create_plist().get_sizes()
-    record = np.dtype([("length", "<u4"), ("collection", f"<u{address_size}"), ("index", "<u4")])
+    record = _record_dtype(address_size)
     file_size = dset.file.id.get_filesize()
     bounds = _Bounds(item_size, file_size, read_raw)
     dcpl = dset.id.get_create_plist()
