@@ -40,8 +40,6 @@ from lindi_core.format.array_metadata import zarr_dtype
 
 # Decompressors bounded here (their numcodecs ids): every other codec decodes unbounded.
 BOUNDED_COMPRESSORS = frozenset({"zlib", "gzip", "bz2", "zstd", "lz4", "blosc"})
-# Codecs that verify a checksum and strip it (no larger output than input).
-CHECKSUMS = frozenset({"fletcher32", "crc32", "adler32", "crc32c", "jenkins_lookup3"})
 # Where decompressing one chunk of an object array stops (its decoded size is not declared).
 OBJECT_CHUNK_LIMIT = 64 * 1024 * 1024
 # Room for filters whose encoded form is a little larger than the chunk (fletcher32 appends a
@@ -362,9 +360,9 @@ def check_encoded_chunk(zarray: dict, chunk_nbytes: int | None, nitems: int, dat
     must fit in what reaches it."""
     chain = decode_chain(zarray)
     object_codec = bool(chain) and chain[-1][0].get("id") in OBJECT_CODECS
-    # Checksums are run too: a mismatch is a corrupt chunk, to be said here as ChunkDecodeError
-    # (numcodecs' own RuntimeError would reach a zarr user as it is).
-    bounded = [i for i, (config, _) in enumerate(chain) if config.get("id") in BOUNDED_COMPRESSORS | CHECKSUMS]
+    # (Checksums are left to zarr's decode: a mismatch there reaches the user as ChunkDecodeError
+    # through lindi_core.store.codec_pipeline; verifying them here too would do it twice.)
+    bounded = [i for i, (config, _) in enumerate(chain) if config.get("id") in BOUNDED_COMPRESSORS]
     last = len(chain) - 1 if object_codec else (bounded[-1] if bounded else -1)
     for index, (config, inner) in enumerate(chain[: last + 1]):
         if index == len(chain) - 1 and object_codec:
