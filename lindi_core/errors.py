@@ -21,6 +21,13 @@ class TarFormatError(ReferenceFormatError):
     byte range of one) that the container does not hold."""
 
 
+class UnsupportedTypeError(LindiError, TypeError, ValueError):
+    """An object's HDF5 type has no NumPy type to read it as: h5py cannot read it either (128-bit
+    integers, HDF5 time types, floats wider than this platform's long double), or this reader
+    cannot convert it as libhdf5 would. A ``TypeError`` and a ``ValueError``, as h5py's errors for
+    such types are (``TypeError`` for integers and time types, ``ValueError`` for floats)."""
+
+
 class TranslationError(LindiError):
     """An HDF5 file or one of its objects could not be translated.
 

@@ -7,13 +7,15 @@ and arrays of those. Reserved annotation keys are hidden.
 
 from __future__ import annotations
 
+import base64
+import math
 from collections.abc import ItemsView, Iterator, KeysView, ValuesView
 from typing import Any
 
 import h5py
 import numpy as np
 
-from lindi_core.errors import LindiError, ReferenceFormatError
+from lindi_core.errors import LindiError, ReferenceFormatError, UnsupportedTypeError
 from lindi_core.facade.dtypes import dtype_from_description
 from lindi_core.facade.references import reference_from_json, references_array
 from lindi_core.format import annotations as ann
@@ -49,6 +51,8 @@ class LindiH5pyAttributes(h5py.AttributeManager):
         try:
             described = (zattrs.get(ann.ATTR_DTYPES) or {}).get(name)
             return decode_attribute(zattrs[name], described)
+        except UnsupportedTypeError as exc:
+            raise UnsupportedTypeError(f"attribute {name!r} of {self._owner.name!r} cannot be read: {exc}") from exc
         except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as exc:
             if isinstance(exc, LindiError):
                 raise
@@ -134,6 +138,8 @@ def decode_attribute(value: Any, description: Any = None) -> Any:
     """An attribute value as h5py returns it."""
     if isinstance(value, dict) and value.get(ann.EMPTY) is True:
         return h5py.Empty(dtype_from_description(description) if description is not None else np.float64)
+    if isinstance(value, dict) and ann.BASE64 in value:
+        return _from_base64(value, description)
     if isinstance(description, dict) and "reference" in description:
         region = description["reference"] == "region"
         if isinstance(value, list):
@@ -149,6 +155,31 @@ def decode_attribute(value: Any, description: Any = None) -> Any:
         return _default_decode(value)
     dtype = dtype_from_description(description)
     return _typed(value, dtype)
+
+
+def _from_base64(value: dict, description: Any) -> Any:
+    """An attribute stored as its bytes (spec section 7): values JSON cannot hold exactly."""
+    if description is None:
+        raise ValueError(f"an attribute stored as {ann.BASE64} needs its type in {ann.ATTR_DTYPES}")
+    dtype = dtype_from_description(description)
+    shape = tuple(value["shape"])
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+        raise ValueError(f"shape {value['shape']!r} is not a list of sizes")
+    encoded = value[ann.BASE64]
+    if isinstance(encoded, list):  # variable-length strings, one element each: str as h5py gives them
+        if h5py.check_string_dtype(dtype) is None or dtype.kind != "O" or len(encoded) != math.prod(shape):
+            raise ValueError(f"{len(encoded)} strings for shape {list(shape)} of type {dtype}")
+        texts = [base64.b64decode(v, validate=True).decode("utf-8", "surrogateescape") for v in encoded]
+        if not shape:
+            return texts[0]
+        out = np.empty(len(texts), dtype=dtype)
+        out[:] = texts
+        return out.reshape(shape)
+    raw = base64.b64decode(encoded, validate=True)
+    if dtype.hasobject or len(raw) != math.prod(shape) * dtype.itemsize:
+        raise ValueError(f"{len(raw)} bytes are not the values of shape {list(shape)} of type {dtype}")
+    array = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+    return array[()] if not shape else array
 
 
 def _default_decode(value: Any) -> Any:

@@ -21,7 +21,7 @@ import zarr
 
 from lindi_core.codecs.bounded import decode_chunk
 from lindi_core.codecs.fast_decode import chunk_decoder
-from lindi_core.errors import ChunkDecodeError, LindiError, ReferenceFormatError
+from lindi_core.errors import ChunkDecodeError, LindiError, ReferenceFormatError, UnsupportedTypeError
 from lindi_core.facade import dims, dtypes, selections, writing
 from lindi_core.facade import values as h5values
 from lindi_core.facade.base import FacadeObject
@@ -77,6 +77,8 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         zattrs = self._zattrs()
         try:
             dtype = dataset_dtype(self._zarray, zattrs)
+        except UnsupportedTypeError as exc:
+            raise UnsupportedTypeError(f"dataset {self.name!r} cannot be read: {exc}") from exc
         except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
             if isinstance(exc, LindiError):
                 raise
@@ -160,7 +162,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         if fill is None:
             return np.zeros((), dtype)[()]
         try:
-            return np.asarray(self._zarr().fill_value).astype(dtype)[()]
+            return self._as_h5py(np.asarray(self._zarr().fill_value).reshape(()))[()]
         except (TypeError, ValueError, OverflowError) as exc:
             if isinstance(exc, LindiError):
                 raise
@@ -421,6 +423,8 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         string = h5py.check_string_dtype(dtype)
         if string is not None and dtype.kind == "O":
             return h5values.map_objects(raw, h5values.to_bytes)
+        if h5values.stored_as_bytes(raw.dtype, dtype):
+            return raw.view(dtype)  # a type Zarr has no name for (long double), stored as its bytes
         if raw.dtype != dtype and dtype.kind != "O":
             return raw.astype(dtype)
         return raw
@@ -472,6 +476,9 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             value = np.asarray(value, dtype=dtype.base)
         # Checked whole before anything is written: a value of the wrong size is refused.
         value = selections.broadcast_for_write(value, selection, self.shape)
+        stored = storage_dtype(self._zarray)
+        if h5values.stored_as_bytes(stored, dtype):
+            value = np.ascontiguousarray(value, dtype=dtype).view(stored)  # long doubles: as their bytes
         if self._is_scalar:
             array[0:1] = np.reshape(value, (1,))
         elif selection.mask is not None:

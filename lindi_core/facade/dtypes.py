@@ -13,9 +13,10 @@ from typing import Any
 import h5py
 import numpy as np
 
-from lindi_core.errors import ReferenceFormatError
+from lindi_core.errors import ReferenceFormatError, UnsupportedTypeError
 from lindi_core.format import annotations as ann
 from lindi_core.format.array_metadata import zarr_dtype
+from lindi_core.translate.hdf5_types import numpy_description
 
 
 def dtype_from_description(description: Any) -> np.dtype:
@@ -34,6 +35,12 @@ def dtype_from_description(description: Any) -> np.dtype:
             return h5py.vlen_dtype(dtype_from_description(description["vlen"]))
         if "array" in description:
             return np.dtype((dtype_from_description(description["array"]), tuple(int(n) for n in description["shape"])))
+        if "opaque" in description:  # h5py's opaque_dtype: a NumPy type HDF5 keeps as tagged bytes
+            return np.dtype(description["opaque"], metadata={"h5py_opaque": True})
+        if "float" in description:
+            return _float_dtype(description)
+        if any(form in description for form in _UNREADABLE):
+            raise UnsupportedTypeError(f"HDF5 type {description} has no NumPy type (h5py cannot read it either)")
         if "reference" in description:
             return h5py.regionref_dtype if description["reference"] == "region" else h5py.ref_dtype
         if "compound" in description:
@@ -44,6 +51,25 @@ def dtype_from_description(description: Any) -> np.dtype:
                                  "itemsize": int(description["itemsize"])})
             return np.dtype(list(zip(names, formats)))
     raise ReferenceFormatError(f"unknown type description {description!r}")
+
+
+_UNREADABLE = ("integer", "bitfield", "time", "unsupported")  # the exact forms of types h5py reads as no dtype
+
+
+def _float_dtype(description: dict) -> np.dtype:
+    """The NumPy float whose bytes the described HDF5 float type is, bit for bit, on this platform
+    (the platform's long double, usually): h5py reads the type as that float without converting."""
+    layout = description["float"]
+    order = layout.get("order")
+    if order not in ("<", ">"):
+        raise ReferenceFormatError(f"float type description {description!r}: 'order' must be \"<\" or \">\"")
+    for candidate in (np.float16, np.float32, np.float64, np.longdouble):
+        native = numpy_description(np.dtype(candidate))["float"]
+        if {**native, "order": order} == layout:
+            return np.dtype(candidate).newbyteorder(order)
+    raise UnsupportedTypeError(f"HDF5 float type {layout} is no NumPy float of this platform (its long double "
+                               f"is {numpy_description(np.dtype(np.longdouble))['float']}): its values cannot be "
+                               f"read here without converting them")
 
 
 def dataset_dtype(zarray: dict, zattrs: dict) -> np.dtype:

@@ -83,6 +83,19 @@ def _field_value(item: Any, dtype: np.dtype) -> Any:
     return item
 
 
+def stored_as_bytes(stored: np.dtype, dtype: np.dtype) -> bool:
+    """Whether Zarr's type ``stored`` holds values of ``dtype`` as raw bytes (``|V<n>``, for types
+    Zarr has no name for: long doubles, alone or as compound members), to be viewed, not cast."""
+    if stored.itemsize != dtype.itemsize or stored.hasobject or dtype.hasobject:
+        return False
+    if stored.names is None or dtype.names is None:
+        return stored.names is None and dtype.names is None and stored.kind == "V" and dtype.kind != "V"
+    if len(stored.names) != len(dtype.names):
+        return False
+    members = [(stored.fields[a], dtype.fields[b]) for a, b in zip(stored.names, dtype.names)]
+    return all(s[1] == d[1] for s, d in members) and any(stored_as_bytes(s[0], d[0]) for s, d in members)
+
+
 def extract_fields(data: np.ndarray, names: list[str]) -> np.ndarray:
     if len(names) == 1:
         return data[names[0]]

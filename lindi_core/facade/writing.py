@@ -376,6 +376,10 @@ def _create_array(file: LindiH5pyFile, key: str, family: Any, dtype: np.dtype, z
     store = file._store
     if family in dtypes.IN_PLACE:
         storage = np.dtype(dtype.str) if dtype.fields is None else dtype
+        if dtype.fields is None and dtypes.storage_str(dtype) != dtype.str:  # Zarr has no such type: its bytes
+            storage = np.dtype(dtypes.storage_str(dtype))
+            fillvalue = None if fillvalue is None else np.asarray(fillvalue, dtype=dtype).reshape(()).view(storage)
+            data = None if data is None else np.ascontiguousarray(data, dtype=dtype).view(storage)
         fill = np.zeros((), storage)[()] if fillvalue is None else \
             np.asarray(converted_for_write(np.asarray(fillvalue), storage), dtype=storage)[()]
         array = zarr.create_array(store, name=key, shape=zshape, chunks=zchunks, dtype=storage, fill_value=fill,

@@ -25,6 +25,9 @@ HDF5_DTYPE = "_HDF5_DTYPE"  # array .zattrs: exact h5py dtype where the Zarr dty
 NULL_DATASPACE = "_NULL_DATASPACE"  # array .zattrs: true -> HDF5 null dataspace (h5py.Empty)
 ATTR_DTYPES = "_ATTR_DTYPES"  # .zattrs: {attr name: dtype} where JSON alone loses the type
 EMPTY = "_EMPTY"  # attribute value {"_EMPTY": true} -> h5py.Empty (dtype in _ATTR_DTYPES)
+# attribute value {"_BASE64": "...", "shape": [...]}: the values' bytes (type in _ATTR_DTYPES), for
+# values JSON cannot hold exactly; ["...", ...] (one per element) for variable-length strings
+BASE64 = "_BASE64"
 HDF5_CHUNKS = "_HDF5_CHUNKS"  # array .zattrs: null -> not chunked in HDF5 (Zarr chunks are virtual)
 HDF5_MAXSHAPE = "_HDF5_MAXSHAPE"  # array .zattrs: maxshape when it differs from shape (null = unlimited)
 # array .zattrs: [[filter id, flags, [values]], ...] - the HDF5 filter pipeline of a dataset whose

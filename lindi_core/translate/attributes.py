@@ -9,6 +9,7 @@ infers int64 for integers, float64 for floats, bool for booleans and a UTF-8 str
 
 from __future__ import annotations
 
+import base64
 import math
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from lindi_core.errors import TranslationError
 from lindi_core.format import annotations as ann
-from lindi_core.translate import dtypes
+from lindi_core.translate import dtypes, hdf5_types
 from lindi_core.translate.references import ReferenceEncoder
 from lindi_core.translate.vlen_bounds import AttributeChecker, RawReader
 
@@ -42,7 +43,11 @@ def encode_attributes(obj: h5py.HLObject, refs: ReferenceEncoder, source: str,
         try:
             attr_id = h5py.h5a.open(obj.id, index=index, index_type=order)
             name = attr_id.name.decode("utf-8")
-            dtype = attr_id.dtype
+            try:
+                dtype = attr_id.dtype
+            except (TypeError, ValueError):  # h5py has no NumPy type for it: kept as bytes, described
+                out[name], described[name] = _undecodable_attribute(attr_id)
+                continue
             vlen_check.check(name, dtype)
             value = read_attribute(attr_id, dtype)
             out[name], needs_type = encode_value(value, dtype, refs)
@@ -81,6 +86,42 @@ def read_attribute(attr_id: h5py.h5a.AttrID, dtype: np.dtype) -> Any:
     return values[()] if values.ndim == 0 else values
 
 
+def _undecodable_attribute(attr_id: h5py.h5a.AttrID) -> tuple[dict, Any]:
+    """(the raw form of an attribute of a type h5py cannot read, its exact type description):
+    its bytes read with its own type as the memory type, so libhdf5 converts nothing."""
+    type_id = attr_id.get_type()
+    description = hdf5_types.exact_description(type_id)
+    if attr_id.shape is None:
+        return {ann.EMPTY: True}, description
+    values = np.empty(attr_id.shape, dtype=f"V{type_id.get_size()}")
+    attr_id.read(values, mtype=type_id)
+    return raw_value(values), description
+
+
+def raw_value(values: np.ndarray) -> dict[str, Any]:
+    """``{"_BASE64": ..., "shape": [...]}``: the bytes of fixed-size values (C order), or for
+    variable-length strings a list with the bytes of each (h5py gives them as str, any bytes
+    that are not UTF-8 escaped as surrogates)."""
+    values = np.asarray(values)
+    if values.dtype.kind == "O":
+        encoded = [base64.b64encode(v.encode("utf-8", "surrogateescape") if isinstance(v, str) else bytes(v))
+                   .decode("ascii") for v in values.reshape(-1)]
+        return {ann.BASE64: encoded, "shape": list(values.shape)}
+    raw = np.ascontiguousarray(values).tobytes()
+    return {ann.BASE64: base64.b64encode(raw).decode("ascii"), "shape": list(values.shape)}
+
+
+def _json_inexact(dtype: np.dtype) -> bool:
+    """Types whose values JSON numbers cannot hold exactly: h5py's NumPy-tagged opaque types
+    (datetime64, timedelta64) and the platform's long double (and its complex)."""
+    if dtype.fields is not None:
+        return any(_json_inexact(dtype.fields[name][0]) for name in dtype.names)
+    if dtype.subdtype is not None:
+        return _json_inexact(dtype.subdtype[0])
+    return (dtypes.is_numpy_opaque(dtype) or dtype.kind in "Mm" or (dtype.kind == "f" and dtype.itemsize > 8)
+            or (dtype.kind == "c" and dtype.itemsize > 16))
+
+
 def creation_order(obj: h5py.HLObject) -> dict[str, bool] | None:
     """``{"links": ..., "attributes": ...}`` for an object that lists its links (groups) or its
     attributes in creation order, as HDF5 does when that order is tracked; None otherwise."""
@@ -97,6 +138,8 @@ def encode_value(value: Any, dtype: np.dtype, refs: ReferenceEncoder) -> tuple[A
     """(JSON value, whether the dtype must be recorded) for one attribute value."""
     if isinstance(value, h5py.Empty):
         return {ann.EMPTY: True}, True
+    if not dtype.hasobject and _json_inexact(dtype):
+        return raw_value(value), True
     family = dtypes.classify(dtype)
     if family is dtypes.Family.REFERENCE:
         # Recorded always: a null reference is JSON null, which says nothing of its type.
@@ -104,11 +147,16 @@ def encode_value(value: Any, dtype: np.dtype, refs: ReferenceEncoder) -> tuple[A
     if family is dtypes.Family.VLEN_STRING:
         encoded = _strings(value)
         if _has_undecodable(encoded):  # read with surrogateescape: bytes that are not UTF-8 text
-            raise ValueError("it holds bytes that are not UTF-8, which a reference file cannot store as text")
+            return raw_value(np.asarray(value, dtype=object)), True
         special = _contains_nan_string(encoded) or encoded == []
         return encoded, special or h5py.check_string_dtype(dtype).encoding != "utf-8"
     array = np.asarray(value)
-    json_value = to_json(array, refs)
+    try:
+        json_value = to_json(array, refs)
+    except UnicodeDecodeError:
+        if dtype.hasobject:
+            raise
+        return raw_value(array), True  # fixed-length strings that are not UTF-8 text: their bytes
     inferred = (dtype.str in _INFERRED and family is dtypes.Family.NUMERIC and h5py.check_enum_dtype(dtype) is None
                 and array.size > 0)  # an empty list says nothing of its type
     return json_value, not inferred

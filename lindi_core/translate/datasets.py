@@ -24,9 +24,10 @@ from zarr.core.dtype import get_data_type_from_native_dtype
 
 from lindi_core.errors import AccessDeniedError, TranslationError
 from lindi_core.format import annotations as ann
+from lindi_core.format.array_metadata import zarr_dtype
 from lindi_core.format.refs import ReferenceFileSystem, join_key
 from lindi_core.translate import chunks as chunking
-from lindi_core.translate import dtypes
+from lindi_core.translate import dtypes, hdf5_types
 from lindi_core.translate.attributes import encode_attributes, to_json
 from lindi_core.translate.filters import codecs_for_pipeline, pipeline_of
 from lindi_core.translate.references import ReferenceEncoder
@@ -56,22 +57,33 @@ class DatasetContext:
 def translate_dataset(ctx: DatasetContext, dset: h5py.Dataset, key: str) -> None:
     """Add the Zarr array for ``dset`` at ``key`` to the reference file system."""
     try:
-        family = dtypes.classify(dset.dtype)
+        dtype = dset.dtype
+    except (TypeError, ValueError):
+        dtype = None  # h5py has no NumPy type for it: kept with its bytes in place (_Stored.unreadable)
+    try:
+        family = dtypes.classify(dtype) if dtype is not None else Family.OPAQUE
     except TypeError as exc:
         raise TranslationError(str(exc), source=ctx.source, object_path=dset.name) from None
     zattrs = encode_attributes(dset, ctx.refs, ctx.source, ctx.read_raw)
-    if family is Family.COMPOUND and _as_rows(ctx, dset):
+    as_rows = family is Family.COMPOUND and _as_rows(ctx, dset)
+    if as_rows:
         family = Family.COMPOUND_JSON  # small: in LINDI 0.4's form, which it reads (see ChunkOptions)
     try:
         if family in dtypes.IN_PLACE:
-            zarray = _in_place(ctx, dset, key, zattrs)
+            zarray = _in_place(ctx, dset, key, zattrs, _Stored.of(dset, dtype, ctx.options.max_inline_read))
         else:
-            zarray = _encoded(ctx, dset, key, family, zattrs)
+            try:
+                zarray = _encoded(ctx, dset, key, family, zattrs)
+            except UnicodeDecodeError:
+                if not as_rows or not _Stored.of(dset, dtype).in_place:
+                    raise
+                # rows hold text: a fixed-length string member that is not UTF-8 stays bytes in place
+                zarray = _in_place(ctx, dset, key, zattrs, _Stored.of(dset, dtype))
     except TranslationError as exc:
         raise exc.located(source=ctx.source, object_path=dset.name) from exc.__cause__
     except AccessDeniedError:
         raise
-    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError, UnicodeDecodeError) as exc:
         raise TranslationError(f"dataset cannot be translated: {exc}", source=ctx.source,
                                object_path=dset.name) from exc
     ctx.rfs.set_metadata(join_key(key, ".zarray"), zarray)
@@ -85,8 +97,16 @@ def _as_rows(ctx: DatasetContext, dset: h5py.Dataset) -> bool:
     small, and its fill value is zeros (rows have no fill value of their own)."""
     if math.prod(dset.shape or ()) * dset.dtype.itemsize > ctx.options.compound_rows_limit:
         return False
+    if not all(_json_exact(dset.dtype.fields[name][0]) for name in dset.dtype.names):
+        return False
     fill = _h5_fill_value(dset)
     return fill is None or not np.asarray(fill, dtype=dset.dtype).tobytes().strip(b"\0")
+
+
+def _json_exact(dtype: np.dtype) -> bool:
+    """Whether JSON values hold a compound member's values exactly (not long doubles, whose
+    80 bits a JSON number cannot carry, nor h5py's NumPy-tagged opaque types)."""
+    return not (dtype.kind == "f" and dtype.itemsize > 8) and not dtypes.is_numpy_opaque(dtype)
 
 
 def zarray_metadata(shape: list[int], chunks: list[int], dtype: Any, fill_value: Any, filters: list | None) -> dict:
@@ -123,9 +143,16 @@ def _zarr_dtype(dtype: np.dtype) -> Any:
     return get_data_type_from_native_dtype(dtype)
 
 
-def _fill_value_json(dtype: np.dtype, fill: Any) -> Any:
-    value = np.zeros((), dtype=dtype) if fill is None else np.asarray(fill, dtype=dtype)
-    return _fill_value_json_of(dtype, value.tobytes())
+def _fill_value_json(dtype: np.dtype, fill: Any, value_dtype: np.dtype | None = None) -> Any:
+    """Zarr's JSON of a fill value given in ``value_dtype`` (default ``dtype``), stored as ``dtype``."""
+    value_dtype = dtype if value_dtype is None else value_dtype
+    if fill is None:
+        raw = bytes(dtype.itemsize)
+    elif isinstance(fill, bytes) and value_dtype.kind == "V" and value_dtype.names is None:
+        raw = fill
+    else:
+        raw = np.asarray(fill, dtype=value_dtype).tobytes()
+    return _fill_value_json_of(dtype, raw)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -135,25 +162,78 @@ def _fill_value_json_of(dtype: np.dtype, raw: bytes) -> Any:
     return _zarr_dtype(dtype).to_json_scalar(np.frombuffer(raw, dtype=dtype)[0], zarr_format=2)
 
 
-def _in_place(ctx: DatasetContext, dset: h5py.Dataset, key: str, zattrs: dict) -> dict:
-    dtype = dset.dtype
-    description = dtypes.describe(dtype)
-    if not isinstance(description, str):  # enums and UTF-8 fixed strings
-        zattrs[ann.HDF5_DTYPE] = description
+@dataclass(frozen=True)
+class _Stored:
+    """How an in-place dataset's values are stored: as the bytes of ``dtype`` (h5py's), or, for
+    a type h5py has no NumPy type for or one whose bytes are not those of the dtype h5py reports
+    (h5py converts them), as the raw bytes of its HDF5 type, described exactly (spec section 10)."""
+
+    dtype: np.dtype  # the type of the stored bytes as NumPy holds them
+    description: Any  # the _HDF5_DTYPE to record, or None when the Zarr type says it all
+    zdtype: Any  # the Zarr v2 dtype
+    in_place: bool  # the file's bytes are exactly those of the h5py dtype
+    type_id: h5py.h5t.TypeID | None = None  # the HDF5 type, for raw reads
+
+    converted: bool = False  # h5py's converted values, read and stored inline (a small dataset)
+
+    @staticmethod
+    def of(dset: h5py.Dataset, dtype: np.dtype | None, max_inline_read: int | None = None) -> _Stored:
+        type_id = dset.id.get_type()
+        if dtype is not None:
+            in_place = hdf5_types.stored_as(type_id, dtype)
+            if in_place or (max_inline_read is not None and dset.shape is not None
+                            and math.prod(dset.shape) * dtype.itemsize <= max_inline_read):
+                description = dtypes.describe(dtype)
+                return _Stored(dtype, None if isinstance(description, str) else description,
+                               dtypes.zarr_dtype_json(dtype), True, converted=not in_place)
+        raw = np.dtype(f"V{type_id.get_size()}")
+        return _Stored(raw, hdf5_types.exact_description(type_id), raw.str, False, type_id)
+
+    def read(self, dset: h5py.Dataset) -> np.ndarray:
+        """All the dataset's values, as stored bytes (libhdf5 converts nothing for raw reads)."""
+        if self.type_id is None:
+            return np.asarray(dset[()], dtype=self.dtype)
+        out = np.empty(dset.shape, dtype=self.dtype)
+        dset.id.read(h5py.h5s.ALL, h5py.h5s.ALL, out, mtype=self.type_id)
+        return out
+
+    def fill_value(self, dset: h5py.Dataset) -> Any:
+        if self.type_id is None:
+            return _h5_fill_value(dset)
+        dcpl = dset.id.get_create_plist()
+        if dcpl.fill_value_defined() == h5py.h5d.FILL_VALUE_UNDEFINED:
+            return None
+        raw = np.zeros((), dtype=self.dtype)
+        try:
+            dcpl.get_fill_value(raw)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            # libhdf5 converts the fill value to the buffer's (opaque) type, which only works for
+            # its default fill: a chunk never written would read as bytes nobody can vouch for.
+            raise TranslationError(f"the fill value of a dataset of HDF5 type {self.description} cannot be "
+                                   f"read as bytes: {exc}") from exc
+        return raw.tobytes()
+
+
+def _in_place(ctx: DatasetContext, dset: h5py.Dataset, key: str, zattrs: dict, stored: _Stored) -> dict:
+    dtype = stored.dtype
+    if stored.description is not None:  # enums, UTF-8 fixed strings, long doubles, types h5py cannot read
+        zattrs[ann.HDF5_DTYPE] = stored.description
     shape, scalar = _shape_annotations(dset, zattrs)
-    storage_dtype = np.dtype(dtype.str) if dtype.fields is None else dtype
-    fill = _fill_value_json(storage_dtype, _h5_fill_value(dset))
+    zdtype = stored.zdtype
+    storage_dtype = zarr_dtype(zdtype)
+    fill = _fill_value_json(storage_dtype, stored.fill_value(dset), dtype)
     dcpl = dset.id.get_create_plist()
     layout = dcpl.get_layout()
     if layout != h5py.h5d.CHUNKED:
         zattrs[ann.HDF5_CHUNKS] = None
-    zdtype = dtypes.zarr_dtype_json(dtype)
     if dset.shape is None or math.prod(shape) == 0:
         chunks = list(dset.chunks) if dset.chunks else [1] * len(shape)
         return zarray_metadata(shape, chunks, zdtype, fill, None)
     if scalar:
-        inline_array(ctx.rfs, key, np.asarray(dset[()], dtype=dtype).reshape(1), (1,), lambda b: b)
+        inline_array(ctx.rfs, key, stored.read(dset).reshape(1), (1,), lambda b: b)
         return zarray_metadata(shape, [1], zdtype, fill, None)
+    if stored.converted:  # the file's bytes are not the values h5py reads: store those
+        return _read_inline(ctx, dset, key, stored, shape, zdtype, fill)
 
     if layout == h5py.h5d.CHUNKED:
         chunk_shape = tuple(dset.chunks)
@@ -189,9 +269,16 @@ def _in_place(ctx: DatasetContext, dset: h5py.Dataset, key: str, zattrs: dict) -
             f"dataset {dset.name!r} of {ctx.source!r}, a file at a URL, is stored in "
             f"{'external files' if external else 'other files (a virtual dataset)'}, which libhdf5 would read "
             "from this machine; translate a local copy of the file instead")
-    _check_inline_size(ctx, dset, nbytes)
-    chunk_shape = chunking.virtual_chunk_shape(tuple(shape), dtype.itemsize, ctx.options.contiguous_chunk_target)
-    data = np.asarray(dset[()], dtype=dtype)
+    return _read_inline(ctx, dset, key, stored, shape, zdtype, fill)
+
+
+def _read_inline(ctx: DatasetContext, dset: h5py.Dataset, key: str, stored: _Stored, shape: list[int],
+                 zdtype: Any, fill: Any) -> dict:
+    """The dataset's values read and stored inline, in virtual chunks."""
+    itemsize = stored.dtype.itemsize
+    _check_inline_size(ctx, dset, math.prod(shape) * itemsize)
+    chunk_shape = chunking.virtual_chunk_shape(tuple(shape), itemsize, ctx.options.contiguous_chunk_target)
+    data = stored.read(dset)
     inline_array(ctx.rfs, key, data, chunk_shape, lambda b: b)
     return zarray_metadata(shape, list(chunk_shape), zdtype, fill, None)
 

@@ -14,6 +14,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from lindi_core.translate import hdf5_types
+
 
 class Family(enum.Enum):
     NUMERIC = "numeric"  # ints, floats, complex, bool, enum: referenced in place
@@ -33,8 +35,27 @@ def is_reference_dtype(dtype: np.dtype) -> bool:
     return dtype.kind == "O" and h5py.check_ref_dtype(dtype) is not None  # h5py's references are objects
 
 
+def is_numpy_opaque(dtype: np.dtype) -> bool:
+    """h5py's ``opaque_dtype``: a NumPy type (datetime64, timedelta64) HDF5 stores as opaque bytes
+    tagged ``NUMPY:<type string>``, which h5py reads back as that type (marked ``h5py_opaque``)."""
+    return bool(dtype.metadata) and bool(dtype.metadata.get("h5py_opaque"))
+
+
+def storage_str(dtype: np.dtype) -> str:
+    """The Zarr v2 type string of a non-structured in-place type: its NumPy type string, or
+    ``|V<n>`` (its bytes) for types Zarr has none for: the platform's long double and its
+    complex, and opaque types tagged with NumPy types other than numbers and times."""
+    if dtype.kind == "f" and dtype.itemsize > 8 or dtype.kind == "c" and dtype.itemsize > 16:
+        return f"|V{dtype.itemsize}"
+    if is_numpy_opaque(dtype) and dtype.kind not in "iufcbMm":
+        return f"|V{dtype.itemsize}"
+    return dtype.str
+
+
 def classify(dtype: np.dtype) -> Family:
     """The family of a dataset or attribute type."""
+    if is_numpy_opaque(dtype):
+        return Family.OPAQUE
     if dtype.kind in "iufcb":  # the common case first: none of the checks below applies to it
         return Family.NUMERIC
     if is_reference_dtype(dtype):
@@ -79,8 +100,14 @@ def describe(dtype: np.dtype) -> Any:
     A NumPy type string for plain types (``"<i2"``, ``">f4"``, ``"|S5"``, ``"|b1"``), else an
     object: ``{"string": encoding}`` for variable-length strings, ``{"enum": {...}, "base": t}``,
     ``{"vlen": t}``, ``{"reference": "object" | "region"}``, ``{"compound": [[name, t], ...]}``,
-    ``{"array": t, "shape": [n, ...]}``.
+    ``{"array": t, "shape": [n, ...]}``, ``{"opaque": t}`` for h5py's NumPy-tagged opaque types,
+    ``{"float": {...}}`` for floats wider than 8 bytes (the platform's long double, see
+    :mod:`lindi_core.translate.hdf5_types`).
     """
+    if is_numpy_opaque(dtype):
+        return {"opaque": dtype.str}
+    if dtype.kind == "f" and dtype.itemsize > 8:
+        return hdf5_types.numpy_description(dtype)
     ref = h5py.check_ref_dtype(dtype)
     if ref is not None:
         return {"reference": "region" if ref is h5py.RegionReference else "object"}
@@ -111,4 +138,4 @@ def zarr_dtype_json(dtype: np.dtype) -> Any:
     """The Zarr v2 ``dtype`` field of an in-place family (plain or structured type string)."""
     if dtype.fields is not None:
         return [[name, zarr_dtype_json(dtype.fields[name][0])] for name in dtype.names]
-    return dtype.str
+    return storage_str(dtype)
