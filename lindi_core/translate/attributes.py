@@ -118,7 +118,7 @@ def _json_inexact(dtype: np.dtype) -> bool:
         return any(_json_inexact(dtype.fields[name][0]) for name in dtype.names)
     if dtype.subdtype is not None:
         return _json_inexact(dtype.subdtype[0])
-    return (dtypes.is_numpy_opaque(dtype) or dtype.kind in "Mm" or (dtype.kind == "f" and dtype.itemsize > 8)
+    return (dtypes.is_numpy_opaque(dtype) or (dtype.kind == "f" and dtype.itemsize > 8)
             or (dtype.kind == "c" and dtype.itemsize > 16))
 
 

@@ -181,8 +181,8 @@ class _Stored:
         type_id = dset.id.get_type()
         if dtype is not None:
             in_place = hdf5_types.stored_as(type_id, dtype)
-            if in_place or (max_inline_read is not None and dset.shape is not None
-                            and math.prod(dset.shape) * dtype.itemsize <= max_inline_read):
+            if in_place or (max_inline_read is not None
+                            and math.prod(dset.shape or ()) * dtype.itemsize <= max_inline_read):
                 description = dtypes.describe(dtype)
                 return _Stored(dtype, None if isinstance(description, str) else description,
                                dtypes.zarr_dtype_json(dtype), True, converted=not in_place)

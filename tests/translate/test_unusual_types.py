@@ -367,3 +367,12 @@ def test_new_files_with_datetimes_long_doubles_and_raw_bytes_match_h5py(tmp_path
         return out
 
     assert_new_file_matches_h5py(tmp_path, "unusual", edit, describe)
+
+
+def test_datetimes_without_h5py_opaque_mark_are_refused_as_h5py_refuses_them(tmp_path):
+    with h5py.File(tmp_path / "x.h5", "w") as h, \
+            lindi_core.LindiH5pyFile.from_lindi_file(tmp_path / "x.lindi.json", mode="w") as f:
+        for target in (h, f):
+            with pytest.raises(TypeError):
+                target.attrs["t"] = np.datetime64("2020-01-01")
+            assert "t" not in target.attrs
