@@ -418,13 +418,13 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         if ref_kind is not None:
             region = ref_kind is h5py.RegionReference
             return h5values.map_objects(raw, lambda v: reference_from_json(v, region=region))
+        if h5values.stored_as_bytes(raw.dtype, dtype):
+            return raw.view(dtype)  # a type Zarr has no name for (long double), stored as its bytes
         if dtype.fields is not None and raw.dtype.fields is None:  # JSON rows
             return h5values.rows_to_structured(raw, dtype)
         string = h5py.check_string_dtype(dtype)
         if string is not None and dtype.kind == "O":
             return h5values.map_objects(raw, h5values.to_bytes)
-        if h5values.stored_as_bytes(raw.dtype, dtype):
-            return raw.view(dtype)  # a type Zarr has no name for (long double), stored as its bytes
         if raw.dtype != dtype and dtype.kind != "O":
             return raw.astype(dtype)
         return raw

@@ -75,6 +75,8 @@ def _field_value(item: Any, dtype: np.dtype) -> Any:
         return item.encode("utf-8") if isinstance(item, str) else item
     if dtype.kind == "c" and isinstance(item, list):
         return complex(item[0], item[1])
+    if dtype.kind in "Mm" and isinstance(item, int):  # a datetime's count of units
+        return np.asarray(item, dtype=np.dtype(np.int64).newbyteorder(dtype.byteorder)).view(dtype)[()]
     vlen = h5py.check_vlen_dtype(dtype)
     if vlen is not None and isinstance(item, list):  # a ragged member: an array, as h5py gives it
         return np.array([_field_value(v, np.dtype(vlen)) for v in item], dtype=vlen)
@@ -88,8 +90,10 @@ def stored_as_bytes(stored: np.dtype, dtype: np.dtype) -> bool:
     Zarr has no name for: long doubles, alone or as compound members), to be viewed, not cast."""
     if stored.itemsize != dtype.itemsize or stored.hasobject or dtype.hasobject:
         return False
-    if stored.names is None or dtype.names is None:
-        return stored.names is None and dtype.names is None and stored.kind == "V" and dtype.kind != "V"
+    if stored.names is None:  # a long double, or records Zarr has no structured type for
+        return stored.kind == "V" and (dtype.kind != "V" or dtype.names is not None)
+    if dtype.names is None:
+        return False
     if len(stored.names) != len(dtype.names):
         return False
     members = [(stored.fields[a], dtype.fields[b]) for a, b in zip(stored.names, dtype.names)]

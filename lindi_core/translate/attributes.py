@@ -203,6 +203,8 @@ def to_json(array: np.ndarray, refs: ReferenceEncoder | None) -> Any:
         if isinstance(scalar, np.ndarray):  # a ragged (vlen) element
             return to_json(scalar, refs)
         raise TypeError(f"unsupported object value {type(scalar).__name__}")
+    if dtype.kind in "Mm":  # h5py's opaque datetimes in JSON rows: their count of units (NaT: -2**63)
+        return int(array.view(np.dtype(np.int64).newbyteorder(dtype.byteorder))[()])
     if dtype.kind == "S":
         return bytes(scalar).decode("utf-8")
     if dtype.kind == "U":

@@ -174,6 +174,29 @@ def test_long_double_in_a_compound_keeps_its_bits(tmp_path):
     _compare_file(_translate(tmp_path, path), path)
 
 
+@pytest.mark.parametrize("layout", ["chunked", "contiguous", "small"])
+def test_records_holding_datetimes_and_long_doubles(tmp_path, layout):
+    """Compounds Zarr has no structured type for (array members) or that go as JSON rows (a
+    string member): long doubles keep their bits, datetimes their values."""
+    when = h5py.opaque_dtype(np.dtype("M8[s]"))
+    with_text = np.zeros(6, dtype=[("t", when), ("s", h5py.string_dtype())])
+    with_text["t"] = TIMES["dt_s"][:6]
+    with_text["s"] = list("abcdef")
+    with_arrays = np.zeros(6, dtype=[("a", np.longdouble, (2,)), ("t", when), ("n", "<i4")])
+    with_arrays["a"] = LONG.reshape(6, 2)
+    with_arrays["t"] = TIMES["dt_s"][:6]
+    with_arrays["n"] = np.arange(6)
+    path = str(tmp_path / "r.h5")
+    with h5py.File(path, "w") as f:
+        kwargs = {"chunks": (4,)} if layout == "chunked" else {}
+        f.create_dataset("with_text", data=with_text, **kwargs)
+        if layout == "small":
+            f.create_dataset("with_arrays", data=with_arrays)
+        else:
+            _dataset(f, "with_arrays", with_arrays, layout)
+    _compare_file(_translate(tmp_path, path), path)
+
+
 # -- types h5py has no NumPy type for ----------------------------------------------------------
 
 def _wide_int(signed: bool, order: str) -> h5py.h5t.TypeID:
