@@ -22,7 +22,9 @@ import zarr
 
 from lindi_core.facade.dtypes import converted_for_write
 from lindi_core.facade.references import LindiH5pyReference, reference_from_json
+from lindi_core.facade.values import stored_as_bytes
 from lindi_core.format import annotations as ann
+from lindi_core.format.array_metadata import zarr_dtype
 from lindi_core.format.refs import join_key
 from lindi_core.translate import dtypes
 from lindi_core.translate.attributes import encode_value
@@ -376,8 +378,9 @@ def _create_array(file: LindiH5pyFile, key: str, family: Any, dtype: np.dtype, z
     store = file._store
     if family in dtypes.IN_PLACE:
         storage = np.dtype(dtype.str) if dtype.fields is None else dtype
-        if dtype.fields is None and dtypes.storage_str(dtype) != dtype.str:  # Zarr has no such type: its bytes
-            storage = np.dtype(dtypes.storage_str(dtype))
+        stored = zarr_dtype(dtypes.zarr_dtype_json(dtype))
+        if stored_as_bytes(stored, dtype):  # Zarr has no type for it (long doubles): its bytes
+            storage = stored
             fillvalue = None if fillvalue is None else np.asarray(fillvalue, dtype=dtype).reshape(()).view(storage)
             data = None if data is None else np.ascontiguousarray(data, dtype=dtype).view(storage)
         fill = np.zeros((), storage)[()] if fillvalue is None else \

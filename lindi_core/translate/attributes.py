@@ -111,17 +111,6 @@ def raw_value(values: np.ndarray) -> dict[str, Any]:
     return {ann.BASE64: base64.b64encode(raw).decode("ascii"), "shape": list(values.shape)}
 
 
-def _json_inexact(dtype: np.dtype) -> bool:
-    """Types whose values JSON numbers cannot hold exactly: h5py's NumPy-tagged opaque types
-    (datetime64, timedelta64) and the platform's long double (and its complex)."""
-    if dtype.fields is not None:
-        return any(_json_inexact(dtype.fields[name][0]) for name in dtype.names)
-    if dtype.subdtype is not None:
-        return _json_inexact(dtype.subdtype[0])
-    return (dtypes.is_numpy_opaque(dtype) or (dtype.kind == "f" and dtype.itemsize > 8)
-            or (dtype.kind == "c" and dtype.itemsize > 16))
-
-
 def creation_order(obj: h5py.HLObject) -> dict[str, bool] | None:
     """``{"links": ..., "attributes": ...}`` for an object that lists its links (groups) or its
     attributes in creation order, as HDF5 does when that order is tracked; None otherwise."""
@@ -138,7 +127,7 @@ def encode_value(value: Any, dtype: np.dtype, refs: ReferenceEncoder) -> tuple[A
     """(JSON value, whether the dtype must be recorded) for one attribute value."""
     if isinstance(value, h5py.Empty):
         return {ann.EMPTY: True}, True
-    if not dtype.hasobject and _json_inexact(dtype):
+    if not dtype.hasobject and not dtypes.json_exact(dtype):
         return raw_value(value), True
     family = dtypes.classify(dtype)
     if family is dtypes.Family.REFERENCE:

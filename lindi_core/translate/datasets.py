@@ -65,10 +65,6 @@ def translate_dataset(ctx: DatasetContext, dset: h5py.Dataset, key: str) -> None
     except TypeError as exc:
         raise TranslationError(str(exc), source=ctx.source, object_path=dset.name) from None
     zattrs = encode_attributes(dset, ctx.refs, ctx.source, ctx.read_raw)
-    if family is Family.COMPOUND_JSON and not dtype.hasobject and not _json_exact(dtype):
-        # records JSON cannot hold exactly (long doubles, datetimes) in a layout Zarr cannot name
-        # (array members, nested compounds): their bytes in place, their type in _HDF5_DTYPE
-        family = Family.OPAQUE
     as_rows = family is Family.COMPOUND and _as_rows(ctx, dset)
     if as_rows:
         family = Family.COMPOUND_JSON  # small: in LINDI 0.4's form, which it reads (see ChunkOptions)
@@ -101,21 +97,10 @@ def _as_rows(ctx: DatasetContext, dset: h5py.Dataset) -> bool:
     small, and its fill value is zeros (rows have no fill value of their own)."""
     if math.prod(dset.shape or ()) * dset.dtype.itemsize > ctx.options.compound_rows_limit:
         return False
-    if not _json_exact(dset.dtype):
+    if not dtypes.json_exact(dset.dtype):
         return False
     fill = _h5_fill_value(dset)
     return fill is None or not np.asarray(fill, dtype=dset.dtype).tobytes().strip(b"\0")
-
-
-def _json_exact(dtype: np.dtype) -> bool:
-    """Whether JSON values hold values of a type exactly: not long doubles (whose 80 bits a JSON
-    number cannot carry) nor h5py's NumPy-tagged opaque types, also as compound or array members."""
-    if dtype.names is not None:
-        return all(_json_exact(dtype.fields[name][0]) for name in dtype.names)
-    if dtype.subdtype is not None:
-        return _json_exact(dtype.subdtype[0])
-    return not (dtype.kind in "fc" and dtype.itemsize > dtype.kind.count("c") * 8 + 8) \
-        and not dtypes.is_numpy_opaque(dtype)
 
 
 def zarray_metadata(shape: list[int], chunks: list[int], dtype: Any, fill_value: Any, filters: list | None) -> dict:
@@ -193,10 +178,8 @@ class _Stored:
             if in_place or (max_inline_read is not None
                             and math.prod(dset.shape or ()) * dtype.itemsize <= max_inline_read):
                 description = dtypes.describe(dtype)
-                records = dtype.names is not None and dtypes.classify(dtype) is not Family.COMPOUND
-                zdtype = f"|V{dtype.itemsize}" if records else dtypes.zarr_dtype_json(dtype)
                 return _Stored(dtype, None if isinstance(description, str) else description,
-                               zdtype, True, converted=not in_place)
+                               dtypes.zarr_dtype_json(dtype), True, converted=not in_place)
         raw = np.dtype(f"V{type_id.get_size()}")
         return _Stored(raw, hdf5_types.exact_description(type_id), raw.str, False, type_id)
 

@@ -68,12 +68,27 @@ def classify(dtype: np.dtype) -> Family:
         members = [classify(dtype.fields[name][0]) for name in dtype.names]
         if all(m in IN_PLACE for m in members) and _is_packed(dtype) and dtype.subdtype is None:
             return Family.COMPOUND
+        if not dtype.hasobject and not json_exact(dtype):
+            # records JSON cannot hold exactly (long doubles, datetimes) in a layout Zarr has no
+            # structured type for (array members, nested compounds): their bytes, as opaque
+            return Family.OPAQUE
         return Family.COMPOUND_JSON
     if dtype.kind == "V":
         return Family.OPAQUE
     if dtype.kind in "iufcb":
         return Family.NUMERIC
     raise TypeError(f"unsupported HDF5 datatype {dtype!r}")
+
+
+def json_exact(dtype: np.dtype) -> bool:
+    """Whether JSON values hold values of a type exactly: not long doubles (whose 80 bits a JSON
+    number cannot carry) nor h5py's NumPy-tagged opaque types, also as compound or array members."""
+    if dtype.names is not None:
+        return all(json_exact(dtype.fields[name][0]) for name in dtype.names)
+    if dtype.subdtype is not None:
+        return json_exact(dtype.subdtype[0])
+    return not (dtype.kind == "f" and dtype.itemsize > 8 or dtype.kind == "c" and dtype.itemsize > 16) \
+        and not is_numpy_opaque(dtype)
 
 
 def _is_packed(dtype: np.dtype) -> bool:
@@ -137,5 +152,7 @@ def describe(dtype: np.dtype) -> Any:
 def zarr_dtype_json(dtype: np.dtype) -> Any:
     """The Zarr v2 ``dtype`` field of an in-place family (plain or structured type string)."""
     if dtype.fields is not None:
+        if classify(dtype) is Family.OPAQUE:  # records stored as their bytes (see classify)
+            return f"|V{dtype.itemsize}"
         return [[name, zarr_dtype_json(dtype.fields[name][0])] for name in dtype.names]
     return storage_str(dtype)

@@ -399,3 +399,23 @@ def test_datetimes_without_h5py_opaque_mark_are_refused_as_h5py_refuses_them(tmp
             with pytest.raises(TypeError):
                 target.attrs["t"] = np.datetime64("2020-01-01")
             assert "t" not in target.attrs
+
+
+def test_new_records_holding_long_doubles_and_datetimes_match_h5py(tmp_path):
+    when = h5py.opaque_dtype(np.dtype("M8[s]"))
+    flat = np.zeros(3, dtype=[("x", np.longdouble), ("n", "<i4")])
+    flat["x"] = LONG[:3]
+    nested = np.zeros(3, dtype=[("a", np.longdouble, (2,)), ("t", when)])
+    nested["a"] = LONG[:6].reshape(3, 2)
+    nested["t"] = TIMES["dt_s"][:3]
+
+    def edit(f):
+        f.create_dataset("flat", data=flat)
+        f.create_dataset("nested", data=nested, chunks=(2,))
+        f["flat"][1] = (np.longdouble(1) / 7, 9)
+
+    def describe(f):
+        return {name: (f[name].dtype, [_value_bytes(f[name][()][field]) for field in f[name].dtype.names])
+                for name in ("flat", "nested")}
+
+    assert_new_file_matches_h5py(tmp_path, "records", edit, describe)
