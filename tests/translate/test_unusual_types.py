@@ -419,3 +419,22 @@ def test_new_records_holding_long_doubles_and_datetimes_match_h5py(tmp_path):
                 for name in ("flat", "nested")}
 
     assert_new_file_matches_h5py(tmp_path, "records", edit, describe)
+
+
+@pytest.mark.parametrize("value", [
+    {ann.BASE64: base64.b64encode(b"\xff\xfe").decode(), "shape": [1000000000]},  # declares more than it holds
+    {ann.BASE64: "not base64!", "shape": []},
+    {ann.BASE64: [base64.b64encode(b"x").decode()], "shape": [3]},
+    {ann.BASE64: base64.b64encode(b"\xff\xfe").decode(), "shape": [-2]},
+])
+def test_malformed_base64_attributes_are_reference_format_errors(tmp_path, value):
+    from lindi_core.errors import ReferenceFormatError
+
+    path = tmp_path / "bad.lindi.json"
+    description = {"string": "utf-8"} if isinstance(value[ann.BASE64], list) else "|S2"
+    path.write_text(json.dumps({"version": 1, "refs": {
+        ".zgroup": {"zarr_format": 2},
+        ".zhdf5": {"_ATTR_DTYPES": {"x": description}, "_ATTRIBUTES": {"x": value}, "_ATTRIBUTE_ORDER": ["x"]}}}))
+    with lindi_core.LindiH5pyFile.from_lindi_file(path) as f:
+        with pytest.raises(ReferenceFormatError, match="'x'"):
+            f.attrs["x"]
