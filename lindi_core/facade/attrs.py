@@ -104,9 +104,10 @@ class LindiH5pyAttributes(h5py.AttributeManager):
     def create(self, name: str, data: Any, shape: Any = None, dtype: Any = None) -> None:
         """Create (or replace) an attribute, with the type h5py would give it."""
         self._owner._file._require_writable("create attribute")
+        from lindi_core.facade.datatype import plain_dtype
         from lindi_core.facade.writing import set_attribute
 
-        set_attribute(self._owner._file, self._owner._zpath, _name(name), data, dtype=dtype, shape=shape)
+        set_attribute(self._owner._file, self._owner._zpath, _name(name), data, dtype=plain_dtype(dtype), shape=shape)
 
     def modify(self, name: str, value: Any) -> None:
         """Change an attribute's value, keeping its type when it exists (as h5py does)."""

@@ -18,7 +18,7 @@ import numpy as np
 _COPIED_COMPRESSION = ("gzip", "lzf")  # filters a new dataset here can have; others are left off
 
 
-def copy_from_hdf5(source: h5py.Group | h5py.Dataset, target_group: Any, name: str, *, shallow: bool = False,
+def copy_from_hdf5(source: h5py.Group | h5py.Dataset | h5py.Datatype, target_group: Any, name: str, *, shallow: bool = False,
                    without_attrs: bool = False, expand_soft: bool = False, expand_external: bool = False) -> None:
     copied: dict[int, str] = {}  # object address in the source file -> path of its copy
     _copy(source, target_group, name, copied, levels=1 if shallow else None, without_attrs=without_attrs,
@@ -33,12 +33,15 @@ def _copy(source: Any, target_group: Any, name: str, copied: dict[int, str], lev
         return
     if isinstance(source, h5py.Dataset):
         made = target_group.create_dataset(name, data=source[()], **_layout(source))
+    elif isinstance(source, h5py.Datatype):  # a committed datatype: committed again here
+        target_group[name] = source.dtype
+        made = target_group[name]
     else:
         made = target_group.create_group(name, track_order=_tracks_order(source))
     copied[address] = made.name
     if not options["without_attrs"]:
         _copy_attributes(source, made)
-    if isinstance(source, h5py.Dataset) or levels == 0:
+    if isinstance(source, (h5py.Dataset, h5py.Datatype)) or levels == 0:
         return
     for member in source:
         link = source.get(member, getlink=True)

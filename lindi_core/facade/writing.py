@@ -21,6 +21,7 @@ import numpy as np
 import zarr
 
 from lindi_core.facade.dtypes import converted_for_write
+from lindi_core.facade.hierarchy import DATASET, LEAF_KINDS
 from lindi_core.facade.references import LindiH5pyReference, reference_from_json
 from lindi_core.format import annotations as ann
 from lindi_core.format.refs import join_key
@@ -129,8 +130,25 @@ def _update_attrs(file: LindiH5pyFile, zpath: str, name: str, new: tuple[Any, An
 
 
 # -- groups and links ------------------------------------------------------------------------
+def leaf_above(file: LindiH5pyFile, zpath: str) -> str | None:
+    """The kind of the dataset or committed datatype ``zpath`` would lie below, if any: such
+    objects hold no links, and a key below them would not be an object (libhdf5 refuses)."""
+    parts = zpath.split("/")
+    for depth in range(1, len(parts)):
+        kind = file._kind("/".join(parts[:depth]))
+        if kind in LEAF_KINDS:
+            return kind
+    return None
+
+
+def _refuse_below_leaf(file: LindiH5pyFile, zpath: str, error: type[Exception], what: str) -> None:
+    if leaf_above(file, zpath) is not None:
+        raise error(f"Unable to {what} (message type not found)")  # libhdf5's error
+
+
 def create_group(file: LindiH5pyFile, zpath: str, extra_attrs: dict | None = None) -> None:
     """Create the group at ``zpath`` and any missing parents."""
+    _refuse_below_leaf(file, zpath, ValueError, "synchronously create group")
     parts = zpath.split("/")
     for depth in range(1, len(parts) + 1):
         path = "/".join(parts[:depth])
@@ -145,12 +163,34 @@ def create_group(file: LindiH5pyFile, zpath: str, extra_attrs: dict | None = Non
 
 
 def create_link(file: LindiH5pyFile, zpath: str, annotation: str, body: dict) -> None:
+    _refuse_below_leaf(file, zpath, OSError, "synchronously create link")
     if file._kind(zpath) is not None:
         raise OSError("Unable to synchronously create link (name already exists)")
     parent = zpath.rpartition("/")[0]
     if parent and file._kind(parent) is None:
         create_group(file, parent)
     create_group(file, zpath, {annotation: body})
+
+
+def commit_datatype(file: LindiH5pyFile, zpath: str, dtype: np.dtype) -> None:
+    """Store ``dtype`` at ``zpath`` as a committed datatype (``group[name] = dtype``): the type
+    libhdf5 would store, as h5py converts and reads it back, described in ``_NAMED_DATATYPE``."""
+    _refuse_below_leaf(file, zpath, KeyError, "commit datatype synchronously")
+    if file._kind(zpath) is not None:
+        raise KeyError("Unable to commit datatype synchronously (name already exists)")  # h5py's error
+    with _scratch_lock:  # h5py decides the stored type, exactly as it would for a real file
+        scratch = _scratch_file()
+        name = f"t{next(_scratch_counter)}"
+        try:
+            scratch[name] = dtype
+            stored = scratch[name].dtype
+        finally:
+            if name in scratch:
+                del scratch[name]
+    parent = zpath.rpartition("/")[0]
+    if parent and file._kind(parent) is None:
+        create_group(file, parent)
+    create_group(file, zpath, {ann.NAMED_DATATYPE: {"dtype": dtypes.describe(stored)}})
 
 
 def delete_object(file: LindiH5pyFile, zpath: str) -> None:
@@ -174,6 +214,7 @@ def delete_object(file: LindiH5pyFile, zpath: str) -> None:
 
 
 def move_object(file: LindiH5pyFile, source: str, dest: str) -> None:
+    _refuse_below_leaf(file, dest, ValueError, "move link")
     if file._kind(dest) is not None:
         raise ValueError("Unable to synchronously move object (destination object already exists)")
     parent = dest.rpartition("/")[0]
@@ -309,6 +350,9 @@ def create_dataset(file: LindiH5pyFile, zpath: str, shape: Any = None, dtype: An
                    chunks: Any = None, maxshape: Any = None, fillvalue: Any = None, compression: Any = None,
                    compression_opts: Any = None, shuffle: Any = None, fletcher32: Any = None,
                    extra_attrs: dict | None = None) -> None:
+    leaf = leaf_above(file, zpath)
+    if leaf is not None:  # h5py's error
+        raise TypeError(f"Incompatible object ({'Dataset' if leaf == DATASET else 'Datatype'}) already exists")
     if file._kind(zpath) is not None:
         raise ValueError("Unable to synchronously create dataset (name already exists)")
     if isinstance(data, h5py.Dataset):
