@@ -69,11 +69,6 @@ class LindiH5pyDatatype(FacadeObject, h5py.Datatype):
         return f'<HDF5 named type "{label}" (dtype {self.dtype.str})>'
 
 
-def is_named_datatype(zattrs: dict | None) -> bool:
-    """Whether a group's attributes mark it as a committed datatype."""
-    return isinstance(zattrs, dict) and isinstance(zattrs.get(ann.NAMED_DATATYPE), dict)
-
-
 def _described_dtype(zattrs: dict, name: str) -> np.dtype:
     body = zattrs.get(ann.NAMED_DATATYPE)
     if not isinstance(body, dict) or "dtype" not in body:

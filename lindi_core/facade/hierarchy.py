@@ -80,7 +80,7 @@ class Hierarchy:
         if kind == GROUP:
             self.children.setdefault(path, [])
             zattrs = self.rfs.metadata.get(join_key(path, ".zattrs")) or {}
-            if path and isinstance(zattrs.get(ann.NAMED_DATATYPE), dict):  # a committed datatype (spec §8)
+            if path and ann.NAMED_DATATYPE in zattrs:  # a committed datatype (spec §8)
                 kind = DATATYPE
             link = ann.link_annotation(zattrs)
             if link is not None:

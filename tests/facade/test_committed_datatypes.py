@@ -158,6 +158,7 @@ def _write_types(f) -> None:
     f.create_dataset("ragged", shape=(2,), dtype=f["g/ragged_t"])
     f.attrs.create("state", -1, dtype=f["enum_t"])
     f.attrs["type_ref"] = f["g/ragged_t"].ref
+    f.require_dataset("required", (2,), dtype=f["compound_t"])
 
 
 def test_written_datatypes_match_h5py_writing_the_same(tmp_path):
@@ -247,9 +248,25 @@ def test_copy_from_an_hdf5_file_matches_h5py_copying_between_hdf5_files(h5py_fil
         assert describe_tree(f) == expected
 
 
-def test_a_datatype_without_a_type_description_is_a_format_error():
+def test_copy_between_reference_files_matches_h5py_copying_between_hdf5_files(h5py_file, tmp_path):
+    with h5py.File(h5py_file, "r") as source, h5py.File(tmp_path / "truth.h5", "w") as h:
+        h.copy(source["types"], "types")
+        h.copy(source["padded_t"], h, name="p")
+        expected = describe_tree(h)
+    with lindi_core.LindiH5pyFile.from_hdf5_file(h5py_file) as source, \
+            lindi_core.LindiH5pyFile.from_lindi_file(tmp_path / "f.lindi.json", "w") as f:
+        f.copy(source["types"], "types")
+        f.copy(source["padded_t"], f, name="p")
+    with lindi_core.LindiH5pyFile.from_lindi_file(tmp_path / "f.lindi.json") as f:
+        assert expected["p"]["class"] == "Datatype"
+        assert describe_tree(f) == expected
+
+
+@pytest.mark.parametrize("annotation", [{"dtype": {"enum": "oops"}}, {}, 5, {"dtype": {"vlen": None}}])
+def test_a_datatype_without_a_type_description_is_a_format_error(annotation):
     rfs = {"version": 1, "refs": {".zgroup": {"zarr_format": 2}, "bad/.zgroup": {"zarr_format": 2},
-                                  "bad/.zhdf5": {"_NAMED_DATATYPE": {"dtype": {"enum": "oops"}}}}}
-    with lindi_core.LindiH5pyFile.from_reference_file_system(rfs) as f:
-        with pytest.raises(ReferenceFormatError, match="bad"):
+                                  "bad/.zhdf5": {"_NAMED_DATATYPE": annotation}}}
+    with pytest.raises(ReferenceFormatError, match="bad"):
+        with lindi_core.LindiH5pyFile.from_reference_file_system(rfs) as f:
+            assert isinstance(f["bad"], h5py.Datatype)
             _ = f["bad"].dtype
