@@ -116,9 +116,9 @@ class LindiH5pyAttributes(h5py.AttributeManager):
     def modify(self, name: str, value: Any) -> None:
         """Change an attribute's value, keeping its type when it exists (as h5py does)."""
         if name in self:
-            existing = self[name]
-            dtype = existing.dtype if isinstance(existing, (np.ndarray, np.generic, h5py.Empty)) else None
-            self.create(name, value, dtype=dtype)
+            # The attribute's type, not its value's: a fixed-length string's value is only as
+            # long as its text, and a variable-length one's (str) does not tell its encoding.
+            self.create(name, value, dtype=self.get_id(name).dtype)
         else:
             self.create(name, value)
 

@@ -130,6 +130,37 @@ def test_strings_written_through_the_facade_have_h5pys_dtypes(tmp_path):
     assert_new_file_matches_h5py(tmp_path, "strings", write_strings, describe)
 
 
+def write_strings_piecewise(f) -> None:
+    """Strings written by element, resized, required and modified: each keeps its type."""
+    f.attrs["object_array"] = np.array(["a", "bc"], dtype=h5py.string_dtype())
+    f.attrs["object_array_ascii"] = np.array([b"a", b"bc"], dtype=h5py.string_dtype("ascii"))
+    f.attrs["no_strings"] = np.array([], dtype=h5py.string_dtype())
+    f.attrs.create("shaped", "ab", shape=(1,), dtype=h5py.string_dtype())
+    f.attrs.create("fixed_ascii", "abc", dtype=h5py.string_dtype("ascii", 5))
+    f.attrs.create("vlen_ascii", "abc", dtype=h5py.string_dtype("ascii"))
+    f.attrs.create("fixed_utf8", "abc", dtype=h5py.string_dtype("utf-8", 5))
+    # modify() writes into the attribute's type: a fixed-length one keeps its length (the new
+    # value is longer than the old), a variable-length ASCII one its encoding
+    f.attrs.modify("fixed_ascii", "abcd")
+    f.attrs.modify("vlen_ascii", "xyz")
+    f.attrs.modify("fixed_utf8", "xy")
+    f.create_dataset("object_array", data=np.array(["a", "bc"], dtype=h5py.string_dtype()))
+    f.create_dataset("no_strings", data=np.array([], dtype=h5py.string_dtype()))
+    f.create_dataset("resized", data=["a", "b"], dtype=h5py.string_dtype(), maxshape=(None,), chunks=True)
+    f["resized"].resize((3,))
+    f["resized"][2] = "c"
+    f.create_dataset("ascii_by_element", shape=(2,), dtype=h5py.string_dtype("ascii"))
+    f["ascii_by_element"][0] = b"q"
+    f.create_dataset("fixed_utf8_by_element", shape=(2,), dtype=h5py.string_dtype("utf-8", 3))
+    f["fixed_utf8_by_element"][1] = "é".encode()
+    f.require_dataset("required", shape=(1,), dtype=h5py.string_dtype())
+    f.create_dataset("ascii_2d", data=[["a", "b"], ["c", "d"]], dtype=h5py.string_dtype("ascii"))
+
+
+def test_strings_written_piecewise_through_the_facade_keep_h5pys_dtypes(tmp_path):
+    assert_new_file_matches_h5py(tmp_path, "piecewise", write_strings_piecewise, describe)
+
+
 _JSON2 = {"allow_nan": True, "check_circular": True, "encoding": "utf-8", "ensure_ascii": True, "id": "json2",
           "indent": None, "separators": [",", ":"], "skipkeys": False, "sort_keys": True, "strict": True}
 
