@@ -99,7 +99,7 @@ def storage_dtype(zarray: dict) -> np.dtype:
 def _lindi_field(type_string: str) -> np.dtype:
     if type_string == "object":
         return string_dtype("utf-8")
-    return np.dtype(type_string)
+    return with_string_marks(np.dtype(type_string))
 
 
 def _object_dtype(zarray: dict) -> np.dtype:

@@ -167,8 +167,9 @@ _JSON2 = {"allow_nan": True, "check_circular": True, "encoding": "utf-8", "ensur
 
 def test_lindi04_strings_have_h5pys_dtypes(tmp_path):
     # LINDI 0.4 writes string attributes as bare JSON, variable-length string datasets as json2
-    # arrays and scalar string datasets as <U arrays, none with a type record (spec section 4):
-    # h5py's view of the file LINDI 0.4 translated is variable-length UTF-8 throughout.
+    # arrays, scalar string datasets as <U arrays and compounds as json2 rows typed by
+    # _COMPOUND_DTYPE, none with an exact type record (spec sections 4 and 8):
+    # h5py's view of the file LINDI 0.4 translated (its strings were variable-length UTF-8).
     refs = {
         ".zgroup": {"zarr_format": 2},
         ".zattrs": {"label": "abc", "names": ["a", "bc"]},
@@ -179,12 +180,18 @@ def test_lindi04_strings_have_h5pys_dtypes(tmp_path):
                           "order": "C", "shape": [1], "zarr_format": 2},
         "label/.zattrs": {"_SCALAR": True},
         "label/0": "base64:" + base64.b64encode(np.array(["abc"], "<U3").tobytes()).decode(),
+        "table/.zarray": {"chunks": [2], "compressor": None, "dtype": "|O", "fill_value": 0, "filters": [_JSON2],
+                          "order": "C", "shape": [2], "zarr_format": 2},
+        "table/.zattrs": {"_COMPOUND_DTYPE": [["idx", "int32"], ["label", "object"], ["code", "|S4"]]},
+        "table/0": json.dumps([[1, "a", "xy"], [2, "bé", "z"], "|O", [2]]),
     }
     with h5py.File(tmp_path / "original.h5", "w") as h:
         h.attrs["label"] = "abc"
         h.attrs["names"] = ["a", "bc"]
         h.create_dataset("names", data=["ab", "cdé"], dtype=h5py.string_dtype())
         h.create_dataset("label", data="abc", dtype=h5py.string_dtype())
+        table = np.dtype([("idx", "<i4"), ("label", h5py.string_dtype()), ("code", "S4")])
+        h.create_dataset("table", data=np.array([(1, b"a", b"xy"), (2, "bé".encode(), b"z")], dtype=table))
     with h5py.File(tmp_path / "original.h5", "r") as h:
         expected = describe(h)
     with lindi_core.LindiH5pyFile.from_reference_file_system({"version": 1, "refs": refs}) as f:
