@@ -161,6 +161,22 @@ def test_strings_written_piecewise_through_the_facade_keep_h5pys_dtypes(tmp_path
     assert_new_file_matches_h5py(tmp_path, "piecewise", write_strings_piecewise, describe)
 
 
+def test_strings_copied_keep_h5pys_dtypes(tmp_path):
+    with h5py.File(tmp_path / "source.h5", "w") as h:
+        write_strings(h.create_group("g"))
+
+    def copy(f):
+        with h5py.File(tmp_path / "source.h5", "r") as source:
+            f.copy(source["g"], "from_hdf5")
+            if isinstance(f, lindi_core.LindiH5pyFile):  # and from a translated file, by reference
+                with lindi_core.LindiH5pyFile.from_hdf5_file(tmp_path / "source.h5") as translated:
+                    f.copy(translated["g"], "from_translated")
+            else:
+                f.copy(source["g"], "from_translated")
+
+    assert_new_file_matches_h5py(tmp_path, "copies", copy, describe)
+
+
 _JSON2 = {"allow_nan": True, "check_circular": True, "encoding": "utf-8", "ensure_ascii": True, "id": "json2",
           "indent": None, "separators": [",", ":"], "skipkeys": False, "sort_keys": True, "strict": True}
 
