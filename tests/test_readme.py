@@ -7,7 +7,7 @@ with bash, the ``lindi-core`` command being this checkout's.
 
 The README's remote examples name ``https://host/``. Nothing here reaches the internet, so the
 one substitution made is ``https://host/`` -> a loopback range server
-(``lindi_core.io.range_server``) serving the temporary folder, which holds beforehand what
+(``lindi_core.io.range_server``, the ``serve`` fixture) serving the temporary folder, which holds beforehand what
 those examples take as given: the built-in sample NWB file (``lindi_core.samples``) as
 ``file.nwb`` and ``x.nwb``, and ``x.nwb.lindi.json`` translated from ``https://host/x.nwb`` (a
 reference file published beside its HDF5 file). The local cache goes to the temporary folder.
@@ -28,7 +28,6 @@ import numpy as np
 import pytest
 
 import lindi_core
-from lindi_core.io.range_server import RangeServer
 from lindi_core.samples import write_sample_nwb
 
 REPO = Path(__file__).resolve().parent.parent
@@ -70,21 +69,17 @@ def _lindi_core_command(folder: Path) -> Path:
 
 
 @pytest.fixture
-def readme_folder(tmp_path, monkeypatch):
+def readme_folder(tmp_path, monkeypatch, serve):
     """The temporary folder the README runs in, set up as the module docstring says."""
     work = tmp_path / "work"
     work.mkdir()
     write_sample_nwb(work / "file.nwb")
     shutil.copyfile(work / "file.nwb", work / "x.nwb")
-    server = RangeServer(work)
-    server.start()
-    try:
-        lindi_core.translate_to_file(server.url_for("x.nwb"), str(work / "x.nwb.lindi.json"), progress=False)
-        monkeypatch.chdir(work)
-        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-        yield work, server.url + "/", _lindi_core_command(tmp_path)
-    finally:
-        server.stop()
+    server = serve(work)
+    lindi_core.translate_to_file(server.url_for("x.nwb"), str(work / "x.nwb.lindi.json"), progress=False)
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return work, server.url + "/", _lindi_core_command(tmp_path)
 
 
 def test_readme_blocks_run_in_order(readme_folder):
