@@ -52,7 +52,7 @@ def test_quick_start_is_two_one_line_commands_and_ci_runs_the_second():
     assert language == "bash" and len(lines) == 2, code
     # Each line works on a system Python that refuses installs (PEP 668): it installs in a venv.
     for line in lines:
-        assert line.startswith("python3 -m venv .venv && . .venv/bin/activate && "), line
+        assert line.startswith("python3 -m venv --system-site-packages .venv && . .venv/bin/activate && "), line
     ci_lines = [line for line in (REPO / ".ci" / "run").read_text().splitlines() if line.strip()]
     assert ci_lines[-1] == lines[1]
 
