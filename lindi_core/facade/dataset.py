@@ -39,6 +39,12 @@ if TYPE_CHECKING:
 _FILTER_NAMES = {"zlib": "gzip", "gzip": "gzip", "lindi_core.hdf5_filters": None}
 
 
+# HDF5 filters h5py names (h5py._hl.filters._COMP_FILTERS); a dataset with any other reports
+# compression "unknown". Object codecs re-encode values and stand for no HDF5 filter.
+_H5PY_NAMED_FILTERS = frozenset({1, 2, 3, 4, 6, 32000})
+_OBJECT_CODEC_IDS = frozenset({"vlen-utf8", "vlen-bytes", "vlen-array", "json2"})
+
+
 class LindiH5pyDataset(FacadeObject, h5py.Dataset):
     """A dataset of a translated file, with h5py's read semantics."""
 
@@ -188,6 +194,10 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         for filter_id, name in ((1, "gzip"), (32000, "lzf"), (4, "szip")):
             if filter_id in ids:
                 return name
+        # h5py's word for a pipeline holding a filter it has no name for (a plugin's)
+        plugin_codecs = set(codec_ids) - {"shuffle", "fletcher32", "lindi_core.hdf5_filters", "lindi_core.unreadable"}
+        if plugin_codecs - _OBJECT_CODEC_IDS or any(i not in _H5PY_NAMED_FILTERS for i in ids):
+            return "unknown"
         return None
 
     @property

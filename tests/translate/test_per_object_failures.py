@@ -44,9 +44,9 @@ def _build(f: h5py.File) -> None:
     # translated. The stored records (heap addresses) are borrowed from an unfiltered twin.
     twin = f.create_dataset("twin", data=np.array(["x", "yy", "zzz", "w"], dtype=object), chunks=(2,),
                             dtype=h5py.string_dtype())
-    strings = group.create_dataset("strings", shape=(4,), chunks=(2,), dtype=h5py.string_dtype(),
+    strings = group.create_dataset("strings", shape=(6,), chunks=(2,), dtype=h5py.string_dtype(),
                                    compression=LZO, allow_unknown_filter=True)
-    for start in (0, 2):
+    for start in (0, 2):  # the last chunk never written
         strings.id.write_direct_chunk((start,), twin.id.read_direct_chunk((start,))[1], 0)
     strings.attrs["note"] = "strings"
 
@@ -97,8 +97,8 @@ def test_a_file_with_unreadable_objects_translates_and_the_rest_reads_as_h5py(un
         assert f["acq"].attrs["rate"] == h5["acq"].attrs["rate"]
         for name in ("acq/lzo", "acq/strings"):
             mine, theirs = f[name], h5[name]
-            assert (mine.shape, mine.dtype, mine.chunks, mine.fillvalue) == (
-                theirs.shape, theirs.dtype, theirs.chunks, theirs.fillvalue)
+            assert (mine.shape, mine.dtype, mine.chunks, mine.fillvalue, mine.compression) == (
+                theirs.shape, theirs.dtype, theirs.chunks, theirs.fillvalue, theirs.compression)
             assert {k: mine.attrs[k] for k in mine.attrs} == {k: theirs.attrs[k] for k in theirs.attrs}
             for selection in (np.s_[:], np.s_[0], np.s_[1:3]):
                 with pytest.raises(UnreadableObjectError) as raised:
@@ -139,6 +139,10 @@ def test_zarr_refuses_the_stored_chunks_of_an_unreadable_dataset_naming_it(unrea
                 array[:]
             assert raised.value.object_path == f"/{name}"
         np.testing.assert_array_equal(root["acq/lzo"][60:80], h5["acq/lzo"][60:80])
+        # An unreadable dataset's unwritten chunks do not read as a fill value either.
+        with pytest.raises(UnreadableObjectError, match="305 \\(lzo\\)") as raised:
+            root["acq/strings"][4:6]
+        assert raised.value.object_path == "/acq/strings"
 
 
 def test_unreadable_annotations_stay_out_of_what_lindi_04_reads(unreadable_file, tmp_path):
@@ -184,3 +188,21 @@ def test_a_dataset_whose_type_has_no_zarr_form_is_recorded_and_raises_when_read(
                 f[name][...]
             assert raised.value.object_path == f"/{name}"
         assert len(list(rfs.chunk_refs("odd"))) == 4 and len(list(rfs.chunk_refs("plain"))) == 1
+
+
+def test_a_dataset_under_a_plugin_filter_reports_compression_unknown_as_h5py_does(make_h5):
+    import hdf5plugin
+
+    def build(f):
+        data = np.arange(1000)
+        f.create_dataset("zstd", data=data, chunks=(100,), **hdf5plugin.Zstd())
+        f.create_dataset("bitshuffle", data=data, chunks=(100,), **hdf5plugin.Bitshuffle())
+        f.create_dataset("gzip", data=data, chunks=(100,), compression="gzip", shuffle=True, fletcher32=True)
+        f.create_dataset("scaleoffset", data=data, chunks=(100,), scaleoffset=0)
+        f.create_dataset("strings", data=np.array(["a", "b"], dtype=object), dtype=h5py.string_dtype(), chunks=(1,))
+        f.create_dataset("lzo", shape=(10,), chunks=(5,), dtype="<i4", compression=LZO, allow_unknown_filter=True)
+
+    path = make_h5(build)
+    with h5py.File(path) as h5, lindi_core.LindiH5pyFile.from_hdf5_file(path) as f:
+        assert {name: f[name].compression for name in h5} == {name: h5[name].compression for name in h5}
+        assert h5["zstd"].compression == "unknown" and h5["strings"].compression is None
