@@ -30,7 +30,12 @@ from lindi_core.translate import dtypes
 from lindi_core.translate.attributes import encode_attributes, to_json
 from lindi_core.translate.filters import codecs_for_pipeline, missing_filters, pipeline_of
 from lindi_core.translate.references import ReferenceEncoder
-from lindi_core.translate.unreadable import Unrepresentable, missing_filter_reason, record_unreadable
+from lindi_core.translate.unreadable import (
+    Unrepresentable,
+    missing_filter_reason,
+    record_unreadable,
+    virtual_source_reason,
+)
 from lindi_core.translate.vlen_bounds import check_vlen_sizes
 
 Family = dtypes.Family
@@ -198,7 +203,13 @@ def _in_place(ctx: DatasetContext, dset: h5py.Dataset, key: str, zattrs: dict) -
             "from this machine; translate a local copy of the file instead")
     _check_inline_size(ctx, dset, nbytes)
     chunk_shape = chunking.virtual_chunk_shape(tuple(shape), dtype.itemsize, ctx.options.contiguous_chunk_target)
-    data = np.asarray(dset[()], dtype=dtype)
+    try:
+        data = np.asarray(dset[()], dtype=dtype)
+    except OSError as exc:
+        if layout != h5py.h5d.VIRTUAL:
+            raise
+        # Its values come from source datasets, which h5py reads only when this one is read.
+        raise Unrepresentable(virtual_source_reason(dset, exc)) from exc
     inline_array(ctx.rfs, key, data, chunk_shape, lambda b: b)
     return zarray_metadata(shape, list(chunk_shape), zdtype, fill, None)
 

@@ -24,7 +24,7 @@ from lindi_core.format import annotations as ann
 from lindi_core.format.refs import ReferenceFileSystem
 from lindi_core.translate import chunks as chunking
 from lindi_core.translate import dtypes
-from lindi_core.translate.filters import HDF5Filter
+from lindi_core.translate.filters import HDF5Filter, missing_filters, pipeline_of
 
 
 class Unrepresentable(Exception):  # noqa: N818  (a signal inside translation, never seen outside)
@@ -32,10 +32,29 @@ class Unrepresentable(Exception):  # noqa: N818  (a signal inside translation, n
     message is the reason a reader sees when it reads the dataset."""
 
 
-def missing_filter_reason(missing: list[HDF5Filter]) -> str:
+def missing_filter_reason(missing: list[HDF5Filter], used_by: str = "") -> str:
     labels = ", ".join(filter_label(f.filter_id, f.name) for f in missing)
-    return (f"HDF5 filter {labels} is not available where the file was translated (neither a codec, hdf5plugin "
-            f"nor libhdf5's plugin path provided it), and its values had to be read to be translated")
+    return (f"HDF5 filter {labels}{used_by} is not available where the file was translated (neither a codec, "
+            f"hdf5plugin nor libhdf5's plugin path provided it), and the values had to be read to be translated")
+
+
+def virtual_source_reason(dset: h5py.Dataset, error: OSError) -> str:
+    """Why libhdf5 could not read a virtual dataset's values: the missing filters of its source
+    datasets in the same file when that is the cause, else libhdf5's own words."""
+    dcpl = dset.id.get_create_plist()
+    missing: list[HDF5Filter] = []
+    for index in range(dcpl.get_virtual_count()):
+        if dcpl.get_virtual_filename(index) != ".":
+            continue
+        try:
+            source = dset.file[dcpl.get_virtual_dsetname(index)]
+        except (KeyError, OSError, ValueError):
+            continue
+        if isinstance(source, h5py.Dataset):
+            missing += [f for f in missing_filters(pipeline_of(source.id.get_create_plist())) if f not in missing]
+    if missing:
+        return missing_filter_reason(missing, " (of a source dataset of this virtual dataset)")
+    return f"libhdf5 could not read the source datasets of this virtual dataset: {error}"
 
 
 def record_unreadable(rfs: ReferenceFileSystem, key: str, url: str, dset: h5py.Dataset, zattrs: dict,

@@ -206,3 +206,27 @@ def test_a_dataset_under_a_plugin_filter_reports_compression_unknown_as_h5py_doe
     with h5py.File(path) as h5, lindi_core.LindiH5pyFile.from_hdf5_file(path) as f:
         assert {name: f[name].compression for name in h5} == {name: h5[name].compression for name in h5}
         assert h5["zstd"].compression == "unknown" and h5["strings"].compression is None
+
+
+def test_a_virtual_dataset_whose_source_needs_a_missing_filter_is_recorded_and_raises_when_read(make_h5):
+    def build(f):
+        lzo = f.create_dataset("lzo", shape=(20,), chunks=(10,), dtype="<i4", compression=LZO,
+                               allow_unknown_filter=True)
+        lzo.id.write_direct_chunk((0,), zlib.compress(np.arange(10, dtype="<i4").tobytes()), 0)
+        layout = h5py.VirtualLayout(shape=(20,), dtype="<i4")
+        layout[:] = h5py.VirtualSource(".", "lzo", shape=(20,))
+        f.create_virtual_dataset("virtual", layout, fillvalue=-1).attrs["a"] = "b"
+        f["fine"] = np.arange(3)
+
+    path = make_h5(build)
+    with h5py.File(path) as h5:
+        with pytest.raises(OSError):
+            h5["virtual"][:]  # h5py opens the file, and fails on reading this dataset only
+        rfs = lindi_core.translate(path)
+        with lindi_core.LindiH5pyFile.from_reference_file_system(rfs) as f:
+            np.testing.assert_array_equal(f["fine"][:], h5["fine"][:])
+            assert (f["virtual"].shape, f["virtual"].dtype, f["virtual"].attrs["a"]) == (
+                h5["virtual"].shape, h5["virtual"].dtype, h5["virtual"].attrs["a"])
+            with pytest.raises(UnreadableObjectError, match="305 \\(lzo\\).*source dataset") as raised:
+                f["virtual"][:5]
+            assert raised.value.object_path == "/virtual"
