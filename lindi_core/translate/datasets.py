@@ -78,7 +78,8 @@ def translate_dataset(ctx: DatasetContext, dset: h5py.Dataset, key: str) -> None
         else:
             zarray = _encoded(ctx, dset, key, family, zattrs)
     except Unrepresentable as exc:
-        zarray = record_unreadable(ctx.rfs, key, ctx.ref_url, dset, zattrs, str(exc))
+        zarray = record_unreadable(ctx.rfs, key, ctx.ref_url, dset, zattrs, str(exc),
+                                   ctx.options.contiguous_chunk_target)
     except TranslationError as exc:
         raise exc.located(source=ctx.source, object_path=dset.name) from exc.__cause__
     except AccessDeniedError:

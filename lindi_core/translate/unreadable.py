@@ -58,9 +58,10 @@ def virtual_source_reason(dset: h5py.Dataset, error: OSError) -> str:
 
 
 def record_unreadable(rfs: ReferenceFileSystem, key: str, url: str, dset: h5py.Dataset, zattrs: dict,
-                      reason: str) -> dict:
+                      reason: str, contiguous_chunk_target: int) -> dict:
     """Record ``dset`` as unreadable at ``key``: annotations into ``zattrs``, its chunk
-    references into ``rfs``; returns its ``.zarray``."""
+    references into ``rfs`` (contiguous data cut into virtual chunks of about
+    ``contiguous_chunk_target`` bytes); returns its ``.zarray``."""
     _forget_chunks(rfs, key)
     try:
         zattrs[ann.HDF5_DTYPE] = dtypes.describe(dset.dtype)
@@ -89,7 +90,7 @@ def record_unreadable(rfs: ReferenceFileSystem, key: str, url: str, dset: h5py.D
             chunking.chunked_refs(rfs, key, url, dset.id, tuple(shape), chunk_shape)
     else:
         zattrs[ann.HDF5_CHUNKS] = None
-        chunk_shape = chunking.virtual_chunk_shape(tuple(shape), itemsize, 16 << 20) or (1,)
+        chunk_shape = chunking.virtual_chunk_shape(tuple(shape), itemsize, contiguous_chunk_target) or (1,)
         offset = dset.id.get_offset() if layout == h5py.h5d.CONTIGUOUS else None
         if offset is not None and exact and math.prod(shape) and pipeline.get_external_count() == 0:
             chunking.contiguous_refs(rfs, key, url, offset, dset.id.get_storage_size(), tuple(shape),
