@@ -57,6 +57,34 @@ class UnsupportedFilterError(TranslationError):
     """A dataset uses an HDF5 filter pipeline that neither a codec nor libhdf5 can decode here."""
 
 
+class UnreadableObjectError(LindiError, OSError):
+    """An object of a translated file whose values cannot be read here: a dataset stored with an
+    HDF5 filter that neither a codec nor libhdf5 provides on this machine, a dataset or attribute
+    whose type has no form in a reference file. The rest of the file reads as usual; h5py too
+    opens such a file and raises only when the object is read. An ``OSError``, as h5py's error
+    for a filter it cannot find is.
+
+    ``object_path`` names the dataset (or the object holding the attribute) once known.
+    """
+
+    def __init__(self, message: str, *, object_path: str | None = None):
+        self.detail = message
+        self.object_path = object_path
+        super().__init__(f"object {object_path!r}: {message}" if object_path is not None else message)
+
+    def located(self, object_path: str) -> UnreadableObjectError:
+        """This error naming ``object_path``, where it named no object yet."""
+        if self.object_path is not None:
+            return self
+        located = type(self)(self.detail, object_path=object_path)
+        located.__cause__ = self.__cause__
+        return located
+
+
+class MissingFilterError(UnreadableObjectError):
+    """A dataset's chunks need an HDF5 filter that is not available here."""
+
+
 class ByteSourceError(LindiError, OSError):
     """Bytes could not be read from a local file or a remote URL."""
 

@@ -13,7 +13,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from lindi_core.errors import LindiError, ReferenceFormatError
+from lindi_core.errors import LindiError, ReferenceFormatError, UnreadableObjectError
 from lindi_core.facade.dtypes import dtype_from_description
 from lindi_core.facade.references import reference_from_json, references_array
 from lindi_core.format import annotations as ann
@@ -46,6 +46,9 @@ class LindiH5pyAttributes(h5py.AttributeManager):
         zattrs = self._zattrs()
         if name in ann.SPECIAL_ATTRIBUTE_KEYS or name not in zattrs:
             raise KeyError(f"Unable to synchronously open attribute (can't locate attribute: '{name}')")
+        reason = ann.unreadable_attribute_reason(zattrs[name])
+        if reason is not None:  # listed, as h5py lists it, but its value did not translate
+            raise UnreadableObjectError(f"attribute {name!r} cannot be read: {reason}", object_path=self._owner.name)
         try:
             described = (zattrs.get(ann.ATTR_DTYPES) or {}).get(name)
             return decode_attribute(zattrs[name], described)

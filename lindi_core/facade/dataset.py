@@ -21,7 +21,7 @@ import zarr
 
 from lindi_core.codecs.bounded import decode_chunk
 from lindi_core.codecs.fast_decode import chunk_decoder
-from lindi_core.errors import ChunkDecodeError, LindiError, ReferenceFormatError
+from lindi_core.errors import ChunkDecodeError, LindiError, ReferenceFormatError, UnreadableObjectError
 from lindi_core.facade import dims, dtypes, selections, writing
 from lindi_core.facade import values as h5values
 from lindi_core.facade.base import FacadeObject
@@ -37,6 +37,12 @@ if TYPE_CHECKING:
     from lindi_core.facade.files import LindiH5pyFile
 
 _FILTER_NAMES = {"zlib": "gzip", "gzip": "gzip", "lindi_core.hdf5_filters": None}
+
+
+# HDF5 filters h5py names (h5py._hl.filters._COMP_FILTERS); a dataset with any other reports
+# compression "unknown". Object codecs re-encode values and stand for no HDF5 filter.
+_H5PY_NAMED_FILTERS = frozenset({1, 2, 3, 4, 6, 32000})
+_OBJECT_CODEC_IDS = frozenset({"vlen-utf8", "vlen-bytes", "vlen-array", "json2"})
 
 
 class LindiH5pyDataset(FacadeObject, h5py.Dataset):
@@ -188,6 +194,10 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         for filter_id, name in ((1, "gzip"), (32000, "lzf"), (4, "szip")):
             if filter_id in ids:
                 return name
+        # h5py's word for a pipeline holding a filter it has no name for (a plugin's)
+        plugin_codecs = set(codec_ids) - {"shuffle", "fletcher32", "lindi_core.hdf5_filters", "lindi_core.unreadable"}
+        if plugin_codecs - _OBJECT_CODEC_IDS or any(i not in _H5PY_NAMED_FILTERS for i in ids):
+            return "unknown"
         return None
 
     @property
@@ -308,6 +318,8 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         become a :class:`ChunkDecodeError` naming the dataset; the selection was checked before."""
         try:
             yield
+        except UnreadableObjectError as exc:  # a filter missing here, a type without a Zarr form
+            raise exc.located(self._name) from exc.__cause__
         except LindiError:
             raise
         except (ValueError, TypeError, RuntimeError, OSError, LookupError, ArithmeticError, EOFError, zlib.error) as exc:
@@ -315,6 +327,9 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
                                    f"{type(exc).__name__}: {exc}") from exc
 
     def _read(self, selection: selections.Selection) -> np.ndarray:
+        reason = ann.unreadable_reason(self._zattrs().get(ann.UNREADABLE))
+        if reason is not None:  # translated without readable values: refuse, as h5py would
+            raise UnreadableObjectError(f"dataset cannot be read: {reason}", object_path=self._name)
         with self._decoding():
             return self._read_decoded(selection)
 

@@ -28,8 +28,14 @@ from lindi_core.format.refs import ReferenceFileSystem, join_key
 from lindi_core.translate import chunks as chunking
 from lindi_core.translate import dtypes
 from lindi_core.translate.attributes import encode_attributes, to_json
-from lindi_core.translate.filters import codecs_for_pipeline, pipeline_of
+from lindi_core.translate.filters import codecs_for_pipeline, missing_filters, pipeline_of
 from lindi_core.translate.references import ReferenceEncoder
+from lindi_core.translate.unreadable import (
+    Unrepresentable,
+    missing_filter_reason,
+    record_unreadable,
+    virtual_source_reason,
+)
 from lindi_core.translate.vlen_bounds import check_vlen_sizes
 
 Family = dtypes.Family
@@ -54,19 +60,26 @@ class DatasetContext:
 
 
 def translate_dataset(ctx: DatasetContext, dset: h5py.Dataset, key: str) -> None:
-    """Add the Zarr array for ``dset`` at ``key`` to the reference file system."""
-    try:
-        family = dtypes.classify(dset.dtype)
-    except TypeError as exc:
-        raise TranslationError(str(exc), source=ctx.source, object_path=dset.name) from None
+    """Add the Zarr array for ``dset`` at ``key`` to the reference file system.
+
+    A dataset a reference file cannot give the values of (its type has no Zarr form, or its
+    values must be read through a filter missing here) is recorded without them, raising when
+    read (:mod:`lindi_core.translate.unreadable`); a corrupt one fails the translation."""
     zattrs = encode_attributes(dset, ctx.refs, ctx.source, ctx.read_raw)
-    if family is Family.COMPOUND and _as_rows(ctx, dset):
-        family = Family.COMPOUND_JSON  # small: in LINDI 0.4's form, which it reads (see ChunkOptions)
     try:
+        try:
+            family = dtypes.classify(dset.dtype)
+        except TypeError as exc:
+            raise Unrepresentable(str(exc)) from None
+        if family is Family.COMPOUND and _as_rows(ctx, dset):
+            family = Family.COMPOUND_JSON  # small: in LINDI 0.4's form, which it reads (see ChunkOptions)
         if family in dtypes.IN_PLACE:
             zarray = _in_place(ctx, dset, key, zattrs)
         else:
             zarray = _encoded(ctx, dset, key, family, zattrs)
+    except Unrepresentable as exc:
+        zarray = record_unreadable(ctx.rfs, key, ctx.ref_url, dset, zattrs, str(exc),
+                                   ctx.options.contiguous_chunk_target)
     except TranslationError as exc:
         raise exc.located(source=ctx.source, object_path=dset.name) from exc.__cause__
     except AccessDeniedError:
@@ -191,7 +204,13 @@ def _in_place(ctx: DatasetContext, dset: h5py.Dataset, key: str, zattrs: dict) -
             "from this machine; translate a local copy of the file instead")
     _check_inline_size(ctx, dset, nbytes)
     chunk_shape = chunking.virtual_chunk_shape(tuple(shape), dtype.itemsize, ctx.options.contiguous_chunk_target)
-    data = np.asarray(dset[()], dtype=dtype)
+    try:
+        data = np.asarray(dset[()], dtype=dtype)
+    except OSError as exc:
+        if layout != h5py.h5d.VIRTUAL:
+            raise
+        # Its values come from source datasets, which h5py reads only when this one is read.
+        raise Unrepresentable(virtual_source_reason(dset, exc)) from exc
     inline_array(ctx.rfs, key, data, chunk_shape, lambda b: b)
     return zarray_metadata(shape, list(chunk_shape), zdtype, fill, None)
 
@@ -254,9 +273,17 @@ def _encoded(ctx: DatasetContext, dset: h5py.Dataset, key: str, family: Family, 
     if dset.shape is None or math.prod(shape) == 0:
         values = np.empty(shape, dtype=object)
     else:
-        # libhdf5 allocates what each element's record declares: check them against the file first
-        check_vlen_sizes(dset, ctx.read_raw)
-        values = np.asarray(dset[()]).reshape(shape)
+        try:
+            # libhdf5 allocates what each element's record declares: check them against the file first
+            check_vlen_sizes(dset, ctx.read_raw)
+            values = np.asarray(dset[()]).reshape(shape)
+        except OSError as exc:
+            missing = missing_filters(pipeline)
+            if not missing:
+                raise
+            # The values are read through libhdf5 to be encoded, and it cannot run this filter
+            # (for some chunk: a chunk that skipped an optional filter reads without it).
+            raise Unrepresentable(missing_filter_reason(missing)) from exc
 
     if family is Family.VLEN_STRING:
         strings, codec = _vlen_strings(values)
