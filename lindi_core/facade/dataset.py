@@ -28,6 +28,7 @@ from lindi_core.facade.base import FacadeObject
 from lindi_core.facade.dataset_id import LindiDatasetID
 from lindi_core.facade.dtypes import dataset_dtype, storage_dtype
 from lindi_core.facade.references import LindiH5pyReference, reference_from_json, region_selection
+from lindi_core.facade.selections import with_element_axes
 from lindi_core.format import annotations as ann
 from lindi_core.format.refs import join_key, split_key
 from lindi_core.store.direct_read import parse_fill_value
@@ -108,7 +109,23 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             return None
         if self._is_scalar:
             return ()
-        return tuple(self._zarray["shape"])
+        return self._dataset_axes(self._zarray["shape"])
+
+    @property
+    def _element_shape(self) -> tuple[int, ...]:
+        """The shape of one element: that of an HDF5 array type (its Zarr array ends with these
+        axes, spec section 4), else ``()``."""
+        sub = self.dtype.shape
+        zshape = self._zarray["shape"]
+        if sub and (len(zshape) < len(sub) + 1 or tuple(zshape[len(zshape) - len(sub):]) != sub
+                    or tuple(self._zarray["chunks"][len(zshape) - len(sub):]) != sub):
+            raise ReferenceFormatError(f"dataset {self.name!r}: its array type {self.dtype} needs Zarr shape and "
+                                       f"chunks ending with {list(sub)}, not {zshape} / {self._zarray['chunks']}")
+        return sub
+
+    def _dataset_axes(self, zarr_axes: list[int]) -> tuple[int, ...]:
+        """Zarr shape or chunks -> the dataset's (without an array type's own axes)."""
+        return tuple(zarr_axes[: len(zarr_axes) - len(self._element_shape)])
 
     @property
     def size(self) -> int | None:
@@ -139,7 +156,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         zattrs = self._zattrs()
         if self._is_null or self._is_scalar or (ann.HDF5_CHUNKS in zattrs and zattrs[ann.HDF5_CHUNKS] is None):
             return None
-        return tuple(self._zarray["chunks"])
+        return self._dataset_axes(self._zarray["chunks"])
 
     @property
     def maxshape(self) -> tuple | None:
@@ -287,8 +304,8 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             data = h5values.extract_fields(data, selection.fields)
         if new_dtype is not None:
             data = h5values.cast(data, np.dtype(new_dtype))
-        elif not selection.fields and dtype.metadata and isinstance(data, np.ndarray) and data.dtype == dtype:
-            data = data.view(dtype)  # h5py's marks (vlen=str, enum=..., ref=...) on the array's type too
+        elif not selection.fields and dtype.base.metadata and isinstance(data, np.ndarray) and data.dtype == dtype.base:
+            data = data.view(dtype.base)  # h5py's marks (vlen=str, enum=..., ref=...) on the array's type too
         scalar_result = (self.shape == () and _only_field_names(args)) or (
             selection.mask is None and self.shape != () and len(selection.shape_drops) == len(self.shape))
         if scalar_result:
@@ -319,6 +336,17 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             return self._read_decoded(selection)
 
     def _read_decoded(self, selection: selections.Selection) -> np.ndarray:
+        sub = self._element_shape
+        if sub:  # an array type: its own axes are read whole, after the dataset's
+            if self._is_scalar:
+                whole = self._inline_single_chunk()
+                return (whole if whole is not None else np.asarray(self._zarr()[...])).reshape(sub)
+            data = self._read_zarr_selection(with_element_axes(selection, sub))
+            return data.reshape((-1,) + sub) if selection.mask is not None else data
+        return self._read_zarr_selection(selection)
+
+    def _read_zarr_selection(self, selection: selections.Selection) -> np.ndarray:
+        """A selection of the Zarr array's axes (for an array type, its element axes included)."""
         whole = self._inline_single_chunk()
         if whole is not None:
             return _index_numpy(whole, selection, self._is_scalar)
@@ -411,7 +439,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
 
     def _as_h5py(self, raw: np.ndarray) -> np.ndarray:
         """Values as Zarr decoded them -> values as h5py returns them."""
-        dtype = self.dtype
+        dtype = self.dtype.base  # h5py returns an array type's elements as axes of their base type
         ref_kind = h5py.check_ref_dtype(dtype)
         if ref_kind is not None:
             region = ref_kind is h5py.RegionReference

@@ -55,6 +55,14 @@ def classify(dtype: np.dtype) -> Family:
     raise TypeError(f"unsupported HDF5 datatype {dtype!r}")
 
 
+def split_array_type(dtype: np.dtype) -> tuple[np.dtype, tuple[int, ...]]:
+    """``(element type, shape)`` of an HDF5 array type (h5py's subarray dtype); ``(dtype, ())``
+    for any other type."""
+    if dtype.subdtype is None:
+        return dtype, ()
+    return dtype.base, tuple(int(n) for n in dtype.shape)
+
+
 def _is_packed(dtype: np.dtype) -> bool:
     """True for flat fields back to back with no padding, as Zarr's structured type assumes."""
     # zarr-python 3 reads flat structured types only: nested compounds go the JSON way.
