@@ -177,6 +177,8 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         if fill is None:
             return np.zeros((), dtype)[()]
         try:
+            if dtype.subdtype is not None:  # an array type: the fill value of its entries in each
+                return np.full(dtype.shape, np.asarray(self._zarr().fill_value).astype(dtype.base), dtype.base)
             return np.asarray(self._zarr().fill_value).astype(dtype)[()]
         except (TypeError, ValueError, OverflowError) as exc:
             if isinstance(exc, LindiError):
@@ -491,6 +493,9 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             self._after_rewrite()
             return
         array = self._zarr()
+        if dtype.subdtype is not None:
+            self._write_array_type(array, selection, value)
+            return
         if h5py.check_string_dtype(dtype) is not None and dtype.kind == "O":
             value = np.vectorize(lambda v: v.decode("utf-8") if isinstance(v, bytes) else str(v), otypes=[object])(
                 np.asarray(value, dtype=object))
@@ -506,6 +511,30 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             array.vindex[selection.mask] = value
         else:
             array.set_orthogonal_selection(selection.axes, value)
+        self._whole = None
+
+    def _write_array_type(self, array: zarr.Array, selection: selections.Selection, value: Any) -> None:
+        """A write to a dataset of an HDF5 array type: each element given whole (h5py's rule:
+        the value's last axes are the element's), placed by h5py's broadcasting of the rest."""
+        sub = self._element_shape
+        base = self.dtype.base
+        value = np.asarray(dtypes.converted_for_write(value, base) if isinstance(value, np.ndarray) else value)
+        value = value.astype(base, copy=False)
+        if value.ndim < len(sub) or value.shape[value.ndim - len(sub):] != sub:
+            raise TypeError(f"When writing to array types, last N dimensions have to match (got "
+                            f"{value.shape[max(0, value.ndim - len(sub)):]}, but should be {sub})")
+        leading = value.shape[: value.ndim - len(sub)]
+        if not leading and self.shape != () and (selection.mask is not None or len(selection.shape_drops) < len(self.shape)):
+            raise TypeError("Scalar broadcasting is not supported for array dtypes")
+        # Which given element goes where: h5py's broadcasting applied to the elements' positions.
+        positions = selections.broadcast_for_write(np.arange(math.prod(leading)).reshape(leading), selection, self.shape)
+        elements = value.reshape((-1,) + sub)[positions]
+        if self._is_scalar:
+            array[...] = elements.reshape((1,) + sub)
+        elif selection.mask is not None:
+            array.vindex[with_element_axes(selection, sub).mask] = elements.reshape(-1)
+        else:
+            array.set_orthogonal_selection(with_element_axes(selection, sub).axes, elements)
         self._whole = None
 
     def _with_fields_set(self, selection: selections.Selection, value: Any) -> tuple[np.ndarray, selections.Selection]:
@@ -562,7 +591,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             if new < kept[axis]:
                 region = tuple(slice(new, kept[i]) if i == axis else slice(0, kept[i]) for i in range(len(shape)))
                 array[region] = array.fill_value
-        array.resize(tuple(shape))
+        array.resize(tuple(shape) + self._element_shape)
         self._zarray = self._file._rfs.metadata[join_key(self._zpath, ".zarray")]
         self._whole = None
 

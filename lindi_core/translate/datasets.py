@@ -26,7 +26,7 @@ from lindi_core.errors import AccessDeniedError, TranslationError
 from lindi_core.format import annotations as ann
 from lindi_core.format.refs import ReferenceFileSystem, join_key
 from lindi_core.translate import chunks as chunking
-from lindi_core.translate import dtypes
+from lindi_core.translate import dtypes, object_header
 from lindi_core.translate.attributes import encode_attributes, to_json
 from lindi_core.translate.filters import codecs_for_pipeline, pipeline_of
 from lindi_core.translate.references import ReferenceEncoder
@@ -155,7 +155,7 @@ def _in_place(ctx: DatasetContext, dset: h5py.Dataset, key: str, zattrs: dict) -
     shape, scalar = _shape_annotations(dset, zattrs)
     zshape = shape + list(sub)
     storage_dtype = np.dtype(element.str) if element.fields is None else element
-    fill = _fill_value_json(storage_dtype, _element_fill(dset, sub))
+    fill = _fill_value_json(storage_dtype, _element_fill(ctx, dset, sub))
     dcpl = dset.id.get_create_plist()
     layout = dcpl.get_layout()
     if layout != h5py.h5d.CHUNKED:
@@ -210,17 +210,33 @@ def _in_place(ctx: DatasetContext, dset: h5py.Dataset, key: str, zattrs: dict) -
     return zarray_metadata(zshape, list(chunk_shape), zdtype, fill, None)
 
 
-def _element_fill(dset: h5py.Dataset, sub: tuple[int, ...]) -> Any:
+def _element_fill(ctx: DatasetContext, dset: h5py.Dataset, sub: tuple[int, ...]) -> Any:
     """The fill value of one Zarr element: the dataset's own, or for an array type the one value
     all of its entries share (Zarr has one fill value per element of the base type)."""
-    fill = _h5_fill_value(dset)
-    if not sub or fill is None:
-        return fill
+    if not sub:
+        return _h5_fill_value(dset)
+    try:
+        fill = _h5_fill_value(dset)
+    except (RuntimeError, OSError):  # h5py cannot convert a fill value it did not write (PyTables' dflt)
+        fill = _array_fill_from_header(ctx, dset)
+    if fill is None:
+        return None
     entries = np.asarray(fill).reshape(-1)
     if entries.tobytes() != np.repeat(entries[:1], len(entries)).tobytes():
-        raise TranslationError(f"its fill value {fill!r} differs between the entries of its array type "
-                               f"{dset.dtype}, which a Zarr fill value cannot say")
+        raise TranslationError(f"its fill value {entries.reshape(sub).tolist()} differs between the entries of its "
+                               f"array type {dset.dtype}, which a Zarr fill value cannot say")
     return entries[0]
+
+
+def _array_fill_from_header(ctx: DatasetContext, dset: h5py.Dataset) -> np.ndarray:
+    raw = None
+    if ctx.read_raw is not None:
+        address_size, size_size = dset.file.id.get_create_plist().get_sizes()
+        raw = object_header.fill_value(ctx.read_raw, h5py.h5o.get_info(dset.id).addr, address_size, size_size)
+    if raw is None or len(raw) != dset.dtype.itemsize:
+        raise TranslationError("its fill value cannot be read (libhdf5 cannot convert it to h5py's type, and its "
+                               "object header does not hold one of the type's size)")
+    return np.frombuffer(raw, dtype=dset.dtype.base)
 
 
 def _h5_fill_value(dset: h5py.Dataset) -> Any:
