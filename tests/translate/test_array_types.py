@@ -310,3 +310,25 @@ def test_creation_refused_as_in_h5py(tmp_path, kwargs):
         with pytest.raises(expected.type):
             f.create_dataset("d", dtype=DTYPE, **kwargs)
         assert "d" not in f
+
+
+def test_copying_from_an_hdf5_file_keeps_array_types(tmp_path):
+    source = tmp_path / "source.h5"
+    with h5py.File(source, "w") as h:
+        _edit(h)
+    with h5py.File(source) as h:
+        expected = _describe(h)
+        with lindi_core.LindiH5pyFile.from_lindi_file(tmp_path / "copy.lindi.json", mode="w") as f:
+            for name in h:
+                f.copy(h[name], name)
+            assert _describe(f) == expected
+
+
+def test_array_type_whose_zarr_shape_lacks_the_element_axes_is_a_bad_reference_file(make_h5):
+    path = make_h5(lambda f: _write(f, "x", (4,), np.dtype(("<f8", (3,))), "chunked"))
+    rfs = lindi_core.translate(path)
+    zattrs = rfs.metadata.get("x/.zhdf5") or rfs.metadata["x/.zattrs"]
+    zattrs[ann.HDF5_DTYPE] = {"array": "<f8", "shape": [4]}  # the Zarr array ends with 3, not 4
+    with lindi_core.LindiH5pyFile.from_reference_file_system(rfs) as f:
+        with pytest.raises(lindi_core.errors.ReferenceFormatError, match="/x"):
+            f["x"][...]
