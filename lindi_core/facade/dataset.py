@@ -33,6 +33,7 @@ from lindi_core.format import annotations as ann
 from lindi_core.format.refs import join_key, split_key
 from lindi_core.store.direct_read import parse_fill_value
 from lindi_core.store.metadata_checks import check_array_metadata
+from lindi_core.translate import dtypes as translate_dtypes
 
 if TYPE_CHECKING:
     from lindi_core.facade.files import LindiH5pyFile
@@ -177,6 +178,8 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         if fill is None:
             return np.zeros((), dtype)[()]
         try:
+            if self._opaque_member_view() is not None:
+                return _with_array_members(np.asarray(self._zarr().fill_value).reshape(()), dtype)[()]
             if dtype.subdtype is not None:  # an array type: the fill value of its entries in each
                 return np.full(dtype.shape, np.asarray(self._zarr().fill_value).astype(dtype.base), dtype.base)
             return np.asarray(self._zarr().fill_value).astype(dtype)[()]
@@ -448,6 +451,8 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             return h5values.map_objects(raw, lambda v: reference_from_json(v, region=region))
         if dtype.fields is not None and raw.dtype.fields is None:  # JSON rows
             return h5values.rows_to_structured(raw, dtype)
+        if dtype.fields is not None and raw.dtype != dtype and self._opaque_member_view() is not None:
+            return _with_array_members(raw, dtype)
         string = h5py.check_string_dtype(dtype)
         if string is not None and dtype.kind == "O":
             return h5values.map_objects(raw, h5values.to_bytes)
@@ -503,6 +508,9 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             value = np.asarray(dtypes.converted_for_write(value, dtype))
         else:  # a list or a scalar is made an array of the dataset's type, as h5py makes it
             value = np.asarray(value, dtype=dtype.base)
+        view = self._opaque_member_view()
+        if view is not None:  # array members stored as opaque bytes: the same bytes, in Zarr's type
+            value = np.ascontiguousarray(np.asarray(value, dtype=dtype)).view(view)
         # Checked whole before anything is written: a value of the wrong size is refused.
         value = selections.broadcast_for_write(value, selection, self.shape)
         if self._is_scalar:
@@ -512,6 +520,12 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         else:
             array.set_orthogonal_selection(selection.axes, value)
         self._whole = None
+
+    def _opaque_member_view(self) -> np.dtype | None:
+        """The type Zarr stores a compound with array members in (spec section 4: those members
+        opaque), when the dataset is stored so; else None."""
+        view = translate_dtypes.opaque_member_view(self.dtype)
+        return view if view is not None and isinstance(self._zarray.get("dtype"), list) else None
 
     def _write_array_type(self, array: zarr.Array, selection: selections.Selection, value: Any) -> None:
         """A write to a dataset of an HDF5 array type: each element given whole (h5py's rule:
@@ -616,6 +630,19 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
 
     def refresh(self) -> None:
         return None
+
+
+def _with_array_members(raw: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Compound records read with array members as opaque bytes -> records of ``dtype``."""
+    out = np.empty(raw.shape, dtype=dtype)
+    for name in dtype.names:
+        member = dtype.fields[name][0]
+        stored = raw[name]
+        if member.subdtype is not None and stored.dtype.kind == "V":
+            out[name] = np.ascontiguousarray(stored).view(member.base).reshape(raw.shape + member.shape)
+        else:
+            out[name] = stored
+    return out
 
 
 def _index_numpy(whole: np.ndarray, selection: selections.Selection, scalar: bool) -> np.ndarray:

@@ -65,6 +65,8 @@ def translate_dataset(ctx: DatasetContext, dset: h5py.Dataset, key: str) -> None
                                "fixed-length strings, packed compounds and opaque types", source=ctx.source,
                                object_path=dset.name)
     zattrs = encode_attributes(dset, ctx.refs, ctx.source, ctx.read_raw)
+    if family is Family.COMPOUND_JSON and dtypes.opaque_member_view(element) is not None:
+        family = Family.COMPOUND  # array members: referenced in place as opaque bytes, unless small
     if family is Family.COMPOUND and element is dset.dtype and _as_rows(ctx, dset):
         family = Family.COMPOUND_JSON  # small: in LINDI 0.4's form, which it reads (see ChunkOptions)
     try:
@@ -154,8 +156,11 @@ def _in_place(ctx: DatasetContext, dset: h5py.Dataset, key: str, zattrs: dict) -
         zattrs[ann.HDF5_DTYPE] = description
     shape, scalar = _shape_annotations(dset, zattrs)
     zshape = shape + list(sub)
-    storage_dtype = np.dtype(element.str) if element.fields is None else element
-    fill = _fill_value_json(storage_dtype, _element_fill(ctx, dset, sub))
+    storage_dtype = np.dtype(element.str) if element.fields is None else dtypes.opaque_member_view(element) or element
+    fill = _element_fill(ctx, dset, sub)
+    if fill is not None and storage_dtype is not element:  # the same bytes, in the type Zarr stores
+        fill = np.frombuffer(np.asarray(fill, dtype=element).tobytes(), dtype=storage_dtype)[0]
+    fill = _fill_value_json(storage_dtype, fill)
     dcpl = dset.id.get_create_plist()
     layout = dcpl.get_layout()
     if layout != h5py.h5d.CHUNKED:

@@ -332,3 +332,45 @@ def test_array_type_whose_zarr_shape_lacks_the_element_axes_is_a_bad_reference_f
     with lindi_core.LindiH5pyFile.from_reference_file_system(rfs) as f:
         with pytest.raises(lindi_core.errors.ReferenceFormatError, match="/x"):
             f["x"][...]
+
+
+MEMBERS = np.dtype([("position", ">f4", (3,)), ("flag", "|b1"), ("grid", "<i2", (2, 2)), ("label", "|S3"), ("n", ">i8")])
+
+
+def _table_edit(table) -> None:
+    table[3] = table[7]
+    table[0:5, "n"] = np.arange(5) * 100
+    table[8, "position"] = [9, 9, 9]
+    records = table[10:12]
+    records["grid"] = 4
+    table[10:12] = records
+
+
+@pytest.mark.parametrize("chunks", [None, (64,)], ids=["contiguous", "chunked"])
+def test_large_compounds_with_array_members_are_referenced_in_place(make_h5, translated, tmp_path, chunks):
+    records = np.zeros(500, dtype=MEMBERS)
+    for name in MEMBERS.names:
+        records[name] = _values((500,), MEMBERS.fields[name][0]).reshape(records[name].shape)
+    path = make_h5(lambda f: f.create_dataset("table", data=records, chunks=chunks,
+                                              compression="gzip" if chunks else None, shuffle=bool(chunks)))
+    # rows_limit 0: not small enough for JSON rows, as a real table is not
+    root, rfs = translated(path, options=ChunkOptions(compound_rows_limit=0, inline_threshold=0))
+    assert rfs.metadata["table/.zarray"]["dtype"] == [["position", "|V12"], ["flag", "|b1"], ["grid", "|V8"],
+                                                      ["label", "|S3"], ["n", ">i8"]]
+    assert rfs.tables.get("table") is not None  # its chunks are references into the file
+    editable = tmp_path / "table.lindi.json"
+    lindi_core.translate_to_file(path, editable, options=ChunkOptions(compound_rows_limit=0, inline_threshold=0))
+    with h5py.File(path) as h, lindi_core.LindiH5pyFile.from_lindi_file(editable, mode="r+") as f:
+        ours, theirs = f["table"], h["table"]
+        assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+        assert ours.fillvalue.tobytes() == theirs.fillvalue.tobytes()
+        for selection in [Ellipsis, 5, slice(3, 400, 7), [1, 5, 499], (slice(10, 20), "grid"), "position"]:
+            got, expected = ours[selection], theirs[selection]
+            assert got.dtype == expected.dtype and got.shape == expected.shape and got.tobytes() == expected.tobytes()
+        # zarr alone reads the same bytes, array members as opaque items
+        assert root["table"][...].tobytes() == theirs[...].tobytes()
+        _table_edit(ours)
+        edited = ours[...]
+    with h5py.File(path, "a") as h:
+        _table_edit(h["table"])
+        assert edited.tobytes() == h["table"][...].tobytes()
