@@ -374,3 +374,23 @@ def test_large_compounds_with_array_members_are_referenced_in_place(make_h5, tra
     with h5py.File(path, "a") as h:
         _table_edit(h["table"])
         assert edited.tobytes() == h["table"][...].tobytes()
+
+
+def _array_type_attributes(f) -> None:
+    for name, dtype, shape, value in [
+            ("rows", np.dtype(("<f8", (3,))), (2,), np.arange(6.0).reshape(2, 3)),
+            ("scalar", np.dtype((">i2", (2, 2))), None, np.arange(4, dtype=">i2").reshape(2, 2)),
+            ("strings", np.dtype(("S3", (2,))), (1,), np.array([[b"ab", b"c"]], "S3"))]:
+        space = h5py.h5s.create_simple(shape) if shape else h5py.h5s.create(h5py.h5s.SCALAR)
+        attr = h5py.h5a.create(f.id, name.encode(), h5py.h5t.py_create(dtype), space)
+        attr.write(value, mtype=h5py.h5t.py_create(dtype))
+
+
+def test_attributes_of_array_types_read_as_h5py(make_h5, translated):
+    path = make_h5(_array_type_attributes)
+    _, rfs = translated(path)
+    with h5py.File(path) as h, lindi_core.LindiH5pyFile.from_reference_file_system(rfs) as f:
+        assert sorted(f.attrs) == sorted(h.attrs) == ["rows", "scalar", "strings"]
+        for name in h.attrs:
+            got, expected = f.attrs[name], h.attrs[name]
+            assert got.dtype == expected.dtype and got.shape == expected.shape and got.tobytes() == expected.tobytes()
