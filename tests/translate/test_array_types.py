@@ -248,6 +248,9 @@ def _edit(f) -> None:
     d[[1, 3]] = np.full((2, 3), 7.0)
     d.resize((7,))
     d[5] = [5, 5, 5]
+    d[4] = [4, 4, 4]
+    d.resize((6,))
+    d.resize((5,))  # mid-chunk: element 5 is cut off, and reads as the fill value once grown again
     d.resize((6,))
     m = f.create_dataset("m", shape=(2, 3), dtype=np.dtype(("<i2", (2, 2))))
     m[np.array([[True, False, True], [False, True, False]])] = np.arange(12).reshape(3, 2, 2)
