@@ -116,6 +116,9 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
     def _element_shape(self) -> tuple[int, ...]:
         """The shape of one element: that of an HDF5 array type (its Zarr array ends with these
         axes, spec section 4), else ``()``."""
+        description = self._zattrs().get(ann.HDF5_DTYPE)
+        if not (isinstance(description, dict) and "array" in description):
+            return ()  # decided without resolving the type (which may read values: LINDI 0.4's references)
         sub = self.dtype.shape
         zshape = self._zarray["shape"]
         if sub and (len(zshape) < len(sub) + 1 or tuple(zshape[len(zshape) - len(sub):]) != sub
