@@ -397,3 +397,20 @@ def test_attributes_of_array_types_read_as_h5py(make_h5, translated):
         for name in h.attrs:
             got, expected = f.attrs[name], h.attrs[name]
             assert got.dtype == expected.dtype and got.shape == expected.shape and got.tobytes() == expected.tobytes()
+
+
+def test_a_file_at_a_url_translates_and_reads_as_h5py(tmp_path, serve):
+    """Over HTTP: the PyTables fill value comes from the header through the remote file, and
+    chunks are fetched and decoded by the remote read path."""
+    path = str(tmp_path / "remote.h5")
+    _pytables_filled(path, -3)
+    with h5py.File(path, "a") as f:
+        _write(f, "x", (5, 7), np.dtype(("<f8", (2, 3))), "chunked_gzip_shuffle")
+        _write(f, "y", (40,), np.dtype((">i4", (3,))), "contiguous")
+    server = serve()
+    rfs = lindi_core.translate(server.url_for("remote.h5"), options=ChunkOptions(inline_threshold=0))
+    with h5py.File(path) as h, lindi_core.LindiH5pyFile.from_reference_file_system(rfs) as f:
+        for name in ("x", "y"):
+            assert_reads_as_h5py(f[name], h[name])
+        assert f["filled"][...].tobytes() == h["filled"][...].tobytes()
+        assert f["filled"].fillvalue.tolist() == [-3, -3]
