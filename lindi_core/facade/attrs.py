@@ -189,7 +189,8 @@ def decode_attribute(value: Any, description: Any = None) -> Any:
     if description is None:
         return _default_decode(value)
     dtype = dtype_from_description(description)
-    return _typed(value, dtype)
+    # h5py reads an attribute of an HDF5 array type as values of its base type, the array's axes last
+    return _typed(value, dtype.base if dtype.subdtype is not None else dtype)
 
 
 def _default_decode(value: Any) -> Any:

@@ -31,7 +31,14 @@ def _copy(source: Any, target_group: Any, name: str, copied: dict[int, str], lev
     if address in copied:
         target_group[name] = target_group.file[copied[address]]
         return
-    if isinstance(source, h5py.Dataset):
+    if isinstance(source, h5py.Dataset) and source.dtype.subdtype is not None:
+        # h5py creates datasets of an array type without data (nor fill value): written after
+        made = target_group.create_dataset(name, shape=source.shape, **_layout(source))
+        if source.shape and source.size:
+            made[...] = source[...]
+        elif source.shape == ():
+            made[()] = source[()]
+    elif isinstance(source, h5py.Dataset):
         made = target_group.create_dataset(name, data=source[()], **_layout(source))
     elif isinstance(source, h5py.Datatype):  # a committed datatype: committed again here
         target_group[name] = source.dtype
@@ -60,7 +67,8 @@ def _layout(source: h5py.Dataset) -> dict[str, Any]:
                        fletcher32=source.fletcher32)
         if source.compression in _COPIED_COMPRESSION:
             options.update(compression=source.compression, compression_opts=source.compression_opts)
-    if source.dtype.kind != "O" and source.dtype.fields is None and source.shape != ():
+    # (an array type's fill value is one h5py neither reads nor writes as such)
+    if source.dtype.kind != "O" and source.dtype.fields is None and source.dtype.subdtype is None and source.shape != ():
         options["fillvalue"] = source.fillvalue
     return options
 

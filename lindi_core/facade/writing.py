@@ -360,6 +360,9 @@ def create_dataset(file: LindiH5pyFile, zpath: str, shape: Any = None, dtype: An
     if data is not None and not isinstance(data, np.ndarray):
         data = np.asarray(data, dtype=object) if _is_reference_value(data) else data
     dtype = np.dtype(dtype) if dtype is not None else (guess_dtype(data) if data is not None else np.dtype("f4"))
+    element, sub = dtypes.split_array_type(dtype)
+    if sub:
+        _check_array_type_creation(element, shape, data, fillvalue)
     if data is not None:
         data = _as_storable(data, dtype)
         if shape is not None and tuple(np.atleast_1d(shape)) != data.shape and math.prod(np.atleast_1d(shape)) == data.size:
@@ -397,9 +400,10 @@ def create_dataset(file: LindiH5pyFile, zpath: str, shape: Any = None, dtype: An
         zattrs[ann.HDF5_CHUNKS] = None
         zshape = list(shape)
         zchunks = list(virtual_chunk_shape(shape, dtype.itemsize, 16 << 20)) if all(shape) else [max(1, n) for n in shape]
+    zshape, zchunks = zshape + list(sub), zchunks + list(sub)  # an array type's axes last (spec section 4)
     if maxshape is not None and maxshape != shape:
         zattrs[ann.HDF5_MAXSHAPE] = list(maxshape)
-    family = dtypes.classify(dtype)
+    family = dtypes.classify(element)
     description = dtypes.describe(dtype)
     if not isinstance(description, str) or family not in dtypes.IN_PLACE:
         zattrs[ann.HDF5_DTYPE] = description
@@ -408,11 +412,25 @@ def create_dataset(file: LindiH5pyFile, zpath: str, shape: Any = None, dtype: An
         if pipeline:
             zattrs[ann.HDF5_FILTERS] = pipeline
     try:
-        _create_array(file, zpath, family, dtype, zshape, zchunks, zattrs, filters, fillvalue, data)
+        _create_array(file, zpath, family, element, zshape, zchunks, zattrs, filters, fillvalue, data)
     except BaseException:
         remove_keys(file, zpath)  # nothing of a dataset that could not be made is left behind
         raise
     file._hierarchy.add(zpath, "dataset")
+
+
+def _check_array_type_creation(element: np.dtype, shape: Any, data: Any, fillvalue: Any) -> None:
+    """What h5py refuses when creating a dataset of an HDF5 array type (it writes no data nor
+    fill value of such a type at creation), and element types kept only in place."""
+    if data is not None:
+        if shape is not None:
+            raise ValueError("Shape tuple is incompatible with data")
+        raise OSError("Can't synchronously write data (no appropriate function for conversion path)")
+    if fillvalue is not None:
+        raise ValueError("Unable to synchronously create dataset (no appropriate function for conversion path)")
+    if dtypes.classify(element) not in dtypes.IN_PLACE:
+        raise TypeError(f"datasets of an array type of {element} are not supported (only numbers, fixed-length "
+                        "strings, packed compounds and opaque types)")
 
 
 def _create_array(file: LindiH5pyFile, key: str, family: Any, dtype: np.dtype, zshape: list, zchunks: list,

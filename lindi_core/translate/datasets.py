@@ -26,7 +26,7 @@ from lindi_core.errors import AccessDeniedError, TranslationError
 from lindi_core.format import annotations as ann
 from lindi_core.format.refs import ReferenceFileSystem, join_key
 from lindi_core.translate import chunks as chunking
-from lindi_core.translate import dtypes
+from lindi_core.translate import dtypes, object_header
 from lindi_core.translate.attributes import encode_attributes, to_json
 from lindi_core.translate.filters import codecs_for_pipeline, missing_filters, pipeline_of
 from lindi_core.translate.references import ReferenceEncoder
@@ -67,11 +67,17 @@ def translate_dataset(ctx: DatasetContext, dset: h5py.Dataset, key: str) -> None
     read (:mod:`lindi_core.translate.unreadable`); a corrupt one fails the translation."""
     zattrs = encode_attributes(dset, ctx.refs, ctx.source, ctx.read_raw)
     try:
+        element, _ = dtypes.split_array_type(dset.dtype)
         try:
-            family = dtypes.classify(dset.dtype)
+            family = dtypes.classify(element)
         except TypeError as exc:
             raise Unrepresentable(str(exc)) from None
-        if family is Family.COMPOUND and _as_rows(ctx, dset):
+        if element is not dset.dtype and family not in dtypes.IN_PLACE:
+            raise Unrepresentable(f"datasets of HDF5 array type {dset.dtype} are translated only for elements of "
+                                  "numbers, fixed-length strings, packed compounds and opaque types")
+        if family is Family.COMPOUND_JSON and dtypes.opaque_member_view(element) is not None:
+            family = Family.COMPOUND  # array members: referenced in place as opaque bytes, unless small
+        if family is Family.COMPOUND and element is dset.dtype and _as_rows(ctx, dset):
             family = Family.COMPOUND_JSON  # small: in LINDI 0.4's form, which it reads (see ChunkOptions)
         if family in dtypes.IN_PLACE:
             zarray = _in_place(ctx, dset, key, zattrs)
@@ -149,52 +155,65 @@ def _fill_value_json_of(dtype: np.dtype, raw: bytes) -> Any:
 
 
 def _in_place(ctx: DatasetContext, dset: h5py.Dataset, key: str, zattrs: dict) -> dict:
+    """Numbers, fixed strings, packed compounds and opaque data, referenced where they are.
+
+    A dataset of an HDF5 array type (h5py's subarray dtype ``(element, sub)``) becomes a Zarr
+    array of its element type whose shape and chunks end with ``sub`` (one chunk along those
+    axes): the bytes are the same, so they are referenced in place, and ``_HDF5_DTYPE`` tells
+    readers which trailing axes belong to the type."""
     dtype = dset.dtype
+    element, sub = dtypes.split_array_type(dtype)
     description = dtypes.describe(dtype)
-    if not isinstance(description, str):  # enums and UTF-8 fixed strings
+    if not isinstance(description, str):  # enums, UTF-8 fixed strings and array types
         zattrs[ann.HDF5_DTYPE] = description
     shape, scalar = _shape_annotations(dset, zattrs)
-    storage_dtype = np.dtype(dtype.str) if dtype.fields is None else dtype
-    fill = _fill_value_json(storage_dtype, _h5_fill_value(dset))
+    zshape = shape + list(sub)
+    storage_dtype = np.dtype(element.str) if element.fields is None else dtypes.opaque_member_view(element) or element
+    fill = _element_fill(ctx, dset, sub)
+    if fill is not None and storage_dtype is not element:  # the same bytes, in the type Zarr stores
+        fill = np.frombuffer(np.asarray(fill, dtype=element).tobytes(), dtype=storage_dtype)[0]
+    fill = _fill_value_json(storage_dtype, fill)
     dcpl = dset.id.get_create_plist()
     layout = dcpl.get_layout()
     if layout != h5py.h5d.CHUNKED:
         zattrs[ann.HDF5_CHUNKS] = None
-    zdtype = dtypes.zarr_dtype_json(dtype)
-    if dset.shape is None or math.prod(shape) == 0:
+    zdtype = dtypes.zarr_dtype_json(element)
+    if dset.shape is None or math.prod(zshape) == 0:
         chunks = list(dset.chunks) if dset.chunks else [1] * len(shape)
-        return zarray_metadata(shape, chunks, zdtype, fill, None)
+        return zarray_metadata(zshape, chunks + [max(1, n) for n in sub], zdtype, fill, None)
     if scalar:
-        inline_array(ctx.rfs, key, np.asarray(dset[()], dtype=dtype).reshape(1), (1,), lambda b: b)
-        return zarray_metadata(shape, [1], zdtype, fill, None)
+        inline_array(ctx.rfs, key, np.asarray(dset[()], dtype=element).reshape(zshape), tuple(zshape), lambda b: b)
+        return zarray_metadata(zshape, zshape, zdtype, fill, None)
 
     if layout == h5py.h5d.CHUNKED:
-        chunk_shape = tuple(dset.chunks)
-        filters = codecs_for_pipeline(pipeline_of(dcpl), storage_dtype, chunk_shape)
+        chunk_shape = tuple(dset.chunks) + sub
+        # Filters see the elements of an array type whole (shuffle's element size, libhdf5's
+        # pipeline decoding them as opaque items of that size in the dataset's own chunks).
+        filters = codecs_for_pipeline(pipeline_of(dcpl), dtype if sub else storage_dtype, tuple(dset.chunks))
         if ctx.on_chunk_index is not None:
-            ctx.on_chunk_index(len(chunk_shape))
+            ctx.on_chunk_index(len(dset.chunks))
         try:
-            table = chunking.chunked_refs(ctx.rfs, key, ctx.ref_url, dset.id, tuple(shape), chunk_shape, ctx.on_chunks)
+            table = chunking.chunked_refs(ctx.rfs, key, ctx.ref_url, dset.id, tuple(zshape), chunk_shape, ctx.on_chunks)
         finally:
             if ctx.on_chunk_index is not None:
                 ctx.on_chunk_index(None)
         stored = table.stored_length()
         if stored <= ctx.options.inline_threshold:
             chunking.inline_table_chunks(ctx.rfs, key, dset.id, table)
-        return zarray_metadata(shape, list(chunk_shape), zdtype, fill, filters)
+        return zarray_metadata(zshape, list(chunk_shape), zdtype, fill, filters)
 
     nbytes = math.prod(shape) * dtype.itemsize
     external = dcpl.get_external_count() > 0
     offset = dset.id.get_offset() if layout == h5py.h5d.CONTIGUOUS and not external else None
+    # Virtual chunks cut the dataset's own axes only: an element of an array type stays whole.
+    chunk_shape = chunking.virtual_chunk_shape(tuple(shape), dtype.itemsize, ctx.options.contiguous_chunk_target) + sub
     if layout == h5py.h5d.CONTIGUOUS and not external and offset is None:
         # Never written: every element reads as the fill value.
-        chunk_shape = chunking.virtual_chunk_shape(tuple(shape), dtype.itemsize, ctx.options.contiguous_chunk_target)
-        return zarray_metadata(shape, list(chunk_shape), zdtype, fill, None)
+        return zarray_metadata(zshape, list(chunk_shape), zdtype, fill, None)
     if offset is not None and nbytes > ctx.options.inline_threshold:
-        chunk_shape = chunking.virtual_chunk_shape(tuple(shape), dtype.itemsize, ctx.options.contiguous_chunk_target)
-        chunking.contiguous_refs(ctx.rfs, key, ctx.ref_url, offset, dset.id.get_storage_size(), tuple(shape),
-                                 chunk_shape, dtype.itemsize)
-        return zarray_metadata(shape, list(chunk_shape), zdtype, fill, None)
+        chunking.contiguous_refs(ctx.rfs, key, ctx.ref_url, offset, dset.id.get_storage_size(), tuple(zshape),
+                                 chunk_shape, element.itemsize)
+        return zarray_metadata(zshape, list(chunk_shape), zdtype, fill, None)
     # Compact, small, external-storage and virtual datasets: read the values.
     if (external or layout == h5py.h5d.VIRTUAL) and ctx.source.startswith(("http://", "https://")):
         # libhdf5 would read the files they name on this machine, as a remote file chose them.
@@ -203,16 +222,44 @@ def _in_place(ctx: DatasetContext, dset: h5py.Dataset, key: str, zattrs: dict) -
             f"{'external files' if external else 'other files (a virtual dataset)'}, which libhdf5 would read "
             "from this machine; translate a local copy of the file instead")
     _check_inline_size(ctx, dset, nbytes)
-    chunk_shape = chunking.virtual_chunk_shape(tuple(shape), dtype.itemsize, ctx.options.contiguous_chunk_target)
     try:
-        data = np.asarray(dset[()], dtype=dtype)
+        data = np.asarray(dset[()], dtype=element).reshape(zshape)
     except OSError as exc:
         if layout != h5py.h5d.VIRTUAL:
             raise
         # Its values come from source datasets, which h5py reads only when this one is read.
         raise Unrepresentable(virtual_source_reason(dset, exc)) from exc
     inline_array(ctx.rfs, key, data, chunk_shape, lambda b: b)
-    return zarray_metadata(shape, list(chunk_shape), zdtype, fill, None)
+    return zarray_metadata(zshape, list(chunk_shape), zdtype, fill, None)
+
+
+def _element_fill(ctx: DatasetContext, dset: h5py.Dataset, sub: tuple[int, ...]) -> Any:
+    """The fill value of one Zarr element: the dataset's own, or for an array type the one value
+    all of its entries share (Zarr has one fill value per element of the base type)."""
+    if not sub:
+        return _h5_fill_value(dset)
+    try:
+        fill = _h5_fill_value(dset)
+    except (RuntimeError, OSError):  # h5py cannot convert a fill value it did not write (PyTables' dflt)
+        fill = _array_fill_from_header(ctx, dset)
+    if fill is None:
+        return None
+    entries = np.asarray(fill).reshape(-1)
+    if entries.tobytes() != np.repeat(entries[:1], len(entries)).tobytes():
+        raise Unrepresentable(f"its fill value {entries.reshape(sub).tolist()} differs between the entries of its "
+                              f"array type {dset.dtype}, which a Zarr fill value cannot say")
+    return entries[0]
+
+
+def _array_fill_from_header(ctx: DatasetContext, dset: h5py.Dataset) -> np.ndarray:
+    raw = None
+    if ctx.read_raw is not None:
+        address_size, size_size = dset.file.id.get_create_plist().get_sizes()
+        raw = object_header.fill_value(ctx.read_raw, h5py.h5o.get_info(dset.id).addr, address_size, size_size)
+    if raw is None or len(raw) != dset.dtype.itemsize:
+        raise Unrepresentable("its fill value cannot be read (libhdf5 cannot convert it to h5py's type, and its "
+                              "object header does not hold one of the type's size)")
+    return np.frombuffer(raw, dtype=dset.dtype.base)
 
 
 def _h5_fill_value(dset: h5py.Dataset) -> Any:
