@@ -10,6 +10,7 @@ from lindi_core import errors
 from lindi_core.facade import (
     LindiH5pyAttributes,
     LindiH5pyDataset,
+    LindiH5pyDatatype,
     LindiH5pyExternalLink,
     LindiH5pyFile,
     LindiH5pyGroup,
@@ -29,6 +30,7 @@ __all__ = [
     "ChunkOptions",
     "LindiH5pyAttributes",
     "LindiH5pyDataset",
+    "LindiH5pyDatatype",
     "LindiH5pyExternalLink",
     "LindiH5pyFile",
     "LindiH5pyGroup",

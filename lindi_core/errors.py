@@ -21,13 +21,6 @@ class TarFormatError(ReferenceFormatError):
     byte range of one) that the container does not hold."""
 
 
-class UnsupportedTypeError(LindiError, TypeError, ValueError):
-    """An object's HDF5 type has no NumPy type to read it as: h5py cannot read it either (128-bit
-    integers, HDF5 time types, floats wider than this platform's long double), or this reader
-    cannot convert it as libhdf5 would. A ``TypeError`` and a ``ValueError``, as h5py's errors for
-    such types are (``TypeError`` for integers and time types, ``ValueError`` for floats)."""
-
-
 class TranslationError(LindiError):
     """An HDF5 file or one of its objects could not be translated.
 
@@ -62,6 +55,41 @@ class NotHDF5Error(TranslationError):
 
 class UnsupportedFilterError(TranslationError):
     """A dataset uses an HDF5 filter pipeline that neither a codec nor libhdf5 can decode here."""
+
+
+class UnreadableObjectError(LindiError, OSError):
+    """An object of a translated file whose values cannot be read here: a dataset stored with an
+    HDF5 filter that neither a codec nor libhdf5 provides on this machine, a dataset or attribute
+    whose type has no form in a reference file. The rest of the file reads as usual; h5py too
+    opens such a file and raises only when the object is read. An ``OSError``, as h5py's error
+    for a filter it cannot find is.
+
+    ``object_path`` names the dataset (or the object holding the attribute) once known.
+    """
+
+    def __init__(self, message: str, *, object_path: str | None = None):
+        self.detail = message
+        self.object_path = object_path
+        super().__init__(f"object {object_path!r}: {message}" if object_path is not None else message)
+
+    def located(self, object_path: str) -> UnreadableObjectError:
+        """This error naming ``object_path``, where it named no object yet."""
+        if self.object_path is not None:
+            return self
+        located = type(self)(self.detail, object_path=object_path)
+        located.__cause__ = self.__cause__
+        return located
+
+
+class UnsupportedTypeError(UnreadableObjectError, TypeError, ValueError):
+    """An object's HDF5 type has no NumPy type to read it as: h5py cannot read it either (128-bit
+    integers, HDF5 time types, floats wider than this platform's long double), or this reader
+    cannot convert it as libhdf5 would. A ``TypeError`` and a ``ValueError``, as h5py's errors for
+    such types are (``TypeError`` for integers and time types, ``ValueError`` for floats)."""
+
+
+class MissingFilterError(UnreadableObjectError):
+    """A dataset's chunks need an HDF5 filter that is not available here."""
 
 
 class ByteSourceError(LindiError, OSError):

@@ -27,7 +27,7 @@ import numpy as np
 from numcodecs.abc import Codec
 
 from lindi_core.codecs.bounded import compressor_output_limit, decompress
-from lindi_core.errors import ChunkDecodeError
+from lindi_core.errors import ChunkDecodeError, MissingFilterError
 
 H5Z_FLAG_OPTIONAL = 0x0001
 H5Z_FILTER_FLETCHER32 = 3
@@ -35,6 +35,32 @@ H5Z_FILTER_SZIP = 4
 # HDF5 filters whose stored form is a bare stream of a compressor bounded.decompress decodes
 _DECOMPRESSING_FILTERS = {1: "zlib", 307: "bz2", 32015: "zstd"}
 MASK_HEADER = struct.Struct("<I")
+# Names of filter ids The HDF Group registered, for errors about a filter missing here (a file
+# records a filter's name only when its writer gave one; h5py's allow_unknown_filter gives none).
+REGISTERED_FILTER_NAMES = {
+    1: "deflate", 2: "shuffle", 3: "fletcher32", 4: "szip", 5: "nbit", 6: "scaleoffset",
+    305: "lzo", 307: "bzip2", 32000: "lzf", 32001: "blosc", 32002: "mafisc", 32003: "snappy",
+    32004: "lz4", 32005: "apax", 32006: "cbf", 32007: "jpeg-xr", 32008: "bitshuffle", 32009: "spdp",
+    32010: "lpc-rice", 32011: "ccsds-123", 32012: "jpeg-ls", 32013: "zfp", 32014: "fpzip",
+    32015: "zstd", 32016: "b3d", 32017: "sz", 32018: "fcidecomp", 32019: "jpeg", 32020: "vbz",
+    32021: "fapec", 32022: "bitgroom", 32023: "granular bitround", 32024: "sz3", 32025: "delta-rice",
+    32026: "blosc2", 32027: "flac", 32028: "sperr", 32029: "terse/prose",
+}
+
+
+def filter_label(filter_id: int, declared_name: str = "") -> str:
+    """``305 (lzo)``: a filter's id, with the name the file declares or the registered one."""
+    name = declared_name or REGISTERED_FILTER_NAMES.get(filter_id)
+    return f"{filter_id} ({name})" if name else str(filter_id)
+
+
+def missing_filter_error(filter_ids: list[int], declared_names: list[str] | None = None) -> MissingFilterError:
+    """The error for data that needs the filters ``filter_ids``, which libhdf5 lacks here."""
+    names = declared_names or [""] * len(filter_ids)
+    labels = ", ".join(filter_label(i, n) for i, n in zip(filter_ids, names))
+    return MissingFilterError(f"HDF5 filter {labels} is not available here (neither a codec, hdf5plugin nor "
+                              f"libhdf5's plugin path provides it), so its data cannot be read; h5py on this "
+                              f"machine cannot read it either")
 _file_counter = itertools.count()
 
 
@@ -189,8 +215,20 @@ class HDF5FilterPipeline(Codec):
         the chunk's size (what :meth:`decode` checks first), without decoding it."""
         self._check_outer_decompression(*reversed(self._split_mask(buf)))
 
+    def _check_available(self, filter_mask: int) -> None:
+        """A :class:`MissingFilterError` naming the filters this chunk needs (those the mask does
+        not mark skipped) that libhdf5 lacks here, before libhdf5 fails with its own words."""
+        missing = getattr(self._local, "missing", None)
+        if missing is None:
+            missing = [i for i, f in enumerate(self.filters) if not h5py.h5z.filter_avail(f[0])]
+            self._local.missing = missing
+        needed = [self.filters[i][0] for i in missing if not filter_mask & (1 << i)]
+        if needed:
+            raise missing_filter_error(needed)
+
     def decode_stored(self, stored: bytes, filter_mask: int = 0) -> bytes:
         """Decode a chunk as HDF5 stored it, skipping the filters ``filter_mask`` marks."""
+        self._check_available(filter_mask)
         self._check_outer_decompression(stored, filter_mask)
         scratch = self._scratch(mandatory=False)
         data = np.empty(self.chunk_shape, dtype=self.dtype)
@@ -220,6 +258,7 @@ class HDF5FilterPipeline(Codec):
 
     def encode(self, buf):
         """Encode typed chunk data with the pipeline (every filter applied, none optional)."""
+        self._check_available(0)
         scratch = self._scratch(mandatory=True)
         data = np.frombuffer(memoryview(buf).cast("B"), dtype=self.dtype).reshape(self.chunk_shape)
         scratch.dataset.write_direct(np.ascontiguousarray(data))

@@ -1,12 +1,14 @@
 """The h5py-compatible facade: pynwb and any h5py code read translated files unchanged.
 
 One module per HDF5 concept, as in h5py: ``files``, ``group``, ``dataset``, ``attrs``,
-``selections`` (indexing rules), ``references``, ``dtypes``; ``hierarchy`` indexes the tree.
+``datatype`` (committed datatypes), ``selections`` (indexing rules), ``references``, ``dtypes``;
+``hierarchy`` indexes the tree.
 """
 
 from lindi_core.facade import hdmf_compat
 from lindi_core.facade.attrs import LindiH5pyAttributes
 from lindi_core.facade.dataset import LindiH5pyDataset
+from lindi_core.facade.datatype import LindiH5pyDatatype
 from lindi_core.facade.files import LindiH5pyFile
 from lindi_core.facade.group import (
     LindiH5pyExternalLink,
@@ -21,6 +23,7 @@ hdmf_compat.install()
 __all__ = [
     "LindiH5pyAttributes",
     "LindiH5pyDataset",
+    "LindiH5pyDatatype",
     "LindiH5pyExternalLink",
     "LindiH5pyFile",
     "LindiH5pyGroup",

@@ -15,7 +15,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from lindi_core.errors import LindiError, ReferenceFormatError, UnsupportedTypeError
+from lindi_core.errors import LindiError, ReferenceFormatError, UnreadableObjectError, UnsupportedTypeError
 from lindi_core.facade.dtypes import dtype_from_description
 from lindi_core.facade.references import reference_from_json, references_array
 from lindi_core.format import annotations as ann
@@ -48,11 +48,15 @@ class LindiH5pyAttributes(h5py.AttributeManager):
         zattrs = self._zattrs()
         if name in ann.SPECIAL_ATTRIBUTE_KEYS or name not in zattrs:
             raise KeyError(f"Unable to synchronously open attribute (can't locate attribute: '{name}')")
+        reason = ann.unreadable_attribute_reason(zattrs[name])
+        if reason is not None:  # listed, as h5py lists it, but its value did not translate
+            raise UnreadableObjectError(f"attribute {name!r} cannot be read: {reason}", object_path=self._owner.name)
         try:
             described = (zattrs.get(ann.ATTR_DTYPES) or {}).get(name)
             return decode_attribute(zattrs[name], described)
         except UnsupportedTypeError as exc:
-            raise UnsupportedTypeError(f"attribute {name!r} of {self._owner.name!r} cannot be read: {exc}") from exc
+            raise UnsupportedTypeError(f"attribute {name!r} cannot be read: {exc.detail}",
+                                       object_path=self._owner.name) from exc
         except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as exc:
             if isinstance(exc, LindiError):
                 raise
@@ -93,8 +97,13 @@ class LindiH5pyAttributes(h5py.AttributeManager):
         except KeyError:
             return default
 
-    def get_id(self, name: str):
-        raise NotImplementedError("attribute ids are HDF5 handles; a translated file has none")
+    def get_id(self, name: str) -> AttributeId:
+        """The attribute's type and shape, as h5py's ``AttrID`` tells them (a translated file
+        has no HDF5 handle to give)."""
+        name = _name(name)
+        value = self[name]
+        described = (self._zattrs().get(ann.ATTR_DTYPES) or {}).get(name)
+        return AttributeId(name, value, dtype_from_description(described) if described is not None else None)
 
     def __setitem__(self, name: str, value: Any) -> None:
         self.create(name, value)
@@ -108,21 +117,54 @@ class LindiH5pyAttributes(h5py.AttributeManager):
     def create(self, name: str, data: Any, shape: Any = None, dtype: Any = None) -> None:
         """Create (or replace) an attribute, with the type h5py would give it."""
         self._owner._file._require_writable("create attribute")
+        from lindi_core.facade.datatype import plain_dtype
         from lindi_core.facade.writing import set_attribute
 
-        set_attribute(self._owner._file, self._owner._zpath, _name(name), data, dtype=dtype, shape=shape)
+        set_attribute(self._owner._file, self._owner._zpath, _name(name), data, dtype=plain_dtype(dtype), shape=shape)
 
     def modify(self, name: str, value: Any) -> None:
         """Change an attribute's value, keeping its type when it exists (as h5py does)."""
         if name in self:
-            existing = self[name]
-            dtype = existing.dtype if isinstance(existing, (np.ndarray, np.generic, h5py.Empty)) else None
-            self.create(name, value, dtype=dtype)
+            # The attribute's type, not its value's: a fixed-length string's value is only as
+            # long as its text, and a variable-length one's (str) does not tell its encoding.
+            self.create(name, value, dtype=self.get_id(name).dtype)
         else:
             self.create(name, value)
 
     def __repr__(self) -> str:
         return f"<Attributes of HDF5 object at {id(self._owner)}>"
+
+
+class AttributeId:
+    """What code reads from h5py's ``attrs.get_id(name)``: ``name``, ``dtype`` (the HDF5 type,
+    with h5py's metadata: a fixed-length string's declared length, a variable-length string's
+    encoding) and ``shape`` (None for an empty attribute)."""
+
+    def __init__(self, name: str, value: Any, dtype: np.dtype | None):
+        self.name = name.encode("utf-8")
+        self.dtype = dtype if dtype is not None else value_dtype(value)
+        self.shape = value_shape(value, self.dtype)
+
+
+def value_dtype(value: Any) -> np.dtype:
+    """The HDF5 type h5py gives an attribute read back as ``value`` with no type recorded."""
+    if isinstance(value, str):
+        return h5py.string_dtype("utf-8")
+    if isinstance(value, h5py.RegionReference):
+        return h5py.regionref_dtype
+    if isinstance(value, h5py.Reference):
+        return h5py.ref_dtype
+    return value.dtype  # NumPy values and h5py.Empty
+
+
+def value_shape(value: Any, dtype: np.dtype) -> tuple[int, ...] | None:
+    """The dataspace shape of an attribute whose value is ``value`` and type ``dtype``."""
+    if isinstance(value, h5py.Empty):
+        return None
+    shape = np.shape(value) if isinstance(value, np.ndarray) else ()
+    if dtype.subdtype is not None:  # an array type's own axes are not the dataspace's
+        shape = shape[: len(shape) - len(dtype.subdtype[1])]
+    return tuple(shape)
 
 
 def _nan_aware(value: Any) -> Any:
@@ -154,7 +196,8 @@ def decode_attribute(value: Any, description: Any = None) -> Any:
     if description is None:
         return _default_decode(value)
     dtype = dtype_from_description(description)
-    return _typed(value, dtype)
+    # h5py reads an attribute of an HDF5 array type as values of its base type, the array's axes last
+    return _typed(value, dtype.base if dtype.subdtype is not None else dtype)
 
 
 def _from_base64(value: dict, description: Any) -> Any:
@@ -194,7 +237,7 @@ def _default_decode(value: Any) -> Any:
     if isinstance(value, list):
         flat = list(_flatten(value))
         if flat and all(isinstance(v, str) and v not in ann.NAN_STRINGS for v in flat):
-            return np.array(value, dtype=object)
+            return np.array(value, dtype=h5py.string_dtype("utf-8"))
         if not flat:
             return np.array(value, dtype=object) if value == [] else np.array(value)
         if all(isinstance(v, bool) for v in flat):

@@ -18,7 +18,7 @@ import numpy as np
 _COPIED_COMPRESSION = ("gzip", "lzf")  # filters a new dataset here can have; others are left off
 
 
-def copy_from_hdf5(source: h5py.Group | h5py.Dataset, target_group: Any, name: str, *, shallow: bool = False,
+def copy_from_hdf5(source: h5py.Group | h5py.Dataset | h5py.Datatype, target_group: Any, name: str, *, shallow: bool = False,
                    without_attrs: bool = False, expand_soft: bool = False, expand_external: bool = False) -> None:
     copied: dict[int, str] = {}  # object address in the source file -> path of its copy
     _copy(source, target_group, name, copied, levels=1 if shallow else None, without_attrs=without_attrs,
@@ -31,14 +31,24 @@ def _copy(source: Any, target_group: Any, name: str, copied: dict[int, str], lev
     if address in copied:
         target_group[name] = target_group.file[copied[address]]
         return
-    if isinstance(source, h5py.Dataset):
+    if isinstance(source, h5py.Dataset) and source.dtype.subdtype is not None:
+        # h5py creates datasets of an array type without data (nor fill value): written after
+        made = target_group.create_dataset(name, shape=source.shape, **_layout(source))
+        if source.shape and source.size:
+            made[...] = source[...]
+        elif source.shape == ():
+            made[()] = source[()]
+    elif isinstance(source, h5py.Dataset):
         made = target_group.create_dataset(name, data=source[()], **_layout(source))
+    elif isinstance(source, h5py.Datatype):  # a committed datatype: committed again here
+        target_group[name] = source.dtype
+        made = target_group[name]
     else:
         made = target_group.create_group(name, track_order=_tracks_order(source))
     copied[address] = made.name
     if not options["without_attrs"]:
         _copy_attributes(source, made)
-    if isinstance(source, h5py.Dataset) or levels == 0:
+    if isinstance(source, (h5py.Dataset, h5py.Datatype)) or levels == 0:
         return
     for member in source:
         link = source.get(member, getlink=True)
@@ -57,7 +67,8 @@ def _layout(source: h5py.Dataset) -> dict[str, Any]:
                        fletcher32=source.fletcher32)
         if source.compression in _COPIED_COMPRESSION:
             options.update(compression=source.compression, compression_opts=source.compression_opts)
-    if source.dtype.kind != "O" and source.dtype.fields is None and source.shape != ():
+    # (an array type's fill value is one h5py neither reads nor writes as such)
+    if source.dtype.kind != "O" and source.dtype.fields is None and source.dtype.subdtype is None and source.shape != ():
         options["fillvalue"] = source.fillvalue
     return options
 

@@ -21,22 +21,36 @@ import zarr
 
 from lindi_core.codecs.bounded import decode_chunk
 from lindi_core.codecs.fast_decode import chunk_decoder
-from lindi_core.errors import ChunkDecodeError, LindiError, ReferenceFormatError, UnsupportedTypeError
+from lindi_core.errors import (
+    ChunkDecodeError,
+    LindiError,
+    ReferenceFormatError,
+    UnreadableObjectError,
+    UnsupportedTypeError,
+)
 from lindi_core.facade import dims, dtypes, selections, writing
 from lindi_core.facade import values as h5values
 from lindi_core.facade.base import FacadeObject
 from lindi_core.facade.dataset_id import LindiDatasetID
 from lindi_core.facade.dtypes import dataset_dtype, storage_dtype
 from lindi_core.facade.references import LindiH5pyReference, reference_from_json, region_selection
+from lindi_core.facade.selections import with_element_axes
 from lindi_core.format import annotations as ann
 from lindi_core.format.refs import join_key, split_key
 from lindi_core.store.direct_read import parse_fill_value
 from lindi_core.store.metadata_checks import check_array_metadata
+from lindi_core.translate import dtypes as translate_dtypes
 
 if TYPE_CHECKING:
     from lindi_core.facade.files import LindiH5pyFile
 
 _FILTER_NAMES = {"zlib": "gzip", "gzip": "gzip", "lindi_core.hdf5_filters": None}
+
+
+# HDF5 filters h5py names (h5py._hl.filters._COMP_FILTERS); a dataset with any other reports
+# compression "unknown". Object codecs re-encode values and stand for no HDF5 filter.
+_H5PY_NAMED_FILTERS = frozenset({1, 2, 3, 4, 6, 32000})
+_OBJECT_CODEC_IDS = frozenset({"vlen-utf8", "vlen-bytes", "vlen-array", "json2"})
 
 
 class LindiH5pyDataset(FacadeObject, h5py.Dataset):
@@ -78,7 +92,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         try:
             dtype = dataset_dtype(self._zarray, zattrs)
         except UnsupportedTypeError as exc:
-            raise UnsupportedTypeError(f"dataset {self.name!r} cannot be read: {exc}") from exc
+            raise UnsupportedTypeError(f"its type cannot be read: {exc.detail}", object_path=self.name) from exc
         except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
             if isinstance(exc, LindiError):
                 raise
@@ -110,7 +124,29 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             return None
         if self._is_scalar:
             return ()
-        return tuple(self._zarray["shape"])
+        return self._dataset_axes(self._zarray["shape"])
+
+    @property
+    def _element_shape(self) -> tuple[int, ...]:
+        """The shape of one element: that of an HDF5 array type (its Zarr array ends with these
+        axes, spec section 4), else ``()``."""
+        zattrs = self._zattrs()
+        description = zattrs.get(ann.HDF5_DTYPE)
+        if not (isinstance(description, dict) and "array" in description):
+            return ()  # decided without resolving the type (which may read values: LINDI 0.4's references)
+        if ann.UNREADABLE in zattrs:
+            return ()  # its stand-in Zarr array holds whole elements as opaque items (spec section 8)
+        sub = self.dtype.shape
+        zshape = self._zarray["shape"]
+        if sub and (len(zshape) < len(sub) + 1 or tuple(zshape[len(zshape) - len(sub):]) != sub
+                    or tuple(self._zarray["chunks"][len(zshape) - len(sub):]) != sub):
+            raise ReferenceFormatError(f"dataset {self.name!r}: its array type {self.dtype} needs Zarr shape and "
+                                       f"chunks ending with {list(sub)}, not {zshape} / {self._zarray['chunks']}")
+        return sub
+
+    def _dataset_axes(self, zarr_axes: list[int]) -> tuple[int, ...]:
+        """Zarr shape or chunks -> the dataset's (without an array type's own axes)."""
+        return tuple(zarr_axes[: len(zarr_axes) - len(self._element_shape)])
 
     @property
     def size(self) -> int | None:
@@ -141,7 +177,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         zattrs = self._zattrs()
         if self._is_null or self._is_scalar or (ann.HDF5_CHUNKS in zattrs and zattrs[ann.HDF5_CHUNKS] is None):
             return None
-        return tuple(self._zarray["chunks"])
+        return self._dataset_axes(self._zarray["chunks"])
 
     @property
     def maxshape(self) -> tuple | None:
@@ -162,6 +198,10 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         if fill is None:
             return np.zeros((), dtype)[()]
         try:
+            if self._opaque_member_view() is not None:
+                return _with_array_members(np.asarray(self._zarr().fill_value).reshape(()), dtype)[()]
+            if dtype.subdtype is not None:  # an array type: the fill value of its entries in each
+                return np.full(dtype.shape, np.asarray(self._zarr().fill_value).astype(dtype.base), dtype.base)
             return self._as_h5py(np.asarray(self._zarr().fill_value).reshape(()))[()]
         except (TypeError, ValueError, OverflowError) as exc:
             if isinstance(exc, LindiError):
@@ -190,6 +230,10 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         for filter_id, name in ((1, "gzip"), (32000, "lzf"), (4, "szip")):
             if filter_id in ids:
                 return name
+        # h5py's word for a pipeline holding a filter it has no name for (a plugin's)
+        plugin_codecs = set(codec_ids) - {"shuffle", "fletcher32", "lindi_core.hdf5_filters", "lindi_core.unreadable"}
+        if plugin_codecs - _OBJECT_CODEC_IDS or any(i not in _H5PY_NAMED_FILTERS for i in ids):
+            return "unknown"
         return None
 
     @property
@@ -289,8 +333,8 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             data = h5values.extract_fields(data, selection.fields)
         if new_dtype is not None:
             data = h5values.cast(data, np.dtype(new_dtype))
-        elif not selection.fields and dtype.metadata and isinstance(data, np.ndarray) and data.dtype == dtype:
-            data = data.view(dtype)  # h5py's marks (vlen=str, enum=..., ref=...) on the array's type too
+        elif not selection.fields and dtype.base.metadata and isinstance(data, np.ndarray) and data.dtype == dtype.base:
+            data = data.view(dtype.base)  # h5py's marks (vlen=str, enum=..., ref=...) on the array's type too
         scalar_result = (self.shape == () and _only_field_names(args)) or (
             selection.mask is None and self.shape != () and len(selection.shape_drops) == len(self.shape))
         if scalar_result:
@@ -310,6 +354,8 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         become a :class:`ChunkDecodeError` naming the dataset; the selection was checked before."""
         try:
             yield
+        except UnreadableObjectError as exc:  # a filter missing here, a type without a Zarr form
+            raise exc.located(self._name) from exc.__cause__
         except LindiError:
             raise
         except (ValueError, TypeError, RuntimeError, OSError, LookupError, ArithmeticError, EOFError, zlib.error) as exc:
@@ -317,10 +363,24 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
                                    f"{type(exc).__name__}: {exc}") from exc
 
     def _read(self, selection: selections.Selection) -> np.ndarray:
+        reason = ann.unreadable_reason(self._zattrs().get(ann.UNREADABLE))
+        if reason is not None:  # translated without readable values: refuse, as h5py would
+            raise UnreadableObjectError(f"dataset cannot be read: {reason}", object_path=self._name)
         with self._decoding():
             return self._read_decoded(selection)
 
     def _read_decoded(self, selection: selections.Selection) -> np.ndarray:
+        sub = self._element_shape
+        if sub:  # an array type: its own axes are read whole, after the dataset's
+            if self._is_scalar:
+                whole = self._inline_single_chunk()
+                return (whole if whole is not None else np.asarray(self._zarr()[...])).reshape(sub)
+            data = self._read_zarr_selection(with_element_axes(selection, sub))
+            return data.reshape((-1,) + sub) if selection.mask is not None else data
+        return self._read_zarr_selection(selection)
+
+    def _read_zarr_selection(self, selection: selections.Selection) -> np.ndarray:
+        """A selection of the Zarr array's axes (for an array type, its element axes included)."""
         whole = self._inline_single_chunk()
         if whole is not None:
             return _index_numpy(whole, selection, self._is_scalar)
@@ -413,7 +473,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
 
     def _as_h5py(self, raw: np.ndarray) -> np.ndarray:
         """Values as Zarr decoded them -> values as h5py returns them."""
-        dtype = self.dtype
+        dtype = self.dtype.base  # h5py returns an array type's elements as axes of their base type
         ref_kind = h5py.check_ref_dtype(dtype)
         if ref_kind is not None:
             region = ref_kind is h5py.RegionReference
@@ -422,6 +482,8 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             return raw.view(dtype)  # a type Zarr has no name for (long double), stored as its bytes
         if dtype.fields is not None and raw.dtype.fields is None:  # JSON rows
             return h5values.rows_to_structured(raw, dtype)
+        if dtype.fields is not None and raw.dtype != dtype and self._opaque_member_view() is not None:
+            return _with_array_members(raw, dtype)
         string = h5py.check_string_dtype(dtype)
         if string is not None and dtype.kind == "O":
             return h5values.map_objects(raw, h5values.to_bytes)
@@ -467,6 +529,9 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             self._after_rewrite()
             return
         array = self._zarr()
+        if dtype.subdtype is not None:
+            self._write_array_type(array, selection, value)
+            return
         if h5py.check_string_dtype(dtype) is not None and dtype.kind == "O":
             value = np.vectorize(lambda v: v.decode("utf-8") if isinstance(v, bytes) else str(v), otypes=[object])(
                 np.asarray(value, dtype=object))
@@ -474,6 +539,9 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             value = np.asarray(dtypes.converted_for_write(value, dtype))
         else:  # a list or a scalar is made an array of the dataset's type, as h5py makes it
             value = np.asarray(value, dtype=dtype.base)
+        view = self._opaque_member_view()
+        if view is not None:  # array members stored as opaque bytes: the same bytes, in Zarr's type
+            value = np.ascontiguousarray(np.asarray(value, dtype=dtype)).view(view)
         # Checked whole before anything is written: a value of the wrong size is refused.
         value = selections.broadcast_for_write(value, selection, self.shape)
         stored = storage_dtype(self._zarray)
@@ -485,6 +553,36 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             array.vindex[selection.mask] = value
         else:
             array.set_orthogonal_selection(selection.axes, value)
+        self._whole = None
+
+    def _opaque_member_view(self) -> np.dtype | None:
+        """The type Zarr stores a compound with array members in (spec section 4: those members
+        opaque), when the dataset is stored so; else None."""
+        view = translate_dtypes.opaque_member_view(self.dtype)
+        return view if view is not None and isinstance(self._zarray.get("dtype"), list) else None
+
+    def _write_array_type(self, array: zarr.Array, selection: selections.Selection, value: Any) -> None:
+        """A write to a dataset of an HDF5 array type: each element given whole (h5py's rule:
+        the value's last axes are the element's), placed by h5py's broadcasting of the rest."""
+        sub = self._element_shape
+        base = self.dtype.base
+        value = np.asarray(dtypes.converted_for_write(value, base) if isinstance(value, np.ndarray) else value)
+        value = value.astype(base, copy=False)
+        if value.ndim < len(sub) or value.shape[value.ndim - len(sub):] != sub:
+            raise TypeError(f"When writing to array types, last N dimensions have to match (got "
+                            f"{value.shape[max(0, value.ndim - len(sub)):]}, but should be {sub})")
+        leading = value.shape[: value.ndim - len(sub)]
+        if not leading and self.shape != () and (selection.mask is not None or len(selection.shape_drops) < len(self.shape)):
+            raise TypeError("Scalar broadcasting is not supported for array dtypes")
+        # Which given element goes where: h5py's broadcasting applied to the elements' positions.
+        positions = selections.broadcast_for_write(np.arange(math.prod(leading)).reshape(leading), selection, self.shape)
+        elements = value.reshape((-1,) + sub)[positions]
+        if self._is_scalar:
+            array[...] = elements.reshape((1,) + sub)
+        elif selection.mask is not None:
+            array.vindex[with_element_axes(selection, sub).mask] = elements.reshape(-1)
+        else:
+            array.set_orthogonal_selection(with_element_axes(selection, sub).axes, elements)
         self._whole = None
 
     def _with_fields_set(self, selection: selections.Selection, value: Any) -> tuple[np.ndarray, selections.Selection]:
@@ -541,7 +639,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             if new < kept[axis]:
                 region = tuple(slice(new, kept[i]) if i == axis else slice(0, kept[i]) for i in range(len(shape)))
                 array[region] = array.fill_value
-        array.resize(tuple(shape))
+        array.resize(tuple(shape) + self._element_shape)
         self._zarray = self._file._rfs.metadata[join_key(self._zpath, ".zarray")]
         self._whole = None
 
@@ -566,6 +664,19 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
 
     def refresh(self) -> None:
         return None
+
+
+def _with_array_members(raw: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Compound records read with array members as opaque bytes -> records of ``dtype``."""
+    out = np.empty(raw.shape, dtype=dtype)
+    for name in dtype.names:
+        member = dtype.fields[name][0]
+        stored = raw[name]
+        if member.subdtype is not None and stored.dtype.kind == "V":
+            out[name] = np.ascontiguousarray(stored).view(member.base).reshape(raw.shape + member.shape)
+        else:
+            out[name] = stored
+    return out
 
 
 def _index_numpy(whole: np.ndarray, selection: selections.Selection, scalar: bool) -> np.ndarray:

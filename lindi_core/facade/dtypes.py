@@ -22,12 +22,10 @@ from lindi_core.translate.hdf5_types import numpy_description
 def dtype_from_description(description: Any) -> np.dtype:
     """The h5py dtype a type description (spec section 10) stands for."""
     if isinstance(description, str):
-        return np.dtype(description)
+        return with_string_marks(np.dtype(description))
     if isinstance(description, dict):
         if "string" in description:
-            if "length" in description:
-                return h5py.string_dtype(description["string"], int(description["length"]))
-            return h5py.string_dtype(description["string"])
+            return string_dtype(description["string"], description.get("length"))
         if "enum" in description:
             return h5py.enum_dtype({k: int(v) for k, v in description["enum"].items()},
                                    basetype=np.dtype(description["base"]))
@@ -72,6 +70,34 @@ def _float_dtype(description: dict) -> np.dtype:
                                f"read here without converting them")
 
 
+def string_dtype(encoding: str, length: Any = None) -> np.dtype:
+    """h5py's dtype for an HDF5 string type, with the metadata h5py reads back: for fixed-length
+    strings ``h5py_encoding`` whatever the encoding (``h5py.string_dtype("ascii", n)`` itself
+    leaves it out for ASCII, but h5py marks the types it reads from a file)."""
+    if length is None:
+        return h5py.string_dtype(encoding)
+    return np.dtype(f"S{int(length)}", metadata={"h5py_encoding": encoding})
+
+
+def with_string_marks(dtype: np.dtype) -> np.dtype:
+    """``dtype`` with h5py's ``h5py_encoding`` mark on its fixed-length byte strings (HDF5
+    strings: a type string ``|S<n>`` stands for an ASCII one), compound members and array
+    types included, as h5py reports every string type it reads."""
+    if dtype.fields is not None:
+        formats = [with_string_marks(dtype.fields[name][0]) for name in dtype.names]
+        if all(new is dtype.fields[name][0] for new, name in zip(formats, dtype.names)):
+            return dtype
+        return np.dtype({"names": list(dtype.names), "formats": formats,
+                         "offsets": [dtype.fields[name][1] for name in dtype.names], "itemsize": dtype.itemsize})
+    if dtype.subdtype is not None:
+        base, shape = dtype.subdtype
+        marked = with_string_marks(base)
+        return dtype if marked is base else np.dtype((marked, shape))
+    if dtype.kind == "S" and dtype.metadata is None:
+        return string_dtype("ascii", dtype.itemsize)
+    return dtype
+
+
 def dataset_dtype(zarray: dict, zattrs: dict) -> np.dtype:
     """The dtype h5py reports for a translated dataset (our files and LINDI 0.4's)."""
     description = zattrs.get(ann.HDF5_DTYPE)
@@ -83,12 +109,12 @@ def dataset_dtype(zarray: dict, zattrs: dict) -> np.dtype:
                          for name, t in compound])
     zdtype = zarray.get("dtype")
     if isinstance(zdtype, list):
-        return zarr_dtype(zdtype)
+        return with_string_marks(zarr_dtype(zdtype))
     if zdtype == "|O":
         return _object_dtype(zarray)
     if isinstance(zdtype, str) and zdtype[1:2] == "U":  # LINDI 0.4's scalar strings
-        return h5py.string_dtype("utf-8")
-    return np.dtype(zdtype)
+        return string_dtype("utf-8")
+    return with_string_marks(np.dtype(zdtype))
 
 
 def storage_dtype(zarray: dict) -> np.dtype:
@@ -98,15 +124,15 @@ def storage_dtype(zarray: dict) -> np.dtype:
 
 def _lindi_field(type_string: str) -> np.dtype:
     if type_string == "object":
-        return h5py.string_dtype("utf-8")
-    return np.dtype(type_string)
+        return string_dtype("utf-8")
+    return with_string_marks(np.dtype(type_string))
 
 
 def _object_dtype(zarray: dict) -> np.dtype:
     """Object arrays written without a type description: LINDI 0.4's and kerchunk's."""
     codec = (zarray.get("filters") or [{}])[0].get("id")
     if codec == "vlen-bytes":
-        return h5py.string_dtype("ascii")
+        return string_dtype("ascii")
     if codec == "vlen-array":
         return h5py.vlen_dtype(np.dtype(zarray["filters"][0]["dtype"]))
     # vlen-utf8 and LINDI 0.4's json2 strings (json2 reference arrays carry no marker in

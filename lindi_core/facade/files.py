@@ -28,6 +28,7 @@ import zarr.core.sync  # its exit hook stops the event loop; ours (registered af
 
 from lindi_core.errors import LindiError
 from lindi_core.facade.dataset import LindiH5pyDataset
+from lindi_core.facade.datatype import LindiH5pyDatatype
 from lindi_core.facade.dtypes import storage_dtype
 from lindi_core.facade.group import (
     LindiH5pyExternalLink,
@@ -35,7 +36,15 @@ from lindi_core.facade.group import (
     LindiH5pyHardLink,
     LindiH5pySoftLink,
 )
-from lindi_core.facade.hierarchy import DATASET, ExternalTarget, Hierarchy, Link, path_parts
+from lindi_core.facade.hierarchy import (
+    DATASET,
+    DATATYPE,
+    LEAF_KINDS,
+    ExternalTarget,
+    Hierarchy,
+    Link,
+    path_parts,
+)
 from lindi_core.facade.references import LindiH5pyReference
 from lindi_core.format import jsonio, temporaries
 from lindi_core.format.refs import ReferenceFileSystem, join_key
@@ -426,7 +435,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         key = (zpath, name)
         obj = self._objects.get(key)
         if obj is None:
-            cls = LindiH5pyDataset if self._kind(zpath) == DATASET else LindiH5pyGroup
+            cls = {DATASET: LindiH5pyDataset, DATATYPE: LindiH5pyDatatype}.get(self._kind(zpath), LindiH5pyGroup)
             obj = cls(self, zpath, name)
             self._objects[key] = obj
         return obj
@@ -449,7 +458,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         if depth > _MAX_LINK_DEPTH:
             raise KeyError(f"Unable to synchronously open object (too many links resolving '{original}')")
         for index, part in enumerate(parts):
-            if self._kind(zpath) == DATASET:
+            if self._kind(zpath) in LEAF_KINDS:
                 raise KeyError(f"Unable to synchronously open object (component not found: '{original}')")
             child = join_key(zpath, part)
             if child not in self._hierarchy.kinds:
@@ -474,7 +483,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
             parent = self._resolve(base, ("/" if name.startswith("/") else "") + "/".join(parts[:-1]) or ".")
         except (KeyError, ExternalTarget):
             return None
-        if self._kind(parent[0]) == DATASET:
+        if self._kind(parent[0]) in LEAF_KINDS:
             return None
         return join_key(parent[0], parts[-1])
 

@@ -10,7 +10,8 @@ import h5py
 import numpy as np
 
 from lindi_core.facade.base import FacadeObject
-from lindi_core.facade.hierarchy import DATASET, ExternalTarget, path_parts
+from lindi_core.facade.datatype import plain_dtype
+from lindi_core.facade.hierarchy import LEAF_KINDS, ExternalTarget, path_parts
 from lindi_core.format import annotations as ann
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
             else:
                 reason = f"object {posixpath.basename(link.path.rstrip('/'))!r} doesn't exist"
             raise RuntimeError(f"Can't get deprecated info for object ({reason})") from None
-        return h5py.Dataset if isinstance(obj, h5py.Dataset) else h5py.Group
+        return next(cls for cls in (h5py.Dataset, h5py.Datatype, h5py.Group) if isinstance(obj, cls))
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, (str, bytes)) or not self._file._is_open:
@@ -141,7 +142,7 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
             result = func(child_relative, self._file._object_at(child_zpath, used))
             if result is not None:
                 return result
-            if self._file._kind(child_zpath) != DATASET:
+            if self._file._kind(child_zpath) not in LEAF_KINDS:
                 stack.append((child_zpath, child_relative, iter(sorted(hierarchy.child_names(child_zpath)))))
         return None
 
@@ -166,7 +167,7 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
                     if link.kind != "hard":
                         continue
                     child_zpath = link.path.strip("/")
-                if child_zpath in seen or self._file._kind(child_zpath) == DATASET:
+                if child_zpath in seen or self._file._kind(child_zpath) in LEAF_KINDS:
                     continue
                 seen.add(child_zpath)
                 result = walk(child_zpath, child_relative)
@@ -217,7 +218,7 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
             raise TypeError(f"create_dataset() got unexpected arguments {sorted(unknown)}")
         if kwargs.get("scaleoffset") is not None or kwargs.get("external"):
             raise ValueError("scaleoffset and external storage cannot be written to a reference file system")
-        create_dataset(self._file, self._child_zpath(name), shape=shape, dtype=dtype, data=data,
+        create_dataset(self._file, self._child_zpath(name), shape=shape, dtype=plain_dtype(dtype), data=data,
                        extra_attrs=_creation_order_annotation(kwargs.get("track_order"), links=False),
                        **{k: v for k, v in kwargs.items() if k in known})
         return self[name]
@@ -249,7 +250,11 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
         from lindi_core.facade.writing import create_link
 
         zpath = self._child_zpath(name)
-        if isinstance(obj, h5py.SoftLink):
+        if isinstance(obj, np.dtype):  # h5py commits a NumPy type as a named datatype
+            from lindi_core.facade.writing import commit_datatype
+
+            commit_datatype(self._file, zpath, obj)
+        elif isinstance(obj, h5py.SoftLink):
             create_link(self._file, zpath, ann.SOFT_LINK, {"path": obj.path})
         elif isinstance(obj, h5py.ExternalLink):
             create_link(self._file, zpath, ann.EXTERNAL_LINK, {"file": obj.filename, "path": obj.path})
@@ -287,13 +292,17 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
         from lindi_core.facade.copying import copy_object
 
         source_obj = self[source] if isinstance(source, str) else source
-        if not isinstance(source_obj, (FacadeObject, h5py.Group, h5py.Dataset)):
-            raise TypeError(f"cannot copy a {type(source_obj).__name__}: a group or a dataset is needed")
+        if not isinstance(source_obj, (FacadeObject, h5py.Group, h5py.Dataset, h5py.Datatype)):
+            raise TypeError(f"cannot copy a {type(source_obj).__name__}: a group, a dataset or a datatype is needed")
         if isinstance(dest, LindiH5pyGroup):
             target_group, target_name = dest, name or source_obj.name.rsplit("/", 1)[-1]
         else:
             target_group, target_name = self, dest
         target_group._file._require_writable("copy object", error=OSError)
+        from lindi_core.facade.writing import leaf_above
+
+        if leaf_above(target_group._file, target_group._child_zpath(target_name)) is not None:
+            raise RuntimeError("Unable to synchronously copy object (message type not found)")  # libhdf5's error
         if not isinstance(source_obj, FacadeObject):  # an object of a plain HDF5 file
             from lindi_core.facade.copy_from_hdf5 import copy_from_hdf5
 

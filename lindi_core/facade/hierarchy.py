@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from lindi_core.format import annotations as ann
 from lindi_core.format.refs import ReferenceFileSystem, join_key, split_key
 
-GROUP, DATASET = "group", "dataset"
+GROUP, DATASET, DATATYPE = "group", "dataset", "datatype"
+LEAF_KINDS = frozenset({DATASET, DATATYPE})  # objects that hold no links
 
 
 
@@ -76,15 +77,17 @@ class Hierarchy:
     def add(self, path: str, kind: str) -> None:
         if path in self.kinds and path != "":
             return
-        self.kinds[path] = kind
         if kind == GROUP:
             self.children.setdefault(path, [])
             zattrs = self.rfs.metadata.get(join_key(path, ".zattrs")) or {}
+            if path and ann.NAMED_DATATYPE in zattrs:  # a committed datatype (spec §8)
+                kind = DATATYPE
             link = ann.link_annotation(zattrs)
             if link is not None:
                 key, body = link
                 kind_name = {ann.SOFT_LINK: "soft", ann.HARD_LINK: "hard", ann.EXTERNAL_LINK: "external"}[key]
                 self.links[path] = Link(kind_name, str(body.get("path", "")), body.get("file"))
+        self.kinds[path] = kind
         if path == "":
             return
         parent, name = split_key(path)

@@ -29,6 +29,15 @@ class Selection:
         return [i for i, a in enumerate(self.axes) if isinstance(a, numbers.Integral)]
 
 
+def with_element_axes(selection: Selection, element_shape: tuple[int, ...]) -> Selection:
+    """A selection of a dataset of an HDF5 array type, extended to its Zarr array, whose last
+    axes are the element's (spec section 4): those are selected whole."""
+    if selection.mask is not None:
+        mask = selection.mask.reshape(selection.mask.shape + (1,) * len(element_shape))
+        return Selection(mask=np.broadcast_to(mask, selection.mask.shape + element_shape), fields=selection.fields)
+    return Selection(axes=selection.axes + tuple(slice(0, n, 1) for n in element_shape), fields=selection.fields)
+
+
 def split_fields(args: Any) -> tuple[tuple, list[str]]:
     """Separate recarray-style field names from the index proper."""
     if not isinstance(args, tuple):

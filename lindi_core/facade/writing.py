@@ -21,6 +21,7 @@ import numpy as np
 import zarr
 
 from lindi_core.facade.dtypes import converted_for_write
+from lindi_core.facade.hierarchy import DATASET, LEAF_KINDS
 from lindi_core.facade.references import LindiH5pyReference, reference_from_json
 from lindi_core.facade.values import stored_as_bytes
 from lindi_core.format import annotations as ann
@@ -131,8 +132,25 @@ def _update_attrs(file: LindiH5pyFile, zpath: str, name: str, new: tuple[Any, An
 
 
 # -- groups and links ------------------------------------------------------------------------
+def leaf_above(file: LindiH5pyFile, zpath: str) -> str | None:
+    """The kind of the dataset or committed datatype ``zpath`` would lie below, if any: such
+    objects hold no links, and a key below them would not be an object (libhdf5 refuses)."""
+    parts = zpath.split("/")
+    for depth in range(1, len(parts)):
+        kind = file._kind("/".join(parts[:depth]))
+        if kind in LEAF_KINDS:
+            return kind
+    return None
+
+
+def _refuse_below_leaf(file: LindiH5pyFile, zpath: str, error: type[Exception], what: str) -> None:
+    if leaf_above(file, zpath) is not None:
+        raise error(f"Unable to {what} (message type not found)")  # libhdf5's error
+
+
 def create_group(file: LindiH5pyFile, zpath: str, extra_attrs: dict | None = None) -> None:
     """Create the group at ``zpath`` and any missing parents."""
+    _refuse_below_leaf(file, zpath, ValueError, "synchronously create group")
     parts = zpath.split("/")
     for depth in range(1, len(parts) + 1):
         path = "/".join(parts[:depth])
@@ -147,12 +165,34 @@ def create_group(file: LindiH5pyFile, zpath: str, extra_attrs: dict | None = Non
 
 
 def create_link(file: LindiH5pyFile, zpath: str, annotation: str, body: dict) -> None:
+    _refuse_below_leaf(file, zpath, OSError, "synchronously create link")
     if file._kind(zpath) is not None:
         raise OSError("Unable to synchronously create link (name already exists)")
     parent = zpath.rpartition("/")[0]
     if parent and file._kind(parent) is None:
         create_group(file, parent)
     create_group(file, zpath, {annotation: body})
+
+
+def commit_datatype(file: LindiH5pyFile, zpath: str, dtype: np.dtype) -> None:
+    """Store ``dtype`` at ``zpath`` as a committed datatype (``group[name] = dtype``): the type
+    libhdf5 would store, as h5py converts and reads it back, described in ``_NAMED_DATATYPE``."""
+    _refuse_below_leaf(file, zpath, KeyError, "commit datatype synchronously")
+    if file._kind(zpath) is not None:
+        raise KeyError("Unable to commit datatype synchronously (name already exists)")  # h5py's error
+    with _scratch_lock:  # h5py decides the stored type, exactly as it would for a real file
+        scratch = _scratch_file()
+        name = f"t{next(_scratch_counter)}"
+        try:
+            scratch[name] = dtype
+            stored = scratch[name].dtype
+        finally:
+            if name in scratch:
+                del scratch[name]
+    parent = zpath.rpartition("/")[0]
+    if parent and file._kind(parent) is None:
+        create_group(file, parent)
+    create_group(file, zpath, {ann.NAMED_DATATYPE: {"dtype": dtypes.describe(stored)}})
 
 
 def delete_object(file: LindiH5pyFile, zpath: str) -> None:
@@ -176,6 +216,7 @@ def delete_object(file: LindiH5pyFile, zpath: str) -> None:
 
 
 def move_object(file: LindiH5pyFile, source: str, dest: str) -> None:
+    _refuse_below_leaf(file, dest, ValueError, "move link")
     if file._kind(dest) is not None:
         raise ValueError("Unable to synchronously move object (destination object already exists)")
     parent = dest.rpartition("/")[0]
@@ -311,6 +352,9 @@ def create_dataset(file: LindiH5pyFile, zpath: str, shape: Any = None, dtype: An
                    chunks: Any = None, maxshape: Any = None, fillvalue: Any = None, compression: Any = None,
                    compression_opts: Any = None, shuffle: Any = None, fletcher32: Any = None,
                    extra_attrs: dict | None = None) -> None:
+    leaf = leaf_above(file, zpath)
+    if leaf is not None:  # h5py's error
+        raise TypeError(f"Incompatible object ({'Dataset' if leaf == DATASET else 'Datatype'}) already exists")
     if file._kind(zpath) is not None:
         raise ValueError("Unable to synchronously create dataset (name already exists)")
     if isinstance(data, h5py.Dataset):
@@ -318,6 +362,9 @@ def create_dataset(file: LindiH5pyFile, zpath: str, shape: Any = None, dtype: An
     if data is not None and not isinstance(data, np.ndarray):
         data = np.asarray(data, dtype=object) if _is_reference_value(data) else data
     dtype = np.dtype(dtype) if dtype is not None else (guess_dtype(data) if data is not None else np.dtype("f4"))
+    element, sub = dtypes.split_array_type(dtype)
+    if sub:
+        _check_array_type_creation(element, shape, data, fillvalue)
     if data is not None:
         data = _as_storable(data, dtype)
         if shape is not None and tuple(np.atleast_1d(shape)) != data.shape and math.prod(np.atleast_1d(shape)) == data.size:
@@ -355,9 +402,10 @@ def create_dataset(file: LindiH5pyFile, zpath: str, shape: Any = None, dtype: An
         zattrs[ann.HDF5_CHUNKS] = None
         zshape = list(shape)
         zchunks = list(virtual_chunk_shape(shape, dtype.itemsize, 16 << 20)) if all(shape) else [max(1, n) for n in shape]
+    zshape, zchunks = zshape + list(sub), zchunks + list(sub)  # an array type's axes last (spec section 4)
     if maxshape is not None and maxshape != shape:
         zattrs[ann.HDF5_MAXSHAPE] = list(maxshape)
-    family = dtypes.classify(dtype)
+    family = dtypes.classify(element)
     description = dtypes.describe(dtype)
     if not isinstance(description, str) or family not in dtypes.IN_PLACE:
         zattrs[ann.HDF5_DTYPE] = description
@@ -366,11 +414,25 @@ def create_dataset(file: LindiH5pyFile, zpath: str, shape: Any = None, dtype: An
         if pipeline:
             zattrs[ann.HDF5_FILTERS] = pipeline
     try:
-        _create_array(file, zpath, family, dtype, zshape, zchunks, zattrs, filters, fillvalue, data)
+        _create_array(file, zpath, family, element, zshape, zchunks, zattrs, filters, fillvalue, data)
     except BaseException:
         remove_keys(file, zpath)  # nothing of a dataset that could not be made is left behind
         raise
     file._hierarchy.add(zpath, "dataset")
+
+
+def _check_array_type_creation(element: np.dtype, shape: Any, data: Any, fillvalue: Any) -> None:
+    """What h5py refuses when creating a dataset of an HDF5 array type (it writes no data nor
+    fill value of such a type at creation), and element types kept only in place."""
+    if data is not None:
+        if shape is not None:
+            raise ValueError("Shape tuple is incompatible with data")
+        raise OSError("Can't synchronously write data (no appropriate function for conversion path)")
+    if fillvalue is not None:
+        raise ValueError("Unable to synchronously create dataset (no appropriate function for conversion path)")
+    if dtypes.classify(element) not in dtypes.IN_PLACE:
+        raise TypeError(f"datasets of an array type of {element} are not supported (only numbers, fixed-length "
+                        "strings, packed compounds and opaque types)")
 
 
 def _create_array(file: LindiH5pyFile, key: str, family: Any, dtype: np.dtype, zshape: list, zchunks: list,

@@ -36,13 +36,17 @@ HDF5_FILTERS = "_HDF5_FILTERS"
 # group or array .zattrs: {"links": bool, "attributes": bool} - the object lists its links or its
 # attributes in creation order (HDF5's order otherwise: by name)
 CREATION_ORDER = "_CREATION_ORDER"
+# array .zattrs: {"reason": text} - a dataset translated without readable values (a filter missing
+# where it was translated, a type with no Zarr form): reading it raises, naming the reason. As an
+# attribute value {"_UNREADABLE": {"reason": text}}: an attribute listed but not readable.
+UNREADABLE = "_UNREADABLE"
 REFERENCE_FIELD = "<REFERENCE>"  # _COMPOUND_DTYPE field type of an object reference (LINDI)
 REGION = "region"  # extra key in a _REFERENCE value: the selected region of a region reference
 
 LINDI_SPECIAL_KEYS = frozenset({SCALAR, SOFT_LINK, EXTERNAL_ARRAY_LINK, REFERENCE, COMPOUND_DTYPE})
 SPECIAL_ATTRIBUTE_KEYS = LINDI_SPECIAL_KEYS | frozenset(
     {HARD_LINK, EXTERNAL_LINK, NAMED_DATATYPE, HDF5_DTYPE, NULL_DATASPACE, ATTR_DTYPES, HDF5_CHUNKS, HDF5_MAXSHAPE,
-     HDF5_FILTERS, CREATION_ORDER}
+     HDF5_FILTERS, CREATION_ORDER, UNREADABLE}
 )
 
 # JSON has no NaN or infinities; LINDI 0.4 writes them as these strings.
@@ -73,6 +77,22 @@ def reference_value(path: str, object_id: str | None, source_object_id: str | No
     if region is not None:
         body[REGION] = region
     return {REFERENCE: body}
+
+
+def unreadable_reason(annotation: Any) -> str | None:
+    """Why a dataset is unreadable, from its ``_UNREADABLE`` annotation (``{"reason": text}``);
+    None when it has none."""
+    if annotation is None:
+        return None
+    reason = annotation.get("reason") if isinstance(annotation, dict) else None
+    return reason if isinstance(reason, str) else "the reference file gives no reason"
+
+
+def unreadable_attribute_reason(value: Any) -> str | None:
+    """Why an attribute is unreadable, when its value is ``{"_UNREADABLE": {"reason": text}}``."""
+    if isinstance(value, dict) and len(value) == 1 and UNREADABLE in value:
+        return unreadable_reason(value[UNREADABLE]) or "the reference file gives no reason"
+    return None
 
 
 def is_reference_value(value: Any) -> bool:

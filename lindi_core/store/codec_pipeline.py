@@ -20,7 +20,7 @@ import zarr
 from zarr.core.codec_pipeline import BatchedCodecPipeline
 from zarr.registry import register_pipeline
 
-from lindi_core.errors import ChunkDecodeError, LindiError
+from lindi_core.errors import ChunkDecodeError, LindiError, UnreadableObjectError
 
 _ZARR_DEFAULT = "zarr.core.codec_pipeline.BatchedCodecPipeline"
 
@@ -32,16 +32,25 @@ class LindiCodecPipeline(BatchedCodecPipeline):
         batch_info = list(batch_info)
         try:
             await super().read(batch_info, out, drop_axes)
+        except UnreadableObjectError as exc:  # a filter missing here: name the dataset
+            paths = [byte_getter.path for byte_getter, *_ in batch_info if _reads_reference_file(byte_getter)]
+            if not paths:
+                raise
+            raise exc.located("/" + _array_of(paths[0])) from exc.__cause__
         except (LindiError, MemoryError):
             raise
         except Exception as exc:
             paths = [byte_getter.path for byte_getter, *_ in batch_info if _reads_reference_file(byte_getter)]
             if not paths:
                 raise
-            array = paths[0].rsplit("/", 1)[0] if "/" in paths[0] else ""
+            array = _array_of(paths[0])
             raise ChunkDecodeError(f"array {array!r}: a chunk of {', '.join(repr(p) for p in paths[:4])}"
                                    f"{' ...' if len(paths) > 4 else ''} cannot be decoded: "
                                    f"{type(exc).__name__}: {exc}") from exc
+
+
+def _array_of(chunk_path: str) -> str:
+    return chunk_path.rsplit("/", 1)[0] if "/" in chunk_path else ""
 
 
 def _reads_reference_file(byte_getter: Any) -> bool:

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from lindi_core.codecs.fast_decode import ChunkDecoder
-from lindi_core.errors import ChunkDecodeError
+from lindi_core.errors import ChunkDecodeError, UnreadableObjectError
 from lindi_core.io import workers
 
 WINDOW_BYTES = 256 * 1024 * 1024
@@ -127,6 +127,8 @@ async def read_box(fetch: Callable[[str], Awaitable[Any]], decoder: ChunkDecoder
             decoded = decoder(encoded, transient=True).view(dtype).reshape(chunks)
         except ChunkDecodeError as exc:
             raise ChunkDecodeError(f"chunk {part.key!r}: {exc}") from exc
+        except UnreadableObjectError as exc:  # a filter missing here: no chunk of the array reads
+            raise exc.located("/" + array_path) from exc.__cause__
         except Exception as exc:  # a codec's own error type
             raise ChunkDecodeError(f"chunk {part.key!r} cannot be decoded: {exc}") from exc
         target[...] = decoded[part.within]

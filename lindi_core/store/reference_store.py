@@ -33,7 +33,7 @@ from zarr.core.buffer import Buffer, BufferPrototype
 
 import lindi_core.codecs  # noqa: F401  (registers our codecs and data types)
 from lindi_core.codecs.bounded import check_encoded_chunk, chunk_geometry
-from lindi_core.errors import ChunkDecodeError, ReferenceFormatError, TarFormatError
+from lindi_core.errors import ChunkDecodeError, ReferenceFormatError, TarFormatError, UnreadableObjectError
 from lindi_core.format import annotations as ann
 from lindi_core.format import jsonio
 from lindi_core.format.lindi_tar import looks_like_ustar
@@ -188,6 +188,15 @@ class ReferenceStore(Store):
     def discard_prefetched(self) -> None:
         self._prefetched.clear()
 
+    def _refuse_unreadable(self, array_path: str) -> None:
+        """A chunk of an array translated without readable values (``_UNREADABLE``, spec §8) is
+        not stored, so Zarr would give its fill value: raise instead, as its stored chunks'
+        codec does, rather than give a value of a dataset nobody could read."""
+        zattrs = self.rfs.metadata.get(join_key(array_path, ".zattrs"))
+        reason = ann.unreadable_reason(zattrs.get(ann.UNREADABLE)) if isinstance(zattrs, dict) else None
+        if reason is not None:
+            raise UnreadableObjectError(f"its values cannot be read: {reason}", object_path="/" + array_path)
+
     async def _value_bytes(self, key: str) -> bytes | None:
         prefetched = self._prefetched.pop(key, None)
         if prefetched is not None:
@@ -197,6 +206,8 @@ class ReferenceStore(Store):
         zarray = self.rfs.metadata.get(join_key(parent, ".zarray"))
         if value is None and zarray is not None and not name.startswith("."):
             value = await self._linked_chunk(parent, name, zarray)
+            if value is None:
+                self._refuse_unreadable(parent)
         if value is None:
             return None
         if isinstance(value, dict):

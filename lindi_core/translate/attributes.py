@@ -53,7 +53,14 @@ def encode_attributes(obj: h5py.HLObject, refs: ReferenceEncoder, source: str,
             out[name], needs_type = encode_value(value, dtype, refs)
         except TranslationError as exc:
             raise exc.located(source=source, object_path=obj.name) from None
-        except (OSError, TypeError, ValueError, UnicodeDecodeError) as exc:
+        except (TypeError, ValueError, UnicodeDecodeError) as exc:
+            if name is None:  # a name that is not UTF-8 cannot even be listed
+                raise TranslationError(f"attribute number {index} cannot be translated: {exc}", source=source,
+                                       object_path=obj.name) from exc
+            # Its value has no form in a reference file: listed, and raising when read (h5py too
+            # opens the object and raises only when such an attribute is read).
+            out[name], needs_type = unreadable_value(f"its value cannot be translated: {exc}"), False
+        except OSError as exc:  # libhdf5 failing to read it: a corrupt file
             what = f"attribute {name!r}" if name is not None else f"attribute number {index}"
             raise TranslationError(f"{what} cannot be translated: {exc}", source=source, object_path=obj.name) from exc
         if needs_type:
@@ -63,6 +70,11 @@ def encode_attributes(obj: h5py.HLObject, refs: ReferenceEncoder, source: str,
     if tracked:
         out[ann.CREATION_ORDER] = tracked
     return out
+
+
+def unreadable_value(reason: str) -> dict[str, Any]:
+    """The value of an attribute that is listed but cannot be read (spec §7), with the reason."""
+    return {ann.UNREADABLE: {"reason": reason}}
 
 
 def read_attribute(attr_id: h5py.h5a.AttrID, dtype: np.dtype) -> Any:

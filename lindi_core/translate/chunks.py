@@ -123,7 +123,7 @@ def chunked_refs(
         masks.append(info.filter_mask)
 
     dsid.chunk_iter(visit)
-    _check_unfiltered_sizes(dsid, chunk_shape, sizes)
+    _check_unfiltered_sizes(dsid, sizes)
     grid_shape = grid_of(list(shape), list(chunk_shape))
     if grid_shape is None:
         raise TranslationError(f"a chunk grid of shape {shape} / chunks {chunk_shape} has more cells than a "
@@ -134,7 +134,10 @@ def chunked_refs(
     table = ChunkTable(grid_shape)
     count = len(addresses)
     if count:
-        grid = np.frombuffer(coordinates, dtype=np.int64).reshape(count, len(chunk_shape))
+        grid = np.frombuffer(coordinates, dtype=np.int64).reshape(count, len(coordinates) // count)
+        # A dataset of an HDF5 array type has Zarr axes of its own past the dataset's (one chunk
+        # along each): its chunks sit at coordinate 0 there.
+        grid = np.pad(grid, ((0, 0), (0, len(chunk_shape) - grid.shape[1])))
         grid = grid // np.asarray(chunk_shape, dtype=np.int64)
         inside = np.all(grid < np.asarray(table.grid_shape, dtype=np.int64), axis=1)
         if table.grid_shape:
@@ -150,13 +153,13 @@ def chunked_refs(
     return table
 
 
-def _check_unfiltered_sizes(dsid: h5py.h5d.DatasetID, chunk_shape: tuple[int, ...], sizes: array) -> None:
+def _check_unfiltered_sizes(dsid: h5py.h5d.DatasetID, sizes: array) -> None:
     """Without filters a chunk is stored whole: a chunk index recording another size is corrupt.
     libhdf5 trusts the recorded size when it reads such a chunk, and copied the bytes past the
     end of its chunk buffer (the process crashed), so the sizes are checked before any read."""
     if dsid.get_create_plist().get_nfilters() or not sizes:
         return
-    chunk_bytes = dsid.get_type().get_size() * math.prod(chunk_shape)
+    chunk_bytes = dsid.get_type().get_size() * math.prod(_chunk_shape_of(dsid))
     recorded = np.frombuffer(sizes, dtype=np.int64)
     wrong = np.flatnonzero(recorded != chunk_bytes)
     if len(wrong):

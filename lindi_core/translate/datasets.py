@@ -27,10 +27,16 @@ from lindi_core.format import annotations as ann
 from lindi_core.format.array_metadata import zarr_dtype
 from lindi_core.format.refs import ReferenceFileSystem, join_key
 from lindi_core.translate import chunks as chunking
-from lindi_core.translate import dtypes, hdf5_types
+from lindi_core.translate import dtypes, hdf5_types, object_header
 from lindi_core.translate.attributes import encode_attributes, to_json
-from lindi_core.translate.filters import codecs_for_pipeline, pipeline_of
+from lindi_core.translate.filters import codecs_for_pipeline, missing_filters, pipeline_of
 from lindi_core.translate.references import ReferenceEncoder
+from lindi_core.translate.unreadable import (
+    Unrepresentable,
+    missing_filter_reason,
+    record_unreadable,
+    virtual_source_reason,
+)
 from lindi_core.translate.vlen_bounds import check_vlen_sizes
 
 Family = dtypes.Family
@@ -55,30 +61,48 @@ class DatasetContext:
 
 
 def translate_dataset(ctx: DatasetContext, dset: h5py.Dataset, key: str) -> None:
-    """Add the Zarr array for ``dset`` at ``key`` to the reference file system."""
-    try:
-        dtype = dset.dtype
-    except (TypeError, ValueError):
-        dtype = None  # h5py has no NumPy type for it: kept with its bytes in place (_Stored.unreadable)
-    try:
-        family = dtypes.classify(dtype) if dtype is not None else Family.OPAQUE
-    except TypeError as exc:
-        raise TranslationError(str(exc), source=ctx.source, object_path=dset.name) from None
+    """Add the Zarr array for ``dset`` at ``key`` to the reference file system.
+
+    A dataset a reference file cannot give the values of (its type has no Zarr form, or its
+    values must be read through a filter missing here) is recorded without them, raising when
+    read (:mod:`lindi_core.translate.unreadable`); a corrupt one fails the translation."""
     zattrs = encode_attributes(dset, ctx.refs, ctx.source, ctx.read_raw)
-    as_rows = family is Family.COMPOUND and _as_rows(ctx, dset)
-    if as_rows:
-        family = Family.COMPOUND_JSON  # small: in LINDI 0.4's form, which it reads (see ChunkOptions)
     try:
+        try:
+            dtype = dset.dtype
+        except (TypeError, ValueError) as exc:  # h5py has no NumPy type for it: its exact type kept
+            zattrs[ann.HDF5_DTYPE] = hdf5_types.exact_description(dset.id.get_type())
+            raise Unrepresentable(f"h5py has no NumPy type for its HDF5 type ({exc})") from None
+        converted = not hdf5_types.stored_as(dset.id.get_type(), dtype)
+        if converted and math.prod(dset.shape or ()) * dtype.itemsize > ctx.options.max_inline_read:
+            raise Unrepresentable(f"its values are stored as an HDF5 type that is not the bytes of {dtype} "
+                                  f"({hdf5_types.exact_description(dset.id.get_type())}): libhdf5 converts them, "
+                                  f"and they are larger than max_inline_read={ctx.options.max_inline_read}")
+        element, _ = dtypes.split_array_type(dtype)
+        try:
+            family = dtypes.classify(element)
+        except TypeError as exc:
+            raise Unrepresentable(str(exc)) from None
+        if element is not dset.dtype and family not in dtypes.IN_PLACE:
+            raise Unrepresentable(f"datasets of HDF5 array type {dset.dtype} are translated only for elements of "
+                                  "numbers, fixed-length strings, packed compounds and opaque types")
+        if family is Family.COMPOUND_JSON and dtypes.opaque_member_view(element) is not None:
+            family = Family.COMPOUND  # array members: referenced in place as opaque bytes, unless small
+        if family is Family.COMPOUND and element is dset.dtype and _as_rows(ctx, dset):
+            family = Family.COMPOUND_JSON  # small: in LINDI 0.4's form, which it reads (see ChunkOptions)
         if family in dtypes.IN_PLACE:
-            zarray = _in_place(ctx, dset, key, zattrs, _Stored.of(dset, dtype, ctx.options.max_inline_read))
+            zarray = _in_place(ctx, dset, key, zattrs, converted)
         else:
             try:
                 zarray = _encoded(ctx, dset, key, family, zattrs)
             except UnicodeDecodeError:
-                if not as_rows or not _Stored.of(dset, dtype).in_place:
+                if family is not Family.COMPOUND_JSON or dtypes.classify(element) is not Family.COMPOUND:
                     raise
                 # rows hold text: a fixed-length string member that is not UTF-8 stays bytes in place
-                zarray = _in_place(ctx, dset, key, zattrs, _Stored.of(dset, dtype))
+                zarray = _in_place(ctx, dset, key, zattrs, converted)
+    except Unrepresentable as exc:
+        zarray = record_unreadable(ctx.rfs, key, ctx.ref_url, dset, zattrs, str(exc),
+                                   ctx.options.contiguous_chunk_target)
     except TranslationError as exc:
         raise exc.located(source=ctx.source, object_path=dset.name) from exc.__cause__
     except AccessDeniedError:
@@ -97,7 +121,7 @@ def _as_rows(ctx: DatasetContext, dset: h5py.Dataset) -> bool:
     small, and its fill value is zeros (rows have no fill value of their own)."""
     if math.prod(dset.shape or ()) * dset.dtype.itemsize > ctx.options.compound_rows_limit:
         return False
-    if not dtypes.json_exact(dset.dtype):
+    if not dtypes.json_exact(dset.dtype):  # long doubles, datetimes: JSON numbers would not hold them
         return False
     fill = _h5_fill_value(dset)
     return fill is None or not np.asarray(fill, dtype=dset.dtype).tobytes().strip(b"\0")
@@ -137,16 +161,9 @@ def _zarr_dtype(dtype: np.dtype) -> Any:
     return get_data_type_from_native_dtype(dtype)
 
 
-def _fill_value_json(dtype: np.dtype, fill: Any, value_dtype: np.dtype | None = None) -> Any:
-    """Zarr's JSON of a fill value given in ``value_dtype`` (default ``dtype``), stored as ``dtype``."""
-    value_dtype = dtype if value_dtype is None else value_dtype
-    if fill is None:
-        raw = bytes(dtype.itemsize)
-    elif isinstance(fill, bytes) and value_dtype.kind == "V" and value_dtype.names is None:
-        raw = fill
-    else:
-        raw = np.asarray(fill, dtype=value_dtype).tobytes()
-    return _fill_value_json_of(dtype, raw)
+def _fill_value_json(dtype: np.dtype, fill: Any) -> Any:
+    value = np.zeros((), dtype=dtype) if fill is None else np.asarray(fill, dtype=dtype)
+    return _fill_value_json_of(dtype, value.tobytes())
 
 
 @functools.lru_cache(maxsize=1024)
@@ -156,106 +173,70 @@ def _fill_value_json_of(dtype: np.dtype, raw: bytes) -> Any:
     return _zarr_dtype(dtype).to_json_scalar(np.frombuffer(raw, dtype=dtype)[0], zarr_format=2)
 
 
-@dataclass(frozen=True)
-class _Stored:
-    """How an in-place dataset's values are stored: as the bytes of ``dtype`` (h5py's), or, for
-    a type h5py has no NumPy type for or one whose bytes are not those of the dtype h5py reports
-    (h5py converts them), as the raw bytes of its HDF5 type, described exactly (spec section 10)."""
+def _in_place(ctx: DatasetContext, dset: h5py.Dataset, key: str, zattrs: dict, converted: bool = False) -> dict:
+    """Numbers, fixed strings, packed compounds and opaque data, referenced where they are.
 
-    dtype: np.dtype  # the type of the stored bytes as NumPy holds them
-    description: Any  # the _HDF5_DTYPE to record, or None when the Zarr type says it all
-    zdtype: Any  # the Zarr v2 dtype
-    in_place: bool  # the file's bytes are exactly those of the h5py dtype
-    type_id: h5py.h5t.TypeID | None = None  # the HDF5 type, for raw reads
+    A dataset of an HDF5 array type (h5py's subarray dtype ``(element, sub)``) becomes a Zarr
+    array of its element type whose shape and chunks end with ``sub`` (one chunk along those
+    axes): the bytes are the same, so they are referenced in place, and ``_HDF5_DTYPE`` tells
+    readers which trailing axes belong to the type.
 
-    converted: bool = False  # h5py's converted values, read and stored inline (a small dataset)
-
-    @staticmethod
-    def of(dset: h5py.Dataset, dtype: np.dtype | None, max_inline_read: int | None = None) -> _Stored:
-        type_id = dset.id.get_type()
-        if dtype is not None:
-            in_place = hdf5_types.stored_as(type_id, dtype)
-            if in_place or (max_inline_read is not None
-                            and math.prod(dset.shape or ()) * dtype.itemsize <= max_inline_read):
-                description = dtypes.describe(dtype)
-                return _Stored(dtype, None if isinstance(description, str) else description,
-                               dtypes.zarr_dtype_json(dtype), True, converted=not in_place)
-        raw = np.dtype(f"V{type_id.get_size()}")
-        return _Stored(raw, hdf5_types.exact_description(type_id), raw.str, False, type_id)
-
-    def read(self, dset: h5py.Dataset) -> np.ndarray:
-        """All the dataset's values, as stored bytes (libhdf5 converts nothing for raw reads)."""
-        if self.type_id is None:
-            return np.asarray(dset[()], dtype=self.dtype)
-        out = np.empty(dset.shape, dtype=self.dtype)
-        dset.id.read(h5py.h5s.ALL, h5py.h5s.ALL, out, mtype=self.type_id)
-        return out
-
-    def fill_value(self, dset: h5py.Dataset) -> Any:
-        if self.type_id is None:
-            return _h5_fill_value(dset)
-        dcpl = dset.id.get_create_plist()
-        if dcpl.fill_value_defined() == h5py.h5d.FILL_VALUE_UNDEFINED:
-            return None
-        raw = np.zeros((), dtype=self.dtype)
-        try:
-            dcpl.get_fill_value(raw)
-        except (TypeError, ValueError, RuntimeError) as exc:
-            # libhdf5 converts the fill value to the buffer's (opaque) type, which only works for
-            # its default fill: a chunk never written would read as bytes nobody can vouch for.
-            raise TranslationError(f"the fill value of a dataset of HDF5 type {self.description} cannot be "
-                                   f"read as bytes: {exc}") from exc
-        return raw.tobytes()
-
-
-def _in_place(ctx: DatasetContext, dset: h5py.Dataset, key: str, zattrs: dict, stored: _Stored) -> dict:
-    dtype = stored.dtype
-    if stored.description is not None:  # enums, UTF-8 fixed strings, long doubles, types h5py cannot read
-        zattrs[ann.HDF5_DTYPE] = stored.description
+    ``converted``: the file's bytes are not those of h5py's dtype (libhdf5 converts them, see
+    :mod:`lindi_core.translate.hdf5_types`), so the values are read and stored inline."""
+    dtype = dset.dtype
+    element, sub = dtypes.split_array_type(dtype)
+    description = dtypes.describe(dtype)
+    if not isinstance(description, str):  # enums, UTF-8 fixed strings and array types
+        zattrs[ann.HDF5_DTYPE] = description
     shape, scalar = _shape_annotations(dset, zattrs)
-    zdtype = stored.zdtype
-    storage_dtype = zarr_dtype(zdtype)
-    fill = _fill_value_json(storage_dtype, stored.fill_value(dset), dtype)
+    zshape = shape + list(sub)
+    # the type Zarr stores: opaque |V<n> for what it has no type for (array members, long doubles)
+    storage_dtype = zarr_dtype(dtypes.zarr_dtype_json(element))
+    fill = _element_fill(ctx, dset, sub)
+    if fill is not None and storage_dtype != element:  # the same bytes, in the type Zarr stores
+        fill = np.frombuffer(np.asarray(fill, dtype=element).tobytes(), dtype=storage_dtype)[0]
+    fill = _fill_value_json(storage_dtype, fill)
     dcpl = dset.id.get_create_plist()
     layout = dcpl.get_layout()
     if layout != h5py.h5d.CHUNKED:
         zattrs[ann.HDF5_CHUNKS] = None
-    if dset.shape is None or math.prod(shape) == 0:
+    zdtype = dtypes.zarr_dtype_json(element)
+    if dset.shape is None or math.prod(zshape) == 0:
         chunks = list(dset.chunks) if dset.chunks else [1] * len(shape)
-        return zarray_metadata(shape, chunks, zdtype, fill, None)
+        return zarray_metadata(zshape, chunks + [max(1, n) for n in sub], zdtype, fill, None)
     if scalar:
-        inline_array(ctx.rfs, key, stored.read(dset).reshape(1), (1,), lambda b: b)
-        return zarray_metadata(shape, [1], zdtype, fill, None)
-    if stored.converted:  # the file's bytes are not the values h5py reads: store those
-        return _read_inline(ctx, dset, key, stored, shape, zdtype, fill)
+        inline_array(ctx.rfs, key, np.asarray(dset[()], dtype=element).reshape(zshape), tuple(zshape), lambda b: b)
+        return zarray_metadata(zshape, zshape, zdtype, fill, None)
 
-    if layout == h5py.h5d.CHUNKED:
-        chunk_shape = tuple(dset.chunks)
-        filters = codecs_for_pipeline(pipeline_of(dcpl), storage_dtype, chunk_shape)
+    if layout == h5py.h5d.CHUNKED and not converted:
+        chunk_shape = tuple(dset.chunks) + sub
+        # Filters see the elements of an array type whole (shuffle's element size, libhdf5's
+        # pipeline decoding them as opaque items of that size in the dataset's own chunks).
+        filters = codecs_for_pipeline(pipeline_of(dcpl), dtype if sub else storage_dtype, tuple(dset.chunks))
         if ctx.on_chunk_index is not None:
-            ctx.on_chunk_index(len(chunk_shape))
+            ctx.on_chunk_index(len(dset.chunks))
         try:
-            table = chunking.chunked_refs(ctx.rfs, key, ctx.ref_url, dset.id, tuple(shape), chunk_shape, ctx.on_chunks)
+            table = chunking.chunked_refs(ctx.rfs, key, ctx.ref_url, dset.id, tuple(zshape), chunk_shape, ctx.on_chunks)
         finally:
             if ctx.on_chunk_index is not None:
                 ctx.on_chunk_index(None)
         stored = table.stored_length()
         if stored <= ctx.options.inline_threshold:
             chunking.inline_table_chunks(ctx.rfs, key, dset.id, table)
-        return zarray_metadata(shape, list(chunk_shape), zdtype, fill, filters)
+        return zarray_metadata(zshape, list(chunk_shape), zdtype, fill, filters)
 
     nbytes = math.prod(shape) * dtype.itemsize
     external = dcpl.get_external_count() > 0
     offset = dset.id.get_offset() if layout == h5py.h5d.CONTIGUOUS and not external else None
-    if layout == h5py.h5d.CONTIGUOUS and not external and offset is None:
+    # Virtual chunks cut the dataset's own axes only: an element of an array type stays whole.
+    chunk_shape = chunking.virtual_chunk_shape(tuple(shape), dtype.itemsize, ctx.options.contiguous_chunk_target) + sub
+    if layout == h5py.h5d.CONTIGUOUS and not external and offset is None and not converted:
         # Never written: every element reads as the fill value.
-        chunk_shape = chunking.virtual_chunk_shape(tuple(shape), dtype.itemsize, ctx.options.contiguous_chunk_target)
-        return zarray_metadata(shape, list(chunk_shape), zdtype, fill, None)
-    if offset is not None and nbytes > ctx.options.inline_threshold:
-        chunk_shape = chunking.virtual_chunk_shape(tuple(shape), dtype.itemsize, ctx.options.contiguous_chunk_target)
-        chunking.contiguous_refs(ctx.rfs, key, ctx.ref_url, offset, dset.id.get_storage_size(), tuple(shape),
-                                 chunk_shape, dtype.itemsize)
-        return zarray_metadata(shape, list(chunk_shape), zdtype, fill, None)
+        return zarray_metadata(zshape, list(chunk_shape), zdtype, fill, None)
+    if offset is not None and nbytes > ctx.options.inline_threshold and not converted:
+        chunking.contiguous_refs(ctx.rfs, key, ctx.ref_url, offset, dset.id.get_storage_size(), tuple(zshape),
+                                 chunk_shape, element.itemsize)
+        return zarray_metadata(zshape, list(chunk_shape), zdtype, fill, None)
     # Compact, small, external-storage and virtual datasets: read the values.
     if (external or layout == h5py.h5d.VIRTUAL) and ctx.source.startswith(("http://", "https://")):
         # libhdf5 would read the files they name on this machine, as a remote file chose them.
@@ -263,18 +244,45 @@ def _in_place(ctx: DatasetContext, dset: h5py.Dataset, key: str, zattrs: dict, s
             f"dataset {dset.name!r} of {ctx.source!r}, a file at a URL, is stored in "
             f"{'external files' if external else 'other files (a virtual dataset)'}, which libhdf5 would read "
             "from this machine; translate a local copy of the file instead")
-    return _read_inline(ctx, dset, key, stored, shape, zdtype, fill)
-
-
-def _read_inline(ctx: DatasetContext, dset: h5py.Dataset, key: str, stored: _Stored, shape: list[int],
-                 zdtype: Any, fill: Any) -> dict:
-    """The dataset's values read and stored inline, in virtual chunks."""
-    itemsize = stored.dtype.itemsize
-    _check_inline_size(ctx, dset, math.prod(shape) * itemsize)
-    chunk_shape = chunking.virtual_chunk_shape(tuple(shape), itemsize, ctx.options.contiguous_chunk_target)
-    data = stored.read(dset)
+    _check_inline_size(ctx, dset, nbytes)
+    try:
+        data = np.asarray(dset[()], dtype=element).reshape(zshape)
+    except OSError as exc:
+        if layout != h5py.h5d.VIRTUAL:
+            raise
+        # Its values come from source datasets, which h5py reads only when this one is read.
+        raise Unrepresentable(virtual_source_reason(dset, exc)) from exc
     inline_array(ctx.rfs, key, data, chunk_shape, lambda b: b)
-    return zarray_metadata(shape, list(chunk_shape), zdtype, fill, None)
+    return zarray_metadata(zshape, list(chunk_shape), zdtype, fill, None)
+
+
+def _element_fill(ctx: DatasetContext, dset: h5py.Dataset, sub: tuple[int, ...]) -> Any:
+    """The fill value of one Zarr element: the dataset's own, or for an array type the one value
+    all of its entries share (Zarr has one fill value per element of the base type)."""
+    if not sub:
+        return _h5_fill_value(dset)
+    try:
+        fill = _h5_fill_value(dset)
+    except (RuntimeError, OSError):  # h5py cannot convert a fill value it did not write (PyTables' dflt)
+        fill = _array_fill_from_header(ctx, dset)
+    if fill is None:
+        return None
+    entries = np.asarray(fill).reshape(-1)
+    if entries.tobytes() != np.repeat(entries[:1], len(entries)).tobytes():
+        raise Unrepresentable(f"its fill value {entries.reshape(sub).tolist()} differs between the entries of its "
+                              f"array type {dset.dtype}, which a Zarr fill value cannot say")
+    return entries[0]
+
+
+def _array_fill_from_header(ctx: DatasetContext, dset: h5py.Dataset) -> np.ndarray:
+    raw = None
+    if ctx.read_raw is not None:
+        address_size, size_size = dset.file.id.get_create_plist().get_sizes()
+        raw = object_header.fill_value(ctx.read_raw, h5py.h5o.get_info(dset.id).addr, address_size, size_size)
+    if raw is None or len(raw) != dset.dtype.itemsize:
+        raise Unrepresentable("its fill value cannot be read (libhdf5 cannot convert it to h5py's type, and its "
+                              "object header does not hold one of the type's size)")
+    return np.frombuffer(raw, dtype=dset.dtype.base)
 
 
 def _h5_fill_value(dset: h5py.Dataset) -> Any:
@@ -335,9 +343,17 @@ def _encoded(ctx: DatasetContext, dset: h5py.Dataset, key: str, family: Family, 
     if dset.shape is None or math.prod(shape) == 0:
         values = np.empty(shape, dtype=object)
     else:
-        # libhdf5 allocates what each element's record declares: check them against the file first
-        check_vlen_sizes(dset, ctx.read_raw)
-        values = np.asarray(dset[()]).reshape(shape)
+        try:
+            # libhdf5 allocates what each element's record declares: check them against the file first
+            check_vlen_sizes(dset, ctx.read_raw)
+            values = np.asarray(dset[()]).reshape(shape)
+        except OSError as exc:
+            missing = missing_filters(pipeline)
+            if not missing:
+                raise
+            # The values are read through libhdf5 to be encoded, and it cannot run this filter
+            # (for some chunk: a chunk that skipped an optional filter reads without it).
+            raise Unrepresentable(missing_filter_reason(missing)) from exc
 
     if family is Family.VLEN_STRING:
         strings, codec = _vlen_strings(values)

@@ -91,6 +91,32 @@ def json_exact(dtype: np.dtype) -> bool:
         and not is_numpy_opaque(dtype)
 
 
+def split_array_type(dtype: np.dtype) -> tuple[np.dtype, tuple[int, ...]]:
+    """``(element type, shape)`` of an HDF5 array type (h5py's subarray dtype); ``(dtype, ())``
+    for any other type."""
+    if dtype.subdtype is None:
+        return dtype, ()
+    return dtype.base, tuple(int(n) for n in dtype.shape)
+
+
+def opaque_member_view(dtype: np.dtype) -> np.dtype | None:
+    """For a packed compound with members of HDF5 array types (PyTables' shaped columns), the
+    same bytes as a compound Zarr can store: each such member an opaque ``|V<n>`` of its size
+    (zarr-python keeps no subarray members). None for any other type."""
+    if dtype.fields is None or dtype.subdtype is not None or not _members_back_to_back(dtype):
+        return None
+    formats = []
+    for name in dtype.names:
+        member = dtype.fields[name][0]
+        element, sub = split_array_type(member)
+        if element.fields is not None or element.subdtype is not None or classify(element) not in IN_PLACE:
+            return None
+        formats.append(np.dtype(f"|V{member.itemsize}") if sub else member)
+    if formats == [dtype.fields[name][0] for name in dtype.names]:
+        return None  # no array members: Zarr stores it as it is
+    return np.dtype(list(zip(dtype.names, formats)))
+
+
 def _is_packed(dtype: np.dtype) -> bool:
     """True for flat fields back to back with no padding, as Zarr's structured type assumes."""
     # zarr-python 3 reads flat structured types only: nested compounds go the JSON way.

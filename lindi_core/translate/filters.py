@@ -43,7 +43,6 @@ import hdf5plugin  # noqa: F401  (makes plugin filters available to libhdf5)
 import numpy as np
 
 from lindi_core.codecs import HDF5FilterPipeline
-from lindi_core.errors import UnsupportedFilterError
 
 DEFLATE, SHUFFLE, FLETCHER32, SZIP, NBIT, SCALEOFFSET = 1, 2, 3, 4, 5, 6
 BZIP2, LZF, BLOSC, LZ4, BITSHUFFLE, ZSTD = 307, 32000, 32001, 32004, 32008, 32015
@@ -129,22 +128,24 @@ def codecs_for_pipeline(filters: list[HDF5Filter], dtype: np.dtype, chunk_shape:
     """Zarr v2 ``filters`` configs that decode chunks written by ``filters``.
 
     The returned list has one entry per HDF5 filter, or a single libhdf5-decoded entry for the
-    whole pipeline; see :func:`hdf5_filter_groups`.
+    whole pipeline; see :func:`hdf5_filter_groups`. A filter libhdf5 lacks here still goes into
+    that entry, as the file declares it: the reference file describes the data exactly, and the
+    codec refuses to decode (naming the filter) where the filter is missing, as h5py does.
     """
     configs = []
     for group in hdf5_filter_groups(filters):
         if len(group) == 1 and group[0].filter_id in CODEC_BUILDERS:
             configs.append(CODEC_BUILDERS[group[0].filter_id](group[0], dtype))
         else:
-            for f in group:
-                if not h5py.h5z.filter_avail(f.filter_id):
-                    raise UnsupportedFilterError(
-                        f"HDF5 filter {f.filter_id} ({f.name}) is not available in libhdf5 and has no codec"
-                    )
             configs.append(
                 HDF5FilterPipeline([f.as_list() for f in group], dtype.str, list(chunk_shape)).get_config()
             )
     return configs
+
+
+def missing_filters(filters: list[HDF5Filter]) -> list[HDF5Filter]:
+    """The filters of a pipeline libhdf5 cannot run here (it would fail to read the data)."""
+    return [f for f in filters if not h5py.h5z.filter_avail(f.filter_id)]
 
 
 def hdf5_filter_groups(filters: list[HDF5Filter]) -> list[list[HDF5Filter]]:

@@ -195,3 +195,41 @@ def compact_data(read_raw: RawReader, address: int, sizeof_addr: int, sizeof_siz
     except (_Malformed, IndexError, KeyError, ValueError):
         return None
     return None
+
+
+MSG_FILL_VALUE_OLD = 0x0004
+MSG_FILL_VALUE = 0x0005
+_MSG_FLAG_SHARED = 0x02
+
+
+def fill_value(read_raw: RawReader, address: int, sizeof_addr: int, sizeof_size: int) -> bytes | None:
+    """The raw fill value (in the dataset's file type) of the dataset whose object header is at
+    ``address``; None when it defines none or the header says it in a form not read here.
+
+    libhdf5 converts a fill value only to a type it can convert the dataset's to, and h5py asks
+    for it in a NumPy type, which for an HDF5 array type is the base type: that fails."""
+    try:
+        old = None
+        for kind, flags, body in messages(read_raw, address, sizeof_addr, sizeof_size):
+            if flags & _MSG_FLAG_SHARED:
+                continue
+            if kind == MSG_FILL_VALUE:
+                version = body[0]
+                if version in (1, 2):
+                    defined = body[3]
+                    if not defined:
+                        return None
+                    (size,) = _unpack("<I", body, 4)
+                    return body[8 : 8 + size] if size else None
+                if version == 3:
+                    if not body[1] & 0x20:
+                        return None
+                    (size,) = _unpack("<I", body, 2)
+                    return body[6 : 6 + size] if size else None
+                return None
+            if kind == MSG_FILL_VALUE_OLD:
+                (size,) = _unpack("<I", body, 0)
+                old = body[4 : 4 + size] if size else None
+        return old
+    except (_Malformed, IndexError, KeyError, ValueError):
+        return None

@@ -4,8 +4,11 @@ The walk follows links in the order the file gives them (creation order where th
 it). An object reached by a second hard link is translated once, under the first path the walk
 meets; later paths become ``_HARD_LINK`` groups pointing there. Soft and external links become
 ``_SOFT_LINK`` / ``_EXTERNAL_LINK`` groups, committed datatypes ``_NAMED_DATATYPE`` groups.
-Nothing is skipped: an object that cannot be
-translated raises :class:`~lindi_core.errors.TranslationError` naming it.
+Nothing is skipped. A dataset or attribute whose values a reference file cannot give (a filter
+missing here, a type with no Zarr or JSON form) is recorded with its metadata and the reason,
+and raises :class:`~lindi_core.errors.UnreadableObjectError` when read, as h5py raises only
+then (:mod:`lindi_core.translate.unreadable`); an object libhdf5 cannot read at all (a corrupt
+file) raises :class:`~lindi_core.errors.TranslationError` naming it.
 """
 
 from __future__ import annotations

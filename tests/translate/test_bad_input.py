@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import h5py
 import numpy as np
 import pytest
 
 import lindi_core
-from lindi_core.errors import LindiError, NotHDF5Error, TranslationError, UnsupportedFilterError
+from lindi_core.errors import LindiError, NotHDF5Error, TranslationError
 
 
 def test_non_hdf5_input_is_refused_and_no_output_is_written(tmp_path):
@@ -39,20 +37,24 @@ def test_missing_file_names_the_path(tmp_path):
         lindi_core.translate(str(tmp_path / "missing.h5"))
 
 
-def test_unavailable_filter_names_file_and_dataset(make_h5):
+def test_an_optional_filter_missing_here_that_every_chunk_skipped_reads_as_h5py_does(make_h5):
+    # (It used to fail the whole translation with UnsupportedFilterError: a missing filter now
+    # costs only the chunks that need it; see tests/translate/test_per_object_failures.py.)
     def build(f):
         dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
         dcpl.set_chunk((10,))
-        dcpl.set_filter(31999, 1, ())  # optional, and no such filter exists here
+        dcpl.set_filter(31999, 1, ())  # optional, and no such filter exists here: libhdf5 skips it
         space = h5py.h5s.create_simple((100,))
         dsid = h5py.h5d.create(f.require_group("grp").id, b"odd", h5py.h5t.STD_I32LE, space, dcpl=dcpl)
         dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, np.arange(100, dtype="<i4"))
 
     path = make_h5(build)
-    with pytest.raises(UnsupportedFilterError) as info:
-        lindi_core.translate(path, options=lindi_core.ChunkOptions(inline_threshold=0))
-    assert info.value.object_path == "/grp/odd"
-    assert os.path.basename(path) in str(info.value) and "31999" in str(info.value)
+    with h5py.File(path) as f:
+        expected = f["grp/odd"][:]
+    for threshold in (0, 4096):
+        rfs = lindi_core.translate(path, options=lindi_core.ChunkOptions(inline_threshold=threshold))
+        with lindi_core.LindiH5pyFile.from_reference_file_system(rfs) as f:
+            np.testing.assert_array_equal(f["grp/odd"][:], expected)
 
 
 def test_corrupt_object_header_names_the_object(make_h5):
@@ -68,14 +70,21 @@ def test_corrupt_object_header_names_the_object(make_h5):
 
 
 def test_a_string_attribute_that_is_not_utf8_keeps_its_bytes(make_h5, tmp_path):
-    # (it used to refuse the whole file: its bytes are now kept as base64, spec section 7)
-    path = make_h5(lambda f: f.create_group("g").attrs.create("bad", b"\xff\xfe", dtype=h5py.string_dtype("ascii")))
+    # (it used to fail the whole translation, then to be unreadable: its bytes are now kept as
+    # base64, spec section 7, and read back as h5py reads them)
+    def build(f):
+        group = f.create_group("g")
+        group.attrs.create("bad", b"\xff\xfe", dtype=h5py.string_dtype("ascii"))
+        group.attrs["fine"] = 7
+
+    path = make_h5(build)
     with h5py.File(path) as h:
         expected = h["g"].attrs["bad"]  # h5py: str with the bytes as surrogate escapes
     lindi_core.translate_to_file(path, str(tmp_path / "x.lindi.json"), progress=False)
     for opened in (lindi_core.LindiH5pyFile.from_lindi_file(str(tmp_path / "x.lindi.json")),
                    lindi_core.LindiH5pyFile.from_hdf5_file(path)):
         with opened as f:
+            assert sorted(f["g"].attrs) == ["bad", "fine"] and f["g"].attrs["fine"] == 7
             assert f["g"].attrs["bad"] == expected == "\udcff\udcfe"
 
 

@@ -1,0 +1,91 @@
+"""``LindiH5pyDatatype``: h5py's ``Datatype``, a committed (named) HDF5 datatype.
+
+HDF5 can store a datatype as an object of its own, linked into a group like a dataset
+(``group["name"] = numpy.dtype(...)`` in h5py; netCDF-4 stores its enum, compound and
+variable-length user types so). Datasets and attributes created with it share the type. A
+reference file keeps it as an empty group annotated ``_NAMED_DATATYPE`` (spec sections 8 and
+10), which a LINDI 0.4 reader shows as an empty group; here it is h5py's ``Datatype`` again: a
+``dtype`` (enum mapping, compound fields, vlen base as h5py marks them), attributes, a name, an
+object reference.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import TYPE_CHECKING, Any
+
+import h5py
+import numpy as np
+
+from lindi_core.errors import ReferenceFormatError
+from lindi_core.facade.base import FacadeObject, LindiObjectID
+from lindi_core.facade.dtypes import dtype_from_description
+from lindi_core.format import annotations as ann
+
+if TYPE_CHECKING:
+    from lindi_core.facade.files import LindiH5pyFile
+
+
+class LindiTypeID(LindiObjectID):
+    """A committed datatype's id: h5py's is a ``TypeID``, with the ``dtype`` and the
+    ``committed()`` h5py code asks it for."""
+
+    __slots__ = ("_datatype",)
+
+    def __init__(self, datatype: LindiH5pyDatatype):
+        super().__init__(datatype._file, datatype._zpath)
+        self._datatype = datatype
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._datatype.dtype
+
+    def committed(self) -> bool:
+        return True
+
+
+class LindiH5pyDatatype(FacadeObject, h5py.Datatype):
+    """A committed datatype of a translated file (``isinstance(x, h5py.Datatype)`` holds)."""
+
+    def __init__(self, file: LindiH5pyFile, zpath: str, name: str):
+        self._init_object(file, zpath, name)
+        self._dtype: np.dtype | None = None
+
+    @property
+    def id(self) -> LindiTypeID:
+        return LindiTypeID(self)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The type, with the marks h5py gives it (enum mapping, vlen base, field layout)."""
+        if self._dtype is None:
+            self._dtype = _described_dtype(self._zattrs(), self._name)
+        return self._dtype
+
+    def __repr__(self) -> str:
+        if not self._file._is_open:
+            return "<Closed HDF5 named type>"
+        label = posixpath.basename(posixpath.normpath(self._name)) or "/"
+        return f'<HDF5 named type "{label}" (dtype {self.dtype.str})>'
+
+
+def _described_dtype(zattrs: dict, name: str) -> np.dtype:
+    body = zattrs.get(ann.NAMED_DATATYPE)
+    if not isinstance(body, dict) or "dtype" not in body:
+        raise ReferenceFormatError(f"committed datatype {name!r}: {ann.NAMED_DATATYPE} has no type description")
+    try:
+        return dtype_from_description(body["dtype"])
+    except ReferenceFormatError as exc:
+        raise ReferenceFormatError(f"committed datatype {name!r}: {exc}") from exc
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise ReferenceFormatError(f"committed datatype {name!r}: its type description does not describe a "
+                                   f"type: {type(exc).__name__}: {exc}") from exc
+
+
+def plain_dtype(dtype: Any) -> Any:
+    """``dtype`` as NumPy takes it: a committed datatype given where a type is expected
+    (``create_dataset(..., dtype=f["t"])``, ``attrs.create(..., dtype=f["t"])``) is its type."""
+    if isinstance(dtype, h5py.Datatype):
+        return dtype.dtype
+    return dtype
+
