@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import h5py
 import numpy as np
 
-from lindi_core.errors import ReferenceFormatError
+from lindi_core.errors import ReferenceFormatError, UnsupportedTypeError
 from lindi_core.facade.base import FacadeObject, LindiObjectID
 from lindi_core.facade.dtypes import dtype_from_description
 from lindi_core.format import annotations as ann
@@ -77,6 +77,8 @@ def _described_dtype(zattrs: dict, name: str) -> np.dtype:
         return dtype_from_description(body["dtype"])
     except ReferenceFormatError as exc:
         raise ReferenceFormatError(f"committed datatype {name!r}: {exc}") from exc
+    except UnsupportedTypeError as exc:  # a type h5py has no NumPy type for either
+        raise UnsupportedTypeError(f"committed datatype: {exc.detail}", object_path=name) from exc
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise ReferenceFormatError(f"committed datatype {name!r}: its type description does not describe a "
                                    f"type: {type(exc).__name__}: {exc}") from exc

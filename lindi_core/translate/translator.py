@@ -32,6 +32,7 @@ from lindi_core.translate.attributes import encode_attributes
 from lindi_core.translate.chunks import ChunkOptions
 from lindi_core.translate.datasets import DatasetContext, translate_dataset
 from lindi_core.translate.dtypes import describe
+from lindi_core.translate.hdf5_types import exact_description
 from lindi_core.translate.references import ObjectKey, ReferenceEncoder, object_key
 from lindi_core.translate.source import CORRUPT_FILE_ERRORS, open_source
 from lindi_core.write.lindi_tar import is_tar_path, write_new_tar
@@ -235,7 +236,14 @@ def _translate_entry(ctx: DatasetContext, h5file: h5py.File, rfs: ReferenceFileS
     else:
         datatype = open_object(h5file.id, entry.path)
         _group(rfs, key, {**encode_attributes(datatype, refs, source, read_raw),
-                          ann.NAMED_DATATYPE: {"dtype": describe(datatype.dtype)}})
+                          ann.NAMED_DATATYPE: {"dtype": _named_type_description(datatype)}})
+
+
+def _named_type_description(datatype: h5py.Datatype) -> Any:
+    try:
+        return describe(datatype.dtype)
+    except (TypeError, ValueError):  # h5py has no NumPy type for it: its exact HDF5 type
+        return exact_description(datatype.id)
 
 
 def _group(rfs: ReferenceFileSystem, key: str, zattrs: dict) -> None:

@@ -440,3 +440,20 @@ def test_malformed_base64_attributes_are_reference_format_errors(tmp_path, value
     with lindi_core.LindiH5pyFile.from_lindi_file(path) as f:
         with pytest.raises(ReferenceFormatError, match="'x'"):
             f.attrs["x"]
+
+
+def test_committed_types_h5py_cannot_read_translate_and_raise_only_when_read(tmp_path):
+    path = str(tmp_path / "named.h5")
+    with h5py.File(path, "w") as f:
+        _wide_int(True, "<").commit(f.id, b"wide")
+        f["long"] = np.dtype(np.longdouble)
+        f["long"].attrs["note"] = "x"
+    out = _translate(tmp_path, path)
+    with h5py.File(path, "r") as h, lindi_core.LindiH5pyFile.from_lindi_file(out) as f:
+        assert sorted(f) == sorted(h) == ["long", "wide"]
+        with pytest.raises(TypeError):
+            _ = h["wide"].dtype
+        with pytest.raises(UnsupportedTypeError, match="wide"):
+            _ = f["wide"].dtype
+        assert f["long"].dtype == h["long"].dtype == np.longdouble
+        assert f["long"].attrs["note"] == "x"
