@@ -39,6 +39,14 @@ if TYPE_CHECKING:
 _FILTER_NAMES = {"zlib": "gzip", "gzip": "gzip", "lindi_core.hdf5_filters": None}
 
 
+# The HDF5 filter each Zarr codec of a translated (or written) pipeline stands for.
+_CODEC_FILTER_IDS = {"zlib": 1, "gzip": 1, "shuffle": 2, "fletcher32": 3, "imagecodecs_lzf": 32000, "bz2": 307,
+                     "blosc": 32001, "imagecodecs_lz4h5": 32004, "zstd": 32015}
+# The filters h5py names (``h5py._hl.filters._COMP_FILTERS``); any other makes ``compression``
+# "unknown".
+_H5PY_NAMED_FILTERS = {1, 2, 3, 4, 6, 32000}
+
+
 class LindiH5pyDataset(FacadeObject, h5py.Dataset):
     """A dataset of a translated file, with h5py's read semantics."""
 
@@ -179,16 +187,21 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
 
     @property
     def compression(self) -> str | None:
-        codec_ids = [codec.get("id") for codec in self._pipeline()]
-        if "zlib" in codec_ids or "gzip" in codec_ids:
-            return "gzip"
-        if "imagecodecs_lzf" in codec_ids:
-            return "lzf"
-        ids = [f[0] for f in self._hdf5_filters()]
+        # h5py's rule: gzip, lzf or szip by name; "unknown" where any other filter than those
+        # and shuffle, fletcher32 and scale-offset is in the pipeline (blosc, bzip2, zstd...).
+        ids = self._filter_ids()
         for filter_id, name in ((1, "gzip"), (32000, "lzf"), (4, "szip")):
             if filter_id in ids:
                 return name
+        if any(filter_id not in _H5PY_NAMED_FILTERS for filter_id in ids):
+            return "unknown"
         return None
+
+    def _filter_ids(self) -> list[int]:
+        """The HDF5 filter ids of the pipeline. Codecs no HDF5 filter stands for (those of
+        re-encoded values: strings, JSON rows...) are not filters."""
+        ids = [f[0] for f in self._hdf5_filters()]
+        return ids + [_CODEC_FILTER_IDS[c["id"]] for c in self._pipeline() if c.get("id") in _CODEC_FILTER_IDS]
 
     @property
     def compression_opts(self) -> Any:
@@ -423,6 +436,10 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             return h5values.map_objects(raw, h5values.to_bytes)
         if raw.dtype != dtype and dtype.kind != "O":
             return raw.astype(dtype)
+        if dtype.names and raw.dtype is not dtype and not dtype.hasobject:
+            # NumPy's dtype equality ignores metadata: h5py's marks on compound members (an enum
+            # member's mapping) are only on ``dtype``, and a view adds them without a copy.
+            return raw.view(dtype)
         return raw
 
     def read_direct(self, dest: np.ndarray, source_sel: Any = None, dest_sel: Any = None) -> None:
