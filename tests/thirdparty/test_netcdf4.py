@@ -1,0 +1,134 @@
+"""Files written by netCDF4-python (libnetcdf), read through the translation as h5py reads them
+(issue 13).
+
+libnetcdf writes dimensions as dimension scales (``CLASS``/``NAME``/``REFERENCE_LIST``/
+``DIMENSION_LIST`` with object references, ``_Netcdf4Dimid``, ``_Netcdf4Coordinates``), the
+root's ``_NCProperties``, fill values as ``_FillValue`` attributes of the variable's type,
+strings as variable-length strings or char arrays, and user types (enum, compound, vlen) as
+committed datatypes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.h5walk import ROOT_ONLY, TranslatedFile
+
+netCDF4 = pytest.importorskip("netCDF4")
+
+NAMED_TYPES = "issue 13: committed/named datatypes"
+
+NUMERIC_TYPES = ["i1", "u1", "i2", "u2", "i4", "u4", "i8", "u8", "f4", "f8"]
+
+
+def _write_main(path) -> None:
+    with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
+        nc.title = "a netCDF4 file"
+        nc.int_attr = np.int16(-3)
+        nc.float_attrs = np.array([1.5, np.nan, -np.inf], "f4")
+        nc.unsigned = np.uint64(2**64 - 1)
+        nc.bytes_attr = np.bytes_(b"fixed")
+        # Lists of strings and NC_STRING attributes are variable-length string attributes.
+        vlen = nc.createGroup("vlen_string_attributes")
+        vlen.history = ["created", "by a test"]
+        vlen.setncattr_string("vlen_string_attr", "h\u00e9llo")
+        vlen.setncattr_string("vlen_string_list", ["a", "bc"])
+        nc.createDimension("time", None)
+        nc.createDimension("x", 5)
+        nc.createDimension("y", 3)
+        nc.createDimension("nchar", 4)
+        time = nc.createVariable("time", "f8", ("time",))
+        time.units = "days since 2000-01-01"
+        time[:] = np.arange(7) / 2
+        nc.createVariable("x", "i4", ("x",))[:] = np.arange(5) * 10
+        for dtype in NUMERIC_TYPES:
+            var = nc.createVariable(f"var_{dtype}", dtype, ("time", "x"), fill_value=np.array(7, dtype)[()])
+            var.long_name = f"a {dtype} variable"
+            var.valid_range = np.array([0, 100], dtype)
+            values = (np.arange(35).reshape(7, 5) % 100).astype(dtype)
+            var[:] = np.ma.masked_where(values == 3, values)
+        nc.createVariable("no_fill", "f4", ("x",), fill_value=False)[:3] = [1, 2, 3]
+        nc.createVariable("default_fill", "f8", ("x",))[:2] = [np.nan, 1.0]
+        nc.createVariable("scalar", "f8", ())[...] = np.pi
+        packed = nc.createVariable("packed", "i2", ("time",), fill_value=-999)
+        packed.scale_factor, packed.add_offset = 0.01, 5.0
+        packed[:] = np.linspace(0, 1, 7)
+        compressed = nc.createVariable("compressed", "f4", ("time", "x", "y"), zlib=True, complevel=4,
+                                       shuffle=True, fletcher32=True, chunksizes=(2, 5, 3))
+        compressed[:] = np.random.default_rng(0).standard_normal((7, 5, 3))
+        contiguous = nc.createVariable("contiguous", "u2", ("x", "y"), contiguous=True)
+        contiguous[:] = np.arange(15).reshape(5, 3)
+        strings = nc.createVariable("strings", str, ("x",))
+        strings[:] = np.array(["", "a", "h\u00e9", "longer string", "x"], dtype=object)
+        chars = nc.createVariable("chars", "S1", ("x", "nchar"))
+        chars[:] = netCDF4.stringtochar(np.array([b"ab", b"cdef", b"", b"g", b"hi"], "S4"))
+        encoded_chars = nc.createVariable("encoded_chars", "S1", ("y", "nchar"))
+        encoded_chars._Encoding = "ascii"
+        encoded_chars[:] = np.array(["abc", "d", "efgh"], "S4")
+        group = nc.createGroup("group")
+        group.createDimension("z", 2)
+        inner = group.createVariable("inner", "f8", ("time", "z"))
+        inner[:] = np.ones((7, 2))
+        inner.coordinates = "time"
+        sub = group.createGroup("subgroup")
+        sub.createVariable("uses_parent_dim", "i2", ("x",))[:] = np.arange(5)
+        sub.note = "nested"
+
+
+def _write_user_types(path) -> None:
+    with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
+        nc.createDimension("n", 3)
+        cloud = nc.createEnumType("u1", "cloud_t", {"clear": 0, "cumulus": 1, "stratus": 2, "missing": 255})
+        var = nc.createVariable("enum_var", cloud, ("n",), fill_value=255)
+        var[:] = [0, 2, 1]
+        point = np.dtype([("lat", "f4"), ("lon", "f4"), ("tag", "i2")], align=False)
+        point_t = nc.createCompoundType(point, "point_t")
+        var = nc.createVariable("compound_var", point_t, ("n",))
+        var[:] = np.array([(1.0, 2.0, 3), (4.0, 5.0, 6), (7.0, 8.0, 9)], point)
+        ragged_t = nc.createVLType("i4", "ragged_t")
+        var = nc.createVariable("vlen_var", ragged_t, ("n",))
+        values = np.empty(3, object)
+        values[:] = [np.arange(1, dtype="i4"), np.arange(3, dtype="i4"), np.arange(0, dtype="i4")]
+        var[:] = values
+
+
+FILES = {"main": _write_main, "user_types": _write_user_types}
+
+
+@pytest.fixture(scope="session")
+def netcdf4_files(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("netcdf4")
+    files = {}
+    for name, write in FILES.items():
+        path = directory / f"{name}.nc"
+        write(path)
+        files[name] = TranslatedFile(path, directory)
+    yield files
+    for translated in files.values():
+        translated.close()
+
+
+MAIN_OBJECTS = (["time", "x"] + [f"var_{dtype}" for dtype in NUMERIC_TYPES]
+                + ["no_fill", "default_fill", "scalar", "packed", "compressed", "contiguous", "strings", "chars",
+                   "encoded_chars", "group", "vlen_string_attributes", "nchar", "y"])
+XFAIL_MAIN = {"vlen_string_attributes": "issue 13: h5py string_dtype metadata on vlen string attribute dtypes"}
+
+
+def _params(objects, xfails):
+    return [pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=xfails[name])) if name in xfails else name
+            for name in objects]
+
+
+@pytest.mark.parametrize("name", _params([ROOT_ONLY] + MAIN_OBJECTS, XFAIL_MAIN))
+def test_netcdf4_object_reads_as_h5py_reads_it(netcdf4_files, name):
+    netcdf4_files["main"].assert_matches(name if name == ROOT_ONLY else "/" + name)
+
+
+USER_TYPE_OBJECTS = ["cloud_t", "point_t", "ragged_t", "enum_var", "compound_var", "vlen_var", "n"]
+XFAIL_USER_TYPES = {"cloud_t": NAMED_TYPES, "point_t": NAMED_TYPES, "ragged_t": NAMED_TYPES}
+
+
+@pytest.mark.parametrize("name", _params([ROOT_ONLY] + USER_TYPE_OBJECTS, XFAIL_USER_TYPES))
+def test_netcdf4_user_type_reads_as_h5py_reads_it(netcdf4_files, name):
+    netcdf4_files["user_types"].assert_matches(name if name == ROOT_ONLY else "/" + name)
