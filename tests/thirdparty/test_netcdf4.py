@@ -66,6 +66,21 @@ def _write_main(path) -> None:
         encoded_chars = nc.createVariable("encoded_chars", "S1", ("y", "nchar"))
         encoded_chars._Encoding = "ascii"
         encoded_chars[:] = np.array(["abc", "d", "efgh"], "S4")
+        big = nc.createVariable("big_endian", "i4", ("time", "x"), endian="big", fill_value=-1)
+        big[:] = np.arange(35).reshape(7, 5) - 10
+        # Only some chunks written: the others read as the fill value.
+        nc.createDimension("long", 1000)
+        sparse = nc.createVariable("sparse_chunks", "f8", ("long",), chunksizes=(64,), fill_value=-2.5, zlib=True)
+        sparse[100:130] = np.arange(30.0)
+        sparse[900:901] = [np.nan]
+        unwritten = nc.createVariable("unwritten", "i2", ("long",), chunksizes=(100,), fill_value=9)
+        unwritten.comment = "no chunk written"
+        quantized = nc.createVariable("quantized", "f4", ("time", "x"), significant_digits=3, zlib=True)
+        quantized[:] = np.random.default_rng(1).standard_normal((7, 5)).astype("f4")
+        lsd = nc.createVariable("least_significant_digit", "f8", ("time",), least_significant_digit=2)
+        lsd[:] = np.random.default_rng(2).standard_normal(7)
+        compressed_strings = nc.createVariable("compressed_strings", str, ("long",), zlib=True, chunksizes=(300,))
+        compressed_strings[:] = np.array([f"s{i}" * (i % 5) for i in range(1000)], dtype=object)
         group = nc.createGroup("group")
         group.createDimension("z", 2)
         inner = group.createVariable("inner", "f8", ("time", "z"))
@@ -93,7 +108,38 @@ def _write_user_types(path) -> None:
         var[:] = values
 
 
-FILES = {"main": _write_main, "user_types": _write_user_types}
+def _write_plugin_compression(path) -> None:
+    """libnetcdf's own zstd/bzip2/blosc/szip filters, those this libnetcdf can write (each is
+    tried in a file of its own first: a libnetcdf may claim a filter whose plugin is missing)."""
+    available = [name for name, options in PLUGIN_COMPRESSION.items()
+                 if _can_write(path.with_name(f"probe_{name}.nc"), options)]
+    with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
+        nc.createDimension("n", 200)
+        for name in available:
+            var = nc.createVariable(name, "f8", ("n",), chunksizes=(50,), **PLUGIN_COMPRESSION[name])
+            var[:] = np.sin(np.arange(200.0))
+
+
+def _can_write(path, options) -> bool:
+    try:
+        with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
+            nc.createDimension("n", 4)
+            nc.createVariable("v", "f8", ("n",), chunksizes=(2,), **options)[:] = np.arange(4.0)
+        return True
+    except (RuntimeError, ValueError):
+        return False
+
+
+PLUGIN_COMPRESSION = {
+    "zstd": dict(compression="zstd", complevel=4),
+    "bzip2": dict(compression="bzip2", complevel=4),
+    "blosc_lz4": dict(compression="blosc_lz4", complevel=4),
+    "blosc_zstd_bitshuffle": dict(compression="blosc_zstd", complevel=4, blosc_shuffle=2),
+    "szip": dict(compression="szip", szip_coding="nn", szip_pixels_per_block=8),
+}
+
+
+FILES = {"main": _write_main, "user_types": _write_user_types, "plugin_compression": _write_plugin_compression}
 
 
 @pytest.fixture(scope="session")
@@ -111,7 +157,8 @@ def netcdf4_files(tmp_path_factory):
 
 MAIN_OBJECTS = (["time", "x"] + [f"var_{dtype}" for dtype in NUMERIC_TYPES]
                 + ["no_fill", "default_fill", "scalar", "packed", "compressed", "contiguous", "strings", "chars",
-                   "encoded_chars", "group", "vlen_string_attributes", "nchar", "y"])
+                   "encoded_chars", "big_endian", "sparse_chunks", "unwritten", "quantized", "least_significant_digit",
+                   "compressed_strings", "long", "group", "vlen_string_attributes", "nchar", "y"])
 XFAIL_MAIN = {"vlen_string_attributes": "issue 13: h5py string_dtype metadata on vlen string attribute dtypes"}
 
 
@@ -132,3 +179,10 @@ XFAIL_USER_TYPES = {"cloud_t": NAMED_TYPES, "point_t": NAMED_TYPES, "ragged_t": 
 @pytest.mark.parametrize("name", _params([ROOT_ONLY] + USER_TYPE_OBJECTS, XFAIL_USER_TYPES))
 def test_netcdf4_user_type_reads_as_h5py_reads_it(netcdf4_files, name):
     netcdf4_files["user_types"].assert_matches(name if name == ROOT_ONLY else "/" + name)
+
+
+@pytest.mark.parametrize("name", [ROOT_ONLY] + list(PLUGIN_COMPRESSION))
+def test_netcdf4_plugin_compression_reads_as_h5py_reads_it(netcdf4_files, name):
+    if name != ROOT_ONLY and name not in netcdf4_files["plugin_compression"].expected:
+        pytest.skip(f"this libnetcdf lacks the {name} filter")
+    netcdf4_files["plugin_compression"].assert_matches(name if name == ROOT_ONLY else "/" + name)

@@ -65,7 +65,7 @@ class _Nested(tables.IsDescription):
 def _fill_scalars(table, rows: int) -> None:
     row = table.row
     for i in range(rows):
-        row["i8"], row["u8"], row["i16"], row["u16"] = -i, i, -300 * i, 300 * i
+        row["i8"], row["u8"], row["i16"], row["u16"] = -(i % 128), i % 256, -300 * (i % 100), 300 * (i % 200)
         row["i32"], row["u32"], row["i64"], row["u64"] = -70000 * i, 70000 * i, -(2**40) * i, 2**63 + i
         row["f16"], row["f32"], row["f64"] = i / 3, np.nan if i == 2 else i / 7, -i / 11
         row["c64"], row["c128"] = complex(i, -i), complex(1 / (i + 1), i)
@@ -124,9 +124,23 @@ def _write_pytables(path, external_path) -> None:
                 carray = f.create_carray("/", name, obj=data, chunkshape=(16, 10), filters=tables.Filters(**spec))
                 carray.attrs.FILTERS_SPEC = str(spec)
 
+        # Many chunks, and chunks never written (they read as the fill value, here PyTables'
+        # column defaults and an atom default).
+        big = f.create_table("/", "table_many_chunks_blosc2", _Scalars, filters=tables.Filters(5, "blosc2:zstd"),
+                             chunkshape=(100,))
+        _fill_scalars(big, 1234)
+        sparse = f.create_carray("/", "carray_sparse", tables.Float32Atom(dflt=-1.5), shape=(1000, 7),
+                                 chunkshape=(64, 7), filters=tables.Filters(1, "zlib", shuffle=True))
+        sparse[130:140] = np.arange(70, dtype="f4").reshape(10, 7)
+        sparse[999] = np.nan
+        f.create_carray("/", "carray_unwritten", tables.Int64Atom(dflt=42), shape=(50, 3), chunkshape=(10, 3))
         earray = f.create_earray("/", "earray", tables.Int16Atom(), (0, 3), filters=tables.Filters(1))
         earray.append(np.arange(30, dtype="i2").reshape(10, 3))
         earray.append(np.ones((2, 3), "i2"))
+        long_earray = f.create_earray("/", "earray_many_chunks", tables.UInt8Atom(), (0,), chunkshape=(100,),
+                                      filters=tables.Filters(9, "blosc:zlib", bitshuffle=True))
+        for _ in range(7):
+            long_earray.append(np.random.default_rng(3).integers(0, 255, 150, dtype="u1"))
 
         vl_int = f.create_vlarray("/", "vlarray_int", tables.Int32Atom())
         for i in range(5):
@@ -183,7 +197,8 @@ def _write_pytables(path, external_path) -> None:
 OBJECTS = (["table_scalars", "table_nested", "table_blosc", "array_int", "array_float_nan",
             "array_strings", "array_scalar", "array_python_list"]
            + list(FILTERS)
-           + ["earray", "vlarray_int", "vlarray_vlstring", "vlarray_vlunicode", "vlarray_object",
+           + ["table_many_chunks_blosc2", "carray_sparse", "carray_unwritten", "earray", "earray_many_chunks",
+              "vlarray_int", "vlarray_vlstring", "vlarray_vlunicode", "vlarray_object",
               "attributes", "links"])
 
 # Objects whose differences belong to classes other helpers are fixing now.
