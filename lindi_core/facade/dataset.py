@@ -162,6 +162,9 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         if h5py.check_string_dtype(dtype) is not None and dtype.kind == "O":
             fill = self._zarray.get("fill_value")
             return fill.encode("utf-8") if isinstance(fill, str) else b""
+        declared = self._zattrs().get(ann.HDF5_FILLVALUE)
+        if declared is not None and h5py.check_vlen_dtype(dtype) is not None:
+            return self._declared_vlen_fill(declared, np.dtype(h5py.check_vlen_dtype(dtype)))
         if dtype.kind == "O" or dtype.fields is not None and self._zarray.get("dtype") == "|O":
             return h5values.zero_with_none_objects(dtype)
         fill = self._zarray.get("fill_value")
@@ -174,6 +177,13 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
                 raise
             raise ReferenceFormatError(f"dataset {self.name!r}: its fill value {fill!r} is not a value of its type "
                                        f"{dtype}: {exc}") from exc
+
+    def _declared_vlen_fill(self, declared: Any, base: np.dtype) -> np.ndarray:
+        try:
+            return np.array([ann.NAN_STRINGS.get(v, v) if isinstance(v, str) else v for v in declared], dtype=base)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ReferenceFormatError(f"dataset {self.name!r}: its fill value {declared!r} is not a sequence of "
+                                       f"{base}: {exc}") from exc
 
     def _pipeline(self) -> list[dict]:
         return list(self._zarray.get("filters") or []) + ([self._zarray["compressor"]] if self._zarray.get("compressor") else [])

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import lindi_core
+from lindi_core.format.validate import validate_file
 
 _FILTERS = {
     "blosc": dict(compression=hdf5plugin.Blosc(cname="lz4")),
@@ -53,3 +54,30 @@ def test_enum_member_of_a_referenced_compound_keeps_its_mapping(make_h5):
             assert h5py.check_enum_dtype(got.dtype["color"]) == h5py.check_enum_dtype(expected.dtype["color"])
             assert got.tobytes() == expected.tobytes()
         assert h5py.check_enum_dtype(f["table"]["color"].dtype) == {"red": 1, "green": 2, "blue": 7}
+
+
+@pytest.mark.parametrize("base", ["i4", "f8"])
+def test_vlen_fill_value_the_file_defines_is_kept(tmp_path, base):
+    # libnetcdf defines an (empty) fill value for its vlen types; h5py then reports it, not None.
+    netCDF4 = pytest.importorskip("netCDF4")
+    path = tmp_path / "vlen.nc"
+    with netCDF4.Dataset(path, "w") as nc:
+        nc.createDimension("n", 3)
+        var = nc.createVariable("ragged", nc.createVLType(base, "ragged_t"), ("n",))
+        var[0] = np.arange(2, dtype=base)
+    with h5py.File(path, "r") as h:
+        expected = h["ragged"].fillvalue
+        values = h["ragged"][()]
+    with lindi_core.LindiH5pyFile.from_hdf5_file(path) as f:
+        f.write_lindi_file(tmp_path / "vlen.lindi.json")
+        validate_file(tmp_path / "vlen.lindi.json")
+        for view in (f, lindi_core.LindiH5pyFile.from_lindi_file(tmp_path / "vlen.lindi.json")):
+            got = view["ragged"].fillvalue
+            assert type(got) is type(expected) and got.dtype == expected.dtype and got.tolist() == expected.tolist()
+            assert [v.tolist() for v in view["ragged"][()]] == [v.tolist() for v in values]
+
+
+def test_vlen_without_a_defined_fill_value_has_none(make_h5):
+    path = make_h5(lambda f: f.create_dataset("ragged", shape=(2,), dtype=h5py.vlen_dtype("i4")))
+    with h5py.File(path, "r") as h, lindi_core.LindiH5pyFile.from_hdf5_file(path) as f:
+        assert h["ragged"].fillvalue is None and f["ragged"].fillvalue is None
