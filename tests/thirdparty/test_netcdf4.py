@@ -29,9 +29,11 @@ def _write_main(path) -> None:
         nc.float_attrs = np.array([1.5, np.nan, -np.inf], "f4")
         nc.unsigned = np.uint64(2**64 - 1)
         nc.bytes_attr = np.bytes_(b"fixed")
+        nc.empty_text = ""
         # Lists of strings and NC_STRING attributes are variable-length string attributes.
         vlen = nc.createGroup("vlen_string_attributes")
         vlen.history = ["created", "by a test"]
+        vlen.unicode_title = "h\u00e9llo \u65e5\u672c"  # non-ASCII text: NC_STRING too
         vlen.setncattr_string("vlen_string_attr", "h\u00e9llo")
         vlen.setncattr_string("vlen_string_list", ["a", "bc"])
         nc.createDimension("time", None)
