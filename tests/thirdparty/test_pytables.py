@@ -134,6 +134,14 @@ def _write_pytables(path, external_path) -> None:
         sparse[130:140] = np.arange(70, dtype="f4").reshape(10, 7)
         sparse[999] = np.nan
         f.create_carray("/", "carray_unwritten", tables.Int64Atom(dflt=42), shape=(50, 3), chunkshape=(10, 3))
+        enum_carray = f.create_carray("/", "carray_enum", tables.EnumAtom(COLORS, "blue", base="int16"), shape=(300,),
+                                      chunkshape=(128,))
+        enum_carray[:200] = np.array([1, 2, 7] * 66 + [1, 2], dtype="i2")
+        string_carray = f.create_carray("/", "carray_strings", tables.StringAtom(5, dflt=b"-"), shape=(40,),
+                                        chunkshape=(16,), filters=tables.Filters(3, "zlib"))
+        string_carray[:20] = np.array([f"s{i}".encode() for i in range(20)], "S5")
+        f.create_array("/", "array_bool", np.array([[True, False], [False, True]]))
+        f.create_array("/", "array_complex", np.array([1 + 2j, np.nan + 1j], "c8"))
         earray = f.create_earray("/", "earray", tables.Int16Atom(), (0, 3), filters=tables.Filters(1))
         earray.append(np.arange(30, dtype="i2").reshape(10, 3))
         earray.append(np.ones((2, 3), "i2"))
@@ -204,7 +212,8 @@ def _write_pytables(path, external_path) -> None:
 OBJECTS = (["table_scalars", "table_nested", "table_blosc", "array_int", "array_float_nan",
             "array_strings", "array_scalar", "array_python_list"]
            + list(FILTERS)
-           + ["table_many_chunks_blosc2", "carray_sparse", "carray_unwritten", "earray", "earray_many_chunks",
+           + ["table_many_chunks_blosc2", "carray_sparse", "carray_unwritten", "carray_enum", "carray_strings",
+              "array_bool", "array_complex", "earray", "earray_many_chunks",
               "vlarray_int", "vlarray_vlstring", "vlarray_vlunicode", "vlarray_object",
               "vlarray_compressed", "table_big_endian", "array_non_utf8_bytes", "attributes", "links"])
 
