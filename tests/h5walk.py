@@ -20,6 +20,7 @@ import h5py
 import numpy as np
 
 import lindi_core
+from lindi_core.format.validate import validate_file
 
 # The root group's attributes and link names, without its members (each tested on its own).
 ROOT_ONLY = "/ (attributes and names)"
@@ -317,7 +318,7 @@ def _describe_dim(dim: Any) -> tuple:
 
 def _selections(shape: tuple | None) -> list:
     """The whole value, then a few slices: first and last element along axis 0, a strided and a
-    middle range, and a multi-axis corner where there are several axes."""
+    middle range, an index list, and a multi-axis corner where there are several axes."""
     if shape is None:
         return [()]
     selections: list = [()]
@@ -325,6 +326,8 @@ def _selections(shape: tuple | None) -> list:
         return selections
     n = shape[0]
     selections += [0, n - 1, slice(None, None, 2), slice(n // 3, max(n // 3 + 1, 2 * n // 3))]
+    if n > 2:
+        selections.append([0, n // 2, n - 1])  # an index list (h5py's fancy indexing: increasing)
     if len(shape) > 1 and all(shape):
         selections.append(tuple(slice(0, max(1, extent // 2)) for extent in shape))
     return selections
@@ -375,9 +378,10 @@ class TranslatedFile:
         lindi_path = Path(lindi_dir) / (self.h5_path.name + ".lindi.json")
         try:
             memory.write_lindi_file(lindi_path)
+            validate_file(lindi_path)
             self.views["reopened"] = lindi_core.LindiH5pyFile.from_lindi_file(lindi_path)
         except Exception as exc:  # noqa: BLE001
-            self.failure = f"writing or reopening the reference file failed: {type(exc).__name__}: {exc}"
+            self.failure = f"writing, validating or reopening the reference file failed: {type(exc).__name__}: {exc}"
 
     def differences(self, path: str = "/") -> list[str]:
         differences = [self.failure] if self.failure else []

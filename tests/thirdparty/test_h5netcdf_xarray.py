@@ -120,7 +120,15 @@ def _write_xarray_cftime(engine: str):
     return write
 
 
+def _write_xarray_invalid_netcdf(path) -> None:
+    ds = xr.Dataset({"flags": (("n",), np.array([True, False, True])),
+                     "z": (("n",), np.array([1 + 1j, np.nan, -2j], "c16"))},
+                    attrs={"flag_attr": np.bool_(True)})
+    ds.to_netcdf(path, engine="h5netcdf", invalid_netcdf=True, encoding={"z": {"compression": "gzip"}})
+
+
 FILES = {
+    "xarray_invalid_netcdf": _write_xarray_invalid_netcdf,
     "h5netcdf_new": _write_h5netcdf_new,
     "h5netcdf_legacy": _write_h5netcdf_legacy,
     "h5netcdf_invalid": _write_h5netcdf_invalid,
@@ -132,6 +140,7 @@ FILES = {
 
 # The objects of each file, known before the files are written (tests are collected first).
 OBJECTS = {
+    "xarray_invalid_netcdf": ["flags", "z", "n"],
     "h5netcdf_new": ["x", "t", "v", "text", "sub", "scalar"],
     "h5netcdf_legacy": ["x", "t", "v", "grp"],
     "h5netcdf_invalid": ["n", "flags", "complex", "lzf", "scaleoffset", "fletcher"],

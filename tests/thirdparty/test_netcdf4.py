@@ -141,7 +141,18 @@ PLUGIN_COMPRESSION = {
 }
 
 
-FILES = {"main": _write_main, "user_types": _write_user_types, "plugin_compression": _write_plugin_compression}
+def _write_classic(path) -> None:
+    with netCDF4.Dataset(path, "w", format="NETCDF4_CLASSIC") as nc:
+        nc.createDimension("t", None)
+        nc.createDimension("c", 3)
+        nc.source = "classic model"
+        var = nc.createVariable("v", "f4", ("t", "c"), zlib=True, fill_value=np.float32(1e20))
+        var[:] = np.arange(12, dtype="f4").reshape(4, 3)
+        var[1, 1] = np.ma.masked
+        nc.createVariable("c", "i4", ("c",))[:] = [3, 2, 1]
+
+
+FILES = {"classic": _write_classic, "main": _write_main, "user_types": _write_user_types, "plugin_compression": _write_plugin_compression}
 
 
 @pytest.fixture(scope="session")
@@ -188,3 +199,8 @@ def test_netcdf4_plugin_compression_reads_as_h5py_reads_it(netcdf4_files, name):
     if name != ROOT_ONLY and name not in netcdf4_files["plugin_compression"].expected:
         pytest.skip(f"this libnetcdf lacks the {name} filter")
     netcdf4_files["plugin_compression"].assert_matches(name if name == ROOT_ONLY else "/" + name)
+
+
+@pytest.mark.parametrize("name", [ROOT_ONLY, "t", "c", "v"])
+def test_netcdf4_classic_reads_as_h5py_reads_it(netcdf4_files, name):
+    netcdf4_files["classic"].assert_matches(name if name == ROOT_ONLY else "/" + name)
