@@ -21,6 +21,7 @@ import numpy as np
 
 import lindi_core
 from lindi_core.format.validate import validate_file
+from lindi_core.translate.chunks import ChunkOptions
 
 # The root group's attributes and link names, without its members (each tested on its own).
 ROOT_ONLY = "/ (attributes and names)"
@@ -382,6 +383,15 @@ class TranslatedFile:
             self.views["reopened"] = lindi_core.LindiH5pyFile.from_lindi_file(lindi_path)
         except Exception as exc:  # noqa: BLE001
             self.failure = f"writing, validating or reopening the reference file failed: {type(exc).__name__}: {exc}"
+
+        # A third road: nothing inlined that can be referenced, contiguous data cut into tiny
+        # virtual chunks, compounds referenced in place rather than as JSON rows.
+        try:
+            self.views["referenced"] = lindi_core.LindiH5pyFile.from_hdf5_file(
+                str(self.h5_path), options=ChunkOptions(inline_threshold=0, contiguous_chunk_target=64,
+                                                        compound_rows_limit=0))
+        except Exception as exc:  # noqa: BLE001
+            self.failure = f"translation with tiny chunks failed: {type(exc).__name__}: {exc}"
 
     def differences(self, path: str = "/") -> list[str]:
         differences = [self.failure] if self.failure else []

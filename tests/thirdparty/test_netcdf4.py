@@ -75,6 +75,8 @@ def _write_main(path) -> None:
         sparse = nc.createVariable("sparse_chunks", "f8", ("long",), chunksizes=(64,), fill_value=-2.5, zlib=True)
         sparse[100:130] = np.arange(30.0)
         sparse[900:901] = [np.nan]
+        contiguous_long = nc.createVariable("contiguous_long", "f8", ("long", "y"), contiguous=True)
+        contiguous_long[:] = np.random.default_rng(4).standard_normal((1000, 3))
         unwritten = nc.createVariable("unwritten", "i2", ("long",), chunksizes=(100,), fill_value=9)
         unwritten.comment = "no chunk written"
         quantized = nc.createVariable("quantized", "f4", ("time", "x"), significant_digits=3, zlib=True)
@@ -170,7 +172,7 @@ def netcdf4_files(tmp_path_factory):
 
 MAIN_OBJECTS = (["time", "x"] + [f"var_{dtype}" for dtype in NUMERIC_TYPES]
                 + ["no_fill", "default_fill", "scalar", "packed", "compressed", "contiguous", "strings", "chars",
-                   "encoded_chars", "big_endian", "sparse_chunks", "unwritten", "quantized", "least_significant_digit",
+                   "encoded_chars", "big_endian", "contiguous_long", "sparse_chunks", "unwritten", "quantized", "least_significant_digit",
                    "compressed_strings", "long", "group", "vlen_string_attributes", "nchar", "y"])
 XFAIL_MAIN = {"vlen_string_attributes": "issue 13: h5py string_dtype metadata on vlen string attribute dtypes"}
 

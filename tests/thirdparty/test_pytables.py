@@ -140,6 +140,7 @@ def _write_pytables(path, external_path) -> None:
         string_carray = f.create_carray("/", "carray_strings", tables.StringAtom(5, dflt=b"-"), shape=(40,),
                                         chunkshape=(16,), filters=tables.Filters(3, "zlib"))
         string_carray[:20] = np.array([f"s{i}".encode() for i in range(20)], "S5")
+        f.create_array("/", "array_large", np.random.default_rng(5).standard_normal((700, 9)).astype(">f4"))
         f.create_array("/", "array_bool", np.array([[True, False], [False, True]]))
         f.create_array("/", "array_complex", np.array([1 + 2j, np.nan + 1j], "c8"))
         earray = f.create_earray("/", "earray", tables.Int16Atom(), (0, 3), filters=tables.Filters(1))
@@ -213,7 +214,7 @@ OBJECTS = (["table_scalars", "table_nested", "table_blosc", "array_int", "array_
             "array_strings", "array_scalar", "array_python_list"]
            + list(FILTERS)
            + ["table_many_chunks_blosc2", "carray_sparse", "carray_unwritten", "carray_enum", "carray_strings",
-              "array_bool", "array_complex", "earray", "earray_many_chunks",
+              "array_large", "array_bool", "array_complex", "earray", "earray_many_chunks",
               "vlarray_int", "vlarray_vlstring", "vlarray_vlunicode", "vlarray_object",
               "vlarray_compressed", "table_big_endian", "array_non_utf8_bytes", "attributes", "links"])
 
