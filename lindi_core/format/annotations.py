@@ -30,6 +30,9 @@ HDF5_MAXSHAPE = "_HDF5_MAXSHAPE"  # array .zattrs: maxshape when it differs from
 # array .zattrs: [[filter id, flags, [values]], ...] - the HDF5 filter pipeline of a dataset whose
 # values are stored re-encoded (strings, references, ...), so no Zarr codec describes it
 HDF5_FILTERS = "_HDF5_FILTERS"
+# array .zattrs: [values...] - the fill value the file defines for a ragged (vlen) dataset; absent:
+# none defined (h5py's fillvalue is then None)
+HDF5_FILLVALUE = "_HDF5_FILLVALUE"
 # group or array .zattrs: {"links": bool, "attributes": bool} - the object lists its links or its
 # attributes in creation order (HDF5's order otherwise: by name)
 CREATION_ORDER = "_CREATION_ORDER"
@@ -43,7 +46,7 @@ REGION = "region"  # extra key in a _REFERENCE value: the selected region of a r
 LINDI_SPECIAL_KEYS = frozenset({SCALAR, SOFT_LINK, EXTERNAL_ARRAY_LINK, REFERENCE, COMPOUND_DTYPE})
 SPECIAL_ATTRIBUTE_KEYS = LINDI_SPECIAL_KEYS | frozenset(
     {HARD_LINK, EXTERNAL_LINK, NAMED_DATATYPE, HDF5_DTYPE, NULL_DATASPACE, ATTR_DTYPES, HDF5_CHUNKS, HDF5_MAXSHAPE,
-     HDF5_FILTERS, CREATION_ORDER, UNREADABLE}
+     HDF5_FILTERS, HDF5_FILLVALUE, CREATION_ORDER, UNREADABLE}
 )
 
 # JSON has no NaN or infinities; LINDI 0.4 writes them as these strings.

@@ -338,6 +338,9 @@ def _encoded(ctx: DatasetContext, dset: h5py.Dataset, key: str, family: Family, 
         return zarray_metadata(shape, list(chunk_shape), "|O", "" if codec.codec_id == "vlen-utf8" else None, [codec.get_config()])
     if family is Family.RAGGED:
         base = np.dtype(h5py.check_vlen_dtype(dtype))
+        fill = _h5_fill_value(dset)
+        if fill is not None:  # netCDF4 defines one (empty) for its vlen types
+            zattrs[ann.HDF5_FILLVALUE] = to_json(np.asarray(fill, dtype=base).reshape(-1), None)
         codec = numcodecs.VLenArray(base.str)
         ragged = np.empty(values.shape, dtype=object)
         for index in np.ndindex(*values.shape):

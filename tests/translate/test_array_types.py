@@ -10,7 +10,7 @@ import tables
 
 import lindi_core
 from lindi_core import ChunkOptions
-from lindi_core.errors import TranslationError, UnreadableObjectError
+from lindi_core.errors import UnreadableObjectError
 from lindi_core.format import annotations as ann
 from tests.h5compare import assert_new_file_matches_h5py
 
