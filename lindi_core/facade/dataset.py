@@ -495,6 +495,10 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         string = h5py.check_string_dtype(dtype)
         if string is not None and dtype.kind == "O":
             return h5values.map_objects(raw, h5values.to_bytes)
+        vlen = h5py.check_vlen_dtype(dtype)
+        if vlen is not None and np.dtype(vlen).shape:  # rows of an array type, stored flat (spec section 4)
+            entry_shape = (-1, *np.dtype(vlen).shape)
+            return h5values.map_objects(raw, lambda row: np.asarray(row).reshape(entry_shape))
         if raw.dtype != dtype and dtype.kind != "O":
             return raw.astype(dtype)
         if dtype.names and raw.dtype is not dtype and not dtype.hasobject:

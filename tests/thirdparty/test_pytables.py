@@ -15,7 +15,6 @@ from tests.h5walk import ROOT_ONLY, TranslatedFile
 
 tables = pytest.importorskip("tables")
 
-ARRAY_ELEMENTS = "issue 13: array-typed elements"
 
 
 class _Inner(tables.IsDescription):
@@ -253,7 +252,6 @@ ISOLATED = {"table_time_columns": _write_time_columns, "table_array_columns": _w
             "attribute_non_utf8_bytes": _attribute_writer(np.bytes_(b"\xff\xfe")),
             "attribute_non_utf8_bytes_array": _attribute_writer(np.array([b"\xff", b"ok"]))}
 XFAIL_ISOLATED = {
-    "vlarray_array_atom": ARRAY_ELEMENTS,
     "attribute_float128": "issue 13: float128 attributes",
     "attribute_float128_array": "issue 13: float128 attributes",
     # PyTables pickles what it has no HDF5 type for: the pickle is a fixed string, not UTF-8.
