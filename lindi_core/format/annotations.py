@@ -95,6 +95,28 @@ def unreadable_attribute_reason(value: Any) -> str | None:
     return None
 
 
+def unreadable_objects(metadata: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(path, reason)`` for every dataset and attribute a reference file records as unreadable
+    (spec section 8), from its in-memory metadata (``.zattrs`` holding the annotations); an
+    attribute's path is ``object/path@name``."""
+    found = []
+    for key in sorted(metadata):
+        if not (key == ".zattrs" or key.endswith("/.zattrs")):
+            continue
+        zattrs = metadata[key]
+        if not isinstance(zattrs, dict):
+            continue
+        path = "/" + key[: -len(".zattrs")].rstrip("/")
+        reason = unreadable_reason(zattrs.get(UNREADABLE))
+        if reason is not None:
+            found.append((path, reason))
+        for name, value in zattrs.items():
+            reason = unreadable_attribute_reason(value)
+            if reason is not None and name not in SPECIAL_ATTRIBUTE_KEYS:
+                found.append((f"{path}@{name}", reason))
+    return found
+
+
 def is_reference_value(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and isinstance(value.get(REFERENCE), dict)
 
