@@ -13,6 +13,8 @@ from lindi_core.errors import LindiError
 
 
 def _cmd_translate(args: argparse.Namespace) -> int:
+    from lindi_core.codecs.hdf5_filters import unavailable_filter_labels
+    from lindi_core.format import annotations as ann
     from lindi_core.translate import ChunkOptions, translate_to_file
 
     options = ChunkOptions(inline_threshold=args.inline_threshold, contiguous_chunk_target=args.chunk_target,
@@ -23,6 +25,20 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     chunk_count = sum(len(t) for t in rfs.tables.values()) + len(rfs.loose_refs)
     print(f"wrote {args.output}: {len(rfs.metadata)} metadata keys, {chunk_count} chunk references, "
           f"{len(rfs.inline)} inline chunks in {time.perf_counter() - started:.2f} s")
+    unreadable = ann.unreadable_objects(rfs.metadata)
+    for key, zarray in rfs.metadata.items():
+        missing = unavailable_filter_labels(zarray) if key.endswith(".zarray") else []
+        if missing:
+            unreadable.append(("/" + key[: -len(".zarray")].rstrip("/"),
+                               f"HDF5 filter {', '.join(missing)} is not available here: its chunk references "
+                               "are kept, and it reads where the filter is"))
+    unreadable.sort()
+    if unreadable:
+        # The file translated; these objects are recorded with their metadata and refuse reads.
+        print(f"note: {len(unreadable)} object(s) cannot be read from this translation (reading them raises):",
+              file=sys.stderr)
+        for path, reason in unreadable:
+            print(f"  {path}: {reason}", file=sys.stderr)
     return 0
 
 

@@ -54,6 +54,20 @@ def filter_label(filter_id: int, declared_name: str = "") -> str:
     return f"{filter_id} ({name})" if name else str(filter_id)
 
 
+def unavailable_filter_labels(zarray: dict) -> list[str]:
+    """Labels of the HDF5 filters an array's libhdf5-pipeline codec needs and libhdf5 here lacks
+    (its chunks cannot be decoded on this machine); empty when there is no such codec."""
+    codecs = list(zarray.get("filters") or []) + [zarray.get("compressor")]
+    labels = []
+    for codec in codecs:
+        if isinstance(codec, dict) and codec.get("id") == "lindi_core.hdf5_filters":
+            for record in codec.get("filters") or []:
+                if isinstance(record, list) and record and isinstance(record[0], int) \
+                        and 0 <= record[0] <= 0xFFFF and not h5py.h5z.filter_avail(record[0]):
+                    labels.append(filter_label(record[0]))
+    return labels
+
+
 def missing_filter_error(filter_ids: list[int], declared_names: list[str] | None = None) -> MissingFilterError:
     """The error for data that needs the filters ``filter_ids``, which libhdf5 lacks here."""
     names = declared_names or [""] * len(filter_ids)

@@ -44,12 +44,15 @@ from lindi_core.translate import dtypes as translate_dtypes
 if TYPE_CHECKING:
     from lindi_core.facade.files import LindiH5pyFile
 
-_FILTER_NAMES = {"zlib": "gzip", "gzip": "gzip", "lindi_core.hdf5_filters": None}
 
 
-# HDF5 filters h5py names (h5py._hl.filters._COMP_FILTERS); a dataset with any other reports
-# compression "unknown". Object codecs re-encode values and stand for no HDF5 filter.
-_H5PY_NAMED_FILTERS = frozenset({1, 2, 3, 4, 6, 32000})
+# The HDF5 filter each Zarr codec of a translated (or written) pipeline stands for.
+_CODEC_FILTER_IDS = {"zlib": 1, "gzip": 1, "shuffle": 2, "fletcher32": 3, "imagecodecs_lzf": 32000, "bz2": 307,
+                     "blosc": 32001, "imagecodecs_lz4h5": 32004, "zstd": 32015}
+# The filters h5py names (``h5py._hl.filters._COMP_FILTERS``); any other makes ``compression``
+# "unknown".
+_H5PY_NAMED_FILTERS = {1, 2, 3, 4, 6, 32000}
+# Codecs that re-encode values (strings, ragged arrays, JSON rows) and stand for no HDF5 filter.
 _OBJECT_CODEC_IDS = frozenset({"vlen-utf8", "vlen-bytes", "vlen-array", "json2"})
 
 
@@ -192,6 +195,9 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         if h5py.check_string_dtype(dtype) is not None and dtype.kind == "O":
             fill = self._zarray.get("fill_value")
             return fill.encode("utf-8") if isinstance(fill, str) else b""
+        declared = self._zattrs().get(ann.HDF5_FILLVALUE)
+        if declared is not None and h5py.check_vlen_dtype(dtype) is not None:
+            return self._declared_vlen_fill(declared, np.dtype(h5py.check_vlen_dtype(dtype)))
         if dtype.kind == "O" or dtype.fields is not None and self._zarray.get("dtype") == "|O":
             return h5values.zero_with_none_objects(dtype)
         fill = self._zarray.get("fill_value")
@@ -209,6 +215,13 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             raise ReferenceFormatError(f"dataset {self.name!r}: its fill value {fill!r} is not a value of its type "
                                        f"{dtype}: {exc}") from exc
 
+    def _declared_vlen_fill(self, declared: Any, base: np.dtype) -> np.ndarray:
+        try:
+            return np.array([ann.NAN_STRINGS.get(v, v) if isinstance(v, str) else v for v in declared], dtype=base)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ReferenceFormatError(f"dataset {self.name!r}: its fill value {declared!r} is not a sequence of "
+                                       f"{base}: {exc}") from exc
+
     def _pipeline(self) -> list[dict]:
         return list(self._zarray.get("filters") or []) + ([self._zarray["compressor"]] if self._zarray.get("compressor") else [])
 
@@ -221,20 +234,25 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
 
     @property
     def compression(self) -> str | None:
-        codec_ids = [codec.get("id") for codec in self._pipeline()]
-        if "zlib" in codec_ids or "gzip" in codec_ids:
-            return "gzip"
-        if "imagecodecs_lzf" in codec_ids:
-            return "lzf"
-        ids = [f[0] for f in self._hdf5_filters()]
+        # h5py's rule: gzip, lzf or szip by name; "unknown" where any other filter than those
+        # and shuffle, fletcher32 and scale-offset is in the pipeline (blosc, bzip2, zstd...).
+        ids = self._filter_ids()
         for filter_id, name in ((1, "gzip"), (32000, "lzf"), (4, "szip")):
             if filter_id in ids:
                 return name
-        # h5py's word for a pipeline holding a filter it has no name for (a plugin's)
-        plugin_codecs = set(codec_ids) - {"shuffle", "fletcher32", "lindi_core.hdf5_filters", "lindi_core.unreadable"}
-        if plugin_codecs - _OBJECT_CODEC_IDS or any(i not in _H5PY_NAMED_FILTERS for i in ids):
+        # A codec with no HDF5 id known here (another imagecodecs or numcodecs compressor) is such
+        # a filter too.
+        other_codecs = ({c.get("id") for c in self._pipeline()} - set(_CODEC_FILTER_IDS) - _OBJECT_CODEC_IDS
+                        - {"lindi_core.hdf5_filters", "lindi_core.unreadable"})
+        if other_codecs or any(filter_id not in _H5PY_NAMED_FILTERS for filter_id in ids):
             return "unknown"
         return None
+
+    def _filter_ids(self) -> list[int]:
+        """The HDF5 filter ids of the pipeline. Codecs no HDF5 filter stands for (those of
+        re-encoded values: strings, JSON rows...) are not filters."""
+        ids = [f[0] for f in self._hdf5_filters()]
+        return ids + [_CODEC_FILTER_IDS[c["id"]] for c in self._pipeline() if c.get("id") in _CODEC_FILTER_IDS]
 
     @property
     def compression_opts(self) -> Any:
@@ -487,8 +505,16 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         string = h5py.check_string_dtype(dtype)
         if string is not None and dtype.kind == "O":
             return h5values.map_objects(raw, h5values.to_bytes)
+        vlen = h5py.check_vlen_dtype(dtype)
+        if vlen is not None and np.dtype(vlen).shape:  # rows of an array type, stored flat (spec section 4)
+            entry_shape = (-1, *np.dtype(vlen).shape)
+            return h5values.map_objects(raw, lambda row: np.asarray(row).reshape(entry_shape))
         if raw.dtype != dtype and dtype.kind != "O":
             return raw.astype(dtype)
+        if dtype.names and raw.dtype is not dtype and not dtype.hasobject:
+            # NumPy's dtype equality ignores metadata: h5py's marks on compound members (an enum
+            # member's mapping) are only on ``dtype``, and a view adds them without a copy.
+            return raw.view(dtype)
         return raw
 
     def read_direct(self, dest: np.ndarray, source_sel: Any = None, dest_sel: Any = None) -> None:

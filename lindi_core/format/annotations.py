@@ -33,6 +33,9 @@ HDF5_MAXSHAPE = "_HDF5_MAXSHAPE"  # array .zattrs: maxshape when it differs from
 # array .zattrs: [[filter id, flags, [values]], ...] - the HDF5 filter pipeline of a dataset whose
 # values are stored re-encoded (strings, references, ...), so no Zarr codec describes it
 HDF5_FILTERS = "_HDF5_FILTERS"
+# array .zattrs: [values...] - the fill value the file defines for a ragged (vlen) dataset; absent:
+# none defined (h5py's fillvalue is then None)
+HDF5_FILLVALUE = "_HDF5_FILLVALUE"
 # group or array .zattrs: {"links": bool, "attributes": bool} - the object lists its links or its
 # attributes in creation order (HDF5's order otherwise: by name)
 CREATION_ORDER = "_CREATION_ORDER"
@@ -46,7 +49,7 @@ REGION = "region"  # extra key in a _REFERENCE value: the selected region of a r
 LINDI_SPECIAL_KEYS = frozenset({SCALAR, SOFT_LINK, EXTERNAL_ARRAY_LINK, REFERENCE, COMPOUND_DTYPE})
 SPECIAL_ATTRIBUTE_KEYS = LINDI_SPECIAL_KEYS | frozenset(
     {HARD_LINK, EXTERNAL_LINK, NAMED_DATATYPE, HDF5_DTYPE, NULL_DATASPACE, ATTR_DTYPES, HDF5_CHUNKS, HDF5_MAXSHAPE,
-     HDF5_FILTERS, CREATION_ORDER, UNREADABLE}
+     HDF5_FILTERS, HDF5_FILLVALUE, CREATION_ORDER, UNREADABLE}
 )
 
 # JSON has no NaN or infinities; LINDI 0.4 writes them as these strings.
@@ -93,6 +96,28 @@ def unreadable_attribute_reason(value: Any) -> str | None:
     if isinstance(value, dict) and len(value) == 1 and UNREADABLE in value:
         return unreadable_reason(value[UNREADABLE]) or "the reference file gives no reason"
     return None
+
+
+def unreadable_objects(metadata: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(path, reason)`` for every dataset and attribute a reference file records as unreadable
+    (spec section 8), from its in-memory metadata (``.zattrs`` holding the annotations); an
+    attribute's path is ``object/path@name``."""
+    found = []
+    for key in sorted(metadata):
+        if not (key == ".zattrs" or key.endswith("/.zattrs")):
+            continue
+        zattrs = metadata[key]
+        if not isinstance(zattrs, dict):
+            continue
+        path = "/" + key[: -len(".zattrs")].rstrip("/")
+        reason = unreadable_reason(zattrs.get(UNREADABLE))
+        if reason is not None:
+            found.append((path, reason))
+        for name, value in zattrs.items():
+            reason = unreadable_attribute_reason(value)
+            if reason is not None and name not in SPECIAL_ATTRIBUTE_KEYS:
+                found.append((f"{path}@{name}", reason))
+    return found
 
 
 def is_reference_value(value: Any) -> bool:

@@ -360,11 +360,16 @@ def _encoded(ctx: DatasetContext, dset: h5py.Dataset, key: str, family: Family, 
         inline_array(ctx.rfs, key, strings, chunk_shape, codec.encode, encoded=True, pad="" if codec.codec_id == "vlen-utf8" else b"")
         return zarray_metadata(shape, list(chunk_shape), "|O", "" if codec.codec_id == "vlen-utf8" else None, [codec.get_config()])
     if family is Family.RAGGED:
-        base = np.dtype(h5py.check_vlen_dtype(dtype))
+        # A ragged array of an HDF5 array type (PyTables' VLArray of a shaped atom) is stored as
+        # the flat sequence of the elements' entries; _HDF5_DTYPE gives readers the element shape.
+        base = np.dtype(h5py.check_vlen_dtype(dtype)).base
+        fill = _h5_fill_value(dset)
+        if fill is not None:  # netCDF4 defines one (empty) for its vlen types
+            zattrs[ann.HDF5_FILLVALUE] = to_json(np.asarray(fill, dtype=base).reshape(-1), None)
         codec = numcodecs.VLenArray(base.str)
         ragged = np.empty(values.shape, dtype=object)
         for index in np.ndindex(*values.shape):
-            ragged[index] = np.asarray(values[index], dtype=base)
+            ragged[index] = np.asarray(values[index], dtype=base).reshape(-1)
         empty = np.empty(0, dtype=base)
         inline_array(ctx.rfs, key, ragged, chunk_shape, codec.encode, encoded=True, pad=_Pad(empty))
         return zarray_metadata(shape, list(chunk_shape), "|O", None, [codec.get_config()])

@@ -18,7 +18,7 @@ import pytest
 import lindi_core
 from lindi_core.errors import ReferenceFormatError
 from tests.h5compare import assert_new_file_matches_h5py
-from tests.h5walk import describe_tree, dtype_marks
+from tests.h5tree import describe_tree, dtype_marks
 
 ENUM = h5py.enum_dtype({"off": 0, "on": 1, "unknown": -1}, basetype="i1")
 COMPOUND = np.dtype([("x", "<i4"), ("y", "<f8")])

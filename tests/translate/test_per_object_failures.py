@@ -232,3 +232,20 @@ def test_a_virtual_dataset_whose_source_needs_a_missing_filter_is_recorded_and_r
             with pytest.raises(UnreadableObjectError, match="305 \\(lzo\\).*source dataset") as raised:
                 f["virtual"][:5]
             assert raised.value.object_path == "/virtual"
+
+
+def test_the_command_line_names_each_unreadable_object_and_why(unreadable_file, tmp_path, capsys):
+    from lindi_core.cli import main
+
+    out = tmp_path / "per_object.lindi.json"
+    assert main(["translate", unreadable_file, "-o", str(out), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "3 object(s) cannot be read" in err
+    lines = [line.strip() for line in err.splitlines()[1:]]
+    assert [line.split(":")[0] for line in lines] == ["/@bad", "/acq/lzo", "/acq/strings"]
+    assert "305 (lzo)" in lines[1] and "305 (lzo)" in lines[2] and "UTF-8" in lines[0].upper()
+    # A file every object of which translates says nothing.
+    with h5py.File(tmp_path / "fine.h5", "w") as f:
+        f["x"] = np.arange(3)
+    assert main(["translate", str(tmp_path / "fine.h5"), "-o", str(tmp_path / "fine.json"), "--no-progress"]) == 0
+    assert "cannot be read" not in capsys.readouterr().err
