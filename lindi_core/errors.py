@@ -115,3 +115,8 @@ class ChunkDecodeError(LindiError, OSError):
 class FileInUseError(LindiError, OSError):
     """A local reference file is already open for writing, in this process or another: two
     writers would each write back their own copy, and the last would undo the other's edits."""
+
+
+class NotPicklableError(LindiError, TypeError):
+    """An object that cannot be pickled (a file or store open for writing, whose edits a copy in
+    another process could not keep); a ``TypeError`` as pickle's own refusals."""

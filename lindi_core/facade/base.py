@@ -44,6 +44,10 @@ class LindiObjectID:
         return f"<LindiObjectID /{self.zpath}>"
 
 
+def _object_in_file(file: LindiH5pyFile, zpath: str, name: str) -> Any:
+    return file._object_at(zpath, name)
+
+
 def h5_path(zpath: str) -> str:
     return "/" + zpath
 
@@ -91,6 +95,11 @@ class FacadeObject:
             "source": ".",
             "source_object_id": self._file._root_object_id(),
         })
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled as its file (see ``LindiH5pyFile.__reduce__``) and its paths; unpickled, it is
+        the object at those paths in the copy of the file."""
+        return _object_in_file, (self._file, self._zpath, self._name)
 
     def __bool__(self) -> bool:
         return self._file._is_open

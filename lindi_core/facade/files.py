@@ -26,7 +26,7 @@ import numpy as np
 import zarr
 import zarr.core.sync  # its exit hook stops the event loop; ours (registered after it) runs first
 
-from lindi_core.errors import LindiError
+from lindi_core.errors import LindiError, NotPicklableError
 from lindi_core.facade.dataset import LindiH5pyDataset
 from lindi_core.facade.datatype import LindiH5pyDatatype
 from lindi_core.facade.dtypes import storage_dtype
@@ -81,6 +81,10 @@ def _close_open_files_at_exit() -> None:
 
 
 atexit.register(_close_open_files_at_exit)
+
+
+def _unpickled_file(store: ReferenceStore, filename: str) -> LindiH5pyFile:
+    return LindiH5pyFile(store, mode="r", filename=filename)
 
 
 def _sources(local_cache: LocalCache | None, timeout: float | None, guard: AddressGuard | None = None) -> ByteSources:
@@ -139,6 +143,9 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         if mode not in MODES:
             raise ValueError(f"Invalid mode; must be one of {', '.join(MODES)}")
         store._read_only = mode == "r"  # zarr's Store keeps the flag here; the file's mode decides it
+        if mode != "r":
+            store.pickling_refused = f"it belongs to {filename!r}, open for writing (mode {mode!r}): a copy " \
+                                     "in another process could not keep its edits"
         if staging_area is not None:
             store.chunk_sink = staging_area
         elif tar is not None:
@@ -391,6 +398,18 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
             _OPEN_FILES.discard(self)
             if self._finalizer.detach() is not None:
                 _release(self._store, self._tar, self._external_files, self._lock)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """A file open for reading pickles (for dask, multiprocessing) as its store, which
+        carries the reference file system, the trust decisions, the timeout and the local
+        cache's folder; the copy opens its connections, and the files its external links name,
+        when it first reads. A file open for writing refuses: its edits could not be kept."""
+        self._check_open()
+        if self._mode != "r":
+            raise NotPicklableError(f"{self._filename!r} is open for writing (mode {self._mode!r}) and cannot be "
+                                    "pickled: a copy in another process could not keep its edits; reopen it "
+                                    "with mode 'r' to hand it to other processes")
+        return _unpickled_file, (self._store, self._filename)
 
     def __enter__(self) -> LindiH5pyFile:
         return self

@@ -495,6 +495,26 @@ class ReferenceFileSystem:
             copy.loose_refs[key] = ChunkRef(new_url, ref.offset + shift, ref.length, ref.filter_mask)
         return copy
 
+    def same_references(self, other: ReferenceFileSystem) -> bool:
+        """Whether ``other`` maps every key to the same value (metadata, inline bytes, chunk
+        refs), however each stores them (URL table order, dense or sparse tables)."""
+        if other is self:
+            return True
+        if (self.metadata != other.metadata or self.inline != other.inline or self.loose_refs != other.loose_refs
+                or self.tables.keys() != other.tables.keys()):
+            return False
+        my_urls, their_urls = np.array(self.urls + [""], dtype=object), np.array(other.urls + [""], dtype=object)
+        for array_path, table in self.tables.items():
+            mine, theirs = table.present_columns(), other.tables[array_path].present_columns()
+            if not all(np.array_equal(mine[i], theirs[i]) for i in (0, 2, 3)):
+                return False
+            if not np.array_equal(my_urls[mine[1]], their_urls[theirs[1]]):
+                return False
+            no_masks = np.zeros(len(mine[0]), dtype=np.uint32)
+            if not np.array_equal(no_masks if mine[4] is None else mine[4], no_masks if theirs[4] is None else theirs[4]):
+                return False
+        return True
+
     def to_dict(self, *, use_templates: bool = True) -> dict[str, Any]:
         """The reference file as a plain JSON-ready dict in the spec's shape."""
         from lindi_core.format.jsonio import to_json_dict  # the writer lives beside the reader

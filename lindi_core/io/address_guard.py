@@ -108,6 +108,18 @@ class AddressGuard:
         self._names: dict[str, tuple[bool, str, int]] = {}  # host -> (permitted, an address, port)
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What another process needs (the reach and its reason): not the lock, nor the verdicts
+        on names, which that process makes again from its own DNS answers."""
+        state = dict(self.__dict__)
+        del state["_lock"], state["_names"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._names = {}
+        self._lock = threading.Lock()
+
     @classmethod
     def for_reference_file(cls, origin: AddressSpace) -> AddressGuard:
         """The guard of the chunk reads of a reference file that came from ``origin``."""

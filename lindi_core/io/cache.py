@@ -23,7 +23,7 @@ import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import filelock
 import platformdirs
@@ -91,6 +91,11 @@ class LocalCache:
         self.max_size = int(max_size)
         os.makedirs(self.cache_dir, exist_ok=True)
         self.path = os.path.join(self.cache_dir, "ranges.sqlite")
+        self._init_process_state()
+        self._guarded(self._connection, None)  # a damaged database is rebuilt now
+
+    def _init_process_state(self) -> None:
+        """The connections and bookkeeping of this process (none is shared with another)."""
         self._local = threading.local()
         self._touched: dict[tuple[str, int, int], float] = {}
         self._touch_lock = threading.Lock()
@@ -101,7 +106,15 @@ class LocalCache:
         self._generation = 0
         self._users = 0  # files reading through this cache now (see attach)
         self._bypass_warned = False
-        self._guarded(self._connection, None)  # a damaged database is rebuilt now
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The cache travels to another process as its folder (and size bound): the copy opens
+        its own connections to the same database on first use, and shares its entries."""
+        return {"cache_dir": self.cache_dir, "max_size": self.max_size, "path": self.path}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_process_state()
 
     def _connection(self) -> sqlite3.Connection:
         mine = getattr(self._local, "db", None)

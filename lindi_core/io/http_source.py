@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from typing import Any
 
 import aiohttp
 
@@ -74,13 +75,34 @@ class HttpSource(ByteSource):
         self.merge_gap = merge_gap
         self.max_merged = max_merged
         self.resolvers = list(resolvers) if resolvers is not None else default_resolvers()
+        self.whole_bodies = whole_bodies if whole_bodies is not None else SHARED_WHOLE_BODIES
+        self._init_process_state()
+
+    def _init_process_state(self) -> None:
+        """Sessions, pending work and what was learned from answers: this process's alone."""
         self._per_loop: dict[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, asyncio.Semaphore, RangeBatcher]] = {}
         self._resolved: dict[str, ResolvedUrl] = {}
         self._resolving: dict[str, asyncio.Future] = {}
-        self.whole_bodies = whole_bodies if whole_bodies is not None else SHARED_WHOLE_BODIES
         self._downloading_whole: dict[str, asyncio.Future] = {}
         self.sizes = FileSizes()
         self.requests = 0  # HTTP requests made for data, retries included
+
+    _PROCESS_STATE = ("_per_loop", "_resolved", "_resolving", "_downloading_whole", "sizes", "requests")
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The engine's settings (timeout, retries, guard, resolvers), for another process,
+        which opens its own sessions when it first reads. The process-wide kept bodies stay
+        behind: the copy uses its own process's."""
+        state = {k: v for k, v in self.__dict__.items() if k not in self._PROCESS_STATE}
+        if state["whole_bodies"] is SHARED_WHOLE_BODIES:
+            state["whole_bodies"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self.whole_bodies is None:
+            self.whole_bodies = SHARED_WHOLE_BODIES
+        self._init_process_state()
 
     def _state(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore, RangeBatcher]:
         loop = asyncio.get_running_loop()

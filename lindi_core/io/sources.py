@@ -8,7 +8,9 @@ resolved), and through the local cache when one is given (:mod:`lindi_core.io.ca
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
+from typing import Any
 
 from zarr.core.sync import sync as zarr_sync
 
@@ -58,6 +60,12 @@ class FsspecSource(ByteSource):
         self.timeout = check_timeout(timeout)
         self._filesystems: dict[str, object] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {"timeout": self.timeout}  # another process makes its own filesystems
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)
+
     def _filesystem(self, url: str):
         import fsspec
 
@@ -101,10 +109,27 @@ class ByteSources:
         self.local = local or LocalFileSource()
         self.fsspec = FsspecSource(timeout=self.http.timeout)  # one deadline for every remote read
         self.cache = cache
-        self.cached = CachedReads(cache, self.http) if cache is not None else None
-        self._attached = cache is not None
-        if cache is not None:
-            cache.attach()
+        self._start_reading()
+
+    def _start_reading(self) -> None:
+        self.cached = CachedReads(self.cache, self.http) if self.cache is not None else None
+        self._attached = self.cache is not None
+        if self.cache is not None:
+            self.cache.attach()
+
+    def fresh(self) -> ByteSources:
+        """Sources with the same settings and cache, and connections of their own."""
+        return ByteSources(copy.copy(self.http), self.local, cache=self.cache, guard=self.guard)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The sources' settings for another process (the local cache as its folder): what is
+        read there goes through connections that process opens when it first reads."""
+        return {"http": self.http, "guard": self.guard, "local": self.local, "fsspec": self.fsspec,
+                "cache": self.cache}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._start_reading()
 
     async def read(self, location: Location, offset: int, length: int) -> bytes:
         if location.kind == "local":

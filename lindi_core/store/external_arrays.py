@@ -27,6 +27,12 @@ class ExternalArrayIndex:
         self._files: dict[str, h5py.File] = {}
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict:
+        return {"policy": self.policy}  # another process opens the linked files when it needs them
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["policy"])
+
     async def chunk_ref(self, link: dict, chunk_name: str, chunk_shape: list[int]) -> ChunkRef | None:
         return await workers.to_thread(self._lookup, link, chunk_name, chunk_shape)
 

@@ -1,9 +1,11 @@
-"""A read-only zarr-python 3 store over a reference file system.
+"""A zarr-python 3 store over a reference file system.
 
 ``zarr.open_group(ReferenceStore.from_file("x.nwb.lindi.json"), mode="r")`` opens a
 translated HDF5 file as Zarr v2 groups and arrays. Metadata and inline chunks come from
-memory; referenced chunks are read from their file or URL on demand, then fixed up where HDF5
-and Zarr disagree:
+memory; referenced chunks are read from their file or URL on demand. A store that is not
+read-only also writes: into the reference file system in memory (its overlay), new chunks
+inline when small, else to its chunk sink (a staging area, a container). Read chunks are fixed
+up where HDF5 and Zarr disagree:
 
 * a short final chunk of an uncompressed array (contiguous data cut into virtual chunks) is
   padded with zeros to the full chunk size Zarr expects;
@@ -14,6 +16,11 @@ and Zarr disagree:
 * a chunk that HDF5 stored with some optional filters skipped is rewritten into the form the
   full codec pipeline decodes, and chunks of libhdf5-decoded arrays get their filter mask
   prefixed (:mod:`lindi_core.store.filter_mask`).
+
+A store pickles (for dask, multiprocessing) as its reference file system and its settings: the
+copy opens its own connections when it first reads, and shares the local cache through its
+folder. A store whose writes go to a chunk sink, or that a file opened for writing owns, refuses
+to pickle: a copy elsewhere could not keep its edits.
 """
 
 from __future__ import annotations
@@ -29,11 +36,17 @@ import numcodecs
 import numpy as np
 import orjson
 from zarr.abc.store import ByteRequest, OffsetByteRequest, RangeByteRequest, Store, SuffixByteRequest
-from zarr.core.buffer import Buffer, BufferPrototype
+from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
 import lindi_core.codecs  # noqa: F401  (registers our codecs and data types)
 from lindi_core.codecs.bounded import check_encoded_chunk, chunk_geometry
-from lindi_core.errors import ChunkDecodeError, ReferenceFormatError, TarFormatError, UnreadableObjectError
+from lindi_core.errors import (
+    ChunkDecodeError,
+    NotPicklableError,
+    ReferenceFormatError,
+    TarFormatError,
+    UnreadableObjectError,
+)
 from lindi_core.format import annotations as ann
 from lindi_core.format import jsonio
 from lindi_core.format.lindi_tar import looks_like_ustar
@@ -59,10 +72,15 @@ class ChunkSink(Protocol):
 
 
 class ReferenceStore(Store):
-    """A read-only Zarr store whose keys are those of a :class:`ReferenceFileSystem`."""
+    """A Zarr store whose keys are those of a :class:`ReferenceFileSystem`; it writes (unless
+    read-only) into that reference file system, larger chunks through its chunk sink."""
 
-    supports_partial_writes = False
+    supports_writes = True
+    supports_deletes = True
     supports_listing = True
+    # Every metadata key is in memory already, and a ``.zmetadata`` kept in the reference file
+    # would go stale on the facade's edits: zarr reads the metadata keys themselves.
+    supports_consolidated_metadata = False
 
     def __init__(self, rfs: ReferenceFileSystem, *, policy: LocationPolicy | None = None,
                  sources: ByteSources | None = None, read_only: bool = True, chunk_sink: ChunkSink | None = None,
@@ -86,6 +104,9 @@ class ReferenceStore(Store):
         self.sources = sources or ByteSources(guard=self.policy.address_guard())
         self.external_arrays = ExternalArrayIndex(self.policy)
         self._prefetched: dict[str, bytes] = {}
+        # Why this store may not be pickled although it has no chunk sink (a file opened for
+        # writing owns it and writes its edits back): None when it may.
+        self.pickling_refused: str | None = None
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -148,17 +169,53 @@ class ReferenceStore(Store):
         return cls(jsonio.from_json_dict(obj), policy=LocationPolicy(base_dir=base_dir, allow_local=allow_local),
                    sources=ByteSources(cache=local_cache))
 
+    def with_read_only(self, read_only: bool = False) -> ReferenceStore:
+        """A store over the same reference file system (edits through one are seen by the
+        other), with the same trust and chunk sink, ``read_only`` or not, with its own
+        connections."""
+        other = type(self)(self.rfs, policy=self.policy, sources=self.sources.fresh(), read_only=read_only,
+                           chunk_sink=self.chunk_sink, inline_limit=self.inline_limit,
+                           memory_cache_bytes=self.memory_cache_bytes, container=self.container)
+        other._own_chunk_urls = self._own_chunk_urls  # writes of this process, through either store
+        other.pickling_refused = self.pickling_refused
+        return other
+
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, ReferenceStore) and other.rfs is self.rfs
+        """Equal when over the same references (the same object, or equal contents: a pickled
+        copy), with the same trust in where they lead, and the same mode."""
+        if not isinstance(other, ReferenceStore):
+            return False
+        if other is self:
+            return True
+        return (self.read_only == other.read_only and self.policy == other.policy
+                and _container_location(self) == _container_location(other)
+                and self.rfs.same_references(other.rfs))
 
     def __hash__(self) -> int:
-        return id(self.rfs)
+        # Equal stores may hold distinct reference file systems, which change as the store
+        # writes: only what never changes may go into the hash.
+        return hash((type(self).__name__, self.read_only, self.policy))
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The reference file system and the settings (trust, timeout, local cache folder);
+        no connection, lock or remembered chunk: the copy opens its own when it reads."""
+        if self.chunk_sink is not None:
+            raise NotPicklableError(f"{self!r} cannot be pickled: its new chunks go to {self.chunk_sink!r}, which "
+                                    "a copy in another process could not share")
+        if self.pickling_refused is not None:
+            raise NotPicklableError(f"{self!r} cannot be pickled: {self.pickling_refused}")
+        state = dict(self.__dict__)
+        state.update(_recent=OrderedDict(), _recent_bytes=0, _prefetched={})
+        return state
 
     def __repr__(self) -> str:
         return f"ReferenceStore({len(self.rfs.metadata)} metadata keys, {len(self.rfs.tables)} chunk tables)"
 
     # -- reading --------------------------------------------------------------------------
-    async def get(self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None) -> Buffer | None:
+    async def get(self, key: str, prototype: BufferPrototype | None = None,
+                  byte_range: ByteRequest | None = None) -> Buffer | None:
+        if prototype is None:
+            prototype = default_buffer_prototype()
         data = await self._value_bytes(key)
         if data is None:
             return None
@@ -325,15 +382,22 @@ class ReferenceStore(Store):
     async def exists(self, key: str) -> bool:
         return key in self.rfs
 
-    # -- writing (refused) ----------------------------------------------------------------
-    @property
-    def supports_writes(self) -> bool:
-        return not self.read_only
+    async def getsize(self, key: str) -> int:
+        """The size of the value ``get`` returns for ``key``, without reading it where the
+        references say it (metadata, inline values, refs handed over as they are stored)."""
+        value = self.rfs.get(key)
+        parent, name = split_key(key)
+        zarray = self.rfs.metadata.get(join_key(parent, ".zarray")) if not name.startswith(".") else None
+        if isinstance(value, dict):
+            return len(orjson.dumps(value))
+        if zarray is None or _passes_unchanged(zarray, value):
+            if isinstance(value, bytes):
+                return len(value)
+            if isinstance(value, ChunkRef) and value.length >= 0:
+                return value.length
+        return await super().getsize(key)  # reads it: padded, re-encoded or linked chunks
 
-    @property
-    def supports_deletes(self) -> bool:
-        return not self.read_only
-
+    # -- writing --------------------------------------------------------------------------
     async def set(self, key: str, value: Buffer) -> None:
         """Metadata goes into the reference file system; chunk bytes inline when small, else to
         the chunk sink (a staging area), which answers with a reference to where it put them."""
@@ -351,6 +415,11 @@ class ReferenceStore(Store):
             if os.path.isabs(ref.url):  # a staged file (a container member is located by the container)
                 self._own_chunk_urls.add(ref.url)
             self.rfs.set_ref(key, ref)
+
+    async def set_if_not_exists(self, key: str, value: Buffer) -> None:
+        self._check_writable()
+        if key not in self.rfs:
+            await self.set(key, value)
 
     async def delete(self, key: str) -> None:
         self._check_writable()
@@ -373,9 +442,9 @@ class ReferenceStore(Store):
             yield key
 
     async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
-        for key in self.rfs.keys():
-            if key.startswith(prefix):
-                yield key
+        # Listed before the first is yielded: zarr deletes the keys of a prefix as it lists them.
+        for key in [key for key in self.rfs.keys() if key.startswith(prefix)]:
+            yield key
 
     async def list_dir(self, prefix: str) -> AsyncIterator[str]:
         for name in self.rfs.list_dir(prefix):
@@ -423,6 +492,18 @@ def wait_for_closing(timeout: float) -> None:
 _CLOSING: set = set()  # closes under way: tasks on zarr's loop, futures of other threads
 
 
+def _container_location(store: ReferenceStore) -> Location | None:
+    return store.container.location if store.container is not None else None
+
+
+def _passes_unchanged(zarray: dict[str, Any], value: Any) -> bool:
+    """Whether a chunk of the array is handed to zarr as stored (see ``_value_bytes``): a
+    compressed or filtered chunk, all its filters applied, outside libhdf5's pipeline."""
+    if not (zarray.get("compressor") or zarray.get("filters")) or uses_libhdf5_pipeline(zarray.get("filters")):
+        return False
+    return not (isinstance(value, ChunkRef) and value.filter_mask)
+
+
 def _apply_range(data: bytes, byte_range: ByteRequest | None) -> bytes:
     if byte_range is None:
         return data
@@ -432,7 +513,7 @@ def _apply_range(data: bytes, byte_range: ByteRequest | None) -> bytes:
         return data[byte_range.offset :]
     if isinstance(byte_range, SuffixByteRequest):
         return data[-byte_range.suffix :] if byte_range.suffix else b""
-    raise TypeError(f"unexpected byte range {byte_range!r}")
+    raise TypeError(f"Unexpected byte_range, got {byte_range!r}")  # zarr's own stores' words
 
 
 def _pad_short_chunk(data: bytes, zarray: dict[str, Any], key: str) -> bytes:
