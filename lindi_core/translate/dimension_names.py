@@ -48,11 +48,17 @@ class _Dimension:
 class _Group:
     dims: dict[str, _Dimension] = field(default_factory=dict)
     parent: _Group | None = None
+    by_size: dict[int, list[str]] = field(default_factory=dict)  # this group's dimension names by length
+    visible: dict[str, _Dimension] = field(default_factory=dict)  # with its ancestors', once collected
 
-    def all_dims(self) -> dict[str, _Dimension]:
-        """This group's dimensions and its ancestors', the nearest winning (h5netcdf's ChainMap)."""
-        chain = self.parent.all_dims() if self.parent is not None else {}
-        return {**chain, **self.dims}
+    def add(self, name: str, dimension: _Dimension) -> None:
+        self.dims[name] = dimension
+        self.by_size.setdefault(dimension.size, []).append(name)
+
+    def close_collection(self) -> None:
+        """Fix the dimensions the group sees: its own and its ancestors', the nearest winning
+        (h5netcdf's ChainMap)."""
+        self.visible = {**(self.parent.visible if self.parent is not None else {}), **self.dims}
 
 
 def add_array_dimensions(rfs: ReferenceFileSystem) -> None:
@@ -184,17 +190,19 @@ def _collect_dimensions(rfs: ReferenceFileSystem, group: _Group, arrays: list[st
         zattrs = _zattrs(rfs, path)
         shape = _h5_shape(rfs, path)
         if _is_scale(zattrs):
-            group.dims[posixpath.basename(path)] = _scale_size(rfs, path, shape or (), zattrs)
-            if group.dims[posixpath.basename(path)].dimid is None:
-                group.dims[posixpath.basename(path)].dimid = counter[0]
+            dimension = _scale_size(rfs, path, shape or (), zattrs)
+            if dimension.dimid is None:
+                dimension.dimid = counter[0]
+            group.add(posixpath.basename(path), dimension)
             counter[0] += 1
         elif shape and _scales_per_axis(zattrs, len(shape)) is None:
             phony_need |= Counter(shape)
     labelled = Counter(d.size for d in group.dims.values() if d.limited)
     for size, count in phony_need.items():
         for _ in range(labelled[size], count):
-            group.dims[f"phony_dim_{counter[0]}"] = _Dimension(size=size, limited=True)
+            group.add(f"phony_dim_{counter[0]}", _Dimension(size=size, limited=True))
             counter[0] += 1
+    group.close_collection()
 
 
 def _names(rfs: ReferenceFileSystem, group: _Group, path: str, counter: list[int]) -> list[str]:
@@ -204,7 +212,7 @@ def _names(rfs: ReferenceFileSystem, group: _Group, path: str, counter: list[int
     if not shape:
         return []
     name = posixpath.basename(path)
-    all_dims = group.all_dims()
+    all_dims = group.visible
     coordinates = _int_list(zattrs.get("_Netcdf4Coordinates"))
     if coordinates is not None and _is_scale(zattrs) and len(coordinates) == len(shape):
         by_id = {d.dimid: n for n, d in all_dims.items()}
@@ -221,12 +229,12 @@ def _names(rfs: ReferenceFileSystem, group: _Group, path: str, counter: list[int
         if scales is not None and scales[axis]:
             names.append(posixpath.basename(scales[axis][0]))
             continue
-        candidates = [n for n, d in group.dims.items() if d.size == size]
+        candidates = group.by_size.get(size, [])
         if used[size] < len(candidates):
             names.append(candidates[used[size]])
         else:  # no dimension of that length (a dataset mixing labelled and unlabelled axes)
             names.append(f"phony_dim_{counter[0]}")
-            group.dims[names[-1]] = _Dimension(size=size, limited=True)
+            group.add(names[-1], _Dimension(size=size, limited=True))
             counter[0] += 1
         used[size] += 1
     return names
