@@ -72,32 +72,28 @@ def add_array_dimensions(rfs: ReferenceFileSystem) -> None:
 
 def array_dimensions(rfs: ReferenceFileSystem) -> dict[str, list[str]]:
     """{array path: its dimension names, one per Zarr axis}."""
-    members: dict[str, list[tuple[str, str]]] = {}  # group path -> [(kind, path)] in link order
-    groups: list[str] = []
+    arrays: dict[str, list[str]] = {}  # group path -> its arrays, in link order
+    groups: list[str] = []  # in the order of the keys: depth first, in link order (as written)
     for key in rfs.metadata:
         parent, name = split_key(key)
         if name == ".zgroup" and _is_real_group(rfs, parent):
             groups.append(parent)
-            if parent:
-                members.setdefault(split_key(parent)[0], []).append(("group", parent))
         elif name == ".zarray":
-            members.setdefault(split_key(parent)[0], []).append(("array", parent))
-    if "" not in groups:
-        return {}
+            arrays.setdefault(split_key(parent)[0], []).append(parent)
+    # Groups in that order (a loop, not recursion: files may nest deeply), each seeing its
+    # ancestors' dimensions, as netCDF readers meet them.
+    seen: dict[str, _Group] = {}
     found: dict[str, list[str]] = {}
     counter = [0]  # dimensions numbered so far (labelled and phony alike)
-
-    def visit(path: str, parent: _Group | None) -> None:
-        group = _Group(parent=parent)
-        arrays = [p for kind, p in members.get(path, []) if kind == "array"]
-        _collect_dimensions(rfs, group, arrays, counter)
-        for array in arrays:
+    for path in groups:
+        parent = seen.get(split_key(path)[0]) if path else None
+        if path and parent is None:
+            continue  # not below the root through groups (a malformed file): no names
+        group = seen[path] = _Group(parent=parent)
+        members = arrays.get(path, [])
+        _collect_dimensions(rfs, group, members, counter)
+        for array in members:
             found[array] = _zarr_axes_names(rfs, array, _names(rfs, group, array, counter))
-        for kind, child in members.get(path, []):
-            if kind == "group" and child in groups:
-                visit(child, group)
-
-    visit("", None)
     return found
 
 

@@ -288,3 +288,16 @@ def test_open_zarr_opens_hdf5_of_every_kind(make_h5, tmp_path):
     # lengths 10, 2 and 100000, in the order the datasets first need them
     assert got["data"].dims == ("phony_dim_0",) and got["rows"].dims == got["enum"].dims == ("phony_dim_1",)
     assert got["table"].dims == ("phony_dim_2",)
+
+
+def test_deeply_nested_groups_are_named_without_recursion(make_h5, tmp_path):
+    def build(f):
+        group = f
+        for _ in range(1200):  # deeper than Python's recursion limit
+            group = group.create_group("g")
+        group["deep"] = np.arange(3.0)
+
+    path = make_h5(build)
+    rfs = lindi_core.translate(path, progress=False)
+    deepest = "/".join(["g"] * 1200)
+    assert rfs.metadata[f"{deepest}/deep/.zattrs"][ann.ARRAY_DIMENSIONS] == ["phony_dim_0"]
