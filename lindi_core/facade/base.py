@@ -52,6 +52,11 @@ def h5_path(zpath: str) -> str:
     return "/" + zpath
 
 
+def _h5py_module(cls: type) -> str:
+    """The module of the h5py class ``cls`` stands in for (``h5py._hl.dataset`` for a dataset)."""
+    return next(base.__module__ for base in cls.__mro__ if base.__module__.startswith("h5py."))
+
+
 class FacadeObject:
     """Mixin giving a facade object h5py's ``HLObject`` surface."""
 
@@ -63,6 +68,11 @@ class FacadeObject:
         self._file = file
         self._zpath = zpath
         self._name = name
+        # Libraries that drive several HDF5 APIs tell which one an object speaks by the module
+        # it reports (h5netcdf: "h5py." or "h5pyd." or "pyfive."). A facade object speaks h5py's,
+        # so it reports the module of the h5py class it stands for; its class keeps its own
+        # module (for repr, pickle and documentation).
+        self.__module__ = _h5py_module(type(self))
 
     def _zattrs(self) -> dict:
         return self._file._rfs.metadata.get(join_key(self._zpath, ".zattrs")) or {}

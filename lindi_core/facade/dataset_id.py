@@ -61,6 +61,11 @@ class LindiDatasetID(LindiObjectID):
     def rank(self) -> int:
         return self._dataset.ndim
 
+    def get_type(self) -> h5py.h5t.TypeID:
+        """The dataset's HDF5 datatype, as libhdf5 builds it from the dtype (a real ``TypeID``:
+        its class, size and equality with other types are libhdf5's answers)."""
+        return h5py.h5t.py_create(self._dataset.dtype, logical=True)
+
     def get_space(self) -> h5py.h5s.SpaceID:
         """The dataset's dataspace, everything selected (a real libhdf5 dataspace)."""
         shape = self._dataset.shape

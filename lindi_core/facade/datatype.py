@@ -43,6 +43,11 @@ class LindiTypeID(LindiObjectID):
     def committed(self) -> bool:
         return True
 
+    def get_class(self) -> int:
+        """The HDF5 type class (``h5py.h5t.ENUM``, ``COMPOUND``, ``VLEN``...), libhdf5's answer
+        for the type (h5netcdf sorts netCDF user types by it)."""
+        return h5py.h5t.py_create(self.dtype, logical=True).get_class()
+
 
 class LindiH5pyDatatype(FacadeObject, h5py.Datatype):
     """A committed datatype of a translated file (``isinstance(x, h5py.Datatype)`` holds)."""

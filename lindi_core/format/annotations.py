@@ -43,11 +43,17 @@ CREATION_ORDER = "_CREATION_ORDER"
 # where it was translated, a type with no Zarr form): reading it raises, naming the reason. As an
 # attribute value {"_UNREADABLE": {"reason": text}}: an attribute listed but not readable.
 UNREADABLE = "_UNREADABLE"
+# array .zattrs: [name, ...] - the names of the array's dimensions, one per Zarr axis: the Zarr
+# convention xarray's Zarr backend reads (and kerchunk writes). It stays in .zattrs, where those
+# readers look, and is no HDF5 attribute: readers presenting HDF5 hide it.
+ARRAY_DIMENSIONS = "_ARRAY_DIMENSIONS"
 REFERENCE_FIELD = "<REFERENCE>"  # _COMPOUND_DTYPE field type of an object reference (LINDI)
 REGION = "region"  # extra key in a _REFERENCE value: the selected region of a region reference
 
 LINDI_SPECIAL_KEYS = frozenset({SCALAR, SOFT_LINK, EXTERNAL_ARRAY_LINK, REFERENCE, COMPOUND_DTYPE})
-SPECIAL_ATTRIBUTE_KEYS = LINDI_SPECIAL_KEYS | frozenset(
+# Zarr conventions of other readers: kept in .zattrs (not moved to .zhdf5), hidden from attributes.
+ZARR_CONVENTION_KEYS = frozenset({ARRAY_DIMENSIONS})
+SPECIAL_ATTRIBUTE_KEYS = LINDI_SPECIAL_KEYS | ZARR_CONVENTION_KEYS | frozenset(
     {HARD_LINK, EXTERNAL_LINK, NAMED_DATATYPE, HDF5_DTYPE, NULL_DATASPACE, ATTR_DTYPES, HDF5_CHUNKS, HDF5_MAXSHAPE,
      HDF5_FILTERS, HDF5_FILLVALUE, CREATION_ORDER, UNREADABLE}
 )

@@ -31,6 +31,7 @@ from lindi_core.io.address_guard import AddressGuard
 from lindi_core.translate.attributes import encode_attributes
 from lindi_core.translate.chunks import ChunkOptions
 from lindi_core.translate.datasets import DatasetContext, translate_dataset
+from lindi_core.translate.dimension_names import add_array_dimensions
 from lindi_core.translate.dtypes import describe
 from lindi_core.translate.hdf5_types import exact_description
 from lindi_core.translate.references import ObjectKey, ReferenceEncoder, object_key
@@ -216,6 +217,7 @@ def _translate_open_file(h5file: h5py.File, source: str, ref_url: str, options: 
             except CORRUPT_FILE_ERRORS as exc:
                 raise corrupt(exc, source, entry.path) from exc
             bar.update(1)
+    add_array_dimensions(rfs)
     return rfs
 
 
