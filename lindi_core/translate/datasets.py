@@ -248,6 +248,12 @@ def _in_place(ctx: DatasetContext, dset: h5py.Dataset, key: str, zattrs: dict, c
     try:
         data = np.asarray(dset[()], dtype=element).reshape(zshape)
     except OSError as exc:
+        if external:
+            # Its values live in files beside this one, which h5py too opens only when it is read.
+            names = ", ".join(repr(dcpl.get_external(i)[0].decode("utf-8", "replace"))
+                              for i in range(dcpl.get_external_count()))
+            raise Unrepresentable(f"its values are stored in external files ({names}) that libhdf5 could not read "
+                                  f"where the file was translated: {exc}") from exc
         if layout != h5py.h5d.VIRTUAL:
             raise
         # Its values come from source datasets, which h5py reads only when this one is read.

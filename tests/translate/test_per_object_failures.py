@@ -249,3 +249,21 @@ def test_the_command_line_names_each_unreadable_object_and_why(unreadable_file, 
         f["x"] = np.arange(3)
     assert main(["translate", str(tmp_path / "fine.h5"), "-o", str(tmp_path / "fine.json"), "--no-progress"]) == 0
     assert "cannot be read" not in capsys.readouterr().err
+
+
+def test_external_storage_that_cannot_be_read_makes_only_that_dataset_unreadable(tmp_path):
+    raw = tmp_path / "beside.bin"
+    raw.write_bytes(np.arange(10, dtype="<i4").tobytes())
+    path = tmp_path / "external.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("present", shape=(10,), dtype="<i4", external=[(str(raw), 0, 40)])
+        f.create_dataset("gone", shape=(4,), dtype="<f8", external=[(str(tmp_path / "missing.bin"), 0, 32)])
+        f["gone"].attrs["unit"] = "s"
+    with lindi_core.LindiH5pyFile.from_hdf5_file(str(path)) as f, h5py.File(path, "r") as h:
+        with pytest.raises(OSError):
+            h["gone"][()]  # the premise: h5py opens the file and fails on reading this one only
+        np.testing.assert_array_equal(f["present"][()], h["present"][()])
+        assert (f["gone"].shape, f["gone"].dtype, dict(f["gone"].attrs)) == ((4,), np.dtype("<f8"), {"unit": "s"})
+        with pytest.raises(UnreadableObjectError, match="missing.bin") as raised:
+            f["gone"][()]
+        assert raised.value.object_path == "/gone"
