@@ -14,8 +14,9 @@ first asks the store for all of them together (a :class:`~lindi_core.io.coalesce
 merges neighbouring ranges asked for in one event-loop turn into few requests, as on the
 facade's road), then lets zarr's own pipeline decode them from memory: the bytes zarr decodes
 and the errors it raises are the same as before, only fetched sooner. A large selection is
-fetched in parts of about :data:`PART_BYTES` encoded bytes, the next part's requests leaving
-while the current part is decoded, so at most two parts are held at once.
+fetched in parts of at most :data:`PART_BYTES` (of encoded or decoded chunks, the larger), the
+next part's requests leaving while the current part is decoded, so at most two parts are held
+at once.
 
 zarr chooses its pipeline class process-wide (``codec_pipeline.path``); :func:`install` selects
 this one only where the setting is still zarr's default, so a user's own choice stands.
@@ -38,7 +39,7 @@ from lindi_core.format.refs import ChunkRef
 
 _ZARR_DEFAULT = "zarr.core.codec_pipeline.BatchedCodecPipeline"
 
-PART_BYTES = 64 * 1024 * 1024  # encoded bytes fetched at a time for one selection
+PART_BYTES = 64 * 1024 * 1024  # bytes (encoded or decoded, the larger) of the chunks of one part
 
 
 class LindiCodecPipeline(BatchedCodecPipeline):
@@ -107,12 +108,12 @@ async def _fetch(part: list[tuple[Any, ...]]) -> list[Buffer | None]:
 
 
 def _parts(store: Any, batch_info: list[tuple[Any, ...]], limit: int) -> list[list[tuple[Any, ...]]]:
-    """``batch_info`` cut into runs of chunks of at most ``limit`` encoded bytes (a larger chunk
+    """``batch_info`` cut into runs of chunks holding at most ``limit`` bytes (a larger chunk
     alone in its part)."""
     parts: list[list[tuple[Any, ...]]] = [[]]
     held = 0
     for entry in batch_info:
-        size = _encoded_size(store, entry)
+        size = _held_size(store, entry)
         if parts[-1] and held + size > limit:
             parts.append([])
             held = 0
@@ -121,19 +122,18 @@ def _parts(store: Any, batch_info: list[tuple[Any, ...]], limit: int) -> list[li
     return parts
 
 
-def _encoded_size(store: Any, entry: tuple[Any, ...]) -> int:
-    """The bytes the chunk of ``entry`` holds, as its reference says (inline bytes, a range);
-    else (a chunk found elsewhere) its decoded size."""
+def _held_size(store: Any, entry: tuple[Any, ...]) -> int:
+    """The bytes the chunk of ``entry`` takes while its part is held: the larger of what its
+    reference holds (inline bytes, a range) and what it decodes to (zarr decodes a whole part
+    before placing it)."""
     getter, spec = entry[0], entry[1]
     value = store.rfs.get(getter.path)
-    if isinstance(value, ChunkRef):
-        return max(value.length, 0)
-    if isinstance(value, bytes):
-        return len(value)
+    encoded = max(value.length, 0) if isinstance(value, ChunkRef) else len(value) if isinstance(value, bytes) else 0
     try:
-        return math.prod(spec.shape) * spec.dtype.to_native_dtype().itemsize
+        decoded = math.prod(spec.shape) * spec.dtype.to_native_dtype().itemsize
     except (AttributeError, TypeError, ValueError):
-        return 0
+        decoded = 0
+    return max(encoded, decoded)
 
 
 def _array_of(chunk_path: str) -> str:

@@ -170,6 +170,26 @@ def test_a_large_selection_is_fetched_in_bounded_parts(remote, tmp_path, monkeyp
     assert most[0] <= 200 and held[0] == 0
 
 
+def test_parts_are_bounded_by_the_decoded_size_of_well_compressed_chunks(remote, tmp_path, monkeypatch):
+    """zarr decodes a whole part before placing it: a part's chunks decode to at most PART_BYTES."""
+    server, rfs = remote
+    encoded = [rfs.get(f"chunked/{i}.{j}").length for i in range(20) for j in range(20)]
+    decoded = 20 * 15 * 4
+    assert max(encoded) < decoded
+    monkeypatch.setattr(codec_pipeline, "PART_BYTES", decoded * 40)
+    parts = []
+    fetch = codec_pipeline._fetch
+
+    async def recording_fetch(part):
+        parts.append(len(part))
+        return await fetch(part)
+
+    monkeypatch.setattr(codec_pipeline, "_fetch", recording_fetch)
+    value, _ = _through_zarr(server, rfs, "chunked", (Ellipsis,))
+    np.testing.assert_array_equal(value, GRID)
+    assert parts == [40] * 10
+
+
 def _damage_chunk(path, ref) -> None:
     with open(path, "r+b") as f:  # one byte of the data, not of the checksum
         f.seek(ref.offset + 100)
