@@ -103,8 +103,15 @@ class LindiCodecPipeline(BatchedCodecPipeline):
 
 async def _fetch(part: list[tuple[Any, ...]]) -> list[Buffer | None]:
     """The bytes of each chunk of ``part`` (the store's ``get``, with its checks), all asked for
-    in one event-loop turn."""
-    return list(await asyncio.gather(*(getter.get(spec.prototype) for getter, spec, *_ in part)))
+    in one event-loop turn. The first failure is the part's; the other reads then stop."""
+    reads = [asyncio.ensure_future(getter.get(spec.prototype)) for getter, spec, *_ in part]
+    try:
+        return list(await asyncio.gather(*reads))
+    except BaseException:
+        for read in reads:
+            read.cancel()
+        await asyncio.gather(*reads, return_exceptions=True)
+        raise
 
 
 def _parts(store: Any, batch_info: list[tuple[Any, ...]], limit: int) -> list[list[tuple[Any, ...]]]:

@@ -50,7 +50,6 @@ from lindi_core.store.external_arrays import ExternalArrayIndex
 from lindi_core.store.filter_mask import restore_skipped_filters, uses_libhdf5_pipeline, with_mask_header
 from lindi_core.store.metadata_checks import check_array_metadata, check_group_metadata
 
-
 # Chunks up to this decoded size are checked on the event loop (microseconds of work, less than
 # a hop to a worker thread costs); larger ones in a thread, so the loop keeps serving transfers.
 CHECK_HERE_BYTES = 64 * 1024

@@ -276,3 +276,35 @@ def test_a_compression_bomb_among_many_chunks_is_refused_as_before(tmp_path, mon
     one_by_one = _error_of(read)
     assert isinstance(batched, ChunkDecodeError) and "'x/2'" in str(batched)
     assert str(batched) == str(one_by_one)
+
+
+def test_a_failed_read_stops_the_reads_of_its_other_chunks(monkeypatch):
+    """The first chunk that fails fails the selection; the reads of the others are cancelled
+    rather than left running (their requests would go on for nothing)."""
+    import asyncio
+    import base64
+
+    refs = {".zgroup": {"zarr_format": 2},
+            "x/.zarray": {"zarr_format": 2, "shape": [40], "chunks": [8], "dtype": "<i4", "fill_value": 0,
+                          "order": "C", "compressor": None, "filters": None}}
+    for i in range(5):
+        refs[f"x/{i}"] = "base64:" + base64.b64encode(np.arange(8, dtype="<i4").tobytes()).decode()
+    store = lindi_core.ReferenceStore.from_dict({"version": 1, "refs": refs})
+    cancelled = []
+    real_get = store.get
+
+    async def get(key, prototype, byte_range=None):
+        if key.rsplit("/", 1)[-1].startswith("."):  # metadata
+            return await real_get(key, prototype, byte_range)
+        if key == "x/3":
+            raise ByteSourceError("x/3 is gone")
+        try:
+            await asyncio.Event().wait()  # a read that would never end by itself
+        except asyncio.CancelledError:
+            cancelled.append(key)
+            raise
+
+    monkeypatch.setattr(store, "get", get)
+    with pytest.raises(ByteSourceError, match="x/3 is gone"):
+        zarr.open_array(store, path="x", mode="r", zarr_format=2)[...]
+    assert sorted(cancelled) == ["x/0", "x/1", "x/2", "x/4"]
