@@ -308,3 +308,35 @@ def test_a_failed_read_stops_the_reads_of_its_other_chunks(monkeypatch):
     with pytest.raises(ByteSourceError, match="x/3 is gone"):
         zarr.open_array(store, path="x", mode="r", zarr_format=2)[...]
     assert sorted(cancelled) == ["x/0", "x/1", "x/2", "x/4"]
+
+
+def test_small_chunks_are_checked_without_a_hop_to_a_thread_large_ones_with_one(tmp_path, monkeypatch):
+    """A thread hop per 64-byte chunk cost more than checking it: only chunks over
+    CHECK_HERE_BYTES (decoded) are checked in a worker thread."""
+    from lindi_core.store import reference_store
+
+    with h5py.File(tmp_path / "data.h5", "w") as f:
+        f.create_dataset("small", data=np.arange(8000, dtype="<i4"), chunks=(16,), compression="gzip")
+        f.create_dataset("large", data=np.arange(200_000, dtype="<i4"), chunks=(50_000,), compression="gzip")
+    rfs = lindi_core.translate(str(tmp_path / "data.h5"), progress=False)
+    hops = []
+    to_thread = reference_store.asyncio.to_thread
+
+    async def counting_to_thread(function, *args):
+        if getattr(function, "__name__", "") in ("check_encoded_chunk", "check"):  # not zarr's decoding
+            hops.append(function.__name__)
+        return await to_thread(function, *args)
+
+    monkeypatch.setattr(reference_store.asyncio, "to_thread", counting_to_thread)  # (asyncio's, for all)
+    np.testing.assert_array_equal(_read_named(rfs, "small"), np.arange(8000))
+    assert hops == []
+    np.testing.assert_array_equal(_read_named(rfs, "large"), np.arange(200_000))
+    assert hops == ["check_encoded_chunk"] * 4
+
+
+def _read_named(rfs, name):
+    store = lindi_core.ReferenceStore(rfs)
+    try:
+        return zarr.open_array(store, path=name, mode="r", zarr_format=2)[...]
+    finally:
+        store.close()
