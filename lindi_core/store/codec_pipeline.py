@@ -12,8 +12,9 @@ network with latency, a selection of 10,000 small chunks costs about 1,000 round
 hands this pipeline every chunk of a selection at once, so for a :class:`ReferenceStore` it
 first asks the store for all of them together (a :class:`~lindi_core.io.coalesce.RangeBatcher`
 merges neighbouring ranges asked for in one event-loop turn into few requests, as on the
-facade's road), then lets zarr's own pipeline decode them from memory: the bytes zarr decodes
-and the errors it raises are the same as before, only fetched sooner. A large selection is
+facade's road), then decodes them as zarr's ``read_batch`` does (its ``decode_batch``, its
+placing of each chunk's selection), from memory: the bytes zarr decodes and the errors it
+raises are the same as on zarr's chunk-by-chunk road, only fetched sooner. A large selection is
 fetched in parts of at most :data:`PART_BYTES` (of encoded or decoded chunks, the larger), the
 next part's requests leaving while the current part is decoded, so at most two parts are held
 at once.
