@@ -5,7 +5,7 @@
     python benchmarks/run.py --only read,open --commit HEAD
     python benchmarks/run.py --no-run        # only rebuild the summary and plots from results/*.json
 
-Each benchmark script (translate_bench.py, open_bench.py, load_bench.py, read_bench.py) runs as a
+Each benchmark script (translate_bench.py, open_bench.py, load_bench.py, read_bench.py, ...) runs as a
 subprocess with the same Python; its console output goes to ``results/run-<mode>-<bench>.log``.
 Their results JSON are then collected, and:
 
@@ -56,6 +56,8 @@ BENCHMARKS = {
     "nwb-translate": ("nwb_translate_bench.py", [],
                       ["--quick", "--tools", "lindi-core,lindi-0.4,lindi-0.4-default", "--latencies", "0.05"],
                       "nwb-translate.json", "nwb-translate-quick.json"),
+    # zarr.open_array and dask.array.from_zarr over a reference file, against the facade (issue 14)
+    "zarr-road": ("zarr_road_bench.py", [], ["--quick"], "zarr-road.json", "zarr-road-quick.json"),
     # not timed: each tool reads the files the other writes (LINDI 0.4 in its venv)
     "interop": ("interop.py", [], ["--out", "benchmarks/results/interop-quick.json"], "interop.json",
                 "interop-quick.json"),
@@ -228,6 +230,21 @@ def summary_nwb_translate(r: dict) -> dict:
     return {"targets": targets, "ratio_rows": rows, "errors": errors, "plot": plot}
 
 
+def summary_zarr_road(r: dict) -> dict:
+    targets = [(f"zarr road: {t['target']}", t["measured"], verdict(t["met"])) for t in r["targets"]]
+    c, cfg = r["cases"], r["config"]
+    facade = med(c.get("facade"))
+    rows = []
+    for road in ("zarr", "dask"):
+        requests = (c.get(road) or {}).get("requests")
+        rows.append([f"read {cfg['chunks']:,} chunks of {cfg['chunk_bytes']} B through {road} "
+                     f"({cfg['latency_seconds'] * 1000:.0f} ms)", fmt_t(med(c.get(road))), "-", "-", "-",
+                     f"requests {requests['max'] if requests else '-'}",
+                     format_ratio(ratio(med(c.get(road)), facade)) + " (the facade)"])
+    return {"targets": targets, "ratio_rows": rows, "errors": _errors(c),
+            "plot": {f"{cfg['chunks']:,} chunks": {k: _plot_entry(e) for k, e in c.items()}}}
+
+
 def summary_interop(r: dict) -> dict:
     targets = [(f"interop: {t['target']}", t["measured"], verdict(t["met"])) for t in r["targets"]]
     errors = [f"{c['check']}: {c['detail']}" for c in r["checks"] if not c["ok"]]
@@ -246,7 +263,8 @@ def at_zero_latency(summarize):
 
 SUMMARIZERS = {"translate": summary_translate, "open": summary_open, "load": summary_load, "read": summary_read,
                "open-0ms": at_zero_latency(summary_open), "read-0ms": at_zero_latency(summary_read),
-               "edit": summary_edit, "nwb-translate": summary_nwb_translate, "interop": summary_interop}
+               "edit": summary_edit, "nwb-translate": summary_nwb_translate, "zarr-road": summary_zarr_road,
+               "interop": summary_interop}
 
 
 # -- plots -------------------------------------------------------------------------------------

@@ -63,6 +63,10 @@ from lindi_core.store.external_arrays import ExternalArrayIndex
 from lindi_core.store.filter_mask import restore_skipped_filters, uses_libhdf5_pipeline, with_mask_header
 from lindi_core.store.metadata_checks import check_array_metadata, check_group_metadata
 
+# Chunks up to this decoded size are checked on the event loop (microseconds of work, less than
+# a hop to a worker thread costs); larger ones in a thread, so the loop keeps serving transfers.
+CHECK_HERE_BYTES = 64 * 1024
+
 
 class ChunkSink(Protocol):
     """Where a writable store puts new chunk bytes (e.g. a staging area)."""
@@ -319,10 +323,13 @@ class ReferenceStore(Store):
             return  # malformed metadata: reported as such where the array is opened
         try:
             if uses_libhdf5_pipeline(zarray.get("filters")):
-                pipeline = numcodecs.get_codec(dict(zarray["filters"][0]))
-                await asyncio.to_thread(pipeline.check, data)
+                check, args = numcodecs.get_codec(dict(zarray["filters"][0])).check, (data,)
             else:
-                await asyncio.to_thread(check_encoded_chunk, zarray, chunk_nbytes, nitems, data)
+                check, args = check_encoded_chunk, (zarray, chunk_nbytes, nitems, data)
+            if chunk_nbytes is not None and max(chunk_nbytes, len(data)) <= CHECK_HERE_BYTES:
+                check(*args)  # a small chunk: quicker checked here than handed to a thread
+            else:
+                await asyncio.to_thread(check, *args)
         except ChunkDecodeError as exc:
             raise ChunkDecodeError(f"chunk {key!r}: {exc}") from exc
 
