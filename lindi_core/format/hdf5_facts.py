@@ -19,7 +19,7 @@ from lindi_core.errors import ReferenceFormatError
 from lindi_core.format import annotations as ann
 
 HDF5_FACTS_NAME = ".zhdf5"
-EXTENSION_KEYS = ann.SPECIAL_ATTRIBUTE_KEYS - ann.LINDI_SPECIAL_KEYS - ann.ZARR_CONVENTION_KEYS
+EXTENSION_KEYS = ann.SPECIAL_ATTRIBUTE_KEYS - ann.LINDI_SPECIAL_KEYS
 # In .zhdf5: attributes whose values LINDI 0.4 cannot read, and (when there are any) the order
 # of all attributes, so that those put back keep their place among the others.
 ATTRIBUTES = "_ATTRIBUTES"

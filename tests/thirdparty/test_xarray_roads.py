@@ -37,6 +37,7 @@ import math
 import h5py
 import numpy as np
 import pytest
+import zarr
 
 import lindi_core
 from lindi_core.format import annotations as ann
@@ -226,8 +227,8 @@ def test_open_zarr_names_unlabelled_axes_as_h5netcdf_does(make_h5, tmp_path):
     finally:
         store.close()
     refs = json.loads(lindi.read_text())["refs"]
-    assert refs["square/.zattrs"][ann.ARRAY_DIMENSIONS] == ["phony_dim_1", "phony_dim_2"]
-    assert refs["scalar/.zattrs"][ann.ARRAY_DIMENSIONS] == ["_scalar"]
+    assert refs["square/.zhdf5"][ann.ARRAY_DIMENSIONS] == ["phony_dim_1", "phony_dim_2"]
+    assert refs["scalar/.zhdf5"][ann.ARRAY_DIMENSIONS] == ["_scalar"]
 
 
 def test_the_dimension_names_are_no_hdf5_attribute(make_h5, tmp_path):
@@ -242,8 +243,16 @@ def test_the_dimension_names_are_no_hdf5_attribute(make_h5, tmp_path):
     lindi = tmp_path / "scales.lindi.json"
     lindi_core.translate_to_file(path, str(lindi), progress=False)
     refs = json.loads(lindi.read_text())["refs"]
-    assert refs["v/.zattrs"][ann.ARRAY_DIMENSIONS] == ["phony_dim_1", "x"]  # in .zattrs, where Zarr readers look
-    assert refs["x/.zattrs"][ann.ARRAY_DIMENSIONS] == ["x"]
+    # On disk beside the attributes, in .zhdf5: LINDI 0.4 shows every .zattrs key as an HDF5
+    # attribute. lindi-core's store serves them in .zattrs, where Zarr readers look.
+    assert refs["v/.zhdf5"][ann.ARRAY_DIMENSIONS] == ["phony_dim_1", "x"]
+    assert refs["x/.zhdf5"][ann.ARRAY_DIMENSIONS] == ["x"]
+    assert all(ann.ARRAY_DIMENSIONS not in refs.get(f"{name}/.zattrs", {}) for name in ("v", "x"))
+    store = lindi_core.ReferenceStore.from_file(lindi)
+    try:
+        assert zarr.open_array(store, path="v", mode="r", zarr_format=2).attrs[ann.ARRAY_DIMENSIONS] == ["phony_dim_1", "x"]
+    finally:
+        store.close()
     with h5py.File(path, "r") as h, lindi_core.LindiH5pyFile.from_lindi_file(lindi) as f:
         for name in ("v", "x"):
             assert sorted(f[name].attrs) == sorted(h[name].attrs)
