@@ -5,7 +5,7 @@
     python benchmarks/edit_bench.py [--file-mib N] [--new-mib M] [--latency S] [--reps R] [--commit REV]
 
 The input is an NWB-like HDF5 file (an int16 recording in 1 MiB chunks, groups and attributes),
-served by ``lindi_core.io.range_server.RangeServer`` on 127.0.0.1 with injected latency, and
+served by ``lindi_core.testing.range_server.RangeServer`` on 127.0.0.1 with injected latency, and
 translated by lindi-core into a ``.lindi.json`` served beside it. Each repetition runs in a
 fresh subprocess that opens that reference file **by URL** in ``r+`` with a staging area and:
 
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     out_path = args.out or RESULTS_DIR / ("edit-quick.json" if args.quick else "edit.json")
     core_env, revision = bench_common.lindi_core_under_test(args.commit)
 
-    from lindi_core.io.range_server import RangeServer
+    from lindi_core.testing.range_server import RangeServer
 
     source = make_input(file_mib)
     expected = compressed_size_with_h5py(new_mib)

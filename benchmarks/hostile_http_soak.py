@@ -26,10 +26,10 @@ from lindi_core.errors import ByteSourceError  # noqa: E402
 from lindi_core.io.cache import LocalCache  # noqa: E402
 from lindi_core.io.http_source import HttpSource  # noqa: E402
 from lindi_core.io.locations import Location  # noqa: E402
-from lindi_core.io.range_server import RangeServer, ServerFaults  # noqa: E402
 from lindi_core.io.sources import ByteSources  # noqa: E402
 from lindi_core.io.sync_http import SyncHttp  # noqa: E402
 from lindi_core.io.whole_bodies import WholeBodies  # noqa: E402
+from lindi_core.testing.range_server import RangeServer, ServerFaults  # noqa: E402
 
 KINDS = ["page_200_times", "shifted_range_times", "superset_range_times", "wrong_total_times", "endless_times",
          "endless_whole_times"]

@@ -11,7 +11,7 @@ processing modules of small series, so metadata (object headers, B-tree nodes, a
 spread through the file between large data blocks, as in files from acquisition systems.
 
 Cases: ``local`` (a path), and ``http-<ms>`` for each latency of ``--latencies`` (default 0 and
-50 ms): the file served by ``lindi_core.io.range_server.RangeServer`` on 127.0.0.1. Every run is
+50 ms): the file served by ``lindi_core.testing.range_server.RangeServer`` on 127.0.0.1. Every run is
 a fresh subprocess (the child code of ``translate_bench.py``: it times the work only and
 reports its peak RSS); for HTTP cases the server's request and byte counters are read around
 each run. Tools: lindi-core (``lindi_core.translate``), LINDI 0.4.6 with chunk references for
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     out_path = args.out or RESULTS_DIR / ("nwb-translate-quick.json" if args.quick else "nwb-translate.json")
     core_env, revision = bench_common.lindi_core_under_test(args.commit)
 
-    from lindi_core.io.range_server import RangeServer
+    from lindi_core.testing.range_server import RangeServer
 
     t0 = time.perf_counter()
     source = make_input(scale)

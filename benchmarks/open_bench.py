@@ -8,7 +8,7 @@ The input is a metadata-heavy NWB file written once with pynwb (cached under
 ``benchmarks/.cache/data/open/``): 30 processing modules holding 240 TimeSeries and 60
 SpatialSeries (small data), a Units table of 500 units with ragged spike times and extra
 columns, 384 electrodes with extra columns, 300 trials with extra columns, epochs and a
-subject. That folder is served by ``lindi_core.io.range_server.RangeServer`` on 127.0.0.1 with
+subject. That folder is served by ``lindi_core.testing.range_server.RangeServer`` on 127.0.0.1 with
 injected latency (50 ms per request by default) from a thread of this (parent) process; the
 server counts requests and bytes sent.
 
@@ -406,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     bench_common.add_out_and_commit_options(parser)
     args = parser.parse_args(argv)
 
-    from lindi_core.io.range_server import RangeServer
+    from lindi_core.testing.range_server import RangeServer
 
     reps = args.reps or (QUICK_REPS if args.quick else DEFAULT_REPS)
     cases = bench_common.names_option(parser, args.cases, CASES, "cases")
@@ -483,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
             "served_bytes": served,
             "latency_seconds_per_request": args.latency,
             "bandwidth_bytes_per_second_per_response": args.bandwidth,
-            "server": "lindi_core.io.range_server.RangeServer on 127.0.0.1, in the parent process",
+            "server": "lindi_core.testing.range_server.RangeServer on 127.0.0.1, in the parent process",
             "reps": reps,
             "warmup_runs": 1,
             "cases": cases,

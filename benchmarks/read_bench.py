@@ -12,7 +12,7 @@ file with two datasets:
 * ``imaging``: 300 frames of 796 x 512 uint16, one chunk per frame, gzip: a smooth image plus
   Poisson noise per frame (a TwoPhotonSeries-like movie).
 
-The folder is served by ``lindi_core.io.range_server.RangeServer(folder, latency=0.05)`` from a
+The folder is served by ``lindi_core.testing.range_server.RangeServer(folder, latency=0.05)`` from a
 thread of this (parent) process. Each run is a fresh subprocess that opens the file, then does
 one read pattern, and prints one JSON line. It stops at marks (after imports, after the open,
 after the read) so that the parent can count the requests and bytes of the open and of the read
@@ -627,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
                              "cache-filling and warm, to results/read-profile.txt")
     args = parser.parse_args(argv)
 
-    from lindi_core.io.range_server import RangeServer
+    from lindi_core.testing.range_server import RangeServer
 
     reps = args.reps or (QUICK_REPS if args.quick else DEFAULT_REPS)
     warmup = args.warmup if args.warmup is not None else (0 if args.quick else 1)
@@ -736,7 +736,7 @@ def main(argv: list[str] | None = None) -> int:
             "datasets": describe_input(h5),
             "latency_seconds_per_request": args.latency,
             "bandwidth_bytes_per_second_per_response": args.bandwidth,
-            "server": "lindi_core.io.range_server.RangeServer on 127.0.0.1, in the parent process",
+            "server": "lindi_core.testing.range_server.RangeServer on 127.0.0.1, in the parent process",
             "reps": reps, "warmup_runs": warmup, "tools": tools, "cases": case_names,
             "case_descriptions": {c: CASE_DESCRIPTION[c] for c in case_names},
             "tool_descriptions": {t: TOOL_DESCRIPTION[t] for t in tools},

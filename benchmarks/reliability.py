@@ -225,7 +225,7 @@ def run_soak(reads: int, work: str) -> dict:
 
     import lindi_core
     from lindi_core.errors import LindiError
-    from lindi_core.io.range_server import RangeServer, ServerFaults
+    from lindi_core.testing.range_server import RangeServer, ServerFaults
 
     h5 = os.path.join(work, "soak.h5")
     _soak_file(h5)
@@ -307,7 +307,7 @@ def run_storm(rounds: int, work: str) -> dict:
     import numpy as np
 
     import lindi_core
-    from lindi_core.io.range_server import RangeServer
+    from lindi_core.testing.range_server import RangeServer
 
     h5 = os.path.join(work, "storm.h5")
     with h5py.File(h5, "w") as f:
@@ -352,8 +352,8 @@ def run_stall(_count: int, work: str) -> dict:
 
     from lindi_core.errors import ByteSourceError
     from lindi_core.io.http_source import HttpSource
-    from lindi_core.io.range_server import RangeServer, ServerFaults
     from lindi_core.io.sync_http import SyncHttp
+    from lindi_core.testing.range_server import RangeServer, ServerFaults
 
     silent = socket.create_server(("127.0.0.1", 0))
     accepted = []

@@ -5,7 +5,7 @@
     python benchmarks/zarr_road_bench.py [--chunks N] [--latency S] [--reps R] [--commit REV]
 
 The input is an HDF5 file holding one float64 dataset of ``--chunks`` chunks of 8 items (64
-bytes each, no filters), served by ``lindi_core.io.range_server.RangeServer`` on 127.0.0.1 with
+bytes each, no filters), served by ``lindi_core.testing.range_server.RangeServer`` on 127.0.0.1 with
 ``--latency`` seconds added to every request, and translated by lindi-core (by URL, so its chunk
 references point at the server). Each run is a fresh subprocess that opens the reference file
 from disk (no request) and reads the whole dataset one way:
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     core_env, revision = bench_common.lindi_core_under_test(args.commit)
     load_at_start = os.getloadavg()
 
-    from lindi_core.io.range_server import RangeServer
+    from lindi_core.testing.range_server import RangeServer
 
     source = make_input(args.chunks)
     reference = DATA_DIR / (source.name + ".lindi.json")

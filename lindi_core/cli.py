@@ -107,9 +107,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     import numpy as np
     import zarr
 
-    from lindi_core.io.range_server import RangeServer
     from lindi_core.samples import write_sample_nwb
     from lindi_core.store import ReferenceStore
+    from lindi_core.testing.range_server import RangeServer
     from lindi_core.translate import translate_to_file
 
     with tempfile.TemporaryDirectory(prefix="lindi-core-demo-") as tmp:

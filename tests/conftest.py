@@ -12,7 +12,7 @@ import pytest
 import zarr
 
 import lindi_core
-from lindi_core.io.range_server import RangeServer, ServerFaults
+from lindi_core.testing.range_server import RangeServer, ServerFaults
 
 warnings.filterwarnings("ignore", category=UserWarning, module="zarr")
 

@@ -298,7 +298,7 @@ def _worker(config: dict) -> None:
     import traceback
     import warnings
 
-    from lindi_core.io.range_server import RangeServer
+    from lindi_core.testing.range_server import RangeServer
 
     warnings.simplefilter("ignore")
     limit = config["memory_limit_mb"] * 1024 * 1024

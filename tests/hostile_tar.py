@@ -160,7 +160,7 @@ def _worker(config: dict) -> dict:
     import traceback
     import warnings
 
-    from lindi_core.io.range_server import RangeServer
+    from lindi_core.testing.range_server import RangeServer
     from tests.hostile_hdf5 import _escape_site, _peak_mb
 
     warnings.simplefilter("ignore")

@@ -7,7 +7,7 @@ with bash, the ``lindi-core`` command being this checkout's.
 
 The README's remote examples name ``https://host/``. Nothing here reaches the internet, so the
 one substitution made is ``https://host/`` -> a loopback range server
-(``lindi_core.io.range_server``, the ``serve`` fixture) serving the temporary folder, which holds beforehand what
+(``lindi_core.testing.range_server``, the ``serve`` fixture) serving the temporary folder, which holds beforehand what
 those examples take as given: the built-in sample NWB file (``lindi_core.samples``) as
 ``file.nwb`` and ``x.nwb``, and ``x.nwb.lindi.json`` translated from ``https://host/x.nwb`` (a
 reference file published beside its HDF5 file). The local cache goes to the temporary folder.

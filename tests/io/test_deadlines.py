@@ -15,9 +15,9 @@ import lindi_core
 from lindi_core.cli import main
 from lindi_core.errors import LindiError
 from lindi_core.io.http_source import HttpSource
-from lindi_core.io.range_server import ServerFaults
 from lindi_core.io.sync_http import SyncHttp
 from lindi_core.io.whole_bodies import WholeBodies
+from lindi_core.testing.range_server import ServerFaults
 
 DATA = np.arange(20_000, dtype="<i8").reshape(200, 100)
 SILENT = 1000.0  # seconds the server waits before answering: it never does, as far as a test can tell

@@ -14,10 +14,10 @@ import lindi_core
 from lindi_core.errors import ByteSourceError
 from lindi_core.io.cache import LocalCache
 from lindi_core.io.http_source import HttpSource
-from lindi_core.io.range_server import ServerFaults
 from lindi_core.io.sources import ByteSources
 from lindi_core.io.sync_http import SyncHttp
 from lindi_core.io.whole_bodies import WholeBodies
+from lindi_core.testing.range_server import ServerFaults
 
 DATA = (np.arange(400_000, dtype="<i4") * 7).reshape(4000, 100)
 PAYLOAD = np.random.default_rng(7).integers(0, 256, 300_000, dtype=np.uint8).tobytes()

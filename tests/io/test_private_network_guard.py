@@ -21,8 +21,8 @@ from aiohttp import web
 import lindi_core
 from lindi_core.errors import AccessDeniedError
 from lindi_core.io.address_guard import AddressGuard, AddressSpace, address_space
-from lindi_core.io.range_server import RangeServer
 from lindi_core.io.sync_http import SyncHttp
+from lindi_core.testing.range_server import RangeServer
 
 DATA = np.arange(1000, dtype="<i4")
 PAYLOAD = DATA.tobytes()

@@ -11,8 +11,8 @@ import pytest
 
 import lindi_core
 from lindi_core.errors import ChunkDecodeError
-from lindi_core.io.range_server import ServerFaults
 from lindi_core.store import direct_read
+from lindi_core.testing.range_server import ServerFaults
 
 
 def _walk(shape, dtype, seed=0):

@@ -13,7 +13,7 @@ import zarr
 import lindi_core
 from lindi_core import ChunkOptions
 from lindi_core.errors import AccessDeniedError, ByteSourceError
-from lindi_core.io.range_server import ServerFaults
+from lindi_core.testing.range_server import ServerFaults
 
 DATA = np.arange(200_000, dtype="<i4").reshape(2000, 100)
 
