@@ -1,7 +1,7 @@
 """Hostile HDF5 files given to translate: a seeded mutator of small valid files, and a runner.
 
 An HDF5 file handed to ``lindi_core.translate`` may be corrupt or crafted. Whatever it holds,
-translating it (locally, or over HTTP where :mod:`lindi_core.io.hdf5_metadata` parses its
+translating it (locally, or over HTTP where :mod:`lindi_core.hdf5.metadata` parses its
 metadata ahead of libhdf5) may only end in a reference file system, which then reads back as
 data or a :class:`lindi_core.errors.LindiError`, or in a ``LindiError`` itself; never a built-in
 exception, never memory or time out of proportion to the file.
@@ -244,7 +244,7 @@ def exercise_metadata_parser(data: bytes) -> int:
     """Follow every metadata pointer of ``data`` as the remote read-ahead does, all bytes at hand
     (the read-ahead only runs over slow links; this reaches its parser on every case).
     Returns how many structures were followed."""
-    from lindi_core.io import hdf5_metadata as md
+    from lindi_core.hdf5 import metadata as md
 
     def read(address: int, length: int) -> bytes:
         if address < 0 or length < 0 or address + length > len(data):

@@ -57,7 +57,7 @@ class ExternalArrayIndex:
         if opened is None:
             location = self.policy.resolve(url)
             if location.kind == "http":
-                from lindi_core.io.remote_file import RemoteFile
+                from lindi_core.hdf5.remote_file import RemoteFile
 
                 opened = h5py.File(RemoteFile(location.where, guard=self.policy.address_guard()), "r")
             else:

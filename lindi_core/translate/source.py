@@ -1,6 +1,6 @@
 """Opening the HDF5 file to translate: a local path or an http(s) URL.
 
-Remote files are opened as a :class:`lindi_core.io.remote_file.RemoteFile`: a block-cached,
+Remote files are opened as a :class:`lindi_core.hdf5.remote_file.RemoteFile`: a block-cached,
 read-ahead file object over the HTTP engine, so h5py reads object headers and B-tree nodes in
 a few range requests and never the data. The translator only sees an ``h5py.File``.
 """
@@ -42,7 +42,7 @@ class OpenedSource:
     @property
     def remote_file(self) -> Any:
         """The :class:`RemoteFile` h5py reads through, for a URL; None for a local file."""
-        from lindi_core.io.remote_file import RemoteFile
+        from lindi_core.hdf5.remote_file import RemoteFile
 
         return self._closer if isinstance(self._closer, RemoteFile) else None
 
@@ -87,7 +87,7 @@ def open_source(source: str | os.PathLike, *, ref_url: str | None = None,
 
 def _open_remote(url: str, ref_url: str | None, address_guard: AddressGuard | None,
                  timeout: float | None) -> OpenedSource:
-    from lindi_core.io.remote_file import RemoteFile
+    from lindi_core.hdf5.remote_file import RemoteFile
 
     fobj = RemoteFile(url, guard=address_guard) if timeout is None else \
         RemoteFile(url, guard=address_guard, timeout=timeout)

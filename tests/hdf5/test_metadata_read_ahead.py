@@ -9,9 +9,9 @@ import pytest
 
 import lindi_core
 from lindi_core.format import jsonio
-from lindi_core.io import hdf5_metadata as md
-from lindi_core.io import remote_file
-from lindi_core.io.remote_file import RemoteFile
+from lindi_core.hdf5 import metadata as md
+from lindi_core.hdf5 import remote_file
+from lindi_core.hdf5.remote_file import RemoteFile
 
 FILE_LAYOUTS = {
     "symbol tables (h5py's default)": {},

@@ -5,7 +5,7 @@ libhdf5 walks a file one structure at a time: an object header names its continu
 and, for a group, its symbol table (a B-tree of symbol-table nodes plus a local heap); the
 symbol-table nodes name the members' object headers; and so on down the tree. Over a network
 each step is a round trip. Following the same pointers here, breadth first, lets a remote file
-fetch a whole level of the tree at once (:meth:`lindi_core.io.remote_file.RemoteFile.prefetch_headers`).
+fetch a whole level of the tree at once (:meth:`lindi_core.hdf5.remote_file.RemoteFile.prefetch_headers`).
 
 Only pointers are parsed, never values, and nothing here decides what the translation reads:
 a structure this module does not know, or reads wrongly, costs at most a block fetched for
@@ -14,6 +14,9 @@ the structures h5py and pynwb write): version 1 and 2 object headers and their c
 chunks; symbol-table, link (compact hard links), and version 3 chunked-layout messages; group
 B-tree nodes (version 1, type 0), symbol-table nodes and local heaps. Addresses and lengths are
 assumed 8 bytes (the default, and what the superblock of every such file says).
+
+Part of ``lindi_core.hdf5`` (between ``io/`` and ``translate/``); pure parsing, it imports nothing
+else of lindi_core.
 """
 
 from __future__ import annotations

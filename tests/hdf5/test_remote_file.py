@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import lindi_core
-from lindi_core.io.remote_file import RemoteFile
+from lindi_core.hdf5.remote_file import RemoteFile
 
 
 def test_remote_file_reads_any_range_like_a_local_file(tmp_path, serve):

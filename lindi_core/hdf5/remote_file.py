@@ -21,8 +21,11 @@ Object headers are the other sequential chain: walking a group, libhdf5 reads it
 table, then each member's header when it opens it, then the members' symbol tables, and so on.
 When the translator names object headers about to be read (:meth:`RemoteFile.prefetch_headers`:
 the root's, then each group's members'), the pointers of the structures libhdf5 will follow are
-followed here first (:mod:`lindi_core.io.hdf5_metadata`), breadth first: each round fetches
+followed here first (:mod:`lindi_core.hdf5.metadata`), breadth first: each round fetches
 the blocks of every structure found in the round before, at once, in parallel.
+
+Part of ``lindi_core.hdf5`` (between ``io/`` and ``translate/``): it reads through ``io/`` and is
+used by ``translate/`` and ``store/``.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
 from lindi_core.errors import ByteSourceError
-from lindi_core.io import hdf5_metadata as md
+from lindi_core.hdf5 import metadata as md
 from lindi_core.io.address_guard import AddressGuard
 from lindi_core.io.deadline import DEFAULT_TIMEOUT
 from lindi_core.io.sync_http import SyncHttp
