@@ -53,10 +53,6 @@ class NotHDF5Error(TranslationError):
     """The input is not an HDF5 file (or is truncated before its superblock can be read)."""
 
 
-class UnsupportedFilterError(TranslationError):
-    """A dataset uses an HDF5 filter pipeline that neither a codec nor libhdf5 can decode here."""
-
-
 class UnreadableObjectError(LindiError, OSError):
     """An object of a translated file whose values cannot be read here: a dataset stored with an
     HDF5 filter that neither a codec nor libhdf5 provides on this machine, a dataset or attribute

@@ -380,11 +380,6 @@ def decode_inline(key: str, value: str) -> bytes:
     return value.encode("utf-8")
 
 
-def expand_templates(url: str, templates: dict[str, str], key: str = "") -> str:
-    """``url`` with its templates substituted (no expansion budget: for one URL at a time)."""
-    return TemplateExpander(templates, budget=2**62)(url, key)
-
-
 MAX_COUNT = 2**63 - 1  # offsets and lengths are int64 (spec §2)
 MAX_FILTER_MASK = 2**32 - 1  # HDF5's filter mask is 32 bits
 

@@ -515,12 +515,6 @@ class ReferenceFileSystem:
                 return False
         return True
 
-    def to_dict(self, *, use_templates: bool = True) -> dict[str, Any]:
-        """The reference file as a plain JSON-ready dict in the spec's shape."""
-        from lindi_core.format.jsonio import to_json_dict  # the writer lives beside the reader
-
-        return to_json_dict(self, use_templates=use_templates)
-
     # -- listing ------------------------------------------------------------------------
     def list_dir(self, prefix: str) -> list[str]:
         """Names of the direct children of ``prefix`` (a group or array path, "" for root)."""

@@ -67,12 +67,6 @@ class WholeBodies:
                 _, dropped = self._bodies.popitem(last=False)
                 self._total -= len(dropped)
 
-    def forget(self, url: str) -> None:
-        with self._lock:
-            dropped = self._bodies.pop(url, None)
-            if dropped is not None:
-                self._total -= len(dropped)
-
     def clear(self) -> None:
         with self._lock:
             self._bodies.clear()
