@@ -1,4 +1,4 @@
-"""Validation of reference files against the JSON Schema of ``spec/lindi.schema.json``.
+"""Validation of reference files against the JSON Schema of the spec (``lindi.schema.json``, beside this module).
 
 The loader (:mod:`lindi_core.format.jsonio`) already refuses anything it cannot interpret;
 the schema check is stricter (it also checks annotation shapes) and is meant for producers
