@@ -303,3 +303,32 @@ def test_killed_cli_run_then_rerun_completes(dandiset, tmp_path):
     assert set(assets) == set(GOOD) and set(assets.values()) <= {"done", "skipped"}
     for name in GOOD:
         lindi_core.load_reference_file(output_path(out, name))  # each one whole
+
+
+def test_cli_needs_sources_or_a_manifest(tmp_path, capsys):
+    from lindi_core.cli import main
+
+    assert main(["translate-many", "-o", str(tmp_path / "out")]) == 2
+    assert main(["translate-many", "a.h5", "-m", "m.txt", "-o", str(tmp_path / "out")]) == 2
+    assert "either sources or a --manifest" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_local_files_on_a_cluster(tmp_path, cluster, capsys):
+    from lindi_core.cli import main
+
+    sources = []
+    for i in range(3):
+        sources.append(str(tmp_path / f"f{i}.h5"))
+        _write_good(sources[-1], i)
+    out = str(tmp_path / "out")
+    args = ["translate-many", *sources, str(tmp_path / "missing.h5"), "-o", out,
+            "--scheduler", cluster.scheduler_address, "--no-progress"]
+    assert main(args) == 1  # a file failed
+    table = capsys.readouterr().out
+    assert "failed  missing.h5  (FileNotFoundError" in table and "3 done, 0 skipped, 1 failed" in table
+    assert main(args[:4] + args[5:]) == 0
+    assert "0 done, 3 skipped, 0 failed" in capsys.readouterr().out
+    os.utime(sources[1], ns=(5, 5))  # touched: not provably the same file
+    assert main(args[:4] + args[5:] + ["--dry-run"]) == 0
+    assert "to do    f1.h5" in capsys.readouterr().out
