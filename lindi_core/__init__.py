@@ -7,6 +7,7 @@ zarr-python 3 (:class:`ReferenceStore`), fetching only the chunks a read touches
 __version__ = "0.1.0"
 
 from lindi_core import errors
+from lindi_core.batch import translate_many
 from lindi_core.facade import (
     LindiH5pyAttributes,
     LindiH5pyDataset,
@@ -48,5 +49,6 @@ __all__ = [
     "load_reference_file",
     "translate",
     "translate_to_file",
+    "translate_many",
     "__version__",
 ]

@@ -42,6 +42,22 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_translate_many(args: argparse.Namespace) -> int:
+    from lindi_core.batch import translate_many
+    from lindi_core.translate import ChunkOptions
+
+    if bool(args.sources) == bool(args.manifest):
+        print("lindi-core: error: give either sources or a --manifest", file=sys.stderr)
+        return 2
+    options = ChunkOptions(inline_threshold=args.inline_threshold, contiguous_chunk_target=args.chunk_target,
+                           compound_rows_limit=args.compound_rows_limit)
+    summary = translate_many(args.manifest or args.sources, args.output, workers=args.workers,
+                             scheduler=args.scheduler, dry_run=args.dry_run, options=options, timeout=args.timeout,
+                             progress=None if not args.no_progress else False)
+    print(summary.table())
+    return 1 if summary.failed else 0
+
+
 def _cmd_tree(args: argparse.Namespace) -> int:
     import zarr
 
@@ -152,16 +168,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="HDF5 file: local path or http(s) URL")
     p.add_argument("-o", "--output", required=True, help="output .lindi.json path (or .lindi.tar for a container)")
     p.add_argument("--ref-url", help="URL chunk references should name (default: the source)")
-    p.add_argument("--inline-threshold", type=_at_least(0), default=4096,
-                   help="inline datasets storing at most this many bytes (default 4096)")
-    p.add_argument("--chunk-target", type=_at_least(1), default=16 << 20,
-                   help="bytes per virtual chunk of contiguous datasets (default 16 MiB)")
-    p.add_argument("--compound-rows-limit", type=_at_least(0), default=1 << 20,
-                   help="store compound datasets of at most this many bytes as JSON rows, which LINDI 0.4 "
-                        "reads; larger ones as structured arrays referenced in place (default 1 MiB)")
+    _chunk_options(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _timeout_option(p)
     p.set_defaults(func=_cmd_translate)
+
+    p = sub.add_parser("translate-many", help="translate many HDF5 files (a manifest, a DANDI asset listing, or "
+                                              "paths/URLs) on dask.distributed, skipping those up to date")
+    p.add_argument("sources", nargs="*", help="HDF5 files: local paths or http(s) URLs")
+    p.add_argument("-m", "--manifest", help="a manifest ('url_or_path [output-name]' lines) or a DANDI asset "
+                                            "listing (JSON): a path or a URL")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR",
+                   help="folder of the reference files (OUTDIR/<name>.lindi.json) and translate-many-summary.json")
+    p.add_argument("--workers", type=_at_least(1), help="worker processes of the local cluster (default: CPUs)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="use the running dask scheduler at ADDRESS instead")
+    p.add_argument("--dry-run", action="store_true", help="only list what would be translated or skipped")
+    _chunk_options(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _timeout_option(p)
+    p.set_defaults(func=_cmd_translate_many)
 
     p = sub.add_parser("tree", help="print the hierarchy of a .lindi.json or .lindi.tar")
     p.add_argument("file")
@@ -181,6 +206,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="write a sample NWB file, serve it locally, translate and read it")
     p.set_defaults(func=_cmd_demo)
     return parser
+
+
+def _chunk_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--inline-threshold", type=_at_least(0), default=4096,
+                   help="inline datasets storing at most this many bytes (default 4096)")
+    p.add_argument("--chunk-target", type=_at_least(1), default=16 << 20,
+                   help="bytes per virtual chunk of contiguous datasets (default 16 MiB)")
+    p.add_argument("--compound-rows-limit", type=_at_least(0), default=1 << 20,
+                   help="store compound datasets of at most this many bytes as JSON rows, which LINDI 0.4 "
+                        "reads; larger ones as structured arrays referenced in place (default 1 MiB)")
 
 
 def _timeout_option(parser: argparse.ArgumentParser) -> None:

@@ -173,6 +173,36 @@ class SyncHttp:
             raise deadline.error(where, attempt, describe_error(last_error))
         raise ByteSourceError(f"reading {where} failed after {attempt} attempts: {describe_error(last_error)}")
 
+    def version(self, url: str) -> dict[str, str | int]:
+        """What identifies the current version of the file at ``url``: its ``etag``,
+        ``lastModified`` and ``size``, those the server gives, from a request for its first byte
+        (the same GET a read makes, so a server or presigned URL that allows no HEAD answers it).
+        Retried like a read; an error answer (403, 404...) raises ByteSourceError at once."""
+        deadline = Deadline(self.timeout)
+        last_error: BaseException | None = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                pause = self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random())
+                if pause >= deadline.remaining():
+                    break
+                time.sleep(pause)
+            try:
+                resolved = self.resolve(url)
+                status, found, _final = self._get(resolved.url, {**resolved.headers, "Range": "bytes=0-0"},
+                                                  deadline, _version_headers)
+                if retryable_status(status):
+                    raise Retry(f"HTTP {status}")
+                if status >= 400 or found is None:
+                    raise ByteSourceError(f"HTTP {status} asking for {url}")
+                return found
+            except (Retry, http.client.HTTPException, OSError, TimeoutError) as exc:
+                if (denied := refused(exc, url)) is not None:
+                    raise denied from None
+                if isinstance(exc, ByteSourceError):
+                    raise
+                last_error = exc
+        raise ByteSourceError(f"asking for {url} failed: {describe_error(last_error)}")
+
     def _consume(self, url: str, offset: int, length: int, status: int, headers: http.client.HTTPMessage,
                  pieces: Iterator[bytes]) -> tuple[bytes, int | None] | None:
         """(the bytes asked for, the file's size where known) out of a 200 or 206 answer, its
@@ -296,3 +326,22 @@ def _content_length(headers: http.client.HTTPMessage) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         return None
+
+
+def _version_headers(status: int, headers: http.client.HTTPMessage,
+                     pieces: Iterator[bytes]) -> dict[str, str | int] | None:
+    """The validators of a 200/206 answer (its body is not read: the connection is dropped)."""
+    if status not in (200, 206):
+        return None
+    found: dict[str, str | int] = {}
+    if headers.get("ETag"):
+        found["etag"] = headers["ETag"]
+    if headers.get("Last-Modified"):
+        found["lastModified"] = headers["Last-Modified"]
+    content_range = headers.get("Content-Range") or ""
+    total = content_range.rpartition("/")[2]
+    if status == 206 and total.isdigit():
+        found["size"] = int(total)
+    elif status == 200 and (length := _content_length(headers)) is not None:
+        found["size"] = length
+    return found

@@ -17,6 +17,7 @@ collection in the server thread that finalises an h5py object would wait for tha
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import os
 import random
 import re
@@ -265,7 +266,7 @@ class RangeServer:
             if start >= size or start >= end:
                 return web.Response(status=416, headers={"Content-Range": f"bytes */{size}"})
             status = 206
-        headers = {"Accept-Ranges": "bytes", "Content-Length": str(end - start)}
+        headers = {"Accept-Ranges": "bytes", "Content-Length": str(end - start), **_validators(path)}
         if status == 206:
             headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
         if request.method == "HEAD":
@@ -369,3 +370,11 @@ class RangeServer:
         except (ConnectionError, aiohttp.ClientConnectionResetError):
             pass
         return response
+
+
+def _validators(path: str) -> dict[str, str]:
+    """ETag and Last-Modified of the file, as storage services send them (a changed file gets
+    another ETag even within the same second)."""
+    st = os.stat(path)
+    return {"ETag": f'"{st.st_mtime_ns:x}-{st.st_size:x}"',
+            "Last-Modified": email.utils.formatdate(st.st_mtime, usegmt=True)}

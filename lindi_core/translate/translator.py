@@ -265,9 +265,12 @@ def _generation_metadata(source: str) -> dict[str, Any]:
     }
 
 
-def translate_to_file(source: str | os.PathLike, output: str | os.PathLike, **kwargs: Any) -> ReferenceFileSystem:
+def translate_to_file(source: str | os.PathLike, output: str | os.PathLike, *,
+                      generation_metadata: dict[str, Any] | None = None, **kwargs: Any) -> ReferenceFileSystem:
     """Translate ``source`` and write the reference file atomically to ``output``: a
     ``.lindi.tar`` container when its name ends in ``.tar``, else a ``.lindi.json``.
+    ``generation_metadata`` is added to the file's ``generationMetadata`` (e.g. what version
+    of the source was translated).
 
     Nothing is written unless the whole translation succeeds.
     """
@@ -275,6 +278,7 @@ def translate_to_file(source: str | os.PathLike, output: str | os.PathLike, **kw
         raise TranslationError("the output is the file being translated: it would be replaced by its own "
                                "reference file; name another output", source=os.fspath(source))
     rfs = translate(source, **kwargs)
+    rfs.generation_metadata.update(generation_metadata or {})
     if is_tar_path(output):
         write_new_tar(output, jsonio.dumps(rfs))
     else:
