@@ -29,6 +29,9 @@ ATTR_DTYPES = "_ATTR_DTYPES"  # .zattrs: {attr name: dtype} where JSON alone los
 # .zattrs: {key: base64 of the name's bytes} - attributes whose HDF5 names are not UTF-8 (JSON keys
 # are text): each is kept under a key escaping its bytes, and h5py names it by its bytes
 ATTRIBUTE_NAMES = "_ATTRIBUTE_NAMES"
+# group .zattrs: [{"name": base64, "position": n, "reason": text}, ...] - its links whose names are
+# not UTF-8: listed (by their bytes, at their place in the listing), refusing to be followed
+UNTRANSLATED_LINKS = "_UNTRANSLATED_LINKS"
 EMPTY = "_EMPTY"  # attribute value {"_EMPTY": true} -> h5py.Empty (dtype in _ATTR_DTYPES)
 # attribute value {"_BASE64": "...", "shape": [...]}: the values' bytes (type in _ATTR_DTYPES), for
 # values JSON cannot hold exactly; ["...", ...] (one per element) for variable-length strings
@@ -59,7 +62,8 @@ LINDI_SPECIAL_KEYS = frozenset({SCALAR, SOFT_LINK, EXTERNAL_ARRAY_LINK, REFERENC
 # Zarr conventions of other readers: kept in .zattrs (not moved to .zhdf5), hidden from attributes.
 ZARR_CONVENTION_KEYS = frozenset({ARRAY_DIMENSIONS})
 SPECIAL_ATTRIBUTE_KEYS = LINDI_SPECIAL_KEYS | ZARR_CONVENTION_KEYS | frozenset(
-    {HARD_LINK, EXTERNAL_LINK, NAMED_DATATYPE, HDF5_DTYPE, NULL_DATASPACE, ATTR_DTYPES, ATTRIBUTE_NAMES, HDF5_CHUNKS, HDF5_MAXSHAPE,
+    {HARD_LINK, EXTERNAL_LINK, NAMED_DATATYPE, HDF5_DTYPE, NULL_DATASPACE, ATTR_DTYPES, ATTRIBUTE_NAMES, UNTRANSLATED_LINKS,
+     HDF5_CHUNKS, HDF5_MAXSHAPE,
      HDF5_FILTERS, HDF5_FILLVALUE, CREATION_ORDER, UNREADABLE}
 )
 
@@ -87,6 +91,19 @@ def raw_attribute_names(zattrs: dict[str, Any] | None) -> dict[str, bytes]:
         return {key: base64.b64decode(raw, validate=True) for key, raw in record.items()}
     except binascii.Error as exc:
         raise ValueError(f"{ATTRIBUTE_NAMES} holds a name that is not base64: {exc}") from exc
+
+
+def untranslated_links(zattrs: dict[str, Any] | None) -> list[tuple[int, bytes, str]]:
+    """(position in the group's listing, name's bytes, reason) of each link a group lists whose
+    name is not UTF-8 (spec §8), by position; :class:`ValueError` for a malformed record."""
+    record = zattrs.get(UNTRANSLATED_LINKS) if isinstance(zattrs, dict) else None
+    if not record:
+        return []
+    try:
+        links = [(int(e["position"]), base64.b64decode(e["name"], validate=True), str(e["reason"])) for e in record]
+    except (TypeError, KeyError, ValueError, binascii.Error) as exc:
+        raise ValueError(f"{UNTRANSLATED_LINKS} must be a list of {{name, position, reason}}: {exc}") from exc
+    return sorted(links)
 
 
 def user_attributes(zattrs: dict[str, Any]) -> dict[str, Any]:

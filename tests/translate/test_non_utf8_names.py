@@ -76,3 +76,37 @@ def test_editing_keeps_and_deletes_attributes_whose_names_are_not_utf8(make_h5, 
         assert list(f["d"].attrs) == [b"a\x80"]
         np.testing.assert_array_equal(f["d"].attrs[b"a\x80"], np.arange(2, dtype="<u2"))
         assert f["ordered"].attrs[b"\xc3("].tolist() == [1.5, 2.5]
+
+
+def _non_utf8_links(f: h5py.File) -> None:
+    f.create_group("g").attrs["a"] = 1
+    f.create_dataset("z", data=np.arange(3))
+    f.id.links.create_soft(b"so\xea", b"/g")
+    f.id.links.create_hard(b"h\xea", f.id, b"z")
+    inner = f.create_group("ordered", track_order=True)
+    inner.create_group("b")
+    inner.id.links.create_soft(b"\xff", b"/z")
+    inner.create_group("a")
+
+
+def test_links_whose_names_are_not_utf8_are_listed_and_refuse_to_be_followed(make_h5, tmp_path):
+    path = make_h5(_non_utf8_links, name="links.h5")
+    out = tmp_path / "links.lindi.json"
+    lindi_core.translate_to_file(path, str(out), progress=False)
+    from lindi_core.format.validate import validate_file
+
+    validate_file(out)
+    with lindi_core.LindiH5pyFile.from_lindi_file(str(out)) as f, h5py.File(path) as truth:
+        assert list(f) == list(truth) == ["g", b"h\xea", "ordered", b"so\xea", "z"]
+        assert list(f["ordered"]) == list(truth["ordered"]) == ["b", b"\xff", "a"]
+        assert len(f) == len(truth) == 5
+        assert b"h\xea" in f and b"\xfe" not in f
+        for name in (b"h\xea", b"so\xea"):
+            truth[name]  # h5py follows it
+            with pytest.raises(lindi_core.errors.UnreadableObjectError, match="not UTF-8") as raised:
+                f[name]
+            assert raised.value.object_path == "/" and repr(name) in str(raised.value)
+        with pytest.raises(KeyError):
+            f[b"\xfe"]
+        # the rest of the file reads as h5py reads it
+        assert f["g"].attrs["a"] == 1 and f["z"][()].tolist() == [0, 1, 2]
