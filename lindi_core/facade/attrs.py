@@ -30,6 +30,24 @@ def _name(name: Any) -> str:
     return name
 
 
+def attribute_key(zattrs: dict, name: Any) -> str | None:
+    """The ``.zattrs`` key of the attribute h5py names ``name`` (str, or bytes as h5py lists a
+    name that is not UTF-8), or None when ``name`` cannot name one: a key escaping a name that is
+    not UTF-8 (§7) names that attribute only through its bytes."""
+    try:
+        raw_names = ann.raw_attribute_names(zattrs)
+    except ValueError as exc:
+        raise ReferenceFormatError(str(exc)) from exc
+    if isinstance(name, bytes):
+        try:
+            text = name.decode("utf-8")
+        except UnicodeDecodeError:
+            return next((key for key, raw in raw_names.items() if raw == name), None)
+    else:
+        text = _name(name)
+    return None if text in raw_names else text
+
+
 class LindiH5pyAttributes(h5py.AttributeManager):
     """The ``.attrs`` of a facade object."""
 
@@ -41,13 +59,13 @@ class LindiH5pyAttributes(h5py.AttributeManager):
             raise ValueError("Invalid location identifier (the file is closed)")
         return self._owner._zattrs()
 
-    def __getitem__(self, name: str) -> Any:
-        name = _name(name)
+    def __getitem__(self, name: str | bytes) -> Any:
         if not self._owner._file._is_open:
             raise KeyError(f"Unable to synchronously open attribute '{name}' (the file is closed)")
         zattrs = self._zattrs()
-        if name in ann.SPECIAL_ATTRIBUTE_KEYS or name not in zattrs:
-            raise KeyError(f"Unable to synchronously open attribute (can't locate attribute: '{name}')")
+        asked, name = name, attribute_key(zattrs, name)
+        if name is None or name in ann.SPECIAL_ATTRIBUTE_KEYS or name not in zattrs:
+            raise KeyError(f"Unable to synchronously open attribute (can't locate attribute: {asked!r})")
         reason = ann.unreadable_attribute_reason(zattrs[name])
         if reason is not None:  # listed, as h5py lists it, but its value did not translate
             raise UnreadableObjectError(f"attribute {name!r} cannot be read: {reason}", object_path=self._owner.name)
@@ -66,10 +84,11 @@ class LindiH5pyAttributes(h5py.AttributeManager):
                                        f"recorded type: {type(exc).__name__}: {exc}") from exc
 
     def __contains__(self, name: object) -> bool:
-        name = _name(name)
-        if name == "":
+        if name in ("", b""):
             raise RuntimeError("Unable to determine if attribute exists (no attribute name)")
-        return name not in ann.SPECIAL_ATTRIBUTE_KEYS and name in self._zattrs()
+        zattrs = self._zattrs()
+        key = attribute_key(zattrs, name)
+        return key is not None and key not in ann.SPECIAL_ATTRIBUTE_KEYS and key in zattrs
 
     # h5py's own views hold its global lock while they iterate; a read inside the loop body that
     # waits on zarr's I/O thread would then deadlock with any h5py object finalised there.
@@ -82,11 +101,18 @@ class LindiH5pyAttributes(h5py.AttributeManager):
     def items(self) -> ItemsView:
         return ItemsView(self)
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[str | bytes]:
         zattrs = self._zattrs()
-        names = [name for name in zattrs if name not in ann.SPECIAL_ATTRIBUTE_KEYS]
-        # By name, as HDF5 lists them, unless the object tracks attribute creation order.
-        yield from names if ann.tracks_creation_order(zattrs, "attributes") else sorted(names)
+        try:
+            raw_names = ann.raw_attribute_names(zattrs)
+        except ValueError as exc:
+            raise ReferenceFormatError(str(exc)) from exc
+        # A name that is not UTF-8 by its bytes, as h5py lists it.
+        names = [raw_names.get(key, key) for key in zattrs if key not in ann.SPECIAL_ATTRIBUTE_KEYS]
+        if ann.tracks_creation_order(zattrs, "attributes"):
+            yield from names
+        else:  # by name, as HDF5 lists them: in the order of their bytes
+            yield from sorted(names, key=lambda n: n if isinstance(n, bytes) else n.encode("utf-8", "surrogatepass"))
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
@@ -97,12 +123,12 @@ class LindiH5pyAttributes(h5py.AttributeManager):
         except KeyError:
             return default
 
-    def get_id(self, name: str) -> AttributeId:
+    def get_id(self, name: str | bytes) -> AttributeId:
         """The attribute's type and shape, as h5py's ``AttrID`` tells them (a translated file
         has no HDF5 handle to give)."""
-        name = _name(name)
         value = self[name]
-        described = (self._zattrs().get(ann.ATTR_DTYPES) or {}).get(name)
+        key = attribute_key(self._zattrs(), name)
+        described = (self._zattrs().get(ann.ATTR_DTYPES) or {}).get(key)
         return AttributeId(name, value, dtype_from_description(described) if described is not None else None)
 
     def __setitem__(self, name: str, value: Any) -> None:
@@ -112,7 +138,10 @@ class LindiH5pyAttributes(h5py.AttributeManager):
         self._owner._file._require_writable("delete attribute", error=KeyError)
         from lindi_core.facade.writing import delete_attribute
 
-        delete_attribute(self._owner._file, self._owner._zpath, _name(name))
+        key = attribute_key(self._zattrs(), name)
+        if key is None:
+            raise KeyError(f"Unable to delete attribute (can't locate attribute: {name!r})")
+        delete_attribute(self._owner._file, self._owner._zpath, key)
 
     def create(self, name: str, data: Any, shape: Any = None, dtype: Any = None) -> None:
         """Create (or replace) an attribute, with the type h5py would give it."""
@@ -120,7 +149,11 @@ class LindiH5pyAttributes(h5py.AttributeManager):
         from lindi_core.facade.datatype import plain_dtype
         from lindi_core.facade.writing import set_attribute
 
-        set_attribute(self._owner._file, self._owner._zpath, _name(name), data, dtype=plain_dtype(dtype), shape=shape)
+        key = attribute_key(self._zattrs(), name)
+        if key is None:  # a name not UTF-8 that is new, or text that a name not UTF-8 is kept under
+            raise ValueError(f"cannot create attribute {name!r}: lindi-core creates attributes only under "
+                             "UTF-8 names that no other attribute's escaped name takes")
+        set_attribute(self._owner._file, self._owner._zpath, key, data, dtype=plain_dtype(dtype), shape=shape)
 
     def modify(self, name: str, value: Any) -> None:
         """Change an attribute's value, keeping its type when it exists (as h5py does)."""
@@ -140,8 +173,8 @@ class AttributeId:
     with h5py's metadata: a fixed-length string's declared length, a variable-length string's
     encoding) and ``shape`` (None for an empty attribute)."""
 
-    def __init__(self, name: str, value: Any, dtype: np.dtype | None):
-        self.name = name.encode("utf-8")
+    def __init__(self, name: str | bytes, value: Any, dtype: np.dtype | None):
+        self.name = name if isinstance(name, bytes) else name.encode("utf-8")
         self.dtype = dtype if dtype is not None else value_dtype(value)
         self.shape = value_shape(value, self.dtype)
 

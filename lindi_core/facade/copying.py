@@ -170,7 +170,8 @@ def _null_dataset_references(file: LindiH5pyFile, zpath: str) -> None:
 
 def _copied_attrs(zattrs: dict, source: str, dest: str, drop_user_attrs: bool) -> dict:
     if drop_user_attrs:
-        zattrs = {k: v for k, v in zattrs.items() if k in ann.SPECIAL_ATTRIBUTE_KEYS and k != ann.ATTR_DTYPES}
+        zattrs = {k: v for k, v in zattrs.items() if k in ann.SPECIAL_ATTRIBUTE_KEYS
+                  and k not in (ann.ATTR_DTYPES, ann.ATTRIBUTE_NAMES)}
     link = zattrs.get(ann.HARD_LINK)
     if isinstance(link, dict) and _within(link.get("path", "").strip("/"), source):
         zattrs = dict(zattrs)

@@ -56,6 +56,17 @@ _H5PY_NAMED_FILTERS = {1, 2, 3, 4, 6, 32000}
 _OBJECT_CODEC_IDS = frozenset({"vlen-utf8", "vlen-bytes", "vlen-array", "json2"})
 
 
+def _array_of_objects_fill(dtype: np.dtype) -> np.ndarray:
+    """h5py's fill value for an HDF5 array type of variable-length strings (empty bytes in each
+    entry) or of references and sequences: h5py reads it into a zeroed array of the type and
+    libhdf5 converts only the first entry (None, a null), leaving the others 0."""
+    if h5py.check_string_dtype(dtype.base) is not None:
+        return np.full(dtype.shape, b"", dtype=dtype.base)
+    fill = np.zeros(dtype.shape, dtype=dtype.base)
+    fill.flat[0] = None
+    return fill
+
+
 class LindiH5pyDataset(FacadeObject, h5py.Dataset):
     """A dataset of a translated file, with h5py's read semantics."""
 
@@ -192,6 +203,8 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
     @property
     def fillvalue(self) -> Any:
         dtype = self.dtype
+        if dtype.subdtype is not None and dtype.base.kind == "O":
+            return _array_of_objects_fill(dtype)
         if h5py.check_string_dtype(dtype) is not None and dtype.kind == "O":
             fill = self._zarray.get("fill_value")
             return fill.encode("utf-8") if isinstance(fill, str) else b""

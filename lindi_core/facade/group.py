@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import h5py
 import numpy as np
 
+from lindi_core.errors import ReferenceFormatError, UnreadableObjectError
 from lindi_core.facade.base import FacadeObject
 from lindi_core.facade.datatype import plain_dtype
 from lindi_core.facade.hierarchy import LEAF_KINDS, ExternalTarget, path_parts
@@ -44,7 +45,7 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
         if not isinstance(name, (str, bytes)):
             raise TypeError(f"Accessing a group is done with bytes or str, not {type(name)}")
         if isinstance(name, bytes):
-            name = name.decode("utf-8")
+            name = self._utf8_name(name)
         try:
             zpath, used_name = self._file._resolve(self, name)
         except ExternalTarget as external:
@@ -67,7 +68,10 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
         if not isinstance(name, (str, bytes)):
             raise TypeError(f"A name should be string or bytes, not {type(name)}")
         if isinstance(name, bytes):
-            name = name.decode("utf-8")
+            try:
+                name = self._utf8_name(name)
+            except KeyError:
+                return default
         if name not in self:
             return default
         if getlink:
@@ -95,15 +99,40 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
         if not isinstance(name, (str, bytes)) or not self._file._is_open:
             return False
         if isinstance(name, bytes):
-            name = name.decode("utf-8")
+            try:
+                name = name.decode("utf-8")
+            except UnicodeDecodeError:
+                return any(raw == name for _, raw, _ in self._untranslated_links())
         return self._file._link_exists(self, name)
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[str | bytes]:
         self._file._check_open()
-        yield from list(self._file._hierarchy.child_names(self._zpath))
+        names: list[str | bytes] = list(self._file._hierarchy.child_names(self._zpath))
+        for position, raw, _reason in self._untranslated_links():  # by their bytes, in place, as h5py
+            names.insert(min(position, len(names)), raw)
+        yield from names
 
     def __len__(self) -> int:
-        return len(self._file._hierarchy.child_names(self._zpath))
+        return len(self._file._hierarchy.child_names(self._zpath)) + len(self._untranslated_links())
+
+    def _untranslated_links(self) -> list[tuple[int, bytes, str]]:
+        """The links this group lists whose names are not UTF-8 (spec §8)."""
+        try:
+            return ann.untranslated_links(self._zattrs())
+        except ValueError as exc:
+            raise ReferenceFormatError(f"group {self.name!r}: {exc}") from exc
+
+    def _utf8_name(self, name: bytes) -> str:
+        """A name given as bytes, as text; for a link whose name is not UTF-8, the error it
+        raises when followed (it was listed, not translated); KeyError for no such link."""
+        try:
+            return name.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        for _position, raw, reason in self._untranslated_links():
+            if raw == name:
+                raise UnreadableObjectError(f"link {name!r} cannot be followed: {reason}", object_path=self.name)
+        raise KeyError(f"Unable to open object (object {name!r} doesn't exist)")
 
     def __repr__(self) -> str:
         if not self._file._is_open:

@@ -115,11 +115,17 @@ def _update_attrs(file: LindiH5pyFile, zpath: str, name: str, new: tuple[Any, An
     key = join_key(zpath, ".zattrs")
     zattrs = dict(file._rfs.metadata.get(key) or {})
     described = dict(zattrs.get(ann.ATTR_DTYPES) or {})
+    escaped = dict(zattrs.get(ann.ATTRIBUTE_NAMES) or {})
     described.pop(name, None)
     if new is None:
         if name in ann.SPECIAL_ATTRIBUTE_KEYS or name not in zattrs:
             raise KeyError(f"Unable to delete attribute (can't locate attribute: '{name}')")
         del zattrs[name]
+        escaped.pop(name, None)
+        if escaped:
+            zattrs[ann.ATTRIBUTE_NAMES] = escaped
+        else:
+            zattrs.pop(ann.ATTRIBUTE_NAMES, None)
     else:
         zattrs[name], description = new
         if description is not None:

@@ -8,6 +8,8 @@ exact JSON shape and meaning; the rest are ours. ``spec/lindi-json.md`` is the n
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 # LINDI 0.4 annotations.
@@ -24,6 +26,12 @@ NAMED_DATATYPE = "_NAMED_DATATYPE"  # group .zattrs: {"dtype": description} - a 
 HDF5_DTYPE = "_HDF5_DTYPE"  # array .zattrs: exact h5py dtype where the Zarr dtype is not enough
 NULL_DATASPACE = "_NULL_DATASPACE"  # array .zattrs: true -> HDF5 null dataspace (h5py.Empty)
 ATTR_DTYPES = "_ATTR_DTYPES"  # .zattrs: {attr name: dtype} where JSON alone loses the type
+# .zattrs: {key: base64 of the name's bytes} - attributes whose HDF5 names are not UTF-8 (JSON keys
+# are text): each is kept under a key escaping its bytes, and h5py names it by its bytes
+ATTRIBUTE_NAMES = "_ATTRIBUTE_NAMES"
+# group .zattrs: [{"name": base64, "position": n, "reason": text}, ...] - its links whose names are
+# not UTF-8: listed (by their bytes, at their place in the listing), refusing to be followed
+UNTRANSLATED_LINKS = "_UNTRANSLATED_LINKS"
 EMPTY = "_EMPTY"  # attribute value {"_EMPTY": true} -> h5py.Empty (dtype in _ATTR_DTYPES)
 # attribute value {"_BASE64": "...", "shape": [...]}: the values' bytes (type in _ATTR_DTYPES), for
 # values JSON cannot hold exactly; ["...", ...] (one per element) for variable-length strings
@@ -54,7 +62,8 @@ LINDI_SPECIAL_KEYS = frozenset({SCALAR, SOFT_LINK, EXTERNAL_ARRAY_LINK, REFERENC
 # Zarr conventions of other readers: kept in .zattrs (not moved to .zhdf5), hidden from attributes.
 ZARR_CONVENTION_KEYS = frozenset({ARRAY_DIMENSIONS})
 SPECIAL_ATTRIBUTE_KEYS = LINDI_SPECIAL_KEYS | ZARR_CONVENTION_KEYS | frozenset(
-    {HARD_LINK, EXTERNAL_LINK, NAMED_DATATYPE, HDF5_DTYPE, NULL_DATASPACE, ATTR_DTYPES, HDF5_CHUNKS, HDF5_MAXSHAPE,
+    {HARD_LINK, EXTERNAL_LINK, NAMED_DATATYPE, HDF5_DTYPE, NULL_DATASPACE, ATTR_DTYPES, ATTRIBUTE_NAMES, UNTRANSLATED_LINKS,
+     HDF5_CHUNKS, HDF5_MAXSHAPE,
      HDF5_FILTERS, HDF5_FILLVALUE, CREATION_ORDER, UNREADABLE}
 )
 
@@ -68,6 +77,33 @@ def tracks_creation_order(zattrs: dict[str, Any] | None, what: str) -> bool:
     """Whether an object lists its ``"links"`` or ``"attributes"`` in creation order."""
     order = zattrs.get(CREATION_ORDER) if isinstance(zattrs, dict) else None
     return isinstance(order, dict) and bool(order.get(what))
+
+
+def raw_attribute_names(zattrs: dict[str, Any] | None) -> dict[str, bytes]:
+    """{key: the attribute's name as bytes} for the attributes whose names are not UTF-8 (§7);
+    :class:`ValueError` for a record that is not an object of base64 texts."""
+    record = zattrs.get(ATTRIBUTE_NAMES) if isinstance(zattrs, dict) else None
+    if not record:
+        return {}
+    if not isinstance(record, dict) or not all(isinstance(v, str) for v in record.values()):
+        raise ValueError(f"{ATTRIBUTE_NAMES} must map attribute keys to the base64 of their names")
+    try:
+        return {key: base64.b64decode(raw, validate=True) for key, raw in record.items()}
+    except binascii.Error as exc:
+        raise ValueError(f"{ATTRIBUTE_NAMES} holds a name that is not base64: {exc}") from exc
+
+
+def untranslated_links(zattrs: dict[str, Any] | None) -> list[tuple[int, bytes, str]]:
+    """(position in the group's listing, name's bytes, reason) of each link a group lists whose
+    name is not UTF-8 (spec §8), by position; :class:`ValueError` for a malformed record."""
+    record = zattrs.get(UNTRANSLATED_LINKS) if isinstance(zattrs, dict) else None
+    if not record:
+        return []
+    try:
+        links = [(int(e["position"]), base64.b64decode(e["name"], validate=True), str(e["reason"])) for e in record]
+    except (TypeError, KeyError, ValueError, binascii.Error) as exc:
+        raise ValueError(f"{UNTRANSLATED_LINKS} must be a list of {{name, position, reason}}: {exc}") from exc
+    return sorted(links)
 
 
 def user_attributes(zattrs: dict[str, Any]) -> dict[str, Any]:

@@ -29,8 +29,10 @@ ATTRIBUTE_ORDER = "_ATTRIBUTE_ORDER"
 def split_for_disk(zattrs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(the ``.zattrs`` to write, the ``.zhdf5`` to write beside it or None)."""
     facts = {k: v for k, v in zattrs.items() if k in EXTENSION_KEYS}
+    # (attributes whose names are not UTF-8 too: LINDI 0.4 would show them under their escaped keys)
+    escaped = zattrs.get(ann.ATTRIBUTE_NAMES) or {}
     unreadable = {k: v for k, v in zattrs.items()
-                  if k not in ann.SPECIAL_ATTRIBUTE_KEYS and not lindi04_reads(v)}
+                  if k not in ann.SPECIAL_ATTRIBUTE_KEYS and (k in escaped or not lindi04_reads(v))}
     if not facts and not unreadable:
         return zattrs, None
     if unreadable:

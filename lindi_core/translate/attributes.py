@@ -33,6 +33,7 @@ def encode_attributes(obj: h5py.HLObject, refs: ReferenceEncoder, source: str,
     out: dict[str, Any] = {}
     vlen_check = AttributeChecker(obj, read_raw)
     described: dict[str, Any] = {}
+    raw_names: dict[str, str] = {}  # escaped key -> base64 of a name that is not UTF-8
     tracked = creation_order(obj)
     # Opened by position in h5py's listing order (creation order where tracked, else names):
     # what iterating obj.attrs then opening each by name does, with one lookup and one
@@ -42,7 +43,9 @@ def encode_attributes(obj: h5py.HLObject, refs: ReferenceEncoder, source: str,
         name = None
         try:
             attr_id = h5py.h5a.open(obj.id, index=index, index_type=order)
-            name = attr_id.name.decode("utf-8")
+            name = _attribute_key(attr_id.name, out, raw_names)
+            if name in out:  # HDF5 names are unique: a name not UTF-8 was escaped to this text before
+                out, described = _move_escaped(name, out, described, raw_names)
             try:
                 dtype = attr_id.dtype
             except (TypeError, ValueError):  # h5py has no NumPy type for it: kept as bytes, described
@@ -53,8 +56,8 @@ def encode_attributes(obj: h5py.HLObject, refs: ReferenceEncoder, source: str,
             out[name], needs_type = encode_value(value, dtype, refs)
         except TranslationError as exc:
             raise exc.located(source=source, object_path=obj.name) from None
-        except (TypeError, ValueError, UnicodeDecodeError) as exc:
-            if name is None:  # a name that is not UTF-8 cannot even be listed
+        except (TypeError, ValueError) as exc:
+            if name is None:
                 raise TranslationError(f"attribute number {index} cannot be translated: {exc}", source=source,
                                        object_path=obj.name) from exc
             # Its value has no form in a reference file: listed, and raising when read (h5py too
@@ -67,9 +70,41 @@ def encode_attributes(obj: h5py.HLObject, refs: ReferenceEncoder, source: str,
             described[name] = dtypes.describe(dtype)
     if described:
         out[ann.ATTR_DTYPES] = described
+    if raw_names:
+        out[ann.ATTRIBUTE_NAMES] = raw_names
     if tracked:
         out[ann.CREATION_ORDER] = tracked
     return out
+
+
+def _attribute_key(name: bytes, taken: dict[str, Any], raw_names: dict[str, str]) -> str:
+    """The ``.zattrs`` key of an attribute named ``name``: the name itself when it is UTF-8;
+    else (JSON keys are text) its bytes escaped as ``\\xff``, made unique among the object's
+    names, with the name's bytes recorded under that key in ``raw_names`` (spec §7)."""
+    try:
+        return name.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    key = _free_key(name.decode("utf-8", "backslashreplace"), taken, raw_names)
+    raw_names[key] = base64.b64encode(name).decode("ascii")
+    return key
+
+
+def _free_key(key: str, taken: dict[str, Any], raw_names: dict[str, str]) -> str:
+    while key in taken or key in raw_names:
+        key += "~"
+    return key
+
+
+def _move_escaped(key: str, out: dict[str, Any], described: dict[str, Any],
+                  raw_names: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(out, described) with the attribute escaped under ``key`` moved to a free key, in place,
+    for a UTF-8 name (met after it) that is that very text."""
+    moved = _free_key(key + "~", out, raw_names)
+    raw_names[moved] = raw_names.pop(key)
+    if key in described:
+        described[moved] = described.pop(key)
+    return {moved if k == key else k: v for k, v in out.items()}, described
 
 
 def unreadable_value(reason: str) -> dict[str, Any]:

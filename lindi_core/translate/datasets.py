@@ -83,9 +83,9 @@ def translate_dataset(ctx: DatasetContext, dset: h5py.Dataset, key: str) -> None
             family = dtypes.classify(element)
         except TypeError as exc:
             raise Unrepresentable(str(exc)) from None
-        if element is not dset.dtype and family not in dtypes.IN_PLACE:
-            raise Unrepresentable(f"datasets of HDF5 array type {dset.dtype} are translated only for elements of "
-                                  "numbers, fixed-length strings, packed compounds and opaque types")
+        if element is not dset.dtype and family is Family.COMPOUND_JSON:
+            raise Unrepresentable(f"datasets of HDF5 array type {dset.dtype} are not translated for elements of "
+                                  "compounds with variable-length or reference members")
         if family is Family.COMPOUND_JSON and dtypes.opaque_member_view(element) is not None:
             family = Family.COMPOUND  # array members: referenced in place as opaque bytes, unless small
         if family is Family.COMPOUND and element is dset.dtype and _as_rows(ctx, dset):
@@ -335,15 +335,19 @@ def inline_array(rfs: ReferenceFileSystem, key: str, data: np.ndarray, chunk_sha
 
 
 def _encoded(ctx: DatasetContext, dset: h5py.Dataset, key: str, family: Family, zattrs: dict) -> dict:
-    dtype = dset.dtype
-    zattrs[ann.HDF5_DTYPE] = dtypes.describe(dtype)
+    """The values read through libhdf5 and encoded inline (spec §4). An HDF5 array type's
+    element axes come last in the Zarr array (h5py reads them so), each element's entries
+    encoded as values of the element type."""
+    zattrs[ann.HDF5_DTYPE] = dtypes.describe(dset.dtype)
+    dtype, sub = dtypes.split_array_type(dset.dtype)
     shape, scalar = _shape_annotations(dset, zattrs)
     if dset.chunks is None:
         zattrs[ann.HDF5_CHUNKS] = None
     pipeline = pipeline_of(dset.id.get_create_plist())
     if pipeline:
         zattrs[ann.HDF5_FILTERS] = [f.as_list() for f in pipeline]
-    chunk_shape = tuple(dset.chunks) if dset.chunks else tuple(max(1, s) for s in shape)
+    chunk_shape = (tuple(dset.chunks) if dset.chunks else tuple(max(1, s) for s in shape)) + sub
+    shape = shape + list(sub)
     if family is Family.COMPOUND_JSON:
         zattrs[ann.COMPOUND_DTYPE] = [[name, _lindi_field_type(dtype.fields[name][0])] for name in dtype.names]
     if dset.shape is None or math.prod(shape) == 0:
@@ -369,7 +373,7 @@ def _encoded(ctx: DatasetContext, dset: h5py.Dataset, key: str, family: Family, 
         # A ragged array of an HDF5 array type (PyTables' VLArray of a shaped atom) is stored as
         # the flat sequence of the elements' entries; _HDF5_DTYPE gives readers the element shape.
         base = np.dtype(h5py.check_vlen_dtype(dtype)).base
-        fill = _h5_fill_value(dset)
+        fill = _h5_fill_value(dset) if not sub else None  # (h5py reports none for array types)
         if fill is not None:  # netCDF4 defines one (empty) for its vlen types
             zattrs[ann.HDF5_FILLVALUE] = to_json(np.asarray(fill, dtype=base).reshape(-1), None)
         codec = numcodecs.VLenArray(base.str)

@@ -13,11 +13,12 @@ file) raises :class:`~lindi_core.errors.TranslationError` naming it.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import os
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import h5py
@@ -55,6 +56,8 @@ class WalkEntry:
     path: str  # absolute HDF5 path
     kind: str  # "group", "dataset", "hard", "soft", "external"
     target: Any = None  # primary path (hard), link path (soft), (file, path) (external)
+    # (group) its links whose names are not UTF-8: (position in h5py's listing, name's bytes)
+    unnamed: list[tuple[int, bytes]] = field(default_factory=list, compare=False)
 
 
 def open_object(location: h5py.h5g.GroupID, name: str) -> h5py.Group | h5py.Dataset | h5py.Datatype:
@@ -100,15 +103,15 @@ def walk(h5file: h5py.File, source: str,
     if on_members is not None:
         on_members([h5py.h5o.get_info(h5file.id).addr])  # the root's header: the whole tree below it
 
-    def members(group: h5py.Group) -> Iterator[tuple[str, Any]]:
+    def members(group: h5py.Group, entry: WalkEntry) -> Iterator[tuple[str, Any]]:
         try:
             # The links' kinds (and hard links' addresses) from the low-level API: what
             # group.get(name, getlink=True) learns, without building link objects.
             names = list(group)
-            undecodable = [name for name in names if not isinstance(name, str)]
-            if undecodable:  # h5py gives a name that is not UTF-8 as bytes
-                raise ValueError(f"a link name {undecodable[0][:100]!r} is not UTF-8 text, which a reference "
-                                 f"file cannot store")
+            # h5py gives a name that is not UTF-8 as bytes; a Zarr key is text: such a link is
+            # listed by the group, and refuses to be followed (spec §8, _UNTRANSLATED_LINKS)
+            entry.unnamed.extend((i, name) for i, name in enumerate(names) if not isinstance(name, str))
+            names = [name for name in names if isinstance(name, str)]
             listed = [(name, group.id.links.get_info(name.encode("utf-8"))) for name in names]
         except CORRUPT_FILE_ERRORS as exc:
             raise TranslationError(f"group cannot be listed: {exc}", source=source, object_path=group.name) from exc
@@ -118,7 +121,7 @@ def walk(h5file: h5py.File, source: str,
 
     # A stack of iterators over (group, remaining members) gives a depth-first preorder
     # without recursion limits on deep files.
-    stack = [(h5file, members(h5file))]
+    stack = [(h5file, members(h5file, entries[0]))]
     while stack:
         group, names = stack[-1]
         name, info = next(names, (None, None))
@@ -146,7 +149,7 @@ def walk(h5file: h5py.File, source: str,
         primary[key] = path
         if isinstance(obj, h5py.Group):
             entries.append(WalkEntry(path, "group"))
-            stack.append((obj, members(obj)))
+            stack.append((obj, members(obj, entries[-1])))
         elif isinstance(obj, h5py.Dataset):
             entries.append(WalkEntry(path, "dataset"))
         else:  # a committed (named) datatype
@@ -227,7 +230,10 @@ def _translate_entry(ctx: DatasetContext, h5file: h5py.File, rfs: ReferenceFileS
     if entry.kind == "dataset":
         translate_dataset(ctx, open_object(h5file.id, entry.path), key)
     elif entry.kind == "group":
-        _group(rfs, key, encode_attributes(open_object(h5file.id, entry.path), refs, source, read_raw))
+        zattrs = encode_attributes(open_object(h5file.id, entry.path), refs, source, read_raw)
+        if entry.unnamed:
+            zattrs[ann.UNTRANSLATED_LINKS] = untranslated_links(entry.unnamed)
+        _group(rfs, key, zattrs)
     elif entry.kind == "hard":
         _group(rfs, key, {ann.HARD_LINK: {"path": entry.target}})
     elif entry.kind == "soft":
@@ -239,6 +245,13 @@ def _translate_entry(ctx: DatasetContext, h5file: h5py.File, rfs: ReferenceFileS
         datatype = open_object(h5file.id, entry.path)
         _group(rfs, key, {**encode_attributes(datatype, refs, source, read_raw),
                           ann.NAMED_DATATYPE: {"dtype": _named_type_description(datatype)}})
+
+
+def untranslated_links(unnamed: list[tuple[int, bytes]]) -> list[dict[str, Any]]:
+    """The ``_UNTRANSLATED_LINKS`` record of a group's links whose names are not UTF-8."""
+    return [{"name": base64.b64encode(raw).decode("ascii"), "position": position,
+             "reason": "its name is not UTF-8 text, which a reference file cannot store as a key"}
+            for position, raw in unnamed]
 
 
 def _named_type_description(datatype: h5py.Datatype) -> Any:

@@ -52,13 +52,17 @@ def check_vlen_sizes(dset: h5py.Dataset, read_raw: RawReader | None) -> None:
     declares more bytes than the file holds. ``read_raw(offset, length)`` reads bytes of the
     file (for contiguous datasets; without it they are not checked)."""
     tid = dset.id.get_type()
+    per_element = 1  # records per dataset element: an HDF5 array type holds its entries' back to back
+    if isinstance(tid, h5py.h5t.TypeArrayID):
+        per_element = math.prod(tid.get_array_dims())
+        tid = tid.get_super()
     kind = _vlen_kind(tid)
     if kind not in (None, 0):
         # Neither a sequence: libhdf5 reads such values anyway and crashes the process.
         raise TranslationError(f"its variable-length datatype is of kind {kind}, not a sequence (0): the file is "
                                "corrupt")
     item_size = vlen_item_size(tid)
-    if item_size is None or dset.shape is None or math.prod(dset.shape) == 0:
+    if item_size is None or dset.shape is None or math.prod(dset.shape) * per_element == 0:
         return
     address_size, size_size = dset.file.id.get_create_plist().get_sizes()
     record = _record_dtype(address_size)
@@ -70,7 +74,7 @@ def check_vlen_sizes(dset: h5py.Dataset, read_raw: RawReader | None) -> None:
         offset = dset.id.get_offset()
         if offset is None or read_raw is None or dcpl.get_external_count():
             return
-        nbytes = math.prod(dset.shape) * record.itemsize
+        nbytes = math.prod(dset.shape) * per_element * record.itemsize
         if offset + nbytes > file_size:
             raise TranslationError(f"its {nbytes} bytes of element records at offset {offset} lie beyond the "
                                    f"end of the file ({file_size} bytes)")
@@ -79,12 +83,13 @@ def check_vlen_sizes(dset: h5py.Dataset, read_raw: RawReader | None) -> None:
         if read_raw is None:
             return
         data = object_header.compact_data(read_raw, h5py.h5o.get_info(dset.id).addr, address_size, size_size)
-        count = math.prod(dset.shape)
+        count = math.prod(dset.shape) * per_element
         if data is not None and len(data) >= count * record.itemsize:
             bounds.check(np.frombuffer(data[: count * record.itemsize], dtype=record))
     elif layout == h5py.h5d.CHUNKED:
         filters = [f.as_list() for f in pipeline_of(dcpl)]
-        decoder = HDF5FilterPipeline(filters, f"|V{record.itemsize}", list(dset.chunks)) if filters else None
+        element = f"|V{record.itemsize * per_element}"
+        decoder = HDF5FilterPipeline(filters, element, list(dset.chunks)) if filters else None
         origins: list[tuple[int, ...]] = []
         # one pass over the chunk index (get_chunk_info(i) walks it from the start each time)
         dset.id.chunk_iter(lambda info: origins.append(info.chunk_offset))
