@@ -224,3 +224,25 @@ def test_a_cluster_reduces_a_remote_dataset_and_then_reads_only_the_shared_cache
         again = client.compute(x.std(), sync=True)
     assert server.stats.requests == 0
     np.testing.assert_allclose(again, expected.std(), rtol=1e-12)
+
+
+def _sum_rows(dataset) -> float:
+    return float(dataset[10:20].sum())
+
+
+@pytest.mark.slow
+def test_datasets_handed_to_dask_directly_travel_between_workers_pickled(client, make_h5, tmp_path):
+    """distributed would send a dataset to another worker as its file name, to reopen with h5py
+    (a reference file, which h5py cannot open); it is pickled instead."""
+    distributed = pytest.importorskip("distributed")
+    h5 = make_h5(_build_signal, name="local.h5")
+    lindi = str(tmp_path / "local.lindi.json")
+    lindi_core.translate_to_file(h5, lindi, progress=False)
+    with lindi_core.LindiH5pyFile.from_lindi_file(lindi) as f:
+        x = dask_array.from_array(f["signal"], chunks=(40, 300))  # the dataset one key, as to_dask
+        futures = client.compute([x.sum(), x[:5]]) + [client.submit(_sum_rows, f["signal"], pure=False)]
+        distributed.wait(futures, timeout=60)  # only a safety net: distributed retries failing transfers
+        total, head, on_worker = client.gather(futures)
+    np.testing.assert_allclose(total, SIGNAL.sum(), rtol=1e-12)
+    np.testing.assert_array_equal(head, SIGNAL[:5])
+    assert on_worker == pytest.approx(SIGNAL[10:20].sum(), rel=1e-12)
