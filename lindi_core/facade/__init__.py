@@ -5,7 +5,7 @@ One module per HDF5 concept, as in h5py: ``files``, ``group``, ``dataset``, ``at
 ``hierarchy`` indexes the tree.
 """
 
-from lindi_core.facade import hdmf_compat
+from lindi_core.facade import distributed_support, hdmf_compat
 from lindi_core.facade.attrs import LindiH5pyAttributes
 from lindi_core.facade.dataset import LindiH5pyDataset
 from lindi_core.facade.datatype import LindiH5pyDatatype
@@ -19,6 +19,7 @@ from lindi_core.facade.group import (
 from lindi_core.facade.references import LindiH5pyReference, LindiH5pyRegionReference
 
 hdmf_compat.install()
+distributed_support.register_if_loaded()
 
 __all__ = [
     "LindiH5pyAttributes",

@@ -342,6 +342,16 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         """The zarr-python 3 array underneath (Zarr's view: scalars have shape (1,))."""
         return self._zarr()
 
+    def to_dask(self, chunks: Any = None) -> Any:
+        """The dataset as a ``dask.array.Array`` whose blocks are runs of whole chunks: its own
+        chunks by default, else ``chunks`` (as ``dask.array.from_array`` takes them) with block
+        boundaries moved to the nearest chunk boundary. Values, shape and type are those of
+        ``self[()]``; the array pickles the file once per worker (see
+        :mod:`lindi_core.facade.dask_arrays`). Needs dask."""
+        from lindi_core.facade.dask_arrays import to_dask
+
+        return to_dask(self, chunks)
+
     # -- reading ----------------------------------------------------------------------------
     def _zarr(self) -> zarr.Array:
         if self._array is None:

@@ -373,7 +373,8 @@ class ReferenceStore(Store):
             self._recent.move_to_end(token)
             return data
         data = await self.sources.read(*self.locate(ref))
-        if len(data) <= self.memory_cache_bytes:
+        # (a chunk read twice at once is remembered, and counted, once)
+        if len(data) <= self.memory_cache_bytes and token not in self._recent:
             self._recent[token] = data
             self._recent_bytes += len(data)
             while self._recent_bytes > self.memory_cache_bytes:
@@ -384,10 +385,20 @@ class ReferenceStore(Store):
     async def get_partial_values(
         self, prototype: BufferPrototype, key_ranges: Iterable[tuple[str, ByteRequest | None]]
     ) -> list[Buffer | None]:
-        return [await self.get(key, prototype, byte_range) for key, byte_range in key_ranges]
+        # All at once: reads started in one loop turn reach the byte sources together, which
+        # merge neighbouring ranges into few requests (and the local cache looks them up in one go).
+        return list(await asyncio.gather(*(self.get(key, prototype, byte_range) for key, byte_range in key_ranges)))
 
     async def exists(self, key: str) -> bool:
-        return key in self.rfs
+        """Whether ``get`` finds a value: a key of the references, or a chunk of an array linked
+        to its HDF5 dataset (``_EXTERNAL_ARRAY_LINK``) that the dataset's chunk index holds."""
+        if key in self.rfs:
+            return True
+        parent, name = split_key(key)
+        zarray = self.rfs.metadata.get(join_key(parent, ".zarray"))
+        if zarray is None or name.startswith("."):
+            return False
+        return await self._linked_chunk(parent, name, zarray) is not None
 
     async def getsize(self, key: str) -> int:
         """The size of the value ``get`` returns for ``key``, without reading it where the

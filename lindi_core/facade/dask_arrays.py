@@ -1,0 +1,110 @@
+"""Datasets as dask arrays whose blocks are whole chunks of the dataset.
+
+A dask task reading part of a chunk would fetch and decode the whole chunk anyway, and two
+tasks sharing a chunk would each fetch it: so every block of the array built here is a run of
+whole chunks (the Zarr array's chunks, which for contiguous HDF5 data are the virtual chunks
+the translation cut it into). Blocks hold what h5py's read of the same selection returns: an
+HDF5 array type's element axes become trailing axes (one block each), strings, references and
+variable-length values are object arrays, a scalar dataset is a 0-d array.
+
+The dataset appears once in the graph, as its own key that every block depends on (dask's
+``inline_array=False``): distributed then pickles its reference file system once per worker
+that needs it, instead of once per task.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from zarr.core.sync import sync
+
+if TYPE_CHECKING:
+    import dask.array
+
+    from lindi_core.facade.dataset import LindiH5pyDataset
+
+
+class DatasetBlocks:
+    """What dask slices: the dataset with the shape and type of its values as h5py reads them
+    (an array type's element axes appended), each slice read through the facade."""
+
+    def __init__(self, dataset: LindiH5pyDataset):
+        self.dataset = dataset
+        element_shape = dataset._element_shape
+        self.dataset_ndim = len(dataset.shape)
+        self.shape = tuple(dataset.shape) + tuple(element_shape)
+        self.dtype = dataset.dtype.base if element_shape else dataset.dtype
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, slices: tuple[slice, ...]) -> np.ndarray:
+        # The element axes are always whole (one block each): only the dataset's are selected.
+        values = np.asarray(self.dataset[tuple(slices[: self.dataset_ndim])])
+        sources = self.dataset._file._store.sources
+        if sources.cache is not None:
+            # A task ends with what it read in the local cache, which the workers share through
+            # its folder: later tasks on any worker find it there, and a worker stopped between
+            # tasks loses nothing it fetched.
+            sync(sources.flush())
+        return values
+
+
+def aligned_chunks(native: tuple[int, ...], shape: tuple[int, ...], requested: Any,
+                   dtype: np.dtype) -> tuple[tuple[int, ...], ...]:
+    """Dask's chunks for an array of ``shape`` stored in chunks of ``native``: ``native``
+    itself when nothing is requested, else what dask makes of ``requested`` (ints, -1/None for
+    a whole axis, ``"auto"``, a size like ``"64 MiB"``, explicit block sizes) with every block
+    boundary moved to the nearest chunk boundary, blocks of at least one chunk."""
+    from dask.array.core import normalize_chunks
+
+    if requested is None:
+        requested = native
+    wanted = normalize_chunks(requested, shape, dtype=dtype, previous_chunks=native)
+    out = []
+    for extent, chunk, blocks in zip(shape, native, wanted):
+        if extent == 0:
+            out.append((0,))
+            continue
+        edges = np.cumsum(blocks)[:-1]
+        rounded = sorted({int(round(edge / chunk)) * chunk for edge in edges} - {0} | {extent})
+        rounded = [edge for edge in rounded if edge <= extent]
+        if rounded[-1] != extent:
+            rounded.append(extent)
+        out.append(tuple(np.diff([0, *rounded]).tolist()))
+    return tuple(out)
+
+
+def to_dask(dataset: LindiH5pyDataset, chunks: Any = None) -> dask.array.Array:
+    """See :meth:`LindiH5pyDataset.to_dask`."""
+    import dask.array
+    from dask.base import tokenize
+
+    dataset._file._check_open()
+    if dataset._is_null:
+        raise TypeError(f"dataset {dataset.name!r} has a null dataspace: it holds no array for dask")
+    blocks = DatasetBlocks(dataset)
+    element_shape = blocks.shape[blocks.dataset_ndim:]
+    native = tuple(dataset._dataset_axes(dataset._zarray["chunks"])) if dataset.shape != () else ()
+    if isinstance(chunks, dict):
+        chunks = {axis: size for axis, size in chunks.items() if axis < blocks.dataset_ndim}
+    if isinstance(chunks, (tuple, list)) and len(chunks) == blocks.dataset_ndim:
+        chunks = tuple(chunks) + tuple(element_shape)
+    elif isinstance(chunks, int) or chunks is None or isinstance(chunks, str):
+        chunks = None if chunks is None else (chunks,) * blocks.dataset_ndim + tuple(element_shape)
+    dask_chunks = aligned_chunks(native + tuple(element_shape), blocks.shape, chunks, blocks.dtype)
+    name = f"lindi-{dataset.name.rsplit('/', 1)[-1]}-" + tokenize(_file_token(dataset), dataset._zpath, dask_chunks)
+    meta = np.empty((0,) * blocks.ndim, dtype=blocks.dtype)
+    return dask.array.from_array(blocks, chunks=dask_chunks, name=name, inline_array=False, asarray=False,
+                                 fancy=False, lock=False, meta=meta)
+
+
+def _file_token(dataset: LindiH5pyDataset) -> tuple[str, int]:
+    """What identifies the values of the file's datasets: an identity drawn once per open file
+    (its pickled copies read the same references), and the count of its edits (a file open
+    for writing may change them)."""
+    file = dataset._file
+    token = getattr(file, "_dask_token", None)
+    if token is None:
+        token = file._dask_token = uuid.uuid4().hex
+    return token, file._rfs.changes
