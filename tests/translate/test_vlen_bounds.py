@@ -168,6 +168,38 @@ def test_the_check_reads_each_record_once(tmp_path, monkeypatch):
     assert len(calls) == 1 + 2 * collections and calls.count(16) == collections, calls
 
 
+def test_each_heap_collection_is_checked_once_per_translation(tmp_path, monkeypatch):
+    """Attributes of many objects share a few heap collections (an NWB file's strings): each
+    collection is read once in the whole translation, not again for every attribute naming it,
+    and the values still read as h5py reads them."""
+    path = tmp_path / "shared.h5"
+    with h5py.File(path, "w") as f:
+        for i in range(40):
+            group = f.create_group(f"g{i}")
+            group.attrs["neurodata_type"] = f"Type{i}"
+            group.attrs["namespace"] = "core"
+            f.create_dataset(f"g{i}/d", data=np.arange(3)).attrs["unit"] = "volts"
+    collections = open(path, "rb").read().count(b"GCOL")
+    from lindi_core.translate import source
+
+    calls = []
+    original = source.OpenedSource.read_raw
+
+    def counting(self, offset, length):
+        calls.append((offset, length))
+        return original(self, offset, length)
+
+    monkeypatch.setattr(source.OpenedSource, "read_raw", counting)
+    rfs = lindi_core.translate(str(path))
+    raw = open(path, "rb").read()
+    collection_reads = [offset for offset, length in calls if length == 16 and raw[offset : offset + 4] == b"GCOL"]
+    assert sorted(collection_reads) == sorted(set(collection_reads)) and len(collection_reads) == collections, calls
+    with lindi_core.LindiH5pyFile.from_reference_file_system(rfs) as lf, h5py.File(path, "r") as hf:
+        for i in range(40):
+            assert dict(lf[f"g{i}"].attrs) == dict(hf[f"g{i}"].attrs)
+            assert lf[f"g{i}/d"].attrs["unit"] == hf[f"g{i}/d"].attrs["unit"]
+
+
 def _find_records(path, lengths: list[int]) -> int:
     """The file offset of consecutive element records with these lengths (searched in the raw
     bytes, independently of how lindi-core reads object headers)."""
