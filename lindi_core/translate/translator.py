@@ -37,6 +37,7 @@ from lindi_core.translate.dtypes import describe
 from lindi_core.translate.hdf5_types import exact_description
 from lindi_core.translate.references import ObjectKey, ReferenceEncoder, object_key
 from lindi_core.translate.source import CORRUPT_FILE_ERRORS, open_source
+from lindi_core.translate.vlen_bounds import FileBytes
 from lindi_core.write.lindi_tar import is_tar_path, write_new_tar
 
 GROUP_METADATA = {"zarr_format": 2}
@@ -182,7 +183,7 @@ def translate(
         return _translate_open_file(opened.h5file, opened.name, opened.ref_url, options, progress,
                                     remote.expect_chunk_index if remote is not None else None,
                                     remote.prefetch_headers if remote is not None else None,
-                                    opened.read_raw)
+                                    FileBytes(opened.read_raw))
     except LindiError:
         raise
     except CORRUPT_FILE_ERRORS as exc:  # outside any one object: the root, the file's own structures

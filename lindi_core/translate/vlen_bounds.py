@@ -13,7 +13,10 @@ its filter pipeline when it has one) and checked against the file's size first.
 
 The heap collections the records name are checked too (:func:`check_collection`): libhdf5
 parses a whole collection when it first reads an object of it, and a collection whose object
-sizes do not add up to its own size made it loop without end.
+sizes do not add up to its own size made it loop without end. A translation reads the file
+through a :class:`FileBytes`, which remembers the collections found sound: the file does not
+change while it is translated, and an NWB file's string attributes share a few collections
+(checking one again for every attribute was a fifth of translating such a file).
 
 Compact datasets and attributes keep their records inside the object header, which h5py does
 not read raw: :mod:`lindi_core.translate.object_header` finds them there (an attribute in dense
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
+import struct
 from collections.abc import Callable
 
 import h5py
@@ -35,6 +39,47 @@ from lindi_core.translate import object_header
 from lindi_core.translate.filters import pipeline_of
 
 RawReader = Callable[[int, int], bytes]
+
+
+class FileBytes:
+    """``read_raw(offset, length)`` of one file for one translation, with the addresses of the
+    heap collections :func:`check_collection` found sound in it (each is checked once), and
+    the file's sizes (asked of libhdf5 once, not for every object)."""
+
+    def __init__(self, read_raw: RawReader):
+        self._read_raw = read_raw
+        self.sound_collections: set[int] = set()
+        self.sizes: tuple[int, int, int] | None = None  # set by file_sizes
+
+    def __call__(self, offset: int, length: int) -> bytes:
+        return self._read_raw(offset, length)
+
+
+def file_sizes(object_id: h5py.h5o.ObjectID, read_raw: RawReader | None) -> tuple[int, int, int]:
+    """(bytes of an address, bytes of a length, bytes of the file) of the file holding the
+    object ``object_id``, which ``read_raw`` reads."""
+    if isinstance(read_raw, FileBytes) and read_raw.sizes is not None:
+        return read_raw.sizes
+    file_id = h5py.h5i.get_file_id(object_id)
+    address_size, size_size = file_id.get_create_plist().get_sizes()
+    sizes = (address_size, size_size, file_id.get_filesize())
+    if isinstance(read_raw, FileBytes):
+        read_raw.sizes = sizes
+    return sizes
+
+
+def header_address(object_id: h5py.h5o.ObjectID) -> int:
+    """The file address of an object's header, as ``h5py.h5o.get_info(object_id).addr`` gives it.
+
+    From ``H5Gget_objinfo``, whose object number is that address (split over two C longs where a
+    long is narrower than an address): ``H5Oget_info`` also counts the object's storage, walking
+    a chunked dataset's whole chunk index (9 ms for 100,000 chunks), and NWB data datasets have
+    string attributes to check."""
+    low, high = h5py.h5g.get_objinfo(object_id).objno
+    return low | (high << (8 * _C_LONG_SIZE))
+
+
+_C_LONG_SIZE = struct.calcsize("l")
 
 
 def vlen_item_size(tid: h5py.h5t.TypeID) -> int | None:
@@ -64,9 +109,8 @@ def check_vlen_sizes(dset: h5py.Dataset, read_raw: RawReader | None) -> None:
     item_size = vlen_item_size(tid)
     if item_size is None or dset.shape is None or math.prod(dset.shape) * per_element == 0:
         return
-    address_size, size_size = dset.file.id.get_create_plist().get_sizes()
+    address_size, size_size, file_size = file_sizes(dset.id, read_raw)
     record = _record_dtype(address_size)
-    file_size = dset.file.id.get_filesize()
     bounds = _Bounds(item_size, file_size, read_raw)
     dcpl = dset.id.get_create_plist()
     layout = dcpl.get_layout()
@@ -143,11 +187,9 @@ class AttributeChecker:
         if self.read_raw is None or not _is_vlen(dtype):
             return
         if self._records is None:
-            file_id = h5py.h5i.get_file_id(self.obj.id)
-            address_size, size_size = file_id.get_create_plist().get_sizes()
-            self._file_size = file_id.get_filesize()
+            address_size, size_size, self._file_size = file_sizes(self.obj.id, self.read_raw)
             self._record = _record_dtype(address_size)
-            self._records = object_header.vlen_attributes(self.read_raw, h5py.h5o.get_info(self.obj.id).addr,
+            self._records = object_header.vlen_attributes(self.read_raw, header_address(self.obj.id),
                                                           address_size, size_size)
         found = self._records.get(name)
         if found is None:
@@ -156,22 +198,31 @@ class AttributeChecker:
             # Neither a sequence nor a string: libhdf5 converted such a value anyway and crashed.
             raise TranslationError(f"attribute {name!r}: its variable-length datatype is of kind {found.vlen_kind}, "
                                    f"neither a sequence (0) nor a string (1): the file is corrupt")
-        nbytes = found.count * self._record.itemsize
+        step = self._record.itemsize
+        nbytes = found.count * step
         if len(found.data) < nbytes:
             return  # not what this reading of the header expected: libhdf5 decides
-        records = np.frombuffer(found.data[:nbytes], dtype=self._record)
-        try:
-            for address in np.unique(records["collection"][records["collection"] != 0]):
-                check_collection(self.read_raw, int(address), self._file_size)
-        except TranslationError as exc:
-            raise TranslationError(f"attribute {name!r}: {exc.detail}") from None
         if found.count <= 64:  # most attributes: one value, a few; no NumPy for those
-            step = self._record.itemsize
-            declared = sum(int.from_bytes(found.data[i * step : i * step + 4], "little") for i in range(found.count))
+            lengths_and_collections = [
+                (int.from_bytes(found.data[at : at + 4], "little"), int.from_bytes(found.data[at + 4 : at + step - 4], "little"))
+                for at in range(0, nbytes, step)]
+            self._check_collections(name, sorted({c for _length, c in lengths_and_collections if c != 0}))
+            declared = sum(length for length, _collection in lengths_and_collections)
             if declared * found.item_size <= self._file_size:
                 return  # together within the file, so each one is too
+            records = np.frombuffer(found.data[:nbytes], dtype=self._record)
+        else:
+            records = np.frombuffer(found.data[:nbytes], dtype=self._record)
+            self._check_collections(name, [int(c) for c in np.unique(records["collection"][records["collection"] != 0])])
         try:
             _Bounds(found.item_size, self._file_size).check(records)
+        except TranslationError as exc:
+            raise TranslationError(f"attribute {name!r}: {exc.detail}") from None
+
+    def _check_collections(self, name: str, addresses: list[int]) -> None:
+        try:
+            for address in addresses:
+                check_collection(self.read_raw, address, self._file_size)
         except TranslationError as exc:
             raise TranslationError(f"attribute {name!r}: {exc.detail}") from None
 
@@ -228,7 +279,17 @@ def check_collection(read_raw: RawReader, address: int, file_size: int) -> None:
     """Raise :class:`TranslationError` unless a global heap collection (spec III.E) is at
     ``address`` with objects that tile it exactly: each object's header and its data (padded
     to 8 bytes) inside the collection, the free space (index 0) last. libhdf5 walks a
-    collection by those sizes when it loads it; it trusts them (one such walk never ended)."""
+    collection by those sizes when it loads it; it trusts them (one such walk never ended).
+    Through a :class:`FileBytes`, a collection already found sound is not read again."""
+    sound = read_raw.sound_collections if isinstance(read_raw, FileBytes) else None
+    if sound is not None and address in sound:
+        return
+    _check_collection(read_raw, address, file_size)
+    if sound is not None:
+        sound.add(address)
+
+
+def _check_collection(read_raw: RawReader, address: int, file_size: int) -> None:
     if address + _COLLECTION_HEADER > file_size:
         raise TranslationError(f"a variable-length element names a heap collection at {address}, past the end "
                                f"of the file ({file_size} bytes): the file is corrupt")

@@ -168,6 +168,38 @@ def test_the_check_reads_each_record_once(tmp_path, monkeypatch):
     assert len(calls) == 1 + 2 * collections and calls.count(16) == collections, calls
 
 
+def test_each_heap_collection_is_checked_once_per_translation(tmp_path, monkeypatch):
+    """Attributes of many objects share a few heap collections (an NWB file's strings): each
+    collection is read once in the whole translation, not again for every attribute naming it,
+    and the values still read as h5py reads them."""
+    path = tmp_path / "shared.h5"
+    with h5py.File(path, "w") as f:
+        for i in range(40):
+            group = f.create_group(f"g{i}")
+            group.attrs["neurodata_type"] = f"Type{i}"
+            group.attrs["namespace"] = "core"
+            f.create_dataset(f"g{i}/d", data=np.arange(3)).attrs["unit"] = "volts"
+    collections = open(path, "rb").read().count(b"GCOL")
+    from lindi_core.translate import source
+
+    calls = []
+    original = source.OpenedSource.read_raw
+
+    def counting(self, offset, length):
+        calls.append((offset, length))
+        return original(self, offset, length)
+
+    monkeypatch.setattr(source.OpenedSource, "read_raw", counting)
+    rfs = lindi_core.translate(str(path))
+    raw = open(path, "rb").read()
+    collection_reads = [offset for offset, length in calls if length == 16 and raw[offset : offset + 4] == b"GCOL"]
+    assert sorted(collection_reads) == sorted(set(collection_reads)) and len(collection_reads) == collections, calls
+    with lindi_core.LindiH5pyFile.from_reference_file_system(rfs) as lf, h5py.File(path, "r") as hf:
+        for i in range(40):
+            assert dict(lf[f"g{i}"].attrs) == dict(hf[f"g{i}"].attrs)
+            assert lf[f"g{i}/d"].attrs["unit"] == hf[f"g{i}/d"].attrs["unit"]
+
+
 def _find_records(path, lengths: list[int]) -> int:
     """The file offset of consecutive element records with these lengths (searched in the raw
     bytes, independently of how lindi-core reads object headers)."""
@@ -302,3 +334,47 @@ def test_a_bit_flipped_file_at_a_url_is_refused_too(tmp_path, serve):
     with lindi_core.LindiH5pyFile.from_reference_file_system(rfs) as lf:
         assert [v.decode() for v in lf["s"][()]] == list(STRINGS)
         assert list(lf["g"].attrs["names"]) == list(LONG_STRINGS)
+
+
+@pytest.mark.parametrize("libver", ["earliest", "latest"])
+def test_header_address_is_the_one_libhdf5_reports(tmp_path, libver):
+    """header_address (from H5Gget_objinfo) equals H5Oget_info's address for every kind of object."""
+    from lindi_core.translate.vlen_bounds import header_address
+
+    path = tmp_path / "kinds.h5"
+    with h5py.File(path, "w", libver=libver) as f:
+        f.create_group("g/h")
+        f.create_dataset("contiguous", data=np.arange(10))
+        f.create_dataset("chunked", data=np.arange(1000), chunks=(10,))
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_layout(h5py.h5d.COMPACT)
+        space = h5py.h5s.create_simple((3,))
+        h5py.h5d.create(f.id, b"compact", h5py.h5t.STD_I32LE, space, dcpl=dcpl)
+        f["type"] = np.dtype("<i4")
+    with h5py.File(path, "r") as f:
+        names = ["/", "g", "g/h", "contiguous", "chunked", "compact", "type"]
+        for name in names:
+            assert header_address(f[name].id) == h5py.h5o.get_info(f[name].id).addr, name
+
+
+def test_checking_a_chunked_datasets_string_attributes_does_not_walk_its_chunk_index(tmp_path, monkeypatch):
+    """A chunked dataset's string attributes (an NWB data dataset's "unit") are checked from its
+    object header without H5Oget_info, which walks the whole chunk index to count its storage;
+    the attribute still reads as h5py reads it."""
+    path = tmp_path / "series.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("data", data=np.arange(2000, dtype="<i4"), chunks=(10,)).attrs["unit"] = "volts"
+    asked = []
+    original = h5py.h5o.get_info
+
+    def counting(object_id, *args, **kwargs):
+        if h5py.h5i.get_type(object_id) == h5py.h5i.DATASET:
+            asked.append(object_id)
+        return original(object_id, *args, **kwargs)
+
+    monkeypatch.setattr(h5py.h5o, "get_info", counting)
+    rfs = lindi_core.translate(str(path))
+    monkeypatch.undo()
+    assert asked == []
+    with lindi_core.LindiH5pyFile.from_reference_file_system(rfs) as lf, h5py.File(path, "r") as hf:
+        assert lf["data"].attrs["unit"] == hf["data"].attrs["unit"] == "volts"
