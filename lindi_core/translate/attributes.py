@@ -154,7 +154,7 @@ def raw_value(values: np.ndarray) -> dict[str, Any]:
         encoded = [base64.b64encode(v.encode("utf-8", "surrogateescape") if isinstance(v, str) else bytes(v))
                    .decode("ascii") for v in values.reshape(-1)]
         return {ann.BASE64: encoded, "shape": list(values.shape)}
-    raw = np.ascontiguousarray(values).tobytes()
+    raw = dtypes.defined_bytes(np.ascontiguousarray(values))
     return {ann.BASE64: base64.b64encode(raw).decode("ascii"), "shape": list(values.shape)}
 
 

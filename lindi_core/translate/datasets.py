@@ -163,7 +163,7 @@ def _zarr_dtype(dtype: np.dtype) -> Any:
 
 def _fill_value_json(dtype: np.dtype, fill: Any) -> Any:
     value = np.zeros((), dtype=dtype) if fill is None else np.asarray(fill, dtype=dtype)
-    return _fill_value_json_of(dtype, value.tobytes())
+    return _fill_value_json_of(dtype, dtypes.defined_bytes(value))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -194,7 +194,7 @@ def _in_place(ctx: DatasetContext, dset: h5py.Dataset, key: str, zattrs: dict, c
     storage_dtype = zarr_dtype(dtypes.zarr_dtype_json(element))
     fill = _element_fill(ctx, dset, sub)
     if fill is not None and storage_dtype != element:  # the same bytes, in the type Zarr stores
-        fill = np.frombuffer(np.asarray(fill, dtype=element).tobytes(), dtype=storage_dtype)[0]
+        fill = np.frombuffer(dtypes.defined_bytes(np.asarray(fill, dtype=element)), dtype=storage_dtype)[0]
     fill = _fill_value_json(storage_dtype, fill)
     dcpl = dset.id.get_create_plist()
     layout = dcpl.get_layout()
@@ -274,7 +274,7 @@ def _element_fill(ctx: DatasetContext, dset: h5py.Dataset, sub: tuple[int, ...])
     if fill is None:
         return None
     entries = np.asarray(fill).reshape(-1)
-    if entries.tobytes() != np.repeat(entries[:1], len(entries)).tobytes():
+    if dtypes.defined_bytes(entries) != dtypes.defined_bytes(np.repeat(entries[:1], len(entries))):
         raise Unrepresentable(f"its fill value {entries.reshape(sub).tolist()} differs between the entries of its "
                               f"array type {dset.dtype}, which a Zarr fill value cannot say")
     return entries[0]
@@ -329,7 +329,7 @@ def inline_array(rfs: ReferenceFileSystem, key: str, data: np.ndarray, chunk_sha
             full[tuple(slice(0, n) for n in block.shape)] = block
             block = full
         block = np.ascontiguousarray(block)
-        payload = encode(block) if encoded else encode(block.tobytes())
+        payload = encode(block) if encoded else encode(dtypes.defined_bytes(block))
         name = ".".join(str(i) for i in index) if index else "0"
         rfs.set_inline(join_key(key, name), payload)
 

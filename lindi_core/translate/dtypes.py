@@ -9,6 +9,7 @@ global heap; references must be rewritten as paths).
 from __future__ import annotations
 
 import enum
+import functools
 from typing import Any
 
 import h5py
@@ -182,3 +183,39 @@ def zarr_dtype_json(dtype: np.dtype) -> Any:
             return f"|V{dtype.itemsize}"
         return [[name, zarr_dtype_json(dtype.fields[name][0])] for name in dtype.names]
     return storage_str(dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def undefined_bytes_mask(dtype: np.dtype) -> bytes | None:
+    """Per element, 0x00 for the bytes no value defines (an x87 long double's 6 padding bytes,
+    padding between compound members), 0xFF for the others; None when every byte is defined.
+
+    libhdf5 converting a long double leaves its padding as whatever memory held: written as
+    they are, those bytes would make the output differ between runs and could carry leftover
+    memory into a reference file."""
+    mask = bytearray(b"\xff" * dtype.itemsize)
+    if dtype.subdtype is not None:
+        inner = undefined_bytes_mask(dtype.subdtype[0])
+        if inner is None:
+            return None
+        mask = bytearray(inner * (dtype.itemsize // max(1, len(inner))))
+    elif dtype.fields is not None:
+        mask = bytearray(dtype.itemsize)
+        for name in dtype.names:
+            field, offset = dtype.fields[name][:2]
+            inner = undefined_bytes_mask(field) or b"\xff" * field.itemsize
+            mask[offset:offset + field.itemsize] = inner
+    elif dtype.char in "gG" and np.finfo(np.longdouble).nmant == 63 and dtype.itemsize in (16, 32):
+        for start in range(0, dtype.itemsize, 16):  # x87 extended precision: 10 bytes in 16
+            mask[start + 10:start + 16] = bytes(6)
+    return None if all(b == 0xFF for b in mask) else bytes(mask)
+
+
+def defined_bytes(values: np.ndarray) -> bytes:
+    """``values.tobytes()`` with the bytes no value defines set to zero (see undefined_bytes_mask)."""
+    raw = values.tobytes()
+    mask = undefined_bytes_mask(values.dtype)
+    if mask is None or not raw:
+        return raw
+    full = np.frombuffer(mask * (len(raw) // len(mask)), dtype=np.uint8)
+    return (np.frombuffer(raw, dtype=np.uint8) & full).tobytes()

@@ -457,3 +457,27 @@ def test_committed_types_h5py_cannot_read_translate_and_raise_only_when_read(tmp
             _ = f["wide"].dtype
         assert f["long"].dtype == h["long"].dtype == np.longdouble
         assert f["long"].attrs["note"] == "x"
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).nmant != 63, reason="x87 long doubles (10 bytes in 16) only")
+def test_long_double_padding_never_reaches_the_reference_file(tmp_path):
+    # libhdf5 converting a long double leaves its 6 padding bytes as whatever memory held: they
+    # must be written as zeros, or the output differs between runs and carries leftover memory.
+    path = tmp_path / "padding.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("zero_fill", data=np.arange(3, dtype=np.longdouble), chunks=(2,))
+        f.create_dataset("fill", shape=(3,), dtype=np.longdouble, fillvalue=np.longdouble(1.5), chunks=(2,))
+        f.create_dataset("compact", data=np.array([0.25, -2.0], dtype=np.longdouble))
+        f.attrs["values"] = np.array([1.5, 2.5], dtype=np.longdouble)
+    rfs = lindi_core.translate(str(path))
+    padded = [base64.b64decode(rfs.metadata[f"{name}/.zarray"]["fill_value"]) for name in ("zero_fill", "fill")]
+    padded.append(base64.b64decode(rfs.metadata[".zattrs"]["values"]["_BASE64"]))
+    padded += [bytes(rfs.inline[key]) for key in rfs.inline if key.startswith("compact/")]
+    for raw in padded:
+        assert len(raw) % 16 == 0
+        assert all(raw[i + 10:i + 16] == bytes(6) for i in range(0, len(raw), 16)), raw
+    with h5py.File(path, "r") as h, lindi_core.LindiH5pyFile.from_reference_file_system(rfs) as f:
+        for name in ("zero_fill", "fill", "compact"):
+            assert f[name].fillvalue == h[name].fillvalue
+            np.testing.assert_array_equal(f[name][()], h[name][()])
+        np.testing.assert_array_equal(f.attrs["values"], h.attrs["values"])
