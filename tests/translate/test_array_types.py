@@ -175,6 +175,17 @@ def test_unwritten_and_filled_elements_read_their_fill_value(make_h5, translated
         assert f["filled"].fillvalue.tolist() == [-3, -3]
 
 
+def _assert_only_this_dataset_refuses_reads(path: str, name: str, reason: str) -> None:
+    """The file translates; the dataset ``name`` has h5py's shape and dtype, and reading it raises
+    an error naming it and ``reason``."""
+    with lindi_core.LindiH5pyFile.from_reference_file_system(lindi_core.translate(path)) as f, \
+            h5py.File(path, "r") as h:
+        assert f[name].shape == h[name].shape and f[name].dtype == h[name].dtype
+        with pytest.raises(UnreadableObjectError) as info:
+            f[name][...]
+    assert f"/{name}" in str(info.value) and reason in str(info.value)
+
+
 def test_fill_value_differing_within_the_element_refuses_reads_of_that_dataset_alone(tmp_path):
     path = str(tmp_path / "odd_fill.h5")
     _pytables_filled(path, -3, write=False)
@@ -183,13 +194,7 @@ def test_fill_value_differing_within_the_element_refuses_reads_of_that_dataset_a
     assert raw.count(uniform) >= 1  # only fill value messages hold it, in headers without checksums
     with open(path, "wb") as out:
         out.write(raw.replace(uniform, np.array([1, 2], "<i4").tobytes()))
-    # The rest of the file translates; only this dataset refuses reads, naming itself and why.
-    with lindi_core.LindiH5pyFile.from_reference_file_system(lindi_core.translate(path)) as f, \
-            h5py.File(path, "r") as h:
-        assert f["filled"].shape == h["filled"].shape and f["filled"].dtype == h["filled"].dtype
-        with pytest.raises(UnreadableObjectError) as info:
-            f["filled"][...]
-    assert "/filled" in str(info.value) and "[1, 2]" in str(info.value)
+    _assert_only_this_dataset_refuses_reads(path, "filled", "[1, 2]")
 
 
 def test_unsupported_element_type_refuses_reads_of_that_dataset_alone(make_h5):
@@ -199,13 +204,7 @@ def test_unsupported_element_type_refuses_reads_of_that_dataset_alone(make_h5):
     def build(f):
         f.create_dataset("strings", shape=(2,), dtype=np.dtype((member, (2,))))[0] = [("a", 1), ("bc", 2)]
 
-    path = make_h5(build)
-    with lindi_core.LindiH5pyFile.from_reference_file_system(lindi_core.translate(path)) as f, \
-            h5py.File(path, "r") as h:
-        assert f["strings"].shape == h["strings"].shape and f["strings"].dtype == h["strings"].dtype
-        with pytest.raises(UnreadableObjectError) as info:
-            f["strings"][...]
-    assert "/strings" in str(info.value) and "array type" in str(info.value)
+    _assert_only_this_dataset_refuses_reads(make_h5(build), "strings", "array type")
 
 
 class _Row(tables.IsDescription):
