@@ -270,3 +270,30 @@ def test_a_datatype_without_a_type_description_is_a_format_error(annotation):
         with lindi_core.LindiH5pyFile.from_reference_file_system(rfs) as f:
             assert isinstance(f["bad"], h5py.Datatype)
             _ = f["bad"].dtype
+
+
+def test_a_datatypes_id_is_a_committed_libhdf5_type_equal_to_its_datasets_type(tmp_path):
+    """h5py compares type ids with libhdf5's type equality; h5netcdf finds a netCDF variable's
+    user type by comparing the dataset's type with each committed type's id, as here."""
+    netCDF4 = pytest.importorskip("netCDF4")
+    h5netcdf = pytest.importorskip("h5netcdf")
+    path = str(tmp_path / "user_types.nc")
+    with netCDF4.Dataset(path, "w") as nc:
+        nc.createDimension("x", 4)
+        cloud = nc.createEnumType(np.uint8, "cloud_t", {"clear": 0, "cloudy": 1})
+        nc.createVariable("clouds", cloud, ("x",))[:] = [0, 1, 1, 0]
+        point = nc.createCompoundType(np.dtype([("lat", "<f4"), ("lon", "<f4")]), "point_t")
+        nc.createVariable("points", point, ("x",))
+    with lindi_core.LindiH5pyFile.from_hdf5_file(path) as f, h5py.File(path, "r") as h:
+        for name, variable in (("cloud_t", "clouds"), ("point_t", "points")):
+            got, expected = f[name].id, h[name].id
+            assert isinstance(got, h5py.h5t.TypeID) and got.committed() and expected.committed()
+            assert got.get_class() == expected.get_class()
+            assert (f[variable].id.get_type() == got) == (h[variable].id.get_type() == expected) is True
+            assert got == f[name].id and hash(got) == hash(f[name].id)  # the same stored object
+        assert f["cloud_t"].id != f["point_t"].id
+        for source in (f, path):
+            with h5netcdf.File(source, "r") as nc:
+                datatype = nc.variables["clouds"].datatype
+                assert (type(datatype).__name__, datatype.name, datatype.enum_dict) == \
+                    ("EnumType", "cloud_t", {"clear": 0, "cloudy": 1})
