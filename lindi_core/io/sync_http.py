@@ -180,6 +180,7 @@ class SyncHttp:
         Retried like a read; an error answer (403, 404...) raises ByteSourceError at once."""
         deadline = Deadline(self.timeout)
         last_error: BaseException | None = None
+        re_resolved = False
         for attempt in range(self.retries + 1):
             if attempt:
                 pause = self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random())
@@ -190,6 +191,13 @@ class SyncHttp:
                 resolved = self.resolve(url)
                 status, found, _final = self._get(resolved.url, {**resolved.headers, "Range": "bytes=0-0"},
                                                   deadline, _version_headers)
+                if status == 403 and not re_resolved and (resolved.url != url or url in self._resolved):
+                    # An expired presigned URL, as in read: resolved again, once, and asked again.
+                    self._resolved.pop(url, None)
+                    re_resolved = True
+                    resolved = self.resolve(url)
+                    status, found, _final = self._get(resolved.url, {**resolved.headers, "Range": "bytes=0-0"},
+                                                      deadline, _version_headers)
                 if retryable_status(status):
                     raise Retry(f"HTTP {status}")
                 if status >= 400 or found is None:

@@ -129,3 +129,19 @@ def test_a_resolver_is_retried_through_a_transient_status_only(files, serve, eng
         with pytest.raises(ByteSourceError, match=rf"resolving {api_url}: HTTP 404"):
             _read(engine, api_url, 100, 1000, resolvers=[resolver], backoff=1.0)
         assert server.stats.requests == 1
+
+
+@pytest.mark.parametrize("refusals", [1, 2])
+def test_a_403_on_a_presigned_url_asked_for_its_version_resolves_it_again_once(files, serve, refusals):
+    # translate-many asks each source for its version before translating it.
+    server = serve(files, faults=ServerFaults(statuses={"p.bin": [403] * refusals}))
+    api_url = server.api_url_for("p.bin")
+    http = SyncHttp(resolvers=[DandiResolver(api_hosts=(api_url.split("/")[2],), token=None)], backoff=1.0)
+    if refusals == 1:
+        assert http.version(api_url)["size"] == len(PAYLOAD)
+    else:
+        with pytest.raises(ByteSourceError, match=r"HTTP 403 asking for .*/api/assets/p\.bin/download/"):
+            http.version(api_url)
+    api = [p for p in server.stats.paths if p.startswith("/api/")]
+    data = [p for p in server.stats.paths if not p.startswith("/api/")]
+    assert len(api) == 2 and len(data) == 2  # resolve, 403, resolve again, answer (or 403)
