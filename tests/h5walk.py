@@ -168,21 +168,13 @@ class Walk:
                 self.same_value(where, h_value, l_value)
 
     def dataset(self, path: str, h_ds: h5py.Dataset, l_ds: h5py.Dataset) -> None:
-        for what in ("shape", "ndim", "size"):
-            ok, h_value, l_value = self._guarded(path, what, lambda w=what: getattr(h_ds, w),
-                                                 lambda w=what: getattr(l_ds, w))
-            if ok and h_value != l_value:
-                self.report(path, what, h_value, l_value)
+        self.same_properties(path, h_ds, l_ds, ("shape", "ndim", "size"))
         # h5py has no dtype for some HDF5 types (time, 128-bit integers): then the facade must
         # refuse too, and reads are compared as failures below.
         typed, h_dtype, l_dtype = self._guarded(path, "dtype", lambda: h_ds.dtype, lambda: l_ds.dtype)
         if typed:
             self.same_dtype(path, "dtype", h_dtype, l_dtype)
-        for what in _STORAGE_PROPERTIES:
-            ok, h_value, l_value = self._guarded(path, what, lambda w=what: getattr(h_ds, w),
-                                                 lambda w=what: getattr(l_ds, w))
-            if ok and h_value != l_value:
-                self.report(path, what, h_value, l_value)
+        self.same_properties(path, h_ds, l_ds, _STORAGE_PROPERTIES)
         ok, h_fill, l_fill = self._guarded(path, "fillvalue", lambda: h_ds.fillvalue, lambda: l_ds.fillvalue)
         if ok:
             self.same_value(f"{path} fillvalue", h_fill, l_fill)
@@ -199,6 +191,13 @@ class Walk:
                 if ok:
                     self.same_value(where, h_value, l_value)
         self.dimension_scales(path, h_ds, l_ds)
+
+    def same_properties(self, path: str, h_ds: h5py.Dataset, l_ds: h5py.Dataset, names) -> None:
+        for what in names:
+            ok, h_value, l_value = self._guarded(path, what, lambda w=what: getattr(h_ds, w),
+                                                 lambda w=what: getattr(l_ds, w))
+            if ok and h_value != l_value:
+                self.report(path, what, h_value, l_value)
 
     def dimension_scales(self, path: str, h_ds: h5py.Dataset, l_ds: h5py.Dataset) -> None:
         ok, h_scale, l_scale = self._guarded(path, "is_scale", lambda: h_ds.is_scale, lambda: l_ds.is_scale)

@@ -181,6 +181,13 @@ class SyncHttp:
         deadline = Deadline(self.timeout)
         last_error: BaseException | None = None
         re_resolved = False
+
+        def ask() -> tuple[ResolvedUrl, int, dict[str, str | int] | None]:
+            resolved = self.resolve(url)
+            status, found, _final = self._get(resolved.url, {**resolved.headers, "Range": "bytes=0-0"},
+                                              deadline, _version_headers)
+            return resolved, status, found
+
         for attempt in range(self.retries + 1):
             if attempt:
                 pause = self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random())
@@ -188,16 +195,12 @@ class SyncHttp:
                     break
                 time.sleep(pause)
             try:
-                resolved = self.resolve(url)
-                status, found, _final = self._get(resolved.url, {**resolved.headers, "Range": "bytes=0-0"},
-                                                  deadline, _version_headers)
+                resolved, status, found = ask()
                 if status == 403 and not re_resolved and (resolved.url != url or url in self._resolved):
                     # An expired presigned URL, as in read: resolved again, once, and asked again.
                     self._resolved.pop(url, None)
                     re_resolved = True
-                    resolved = self.resolve(url)
-                    status, found, _final = self._get(resolved.url, {**resolved.headers, "Range": "bytes=0-0"},
-                                                      deadline, _version_headers)
+                    resolved, status, found = ask()
                 if retryable_status(status):
                     raise Retry(f"HTTP {status}")
                 if status >= 400 or found is None:
