@@ -1,7 +1,7 @@
 """Decoding a chunk of a numeric Zarr v2 array straight into a buffer, as fast as this machine can.
 
-The direct read path (:mod:`lindi_core.store.direct_read`) decodes chunks itself, in worker
-threads, instead of through Zarr's codec pipeline. The result is the same as numcodecs' (every
+The read engine (:mod:`lindi_core.store.read_engine`) decodes the chunks of the boxes it places
+itself, in worker threads, instead of through Zarr's codec pipeline. The result is the same as numcodecs' (every
 codec falls back to numcodecs), but the two steps that dominate HDF5 reads get faster
 implementations:
 

@@ -1,7 +1,9 @@
 """``LindiH5pyDataset``: h5py's ``Dataset`` over a translated Zarr array.
 
-Reads go through zarr-python 3 (so chunks are fetched and decoded as the store provides them)
-and are then shaped into what h5py returns for the same selection: big-endian data stays
+Reads go through the read engine (:mod:`lindi_core.store.read_engine`), which fetches, decodes
+and places the chunks a selection touches (boxes of numeric arrays itself, other selections
+and types with zarr-python 3 as the indexer), and are then shaped into what h5py returns for the
+same selection: big-endian data stays
 big-endian, variable-length strings are ``bytes``, references are reference objects, compound
 rows stored as JSON become structured arrays, scalars come back as NumPy scalars.
 """
@@ -19,8 +21,6 @@ import h5py
 import numpy as np
 import zarr
 
-from lindi_core.codecs.bounded import decode_chunk
-from lindi_core.codecs.fast_decode import chunk_decoder
 from lindi_core.errors import (
     ChunkDecodeError,
     LindiError,
@@ -37,12 +37,12 @@ from lindi_core.facade.references import LindiH5pyReference, reference_from_json
 from lindi_core.facade.selections import with_element_axes
 from lindi_core.format import annotations as ann
 from lindi_core.format.refs import join_key, split_key
-from lindi_core.store.direct_read import parse_fill_value
 from lindi_core.store.metadata_checks import check_array_metadata
 from lindi_core.translate import dtypes as translate_dtypes
 
 if TYPE_CHECKING:
     from lindi_core.facade.files import LindiH5pyFile
+    from lindi_core.store.read_engine import ArrayReader
 
 
 
@@ -82,8 +82,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         self._dtype: np.dtype | None = None
         self._array: zarr.Array | None = None
         self._whole: np.ndarray | None = None
-        self._decoder: Any = None
-        self._decoder_for: dict | None = None  # the .zarray dict _decoder was made for
+        self._reader: ArrayReader | None = None  # the read engine of the array's current metadata
         self._cache_props: dict = {}  # h5py's own code (selections of read_direct) caches here
 
     # -- description ------------------------------------------------------------------------
@@ -427,74 +426,37 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             return _index_numpy(whole, selection, self._is_scalar)
         if self._is_scalar:
             return np.asarray(self._zarr()[0:1]).reshape(())
-        direct = self._read_direct(selection)
+        direct = self._read_box(selection)
         if direct is not None:
             return direct
-        array = self._zarr()
-        keys = chunk_keys(self._zpath, selection, tuple(self._zarray["chunks"]))
-        if len(keys) > 1:
-            # Fetch every chunk the selection needs at once, so that neighbouring byte ranges
-            # merge into few requests; zarr then decodes them from memory.
-            self._file._prefetch(keys)
-        try:
-            return self._read_through_zarr(array, selection)
-        finally:
-            if len(keys) > 1:
-                self._file._store.discard_prefetched()
+        return self._read_through_zarr(self._zarr(), selection)
 
-    def _read_direct(self, selection: selections.Selection) -> np.ndarray | None:
-        """The selection read by :mod:`lindi_core.store.direct_read` (chunks fetched at once,
-        decoded in parallel as they arrive, straight into the result), or ``None`` where that
-        path does not apply (masks, index lists, object or compound items, exotic codecs)."""
+    def _array_reader(self) -> ArrayReader:
+        if self._reader is None or self._reader.zarray is not self._zarray:  # metadata replaced (resize, rewrite)
+            self._reader = self._file._array_reader(self._zpath, self._zarray)
+        return self._reader
+
+    def _read_box(self, selection: selections.Selection) -> np.ndarray | None:
+        """The selection placed by the read engine itself (a box of slices and integers of a
+        numeric array), or ``None`` where zarr indexes it (masks, index lists, object or
+        compound items, exotic codecs)."""
         if selection.mask is not None or any(isinstance(a, np.ndarray) for a in selection.axes):
             return None
-        decoder = self._direct_decoder()
-        if decoder is None:
+        reader = self._array_reader()
+        if not reader.places_boxes:
             return None
-        zarray = self._zarray
         axes = tuple(slice(a, a + 1) if not isinstance(a, slice) else a for a in selection.axes)
-        data = self._file._read_box(self._zpath, zarray, decoder, axes)
+        data = reader.read_box(axes)
         drops = selection.shape_drops
         if drops:
             data = data.reshape([n for i, n in enumerate(data.shape) if i not in drops])
         return data
 
-    def _direct_decoder(self) -> Any:
-        zarray = self._zarray
-        if self._decoder_for is not zarray:  # metadata replaced (resize, rewrite): decide again
-            try:
-                dtype = storage_dtype(zarray)
-                parse_fill_value(zarray.get("fill_value"), dtype)
-                self._decoder = chunk_decoder(zarray, dtype)
-            except (TypeError, ValueError):
-                self._decoder = None
-            self._decoder_for = zarray
-        return self._decoder
-
     def _inline_single_chunk(self) -> np.ndarray | None:
-        """The whole array, decoded here, when it is one chunk stored inline (most small
-        datasets: scalars, short strings, table columns). Going through zarr for those costs a
-        hop to its event-loop thread per read; decoding the bytes directly costs microseconds."""
-        if self._whole is not None:
-            return self._whole
-        zarray = self._zarray
-        shape, chunks = zarray["shape"], zarray["chunks"]
-        if any(s > c for s, c in zip(shape, chunks)) or math.prod(shape) == 0:
-            return None
-        key = join_key(self._zpath, ".".join("0" for _ in shape) or "0")
-        stored = self._file._rfs.inline.get(key)
-        filters = zarray.get("filters") or []
-        if stored is None or any(f.get("id") == "lindi_core.hdf5_filters" for f in filters):
-            return None
-        try:
-            data = decode_chunk(zarray, stored)
-        except ChunkDecodeError as exc:
-            raise ChunkDecodeError(f"chunk {key!r}: {exc}") from exc
-        if isinstance(data, np.ndarray) and data.dtype == object:
-            whole = data.reshape(chunks)
-        else:
-            whole = np.frombuffer(memoryview(data).cast("B"), dtype=storage_dtype(zarray)).reshape(chunks)
-        self._whole = whole[tuple(slice(0, n) for n in shape)]
+        """The whole array when it is one chunk stored inline, decoded once by the read engine
+        and kept (until a write)."""
+        if self._whole is None:
+            self._whole = self._array_reader().whole_inline()
         return self._whole
 
     def _read_through_zarr(self, array: zarr.Array, selection: selections.Selection) -> np.ndarray:
@@ -742,36 +704,6 @@ def _index_numpy(whole: np.ndarray, selection: selections.Selection, scalar: boo
         result = result[(slice(None),) * axis + (axes[axis],)]
     drops = selection.shape_drops
     return np.array(result).reshape([n for i, n in enumerate(result.shape) if i not in drops])
-
-
-def chunk_keys(zpath: str, selection: selections.Selection, chunks: tuple[int, ...],
-               limit: int = 100_000) -> list[str]:
-    """The Zarr keys of the chunks a selection touches (none when there would be more than
-    ``limit``: prefetching is then left to zarr)."""
-    if selection.mask is not None:
-        points = np.argwhere(selection.mask)
-        grid = np.unique(points // np.asarray(chunks), axis=0) if len(points) else np.zeros((0, len(chunks)), int)
-        names = [".".join(map(str, row)) for row in grid.tolist()]
-    else:
-        per_axis = []
-        total = 1
-        for axis, chunk in zip(selection.axes, chunks):
-            if isinstance(axis, slice):
-                if axis.step == 1:
-                    indices = range(axis.start // chunk, (axis.stop - 1) // chunk + 1) if axis.stop > axis.start else []
-                else:
-                    indices = np.unique(np.arange(axis.start, axis.stop, axis.step) // chunk).tolist()
-            elif isinstance(axis, np.ndarray):
-                indices = np.unique(axis // chunk).tolist()
-            else:
-                indices = [int(axis) // chunk]
-            per_axis.append([str(i) for i in indices])
-            total *= len(per_axis[-1])
-            if total > limit:
-                return []
-        names = [".".join(combo) for combo in itertools.product(*per_axis)] if per_axis else ["0"]
-    prefix = zpath + "/" if zpath else ""
-    return [prefix + name for name in names]
 
 
 def _assign(values: np.ndarray, selection: selections.Selection, value: Any, dtype: np.dtype, scalar: bool) -> None:

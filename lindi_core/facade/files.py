@@ -8,8 +8,8 @@ included::
     with pynwb.NWBHDF5IO(file=f, mode="r") as io:
         nwb = io.read()
 
-Metadata is served from memory; dataset values are read through zarr-python 3, fetching only
-the chunks a selection touches.
+Metadata is served from memory; dataset values are read by the read engine
+(:mod:`lindi_core.store.read_engine`), fetching only the chunks a selection touches.
 """
 
 from __future__ import annotations
@@ -22,14 +22,12 @@ import weakref
 from typing import Any
 
 import h5py
-import numpy as np
 import zarr
 import zarr.core.sync  # its exit hook stops the event loop; ours (registered after it) runs first
 
 from lindi_core.errors import LindiError, NotPicklableError
 from lindi_core.facade.dataset import LindiH5pyDataset
 from lindi_core.facade.datatype import LindiH5pyDatatype
-from lindi_core.facade.dtypes import storage_dtype
 from lindi_core.facade.group import (
     LindiH5pyExternalLink,
     LindiH5pyGroup,
@@ -54,7 +52,8 @@ from lindi_core.io.cache import LocalCache
 from lindi_core.io.http_source import HttpSource
 from lindi_core.io.locations import Location, LocationPolicy
 from lindi_core.io.sources import ByteSources
-from lindi_core.store import ReferenceStore, direct_read
+from lindi_core.store import ReferenceStore
+from lindi_core.store.read_engine import ArrayReader
 from lindi_core.store.reference_store import wait_for_closing
 from lindi_core.write.consolidate import UploadReport
 from lindi_core.write.lindi_tar import LindiTarWriter, is_tar_path, write_self_contained
@@ -571,19 +570,9 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
             raise ValueError(f"reference to {ref.path!r} points into another file ({source_id})")
         return self[ref.path]
 
-    def _read_box(self, zpath: str, zarray: dict, decoder: Any, axes: tuple[slice, ...]) -> np.ndarray:
-        from zarr.core.sync import sync
-
-        dtype = storage_dtype(zarray)
-        return sync(direct_read.read_box(
-            self._store.chunk_bytes, decoder, dtype, tuple(zarray["shape"]), tuple(zarray["chunks"]), axes,
-            direct_read.parse_fill_value(zarray.get("fill_value"), dtype), zpath,
-            zarray.get("dimension_separator") or "."))
-
-    def _prefetch(self, keys: list[str]) -> None:
-        from zarr.core.sync import sync
-
-        sync(self._store.prefetch(keys))
+    def _array_reader(self, zpath: str, zarray: dict) -> ArrayReader:
+        """The read engine of the array at ``zpath`` (metadata ``zarray``) of this file's store."""
+        return ArrayReader(self._store, zpath, zarray)
 
     def _open_zarr_array(self, zpath: str) -> zarr.Array:
         return zarr.open_array(self._store, path=zpath, mode="r" if self._mode == "r" else "r+", zarr_format=2)

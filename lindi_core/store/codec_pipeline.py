@@ -9,15 +9,14 @@ the facade's road; arrays of any other store see zarr's behaviour unchanged.
 
 zarr asks its store for one chunk at a time, at most ``async.concurrency`` (10) at once: over a
 network with latency, a selection of 10,000 small chunks costs about 1,000 round trips. zarr
-hands this pipeline every chunk of a selection at once, so for a :class:`ReferenceStore` it
-first asks the store for all of them together (a :class:`~lindi_core.io.coalesce.RangeBatcher`
-merges neighbouring ranges asked for in one event-loop turn into few requests, as on the
-facade's road), then decodes them as zarr's ``read_batch`` does (its ``decode_batch``, its
-placing of each chunk's selection), from memory: the bytes zarr decodes and the errors it
-raises are the same as on zarr's chunk-by-chunk road, only fetched sooner. A large selection is
-fetched in parts of at most :data:`PART_BYTES` (of encoded or decoded chunks, the larger), the
-next part's requests leaving while the current part is decoded, so at most two parts are held
-at once.
+hands this pipeline every chunk of a selection at once, so for a :class:`ReferenceStore` the
+chunks are fetched by the read engine (:mod:`lindi_core.store.read_engine`, as for the facade:
+a part's chunks asked for together, which the byte sources merge into few requests), then
+decoded as zarr's ``read_batch`` does (its ``decode_batch``, its placing of each chunk's
+selection), from memory: the bytes zarr decodes and the errors it raises are the same as on
+zarr's chunk-by-chunk road, only fetched sooner. A large selection is fetched in parts of at
+most :data:`PART_BYTES` (of encoded or decoded chunks, the larger), the next part's requests
+leaving while the current part is decoded, so at most two parts are held at once.
 
 zarr chooses its pipeline class process-wide (``codec_pipeline.path``); :func:`install` selects
 this one only where the setting is still zarr's default, so a user's own choice stands.
@@ -25,9 +24,8 @@ this one only where the setting is still zarr's default, so a user's own choice 
 
 from __future__ import annotations
 
-import asyncio
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import zarr
@@ -36,7 +34,7 @@ from zarr.core.codec_pipeline import BatchedCodecPipeline, fill_value_or_default
 from zarr.registry import register_pipeline
 
 from lindi_core.errors import ChunkDecodeError, LindiError, UnreadableObjectError
-from lindi_core.format.refs import ChunkRef
+from lindi_core.store import read_engine
 
 _ZARR_DEFAULT = "zarr.core.codec_pipeline.BatchedCodecPipeline"
 
@@ -51,7 +49,7 @@ class LindiCodecPipeline(BatchedCodecPipeline):
         batch_info = list(batch_info)
         try:
             store = _reference_store_of(batch_info)
-            if store is None or len(batch_info) < 2 or self.supports_partial_decode:
+            if store is None or self.supports_partial_decode:
                 await super().read(batch_info, out, drop_axes)
             else:
                 await self._read_fetched_together(store, batch_info, out, drop_axes)
@@ -73,21 +71,17 @@ class LindiCodecPipeline(BatchedCodecPipeline):
 
     async def _read_fetched_together(self, store: Any, batch_info: list[tuple[Any, ...]], out: Any,
                                      drop_axes: tuple[int, ...]) -> None:
-        """zarr's read of ``batch_info``, its chunks fetched part by part, each part at once."""
-        parts = _parts(store, batch_info, PART_BYTES)
-        fetching = asyncio.ensure_future(_fetch(parts[0]))
-        try:
-            for number, part in enumerate(parts):
-                buffers = await fetching
-                if number + 1 < len(parts):  # the next part's requests leave while this one decodes
-                    fetching = asyncio.ensure_future(_fetch(parts[number + 1]))
-                await self._decode_into(part, buffers, out, drop_axes)
-        finally:
-            if not fetching.done():  # a failed part: no more requests for this read
-                fetching.cancel()
-                await asyncio.gather(fetching, return_exceptions=True)
+        """zarr's read of ``batch_info``, its chunks fetched by the read engine, part by part,
+        each part's chunks asked for at once; each part decoded once all its bytes are here."""
+        sizes = [read_engine.held_bytes(store, getter.path, _decoded_nbytes(spec)) for getter, spec, *_ in batch_info]
 
-    async def _decode_into(self, part: list[tuple[Any, ...]], buffers: list[Buffer | None], out: Any,
+        async def decode(part: Sequence[tuple[Any, ...]], buffers: list[Buffer | None]) -> None:
+            await self._decode_into(part, buffers, out, drop_axes)
+
+        await read_engine.read_in_windows(batch_info, read_engine.cut_windows(sizes, PART_BYTES), _fetch_chunk,
+                                          use_window=decode)
+
+    async def _decode_into(self, part: Sequence[tuple[Any, ...]], buffers: list[Buffer | None], out: Any,
                            drop_axes: tuple[int, ...]) -> None:
         """zarr's ``read_batch`` of ``part`` with its bytes at hand: the same decoding (zarr's
         codecs, in one batch) and placing of each chunk's selection into ``out``."""
@@ -102,46 +96,19 @@ class LindiCodecPipeline(BatchedCodecPipeline):
             out[out_selection] = selected
 
 
-async def _fetch(part: list[tuple[Any, ...]]) -> list[Buffer | None]:
-    """The bytes of each chunk of ``part`` (the store's ``get``, with its checks), all asked for
-    in one event-loop turn. The first failure is the part's; the other reads then stop."""
-    reads = [asyncio.ensure_future(getter.get(spec.prototype)) for getter, spec, *_ in part]
-    try:
-        return list(await asyncio.gather(*reads))
-    except BaseException:
-        for read in reads:
-            read.cancel()
-        await asyncio.gather(*reads, return_exceptions=True)
-        raise
-
-
-def _parts(store: Any, batch_info: list[tuple[Any, ...]], limit: int) -> list[list[tuple[Any, ...]]]:
-    """``batch_info`` cut into runs of chunks holding at most ``limit`` bytes (a larger chunk
-    alone in its part)."""
-    parts: list[list[tuple[Any, ...]]] = [[]]
-    held = 0
-    for entry in batch_info:
-        size = _held_size(store, entry)
-        if parts[-1] and held + size > limit:
-            parts.append([])
-            held = 0
-        parts[-1].append(entry)
-        held += size
-    return parts
-
-
-def _held_size(store: Any, entry: tuple[Any, ...]) -> int:
-    """The bytes the chunk of ``entry`` takes while its part is held: the larger of what its
-    reference holds (inline bytes, a range) and what it decodes to (zarr decodes a whole part
-    before placing it)."""
+async def _fetch_chunk(entry: tuple[Any, ...]) -> Buffer | None:
+    """The bytes of the chunk of ``entry`` as zarr's own road gets them (the store's ``get``,
+    with its bounds check of encoded chunks, which zarr's codecs lack)."""
     getter, spec = entry[0], entry[1]
-    value = store.rfs.get(getter.path)
-    encoded = max(value.length, 0) if isinstance(value, ChunkRef) else len(value) if isinstance(value, bytes) else 0
+    return await getter.get(spec.prototype)
+
+
+def _decoded_nbytes(spec: Any) -> int:
+    """What a chunk decodes to (zarr decodes a whole part before placing it)."""
     try:
-        decoded = math.prod(spec.shape) * spec.dtype.to_native_dtype().itemsize
+        return math.prod(spec.shape) * spec.dtype.to_native_dtype().itemsize
     except (AttributeError, TypeError, ValueError):
-        decoded = 0
-    return max(encoded, decoded)
+        return 0
 
 
 def _array_of(chunk_path: str) -> str:

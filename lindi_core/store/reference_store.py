@@ -62,6 +62,7 @@ from lindi_core.io.tar_container import TarContainer
 from lindi_core.store.external_arrays import ExternalArrayIndex
 from lindi_core.store.filter_mask import restore_skipped_filters, uses_libhdf5_pipeline, with_mask_header
 from lindi_core.store.metadata_checks import check_array_metadata, check_group_metadata
+from lindi_core.store.read_engine import chunk_coords
 
 # Chunks up to this decoded size are checked on the event loop (microseconds of work, less than
 # a hop to a worker thread costs); larger ones in a thread, so the loop keeps serving transfers.
@@ -107,7 +108,6 @@ class ReferenceStore(Store):
         self.container = container  # the .lindi.tar this reference file lives in, if any
         self.sources = sources or ByteSources(guard=self.policy.address_guard())
         self.external_arrays = ExternalArrayIndex(self.policy)
-        self._prefetched: dict[str, bytes] = {}
         # Why this store may not be pickled although it has no chunk sink (a file opened for
         # writing owns it and writes its edits back): None when it may.
         self.pickling_refused: str | None = None
@@ -209,7 +209,7 @@ class ReferenceStore(Store):
         if self.pickling_refused is not None:
             raise NotPicklableError(f"{self!r} cannot be pickled: {self.pickling_refused}")
         state = dict(self.__dict__)
-        state.update(_recent=OrderedDict(), _recent_bytes=0, _prefetched={})
+        state.update(_recent=OrderedDict(), _recent_bytes=0)
         return state
 
     def __repr__(self) -> str:
@@ -229,25 +229,10 @@ class ReferenceStore(Store):
             self._check_metadata(key)
         return prototype.buffer.from_bytes(_apply_range(data, byte_range))
 
-    async def prefetch(self, keys: list[str], max_bytes: int = 512 * 1024 * 1024) -> int:
-        """Read the referenced chunks at ``keys`` all at once (so neighbouring ranges merge into
-        few requests) and hold them for the ``get`` calls that follow. Returns how many were
-        fetched; nothing is fetched when together they exceed ``max_bytes``."""
-        wanted = [(k, v) for k in keys if k not in self._prefetched and isinstance(v := self.rfs.get(k), ChunkRef)]
-        if not wanted or sum(max(ref.length, 0) for _, ref in wanted) > max_bytes:
-            return 0
-        results = await asyncio.gather(*(self._value_bytes(key) for key, _ in wanted))
-        for (key, _), data in zip(wanted, results):
-            if data is not None:
-                self._prefetched[key] = data
-        return len(wanted)
-
     async def chunk_bytes(self, key: str) -> bytes | None:
-        """The bytes Zarr's codecs decode for ``key`` (``None``: not stored, the fill value)."""
+        """The bytes Zarr's codecs decode for ``key`` (``None``: not stored, the fill value),
+        unchecked: for the read engine's decoders, which bound themselves."""
         return await self._value_bytes(key)
-
-    def discard_prefetched(self) -> None:
-        self._prefetched.clear()
 
     def _refuse_unreadable(self, array_path: str) -> None:
         """A chunk of an array translated without readable values (``_UNREADABLE``, spec §8) is
@@ -259,9 +244,6 @@ class ReferenceStore(Store):
             raise UnreadableObjectError(f"its values cannot be read: {reason}", object_path="/" + array_path)
 
     async def _value_bytes(self, key: str) -> bytes | None:
-        prefetched = self._prefetched.pop(key, None)
-        if prefetched is not None:
-            return prefetched
         value = self.rfs.get(key)
         parent, name = split_key(key)
         zarray = self.rfs.metadata.get(join_key(parent, ".zarray"))
@@ -424,7 +406,6 @@ class ReferenceStore(Store):
         if split_key(key)[1] in ZARR_METADATA_NAMES:
             self.rfs.set_metadata(key, orjson.loads(data))
             return
-        self._prefetched.pop(key, None)
         self._forget_recent(key)
         if self.chunk_sink is None or len(data) <= self.inline_limit:
             self.rfs.set_inline(key, data)
@@ -441,7 +422,6 @@ class ReferenceStore(Store):
 
     async def delete(self, key: str) -> None:
         self._check_writable()
-        self._prefetched.pop(key, None)
         self._forget_recent(key)
         self.rfs.delete(key)
 
@@ -548,10 +528,8 @@ def _pad_short_chunk(data: bytes, zarray: dict[str, Any], key: str) -> bytes:
     if len(data) < expected:
         # Only the part of an edge chunk inside the array is stored; any other shortfall is a
         # reference that does not hold its chunk, never to be read as zeros.
-        separator = zarray.get("dimension_separator") or "."
         try:
-            index = [int(i) for i in key.rsplit("/", 1)[-1].split(separator)] if separator == "." else \
-                [int(i) for i in key.split("/")[-len(chunks):]]
+            index = chunk_coords(key, len(chunks), zarray.get("dimension_separator") or ".")
             inside = [min(c, n - i * c) for i, c, n in zip(index, chunks, zarray.get("shape") or [])]
         except (ValueError, TypeError):
             inside = chunks

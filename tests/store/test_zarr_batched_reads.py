@@ -150,19 +150,19 @@ def test_a_large_selection_is_fetched_in_bounded_parts(remote, tmp_path, monkeyp
     assert all(ref.length == 64 for ref in refs)
     monkeypatch.setattr(codec_pipeline, "PART_BYTES", 64 * 100)
     held, most = [0], [0]
-    fetch, decode = codec_pipeline._fetch, codec_pipeline.LindiCodecPipeline._decode_into
+    fetch, decode = codec_pipeline._fetch_chunk, codec_pipeline.LindiCodecPipeline._decode_into
 
-    async def counting_fetch(part):
-        buffers = await fetch(part)
-        held[0] += len(part)
+    async def counting_fetch(entry):
+        buffer = await fetch(entry)
+        held[0] += 1
         most[0] = max(most[0], held[0])
-        return buffers
+        return buffer
 
     async def counting_decode(self, part, buffers, out, drop_axes):
         await decode(self, part, buffers, out, drop_axes)
         held[0] -= len(part)
 
-    monkeypatch.setattr(codec_pipeline, "_fetch", counting_fetch)
+    monkeypatch.setattr(codec_pipeline, "_fetch_chunk", counting_fetch)
     monkeypatch.setattr(codec_pipeline.LindiCodecPipeline, "_decode_into", counting_decode)
     value, requests = _through_zarr(server, rfs, "small_chunks", (Ellipsis,))
     np.testing.assert_array_equal(value, SMALL_CHUNKS)
@@ -178,13 +178,13 @@ def test_parts_are_bounded_by_the_decoded_size_of_well_compressed_chunks(remote,
     assert max(encoded) < decoded
     monkeypatch.setattr(codec_pipeline, "PART_BYTES", decoded * 40)
     parts = []
-    fetch = codec_pipeline._fetch
+    decode = codec_pipeline.LindiCodecPipeline._decode_into
 
-    async def recording_fetch(part):
+    async def recording_decode(self, part, buffers, out, drop_axes):
         parts.append(len(part))
-        return await fetch(part)
+        await decode(self, part, buffers, out, drop_axes)
 
-    monkeypatch.setattr(codec_pipeline, "_fetch", recording_fetch)
+    monkeypatch.setattr(codec_pipeline.LindiCodecPipeline, "_decode_into", recording_decode)
     value, _ = _through_zarr(server, rfs, "chunked", (Ellipsis,))
     np.testing.assert_array_equal(value, GRID)
     assert parts == [40] * 10

@@ -1,4 +1,4 @@
-"""The direct read path (chunks fetched together, decoded in threads as they arrive, written
+"""The read engine's boxes (chunks fetched together, decoded in threads as they arrive, written
 straight into the result) against h5py reading the same file."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 import lindi_core
 from lindi_core.errors import ChunkDecodeError
-from lindi_core.store import direct_read
+from lindi_core.store import read_engine
 from lindi_core.testing.range_server import ServerFaults
 
 
@@ -85,7 +85,7 @@ def test_the_box_planner_agrees_with_numpy():
         axes = tuple(slice(int(rng.integers(0, n + 1)), int(rng.integers(0, n + 2)), int(rng.integers(1, 6)))
                      for n in shape)
         values = rng.integers(0, 1000, size=shape)
-        out_shape, parts = direct_read.plan("a", shape, chunks, axes)
+        out_shape, parts = read_engine.plan("a", shape, chunks, axes)
         expected = values[axes]
         assert out_shape == expected.shape
         out = np.full(out_shape, -1)
@@ -207,7 +207,7 @@ def test_a_read_of_many_chunks_holds_at_most_two_windows_of_them_at_once():
         return out
 
     async def read() -> np.ndarray:
-        return await direct_read.read_box(fetch, decode, np.dtype("<i4"), values.shape, chunks,
+        return await read_engine.read_box(fetch, decode, np.dtype("<i4"), values.shape, chunks,
                                           (slice(None), slice(None)), 0, "a", window_chunks=20)
 
     np.testing.assert_array_equal(asyncio.run(read()), values)
@@ -238,7 +238,7 @@ def test_a_failed_chunk_stops_the_rest_of_the_read():
 
     async def read_then_wait() -> int:
         with pytest.raises(OSError, match="went away"):
-            await direct_read.read_box(fetch, decode, np.dtype("<i4"), values.shape, (2, 10),
+            await read_engine.read_box(fetch, decode, np.dtype("<i4"), values.shape, (2, 10),
                                        (slice(None), slice(None)), 0, "a", window_chunks=20)
         finished_at_failure = len(completed)
         await asyncio.sleep(0.1)  # what was cancelled stays cancelled
