@@ -34,6 +34,7 @@ from zarr.core.codec_pipeline import BatchedCodecPipeline, fill_value_or_default
 from zarr.registry import register_pipeline
 
 from lindi_core.errors import ChunkDecodeError, LindiError, UnreadableObjectError
+from lindi_core.format.refs import split_key
 from lindi_core.store import read_engine
 
 _ZARR_DEFAULT = "zarr.core.codec_pipeline.BatchedCodecPipeline"
@@ -54,17 +55,18 @@ class LindiCodecPipeline(BatchedCodecPipeline):
             else:
                 await self._read_fetched_together(store, batch_info, out, drop_axes)
         except UnreadableObjectError as exc:  # a filter missing here: name the dataset
-            paths = [byte_getter.path for byte_getter, *_ in batch_info if _reads_reference_file(byte_getter)]
-            if not paths:
+            getters = [byte_getter for byte_getter, *_ in batch_info if _reads_reference_file(byte_getter)]
+            if not getters:
                 raise
-            raise exc.located("/" + _array_of(paths[0])) from exc.__cause__
+            raise exc.located("/" + _array_of(getters[0])) from exc.__cause__
         except (LindiError, MemoryError):
             raise
         except Exception as exc:
-            paths = [byte_getter.path for byte_getter, *_ in batch_info if _reads_reference_file(byte_getter)]
-            if not paths:
+            getters = [byte_getter for byte_getter, *_ in batch_info if _reads_reference_file(byte_getter)]
+            if not getters:
                 raise
-            array = _array_of(paths[0])
+            array = _array_of(getters[0])
+            paths = [getter.path for getter in getters]
             raise ChunkDecodeError(f"array {array!r}: a chunk of {', '.join(repr(p) for p in paths[:4])}"
                                    f"{' ...' if len(paths) > 4 else ''} cannot be decoded: "
                                    f"{type(exc).__name__}: {exc}") from exc
@@ -111,8 +113,10 @@ def _decoded_nbytes(spec: Any) -> int:
         return 0
 
 
-def _array_of(chunk_path: str) -> str:
-    return chunk_path.rsplit("/", 1)[0] if "/" in chunk_path else ""
+def _array_of(byte_getter: Any) -> str:
+    """The path of the array whose chunk ``byte_getter`` (of a ReferenceStore) reads."""
+    owner = read_engine.chunk_owner(byte_getter.path, byte_getter.store.rfs.metadata)
+    return owner[0] if owner is not None else split_key(byte_getter.path)[0]
 
 
 def _reads_reference_file(byte_getter: Any) -> bool:

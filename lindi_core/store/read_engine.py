@@ -6,7 +6,7 @@ codec pipeline of :mod:`lindi_core.store.codec_pipeline`. For a set of chunks of
 engine decides
 
 * **which bytes to fetch**: each chunk's key (:func:`chunk_key`, with the array's
-  ``dimension_separator``) and its bytes as the store resolves them (inline, a referenced range
+  ``dimension_separator``; :func:`chunk_owner` and :func:`chunk_coords` read one back) and its bytes as the store resolves them (inline, a referenced range
   through the byte sources and their caches, a chunk of a linked HDF5 dataset, a chunk stored
   with filters skipped rewritten, a short edge chunk of an uncompressed array padded: see
   :mod:`lindi_core.store.reference_store`). The chunks are asked for window by window
@@ -39,7 +39,10 @@ reader) and four routes made the same decisions separately, kept equal by hand:
 * batching was done three ways: the store's prefetch (nothing at all past 512 MiB), the codec
   pipeline's parts of 64 MiB, the box reader's windows of 256 MiB (at least 16 chunks);
 * a short edge chunk was padded by the store for zarr, decoded whole and cut by the box reader,
-  cut from the whole array by the single-inline-chunk shortcut.
+  cut from the whole array by the single-inline-chunk shortcut;
+* the store found a chunk's array as the parent of its key, which for ``/``-separated keys of
+  arrays of two or more axes is no array: their short edge chunks went unpadded (unreadable),
+  their filter masks unapplied and their encoded chunks unchecked for bombs.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ import itertools
 import math
 import os
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -60,7 +63,7 @@ from lindi_core.codecs.bounded import decode_chunk
 from lindi_core.codecs.fast_decode import ChunkDecoder, chunk_decoder
 from lindi_core.errors import ChunkDecodeError, UnreadableObjectError
 from lindi_core.format.array_metadata import zarr_dtype
-from lindi_core.format.refs import ChunkRef
+from lindi_core.format.refs import ChunkRef, join_key, split_key
 from lindi_core.io import workers
 
 WINDOW_BYTES = 256 * 1024 * 1024  # decoded bytes of a window of a box read
@@ -99,6 +102,26 @@ def chunk_coords(key: str, ndim: int, separator: str = ".") -> list[int]:
     if len(parts) != max(ndim, 1):
         raise ValueError(f"{key!r} is no chunk key of an array of {ndim} axes")
     return [int(part) for part in parts]
+
+
+def chunk_owner(key: str, metadata: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]] | None:
+    """(array path, chunk name, ``.zarray``) of the array whose chunk ``key`` names, ``None`` for
+    metadata and keys of no array. A chunk of an array whose ``dimension_separator`` is ``/``
+    lies as many levels below the array as it has axes (``x/3/0``: the array ``x``)."""
+    parent, name = split_key(key)
+    if name.startswith("."):
+        return None
+    zarray = metadata.get(join_key(parent, ".zarray"))
+    if isinstance(zarray, dict):
+        return parent, name, zarray
+    parts = key.split("/")
+    for depth in range(2, len(parts) + 1):
+        array_path = "/".join(parts[:-depth])
+        zarray = metadata.get(join_key(array_path, ".zarray"))
+        if isinstance(zarray, dict) and zarray.get("dimension_separator") == "/" \
+                and len(zarray.get("shape") or ()) == depth:
+            return array_path, "/".join(parts[-depth:]), zarray
+    return None
 
 
 def parse_fill_value(value: Any, dtype: np.dtype) -> Any:

@@ -62,7 +62,7 @@ from lindi_core.io.tar_container import TarContainer
 from lindi_core.store.external_arrays import ExternalArrayIndex
 from lindi_core.store.filter_mask import restore_skipped_filters, uses_libhdf5_pipeline, with_mask_header
 from lindi_core.store.metadata_checks import check_array_metadata, check_group_metadata
-from lindi_core.store.read_engine import chunk_coords
+from lindi_core.store.read_engine import chunk_coords, chunk_owner
 
 # Chunks up to this decoded size are checked on the event loop (microseconds of work, less than
 # a hop to a worker thread costs); larger ones in a thread, so the loop keeps serving transfers.
@@ -245,12 +245,12 @@ class ReferenceStore(Store):
 
     async def _value_bytes(self, key: str) -> bytes | None:
         value = self.rfs.get(key)
-        parent, name = split_key(key)
-        zarray = self.rfs.metadata.get(join_key(parent, ".zarray"))
-        if value is None and zarray is not None and not name.startswith("."):
-            value = await self._linked_chunk(parent, name, zarray)
+        owner = chunk_owner(key, self.rfs.metadata)
+        zarray = owner[2] if owner is not None else None
+        if value is None and owner is not None:
+            value = await self._linked_chunk(*owner)
             if value is None:
-                self._refuse_unreadable(parent)
+                self._refuse_unreadable(owner[0])
         if value is None:
             return None
         if isinstance(value, dict):
@@ -295,8 +295,8 @@ class ReferenceStore(Store):
         """Refuse a chunk that would decode past its array's chunk size (a compression bomb) or
         whose object codec declares more items than it holds: Zarr's codecs, which decode what
         this store hands over, know no bounds (the direct read path's decoder bounds itself)."""
-        parent, name = split_key(key)
-        zarray = self.rfs.metadata.get(join_key(parent, ".zarray")) if not name.startswith(".") else None
+        owner = chunk_owner(key, self.rfs.metadata)
+        zarray = owner[2] if owner is not None else None
         if not isinstance(zarray, dict) or not (zarray.get("compressor") or zarray.get("filters")):
             return
         try:
@@ -321,7 +321,8 @@ class ReferenceStore(Store):
         link = zattrs.get(ann.EXTERNAL_ARRAY_LINK)
         if link is None:
             return None
-        return await self.external_arrays.chunk_ref(link, chunk_name, zarray.get("chunks") or [])
+        # (LINDI 0.4 links arrays of "."-separated keys; a "/"-separated name means the same chunk)
+        return await self.external_arrays.chunk_ref(link, chunk_name.replace("/", "."), zarray.get("chunks") or [])
 
     def locate(self, ref: ChunkRef) -> tuple[Location, int, int]:
         """(where, offset, length) of the bytes a ref names."""
@@ -376,18 +377,15 @@ class ReferenceStore(Store):
         to its HDF5 dataset (``_EXTERNAL_ARRAY_LINK``) that the dataset's chunk index holds."""
         if key in self.rfs:
             return True
-        parent, name = split_key(key)
-        zarray = self.rfs.metadata.get(join_key(parent, ".zarray"))
-        if zarray is None or name.startswith("."):
-            return False
-        return await self._linked_chunk(parent, name, zarray) is not None
+        owner = chunk_owner(key, self.rfs.metadata)
+        return owner is not None and await self._linked_chunk(*owner) is not None
 
     async def getsize(self, key: str) -> int:
         """The size of the value ``get`` returns for ``key``, without reading it where the
         references say it (metadata, inline values, refs handed over as they are stored)."""
         value = self.rfs.get(key)
-        parent, name = split_key(key)
-        zarray = self.rfs.metadata.get(join_key(parent, ".zarray")) if not name.startswith(".") else None
+        owner = chunk_owner(key, self.rfs.metadata)
+        zarray = owner[2] if owner is not None else None
         if isinstance(value, dict):
             return len(orjson.dumps(value))
         if zarray is None or _passes_unchanged(zarray, value):
