@@ -1,7 +1,8 @@
 """lindi-core: HDF5 / NWB files in the cloud through compact JSON reference file systems.
 
-Translate an HDF5 file into a ``.lindi.json`` reference file system, then read it with
-zarr-python 3 (:class:`ReferenceStore`), fetching only the chunks a read touches.
+Translate an HDF5 file into a ``.lindi.json`` reference file system, then read it with h5py's
+API (:class:`LindiH5pyFile`) or zarr-python 3 (:class:`ReferenceStore`), fetching only the chunks
+a read touches (both through one read engine, :mod:`lindi_core.store.read_engine`).
 """
 
 __version__ = "0.1.0"

@@ -6,14 +6,17 @@ codec pipeline of :mod:`lindi_core.store.codec_pipeline`. For a set of chunks of
 engine decides
 
 * **which bytes to fetch**: each chunk's key (:func:`chunk_key`, with the array's
-  ``dimension_separator``; :func:`chunk_owner` and :func:`chunk_coords` read one back) and its bytes as the store resolves them (inline, a referenced range
-  through the byte sources and their caches, a chunk of a linked HDF5 dataset, a chunk stored
+  ``dimension_separator``; :func:`chunk_owner` and :func:`chunk_coords` read one back) and its
+  bytes as the store resolves them (inline, a referenced range through the byte sources and
+  their caches, a chunk of a linked HDF5 dataset, a chunk stored
   with filters skipped rewritten, a short edge chunk of an uncompressed array padded: see
   :mod:`lindi_core.store.reference_store`). The chunks are asked for window by window
   (:func:`read_in_windows`): all chunks of a window in one event-loop turn, so the byte sources
   merge neighbouring ranges into few requests; the next window's requests leave once this
   window's bytes have arrived, so fetching overlaps decoding while at most two windows of bytes
-  are held, however large the selection (:func:`cut_windows`);
+  are held, however large the selection (:func:`cut_windows`: of :data:`WINDOW_BYTES` for
+  boxes, whose chunks are placed one by one; of ``codec_pipeline.PART_BYTES`` for zarr, which
+  decodes a whole window before placing it);
 * **how to decode them**: chunks of numeric C-order arrays whose codecs
   :mod:`lindi_core.codecs.fast_decode` knows are decoded by those fast decoders, in worker
   threads, each as soon as its bytes are there, bounded by the chunk's size; all others by
@@ -25,8 +28,9 @@ engine decides
   the engine itself (:meth:`ArrayReader.read_box`): into place when a chunk lies whole and
   contiguous in the result, else cut through a scratch buffer; a chunk not stored is the fill
   value (:func:`parse_fill_value`). Other selections (masks, index lists) and other arrays
-  (strings, objects, compounds, JSON rows) are indexed by zarr, whose chunk bytes come through
-  :func:`fetch_together` and :func:`read_in_windows` all the same.
+  (strings, objects, compounds, JSON rows) are indexed by zarr, whose chunks are fetched by
+  :func:`read_in_windows` all the same (the codec pipeline hands them over), each window decoded
+  by zarr's codecs once its bytes are all there.
 
 Before this module (issue 14) the facade drove the store by hand (``prefetch`` /
 ``discard_prefetched`` around zarr reads, its own bound ``chunk_bytes`` handed to the box
@@ -161,20 +165,6 @@ def held_bytes(store: Any, key: str, decoded_nbytes: int) -> int:
     value = store.rfs.get(key)
     encoded = max(value.length, 0) if isinstance(value, ChunkRef) else len(value) if isinstance(value, bytes) else 0
     return max(encoded, decoded_nbytes)
-
-
-async def fetch_together(reads: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
-    """The results of ``reads`` (each a chunk's fetch), all started in one event-loop turn (so
-    the byte sources merge neighbouring ranges). The first failure is theirs: the other reads
-    are then cancelled, not left running for nothing."""
-    tasks = [asyncio.ensure_future(read()) for read in reads]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
 
 
 async def read_in_windows(items: Sequence[T], windows: Sequence[slice], fetch: Callable[[T], Awaitable[Any]],

@@ -294,7 +294,8 @@ class ReferenceStore(Store):
     async def _check_decodable(self, key: str, data: bytes) -> None:
         """Refuse a chunk that would decode past its array's chunk size (a compression bomb) or
         whose object codec declares more items than it holds: Zarr's codecs, which decode what
-        this store hands over, know no bounds (the direct read path's decoder bounds itself)."""
+        this store hands over, know no bounds (the read engine's fast decoders, which read
+        through ``chunk_bytes``, bound themselves)."""
         owner = chunk_owner(key, self.rfs.metadata)
         zarray = owner[2] if owner is not None else None
         if not isinstance(zarray, dict) or not (zarray.get("compressor") or zarray.get("filters")):
