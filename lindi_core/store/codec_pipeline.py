@@ -25,7 +25,7 @@ this one only where the setting is still zarr's default, so a user's own choice 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any
 
 import zarr
@@ -98,11 +98,11 @@ class LindiCodecPipeline(BatchedCodecPipeline):
             out[out_selection] = selected
 
 
-async def _fetch_chunk(entry: tuple[Any, ...]) -> Buffer | None:
+def _fetch_chunk(entry: tuple[Any, ...]) -> Awaitable[Buffer | None]:
     """The bytes of the chunk of ``entry`` as zarr's own road gets them (the store's ``get``,
-    with its bounds check of encoded chunks, which zarr's codecs lack)."""
-    getter, spec = entry[0], entry[1]
-    return await getter.get(spec.prototype)
+    with its bounds check of encoded chunks, which zarr's codecs lack). (The store's coroutine
+    itself, not one around it: a selection may have many thousands of chunks.)"""
+    return entry[0].get(entry[1].prototype)
 
 
 def _decoded_nbytes(spec: Any) -> int:

@@ -200,20 +200,29 @@ async def read_in_windows(items: Sequence[T], windows: Sequence[slice], fetch: C
                 # windows of them are held, however slow their use is.
                 await used[number - 2]
             part = items[window]
-            fetched = _Countdown(len(part))
-            mine = [asyncio.ensure_future(one(item, fetched)) for item in part]
+            if use_chunk is None:
+                # One task per chunk, no more: a selection of many thousands of small chunks
+                # would otherwise spend its time on allocations and garbage collections.
+                mine = [asyncio.ensure_future(fetch(item)) for item in part]
+                arrived = fetched_all = asyncio.gather(*mine)
+            else:
+                countdown = _Countdown(len(part))
+                mine = [asyncio.ensure_future(one(item, countdown)) for item in part]
+                fetched_all = asyncio.gather(*mine)
+                arrived = waiting = asyncio.ensure_future(countdown.done.wait())
             tasks += mine
-            done: asyncio.Future = asyncio.gather(*mine)
+            done = fetched_all
             if use_window is not None:
-                done = asyncio.ensure_future(whole_window(part, done, used[-1] if used else None))
+                done = asyncio.ensure_future(whole_window(part, fetched_all, used[-1] if used else None))
                 tasks.append(done)
             used.append(done)
             # The next window's requests wait for this window's bytes (or its failure).
-            waiting = asyncio.ensure_future(fetched.done.wait())
-            await asyncio.wait([waiting, used[-1]], return_when=asyncio.FIRST_COMPLETED)
-            waiting.cancel()
-            if used[-1].done():
-                used[-1].result()  # raises the failure of a chunk of it
+            await asyncio.wait([arrived, done], return_when=asyncio.FIRST_COMPLETED)
+            if waiting is not None:
+                waiting.cancel()
+            for finished in (fetched_all, done):
+                if finished.done():
+                    finished.result()  # raises the failure of a chunk of it
         await asyncio.gather(*used)
     except BaseException:
         for task in tasks:  # no more requests or decoding for a read that has failed
