@@ -14,7 +14,6 @@ that needs it, instead of once per task.
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,9 +29,8 @@ class DatasetBlocks:
     """What dask slices: the dataset with the shape and type of its values as h5py reads them
     (an array type's element axes appended), each slice read through the facade."""
 
-    def __init__(self, dataset: LindiH5pyDataset):
+    def __init__(self, dataset: LindiH5pyDataset, element_shape: tuple[int, ...]):
         self.dataset = dataset
-        element_shape = dataset._element_shape
         self.dataset_ndim = len(dataset.shape)
         self.shape = tuple(dataset.shape) + tuple(element_shape)
         self.dtype = dataset.dtype.base if element_shape else dataset.dtype
@@ -41,7 +39,7 @@ class DatasetBlocks:
     def __getitem__(self, slices: tuple[slice, ...]) -> np.ndarray:
         # The element axes are always whole (one block each): only the dataset's are selected.
         values = np.asarray(self.dataset[tuple(slices[: self.dataset_ndim])])
-        sources = self.dataset._file._store.sources
+        sources = self.dataset.handle.store.sources
         if sources.cache is not None:
             # A task ends with what it read in the local cache, which the workers share through
             # its folder: later tasks on any worker find it there, and a worker stopped between
@@ -75,17 +73,15 @@ def aligned_chunks(native: tuple[int, ...], shape: tuple[int, ...], requested: A
     return tuple(out)
 
 
-def to_dask(dataset: LindiH5pyDataset, chunks: Any = None) -> dask.array.Array:
-    """See :meth:`LindiH5pyDataset.to_dask`."""
+def to_dask(dataset: LindiH5pyDataset, chunks: Any, element_shape: tuple[int, ...],
+            native: tuple[int, ...]) -> dask.array.Array:
+    """See :meth:`LindiH5pyDataset.to_dask`: ``element_shape`` is the shape of one element (an
+    array type's, else ``()``), ``native`` the dataset's stored chunk shape (``()`` if scalar)."""
     import dask.array
     from dask.base import tokenize
 
-    dataset._file._check_open()
-    if dataset._is_null:
-        raise TypeError(f"dataset {dataset.name!r} has a null dataspace: it holds no array for dask")
-    blocks = DatasetBlocks(dataset)
-    element_shape = blocks.shape[blocks.dataset_ndim:]
-    native = tuple(dataset._dataset_axes(dataset._zarray["chunks"])) if dataset.shape != () else ()
+    blocks = DatasetBlocks(dataset, element_shape)
+    native = tuple(native)
     if isinstance(chunks, dict):
         chunks = {axis: size for axis, size in chunks.items() if axis < blocks.dataset_ndim}
     if isinstance(chunks, (tuple, list)) and len(chunks) == blocks.dataset_ndim:
@@ -93,7 +89,7 @@ def to_dask(dataset: LindiH5pyDataset, chunks: Any = None) -> dask.array.Array:
     elif isinstance(chunks, int) or chunks is None or isinstance(chunks, str):
         chunks = None if chunks is None else (chunks,) * blocks.dataset_ndim + tuple(element_shape)
     dask_chunks = aligned_chunks(native + tuple(element_shape), blocks.shape, chunks, blocks.dtype)
-    name = f"lindi-{dataset.name.rsplit('/', 1)[-1]}-" + tokenize(_file_token(dataset), dataset._zpath, dask_chunks)
+    name = f"lindi-{dataset.name.rsplit('/', 1)[-1]}-" + tokenize(_file_token(dataset), dataset.id.zpath, dask_chunks)
     meta = np.empty((0,) * blocks.ndim, dtype=blocks.dtype)
     return dask.array.from_array(blocks, chunks=dask_chunks, name=name, inline_array=False, asarray=False,
                                  fancy=False, lock=False, meta=meta)
@@ -103,8 +99,4 @@ def _file_token(dataset: LindiH5pyDataset) -> tuple[str, int]:
     """What identifies the values of the file's datasets: an identity drawn once per open file
     (its pickled copies read the same references), and the count of its edits (a file open
     for writing may change them)."""
-    file = dataset._file
-    token = getattr(file, "_dask_token", None)
-    if token is None:
-        token = file._dask_token = uuid.uuid4().hex
-    return token, file._rfs.changes
+    return dataset.handle.identity, dataset.handle.rfs.changes

@@ -111,7 +111,7 @@ class LindiH5pyDimensionProxy(DimensionProxy):
 
     def attach_scale(self, dset: LindiH5pyDataset) -> None:
         """Attach the dimension scale ``dset`` (made a scale if it is not one) to this dimension."""
-        self._dataset.file._require_writable("attach scale", error=RuntimeError)
+        self._dataset.handle.require_writable("attach scale", error=RuntimeError)
         if is_scale(self._dataset) or dset.name == self._dataset.name or dset.file is not self._dataset.file:
             raise RuntimeError("Unspecified error in H5DSattach_scale (return value <0)")  # as libhdf5
         if not is_scale(dset):
@@ -127,7 +127,7 @@ class LindiH5pyDimensionProxy(DimensionProxy):
 
     def detach_scale(self, dset: LindiH5pyDataset) -> None:
         """Detach the dimension scale ``dset`` from this dimension."""
-        self._dataset.file._require_writable("detach scale", error=RuntimeError)
+        self._dataset.handle.require_writable("detach scale", error=RuntimeError)
         lists = self._reference_lists()
         kept = [ref for ref in lists[self._dimension] if not _same(ref, dset)]
         if len(kept) == len(lists[self._dimension]):
@@ -209,7 +209,5 @@ def _set_reference_rows(scale: LindiH5pyDataset, rows: list[tuple]) -> None:
 def _set_raw(dataset: LindiH5pyDataset, name: str, value: Any, description: Any) -> None:
     """Set an attribute from its JSON value and type description: the reference-holding types
     here have no scratch-file route through h5py (their references point into this file)."""
-    from lindi_core.facade.writing import set_attribute_json
-
-    dataset.file._require_writable("write attribute")
-    set_attribute_json(dataset.file, dataset._zpath, name, value, description)
+    dataset.handle.require_writable("write attribute")
+    dataset.handle.set_attribute(dataset.id.zpath, name, value, description)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import urllib.parse
 import warnings
 import weakref
 from typing import Any
@@ -30,24 +29,11 @@ from lindi_core.errors import LindiError, NotPicklableError
 from lindi_core.facade.dataset import LindiH5pyDataset
 from lindi_core.facade.datatype import LindiH5pyDatatype
 from lindi_core.facade.dtypes import storage_dtype
-from lindi_core.facade.group import (
-    LindiH5pyExternalLink,
-    LindiH5pyGroup,
-    LindiH5pyHardLink,
-    LindiH5pySoftLink,
-)
-from lindi_core.facade.hierarchy import (
-    DATASET,
-    DATATYPE,
-    LEAF_KINDS,
-    ExternalTarget,
-    Hierarchy,
-    Link,
-    path_parts,
-)
-from lindi_core.facade.references import LindiH5pyReference
+from lindi_core.facade.group import LindiH5pyGroup
+from lindi_core.facade.hierarchy import DATASET, DATATYPE
+from lindi_core.facade.lowlevel import FileHandle
 from lindi_core.format import jsonio, temporaries
-from lindi_core.format.refs import ReferenceFileSystem, join_key
+from lindi_core.format.refs import ReferenceFileSystem
 from lindi_core.io import tar_container
 from lindi_core.io.address_guard import AddressGuard, AddressSpace
 from lindi_core.io.cache import LocalCache
@@ -62,7 +48,6 @@ from lindi_core.write.staging import StagingArea
 from lindi_core.write.uploaders import Uploader
 from lindi_core.write.writer_lock import WriterLock
 
-_MAX_LINK_DEPTH = 64
 MODES = ("r", "r+", "a", "w", "w-", "x")
 
 # Files their user never closed are closed as h5py closes them: when collected, and at exit,
@@ -158,14 +143,13 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         self._rfs: ReferenceFileSystem = store.rfs
         self._mode = mode
         self._filename = filename
-        self._is_open = True
-        self._hierarchy = Hierarchy(self._rfs)
-        self._objects: dict[tuple[str, str], Any] = {}
-        self._external_files: dict[str, LindiH5pyFile] = {}
+        # What the file is underneath (paths, links, objects, attributes): see lowlevel.py.
+        self.handle = FileHandle(self, store, mode, filename,
+                                 {DATASET: LindiH5pyDataset, DATATYPE: LindiH5pyDatatype}, LindiH5pyGroup)
         self._saved_changes = self._rfs.changes  # edits up to here are on disk (or were never made)
         super().__init__(self, "", "/")
         # Holds what closing needs, never the file itself (that would keep it alive).
-        self._finalizer = weakref.finalize(self, _collected, self._rfs, store, tar, save_to, self._external_files,
+        self._finalizer = weakref.finalize(self, _collected, self._rfs, store, tar, save_to, self.handle.external_files,
                                            lock)
         self._finalizer.atexit = False  # exit closes through _close_open_files_at_exit
         _OPEN_FILES.add(self)
@@ -382,29 +366,28 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
     def flush(self) -> None:
         """Write a local reference file opened for writing back to disk: a ``.lindi.json``
         atomically, a ``.lindi.tar`` by a crash-safe commit of its new members and reference file."""
-        if self._is_open:
+        if self.handle.is_open:
             _write_back(self._rfs, self._tar, self._save_to)
 
     def close(self) -> None:
-        if self._is_open:
+        if self.handle.is_open:
             self.flush()  # a failure leaves the file open, its edits kept, to be closed again
             if self._mode != "r" and self._save_to is None and self._tar is None \
                     and self._rfs.changes != self._saved_changes:
                 warnings.warn(f"{self._filename}: edits made since it was opened are not kept anywhere (it has no "
                               "local file to write back to): write_lindi_file(path) keeps them", UserWarning,
                               stacklevel=2)
-            self._is_open = False
-            self._objects.clear()
+            self.handle.close()
             _OPEN_FILES.discard(self)
             if self._finalizer.detach() is not None:
-                _release(self._store, self._tar, self._external_files, self._lock)
+                _release(self._store, self._tar, self.handle.external_files, self._lock)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         """A file open for reading pickles (for dask, multiprocessing) as its store, which
         carries the reference file system, the trust decisions, the timeout and the local
         cache's folder; the copy opens its connections, and the files its external links name,
         when it first reads. A file open for writing refuses: its edits could not be kept."""
-        self._check_open()
+        self.handle.check_open()
         if self._mode != "r":
             raise NotPicklableError(f"{self._filename!r} is open for writing (mode {self._mode!r}) and cannot be "
                                     "pickled: a copy in another process could not keep its edits; reopen it "
@@ -418,7 +401,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         self.close()
 
     def __repr__(self) -> str:
-        if not self._is_open:
+        if not self.handle.is_open:
             return "<Closed HDF5 file>"
         return f'<HDF5 file "{os.path.basename(self._filename)}" (mode {self.mode})>'
 
@@ -427,149 +410,9 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         """The zarr-python 3 root group of this file."""
         return zarr.open_group(self._store, mode="r" if self._mode == "r" else "r+", zarr_format=2)
 
-    # -- internals used by groups and datasets ------------------------------------------------
-    def _check_open(self) -> None:
-        if not self._is_open:
-            raise ValueError("Invalid file: the file is closed")
-
-    def _require_writable(self, what: str, error: type[Exception] = OSError) -> None:
-        self._check_open()
-        if self._mode == "r":
-            raise error(f"Unable to {what} (no write intent on file)")
-
-    def _root_object_id(self) -> str | None:
-        return (self._rfs.metadata.get(".zattrs") or {}).get("object_id")
-
-    def _kind(self, zpath: str) -> str | None:
-        return self._hierarchy.kinds.get(zpath)
-
-    def _forget_objects(self, zpath: str) -> None:
-        """Drop the facade objects kept for ``zpath`` and below it: the names now lead elsewhere
-        (deleted, moved, or another object made there)."""
-        prefix = zpath + "/"
-        for key in [k for k in self._objects if k[0] == zpath or k[0].startswith(prefix) or not zpath]:
-            del self._objects[key]
-
-    def _object_at(self, zpath: str, name: str) -> Any:
-        key = (zpath, name)
-        obj = self._objects.get(key)
-        if obj is None:
-            cls = {DATASET: LindiH5pyDataset, DATATYPE: LindiH5pyDatatype}.get(self._kind(zpath), LindiH5pyGroup)
-            obj = cls(self, zpath, name)
-            self._objects[key] = obj
-        return obj
-
-    def _resolve(self, base: LindiH5pyGroup, name: str) -> tuple[str, str]:
-        """(stored Zarr path, HDF5 name used) of ``name`` relative to ``base``.
-
-        KeyError if there is no such object; :class:`ExternalTarget` if the path continues
-        through an external link."""
-        if name == "":
-            raise KeyError("Unable to synchronously open object (name parameter cannot be an empty string)")
-        parts = path_parts(name)
-        if name.startswith("/"):
-            start, used = "", "/" + "/".join(parts)
-        else:
-            start, used = base._zpath, "/".join([base._name.rstrip("/")] + parts) if parts else base._name
-        return self._follow(start, parts, name, used), used
-
-    def _follow(self, zpath: str, parts: list[str], original: str, used: str, depth: int = 0) -> str:
-        if depth > _MAX_LINK_DEPTH:
-            raise KeyError(f"Unable to synchronously open object (too many links resolving '{original}')")
-        for index, part in enumerate(parts):
-            if self._kind(zpath) in LEAF_KINDS:
-                raise KeyError(f"Unable to synchronously open object (component not found: '{original}')")
-            child = join_key(zpath, part)
-            if child not in self._hierarchy.kinds:
-                raise KeyError(f"Unable to synchronously open object (object '{part}' doesn't exist)")
-            link = self._hierarchy.links.get(child)
-            if link is not None:
-                if link.kind == "external":
-                    raise ExternalTarget(link, parts[index + 1 :], used)
-                # A soft link's path is relative to the group holding the link, unless absolute.
-                start = "" if link.path.startswith("/") else zpath
-                child = self._follow(start, path_parts(link.path), original, used, depth + 1)
-            zpath = child
-        return zpath
-
-    def _last_link(self, base: LindiH5pyGroup, name: str) -> str | None:
-        """The Zarr path of the last link ``name`` names ("" for a name of the group itself or
-        the root), None where the groups before it do not lead anywhere."""
-        parts = path_parts(name)
-        if not parts:
-            return "" if name.startswith("/") else base._zpath
-        try:
-            parent = self._resolve(base, ("/" if name.startswith("/") else "") + "/".join(parts[:-1]) or ".")
-        except (KeyError, ExternalTarget):
-            return None
-        if self._kind(parent[0]) in LEAF_KINDS:
-            return None
-        return join_key(parent[0], parts[-1])
-
-    def _link_exists(self, base: LindiH5pyGroup, name: str) -> bool:
-        """Whether the last link of ``name`` exists (its target need not), as h5py's ``in``."""
-        if name == "":
-            return False
-        zpath = self._last_link(base, name)
-        return zpath is not None and zpath in self._hierarchy.kinds
-
-    def _link_of(self, base: LindiH5pyGroup, name: str) -> h5py.SoftLink | h5py.HardLink | h5py.ExternalLink | None:
-        if not self._link_exists(base, name):
-            return None
-        return self._link_object(self._hierarchy.links.get(self._last_link(base, name)))
-
-    @staticmethod
-    def _link_object(link: Link | None) -> h5py.SoftLink | h5py.HardLink | h5py.ExternalLink:
-        if link is None or link.kind == "hard":
-            return LindiH5pyHardLink()
-        if link.kind == "soft":
-            return LindiH5pySoftLink(link.path)
-        return LindiH5pyExternalLink(link.file or "", link.path)
-
-    def _open_external(self, external: ExternalTarget) -> Any:
-        """The object an external link leads to, in the file it names: an HDF5 file (translated
-        on the fly) or a reference file (what pynwb links to when it writes data read from one),
-        resolved next to the file this one was translated from, as h5py does."""
-        link = external.link
-        location = self._external_location(link.file or "")
-        other = self._external_files.get(location)
-        if other is None:
-            reference_file = location.endswith((".json", ".tar")) or is_tar_path(location)
-            policy = self._store.policy
-            try:
-                if not reference_file:
-                    other = LindiH5pyFile.from_hdf5_file(location, address_guard=policy.address_guard())
-                elif location.startswith(("http://", "https://")):
-                    # Fetched on this file's behalf: no more private than this file may reach.
-                    other = LindiH5pyFile(ReferenceStore.from_file(location, allow_local=policy.allow_local,
-                                                                   reach=policy.reach), filename=location)
-                else:
-                    other = LindiH5pyFile.from_lindi_file(location, allow_local=policy.allow_local)
-            except LindiError as exc:
-                raise KeyError(f"Unable to synchronously open object (can't open external file "
-                               f"{link.file!r}: {exc})") from exc
-            self._external_files[location] = other
-        return other["/".join([link.path.rstrip("/")] + external.rest) or "/"]
-
-    def _external_location(self, target: str) -> str:
-        source = str(self._rfs.generation_metadata.get("source") or self._filename)
-        if target.startswith(("http://", "https://")) or os.path.isabs(target):
-            location = target
-        elif source.startswith(("http://", "https://")):
-            location = urllib.parse.urljoin(source, target)
-        else:
-            location = os.path.join(os.path.dirname(os.path.abspath(source)), target)
-        resolved = self._store.policy.resolve(location)  # an untrusted file may not open local ones
-        return resolved.where
-
-    def _dereference(self, ref: h5py.Reference) -> Any:
-        if not isinstance(ref, LindiH5pyReference):
-            raise ValueError("Invalid HDF5 object reference" if not ref else
-                             "reference does not belong to a translated file")
-        source_id = ref.source_object_id
-        if source_id is not None and self._root_object_id() not in (None, source_id):
-            raise ValueError(f"reference to {ref.path!r} points into another file ({source_id})")
-        return self[ref.path]
+    # -- reading (the store's read paths) ------------------------------------------------------
+    def _check_open(self) -> None:  # what the dataset's read path asks (it moves to the read engine)
+        self.handle.check_open()
 
     def _read_box(self, zpath: str, zarray: dict, decoder: Any, axes: tuple[slice, ...]) -> np.ndarray:
         from zarr.core.sync import sync
