@@ -36,7 +36,7 @@ from lindi_core.facade.dtypes import dataset_dtype, storage_dtype
 from lindi_core.facade.references import LindiH5pyReference, reference_from_json, region_selection
 from lindi_core.facade.selections import with_element_axes
 from lindi_core.format import annotations as ann
-from lindi_core.format.refs import join_key, split_key
+from lindi_core.format.refs import join_key
 from lindi_core.store.direct_read import parse_fill_value
 from lindi_core.store.metadata_checks import check_array_metadata
 from lindi_core.translate import dtypes as translate_dtypes
@@ -169,18 +169,6 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
     @property
     def ndim(self) -> int:
         return 0 if self._is_null else len(self.shape)
-
-    def _stored_bytes(self) -> int:
-        """Bytes of the dataset's chunks as stored (referenced ranges, inline chunks)."""
-        rfs = self.handle.rfs
-        table = rfs.tables.get(self._zpath)
-        total = table.stored_length() if table is not None else 0
-        for key in itertools.chain(rfs.inline, rfs.loose_refs):
-            parent, name = split_key(key)
-            if parent == self._zpath and not name.startswith("."):
-                value = rfs.get(key)
-                total += len(value) if isinstance(value, bytes) else int(value.length)
-        return total
 
     @property
     def nbytes(self) -> int:

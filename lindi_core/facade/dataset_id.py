@@ -127,7 +127,7 @@ class LindiDatasetID(LindiObjectID):
 
     def get_storage_size(self) -> int:
         """Bytes stored for the dataset's chunks (what HDF5 reports as its storage size)."""
-        return self._dataset._stored_bytes()
+        return self.handle.stored_bytes(self.zpath)
 
 
 def _index_of(space: h5py.h5s.SpaceID, shape: tuple[int, ...]) -> tuple[Any, bool]:

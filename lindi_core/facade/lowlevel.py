@@ -38,7 +38,7 @@ import h5py
 from lindi_core.errors import LindiError
 from lindi_core.facade.hierarchy import LEAF_KINDS, ExternalTarget, Hierarchy, Link, path_parts
 from lindi_core.format import annotations as ann
-from lindi_core.format.refs import ReferenceFileSystem, join_key
+from lindi_core.format.refs import ReferenceFileSystem, join_key, split_key
 from lindi_core.store import ReferenceStore
 
 MAX_LINK_DEPTH = 64
@@ -305,6 +305,19 @@ class FileHandle:
             if array_path == zpath or array_path.startswith(prefix):
                 keys.extend(join_key(array_path, table.chunk_name(i)) for i in table.present().tolist())
         return keys
+
+    def stored_bytes(self, zpath: str) -> int:
+        """Bytes of the chunks of the dataset at ``zpath`` as stored (referenced ranges, inline
+        chunks): what HDF5 reports as its storage size."""
+        rfs = self.rfs
+        table = rfs.tables.get(zpath)
+        total = table.stored_length() if table is not None else 0
+        for key in itertools.chain(rfs.inline, rfs.loose_refs):
+            parent, name = split_key(key)
+            if parent == zpath and not name.startswith("."):
+                value = rfs.get(key)
+                total += len(value) if isinstance(value, bytes) else int(value.length)
+        return total
 
     def remove_keys(self, zpath: str) -> None:
         """Delete every key below ``zpath`` (the group tree is rebuilt by the caller)."""
