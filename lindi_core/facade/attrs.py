@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import math
 from collections.abc import ItemsView, Iterator, KeysView, ValuesView
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
@@ -29,6 +29,9 @@ from lindi_core.facade.references import (
 from lindi_core.format import annotations as ann
 from lindi_core.translate import dtypes
 from lindi_core.translate.attributes import encode_value
+
+if TYPE_CHECKING:
+    from lindi_core.facade.lowlevel import FileHandle
 
 
 def _name(name: Any) -> str:
@@ -61,10 +64,11 @@ def attribute_key(zattrs: dict, name: Any) -> str | None:
 class LindiH5pyAttributes(h5py.AttributeManager):
     """The ``.attrs`` of a facade object."""
 
-    def __init__(self, owner: Any):
+    def __init__(self, owner: Any, handle: FileHandle, zpath: str):
+        """The attributes of ``owner``, the object stored at ``zpath`` in the file of ``handle``."""
         self._owner = owner
-        self._handle = owner.handle
-        self._zpath = owner.id.zpath
+        self._handle = handle
+        self._zpath = zpath
 
     def _zattrs(self) -> dict:
         if not self._handle.is_open:  # as h5py's, once the file is closed

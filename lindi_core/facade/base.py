@@ -95,7 +95,7 @@ class FacadeObject:
 
     @property
     def attrs(self) -> LindiH5pyAttributes:
-        return LindiH5pyAttributes(self)
+        return LindiH5pyAttributes(self, self.handle, self._zpath)
 
     @property
     def id(self) -> LindiObjectID:

@@ -147,13 +147,14 @@ class FileHandle:
     def _follow(self, zpath: str, parts: list[str], original: str, used: str, depth: int = 0) -> str:
         if depth > MAX_LINK_DEPTH:
             raise KeyError(f"Unable to synchronously open object (too many links resolving '{original}')")
+        kinds, links = self.hierarchy.kinds, self.hierarchy.links  # the lookup every name of a path takes
         for index, part in enumerate(parts):
-            if self.kind(zpath) in LEAF_KINDS:
+            if kinds.get(zpath) in LEAF_KINDS:
                 raise KeyError(f"Unable to synchronously open object (component not found: '{original}')")
             child = join_key(zpath, part)
-            if child not in self.hierarchy.kinds:
+            if child not in kinds:
                 raise KeyError(f"Unable to synchronously open object (object '{part}' doesn't exist)")
-            link = self.link_at(child)
+            link = links.get(child)
             if link is not None:
                 if link.kind == "external":
                     raise ExternalTarget(link, parts[index + 1 :], used)
