@@ -15,7 +15,7 @@ translated file is underneath:
   forgotten when a write makes a name lead elsewhere (``object_at``, ``forget_objects``);
 * the attributes of a stored path as JSON (``zattrs``, ``set_attribute``,
   ``delete_attribute``) and the keys below it (``subtree_keys``, ``remove_keys``,
-  ``move_keys``).
+  ``move_keys``, ``stored_bytes``).
 
 Every facade object reaches its file's handle through its public ``handle`` attribute, and
 names itself to it by its stored (Zarr) path, ``obj.id.zpath``. What h5py keeps in its
