@@ -52,12 +52,12 @@ from lindi_core.io import tar_container
 from lindi_core.io.address_guard import AddressGuard, AddressSpace
 from lindi_core.io.cache import LocalCache
 from lindi_core.io.http_source import HttpSource
-from lindi_core.io.locations import Location, LocationPolicy
+from lindi_core.io.locations import Location, LocationPolicy, is_url, name_of
 from lindi_core.io.sources import ByteSources
 from lindi_core.store import ReferenceStore, direct_read
 from lindi_core.store.reference_store import wait_for_closing
 from lindi_core.write.consolidate import UploadReport
-from lindi_core.write.lindi_tar import LindiTarWriter, is_tar_path, write_self_contained
+from lindi_core.write.lindi_tar import LindiTarWriter, write_self_contained
 from lindi_core.write.staging import StagingArea
 from lindi_core.write.uploaders import Uploader
 from lindi_core.write.writer_lock import WriterLock
@@ -142,7 +142,8 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
                  tar: LindiTarWriter | None = None, lock: WriterLock | None = None):
         if mode not in MODES:
             raise ValueError(f"Invalid mode; must be one of {', '.join(MODES)}")
-        store._read_only = mode == "r"  # zarr's Store keeps the flag here; the file's mode decides it
+        if store.read_only != (mode == "r"):  # the file's mode decides the store's
+            store = store.with_read_only(mode == "r")
         if mode != "r":
             store.pickling_refused = f"it belongs to {filename!r}, open for writing (mode {mode!r}): a copy " \
                                      "in another process could not keep its edits"
@@ -201,7 +202,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         nothing else points into: a reference file that copied datasets out of this one, or a
         reader that opened it before the commit, would read the new bytes in place of the old."""
         source = os.fspath(path_or_url)
-        remote = source.startswith(("http://", "https://"))
+        remote = is_url(source)
         exists = remote or os.path.exists(source)
         if mode in ("w-", "x") and exists:
             raise FileExistsError(f"Unable to create file (file exists): {source!r}")
@@ -233,22 +234,23 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         if mode in ("w", "w-", "x") or (mode == "a" and not exists):
             rfs = ReferenceFileSystem(generation_metadata={"generatedBy": "lindi-core"})
             rfs.set_metadata(".zgroup", {"zarr_format": 2})
-            if is_tar_path(source):
+            if tar_container.names_tar(source):
                 tar = LindiTarWriter.create(source, jsonio.dumps(rfs), reuse_freed_chunks=reuse_freed_chunks)
             else:
                 jsonio.write_atomic(rfs, source)  # the file exists from now on, as h5py's does
-            store = ReferenceStore(rfs, policy=LocationPolicy(base_dir=os.path.dirname(os.path.abspath(source))),
-                                   sources=_sources(local_cache, timeout),
+            store = ReferenceStore(rfs, policy=LocationPolicy.for_source(source, allow_local=allow_local),
+                                   sources=_sources(local_cache, timeout), read_only=mode == "r",
                                    container=tar.container if tar is not None else None)
-        elif mode != "r" and not remote and tar_container.is_local_tar(source):
+        elif mode != "r" and not remote and tar_container.holds_tar(source):
             tar = LindiTarWriter.open(source, reuse_freed_chunks=reuse_freed_chunks)
-            policy = LocationPolicy(base_dir=os.path.dirname(os.path.abspath(source)),
-                                    allow_local=True if allow_local is None else allow_local)
-            store = ReferenceStore(jsonio.loads(tar.reference_text), policy=policy,
-                                   sources=_sources(local_cache, timeout), container=tar.container)
+            store = ReferenceStore(jsonio.loads(tar.reference_text),
+                                   policy=LocationPolicy.for_source(source, allow_local=allow_local),
+                                   sources=_sources(local_cache, timeout), container=tar.container,
+                                   read_only=mode == "r")
         else:
             store = ReferenceStore.from_file(source, allow_local=allow_local, local_cache=local_cache,
-                                             allow_private_network=allow_private_network, timeout=timeout)
+                                             allow_private_network=allow_private_network, timeout=timeout,
+                                             read_only=mode == "r")
         save_to = None if remote or mode == "r" or tar is not None else source
         return cls(store, mode=mode, filename=source, staging_area=staging_area, save_to=save_to, tar=tar, lock=lock)
 
@@ -272,12 +274,12 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         translate_options.setdefault("progress", False)
         rfs = translate(path_or_url, address_guard=address_guard, timeout=timeout, **translate_options)
         source = os.fspath(path_or_url)
-        remote = source.startswith(("http://", "https://"))
-        base_dir = None if remote else os.path.dirname(os.path.abspath(source))
-        trusted = not remote if allow_local is None else allow_local
-        policy = LocationPolicy(base_dir=base_dir, allow_local=trusted,
-                                reach=AddressSpace.LOOPBACK if address_guard is None else address_guard.reach)
-        store = ReferenceStore(rfs, policy=policy, sources=_sources(local_cache, timeout, policy.address_guard()))
+        # An HDF5 file the user names is trusted with network addresses (it is not fetched as a
+        # reference file is): only a file opened on another's behalf has a narrower reach.
+        policy = LocationPolicy.for_source(
+            source, allow_local=allow_local, reach=AddressSpace.LOOPBACK if address_guard is None else address_guard.reach)
+        store = ReferenceStore(rfs, policy=policy, sources=_sources(local_cache, timeout, policy.address_guard()),
+                               read_only=mode == "r")
         return cls(store, mode=mode, filename=source, staging_area=staging_area)
 
     @classmethod
@@ -288,10 +290,10 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         or a URL (trusted as :meth:`from_lindi_file` trusts it; a dict or a ``ReferenceFileSystem``
         comes from the caller and is trusted)."""
         if isinstance(rfs, ReferenceFileSystem):
-            return cls(ReferenceStore(rfs, sources=ByteSources(cache=local_cache)), mode=mode)
+            return cls(ReferenceStore(rfs, policy=LocationPolicy.for_source(None, allow_local=allow_local),
+                                      sources=ByteSources(cache=local_cache), read_only=mode == "r"), mode=mode)
         if isinstance(rfs, dict):
-            store = ReferenceStore.from_dict(rfs, allow_local=True if allow_local is None else allow_local,
-                                             local_cache=local_cache)
+            store = ReferenceStore.from_dict(rfs, allow_local=allow_local, local_cache=local_cache, read_only=mode == "r")
             return cls(store, mode=mode)
         return cls.from_lindi_file(rfs, mode=mode, allow_local=allow_local, local_cache=local_cache,
                                    allow_private_network=allow_private_network)
@@ -316,7 +318,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
             if os.path.exists(path) and os.path.samefile(path, self._tar.path):
                 return
         container = self._store.container
-        if is_tar_path(path):
+        if tar_container.names_tar(path):
             write_self_contained(self._rfs, path, read=self._read_bytes, container=container,
                                  staging=self._staging, policy=self._store.policy,
                                  inline_limit=self._store.inline_limit, staged_only=self._staged_only())
@@ -534,17 +536,15 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         location = self._external_location(link.file or "")
         other = self._external_files.get(location)
         if other is None:
-            reference_file = location.endswith((".json", ".tar")) or is_tar_path(location)
-            policy = self._store.policy
+            reference_file = tar_container.names_tar(location) or name_of(location).endswith(".json")
+            policy = self._store.policy  # opened on this file's behalf: with its limits
             try:
                 if not reference_file:
-                    other = LindiH5pyFile.from_hdf5_file(location, address_guard=policy.address_guard())
-                elif location.startswith(("http://", "https://")):
-                    # Fetched on this file's behalf: no more private than this file may reach.
+                    other = LindiH5pyFile.from_hdf5_file(location, allow_local=policy.allow_local,
+                                                         address_guard=policy.address_guard())
+                else:
                     other = LindiH5pyFile(ReferenceStore.from_file(location, allow_local=policy.allow_local,
                                                                    reach=policy.reach), filename=location)
-                else:
-                    other = LindiH5pyFile.from_lindi_file(location, allow_local=policy.allow_local)
             except LindiError as exc:
                 raise KeyError(f"Unable to synchronously open object (can't open external file "
                                f"{link.file!r}: {exc})") from exc
@@ -553,9 +553,9 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
 
     def _external_location(self, target: str) -> str:
         source = str(self._rfs.generation_metadata.get("source") or self._filename)
-        if target.startswith(("http://", "https://")) or os.path.isabs(target):
+        if is_url(target) or os.path.isabs(target):
             location = target
-        elif source.startswith(("http://", "https://")):
+        elif is_url(source):
             location = urllib.parse.urljoin(source, target)
         else:
             location = os.path.join(os.path.dirname(os.path.abspath(source)), target)
