@@ -24,7 +24,6 @@ from typing import Any
 import h5py
 import numpy as np
 import zarr
-import zarr.core.sync  # its exit hook stops the event loop; ours (registered after it) runs first
 
 from lindi_core.errors import LindiError, NotPicklableError
 from lindi_core.facade.dataset import LindiH5pyDataset
@@ -48,14 +47,13 @@ from lindi_core.facade.hierarchy import (
 from lindi_core.facade.references import LindiH5pyReference
 from lindi_core.format import jsonio, temporaries
 from lindi_core.format.refs import ReferenceFileSystem, join_key
-from lindi_core.io import tar_container
+from lindi_core.io import sync_bridge, tar_container
 from lindi_core.io.address_guard import AddressGuard, AddressSpace
 from lindi_core.io.cache import LocalCache
 from lindi_core.io.http_source import HttpSource
 from lindi_core.io.locations import Location, LocationPolicy, is_url, name_of
 from lindi_core.io.sources import ByteSources
 from lindi_core.store import ReferenceStore, direct_read
-from lindi_core.store.reference_store import wait_for_closing
 from lindi_core.write.consolidate import UploadReport
 from lindi_core.write.lindi_tar import LindiTarWriter, write_self_contained
 from lindi_core.write.staging import StagingArea
@@ -77,9 +75,11 @@ def _close_open_files_at_exit() -> None:
             f.close()
         except Exception as exc:  # one file's failure must not keep the others open
             warnings.warn(f"closing {f.filename!r} at exit failed: {exc}", RuntimeWarning, stacklevel=1)
-    wait_for_closing(timeout=10.0)  # the connections of files collected before exit
+    sync_bridge.wait_for_closing(timeout=10.0)  # the connections of files collected before exit
 
 
+# zarr's exit hook, registered when sync_bridge imported zarr.core.sync, stops its event loop;
+# exit hooks run last registered first, so this one closes the files while the loop still runs.
 atexit.register(_close_open_files_at_exit)
 
 
@@ -328,9 +328,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
             jsonio.write_atomic(self._rfs, path)
 
     def _read_bytes(self, location: Location, offset: int, length: int) -> bytes:
-        from zarr.core.sync import sync
-
-        return sync(self._store.sources.read(location, offset, length))
+        return sync_bridge.run_sync(self._store.sources.read(location, offset, length))
 
     def upload(self, uploader: Uploader, blob_size: int | None = None) -> UploadReport:
         """Consolidate the staged chunks into blobs, upload them and point the references at
@@ -572,18 +570,14 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         return self[ref.path]
 
     def _read_box(self, zpath: str, zarray: dict, decoder: Any, axes: tuple[slice, ...]) -> np.ndarray:
-        from zarr.core.sync import sync
-
         dtype = storage_dtype(zarray)
-        return sync(direct_read.read_box(
+        return sync_bridge.run_sync(direct_read.read_box(
             self._store.chunk_bytes, decoder, dtype, tuple(zarray["shape"]), tuple(zarray["chunks"]), axes,
             direct_read.parse_fill_value(zarray.get("fill_value"), dtype), zpath,
             zarray.get("dimension_separator") or "."))
 
     def _prefetch(self, keys: list[str]) -> None:
-        from zarr.core.sync import sync
-
-        sync(self._store.prefetch(keys))
+        sync_bridge.run_sync(self._store.prefetch(keys))
 
     def _open_zarr_array(self, zpath: str) -> zarr.Array:
         return zarr.open_array(self._store, path=zpath, mode="r" if self._mode == "r" else "r+", zarr_format=2)

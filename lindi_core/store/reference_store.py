@@ -51,7 +51,7 @@ from lindi_core.format import annotations as ann
 from lindi_core.format import jsonio, temporaries
 from lindi_core.format.lindi_tar import looks_like_ustar
 from lindi_core.format.refs import ZARR_METADATA_NAMES, ChunkRef, ReferenceFileSystem, join_key, split_key
-from lindi_core.io import tar_container
+from lindi_core.io import sync_bridge, tar_container
 from lindi_core.io.address_guard import AddressSpace
 from lindi_core.io.cache import LocalCache
 from lindi_core.io.http_source import HttpSource
@@ -473,41 +473,10 @@ class ReferenceStore(Store):
         them (on zarr's event loop) and returns at once: a finalizer run by a garbage collection
         must not wait on another thread, since the collection may have interrupted this thread
         while it holds a lock that thread needs (a future's, inside zarr's own ``sync``).
-        :func:`wait_for_closing` waits for such closes."""
-        from zarr.core.sync import _get_loop, sync
-
-        zarr_loop = _get_loop()
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is zarr_loop:
-            # On zarr's own loop (a file collected by a garbage collection that ran there),
-            # which must not wait on itself: the connections close as soon as it gets to it.
-            task = zarr_loop.create_task(self.sources.close())
-            _CLOSING.add(task)  # the loop keeps only a weak reference to its tasks
-            task.add_done_callback(_CLOSING.discard)
-        elif wait:  # also from a thread running another loop (Jupyter's)
-            sync(self.sources.close(), loop=zarr_loop)
-        else:
-            future = asyncio.run_coroutine_threadsafe(self.sources.close(), zarr_loop)
-            _CLOSING.add(future)
-            future.add_done_callback(_CLOSING.discard)
+        :func:`lindi_core.io.sync_bridge.wait_for_closing` waits for such closes."""
+        sync_bridge.close_now_or_soon(self.sources.close(), wait=wait)
         self.external_arrays.close()
         super().close()
-
-
-def wait_for_closing(timeout: float) -> None:
-    """Wait up to ``timeout`` seconds for the closes started with ``close(wait=False)`` (at
-    exit, so that no connection is left for the interpreter to complain about)."""
-    import concurrent.futures
-
-    pending = [f for f in list(_CLOSING) if isinstance(f, concurrent.futures.Future)]
-    if pending:
-        concurrent.futures.wait(pending, timeout=timeout)
-
-
-_CLOSING: set = set()  # closes under way: tasks on zarr's loop, futures of other threads
 
 
 def _container_location(store: ReferenceStore) -> Location | None:
