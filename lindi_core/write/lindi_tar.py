@@ -103,7 +103,7 @@ def write_new_tar(path: str | os.PathLike, reference_text: bytes, members: Itera
     members = list(members)
     layout = plan_new_archive(len(text), [(name, size) for name, size, _ in members])
     entry, index, reference, *others = layout
-    with jsonio.atomic_output(path, _SUFFIX) as f:
+    with temporaries.atomic_output(path, _SUFFIX) as f:
         _write_member(f, entry, encode_entry(index))
         _write_member(f, index, padded(encode_index(layout), index.size))
         _write_member(f, reference, padded(text, reference.size))
