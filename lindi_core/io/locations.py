@@ -5,7 +5,8 @@ or relative to the reference file's own folder). A reference file fetched from a
 untrusted: by default it may point only at http(s) URLs, never at local files, so a hostile
 file cannot make the library read (and hand back) ``/etc/passwd``. Nor may it make the library
 connect to addresses more private than the one it came from (:mod:`lindi_core.io.address_guard`):
-``reach`` is the most private address space its URLs may lead to.
+``reach`` is the most private address space its URLs may lead to. Every opener takes these
+decisions from :meth:`LocationPolicy.for_source`; :func:`is_url` says what is a URL.
 """
 
 from __future__ import annotations
