@@ -17,7 +17,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from zarr.core.sync import sync
+
+from lindi_core.io import sync_bridge
 
 if TYPE_CHECKING:
     import dask.array
@@ -44,7 +45,7 @@ class DatasetBlocks:
             # A task ends with what it read in the local cache, which the workers share through
             # its folder: later tasks on any worker find it there, and a worker stopped between
             # tasks loses nothing it fetched.
-            sync(sources.flush())
+            sync_bridge.run_sync(sources.flush())
         return values
 
 

@@ -23,7 +23,6 @@ from typing import Any
 import h5py
 import numpy as np
 import zarr
-import zarr.core.sync  # its exit hook stops the event loop; ours (registered after it) runs first
 
 from lindi_core.errors import LindiError, NotPicklableError
 from lindi_core.facade.dataset import LindiH5pyDataset
@@ -34,16 +33,15 @@ from lindi_core.facade.hierarchy import DATASET, DATATYPE
 from lindi_core.facade.lowlevel import FileHandle
 from lindi_core.format import jsonio, temporaries
 from lindi_core.format.refs import ReferenceFileSystem
-from lindi_core.io import tar_container
+from lindi_core.io import sync_bridge, tar_container
 from lindi_core.io.address_guard import AddressGuard, AddressSpace
 from lindi_core.io.cache import LocalCache
 from lindi_core.io.http_source import HttpSource
-from lindi_core.io.locations import Location, LocationPolicy
+from lindi_core.io.locations import Location, LocationPolicy, is_url
 from lindi_core.io.sources import ByteSources
 from lindi_core.store import ReferenceStore, direct_read
-from lindi_core.store.reference_store import wait_for_closing
 from lindi_core.write.consolidate import UploadReport
-from lindi_core.write.lindi_tar import LindiTarWriter, is_tar_path, write_self_contained
+from lindi_core.write.lindi_tar import LindiTarWriter, write_self_contained
 from lindi_core.write.staging import StagingArea
 from lindi_core.write.uploaders import Uploader
 from lindi_core.write.writer_lock import WriterLock
@@ -62,9 +60,11 @@ def _close_open_files_at_exit() -> None:
             f.close()
         except Exception as exc:  # one file's failure must not keep the others open
             warnings.warn(f"closing {f.filename!r} at exit failed: {exc}", RuntimeWarning, stacklevel=1)
-    wait_for_closing(timeout=10.0)  # the connections of files collected before exit
+    sync_bridge.wait_for_closing(timeout=10.0)  # the connections of files collected before exit
 
 
+# zarr's exit hook, registered when sync_bridge imported zarr.core.sync, stops its event loop;
+# exit hooks run last registered first, so this one closes the files while the loop still runs.
 atexit.register(_close_open_files_at_exit)
 
 
@@ -127,7 +127,8 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
                  tar: LindiTarWriter | None = None, lock: WriterLock | None = None):
         if mode not in MODES:
             raise ValueError(f"Invalid mode; must be one of {', '.join(MODES)}")
-        store._read_only = mode == "r"  # zarr's Store keeps the flag here; the file's mode decides it
+        if store.read_only != (mode == "r"):  # the file's mode decides the store's
+            store = store.with_read_only(mode == "r")
         if mode != "r":
             store.pickling_refused = f"it belongs to {filename!r}, open for writing (mode {mode!r}): a copy " \
                                      "in another process could not keep its edits"
@@ -185,7 +186,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         nothing else points into: a reference file that copied datasets out of this one, or a
         reader that opened it before the commit, would read the new bytes in place of the old."""
         source = os.fspath(path_or_url)
-        remote = source.startswith(("http://", "https://"))
+        remote = is_url(source)
         exists = remote or os.path.exists(source)
         if mode in ("w-", "x") and exists:
             raise FileExistsError(f"Unable to create file (file exists): {source!r}")
@@ -217,22 +218,23 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         if mode in ("w", "w-", "x") or (mode == "a" and not exists):
             rfs = ReferenceFileSystem(generation_metadata={"generatedBy": "lindi-core"})
             rfs.set_metadata(".zgroup", {"zarr_format": 2})
-            if is_tar_path(source):
+            if tar_container.names_tar(source):
                 tar = LindiTarWriter.create(source, jsonio.dumps(rfs), reuse_freed_chunks=reuse_freed_chunks)
             else:
                 jsonio.write_atomic(rfs, source)  # the file exists from now on, as h5py's does
-            store = ReferenceStore(rfs, policy=LocationPolicy(base_dir=os.path.dirname(os.path.abspath(source))),
-                                   sources=_sources(local_cache, timeout),
+            store = ReferenceStore(rfs, policy=LocationPolicy.for_source(source, allow_local=allow_local),
+                                   sources=_sources(local_cache, timeout), read_only=mode == "r",
                                    container=tar.container if tar is not None else None)
-        elif mode != "r" and not remote and tar_container.is_local_tar(source):
+        elif mode != "r" and not remote and tar_container.holds_tar(source):
             tar = LindiTarWriter.open(source, reuse_freed_chunks=reuse_freed_chunks)
-            policy = LocationPolicy(base_dir=os.path.dirname(os.path.abspath(source)),
-                                    allow_local=True if allow_local is None else allow_local)
-            store = ReferenceStore(jsonio.loads(tar.reference_text), policy=policy,
-                                   sources=_sources(local_cache, timeout), container=tar.container)
+            store = ReferenceStore(jsonio.loads(tar.reference_text),
+                                   policy=LocationPolicy.for_source(source, allow_local=allow_local),
+                                   sources=_sources(local_cache, timeout), container=tar.container,
+                                   read_only=mode == "r")
         else:
             store = ReferenceStore.from_file(source, allow_local=allow_local, local_cache=local_cache,
-                                             allow_private_network=allow_private_network, timeout=timeout)
+                                             allow_private_network=allow_private_network, timeout=timeout,
+                                             read_only=mode == "r")
         save_to = None if remote or mode == "r" or tar is not None else source
         return cls(store, mode=mode, filename=source, staging_area=staging_area, save_to=save_to, tar=tar, lock=lock)
 
@@ -256,12 +258,12 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         translate_options.setdefault("progress", False)
         rfs = translate(path_or_url, address_guard=address_guard, timeout=timeout, **translate_options)
         source = os.fspath(path_or_url)
-        remote = source.startswith(("http://", "https://"))
-        base_dir = None if remote else os.path.dirname(os.path.abspath(source))
-        trusted = not remote if allow_local is None else allow_local
-        policy = LocationPolicy(base_dir=base_dir, allow_local=trusted,
-                                reach=AddressSpace.LOOPBACK if address_guard is None else address_guard.reach)
-        store = ReferenceStore(rfs, policy=policy, sources=_sources(local_cache, timeout, policy.address_guard()))
+        # An HDF5 file the user names is trusted with network addresses (it is not fetched as a
+        # reference file is): only a file opened on another's behalf has a narrower reach.
+        policy = LocationPolicy.for_source(
+            source, allow_local=allow_local, reach=AddressSpace.LOOPBACK if address_guard is None else address_guard.reach)
+        store = ReferenceStore(rfs, policy=policy, sources=_sources(local_cache, timeout, policy.address_guard()),
+                               read_only=mode == "r")
         return cls(store, mode=mode, filename=source, staging_area=staging_area)
 
     @classmethod
@@ -272,10 +274,10 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         or a URL (trusted as :meth:`from_lindi_file` trusts it; a dict or a ``ReferenceFileSystem``
         comes from the caller and is trusted)."""
         if isinstance(rfs, ReferenceFileSystem):
-            return cls(ReferenceStore(rfs, sources=ByteSources(cache=local_cache)), mode=mode)
+            return cls(ReferenceStore(rfs, policy=LocationPolicy.for_source(None, allow_local=allow_local),
+                                      sources=ByteSources(cache=local_cache), read_only=mode == "r"), mode=mode)
         if isinstance(rfs, dict):
-            store = ReferenceStore.from_dict(rfs, allow_local=True if allow_local is None else allow_local,
-                                             local_cache=local_cache)
+            store = ReferenceStore.from_dict(rfs, allow_local=allow_local, local_cache=local_cache, read_only=mode == "r")
             return cls(store, mode=mode)
         return cls.from_lindi_file(rfs, mode=mode, allow_local=allow_local, local_cache=local_cache,
                                    allow_private_network=allow_private_network)
@@ -300,7 +302,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
             if os.path.exists(path) and os.path.samefile(path, self._tar.path):
                 return
         container = self._store.container
-        if is_tar_path(path):
+        if tar_container.names_tar(path):
             write_self_contained(self._rfs, path, read=self._read_bytes, container=container,
                                  staging=self._staging, policy=self._store.policy,
                                  inline_limit=self._store.inline_limit, staged_only=self._staged_only())
@@ -310,9 +312,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
             jsonio.write_atomic(self._rfs, path)
 
     def _read_bytes(self, location: Location, offset: int, length: int) -> bytes:
-        from zarr.core.sync import sync
-
-        return sync(self._store.sources.read(location, offset, length))
+        return sync_bridge.run_sync(self._store.sources.read(location, offset, length))
 
     def upload(self, uploader: Uploader, blob_size: int | None = None) -> UploadReport:
         """Consolidate the staged chunks into blobs, upload them and point the references at
@@ -415,18 +415,14 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         self.handle.check_open()
 
     def _read_box(self, zpath: str, zarray: dict, decoder: Any, axes: tuple[slice, ...]) -> np.ndarray:
-        from zarr.core.sync import sync
-
         dtype = storage_dtype(zarray)
-        return sync(direct_read.read_box(
+        return sync_bridge.run_sync(direct_read.read_box(
             self._store.chunk_bytes, decoder, dtype, tuple(zarray["shape"]), tuple(zarray["chunks"]), axes,
             direct_read.parse_fill_value(zarray.get("fill_value"), dtype), zpath,
             zarray.get("dimension_separator") or "."))
 
     def _prefetch(self, keys: list[str]) -> None:
-        from zarr.core.sync import sync
-
-        sync(self._store.prefetch(keys))
+        sync_bridge.run_sync(self._store.prefetch(keys))
 
     def _open_zarr_array(self, zpath: str) -> zarr.Array:
         return zarr.open_array(self._store, path=zpath, mode="r" if self._mode == "r" else "r+", zarr_format=2)

@@ -39,6 +39,8 @@ from lindi_core.errors import LindiError
 from lindi_core.facade.hierarchy import LEAF_KINDS, ExternalTarget, Hierarchy, Link, path_parts
 from lindi_core.format import annotations as ann
 from lindi_core.format.refs import ReferenceFileSystem, join_key, split_key
+from lindi_core.io import tar_container
+from lindi_core.io.locations import is_url, name_of
 from lindi_core.store import ReferenceStore
 
 MAX_LINK_DEPTH = 64
@@ -198,23 +200,20 @@ class FileHandle:
         on the fly) or a reference file (what pynwb links to when it writes data read from one),
         resolved next to the file this one was translated from, as h5py does."""
         from lindi_core.facade.files import LindiH5pyFile  # the facade's file opens other files
-        from lindi_core.write.lindi_tar import is_tar_path
 
         link = external.link
         location = self.external_location(link.file or "")
         other = self.external_files.get(location)
         if other is None:
-            reference_file = location.endswith((".json", ".tar")) or is_tar_path(location)
-            policy = self.store.policy
+            reference_file = tar_container.names_tar(location) or name_of(location).endswith(".json")
+            policy = self.store.policy  # opened on this file's behalf: with its limits
             try:
                 if not reference_file:
-                    other = LindiH5pyFile.from_hdf5_file(location, address_guard=policy.address_guard())
-                elif location.startswith(("http://", "https://")):
-                    # Fetched on this file's behalf: no more private than this file may reach.
+                    other = LindiH5pyFile.from_hdf5_file(location, allow_local=policy.allow_local,
+                                                         address_guard=policy.address_guard())
+                else:
                     other = LindiH5pyFile(ReferenceStore.from_file(location, allow_local=policy.allow_local,
                                                                    reach=policy.reach), filename=location)
-                else:
-                    other = LindiH5pyFile.from_lindi_file(location, allow_local=policy.allow_local)
             except LindiError as exc:
                 raise KeyError(f"Unable to synchronously open object (can't open external file "
                                f"{link.file!r}: {exc})") from exc
@@ -225,9 +224,9 @@ class FileHandle:
         """Where an external link's file name leads: next to the file this one was translated
         from (or to ``target`` itself, absolute or a URL), as this file's trust allows."""
         source = str(self.rfs.generation_metadata.get("source") or self.filename)
-        if target.startswith(("http://", "https://")) or os.path.isabs(target):
+        if is_url(target) or os.path.isabs(target):
             location = target
-        elif source.startswith(("http://", "https://")):
+        elif is_url(source):
             location = urllib.parse.urljoin(source, target)
         else:
             location = os.path.join(os.path.dirname(os.path.abspath(source)), target)
