@@ -41,9 +41,8 @@ from typing import Generic, TypeVar
 from lindi_core.errors import ByteSourceError
 from lindi_core.io.address_guard import AddressGuard
 from lindi_core.io.deadline import Deadline, stall_limit
-from lindi_core.io.resolvers import REDIRECT_STATUS
+from lindi_core.io.resolvers import MAX_REDIRECTS, REDIRECT_STATUS, same_origin
 
-MAX_REDIRECTS = 10
 _PIECE = 256 * 1024  # most bytes taken from the socket per wait
 T = TypeVar("T")
 # What a caller makes of an answer: (status, headers, the body's pieces as they arrive).
@@ -134,8 +133,7 @@ class BlockingHttp:
             if location is None:
                 return Answer(status, answer_headers, answer, url)
             next_url = urllib.parse.urljoin(url, location)
-            following = urllib.parse.urlsplit(next_url)
-            if (following.scheme, following.netloc) != (parts.scheme, parts.netloc):
+            if not same_origin(url, next_url):
                 headers = {"Range": headers["Range"]} if "Range" in headers else {}
             url = next_url
         raise ByteSourceError(f"more than {MAX_REDIRECTS} redirects reading {url}")

@@ -16,6 +16,7 @@ whole file has that file (once confirmed) kept and sliced (:mod:`lindi_core.io.w
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 from typing import Any
 
 import aiohttp
@@ -26,7 +27,15 @@ from lindi_core.io.byte_source import ByteSource
 from lindi_core.io.coalesce import RangeBatcher, RangeSink
 from lindi_core.io.deadline import DEFAULT_TIMEOUT, check_timeout, stall_limit
 from lindi_core.io.range_answers import BodyPlan, FileSizes, WholeBody, check_partial_body
-from lindi_core.io.resolvers import ResolvedUrl, ResolvedUrls, UrlResolver, default_resolvers
+from lindi_core.io.resolvers import (
+    MAX_REDIRECTS,
+    REDIRECT_STATUS,
+    ResolvedUrl,
+    ResolvedUrls,
+    UrlResolver,
+    default_resolvers,
+    same_origin,
+)
 from lindi_core.io.retry_policy import Attempts, Retry, RetryAtOnce, RetryPolicy, status_failure
 from lindi_core.io.whole_bodies import SHARED_WHOLE_BODIES, WholeBodies
 
@@ -156,7 +165,7 @@ class HttpSource(ByteSource):
         if kept is not None:  # the server ignores Range and its file is in memory
             return kept
         self.requests += 1
-        async with session.get(resolved.url, headers={**resolved.headers, **headers}) as response:
+        async with await self._get(session, resolved, headers) as response:
             if response.status == 403 and self._resolved.refused(url, resolved) and attempts.may_resolve_again():
                 raise _ResolveAgain()  # presigned URL expired: resolve again
             if response.status >= 400:
@@ -175,6 +184,27 @@ class HttpSource(ByteSource):
                 sink.restart()
                 sink.write(0, memoryview(data))
             return data
+
+    @staticmethod
+    async def _get(session: aiohttp.ClientSession, resolved: ResolvedUrl,
+                   headers: dict[str, str]) -> aiohttp.ClientResponse:
+        """The answer to a GET of ``resolved``, redirects followed. A resolver's headers go to
+        the origin it gave them for only, as in the blocking client: aiohttp alone would carry
+        any but Authorization and cookies on to another origin redirected to."""
+        if not resolved.headers:
+            return await session.get(resolved.url, headers=headers)
+        url, sent = resolved.url, {**resolved.headers, **headers}
+        for _ in range(MAX_REDIRECTS + 1):
+            response = await session.get(url, headers=sent, allow_redirects=False)
+            location = response.headers.get("Location")
+            if response.status not in REDIRECT_STATUS or not location:
+                return response
+            response.release()
+            following = urllib.parse.urljoin(url, location)
+            if not same_origin(url, following):  # the rest of the way without the resolver's headers
+                return await session.get(following, headers=headers)
+            url = following
+        raise ByteSourceError(f"more than {MAX_REDIRECTS} redirects reading {resolved.url}")
 
     def _from_whole_body(self, url: str, offset: int, length: int, sink: RangeSink | None) -> bytes | None:
         data = self.whole_bodies.slice(url, offset, length)

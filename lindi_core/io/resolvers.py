@@ -35,6 +35,14 @@ if TYPE_CHECKING:  # the blocking client runs resolvers; resolvers only name it
 DEFAULT_TTL = 600.0
 REDIRECT_TTL = 300.0  # how long a plain redirect's target is read directly
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 10
+
+
+def same_origin(url: str, other: str) -> bool:
+    """Whether two URLs share scheme, host and port: the headers a resolver gives for one
+    (credentials) may go to the other (both HTTP clients follow this rule on redirects)."""
+    a, b = urllib.parse.urlsplit(url), urllib.parse.urlsplit(other)
+    return (a.scheme, a.netloc.lower()) == (b.scheme, b.netloc.lower())
 
 
 @dataclass(frozen=True)
