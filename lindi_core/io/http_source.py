@@ -190,9 +190,19 @@ class HttpSource(ByteSource):
                    headers: dict[str, str]) -> aiohttp.ClientResponse:
         """The answer to a GET of ``resolved``, redirects followed. A resolver's headers go to
         the origin it gave them for only, as in the blocking client: aiohttp alone would carry
-        any but Authorization and cookies on to another origin redirected to."""
+        any but Authorization and cookies on to another origin redirected to. A redirect loop
+        is the server's final word, as in the blocking client (aiohttp's error would be retried)."""
+        try:
+            return await HttpSource._follow(session, resolved, headers)
+        except aiohttp.TooManyRedirects:
+            raise ByteSourceError(f"more than {MAX_REDIRECTS} redirects reading {resolved.url}") from None
+
+    @staticmethod
+    async def _follow(session: aiohttp.ClientSession, resolved: ResolvedUrl,
+                      headers: dict[str, str]) -> aiohttp.ClientResponse:
+        # aiohttp's max_redirects counts requests: MAX_REDIRECTS redirects followed, and no more.
         if not resolved.headers:
-            return await session.get(resolved.url, headers=headers)
+            return await session.get(resolved.url, headers=headers, max_redirects=MAX_REDIRECTS + 1)
         url, sent = resolved.url, {**resolved.headers, **headers}
         for _ in range(MAX_REDIRECTS + 1):
             response = await session.get(url, headers=sent, allow_redirects=False)
@@ -202,7 +212,7 @@ class HttpSource(ByteSource):
             response.release()
             following = urllib.parse.urljoin(url, location)
             if not same_origin(url, following):  # the rest of the way without the resolver's headers
-                return await session.get(following, headers=headers)
+                return await session.get(following, headers=headers, max_redirects=MAX_REDIRECTS + 1)
             url = following
         raise ByteSourceError(f"more than {MAX_REDIRECTS} redirects reading {resolved.url}")
 

@@ -150,6 +150,16 @@ def test_a_resolvers_headers_do_not_follow_a_redirect_to_another_origin(files, s
     assert other.stats.requests == 1 and "X-Archive-Key" not in other.stats.headers[0]
 
 
+@pytest.mark.parametrize("engine", ["async", "blocking"])
+def test_a_redirect_loop_fails_at_once(files, serve, engine):
+    # The server's final word, not a transient fault: aiohttp's error for it was retried.
+    server = Redirecting(files, {"/loop/p.bin": "/loop/p.bin"})
+    with server:
+        with pytest.raises(ByteSourceError, match=r"more than 10 redirects reading .*/loop/p\.bin"):
+            _read_url(engine, server.url_for("loop/p.bin"), backoff=1.0)
+        assert server.stats.requests == 11
+
+
 @pytest.fixture
 def spaces(monkeypatch):
     """Ports of loopback servers standing for addresses of another space."""
