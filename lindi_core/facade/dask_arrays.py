@@ -7,13 +7,17 @@ the translation cut it into). Blocks hold what h5py's read of the same selection
 HDF5 array type's element axes become trailing axes (one block each), strings, references and
 variable-length values are object arrays, a scalar dataset is a 0-d array.
 
-The dataset appears once in the graph, as its own key that every block depends on (dask's
-``inline_array=False``): distributed then pickles its reference file system once per worker
-that needs it, instead of once per task.
+The file appears once in the graph, as its own key (``lindi-file-<token>``, the same for every
+dataset of one open file at one edit count); each dataset is a small key depending on it, and
+each block depends on its dataset's key. distributed sends a task's arguments with the task, but
+a key's value travels as data: so the reference file system is pickled once per worker that
+needs it (and sent to the scheduler once per graph), however many blocks and datasets a graph
+reads, where a dataset held in each task (or in each dataset's key) would carry a whole copy.
 """
 
 from __future__ import annotations
 
+from itertools import product
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,6 +28,7 @@ if TYPE_CHECKING:
     import dask.array
 
     from lindi_core.facade.dataset import LindiH5pyDataset
+    from lindi_core.facade.files import LindiH5pyFile
 
 
 class DatasetBlocks:
@@ -92,8 +97,34 @@ def to_dask(dataset: LindiH5pyDataset, chunks: Any, element_shape: tuple[int, ..
     dask_chunks = aligned_chunks(native + tuple(element_shape), blocks.shape, chunks, blocks.dtype)
     name = f"lindi-{dataset.name.rsplit('/', 1)[-1]}-" + tokenize(_file_token(dataset), dataset.id.zpath, dask_chunks)
     meta = np.empty((0,) * blocks.ndim, dtype=blocks.dtype)
-    return dask.array.from_array(blocks, chunks=dask_chunks, name=name, inline_array=False, asarray=False,
-                                 fancy=False, lock=False, meta=meta)
+    return dask.array.Array(_graph(dataset, name, dask_chunks, tuple(element_shape)), name, dask_chunks, meta=meta)
+
+
+def _graph(dataset: LindiH5pyDataset, name: str, chunks: tuple[tuple[int, ...], ...],
+           element_shape: tuple[int, ...]) -> Any:
+    """The blocks of array ``name``, each ``(name, i, j...)`` reading its slice from the dataset's
+    key, which builds the dataset from the file's key (module docstring)."""
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    zpath = dataset.id.zpath
+    file_key = "lindi-file-" + tokenize(_file_token(dataset))
+    dataset_key = "lindi-dataset-" + tokenize(_file_token(dataset), zpath, dataset.name)
+    graph: dict[Any, Any] = {file_key: dataset.handle.file,
+                             dataset_key: (_dataset_blocks, file_key, zpath, dataset.name, element_shape)}
+    axes = [[(i, slice(start, start + size)) for i, (start, size) in enumerate(zip(np.cumsum((0, *c)).tolist(), c))]
+            for c in chunks]
+    for block in product(*axes):
+        graph[(name, *(i for i, _ in block))] = (_read_block, dataset_key, tuple(sl for _, sl in block))
+    return HighLevelGraph.from_collections(name, graph, dependencies=())
+
+
+def _dataset_blocks(file: LindiH5pyFile, zpath: str, name: str, element_shape: tuple[int, ...]) -> DatasetBlocks:
+    return DatasetBlocks(file.handle.object_at(zpath, name), element_shape)
+
+
+def _read_block(blocks: DatasetBlocks, slices: tuple[slice, ...]) -> np.ndarray:
+    return blocks[slices]
 
 
 def _file_token(dataset: LindiH5pyDataset) -> tuple[str, int]:

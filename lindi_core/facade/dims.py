@@ -11,6 +11,7 @@ same convention is followed on the facade's attributes:
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import h5py
@@ -19,6 +20,7 @@ from h5py._hl.dims import DimensionManager, DimensionProxy
 
 if TYPE_CHECKING:
     from lindi_core.facade.dataset import LindiH5pyDataset
+    from lindi_core.format.refs import ReferenceFileSystem
 
 SCALE_CLASS = b"DIMENSION_SCALE"
 REFERENCE_DESCRIPTION = {"reference": "object"}
@@ -191,6 +193,30 @@ class LindiH5pyDimensions(DimensionManager):
         warnings.warn("other_ds.dims.create_scale(ds, name) is deprecated. Use ds.make_scale(name) instead.",
                       H5pyDeprecationWarning, stacklevel=2)
         dset.make_scale(name)
+
+
+# The edit count (``rfs.changes``) at which each open file's dimension names were last current.
+_NAMES_CURRENT_AT: weakref.WeakKeyDictionary[ReferenceFileSystem, int] = weakref.WeakKeyDictionary()
+
+
+def note_dimension_names_current(rfs: ReferenceFileSystem) -> None:
+    """Record that ``rfs``'s dimension names are as its file had them (a file just opened):
+    a file written back without edits is left as it was, names or none."""
+    _NAMES_CURRENT_AT[rfs] = rfs.changes
+
+
+def refresh_dimension_names(rfs: ReferenceFileSystem) -> None:
+    """Update every array's ``_ARRAY_DIMENSIONS`` to what a translation of the file as edited
+    would write (scales made, attached, detached; datasets added, removed, resized), if ``rfs``
+    was edited since they were last current. Dimension names depend on the whole file (netCDF's
+    phony dimensions are numbered across it), so they are computed again before the file is
+    written, rather than patched edit by edit."""
+    from lindi_core.translate.dimension_names import add_array_dimensions
+
+    if _NAMES_CURRENT_AT.get(rfs) == rfs.changes:
+        return
+    add_array_dimensions(rfs)
+    _NAMES_CURRENT_AT[rfs] = rfs.changes
 
 
 def _same(ref: h5py.Reference, dataset: LindiH5pyDataset) -> bool:

@@ -27,6 +27,7 @@ import zarr
 from lindi_core.errors import LindiError, NotPicklableError
 from lindi_core.facade.dataset import LindiH5pyDataset
 from lindi_core.facade.datatype import LindiH5pyDatatype
+from lindi_core.facade.dims import note_dimension_names_current, refresh_dimension_names
 from lindi_core.facade.dtypes import storage_dtype
 from lindi_core.facade.group import LindiH5pyGroup
 from lindi_core.facade.hierarchy import DATASET, DATATYPE
@@ -80,7 +81,10 @@ def _sources(local_cache: LocalCache | None, timeout: float | None, guard: Addre
 
 
 def _write_back(rfs: ReferenceFileSystem, tar: LindiTarWriter | None, save_to: str | None) -> None:
-    """Write a local reference file opened for writing back to disk."""
+    """Write a local reference file opened for writing back to disk (with the dimension names
+    its edits imply: :func:`refresh_dimension_names`)."""
+    if tar is not None or save_to is not None:
+        refresh_dimension_names(rfs)
     if tar is not None:
         tar.commit(jsonio.dumps(rfs), used_urls=rfs.used_urls())
     elif save_to is not None:
@@ -148,6 +152,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         self.handle = FileHandle(self, store, mode, filename,
                                  {DATASET: LindiH5pyDataset, DATATYPE: LindiH5pyDatatype}, LindiH5pyGroup)
         self._saved_changes = self._rfs.changes  # edits up to here are on disk (or were never made)
+        note_dimension_names_current(self._rfs)
         super().__init__(self, "", "/")
         # Holds what closing needs, never the file itself (that would keep it alive).
         self._finalizer = weakref.finalize(self, _collected, self._rfs, store, tar, save_to, self.handle.external_files,
@@ -296,6 +301,8 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         (refs into other files stay refs). A ``.lindi.json`` written from a container refers to
         the container's members as byte ranges of the archive."""
         path = os.fspath(path)
+        if self._mode != "r":
+            refresh_dimension_names(self._rfs)
         self._saved_changes = self._rfs.changes
         if self._tar is not None:
             self.flush()  # the copy may name members of this container: they must be committed

@@ -184,6 +184,13 @@ class ReferenceStore(Store):
         other.pickling_refused = self.pickling_refused
         return other
 
+    def plain_view(self) -> ReferenceStore:
+        """This store as Zarr readers other than lindi-core should see it (xarray's ``open_zarr``):
+        ``.zattrs`` without lindi-core's annotations (:mod:`lindi_core.store.plain_attributes`)."""
+        from lindi_core.store.plain_attributes import PlainAttributesStore
+
+        return PlainAttributesStore.of(self)
+
     def __eq__(self, other: object) -> bool:
         """Equal when over the same references (the same object, or equal contents: a pickled
         copy), with the same trust in where they lead, and the same mode."""
