@@ -12,6 +12,7 @@ import pytest
 
 import lindi_core as lindi
 from lindi_core.format import jsonio
+from lindi_core.format.validate import validate_file
 from tests.h5walk import walk_differences
 
 X = np.random.default_rng(0).standard_normal((50, 12))
@@ -132,12 +133,16 @@ def test_contiguous_dataset_max_chunk_size(h5_path, max_chunk):
         client.close()
 
 
-def test_write_reference_file_system(h5_path, tmp_path):
+@pytest.mark.parametrize("threshold", [None, 4])
+def test_write_reference_file_system(h5_path, tmp_path, threshold):
     out = tmp_path / "x.lindi.json"
-    with lindi.LindiH5ZarrStore.from_file(h5_path) as store:
+    opts = lindi.LindiH5ZarrStoreOpts(num_dataset_chunks_threshold=threshold)
+    with lindi.LindiH5ZarrStore.from_file(h5_path, opts=opts) as store:
         with pytest.raises(ValueError, match=".lindi.json"):
             store.write_reference_file_system(str(tmp_path / "x.json"))
         store.write_reference_file_system(str(out))
+    validate_file(out)
+    assert ("_EXTERNAL_ARRAY_LINK" in out.read_text()) == (threshold is not None)
     client = lindi.LindiH5pyFile.from_lindi_file(str(out))
     with h5py.File(h5_path, "r") as expected:
         assert walk_differences(expected, client) == []
