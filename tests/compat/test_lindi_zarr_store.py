@@ -176,3 +176,15 @@ def test_remote_file_and_url_keyword(h5_path, serve, tmp_path):
         assert np.array_equal(client["gz"][:], expected["gz"][:])
     assert server.stats.requests > 0  # the chunks came from the URL named
     client.close()
+
+
+def test_threshold_over_a_url(h5_path, serve, tmp_path):
+    """Linked datasets of a file at a URL read through that file's chunk index, fetched remotely."""
+    url = serve(tmp_path).url_for("data.h5")
+    opts = lindi.LindiH5ZarrStoreOpts(num_dataset_chunks_threshold=4)
+    with lindi.LindiH5ZarrStore.from_file(url, opts=opts) as store:
+        assert json.loads(store["gz/.zattrs"])["_EXTERNAL_ARRAY_LINK"]["url"] == url
+        client = lindi.LindiH5pyFile.from_zarr_store(store)
+        with h5py.File(h5_path, "r") as expected:
+            assert walk_differences(expected, client) == []
+        client.close()
