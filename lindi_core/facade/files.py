@@ -332,27 +332,29 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         the container's members as byte ranges of the archive. ``generation_metadata`` (LINDI
         0.4's keyword) replaces the written file's ``generationMetadata``; this file keeps its own."""
         path = os.fspath(path)
-        if generation_metadata is not None:
-            kept = self._rfs.generation_metadata
-            self._rfs.generation_metadata = dict(generation_metadata)
-            try:
-                return self.write_lindi_file(path)
-            finally:
-                self._rfs.generation_metadata = kept
         self._saved_changes = self._rfs.changes
         if self._tar is not None:
             self.flush()  # the copy may name members of this container: they must be committed
             if os.path.exists(path) and os.path.samefile(path, self._tar.path):
+                if generation_metadata is not None:  # the copy asked for is this very file
+                    self._rfs.generation_metadata = dict(generation_metadata)
+                    self.flush()
                 return
-        container = self._store.container
-        if is_tar_path(path):
-            write_self_contained(self._rfs, path, read=self._read_bytes, container=container,
-                                 staging=self._staging, policy=self._store.policy,
-                                 inline_limit=self._store.inline_limit, staged_only=self._staged_only())
-        elif container is not None:
-            jsonio.write_atomic(self._rfs.relocated(container.moves_outside(self._rfs.used_urls())), path)
-        else:
-            jsonio.write_atomic(self._rfs, path)
+        kept = self._rfs.generation_metadata
+        if generation_metadata is not None:  # for the copy only (set after this file's own commit)
+            self._rfs.generation_metadata = dict(generation_metadata)
+        try:
+            container = self._store.container
+            if is_tar_path(path):
+                write_self_contained(self._rfs, path, read=self._read_bytes, container=container,
+                                     staging=self._staging, policy=self._store.policy,
+                                     inline_limit=self._store.inline_limit, staged_only=self._staged_only())
+            elif container is not None:
+                jsonio.write_atomic(self._rfs.relocated(container.moves_outside(self._rfs.used_urls())), path)
+            else:
+                jsonio.write_atomic(self._rfs, path)
+        finally:
+            self._rfs.generation_metadata = kept
 
     def _read_bytes(self, location: Location, offset: int, length: int) -> bytes:
         from zarr.core.sync import sync

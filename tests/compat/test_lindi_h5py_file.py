@@ -91,3 +91,23 @@ def test_writes_in_mode_r_raise_what_h5py_raises(h5_path, write):
     with lindi.LindiH5pyFile.from_hdf5_file(h5_path) as client:
         ours = _error_type(lambda: write(client))
     assert ours is not None and issubclass(ours, h5py_error), (ours, h5py_error)
+
+
+def test_generation_metadata_does_not_reach_the_files_own_container(h5_path, tmp_path):
+    """Writing a copy with other generation metadata from a ``.lindi.tar`` open for writing
+    commits the container first (the copy may name its members): with its own metadata."""
+    own = tmp_path / "own.lindi.tar"
+    with lindi.LindiH5pyFile.from_hdf5_file(h5_path) as client:
+        client.write_lindi_file(str(own))
+    with lindi.LindiH5pyFile.from_lindi_file(str(own)) as before:
+        kept = before.to_reference_file_system()["generationMetadata"]
+    with lindi.LindiH5pyFile.from_lindi_file(str(own), mode="r+") as edited:
+        edited.attrs["edited"] = 1
+        edited.write_lindi_file(str(tmp_path / "copy.lindi.json"), generation_metadata={"by": "copy"})
+        with lindi.LindiH5pyFile.from_lindi_file(str(own)) as meanwhile:  # what the commit made
+            assert meanwhile.to_reference_file_system()["generationMetadata"] == kept
+            assert meanwhile.attrs["edited"] == 1
+    assert json.loads((tmp_path / "copy.lindi.json").read_text())["generationMetadata"] == {"by": "copy"}
+    with lindi.LindiH5pyFile.from_lindi_file(str(own)) as after:
+        assert after.to_reference_file_system()["generationMetadata"] == kept
+        assert after.attrs["edited"] == 1
