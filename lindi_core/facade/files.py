@@ -247,6 +247,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
     def from_hdf5_file(cls, path_or_url: str | os.PathLike, mode: str = "r", local_cache: LocalCache | None = None,
                        staging_area: StagingArea | None = None, allow_local: bool | None = None,
                        address_guard: AddressGuard | None = None, timeout: float | None = None,
+                       url: str | None = None, zarr_store_opts: Any = None,
                        **translate_options: Any) -> LindiH5pyFile:
         """Translate an HDF5 file (local path or URL) in memory and open the result (``r``, or
         ``r+`` to edit the reference file system; the HDF5 file itself is never changed).
@@ -255,13 +256,21 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         may not lead to local files unless ``allow_local=True``. ``address_guard`` limits the
         addresses its reads may connect to (set for a file an untrusted reference file links to).
         ``timeout``: the seconds one remote read may take in all, retries included (default 60),
-        translating and reading."""
+        translating and reading. LINDI 0.4's keywords: ``url`` is the URL chunk references
+        name (our ``ref_url``), ``zarr_store_opts`` a ``LindiH5ZarrStoreOpts``."""
         from lindi_core.translate import translate
+        from lindi_core.translate.lindi_opts import translate_with_opts
 
         if mode not in ("r", "r+"):
             raise ValueError("an HDF5 file opens as 'r' or 'r+' (edits go to the reference file system)")
         translate_options.setdefault("progress", False)
-        rfs = translate(path_or_url, address_guard=address_guard, timeout=timeout, **translate_options)
+        if url is not None:
+            translate_options["ref_url"] = url
+        if zarr_store_opts is not None:
+            rfs = translate_with_opts(path_or_url, zarr_store_opts, address_guard=address_guard, timeout=timeout,
+                                      **translate_options)
+        else:
+            rfs = translate(path_or_url, address_guard=address_guard, timeout=timeout, **translate_options)
         source = os.fspath(path_or_url)
         # An HDF5 file the user names is trusted with network addresses (it is not fetched as a
         # reference file is): only a file opened on another's behalf has a narrower reach.
@@ -287,19 +296,32 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         return cls.from_lindi_file(rfs, mode=mode, allow_local=allow_local, local_cache=local_cache,
                                    allow_private_network=allow_private_network)
 
+    @classmethod
+    def from_zarr_store(cls, zarr_store: ReferenceStore, mode: str = "r",
+                        local_cache: LocalCache | None = None) -> LindiH5pyFile:
+        """Open a reference store (e.g. ``LindiH5ZarrStore.from_file(...)``) as a file (LINDI 0.4's
+        constructor). Its local cache is the store's: ``local_cache`` must be that one or None."""
+        if not isinstance(zarr_store, ReferenceStore):
+            raise TypeError(f"from_zarr_store takes a lindi-core ReferenceStore (e.g. a LindiH5ZarrStore), "
+                            f"not {type(zarr_store).__name__}")
+        if local_cache is not None and local_cache is not zarr_store.sources.cache:
+            raise ValueError("the store reads through its own local cache: give local_cache to the store")
+        return cls(zarr_store, mode=mode)
+
     # -- saving -----------------------------------------------------------------------------
     def to_reference_file_system(self) -> dict:
         """The reference file system as a JSON-ready dict."""
         return jsonio.to_json_dict(self._rfs)
 
-    def write_lindi_file(self, path: str | os.PathLike) -> None:
+    def write_lindi_file(self, path: str | os.PathLike, *, generation_metadata: dict | None = None) -> None:
         """Write the reference file system to ``path`` (atomically), as a ``.lindi.tar`` when the
         name ends in ``.tar``, else as a ``.lindi.json``.
 
         A container written here is self-contained: it holds the bytes of every chunk kept in
         this file's own container or staging area, and inline chunks too large to stay inline
         (refs into other files stay refs). A ``.lindi.json`` written from a container refers to
-        the container's members as byte ranges of the archive."""
+        the container's members as byte ranges of the archive. ``generation_metadata`` (LINDI
+        0.4's keyword) replaces the written file's ``generationMetadata``; this file keeps its own."""
         path = os.fspath(path)
         if self._mode != "r":
             refresh_dimension_names(self._rfs)
@@ -307,16 +329,25 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         if self._tar is not None:
             self.flush()  # the copy may name members of this container: they must be committed
             if os.path.exists(path) and os.path.samefile(path, self._tar.path):
+                if generation_metadata is not None:  # the copy asked for is this very file
+                    self._rfs.generation_metadata = dict(generation_metadata)
+                    self.flush()
                 return
-        container = self._store.container
-        if tar_container.names_tar(path):
-            write_self_contained(self._rfs, path, read=self._read_bytes, container=container,
-                                 staging=self._staging, policy=self._store.policy,
-                                 inline_limit=self._store.inline_limit, staged_only=self._staged_only())
-        elif container is not None:
-            jsonio.write_atomic(self._rfs.relocated(container.moves_outside(self._rfs.used_urls())), path)
-        else:
-            jsonio.write_atomic(self._rfs, path)
+        kept = self._rfs.generation_metadata
+        if generation_metadata is not None:  # for the copy only (set after this file's own commit)
+            self._rfs.generation_metadata = dict(generation_metadata)
+        try:
+            container = self._store.container
+            if tar_container.names_tar(path):
+                write_self_contained(self._rfs, path, read=self._read_bytes, container=container,
+                                     staging=self._staging, policy=self._store.policy,
+                                     inline_limit=self._store.inline_limit, staged_only=self._staged_only())
+            elif container is not None:
+                jsonio.write_atomic(self._rfs.relocated(container.moves_outside(self._rfs.used_urls())), path)
+            else:
+                jsonio.write_atomic(self._rfs, path)
+        finally:
+            self._rfs.generation_metadata = kept
 
     def _read_bytes(self, location: Location, offset: int, length: int) -> bytes:
         return sync_bridge.run_sync(self._store.sources.read(location, offset, length))
