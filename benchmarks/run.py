@@ -58,6 +58,8 @@ BENCHMARKS = {
                       "nwb-translate.json", "nwb-translate-quick.json"),
     # zarr.open_array and dask.array.from_zarr over a reference file, against the facade (issue 14)
     "zarr-road": ("zarr_road_bench.py", [], ["--quick"], "zarr-road.json", "zarr-road-quick.json"),
+    # many remote files on dask.distributed (1 and 2 workers) against one by one (issue 15); quick: 40 files
+    "translate-many": ("translate_many_bench.py", [], ["--quick"], "translate-many.json", "translate-many-quick.json"),
     # not timed: each tool reads the files the other writes (LINDI 0.4 in its venv)
     "interop": ("interop.py", [], ["--out", "benchmarks/results/interop-quick.json"], "interop.json",
                 "interop-quick.json"),
@@ -245,6 +247,24 @@ def summary_zarr_road(r: dict) -> dict:
             "plot": {f"{cfg['chunks']:,} chunks": {k: _plot_entry(e) for k, e in c.items()}}}
 
 
+def summary_translate_many(r: dict) -> dict:
+    targets = [(f"translate-many: {t['target']}", t["measured"], verdict(t["met"])) for t in r["targets"]]
+    c, cfg = r["cases"], r["config"]
+    rows = []
+    for case, entry in c.items():
+        if entry.get("error"):
+            continue
+        start = entry.get("cluster_start_seconds")
+        rows.append([f"translate {cfg['files']} remote files ({cfg['latency_seconds'] * 1000:.0f} ms), {case}",
+                     fmt_t(med(entry)), "-", "-", "-",
+                     f"{med(entry, 'files_per_second'):.2f} files/s, {med(entry, 'requests_per_file'):.1f} requests "
+                     f"and {med(entry, 'bytes_per_file'):,.0f} B per file"
+                     + (f", cluster start-up {fmt_t(start['median'])} apart" if start else ""),
+                     format_ratio(r["ratios"].get(case)) + " (sum of single-file translation times)"])
+    return {"targets": targets, "ratio_rows": rows, "errors": _errors(c),
+            "plot": {f"{cfg['files']} files": {k: _plot_entry(e) for k, e in c.items()}}}
+
+
 def summary_interop(r: dict) -> dict:
     targets = [(f"interop: {t['target']}", t["measured"], verdict(t["met"])) for t in r["targets"]]
     errors = [f"{c['check']}: {c['detail']}" for c in r["checks"] if not c["ok"]]
@@ -264,6 +284,7 @@ def at_zero_latency(summarize):
 SUMMARIZERS = {"translate": summary_translate, "open": summary_open, "load": summary_load, "read": summary_read,
                "open-0ms": at_zero_latency(summary_open), "read-0ms": at_zero_latency(summary_read),
                "edit": summary_edit, "nwb-translate": summary_nwb_translate, "zarr-road": summary_zarr_road,
+               "translate-many": summary_translate_many,
                "interop": summary_interop}
 
 

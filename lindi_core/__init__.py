@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 
 from lindi_core import errors
 from lindi_core.batch import translate_many
+from lindi_core.errors import ChunkTooLargeError
 from lindi_core.facade import (
     LindiH5pyAttributes,
     LindiH5pyDataset,
@@ -24,12 +25,25 @@ from lindi_core.facade import (
 from lindi_core.format.jsonio import load_path as load_reference_file
 from lindi_core.format.refs import ChunkRef, ReferenceFileSystem
 from lindi_core.io.cache import LocalCache
+
+# LINDI 0.4's names, for `import lindi_core as lindi` (lindi_core.lindi_compat)
+from lindi_core.lindi_compat import (
+    LindiH5ZarrStore,
+    LindiH5ZarrStoreOpts,
+    LindiRemfile,
+    add_additional_url_resolver,
+)
 from lindi_core.store import ReferenceStore
 from lindi_core.translate import ChunkOptions, translate, translate_to_file
 from lindi_core.write import StagingArea, uploaders
 
 __all__ = [
     "ChunkOptions",
+    "ChunkTooLargeError",
+    "LindiH5ZarrStore",
+    "LindiH5ZarrStoreOpts",
+    "LindiRemfile",
+    "add_additional_url_resolver",
     "LindiH5pyAttributes",
     "LindiH5pyDataset",
     "LindiH5pyDatatype",

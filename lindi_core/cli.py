@@ -95,7 +95,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from lindi_core.format.validate import validate_file, validate_json
     from lindi_core.io import tar_container
 
-    if tar_container.is_local_tar(args.file):  # opening checks the container's layout
+    if tar_container.holds_tar(args.file):  # opening checks the container's layout
         validate_json(parse_json_bytes(tar_container.open_local(args.file).reference_text))
     else:
         validate_file(args.file)

@@ -116,3 +116,8 @@ class FileInUseError(LindiError, OSError):
 class NotPicklableError(LindiError, TypeError):
     """An object that cannot be pickled (a file or store open for writing, whose edits a copy in
     another process could not keep); a ``TypeError`` as pickle's own refusals."""
+
+
+class ChunkTooLargeError(LindiError):
+    """A byte range too large for a :class:`~lindi_core.io.cache.LocalCache` to keep (LINDI 0.4's
+    error for ``put_remote_chunk`` of 900 MB or more, SQLite's practical limit for one value)."""

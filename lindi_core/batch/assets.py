@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import orjson
 
 from lindi_core.errors import LindiError
+from lindi_core.io.locations import is_url, name_of
 
 MAX_LISTING_BYTES = 256 << 20  # one manifest or listing page read over HTTP
 MAX_LISTING_PAGES = 10_000
@@ -40,13 +40,9 @@ class Asset:
     name: str
 
 
-def is_url(text: str) -> bool:
-    return urllib.parse.urlsplit(text).scheme in ("http", "https")
-
-
 def default_name(source: str) -> str:
     """The output name of a source listed without one: the last part of its path."""
-    path = urllib.parse.urlsplit(source).path if is_url(source) else source.replace(os.sep, "/")
+    path = name_of(source) if is_url(source) else source.replace(os.sep, "/")
     name = posixpath.basename(path.rstrip("/"))
     if not name:
         raise ManifestError(f"cannot name an output after {source!r}: give its output name")

@@ -238,7 +238,7 @@ def _run_on_cluster(planned: list[tuple[Asset, str]], settings: TaskSettings, wo
 def _write_summary(summary: BatchSummary) -> None:
     import orjson
 
-    from lindi_core.format.jsonio import atomic_output
+    from lindi_core.format.temporaries import atomic_output
 
     with atomic_output(os.path.join(summary.outdir, SUMMARY_NAME), ".json") as f:
         f.write(orjson.dumps(summary.to_json(), option=orjson.OPT_INDENT_2))

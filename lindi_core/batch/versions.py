@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from lindi_core.batch.assets import is_url
+from lindi_core.io.locations import is_url
 
 SOURCE_VERSION = "sourceVersion"
 TRANSLATION_OPTIONS = "translationOptions"

@@ -1,8 +1,11 @@
 """The h5py-compatible facade: pynwb and any h5py code read translated files unchanged.
 
-One module per HDF5 concept, as in h5py: ``files``, ``group``, ``dataset``, ``attrs``,
-``datatype`` (committed datatypes), ``selections`` (indexing rules), ``references``, ``dtypes``;
-``hierarchy`` indexes the tree.
+One module per HDF5 concept, as in h5py: ``files``, ``group`` (and ``group_writes``),
+``dataset`` (and ``dataset_creation``), ``attrs``, ``datatype`` (committed datatypes),
+``selections`` (indexing rules), ``references``, ``dtypes``. Under them, as h5py's low-level
+ids are under its high-level classes, ``lowlevel.FileHandle``: what an open file is (its
+reference file system, tree, paths, links, objects, attributes), which every facade object
+reaches through its ``handle``; ``hierarchy`` indexes the tree for it.
 """
 
 from lindi_core.facade import distributed_support, hdmf_compat

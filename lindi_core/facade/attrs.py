@@ -2,7 +2,9 @@
 
 Values are decoded from ``.zattrs`` JSON with the exact types recorded in ``_ATTR_DTYPES``;
 without a record, h5py's defaults: ``numpy.int64``, ``numpy.float64``, ``numpy.bool_``, ``str``
-and arrays of those. Reserved annotation keys are hidden.
+and arrays of those. Reserved annotation keys are hidden. New values get the type h5py would
+give them: h5py itself decides it, storing the value in a scratch in-memory HDF5 file
+(:mod:`scratch`); the JSON is set through the file's low-level handle.
 """
 
 from __future__ import annotations
@@ -10,15 +12,26 @@ from __future__ import annotations
 import base64
 import math
 from collections.abc import ItemsView, Iterator, KeysView, ValuesView
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
 
 from lindi_core.errors import LindiError, ReferenceFormatError, UnreadableObjectError, UnsupportedTypeError
+from lindi_core.facade import scratch
 from lindi_core.facade.dtypes import dtype_from_description
-from lindi_core.facade.references import reference_from_json, references_array
+from lindi_core.facade.references import (
+    _is_reference_value,
+    _JsonReferences,
+    reference_from_json,
+    references_array,
+)
 from lindi_core.format import annotations as ann
+from lindi_core.translate import dtypes
+from lindi_core.translate.attributes import encode_value
+
+if TYPE_CHECKING:
+    from lindi_core.facade.lowlevel import FileHandle
 
 
 def _name(name: Any) -> str:
@@ -51,16 +64,19 @@ def attribute_key(zattrs: dict, name: Any) -> str | None:
 class LindiH5pyAttributes(h5py.AttributeManager):
     """The ``.attrs`` of a facade object."""
 
-    def __init__(self, owner: Any):
+    def __init__(self, owner: Any, handle: FileHandle, zpath: str):
+        """The attributes of ``owner``, the object stored at ``zpath`` in the file of ``handle``."""
         self._owner = owner
+        self._handle = handle
+        self._zpath = zpath
 
     def _zattrs(self) -> dict:
-        if not self._owner._file._is_open:  # as h5py's, once the file is closed
+        if not self._handle.is_open:  # as h5py's, once the file is closed
             raise ValueError("Invalid location identifier (the file is closed)")
-        return self._owner._zattrs()
+        return self._handle.zattrs(self._zpath)
 
     def __getitem__(self, name: str | bytes) -> Any:
-        if not self._owner._file._is_open:
+        if not self._handle.is_open:
             raise KeyError(f"Unable to synchronously open attribute '{name}' (the file is closed)")
         zattrs = self._zattrs()
         asked, name = name, attribute_key(zattrs, name)
@@ -135,25 +151,25 @@ class LindiH5pyAttributes(h5py.AttributeManager):
         self.create(name, value)
 
     def __delitem__(self, name: str) -> None:
-        self._owner._file._require_writable("delete attribute", error=KeyError)
-        from lindi_core.facade.writing import delete_attribute
-
+        self._handle.require_writable("delete attribute", error=KeyError)
         key = attribute_key(self._zattrs(), name)
         if key is None:
             raise KeyError(f"Unable to delete attribute (can't locate attribute: {name!r})")
-        delete_attribute(self._owner._file, self._owner._zpath, key)
+        self._handle.delete_attribute(self._zpath, key)
 
     def create(self, name: str, data: Any, shape: Any = None, dtype: Any = None) -> None:
         """Create (or replace) an attribute, with the type h5py would give it."""
-        self._owner._file._require_writable("create attribute")
+        self._handle.require_writable("create attribute")
         from lindi_core.facade.datatype import plain_dtype
-        from lindi_core.facade.writing import set_attribute
 
         key = attribute_key(self._zattrs(), name)
         if key is None:  # a name not UTF-8 that is new, or text that a name not UTF-8 is kept under
             raise ValueError(f"cannot create attribute {name!r}: lindi-core creates attributes only under "
                              "UTF-8 names that no other attribute's escaped name takes")
-        set_attribute(self._owner._file, self._owner._zpath, key, data, dtype=plain_dtype(dtype), shape=shape)
+        if key in ann.SPECIAL_ATTRIBUTE_KEYS:
+            raise ValueError(f"attribute name {key!r} is reserved by the reference file format")
+        encoded, description = encode_attribute(data, plain_dtype(dtype), shape)
+        self._handle.set_attribute(self._zpath, key, encoded, description)
 
     def modify(self, name: str, value: Any) -> None:
         """Change an attribute's value, keeping its type when it exists (as h5py does)."""
@@ -166,6 +182,26 @@ class LindiH5pyAttributes(h5py.AttributeManager):
 
     def __repr__(self) -> str:
         return f"<Attributes of HDF5 object at {id(self._owner)}>"
+
+
+def encode_attribute(value: Any, dtype: Any = None, shape: Any = None) -> tuple[Any, Any]:
+    """(JSON value, type description or None) of an attribute as h5py would store it."""
+    if _is_reference_value(value):
+        region = isinstance(np.asarray(value, dtype=object).reshape(-1)[0], h5py.RegionReference)
+        encoded = _JsonReferences().encode_array(np.asarray(value, dtype=object))
+        return encoded, {"reference": "region" if region else "object"}
+    with scratch.LOCK:  # h5py decides the type and shape, exactly as it would for a real file
+        attrs = scratch.scratch_file().attrs
+        name = scratch.fresh_name("a")
+        try:
+            attrs.create(name, value, shape=shape, dtype=dtype)
+            stored_dtype = attrs.get_id(name).dtype
+            stored = attrs[name]
+        finally:
+            if name in attrs:
+                del attrs[name]
+    encoded, needs_type = encode_value(stored, stored_dtype, _JsonReferences())
+    return encoded, dtypes.describe(stored_dtype) if needs_type else None
 
 
 class AttributeId:

@@ -1,9 +1,11 @@
 """What every facade object shares: its file, its names, its attributes, its identity.
 
 An object has two paths. ``name`` is the HDF5 path it was reached by, as h5py reports it (a
-dataset reached through a soft or hard link reports the link's path). ``_zpath`` is the Zarr
+dataset reached through a soft or hard link reports the link's path). ``id.zpath`` is the Zarr
 path where the object is stored: its *primary* path. Identity (``id``, ``==``, ``hash``)
-follows the primary path, so hdmf recognises an object reached twice.
+follows the primary path in one open file, so hdmf recognises an object reached twice.
+Everything else an object knows of its file it asks the file's low-level ``handle``
+(:mod:`lindi_core.facade.lowlevel`).
 """
 
 from __future__ import annotations
@@ -13,39 +15,39 @@ from typing import TYPE_CHECKING, Any
 
 from lindi_core.facade.attrs import LindiH5pyAttributes
 from lindi_core.facade.references import LindiH5pyReference
-from lindi_core.format.refs import join_key
 
 if TYPE_CHECKING:
     from lindi_core.facade.files import LindiH5pyFile
+    from lindi_core.facade.lowlevel import FileHandle
 
 
 class LindiObjectID:
-    """Stands in for h5py's ``ObjectID``: hashable, equal for the same stored object."""
+    """Stands in for h5py's ``ObjectID``: hashable, equal for the same stored object (the same
+    ``zpath`` in the same open file, its ``handle``)."""
 
-    __slots__ = ("_file", "_file_token", "zpath")
+    __slots__ = ("handle", "zpath")
 
-    def __init__(self, file: LindiH5pyFile, zpath: str):
-        self._file = file
-        self._file_token = id(file)
+    def __init__(self, handle: FileHandle, zpath: str):
+        self.handle = handle
         self.zpath = zpath
 
     @property
     def valid(self) -> bool:
         """False once the file is closed, as h5py's ids (hdmf checks it before reading)."""
-        return self._file._is_open
+        return self.handle.is_open
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, LindiObjectID) and (other._file_token, other.zpath) == (self._file_token, self.zpath)
+        return isinstance(other, LindiObjectID) and other.handle is self.handle and other.zpath == self.zpath
 
     def __hash__(self) -> int:
-        return hash((self._file_token, self.zpath))
+        return hash((id(self.handle), self.zpath))
 
     def __repr__(self) -> str:
         return f"<LindiObjectID /{self.zpath}>"
 
 
 def _object_in_file(file: LindiH5pyFile, zpath: str, name: str) -> Any:
-    return file._object_at(zpath, name)
+    return file.handle.object_at(zpath, name)
 
 
 def h5_path(zpath: str) -> str:
@@ -60,11 +62,13 @@ def _h5py_module(cls: type) -> str:
 class FacadeObject:
     """Mixin giving a facade object h5py's ``HLObject`` surface."""
 
+    handle: FileHandle  # the file's low-level layer
     _file: LindiH5pyFile
     _zpath: str
     _name: str
 
     def _init_object(self, file: LindiH5pyFile, zpath: str, name: str) -> None:
+        self.handle = file.handle
         self._file = file
         self._zpath = zpath
         self._name = name
@@ -75,7 +79,7 @@ class FacadeObject:
         self.__module__ = _h5py_module(type(self))
 
     def _zattrs(self) -> dict:
-        return self._file._rfs.metadata.get(join_key(self._zpath, ".zattrs")) or {}
+        return self.handle.zattrs(self._zpath)
 
     @property
     def name(self) -> str:
@@ -91,11 +95,11 @@ class FacadeObject:
 
     @property
     def attrs(self) -> LindiH5pyAttributes:
-        return LindiH5pyAttributes(self)
+        return LindiH5pyAttributes(self, self.handle, self._zpath)
 
     @property
     def id(self) -> LindiObjectID:
-        return LindiObjectID(self._file, self._zpath)
+        return LindiObjectID(self.handle, self._zpath)
 
     @property
     def ref(self) -> LindiH5pyReference:
@@ -103,7 +107,7 @@ class FacadeObject:
             "object_id": self._zattrs().get("object_id"),
             "path": h5_path(self._zpath),
             "source": ".",
-            "source_object_id": self._file._root_object_id(),
+            "source_object_id": self.handle.root_object_id(),
         })
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
@@ -112,7 +116,7 @@ class FacadeObject:
         return _object_in_file, (self._file, self._zpath, self._name)
 
     def __bool__(self) -> bool:
-        return self._file._is_open
+        return self.handle.is_open
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, FacadeObject) and other.id == self.id

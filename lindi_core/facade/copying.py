@@ -8,23 +8,18 @@ from typing import TYPE_CHECKING, Any
 import h5py
 import numpy as np
 
+from lindi_core.facade.dataset_creation import empty_encoded
+from lindi_core.facade.group_writes import create_group
 from lindi_core.facade.hierarchy import DATASET
-from lindi_core.facade.writing import (
-    create_group,
-    empty_encoded,
-    remove_keys,
-    rewrite_encoded,
-    subtree_keys,
-)
 from lindi_core.format import annotations as ann
 from lindi_core.format.refs import join_key
 from lindi_core.translate import dtypes
 
 if TYPE_CHECKING:
-    from lindi_core.facade.files import LindiH5pyFile
+    from lindi_core.facade.lowlevel import FileHandle
 
 
-def copy_object(source_file: LindiH5pyFile, source: str, dest_file: LindiH5pyFile, dest: str,
+def copy_object(source_handle: FileHandle, source: str, dest_handle: FileHandle, dest: str,
                 without_attrs: bool = False, shallow: bool = False, expand_soft: bool = False,
                 expand_external: bool = False, expand_refs: bool = False, levels: int | None = None) -> None:
     """Copy the object at ``source`` (and everything below it) to ``dest``: metadata and inline
@@ -41,18 +36,18 @@ def copy_object(source_file: LindiH5pyFile, source: str, dest_file: LindiH5pyFil
         # made from its file address ("~obj_pointed_by_<address>"), which has no counterpart here.
         raise ValueError("expand_refs is not available: libhdf5 copies referenced objects under names made from "
                          "HDF5 file addresses; copy the referenced objects explicitly instead")
-    if dest_file._kind(dest) is not None:
+    if dest_handle.kind(dest) is not None:
         raise ValueError("Unable to synchronously copy object (destination object already exists)")
     parent = dest.rpartition("/")[0]
-    if parent and dest_file._kind(parent) is None:
-        create_group(dest_file, parent)
-    src = source_file._rfs
+    if parent and dest_handle.kind(parent) is None:
+        create_group(dest_handle, parent)
+    src = source_handle.rfs
     own = [join_key(source, name) for name in (".zgroup", ".zarray", ".zattrs")]
-    below = subtree_keys(source_file, source)
+    below = source_handle.subtree_keys(source)
     if shallow:
         levels = 1 if levels is None else min(levels, 1)
     if levels is not None:
-        below = [k for k in below if _owner_depth(source_file, source, k) <= levels]
+        below = [k for k in below if _owner_depth(source_handle, source, k) <= levels]
     keys = [k for k in own if src.get(k) is not None] + below
     links: list[tuple[str, str]] = []  # (source path, kind) of soft / external links copied
     outside: dict[str, list[str]] = {}  # objects outside the copy hard-linked from inside: their links' copies
@@ -70,46 +65,46 @@ def copy_object(source_file: LindiH5pyFile, source: str, dest_file: LindiH5pyFil
                 link = ann.link_annotation(value)
                 if link is not None and link[0] in (ann.SOFT_LINK, ann.EXTERNAL_LINK):
                     links.append((key.rsplit("/", 1)[0], link[0]))
-            dest_file._rfs.set_metadata(new_key, value)
+            dest_handle.rfs.set_metadata(new_key, value)
         elif isinstance(value, bytes):
-            dest_file._rfs.set_inline(new_key, value)
+            dest_handle.rfs.set_inline(new_key, value)
         elif value is not None:
-            if dest_file is not source_file:  # relative refs mean something else in another file
-                value = source_file._store.portable_ref(value)
-            dest_file._rfs.set_ref(new_key, value)
-    dest_file._hierarchy.rebuild()
-    if dest_file is not source_file:
-        _null_dataset_references(dest_file, dest)
+            if dest_handle is not source_handle:  # relative refs mean something else in another file
+                value = source_handle.store.portable_ref(value)
+            dest_handle.rfs.set_ref(new_key, value)
+    dest_handle.hierarchy.rebuild()
+    if dest_handle is not source_handle:
+        _null_dataset_references(dest_handle, dest)
     # A member hard-linked from outside the copy is copied too, as H5Ocopy copies every object
     # the copied links lead to: the copy shares nothing with the original. Several links to
     # one such object lead to one copy.
     for target, copies in outside.items():
         first, *others = copies
-        remove_keys(dest_file, first)
-        dest_file._hierarchy.rebuild()
-        copy_object(source_file, target, dest_file, first, without_attrs=without_attrs)
+        dest_handle.remove_keys(first)
+        dest_handle.hierarchy.rebuild()
+        copy_object(source_handle, target, dest_handle, first, without_attrs=without_attrs)
         for other in others:
-            dest_file._rfs.set_metadata(join_key(other, ".zattrs"), {ann.HARD_LINK: {"path": "/" + first}})
-        dest_file._hierarchy.rebuild()
+            dest_handle.rfs.set_metadata(join_key(other, ".zattrs"), {ann.HARD_LINK: {"path": "/" + first}})
+        dest_handle.hierarchy.rebuild()
     for link_path, kind in links:
         if (kind == ann.SOFT_LINK and expand_soft) or (kind == ann.EXTERNAL_LINK and expand_external):
             depth = _rebased(link_path, source, "").count("/")
-            _expand_link(source_file, link_path, dest_file, _rebased(link_path, source, dest), (source, dest),
+            _expand_link(source_handle, link_path, dest_handle, _rebased(link_path, source, dest), (source, dest),
                          dict(without_attrs=without_attrs, expand_soft=expand_soft, expand_external=expand_external,
                               levels=None if levels is None else levels - depth))
 
 
-def _owner_depth(file: LindiH5pyFile, source: str, key: str) -> int:
+def _owner_depth(handle: FileHandle, source: str, key: str) -> int:
     """How deep below ``source`` the object is that ``key`` belongs to (0: ``source`` itself)."""
     path, depth = source, 0
     for part in key[len(source) + 1 if source else 0 :].split("/")[:-1]:
-        if file._kind(path) == DATASET:  # the rest names a chunk of this dataset
+        if handle.kind(path) == DATASET:  # the rest names a chunk of this dataset
             break
         path, depth = join_key(path, part), depth + 1
     return depth
 
 
-def _expand_link(source_file: LindiH5pyFile, link_path: str, dest_file: LindiH5pyFile, dest: str,
+def _expand_link(source_handle: FileHandle, link_path: str, dest_handle: FileHandle, dest: str,
                  copied: tuple[str, str], options: dict) -> None:
     """Replace the copied link at ``dest`` by a copy of what it leads to (left a link when the
     target does not exist, as libhdf5 leaves dangling links). ``copied`` is (source, dest) of
@@ -120,19 +115,20 @@ def _expand_link(source_file: LindiH5pyFile, link_path: str, dest_file: LindiH5p
     becomes a soft link to the ancestor's copy, which reads the same. An ancestor above the copy
     (the root, say) stays the link it was."""
     try:
-        target = source_file["/" + link_path]
+        target = source_handle.file["/" + link_path]
     except (KeyError, OSError, ValueError):
         return
-    if target._file is source_file and (target._zpath == "" or (link_path + "/").startswith(target._zpath + "/")):
+    target_zpath = target.id.zpath
+    if target.handle is source_handle and (target_zpath == "" or (link_path + "/").startswith(target_zpath + "/")):
         source, copy_root = copied
-        if _within(target._zpath, source):
-            remove_keys(dest_file, dest)
-            dest_file._hierarchy.rebuild()
-            dest_file["/" + dest] = h5py.SoftLink("/" + _rebased(target._zpath, source, copy_root))
+        if _within(target_zpath, source):
+            dest_handle.remove_keys(dest)
+            dest_handle.hierarchy.rebuild()
+            dest_handle.file["/" + dest] = h5py.SoftLink("/" + _rebased(target_zpath, source, copy_root))
         return
-    remove_keys(dest_file, dest)
-    dest_file._hierarchy.rebuild()
-    copy_object(target._file, target._zpath, dest_file, dest, **options)
+    dest_handle.remove_keys(dest)
+    dest_handle.hierarchy.rebuild()
+    copy_object(target.handle, target_zpath, dest_handle, dest, **options)
 
 
 def _null_references(value: Any) -> Any:
@@ -146,13 +142,13 @@ def _null_references(value: Any) -> Any:
     return value
 
 
-def _null_dataset_references(file: LindiH5pyFile, zpath: str) -> None:
+def _null_dataset_references(handle: FileHandle, zpath: str) -> None:
     """Null the references held by the reference and compound datasets at or below ``zpath``."""
-    paths = [zpath] if file._kind(zpath) == DATASET else []
-    paths += [k[: -len("/.zarray")] for k in list(file._rfs.metadata) if k.startswith(zpath + "/")
+    paths = [zpath] if handle.kind(zpath) == DATASET else []
+    paths += [k[: -len("/.zarray")] for k in list(handle.rfs.metadata) if k.startswith(zpath + "/")
               and k.endswith("/.zarray")]
     for path in paths:
-        dataset = file["/" + path]
+        dataset = handle.file["/" + path]
         family = dtypes.classify(dataset.dtype)
         if family not in (dtypes.Family.REFERENCE, dtypes.Family.COMPOUND_JSON):
             continue
@@ -164,8 +160,7 @@ def _null_dataset_references(file: LindiH5pyFile, zpath: str) -> None:
             for name in dataset.dtype.names:
                 if dtypes.is_reference_dtype(dataset.dtype.fields[name][0]):
                     nulled[name] = empty_encoded(values.shape, dataset.dtype.fields[name][0])
-        rewrite_encoded(file, path, nulled, dataset.dtype)
-        dataset._after_rewrite()  # the facade keeps dataset objects: drop what it decoded before
+        dataset[...] = nulled  # the dataset's own write: it re-encodes and drops what it decoded before
 
 
 def _copied_attrs(zattrs: dict, source: str, dest: str, drop_user_attrs: bool) -> dict:

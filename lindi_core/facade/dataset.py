@@ -11,7 +11,6 @@ rows stored as JSON become structured arrays, scalars come back as NumPy scalars
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
 import zlib
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ from lindi_core.errors import (
     UnreadableObjectError,
     UnsupportedTypeError,
 )
-from lindi_core.facade import dims, dtypes, selections, writing
+from lindi_core.facade import dataset_creation, dims, dtypes, selections
 from lindi_core.facade import values as h5values
 from lindi_core.facade.base import FacadeObject
 from lindi_core.facade.dataset_id import LindiDatasetID
@@ -36,7 +35,7 @@ from lindi_core.facade.dtypes import dataset_dtype, storage_dtype
 from lindi_core.facade.references import LindiH5pyReference, reference_from_json, region_selection
 from lindi_core.facade.selections import with_element_axes
 from lindi_core.format import annotations as ann
-from lindi_core.format.refs import join_key, split_key
+from lindi_core.format.refs import join_key
 from lindi_core.store.metadata_checks import check_array_metadata
 from lindi_core.translate import dtypes as translate_dtypes
 
@@ -74,7 +73,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
 
     def __init__(self, file: LindiH5pyFile, zpath: str, name: str):
         self._init_object(file, zpath, name)
-        self._zarray = file._rfs.metadata[join_key(zpath, ".zarray")]
+        self._zarray = self.handle.array_metadata(zpath)
         check_array_metadata(self._zarray, join_key(zpath, ".zarray"))
         zattrs = self._zattrs()
         self._is_scalar = zattrs.get(ann.SCALAR) is True
@@ -88,11 +87,11 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
     # -- description ------------------------------------------------------------------------
     @property
     def id(self) -> LindiDatasetID:
-        return LindiDatasetID(self)
+        return LindiDatasetID(self.handle, self._zpath, self)
 
     @property
     def _readonly(self) -> bool:  # h5py's code caches a dataset's selector only when read-only
-        return self._file._mode == "r"
+        return not self.handle.writable
 
     @property
     def dtype(self) -> np.dtype:
@@ -168,18 +167,6 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
     @property
     def ndim(self) -> int:
         return 0 if self._is_null else len(self.shape)
-
-    def _stored_bytes(self) -> int:
-        """Bytes of the dataset's chunks as stored (referenced ranges, inline chunks)."""
-        rfs = self._file._rfs
-        table = rfs.tables.get(self._zpath)
-        total = table.stored_length() if table is not None else 0
-        for key in itertools.chain(rfs.inline, rfs.loose_refs):
-            parent, name = split_key(key)
-            if parent == self._zpath and not name.startswith("."):
-                value = rfs.get(key)
-                total += len(value) if isinstance(value, bytes) else int(value.length)
-        return total
 
     @property
     def nbytes(self) -> int:
@@ -310,7 +297,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         return dims.LindiH5pyDimensions(self)
 
     def make_scale(self, name: str = "") -> None:
-        self._file._require_writable("make scale", error=RuntimeError)
+        self.handle.require_writable("make scale", error=RuntimeError)
         dims.make_scale(self, name)
 
     def __len__(self) -> int:
@@ -332,7 +319,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             yield self[i]
 
     def __repr__(self) -> str:
-        if not self._file._is_open:
+        if not self.handle.is_open:
             return "<Closed HDF5 dataset>"
         return f'<HDF5 dataset "{self._name.rsplit("/", 1)[-1]}": shape {self.shape}, type "{self.dtype.str}">'
 
@@ -349,7 +336,11 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         :mod:`lindi_core.facade.dask_arrays`). Needs dask."""
         from lindi_core.facade.dask_arrays import to_dask
 
-        return to_dask(self, chunks)
+        self.handle.check_open()
+        if self._is_null:
+            raise TypeError(f"dataset {self.name!r} has a null dataspace: it holds no array for dask")
+        native = self._dataset_axes(self._zarray["chunks"]) if self.shape != () else ()
+        return to_dask(self, chunks, self._element_shape, native)
 
     # -- reading ----------------------------------------------------------------------------
     def _zarr(self) -> zarr.Array:
@@ -525,7 +516,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
 
     # -- writing ----------------------------------------------------------------------------
     def __setitem__(self, args: Any, value: Any) -> None:
-        self._file._require_writable("write data")
+        self.handle.require_writable("write data")
         dtype = self.dtype
         selection = selections.parse(args, self.shape, dtype)
         names = getattr(getattr(value, "dtype", None), "names", None)
@@ -536,7 +527,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         if self._is_family_encoded():
             values = np.array(self[...], copy=True)
             _assign(values, selection, value, dtype, scalar=self.shape == ())
-            writing.rewrite_encoded(self._file, self._zpath, values, dtype)
+            dataset_creation.rewrite_encoded(self.handle, self._zpath, values, dtype)
             self._after_rewrite()
             return
         array = self._zarr()
@@ -612,7 +603,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         return records, whole_records
 
     def resize(self, size: Any, axis: int | None = None) -> None:
-        self._file._require_writable("resize dataset", error=TypeError)
+        self.handle.require_writable("resize dataset", error=TypeError)
         if self.chunks is None:
             raise TypeError("Only chunked datasets can be resized")
         shape = list(self.shape)
@@ -629,15 +620,15 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             raise RuntimeError("Unable to synchronously change a dataset's dimensions (dimension cannot exceed the "
                                f"existing maximal size (new: {tuple(shape)} max: {tuple(maxshape)}))")
         zattrs_key = join_key(self._zpath, ".zattrs")
-        zattrs = dict(self._file._rfs.metadata.get(zattrs_key) or {})
+        zattrs = dict(self.handle.rfs.metadata.get(zattrs_key) or {})
         if ann.HDF5_MAXSHAPE not in zattrs:  # the maximum was the shape at creation: it stays when the shape changes
             zattrs[ann.HDF5_MAXSHAPE] = list(maxshape)
-            self._file._rfs.set_metadata(zattrs_key, zattrs)
+            self.handle.rfs.set_metadata(zattrs_key, zattrs)
         if self._is_family_encoded():
-            values = writing.empty_encoded(tuple(shape), self.dtype)
+            values = dataset_creation.empty_encoded(tuple(shape), self.dtype)
             overlap = tuple(slice(0, min(a, b)) for a, b in zip(shape, self.shape))
             values[overlap] = self[...][overlap]
-            writing.rewrite_encoded(self._file, self._zpath, values, self.dtype)
+            dataset_creation.rewrite_encoded(self.handle, self._zpath, values, self.dtype)
             self._after_rewrite()
             return
         array = self._zarr()
@@ -651,7 +642,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
                 region = tuple(slice(new, kept[i]) if i == axis else slice(0, kept[i]) for i in range(len(shape)))
                 array[region] = array.fill_value
         array.resize(tuple(shape) + self._element_shape)
-        self._zarray = self._file._rfs.metadata[join_key(self._zpath, ".zarray")]
+        self._zarray = self.handle.array_metadata(self._zpath)
         self._whole = None
 
     def _is_family_encoded(self) -> bool:
@@ -661,12 +652,12 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         return self._zarray.get("dtype") == "|O" and (h5py.check_string_dtype(dtype) is None or dtype.kind != "O")
 
     def _after_rewrite(self) -> None:
-        self._zarray = self._file._rfs.metadata[join_key(self._zpath, ".zarray")]
+        self._zarray = self.handle.array_metadata(self._zpath)
         self._array = None
         self._whole = None
 
     def write_direct(self, source: Any, source_sel: Any = None, dest_sel: Any = None) -> None:
-        self._file._require_writable("write data")
+        self.handle.require_writable("write data")
         data = np.asarray(source)[source_sel if source_sel is not None else ()]
         self[dest_sel if dest_sel is not None else ()] = data
 
@@ -744,7 +735,7 @@ class _RegionReferenceMaker:
 
         dataset = self._dataset
         # As h5py: encoding a region reference needs a file open for writing.
-        dataset._file._require_writable("encode region reference", error=RuntimeError)
+        dataset.handle.require_writable("encode region reference", error=RuntimeError)
         shape = dataset.shape
         selection = selections.parse(args, shape, dataset.dtype)
         if selection.mask is not None:
@@ -761,7 +752,7 @@ class _RegionReferenceMaker:
             mask = np.zeros(shape, dtype=bool)
             mask[np.ix_(*[_axis_indices(a, n) for a, n in zip(selection.axes, shape)])] = True
             region = {"kind": "points", "points": np.argwhere(mask).tolist()}
-        body = dict(dataset.ref._body)
+        body = dict(dataset.ref.to_json()[ann.REFERENCE])
         body[ann.REGION] = region
         return LindiH5pyRegionReference(body)
 

@@ -21,6 +21,7 @@ from lindi_core.facade.base import LindiObjectID
 
 if TYPE_CHECKING:
     from lindi_core.facade.dataset import LindiH5pyDataset
+    from lindi_core.facade.lowlevel import FileHandle
 
 
 def _under_h5pys_lock(method):
@@ -45,8 +46,8 @@ class LindiDatasetID(LindiObjectID):
 
     __slots__ = ("_dataset",)
 
-    def __init__(self, dataset: LindiH5pyDataset):
-        super().__init__(dataset._file, dataset._zpath)
+    def __init__(self, handle: FileHandle, zpath: str, dataset: LindiH5pyDataset):
+        super().__init__(handle, zpath)
         self._dataset = dataset
 
     @property
@@ -126,7 +127,7 @@ class LindiDatasetID(LindiObjectID):
 
     def get_storage_size(self) -> int:
         """Bytes stored for the dataset's chunks (what HDF5 reports as its storage size)."""
-        return self._dataset._stored_bytes()
+        return self.handle.stored_bytes(self.zpath)
 
 
 def _index_of(space: h5py.h5s.SpaceID, shape: tuple[int, ...]) -> tuple[Any, bool]:

@@ -24,6 +24,7 @@ from lindi_core.format import annotations as ann
 
 if TYPE_CHECKING:
     from lindi_core.facade.files import LindiH5pyFile
+    from lindi_core.facade.lowlevel import FileHandle
 
 
 class LindiTypeID(LindiObjectID):
@@ -32,8 +33,8 @@ class LindiTypeID(LindiObjectID):
 
     __slots__ = ("_datatype",)
 
-    def __init__(self, datatype: LindiH5pyDatatype):
-        super().__init__(datatype._file, datatype._zpath)
+    def __init__(self, handle: FileHandle, zpath: str, datatype: LindiH5pyDatatype):
+        super().__init__(handle, zpath)
         self._datatype = datatype
 
     @property
@@ -55,8 +56,8 @@ class _CommittedTypeIdentity:
     stored object; compared with any other ``TypeID`` it is libhdf5's type equality, as h5py's
     type ids compare."""
 
-    _datatype: LindiH5pyDatatype
-    _file_token: int
+    datatype: LindiH5pyDatatype
+    handle: FileHandle
     zpath: str
 
     def committed(self) -> bool:
@@ -64,22 +65,22 @@ class _CommittedTypeIdentity:
 
     @property
     def valid(self) -> bool:
-        return self._datatype._file._is_open
+        return self.handle.is_open
 
     @property
     def dtype(self) -> np.dtype:
-        return self._datatype.dtype
+        return self.datatype.dtype
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, (_CommittedTypeIdentity, LindiTypeID)):
-            return (other._file_token, other.zpath) == (self._file_token, self.zpath)
+            return other.handle is self.handle and other.zpath == self.zpath
         return h5py.h5t.TypeID.__eq__(self, other)
 
     def __ne__(self, other: object) -> bool:
         return not self == other
 
     def __hash__(self) -> int:
-        return hash((self._file_token, self.zpath))
+        return hash((id(self.handle), self.zpath))
 
     def __repr__(self) -> str:
         return f"<committed type id /{self.zpath}>"
@@ -88,8 +89,9 @@ class _CommittedTypeIdentity:
 _COMMITTED_ID_CLASSES: dict[type, type] = {}
 
 
-def committed_type_id(datatype: LindiH5pyDatatype) -> h5py.h5t.TypeID:
-    """A transient libhdf5 type of ``datatype``'s dtype, wrapped as the datatype's id."""
+def committed_type_id(handle: FileHandle, zpath: str, datatype: LindiH5pyDatatype) -> h5py.h5t.TypeID:
+    """A transient libhdf5 type of ``datatype``'s dtype, wrapped as the id of the datatype
+    stored at ``zpath`` in the file of ``handle``."""
     transient = h5py.h5t.py_create(datatype.dtype, logical=True)
     base = type(transient)
     cls = _COMMITTED_ID_CLASSES.get(base)
@@ -98,9 +100,9 @@ def committed_type_id(datatype: LindiH5pyDatatype) -> h5py.h5t.TypeID:
     # The wrapper holds a reference of its own to the same libhdf5 id: each releases one.
     h5py.h5i.inc_ref(transient)
     wrapped = cls(transient.id)
-    wrapped._datatype = datatype
-    wrapped._file_token = id(datatype._file)
-    wrapped.zpath = datatype._zpath
+    wrapped.datatype = datatype
+    wrapped.handle = handle
+    wrapped.zpath = zpath
     return wrapped
 
 
@@ -118,9 +120,9 @@ class LindiH5pyDatatype(FacadeObject, h5py.Datatype):
         variable's user type so), answering ``committed()`` and identity as this file's object;
         else a :class:`LindiTypeID`."""
         try:
-            return committed_type_id(self)
+            return committed_type_id(self.handle, self._zpath, self)
         except (TypeError, ValueError):
-            return LindiTypeID(self)
+            return LindiTypeID(self.handle, self._zpath, self)
 
     @property
     def dtype(self) -> np.dtype:
@@ -130,7 +132,7 @@ class LindiH5pyDatatype(FacadeObject, h5py.Datatype):
         return self._dtype
 
     def __repr__(self) -> str:
-        if not self._file._is_open:
+        if not self.handle.is_open:
             return "<Closed HDF5 named type>"
         label = posixpath.basename(posixpath.normpath(self._name)) or "/"
         return f'<HDF5 named type "{label}" (dtype {self.dtype.str})>'

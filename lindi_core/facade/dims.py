@@ -11,6 +11,7 @@ same convention is followed on the facade's attributes:
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import h5py
@@ -19,6 +20,7 @@ from h5py._hl.dims import DimensionManager, DimensionProxy
 
 if TYPE_CHECKING:
     from lindi_core.facade.dataset import LindiH5pyDataset
+    from lindi_core.format.refs import ReferenceFileSystem
 
 SCALE_CLASS = b"DIMENSION_SCALE"
 REFERENCE_DESCRIPTION = {"reference": "object"}
@@ -111,7 +113,7 @@ class LindiH5pyDimensionProxy(DimensionProxy):
 
     def attach_scale(self, dset: LindiH5pyDataset) -> None:
         """Attach the dimension scale ``dset`` (made a scale if it is not one) to this dimension."""
-        self._dataset.file._require_writable("attach scale", error=RuntimeError)
+        self._dataset.handle.require_writable("attach scale", error=RuntimeError)
         if is_scale(self._dataset) or dset.name == self._dataset.name or dset.file is not self._dataset.file:
             raise RuntimeError("Unspecified error in H5DSattach_scale (return value <0)")  # as libhdf5
         if not is_scale(dset):
@@ -127,7 +129,7 @@ class LindiH5pyDimensionProxy(DimensionProxy):
 
     def detach_scale(self, dset: LindiH5pyDataset) -> None:
         """Detach the dimension scale ``dset`` from this dimension."""
-        self._dataset.file._require_writable("detach scale", error=RuntimeError)
+        self._dataset.handle.require_writable("detach scale", error=RuntimeError)
         lists = self._reference_lists()
         kept = [ref for ref in lists[self._dimension] if not _same(ref, dset)]
         if len(kept) == len(lists[self._dimension]):
@@ -193,6 +195,30 @@ class LindiH5pyDimensions(DimensionManager):
         dset.make_scale(name)
 
 
+# The edit count (``rfs.changes``) at which each open file's dimension names were last current.
+_NAMES_CURRENT_AT: weakref.WeakKeyDictionary[ReferenceFileSystem, int] = weakref.WeakKeyDictionary()
+
+
+def note_dimension_names_current(rfs: ReferenceFileSystem) -> None:
+    """Record that ``rfs``'s dimension names are as its file had them (a file just opened):
+    a file written back without edits is left as it was, names or none."""
+    _NAMES_CURRENT_AT[rfs] = rfs.changes
+
+
+def refresh_dimension_names(rfs: ReferenceFileSystem) -> None:
+    """Update every array's ``_ARRAY_DIMENSIONS`` to what a translation of the file as edited
+    would write (scales made, attached, detached; datasets added, removed, resized), if ``rfs``
+    was edited since they were last current. Dimension names depend on the whole file (netCDF's
+    phony dimensions are numbered across it), so they are computed again before the file is
+    written, rather than patched edit by edit."""
+    from lindi_core.translate.dimension_names import add_array_dimensions
+
+    if _NAMES_CURRENT_AT.get(rfs) == rfs.changes:
+        return
+    add_array_dimensions(rfs)
+    _NAMES_CURRENT_AT[rfs] = rfs.changes
+
+
 def _same(ref: h5py.Reference, dataset: LindiH5pyDataset) -> bool:
     return bool(ref) and dataset.file[ref].name == dataset.name
 
@@ -209,7 +235,5 @@ def _set_reference_rows(scale: LindiH5pyDataset, rows: list[tuple]) -> None:
 def _set_raw(dataset: LindiH5pyDataset, name: str, value: Any, description: Any) -> None:
     """Set an attribute from its JSON value and type description: the reference-holding types
     here have no scratch-file route through h5py (their references point into this file)."""
-    from lindi_core.facade.writing import set_attribute_json
-
-    dataset.file._require_writable("write attribute")
-    set_attribute_json(dataset.file, dataset._zpath, name, value, description)
+    dataset.handle.require_writable("write attribute")
+    dataset.handle.set_attribute(dataset.id.zpath, name, value, description)

@@ -44,7 +44,7 @@ class LindiH5pyReference(h5py.Reference):
         return True
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, LindiH5pyReference) and other._body == self._body
+        return isinstance(other, LindiH5pyReference) and other.to_json() == self.to_json()
 
     def __hash__(self) -> int:
         return hash((self.path, repr(self.region)))
@@ -100,3 +100,28 @@ def region_selection(region: dict, shape: tuple[int, ...]) -> tuple | np.ndarray
         for point in region.get("points") or []:
             mask[tuple(point)] = True
     return mask
+
+
+class _JsonReferences:
+    """Encodes facade references the way the translator encodes HDF5 ones."""
+
+    def encode(self, ref: Any) -> dict | None:
+        if isinstance(ref, LindiH5pyReference):
+            return ref.to_json()
+        if isinstance(ref, h5py.Reference) and not ref:
+            return None
+        raise TypeError("only references to objects of a translated file can be stored in it")
+
+    def encode_array(self, values: np.ndarray) -> Any:
+        if values.ndim == 0:
+            return self.encode(values[()])
+        return [self.encode_array(v) if isinstance(v, np.ndarray) else self.encode(v) for v in values]
+
+
+def _is_reference_value(value: Any) -> bool:
+    if isinstance(value, h5py.Reference):
+        return True
+    if isinstance(value, (list, tuple, np.ndarray)) and np.size(value):
+        first = np.asarray(value, dtype=object).reshape(-1)[0]
+        return isinstance(first, h5py.Reference)
+    return False

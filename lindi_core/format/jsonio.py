@@ -13,12 +13,10 @@ at a time, so a million chunk references never exist as a million Python lists.
 from __future__ import annotations
 
 import base64
-import contextlib
 import os
 import re
-import stat
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 import orjson
@@ -549,46 +547,8 @@ def to_json_dict(rfs: ReferenceFileSystem, *, use_templates: bool = True) -> dic
     return parse_json_bytes(dumps(rfs, use_templates=use_templates))
 
 
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike, suffix: str = "") -> Iterator[BinaryIO]:
-    """A file to write that replaces ``path`` only once complete and synced to disk: ``path``
-    is either the old file or the whole new one, and a failure leaves no temporary behind (nor
-    does a crash, once the file is written again: see :mod:`lindi_core.format.temporaries`).
-
-    Through a symlink, its target gets the new content. A file with several hard links stays one
-    file: it is written in place once the new content is complete (a rename would leave the
-    other names with the old content)."""
-    path = os.path.realpath(os.fspath(path))
-    temporaries.remove_stale(path)
-    try:
-        st = os.stat(path)
-        mode = st.st_mode & 0o7777  # the replaced file's permissions, kept
-        in_place = st.st_nlink > 1 and stat.S_ISREG(st.st_mode)
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask  # a new file's, as open() would make it
-        in_place = False
-    fd, tmp = temporaries.create(path, suffix)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w+b") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-            if in_place:
-                temporaries.copy_in_place(f.fileno(), tmp, path)
-            else:
-                os.replace(tmp, path)  # while its lock is held: no one takes it for stale
-    except BaseException:
-        for leftover in (tmp, tmp[: -len(".tmp")] + ".pending"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(leftover)
-        raise
-
-
 def write_atomic(rfs: ReferenceFileSystem, path: str | os.PathLike, *, use_templates: bool = True) -> None:
     """Write a reference file so that ``path`` is either the old file or the complete new one."""
-    with atomic_output(path, ".lindi.json") as f:
+    with temporaries.atomic_output(path, ".lindi.json") as f:
         for piece in iter_json_text(rfs, use_templates=use_templates):
             f.write(piece)

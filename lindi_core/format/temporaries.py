@@ -24,7 +24,10 @@ import contextlib
 import os
 import re
 import shutil
+import stat
 import tempfile
+from collections.abc import Iterator
+from typing import BinaryIO
 
 try:
     import fcntl
@@ -42,6 +45,58 @@ def create(target: str, suffix: str = "") -> tuple[int, str]:
     if fcntl is not None:
         fcntl.flock(fd, fcntl.LOCK_EX)  # new: nobody else can hold it
     return fd, path
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, suffix: str = "", *, unique_name: bool = False) -> Iterator[BinaryIO]:
+    """The one way files are replaced: a file to write that replaces ``path`` only once complete
+    and synced to disk, so that ``path`` is either the old file or the whole new one; a failure
+    leaves no temporary behind (nor does a crash, once the file is written again).
+
+    Through a symlink, its target gets the new content. A file with several hard links stays one
+    file: it is written in place once the new content is complete (a rename would leave the
+    other names with the old content). ``suffix`` ends the temporary's name.
+
+    ``unique_name=True`` is for files under a name no other writer uses (a staged chunk, a blob
+    named by its content), written by the thousand: no look for stale temporaries in the folder
+    at every write (the folder's owner removes them, see :func:`remove_stale_in`), no look at an
+    old file (there is none to keep the permissions or links of: the file is private, 0600)."""
+    path = os.fspath(path) if unique_name else os.path.realpath(os.fspath(path))
+    mode = None
+    in_place = False
+    if not unique_name:
+        remove_stale(path)
+        try:
+            st = os.stat(path)
+            mode = st.st_mode & 0o7777  # the replaced file's permissions, kept
+            in_place = st.st_nlink > 1 and stat.S_ISREG(st.st_mode)
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask  # a new file's, as open() would make it
+    fd, tmp = create(path, suffix)
+    try:
+        if mode is not None:
+            os.fchmod(fd, mode)
+        with os.fdopen(fd, "w+b") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+            if in_place:
+                copy_in_place(f.fileno(), tmp, path)
+            else:
+                os.replace(tmp, path)  # while its lock is held: no one takes it for stale
+    except BaseException:
+        for leftover in (tmp, tmp[: -len(_SUFFIX)] + _PENDING):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
+        raise
+
+
+def write_bytes(path: str | os.PathLike, data: bytes, *, unique_name: bool = False) -> None:
+    """Replace ``path`` with ``data`` atomically (see :func:`atomic_output`)."""
+    with atomic_output(path, unique_name=unique_name) as f:
+        f.write(data)
 
 
 def copy_in_place(fd: int, temporary: str, target: str) -> None:

@@ -219,7 +219,7 @@ class AddressGuard:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         allowed = [info for info in infos if self.permits(info[4][0], port)]
         if not allowed:
-            raise self.refusal(host, infos[0][4][0])
+            raise self.refusal(host, infos[0][4][0], self.space_of(infos[0][4][0], port))
         last_error: OSError | None = None
         for family, kind, proto, _, sockaddr in allowed:
             self.admit(host, sockaddr[0], port)

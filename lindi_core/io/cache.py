@@ -28,9 +28,14 @@ from typing import Any, TypeVar
 import filelock
 import platformdirs
 
+from lindi_core.errors import ChunkTooLargeError
+
 T = TypeVar("T")
 
 DEFAULT_MAX_SIZE = 10 * 1024**3
+# The largest value one SQLite row holds here (its default limit is 1e9 bytes; LINDI 0.4 found
+# 1e9 itself refused and stops below 900 MB, as put_remote_chunk does).
+MAX_ENTRY_BYTES = 1000 * 1000 * 900
 _MAX_PENDING_TOUCHES = 1024  # reads remembered before their times are written
 _BUSY_TIMEOUT = 30.0  # seconds a statement waits for another connection's write to end
 _SCHEMA = """
@@ -212,6 +217,27 @@ class LocalCache:
         """Store ``data`` as bytes ``[start, start + len(data))`` of ``url``."""
         if len(data) <= self.max_size:
             self._guarded(lambda: self._put(url, start, data), None)
+
+    def get_remote_chunk(self, *, url: str, offset: int, size: int) -> bytes | None:
+        """LINDI 0.4's name for :meth:`get`: the cached bytes ``[offset, offset + size)`` of
+        ``url``, or None."""
+        return self.get(url, offset, size)
+
+    def put_remote_chunk(self, *, url: str, offset: int, size: int, data: bytes) -> None:
+        """LINDI 0.4's way to store ``data`` as bytes ``[offset, offset + size)`` of ``url``.
+
+        Unlike :meth:`put`, which leaves out what the cache cannot keep, it says so: a
+        ``ValueError`` when ``data`` is not ``size`` bytes, and
+        :class:`~lindi_core.errors.ChunkTooLargeError` when it is more than one entry may hold
+        (900 MB) or more than the cache's ``max_size``."""
+        if len(data) != size:
+            raise ValueError(f"data is {len(data)} bytes, not the size {size} given")
+        if size >= MAX_ENTRY_BYTES:
+            raise ChunkTooLargeError(f"cannot store blobs of 900 MB or more in LocalCache ({size} bytes of {url!r})")
+        if size > self.max_size:
+            raise ChunkTooLargeError(f"{size} bytes of {url!r} are more than this cache's max_size "
+                                     f"({self.max_size} bytes)")
+        self.put(url, offset, bytes(data))
 
     def _put(self, url: str, start: int, data: bytes) -> None:
         db = self._connection()

@@ -9,8 +9,9 @@ fails with a :class:`~lindi_core.errors.ByteSourceError` saying it timed out.
 
 The async engine starts a read's clock when the read gets one of its connection slots (a read
 queued behind others of the same slice is not late for waiting its turn); the blocking engine
-when the read is asked for. The requests of URL resolvers are bounded by the same limits in
-the async engine; in the blocking one by their own.
+when the read is asked for. The requests a URL resolver makes for a read are part of it, and
+bounded by the same limits. When to try again within the budget is decided by
+:mod:`lindi_core.io.retry_policy`.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Deadline:
     def expired(self) -> bool:
         return time.monotonic() >= self.end
 
-    def error(self, what: str, attempts: int, last: str) -> ByteSourceError:
-        return ByteSourceError(f"reading {what} timed out after {self.seconds:g} s ({attempts} attempt"
+    def error(self, doing: str, attempts: int, last: str) -> ByteSourceError:
+        """The error of a read (``doing``: e.g. "reading <url> bytes 0+10") out of time."""
+        return ByteSourceError(f"{doing} timed out after {self.seconds:g} s ({attempts} attempt"
                                f"{'s' if attempts != 1 else ''}; last: {last})")

@@ -4,9 +4,10 @@ One aiohttp session per event loop (keep-alive), at most ``max_concurrency`` req
 flight, neighbouring ranges requested together merged into one request
 (:mod:`lindi_core.io.coalesce`), URLs resolved once and cached until they expire
 (:mod:`lindi_core.io.resolvers`). Transient failures (connection errors, timeouts, 408, 429, 5xx,
-short bodies, wrong ranges) are retried with exponential backoff and jitter, all within one
-time budget per read (:mod:`lindi_core.io.deadline`); a 403 on a resolved URL (an expired
-presigned URL) resolves it again once. Which answers carry the bytes asked for is decided by
+short bodies, wrong ranges) are retried by the policy the blocking engine follows too
+(:mod:`lindi_core.io.retry_policy`: exponential backoff with jitter, ``Retry-After`` honoured),
+all within one time budget per read (:mod:`lindi_core.io.deadline`); a 403 on a resolved URL
+(an expired presigned URL) resolves it again once. Which answers carry the bytes asked for is decided by
 :mod:`lindi_core.io.range_answers`: a range other than the one asked for is refused, a body is
 never read past the length it must have, and a server that ignores ``Range`` and sends the
 whole file has that file (once confirmed) kept and sliced (:mod:`lindi_core.io.whole_bodies`).
@@ -15,40 +16,28 @@ whole file has that file (once confirmed) kept and sliced (:mod:`lindi_core.io.w
 from __future__ import annotations
 
 import asyncio
-import random
-import time
+import urllib.parse
 from typing import Any
 
 import aiohttp
 
 from lindi_core.errors import ByteSourceError
-from lindi_core.io.address_guard import AddressGuard, refused
+from lindi_core.io.address_guard import AddressGuard
 from lindi_core.io.byte_source import ByteSource
 from lindi_core.io.coalesce import RangeBatcher, RangeSink
-from lindi_core.io.deadline import DEFAULT_TIMEOUT, Deadline, check_timeout, stall_limit
-from lindi_core.io.range_answers import (
-    BodyPlan,
-    FileSizes,
-    Retry,
-    RetryAtOnce,
-    WholeBody,
-    check_partial_body,
-    retryable_status,
+from lindi_core.io.deadline import DEFAULT_TIMEOUT, check_timeout, stall_limit
+from lindi_core.io.range_answers import BodyPlan, FileSizes, WholeBody, check_partial_body
+from lindi_core.io.resolvers import (
+    MAX_REDIRECTS,
+    REDIRECT_STATUS,
+    ResolvedUrl,
+    ResolvedUrls,
+    UrlResolver,
+    default_resolvers,
+    same_origin,
 )
-from lindi_core.io.resolvers import ResolvedUrl, UrlResolver, default_resolvers
+from lindi_core.io.retry_policy import Attempts, Retry, RetryAtOnce, RetryPolicy, status_failure
 from lindi_core.io.whole_bodies import SHARED_WHOLE_BODIES, WholeBodies
-
-REDIRECT_TTL = 300.0
-
-
-def describe_error(error: BaseException | None) -> str:
-    """An error for a message: its text, or its kind where it has none (a timeout's is empty)."""
-    if error is None:
-        return "no answer"
-    text = str(error)
-    if isinstance(error, TimeoutError):
-        return f"timed out ({text})" if text and text != "timed out" else "timed out"
-    return text if text else type(error).__name__
 
 
 class _ResolveAgain(Exception):
@@ -65,8 +54,7 @@ class HttpSource(ByteSource):
                  resolvers: list[UrlResolver] | None = None, whole_bodies: WholeBodies | None = None,
                  guard: AddressGuard | None = None):
         self.guard = guard  # which addresses connections may go to (None: any)
-        self.retries = retries
-        self.backoff = backoff
+        self.retry_policy = RetryPolicy(retries, backoff)
         self.timeout = check_timeout(timeout)
         # Requests of resolvers are bounded by the session's limits; reads by their deadline.
         self._client_timeout = aiohttp.ClientTimeout(total=self.timeout, sock_connect=stall_limit(self.timeout),
@@ -81,7 +69,7 @@ class HttpSource(ByteSource):
     def _init_process_state(self) -> None:
         """Sessions, pending work and what was learned from answers: this process's alone."""
         self._per_loop: dict[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, asyncio.Semaphore, RangeBatcher]] = {}
-        self._resolved: dict[str, ResolvedUrl] = {}
+        self._resolved = ResolvedUrls()
         self._resolving: dict[str, asyncio.Future] = {}
         self._downloading_whole: dict[str, asyncio.Future] = {}
         self.sizes = FileSizes()
@@ -125,7 +113,7 @@ class HttpSource(ByteSource):
 
     async def _resolve(self, url: str, session: aiohttp.ClientSession) -> ResolvedUrl:
         cached = self._resolved.get(url)
-        if cached is not None and cached.expires_at > time.time():
+        if cached is not None:
             return cached
         # Concurrent reads of one URL share one resolution instead of each asking the API.
         pending = self._resolving.get(url)
@@ -139,7 +127,7 @@ class HttpSource(ByteSource):
         for resolver in self.resolvers:
             resolved = await resolver.resolve(url, session)
             if resolved is not None:
-                self._resolved[url] = resolved
+                self._resolved.keep(url, resolved)
                 return resolved
         return ResolvedUrl(url)
 
@@ -152,54 +140,38 @@ class HttpSource(ByteSource):
             ({"Range": f"bytes={offset}-"} if offset else {})
         if headers:
             headers["Accept-Encoding"] = "identity"  # ranges of the file's bytes, not of a compressed copy
-        last_error: BaseException | None = None
-        re_resolved = False
-        attempt = 0
-        deadline: Deadline | None = None  # starts once the read holds a connection slot
-        while attempt <= self.retries:
-            if attempt and not isinstance(last_error, RetryAtOnce):
-                pause = self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random())
-                if deadline is not None and pause >= deadline.remaining():
-                    break
+        attempts = self.retry_policy.attempts(url, f"reading {url} bytes {offset}+{length}", self.timeout,
+                                              start_clock=False)  # the clock starts once it holds a connection slot
+        while (pause := attempts.next()) is not None:
+            if pause:
                 await asyncio.sleep(pause)
-            attempt += 1
             try:
                 async with limit:
-                    deadline = deadline or Deadline(self.timeout)
+                    deadline = attempts.start()
                     if deadline.expired:
                         break
                     async with asyncio.timeout(deadline.remaining()):
-                        return await self._attempt(session, url, offset, length, sink, headers, re_resolved)
+                        return await self._attempt(session, url, offset, length, sink, headers, attempts)
             except _ResolveAgain:
-                re_resolved = True
-                attempt -= 1
+                pass
             except (TimeoutError, Retry, aiohttp.ClientError) as exc:
-                if (denied := refused(exc, url)) is not None:
-                    raise denied from None
-                last_error = exc
-        where = f"{url} bytes {offset}+{length}"
-        if deadline is not None and deadline.expired:
-            raise deadline.error(where, attempt, describe_error(last_error))
-        raise ByteSourceError(f"reading {where} failed after {attempt} attempts: {describe_error(last_error)}")
+                attempts.failed(exc)
+        raise attempts.error()
 
     async def _attempt(self, session: aiohttp.ClientSession, url: str, offset: int, length: int,
-                       sink: RangeSink | None, headers: dict[str, str], re_resolved: bool) -> bytes:
+                       sink: RangeSink | None, headers: dict[str, str], attempts: Attempts) -> bytes:
         resolved = await self._resolve(url, session)
         kept = self._from_whole_body(url, offset, length, sink)
         if kept is not None:  # the server ignores Range and its file is in memory
             return kept
         self.requests += 1
-        async with session.get(resolved.url, headers={**resolved.headers, **headers}) as response:
-            if response.status == 403 and not re_resolved and (resolved.url != url or url in self._resolved):
-                self._resolved.pop(url, None)  # presigned URL expired: resolve again
-                raise _ResolveAgain()
-            if retryable_status(response.status):
-                raise Retry(f"HTTP {response.status}")
+        async with await self._get(session, resolved, headers) as response:
+            if response.status == 403 and self._resolved.refused(url, resolved) and attempts.may_resolve_again():
+                raise _ResolveAgain()  # presigned URL expired: resolve again
             if response.status >= 400:
-                raise ByteSourceError(f"HTTP {response.status} reading {url} bytes {offset}+{length}")
-            if response.history and resolved.url == url:
-                # A plain redirect: read from its target directly from now on.
-                self._resolved[url] = ResolvedUrl(str(response.url), {}, time.time() + REDIRECT_TTL)
+                raise status_failure(response.status, response.headers, f"HTTP {response.status} {attempts.doing}")
+            if response.history:
+                self._resolved.redirected(url, resolved, str(response.url))
             plan = self.sizes.plan(url, response.status, response.headers.get("Content-Range"),
                                    _decoded_length(response), offset, length, ranged="Range" in headers,
                                    clip_at_end=False, budget=self.whole_bodies.max_bytes)
@@ -212,6 +184,37 @@ class HttpSource(ByteSource):
                 sink.restart()
                 sink.write(0, memoryview(data))
             return data
+
+    @staticmethod
+    async def _get(session: aiohttp.ClientSession, resolved: ResolvedUrl,
+                   headers: dict[str, str]) -> aiohttp.ClientResponse:
+        """The answer to a GET of ``resolved``, redirects followed. A resolver's headers go to
+        the origin it gave them for only, as in the blocking client: aiohttp alone would carry
+        any but Authorization and cookies on to another origin redirected to. A redirect loop
+        is the server's final word, as in the blocking client (aiohttp's error would be retried)."""
+        try:
+            return await HttpSource._follow(session, resolved, headers)
+        except aiohttp.TooManyRedirects:
+            raise ByteSourceError(f"more than {MAX_REDIRECTS} redirects reading {resolved.url}") from None
+
+    @staticmethod
+    async def _follow(session: aiohttp.ClientSession, resolved: ResolvedUrl,
+                      headers: dict[str, str]) -> aiohttp.ClientResponse:
+        # aiohttp's max_redirects counts requests: MAX_REDIRECTS redirects followed, and no more.
+        if not resolved.headers:
+            return await session.get(resolved.url, headers=headers, max_redirects=MAX_REDIRECTS + 1)
+        url, sent = resolved.url, {**resolved.headers, **headers}
+        for _ in range(MAX_REDIRECTS + 1):
+            response = await session.get(url, headers=sent, allow_redirects=False)
+            location = response.headers.get("Location")
+            if response.status not in REDIRECT_STATUS or not location:
+                return response
+            response.release()
+            following = urllib.parse.urljoin(url, location)
+            if not same_origin(url, following):  # the rest of the way without the resolver's headers
+                return await session.get(following, headers=headers, max_redirects=MAX_REDIRECTS + 1)
+            url = following
+        raise ByteSourceError(f"more than {MAX_REDIRECTS} redirects reading {resolved.url}")
 
     def _from_whole_body(self, url: str, offset: int, length: int, sink: RangeSink | None) -> bytes | None:
         data = self.whole_bodies.slice(url, offset, length)

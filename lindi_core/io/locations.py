@@ -5,7 +5,8 @@ or relative to the reference file's own folder). A reference file fetched from a
 untrusted: by default it may point only at http(s) URLs, never at local files, so a hostile
 file cannot make the library read (and hand back) ``/etc/passwd``. Nor may it make the library
 connect to addresses more private than the one it came from (:mod:`lindi_core.io.address_guard`):
-``reach`` is the most private address space its URLs may lead to.
+``reach`` is the most private address space its URLs may lead to. Every opener takes these
+decisions from :meth:`LocationPolicy.for_source`; :func:`is_url` says what is a URL.
 """
 
 from __future__ import annotations
@@ -15,7 +16,21 @@ import urllib.parse
 from dataclasses import dataclass
 
 from lindi_core.errors import AccessDeniedError, ByteSourceError
-from lindi_core.io.address_guard import AddressGuard, AddressSpace
+from lindi_core.io.address_guard import AddressGuard, AddressSpace, url_space
+
+_URL_PREFIXES = ("http://", "https://")
+
+
+def is_url(text: str) -> bool:
+    """Whether ``text`` names an http(s) URL (the scheme in any case, as URLs allow); anything
+    else is a local path, or a URL of another scheme (fsspec's)."""
+    return text[:8].lower().startswith(_URL_PREFIXES)
+
+
+def name_of(path_or_url: str) -> str:
+    """The file name part of a local path or an http(s) URL: a URL's path, without its query
+    (a presigned URL's signature) or fragment, so that names are judged by what they end in."""
+    return urllib.parse.urlsplit(path_or_url).path if is_url(path_or_url) else path_or_url
 
 
 @dataclass(frozen=True)
@@ -40,12 +55,51 @@ class LocationPolicy:
     allow_local: bool = True
     reach: AddressSpace = AddressSpace.LOOPBACK
 
+    @classmethod
+    def for_source(cls, source: str | None, *, allow_local: bool | None = None, allow_private_network: bool = False,
+                   reach: AddressSpace = AddressSpace.LOOPBACK, fetched_with: AddressGuard | None = None,
+                   base_dir: str | None = None) -> LocationPolicy:
+        """The trust of a file opened from ``source``: the one decision every opener makes.
+
+        * A local path (or ``source=None``: references the caller handed over, resolved in
+          ``base_dir``) is trusted: it may read local files unless ``allow_local=False``.
+        * A file at an http(s) URL may not read local files unless ``allow_local=True``. Fetched
+          with ``fetched_with`` (a reference file), it may not reach addresses more private than
+          the one it came from, unless ``allow_private_network`` or ``allow_local`` trusts it.
+        * ``reach`` caps the addresses whatever the rest says: a file opened on behalf of another
+          gets that one's.
+        """
+        if source is None or not is_url(source):
+            folder = base_dir if source is None else os.path.dirname(os.path.abspath(source))
+            return cls(base_dir=folder, allow_local=True if allow_local is None else allow_local, reach=reach)
+        if fetched_with is not None and not cls.trusts_network(allow_local, allow_private_network):
+            # Where the file really came from: the address connected to (a fresh DNS answer could
+            # say anything), or, when it came from memory, where its name leads.
+            origin = fetched_with.origin if fetched_with.origin is not None else url_space(source)
+            reach = min(reach, origin)
+        return cls(base_dir=None, allow_local=bool(allow_local), reach=reach)
+
+    @staticmethod
+    def trusts_network(allow_local: bool | None, allow_private_network: bool) -> bool:
+        """Whether the user lifted the address rule for a file from a URL (``allow_local=True``
+        trusts it as a local file, which lifts it too)."""
+        return allow_private_network or bool(allow_local)
+
+    @classmethod
+    def fetch_guard(cls, *, allow_local: bool | None = None, allow_private_network: bool = False,
+                    reach: AddressSpace = AddressSpace.LOOPBACK) -> AddressGuard:
+        """The guard of fetching a reference file from a URL: a redirect may not lead somewhere
+        more private than the URL named, unless the file is trusted; never beyond ``reach``."""
+        if cls.trusts_network(allow_local, allow_private_network):
+            return AddressGuard(reach)
+        return AddressGuard.for_named_url(reach)
+
     def address_guard(self) -> AddressGuard | None:
         """The guard of the connections made for this reference file (None: unrestricted)."""
         return None if self.reach == AddressSpace.LOOPBACK else AddressGuard.for_reference_file(self.reach)
 
     def resolve(self, target: str) -> Location:
-        if target.startswith(("http://", "https://")):
+        if is_url(target):
             guard = self.address_guard()
             if guard is not None:
                 guard.check_url(target)

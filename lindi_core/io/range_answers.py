@@ -41,7 +41,8 @@ values, and keeping it (:mod:`lindi_core.io.whole_bodies`) or caching what was s
   budget of kept bodies), never further.
 
 Error answers. 408, 429 and 5xx are transient (retried); any other status from 400 up is the
-server's final word on that URL and fails at once (:func:`retryable_status`).
+server's final word on that URL and fails at once (:mod:`lindi_core.io.retry_policy`, which
+also decides how a wrong answer is retried).
 
 A request without ``Range`` (the whole of a small file, e.g. a reference file) is answered by
 the file: its 200 needs no confirmation, only a body as long as it says.
@@ -55,23 +56,9 @@ import threading
 from dataclasses import dataclass
 
 from lindi_core.errors import ByteSourceError
+from lindi_core.io.retry_policy import Retry, RetryAtOnce
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
-
-
-def retryable_status(status: int) -> bool:
-    """Whether an HTTP error answer is worth another attempt: a request timeout (408), too many
-    requests (429) or a server error (5xx) can pass. Other client errors (401, 403, 404...) say
-    the same on every attempt: they fail the read at once, with the status and the URL."""
-    return status in (408, 429) or 500 <= status <= 599
-
-
-class Retry(Exception):
-    """A transient failure worth another attempt."""
-
-
-class RetryAtOnce(Retry):
-    """Worth another attempt without waiting (the answer was fine but is not usable yet)."""
 
 
 @dataclass(frozen=True)

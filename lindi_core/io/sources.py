@@ -12,10 +12,8 @@ import copy
 import os
 from typing import Any
 
-from zarr.core.sync import sync as zarr_sync
-
 from lindi_core.errors import ByteSourceError
-from lindi_core.io import workers
+from lindi_core.io import sync_bridge, workers
 from lindi_core.io.address_guard import AddressGuard
 from lindi_core.io.byte_source import ByteSource
 from lindi_core.io.cache import LocalCache
@@ -168,5 +166,4 @@ def fetch_url_sync(url: str, *, timeout: float = DEFAULT_TIMEOUT, guard: Address
         finally:
             await source.close()
 
-    # zarr's background event loop: works from any thread, also where a loop is running.
-    return zarr_sync(run())
+    return sync_bridge.run_sync(run())  # from any thread, also where another loop runs

@@ -13,7 +13,6 @@ fetched from a URL may use them without being trusted with local files.
 from __future__ import annotations
 
 import os
-import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -35,7 +34,7 @@ from lindi_core.format.lindi_tar import (
     parse_ustar_header,
 )
 from lindi_core.format.refs import ChunkRef
-from lindi_core.io.locations import Location
+from lindi_core.io.locations import Location, name_of
 from lindi_core.io.sync_http import SyncHttp
 
 RangeRead = Callable[[int, int], bytes]
@@ -164,16 +163,18 @@ def open_bytes(location: Location, data: bytes) -> OpenedTar:
                           len(data))
 
 
-def is_local_tar(path: str | os.PathLike) -> bool:
-    """Whether a local file is a tar archive (by its first header, whatever its name)."""
+def names_tar(path_or_url: str | os.PathLike) -> bool:
+    """By its name: whether a local path or an http(s) URL names a ``.tar`` file (a URL by its
+    path, whatever its query). A new reference file is a container when its name says so; a file
+    at a URL is not sniffed (that would cost a request for every reference file opened)."""
+    return name_of(os.fspath(path_or_url)).endswith(".tar")
+
+
+def holds_tar(path: str | os.PathLike) -> bool:
+    """By its content: whether an existing local file is a tar archive (its first header,
+    whatever its name)."""
     try:
         with open(path, "rb") as f:
             return looks_like_ustar(f.read(BLOCK))
     except OSError:
         return False
-
-
-def names_tar(url: str) -> bool:
-    """Whether a URL's path names a ``.tar`` file (remote files are not sniffed: that would cost a
-    request for every reference file opened)."""
-    return urllib.parse.urlsplit(url).path.endswith(".tar")

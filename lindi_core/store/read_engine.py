@@ -394,9 +394,9 @@ class ArrayReader:
     def read_box(self, axes: tuple[slice, ...], window_chunks: int | None = None) -> np.ndarray:
         """The values of the box ``axes`` (slices with positive steps), read on zarr's event
         loop (see :meth:`read_box_async`); only where :attr:`places_boxes`."""
-        from zarr.core.sync import sync
+        from lindi_core.io.sync_bridge import run_sync
 
-        return sync(self.read_box_async(axes, window_chunks))
+        return run_sync(self.read_box_async(axes, window_chunks))
 
     async def read_box_async(self, axes: tuple[slice, ...], window_chunks: int | None = None) -> np.ndarray:
         """The values of the box ``axes``: its chunks fetched window by window, each decoded

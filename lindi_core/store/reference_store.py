@@ -48,14 +48,14 @@ from lindi_core.errors import (
     UnreadableObjectError,
 )
 from lindi_core.format import annotations as ann
-from lindi_core.format import jsonio
+from lindi_core.format import jsonio, temporaries
 from lindi_core.format.lindi_tar import looks_like_ustar
 from lindi_core.format.refs import ZARR_METADATA_NAMES, ChunkRef, ReferenceFileSystem, join_key, split_key
-from lindi_core.io import tar_container
-from lindi_core.io.address_guard import AddressGuard, AddressSpace, url_space
+from lindi_core.io import sync_bridge, tar_container
+from lindi_core.io.address_guard import AddressSpace
 from lindi_core.io.cache import LocalCache
 from lindi_core.io.http_source import HttpSource
-from lindi_core.io.locations import Location, LocationPolicy
+from lindi_core.io.locations import Location, LocationPolicy, is_url
 from lindi_core.io.sources import ByteSources, fetch_url_sync
 from lindi_core.io.sync_http import SyncHttp
 from lindi_core.io.tar_container import TarContainer
@@ -116,7 +116,8 @@ class ReferenceStore(Store):
     @classmethod
     def from_file(cls, path_or_url: str | os.PathLike, *, allow_local: bool | None = None,
                   local_cache: LocalCache | None = None, allow_private_network: bool = False,
-                  reach: AddressSpace = AddressSpace.LOOPBACK, timeout: float | None = None) -> ReferenceStore:
+                  reach: AddressSpace = AddressSpace.LOOPBACK, timeout: float | None = None,
+                  read_only: bool = True) -> ReferenceStore:
         """Open a ``.lindi.json`` or a ``.lindi.tar`` from a local path or an http(s) URL.
 
         A file fetched from a URL may not point at local files unless ``allow_local=True`` (refs
@@ -130,10 +131,10 @@ class ReferenceStore(Store):
         target = os.fspath(path_or_url)
         http_options = {} if timeout is None else {"timeout": timeout}
         opened = None
-        if target.startswith(("http://", "https://")):
-            trusted = allow_private_network or bool(allow_local)
-            # A redirect of the URL named may not lead somewhere more private, unless trusted.
-            guard = AddressGuard(reach) if trusted else AddressGuard.for_named_url(reach)
+        fetched_with = None
+        if is_url(target):
+            guard = fetched_with = LocationPolicy.fetch_guard(
+                allow_local=allow_local, allow_private_network=allow_private_network, reach=reach)
             if tar_container.names_tar(target):
                 http = SyncHttp(guard=guard, **http_options)
                 try:
@@ -146,32 +147,31 @@ class ReferenceStore(Store):
                     opened = tar_container.open_bytes(Location("http", target), data)
                 else:
                     rfs = jsonio.loads(data)
-            if not trusted:
-                # Where the file really came from: the address connected to (a fresh DNS answer
-                # could say anything), or, when it came from memory, where its name leads.
-                reach = min(reach, guard.origin if guard.origin is not None else url_space(target))
-            policy = LocationPolicy(base_dir=None, allow_local=bool(allow_local), reach=reach)
         else:
-            if tar_container.is_local_tar(target):
+            # As every open of a local reference file: a writer's in-place copy, left unfinished by
+            # a crash, is finished first (see lindi_core.format.temporaries).
+            temporaries.remove_stale(os.path.realpath(target))
+            if tar_container.holds_tar(target):
                 opened = tar_container.open_local(target)
             else:
                 rfs = jsonio.load_path(target)
-            base_dir = os.path.dirname(os.path.abspath(target))
-            policy = LocationPolicy(base_dir=base_dir, allow_local=True if allow_local is None else allow_local,
-                                    reach=reach)
+        policy = LocationPolicy.for_source(target, allow_local=allow_local,
+                                           allow_private_network=allow_private_network, reach=reach,
+                                           fetched_with=fetched_with)
         guard = policy.address_guard()
         sources = ByteSources(HttpSource(guard=guard, **http_options), cache=local_cache, guard=guard)
         if opened is not None:
             return cls(jsonio.loads(opened.reference_text), policy=policy, sources=sources,
-                       container=opened.container)
-        return cls(rfs, policy=policy, sources=sources)
+                       container=opened.container, read_only=read_only)
+        return cls(rfs, policy=policy, sources=sources, read_only=read_only)
 
     @classmethod
-    def from_dict(cls, obj: dict, *, base_dir: str | None = None, allow_local: bool = True,
-                  local_cache: LocalCache | None = None) -> ReferenceStore:
-        """A store over the parsed JSON of a reference file."""
-        return cls(jsonio.from_json_dict(obj), policy=LocationPolicy(base_dir=base_dir, allow_local=allow_local),
-                   sources=ByteSources(cache=local_cache))
+    def from_dict(cls, obj: dict, *, base_dir: str | None = None, allow_local: bool | None = None,
+                  local_cache: LocalCache | None = None, read_only: bool = True) -> ReferenceStore:
+        """A store over the parsed JSON of a reference file (the caller's: trusted, see
+        :meth:`LocationPolicy.for_source`)."""
+        policy = LocationPolicy.for_source(None, allow_local=allow_local, base_dir=base_dir)
+        return cls(jsonio.from_json_dict(obj), policy=policy, sources=ByteSources(cache=local_cache), read_only=read_only)
 
     def with_read_only(self, read_only: bool = False) -> ReferenceStore:
         """A store over the same reference file system (edits through one are seen by the
@@ -183,6 +183,13 @@ class ReferenceStore(Store):
         other._own_chunk_urls = self._own_chunk_urls  # writes of this process, through either store
         other.pickling_refused = self.pickling_refused
         return other
+
+    def plain_view(self) -> ReferenceStore:
+        """This store as Zarr readers other than lindi-core should see it (xarray's ``open_zarr``):
+        ``.zattrs`` without lindi-core's annotations (:mod:`lindi_core.store.plain_attributes`)."""
+        from lindi_core.store.plain_attributes import PlainAttributesStore
+
+        return PlainAttributesStore.of(self)
 
     def __eq__(self, other: object) -> bool:
         """Equal when over the same references (the same object, or equal contents: a pickled
@@ -452,41 +459,10 @@ class ReferenceStore(Store):
         them (on zarr's event loop) and returns at once: a finalizer run by a garbage collection
         must not wait on another thread, since the collection may have interrupted this thread
         while it holds a lock that thread needs (a future's, inside zarr's own ``sync``).
-        :func:`wait_for_closing` waits for such closes."""
-        from zarr.core.sync import _get_loop, sync
-
-        zarr_loop = _get_loop()
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is zarr_loop:
-            # On zarr's own loop (a file collected by a garbage collection that ran there),
-            # which must not wait on itself: the connections close as soon as it gets to it.
-            task = zarr_loop.create_task(self.sources.close())
-            _CLOSING.add(task)  # the loop keeps only a weak reference to its tasks
-            task.add_done_callback(_CLOSING.discard)
-        elif wait:  # also from a thread running another loop (Jupyter's)
-            sync(self.sources.close(), loop=zarr_loop)
-        else:
-            future = asyncio.run_coroutine_threadsafe(self.sources.close(), zarr_loop)
-            _CLOSING.add(future)
-            future.add_done_callback(_CLOSING.discard)
+        :func:`lindi_core.io.sync_bridge.wait_for_closing` waits for such closes."""
+        sync_bridge.close_now_or_soon(self.sources.close(), wait=wait)
         self.external_arrays.close()
         super().close()
-
-
-def wait_for_closing(timeout: float) -> None:
-    """Wait up to ``timeout`` seconds for the closes started with ``close(wait=False)`` (at
-    exit, so that no connection is left for the interpreter to complain about)."""
-    import concurrent.futures
-
-    pending = [f for f in list(_CLOSING) if isinstance(f, concurrent.futures.Future)]
-    if pending:
-        concurrent.futures.wait(pending, timeout=timeout)
-
-
-_CLOSING: set = set()  # closes under way: tasks on zarr's loop, futures of other threads
 
 
 def _container_location(store: ReferenceStore) -> Location | None:

@@ -51,10 +51,12 @@ class ServerFaults:
     wrong_total_times: int = 0  # answer 206 with the right bytes but a file size 4096 bytes larger
     endless_times: int = 0  # answer 206 with the range, then junk without end (no Content-Length)
     endless_whole_times: int = 0  # answer 200 with the whole file, then junk without end (no Content-Length)
+    reset_times: int = 0  # send half of the body, then drop the connection
     trickle: float = 0.0  # bytes per second, one byte at a time, when above 0
     # Error answers by path (as requested, without the leading "/"): each request takes the
     # first status of its list, a path whose list is empty is served as usual.
     statuses: dict[str, list[int]] = field(default_factory=dict)
+    status_headers: dict[str, str] = field(default_factory=dict)  # sent with those answers (Retry-After...)
 
 
 @dataclass
@@ -234,7 +236,7 @@ class RangeServer:
             status = queued.pop(0) if queued else None
         if status is not None:
             self._count(f"status_{status}")
-            return web.Response(status=status, text=f"injected HTTP {status}")
+            return web.Response(status=status, text=f"injected HTTP {status}", headers=self.faults.status_headers)
         if relative.startswith("api/assets/") and relative.endswith("/download/"):
             target = relative[len("api/assets/") : -len("/download/")]
             query = f"X-Amz-Expires={int(self.advertised_ttl)}&signed={time.time():.3f}"
@@ -282,7 +284,8 @@ class RangeServer:
                 response = web.Response(body=f.read())
             response.enable_compression(web.ContentCoding.gzip)
             return response
-        reset, truncate = self._roll(self.faults.reset_rate), self._roll(self.faults.truncate_rate)
+        reset = self._take("reset_times") or self._roll(self.faults.reset_rate)
+        truncate = self._roll(self.faults.truncate_rate)
         if not (reset or truncate):
             return await self._stream(request, path, start, end, status, headers)
         with open(path, "rb") as f:

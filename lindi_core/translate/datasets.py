@@ -26,6 +26,7 @@ from lindi_core.errors import AccessDeniedError, TranslationError
 from lindi_core.format import annotations as ann
 from lindi_core.format.array_metadata import zarr_dtype
 from lindi_core.format.refs import ReferenceFileSystem, join_key
+from lindi_core.io.locations import is_url
 from lindi_core.translate import chunks as chunking
 from lindi_core.translate import dtypes, hdf5_types, object_header
 from lindi_core.translate.attributes import encode_attributes, to_json
@@ -238,7 +239,7 @@ def _in_place(ctx: DatasetContext, dset: h5py.Dataset, key: str, zattrs: dict, c
                                  chunk_shape, element.itemsize)
         return zarray_metadata(zshape, list(chunk_shape), zdtype, fill, None)
     # Compact, small, external-storage and virtual datasets: read the values.
-    if (external or layout == h5py.h5d.VIRTUAL) and ctx.source.startswith(("http://", "https://")):
+    if (external or layout == h5py.h5d.VIRTUAL) and is_url(ctx.source):
         # libhdf5 would read the files they name on this machine, as a remote file chose them.
         raise AccessDeniedError(
             f"dataset {dset.name!r} of {ctx.source!r}, a file at a URL, is stored in "

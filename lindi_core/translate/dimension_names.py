@@ -61,40 +61,66 @@ class _Group:
         self.visible = {**(self.parent.visible if self.parent is not None else {}), **self.dims}
 
 
-def add_array_dimensions(rfs: ReferenceFileSystem) -> None:
-    """Give every array of ``rfs`` an ``_ARRAY_DIMENSIONS`` annotation in its ``.zattrs``."""
+def add_array_dimensions(rfs: ReferenceFileSystem) -> int:
+    """Give every array of ``rfs`` the ``_ARRAY_DIMENSIONS`` annotation in its ``.zattrs`` that a
+    translation of the HDF5 file it describes gives; only arrays whose names differ are
+    rewritten (a file edited through the facade: scales attached, detached, made, datasets
+    added). Returns how many were rewritten."""
+    changed = 0
     for key, names in array_dimensions(rfs).items():
         zattrs_key = join_key(key, ".zattrs")
-        zattrs = dict(rfs.metadata.get(zattrs_key) or {})
-        zattrs[ann.ARRAY_DIMENSIONS] = names
-        rfs.set_metadata(zattrs_key, zattrs)
+        zattrs = rfs.metadata.get(zattrs_key) or {}
+        if zattrs.get(ann.ARRAY_DIMENSIONS) != names:
+            rfs.set_metadata(zattrs_key, {**zattrs, ann.ARRAY_DIMENSIONS: names})
+            changed += 1
+    return changed
 
 
 def array_dimensions(rfs: ReferenceFileSystem) -> dict[str, list[str]]:
     """{array path: its dimension names, one per Zarr axis}."""
-    arrays: dict[str, list[str]] = {}  # group path -> its arrays, in link order
-    groups: list[str] = []  # in the order of the keys: depth first, in link order (as written)
-    for key in rfs.metadata:
-        parent, name = split_key(key)
-        if name == ".zgroup" and _is_real_group(rfs, parent):
-            groups.append(parent)
-        elif name == ".zarray":
-            arrays.setdefault(split_key(parent)[0], []).append(parent)
-    # Groups in that order (a loop, not recursion: files may nest deeply), each seeing its
-    # ancestors' dimensions, as netCDF readers meet them.
+    groups, arrays = _groups_in_link_order(rfs)
+    # Groups in that order, each seeing its ancestors' dimensions, as netCDF readers meet them.
     seen: dict[str, _Group] = {}
     found: dict[str, list[str]] = {}
     counter = [0]  # dimensions numbered so far (labelled and phony alike)
     for path in groups:
-        parent = seen.get(split_key(path)[0]) if path else None
-        if path and parent is None:
-            continue  # not below the root through groups (a malformed file): no names
-        group = seen[path] = _Group(parent=parent)
+        group = seen[path] = _Group(parent=seen[split_key(path)[0]] if path else None)
         members = arrays.get(path, [])
         _collect_dimensions(rfs, group, members, counter)
         for array in members:
             found[array] = _zarr_axes_names(rfs, array, _names(rfs, group, array, counter))
     return found
+
+
+def _groups_in_link_order(rfs: ReferenceFileSystem) -> tuple[list[str], dict[str, list[str]]]:
+    """(the real groups below the root through groups, depth first, each group's links in
+    HDF5's order; {group: its arrays in that order}). HDF5 lists a group's links by name unless
+    it tracks creation order (then the order of the keys is that order, as the facade lists
+    them): the order of the keys alone is not it once a file has been edited."""
+    children: dict[str, list[str]] = {}
+    arrays: set[str] = set()
+    for key in rfs.metadata:
+        parent, name = split_key(key)
+        if name == ".zarray":
+            arrays.add(parent)
+        elif not (name == ".zgroup" and _is_real_group(rfs, parent)):
+            continue
+        if parent:
+            children.setdefault(split_key(parent)[0], []).append(parent)
+    if ".zgroup" not in rfs.metadata:
+        return [], {}
+    groups: list[str] = []
+    members: dict[str, list[str]] = {}
+    stack = [""]  # a loop, not recursion: files may nest deeply
+    while stack:
+        path = stack.pop()
+        groups.append(path)
+        links = children.get(path, [])
+        if not ann.tracks_creation_order(_zattrs(rfs, path), "links"):
+            links = sorted(links)  # code point order is the UTF-8 byte order HDF5 sorts by
+        members[path] = [link for link in links if link in arrays]
+        stack.extend(reversed([link for link in links if link not in arrays]))
+    return groups, members
 
 
 def _is_real_group(rfs: ReferenceFileSystem, path: str) -> bool:

@@ -16,16 +16,13 @@ import h5py
 
 from lindi_core.errors import ByteSourceError, NotHDF5Error, TranslationError
 from lindi_core.io.address_guard import AddressGuard
+from lindi_core.io.locations import is_url
 
 # What h5py and libhdf5 raise, and what parsing a corrupt file's bytes here may raise, when the
 # file's structures are damaged: the translator turns each into a TranslationError naming the
 # file and the object.
 CORRUPT_FILE_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError, OverflowError,
                        struct.error, UnicodeDecodeError, MemoryError, AttributeError)
-
-
-def is_url(source: str) -> bool:
-    return source.startswith(("http://", "https://"))
 
 
 @dataclass

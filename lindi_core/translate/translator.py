@@ -28,6 +28,7 @@ from lindi_core.errors import LindiError, TranslationError
 from lindi_core.format import annotations as ann
 from lindi_core.format import jsonio
 from lindi_core.format.refs import ReferenceFileSystem, join_key
+from lindi_core.io import tar_container
 from lindi_core.io.address_guard import AddressGuard
 from lindi_core.translate.attributes import encode_attributes
 from lindi_core.translate.chunks import ChunkOptions
@@ -38,7 +39,7 @@ from lindi_core.translate.hdf5_types import exact_description
 from lindi_core.translate.references import ObjectKey, ReferenceEncoder, object_key
 from lindi_core.translate.source import CORRUPT_FILE_ERRORS, open_source
 from lindi_core.translate.vlen_bounds import FileBytes
-from lindi_core.write.lindi_tar import is_tar_path, write_new_tar
+from lindi_core.write.lindi_tar import write_new_tar
 
 GROUP_METADATA = {"zarr_format": 2}
 
@@ -293,7 +294,7 @@ def translate_to_file(source: str | os.PathLike, output: str | os.PathLike, *,
                                "reference file; name another output", source=os.fspath(source))
     rfs = translate(source, **kwargs)
     rfs.generation_metadata.update(generation_metadata or {})
-    if is_tar_path(output):
+    if tar_container.names_tar(output):
         write_new_tar(output, jsonio.dumps(rfs))
     else:
         jsonio.write_atomic(rfs, output)

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lindi_core.format import temporaries
 from lindi_core.format.refs import ChunkRef, ReferenceFileSystem, join_key
-from lindi_core.write.staging import StagingArea, _write_atomic
+from lindi_core.write.staging import StagingArea
 from lindi_core.write.uploaders import Uploader
 
 DEFAULT_BLOB_SIZE = 256 * 1024 * 1024
@@ -83,7 +84,7 @@ def upload_staged(rfs: ReferenceFileSystem, staging: StagingArea, uploader: Uplo
         name = f"blob-{hashlib.sha256(blob).hexdigest()[:32]}.bin"
         local = os.path.join(staging.directory, "blobs", name)
         if not os.path.exists(local):
-            _write_atomic(local, blob)
+            temporaries.write_bytes(local, blob, unique_name=True)
         uploaded.append((local, name, group, offsets, len(blob)))
     for local, name, group, offsets, length in uploaded:
         url = uploader.upload(local, name)

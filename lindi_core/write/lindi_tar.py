@@ -95,11 +95,6 @@ _LONGEST_NUMBER = 10**15
 _SUFFIX = ".lindi.tar"  # of the temporaries new archives are written to
 
 
-def is_tar_path(path: str | os.PathLike) -> bool:
-    """Whether a reference file written to ``path`` should be a container (``.lindi.tar``)."""
-    return os.fspath(path).endswith(".tar")
-
-
 def write_new_tar(path: str | os.PathLike, reference_text: bytes, members: Iterable[NewMember] = ()) -> None:
     """Write a new archive holding ``reference_text`` as ``lindi.json`` and ``members``,
     atomically (a temporary file renamed over ``path``)."""
@@ -108,7 +103,7 @@ def write_new_tar(path: str | os.PathLike, reference_text: bytes, members: Itera
     members = list(members)
     layout = plan_new_archive(len(text), [(name, size) for name, size, _ in members])
     entry, index, reference, *others = layout
-    with jsonio.atomic_output(path, _SUFFIX) as f:
+    with temporaries.atomic_output(path, _SUFFIX) as f:
         _write_member(f, entry, encode_entry(index))
         _write_member(f, index, padded(encode_index(layout), index.size))
         _write_member(f, reference, padded(text, reference.size))

@@ -9,7 +9,6 @@ exit: staged data is never thrown away implicitly; :meth:`cleanup` removes it wh
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -47,7 +46,7 @@ class StagingArea:
         """Write one chunk to its own file and return a reference to it."""
         name = f"{_UNSAFE.sub('_', key)[-120:]}.{uuid.uuid4().hex[:12]}"
         path = os.path.join(self.directory, "chunks", name)
-        _write_atomic(path, data)
+        temporaries.write_bytes(path, data, unique_name=True)
         return ChunkRef(path, 0, len(data))
 
     def contains(self, path: str) -> bool:
@@ -58,18 +57,3 @@ class StagingArea:
         """Delete the staging folder and everything in it."""
         shutil.rmtree(self.directory, ignore_errors=True)
 
-
-def _write_atomic(path: str, data: bytes) -> None:
-    # Not jsonio.atomic_output: that one looks for stale temporaries in the folder at every
-    # write, which for thousands of chunks would be thousands of folder listings.
-    fd, tmp = temporaries.create(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-            os.replace(tmp, path)  # while its lock is held: no one takes it for stale
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

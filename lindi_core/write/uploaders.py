@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import uuid
 from collections.abc import Callable
 from typing import Protocol
 
 from lindi_core.errors import LindiError
+from lindi_core.format import temporaries
 
 
 class Uploader(Protocol):
@@ -44,9 +44,8 @@ class DirectoryUploader:
         target = os.path.join(self.directory, name)
         if not (os.path.exists(target) and os.path.getsize(target) == os.path.getsize(local_path)
                 and sha256_of(target) == sha256_of(local_path)):
-            tmp = f"{target}.partial-{uuid.uuid4().hex[:8]}"
-            shutil.copyfile(local_path, tmp)
-            os.replace(tmp, target)
+            with open(local_path, "rb") as source, temporaries.atomic_output(target) as copy:
+                shutil.copyfileobj(source, copy, 1 << 20)
             self.uploaded_bytes += os.path.getsize(local_path)
         return f"{self.url_prefix.rstrip('/')}/{name}" if self.url_prefix else target
 

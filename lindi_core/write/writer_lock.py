@@ -10,7 +10,7 @@ every name of a file exclude every other:
   after the lock is released: deleting it would let a writer that opened it just before lock a
   file no other writer sees.
 - a lock on the file itself (its inode, shared by all its hard links), when it exists. A file
-  with several hard links is written back in place (see :func:`lindi_core.format.jsonio.atomic_output`),
+  with several hard links is written back in place (see :func:`lindi_core.format.temporaries.atomic_output`),
   so its inode, and this lock, stay the same across write-backs.
 
 ``filelock`` and ``fcntl.flock`` are the operating system's locks, released if the process dies.

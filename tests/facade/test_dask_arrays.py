@@ -121,12 +121,55 @@ def test_the_array_names_the_file_once_not_once_per_block(h5_and_file):
     _h5, f = h5_and_file
     x = f["grid"].to_dask()
     graph = dict(x.__dask_graph__())
-    assert len(graph) == 1 + x.npartitions  # the blocks and one key holding the dataset
+    assert len(graph) == 2 + x.npartitions  # the blocks, one key holding the dataset, one the file
     store_size = len(pickle.dumps(f._store))
     assert len(pickle.dumps(graph)) < store_size + 200 * x.npartitions
     # Same dataset, same chunks: same name (dask merges them); other chunks, another array.
     assert f["grid"].to_dask().name == x.name
     assert f["grid"].to_dask(chunks=14).name != x.name
+
+
+def _many_datasets(f: h5py.File) -> None:
+    for i in range(60):
+        f.create_dataset(f"d{i:02d}", data=np.arange(400.0) * (i + 1), chunks=(8,))
+
+
+def test_a_graph_of_many_datasets_carries_the_file_in_one_task(make_h5, tmp_path, monkeypatch):
+    """distributed pickles each task with its arguments: only the file's own key may hold the
+    reference file system, so that a graph over many datasets sends it once, not once per
+    dataset (nor per block)."""
+    h5 = make_h5(_many_datasets, name="many.h5")
+    lindi = str(tmp_path / "many.lindi.json")
+    lindi_core.translate_to_file(h5, lindi, progress=False)
+    with lindi_core.LindiH5pyFile.from_lindi_file(lindi) as f:
+        store_size = len(pickle.dumps(f._store))
+        x = dask_array.stack([f[f"d{i:02d}"].to_dask() for i in range(0, 60, 2)])
+        graph = dict(x.__dask_graph__())
+        sizes = sorted(len(pickle.dumps(task)) for task in graph.values())
+        assert sizes[-1] >= store_size  # the file's key
+        assert sizes[-2] < 1000  # every other: a dataset's path, a block's slice
+        assert sum(sizes) < 1.1 * store_size + 1000 * len(graph)
+        # Sent and computed elsewhere: one copy of the file, the values h5py reads.
+        from lindi_core.store.reference_store import ReferenceStore
+
+        unpickled = []
+        original = ReferenceStore.__setstate__ if hasattr(ReferenceStore, "__setstate__") else None
+
+        def counted(self, state):
+            unpickled.append(1)
+            if original is not None:
+                original(self, state)
+            else:
+                self.__dict__.update(state)
+
+        monkeypatch.setattr(ReferenceStore, "__setstate__", counted, raising=False)
+        elsewhere = pickle.loads(pickle.dumps(graph))
+        from dask.array.core import concatenate3
+
+        values = concatenate3(dask.get(elsewhere, x.__dask_keys__()))
+    assert len(unpickled) == 1
+    with h5py.File(h5, "r") as truth:
+        np.testing.assert_array_equal(values, np.stack([truth[f"d{i:02d}"][()] for i in range(0, 60, 2)]))
 
 
 def test_a_block_read_ends_with_its_chunks_in_the_local_cache(make_h5, serve, tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import lindi_core
-from lindi_core.store.reference_store import wait_for_closing
+from lindi_core.io.sync_bridge import wait_for_closing
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
@@ -210,7 +210,7 @@ def test_a_file_collected_while_its_thread_holds_a_lock_of_zarrs_loop_does_not_d
         import asyncio, gc, sys
         import lindi_core
         from zarr.core.sync import _get_loop
-        from lindi_core.store.reference_store import wait_for_closing
+        from lindi_core.io.sync_bridge import wait_for_closing
 
         f = lindi_core.LindiH5pyFile.from_lindi_file({lindi!r}, "r+")
         assert f["x"][10] == 10  # a connection to close

@@ -14,8 +14,8 @@ import pytest
 import lindi_core
 from lindi_core.errors import ByteSourceError
 from lindi_core.io.http_source import HttpSource
-from lindi_core.io.range_answers import retryable_status
 from lindi_core.io.resolvers import DandiResolver
+from lindi_core.io.retry_policy import retryable_status
 from lindi_core.io.sync_http import SyncHttp
 from lindi_core.io.whole_bodies import WholeBodies
 from lindi_core.testing.range_server import ServerFaults

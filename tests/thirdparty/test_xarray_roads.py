@@ -1,6 +1,7 @@
 """xarray opens translated files by both roads (issue 15), and sees what it sees in the original.
 
-* The Zarr road: ``xarray.open_zarr(ReferenceStore)``. It needs every array's dimension names
+* The Zarr road: ``xarray.open_zarr(ReferenceStore.plain_view())`` (the view serves ``.zattrs``
+  without lindi-core's annotations, which would otherwise show as attributes). It needs every array's dimension names
   (``_ARRAY_DIMENSIONS``, written by the translation as h5netcdf names them). What xarray's Zarr
   backend then shows differs from its netCDF backends in ways of its own, which the comparisons
   here undo explicitly, each for its reason:
@@ -11,7 +12,7 @@
     ``test_cf_decoding_over_zarr_*`` checks xarray's default decoding on a file whose every
     variable declares its fill value (as xarray writes floats and packed integers);
   - it shows every HDF5 attribute: netCDF-4's bookkeeping (``CLASS``, ``NAME``,
-    ``DIMENSION_LIST``, ``_Netcdf4Dimid``...) which h5netcdf hides, and lindi-core's annotations;
+    ``DIMENSION_LIST``, ``_Netcdf4Dimid``...) which h5netcdf hides;
     attribute arrays of one element stay arrays (netCDF readers give the element), complex
     values are ``[re, im]`` (spec section 7);
   - a netCDF dimension without a coordinate variable is an HDF5 dataset (a dimension scale named
@@ -105,7 +106,7 @@ def _as_netcdf_readers_show(zarr_road, reference):
     """The Zarr road's dataset with xarray's Zarr-specific differences (module docstring) undone."""
     if "_scalar" in zarr_road.dims:
         zarr_road = zarr_road.squeeze("_scalar")
-    hidden = NETCDF_BOOKKEEPING | ann.SPECIAL_ATTRIBUTE_KEYS
+    hidden = NETCDF_BOOKKEEPING  # (no annotation: the plain view leaves them out)
     for name, variable in [(None, zarr_road), *zarr_road.variables.items()]:
         like = reference.attrs if name is None else reference[name].attrs
         attrs = {k: _attribute_as_netcdf_gives_it(v, like.get(k)) for k, v in variable.attrs.items() if k not in hidden}
@@ -131,7 +132,7 @@ def test_h5netcdf_opens_the_facade_as_it_opens_the_file(netcdf_file, name):
 @pytest.mark.parametrize("name", sorted(FILES))
 def test_open_zarr_gives_the_stored_netcdf_variables(netcdf_file, name):
     path, lindi = netcdf_file(name)
-    store = lindi_core.ReferenceStore.from_file(lindi)
+    store = lindi_core.ReferenceStore.from_file(lindi).plain_view()
     try:
         for group in _groups(path):
             with xr.open_dataset(path, engine="h5netcdf", group=group, mask_and_scale=False,
@@ -175,7 +176,7 @@ def _assert_cf_road_matches(store, path) -> None:
 def test_cf_decoding_over_zarr_matches_the_netcdf_backends(tmp_path):
     _write_cf(tmp_path / "cf.nc")
     lindi_core.translate_to_file(str(tmp_path / "cf.nc"), str(tmp_path / "cf.lindi.json"), progress=False)
-    store = lindi_core.ReferenceStore.from_file(tmp_path / "cf.lindi.json")
+    store = lindi_core.ReferenceStore.from_file(tmp_path / "cf.lindi.json").plain_view()
     try:
         _assert_cf_road_matches(store, tmp_path / "cf.nc")
     finally:
@@ -186,7 +187,7 @@ def test_both_roads_over_http(tmp_path, serve):
     _write_cf(tmp_path / "cf.nc")
     server = serve(tmp_path)
     lindi_core.translate_to_file(server.url_for("cf.nc"), str(tmp_path / "cf.lindi.json"), progress=False)
-    store = lindi_core.ReferenceStore.from_file(server.url_for("cf.lindi.json"))
+    store = lindi_core.ReferenceStore.from_file(server.url_for("cf.lindi.json")).plain_view()
     try:
         _assert_cf_road_matches(store, tmp_path / "cf.nc")
     finally:
@@ -214,7 +215,7 @@ def test_open_zarr_names_unlabelled_axes_as_h5netcdf_does(make_h5, tmp_path):
     path = make_h5(_write_plain)
     lindi = tmp_path / "plain.lindi.json"
     lindi_core.translate_to_file(path, str(lindi), progress=False)
-    store = lindi_core.ReferenceStore.from_file(lindi)
+    store = lindi_core.ReferenceStore.from_file(lindi).plain_view()
     try:
         for group in _groups(path):
             with xr.open_dataset(path, engine="h5netcdf", phony_dims="sort", group=group) as expected, \

@@ -443,7 +443,7 @@ def test_modes_on_containers(tmp_path):
     with pytest.raises(FileNotFoundError):
         H5.from_lindi_file(path, mode="r+")
     H5.from_lindi_file(path, mode="a").close()  # creates a container
-    assert tar_container.is_local_tar(path)
+    assert tar_container.holds_tar(path)
     with pytest.raises(FileExistsError):
         H5.from_lindi_file(path, mode="x")
     with H5.from_lindi_file(path, mode="a") as f:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import lindi_core
-from lindi_core.format import jsonio, temporaries
+from lindi_core.format import temporaries
 
 H5 = lindi_core.LindiH5pyFile
 N = 300_000  # "d" has three chunks of 800,000 bytes: large writes, which a kill can cut short
@@ -133,7 +133,7 @@ def test_temporaries_of_killed_writes_go_at_the_next_write_or_open_for_writing(t
 
 def test_a_temporary_being_written_is_not_removed(tmp_path):
     path = tmp_path / "live.lindi.tar"
-    with jsonio.atomic_output(path, ".lindi.tar") as f:
+    with temporaries.atomic_output(path, ".lindi.tar") as f:
         f.write(b"being written")
         (temporary,) = [n for n in os.listdir(tmp_path) if n.startswith(".live.lindi.tar.")]
         temporaries.remove_stale(str(path))  # another writer starting meanwhile

@@ -1,17 +1,17 @@
-"""Changing a translated file: attributes, groups, datasets, links (h5py's write semantics).
+"""Creating datasets in a translated file (h5py's ``create_dataset``), and re-encoding the
+datasets whose values live in the reference file itself.
 
-Metadata changes go straight into the reference file system. Dataset values are written
-through zarr-python 3 into the writable store, which keeps small chunks inline and hands large
-ones to the staging area. Types and shapes follow h5py's rules: where a value's HDF5 type is
-not obvious, h5py itself decides it, in a scratch in-memory HDF5 file, so attributes and
-datasets get exactly the dtype h5py would have given them.
+Types, shapes, chunks and filters follow h5py's rules: where a dataset's HDF5 filter pipeline
+is not obvious, h5py itself decides it on a scratch dataset (:mod:`scratch`). Values Zarr can
+hold are written through zarr-python 3 into the writable store, which keeps small chunks inline
+and hands large ones to the staging area. References, ragged arrays and compounds holding them
+are encoded in the reference file as a few JSON or vlen chunks, rewritten whole on each write
+(:func:`rewrite_encoded`).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-import threading
 from typing import TYPE_CHECKING, Any
 
 import h5py
@@ -20,257 +20,23 @@ import numcodecs
 import numpy as np
 import zarr
 
+from lindi_core.facade import scratch
 from lindi_core.facade.dtypes import converted_for_write
-from lindi_core.facade.hierarchy import DATASET, LEAF_KINDS
-from lindi_core.facade.references import LindiH5pyReference, reference_from_json
+from lindi_core.facade.hierarchy import DATASET
+from lindi_core.facade.references import _is_reference_value, _JsonReferences, reference_from_json
 from lindi_core.facade.values import stored_as_bytes
 from lindi_core.format import annotations as ann
 from lindi_core.format.array_metadata import zarr_dtype
 from lindi_core.format.refs import join_key
 from lindi_core.translate import dtypes
-from lindi_core.translate.attributes import encode_value
 from lindi_core.translate.chunks import virtual_chunk_shape
 from lindi_core.translate.datasets import JSON_CODEC_CONFIG, inline_array, zarray_metadata
 from lindi_core.translate.filters import pipeline_of
 
 if TYPE_CHECKING:
-    from lindi_core.facade.files import LindiH5pyFile
-
-_scratch_lock = threading.Lock()
-_scratch_counter = itertools.count()
-_scratch: h5py.File | None = None
+    from lindi_core.facade.lowlevel import FileHandle
 
 
-def _scratch_file() -> h5py.File:
-    global _scratch
-    if _scratch is None:
-        _scratch = h5py.File("lindi-core-attribute-scratch.h5", "w", driver="core", backing_store=False)
-    return _scratch
-
-
-class _JsonReferences:
-    """Encodes facade references the way the translator encodes HDF5 ones."""
-
-    def encode(self, ref: Any) -> dict | None:
-        if isinstance(ref, LindiH5pyReference):
-            return ref.to_json()
-        if isinstance(ref, h5py.Reference) and not ref:
-            return None
-        raise TypeError("only references to objects of a translated file can be stored in it")
-
-    def encode_array(self, values: np.ndarray) -> Any:
-        if values.ndim == 0:
-            return self.encode(values[()])
-        return [self.encode_array(v) if isinstance(v, np.ndarray) else self.encode(v) for v in values]
-
-
-def _is_reference_value(value: Any) -> bool:
-    if isinstance(value, h5py.Reference):
-        return True
-    if isinstance(value, (list, tuple, np.ndarray)) and np.size(value):
-        first = np.asarray(value, dtype=object).reshape(-1)[0]
-        return isinstance(first, h5py.Reference)
-    return False
-
-
-def encode_attribute(value: Any, dtype: Any = None, shape: Any = None) -> tuple[Any, Any]:
-    """(JSON value, type description or None) of an attribute as h5py would store it."""
-    if _is_reference_value(value):
-        region = isinstance(np.asarray(value, dtype=object).reshape(-1)[0], h5py.RegionReference)
-        encoded = _JsonReferences().encode_array(np.asarray(value, dtype=object))
-        return encoded, {"reference": "region" if region else "object"}
-    with _scratch_lock:  # h5py decides the type and shape, exactly as it would for a real file
-        attrs = _scratch_file().attrs
-        name = f"a{next(_scratch_counter)}"
-        try:
-            attrs.create(name, value, shape=shape, dtype=dtype)
-            stored_dtype = attrs.get_id(name).dtype
-            stored = attrs[name]
-        finally:
-            if name in attrs:
-                del attrs[name]
-    encoded, needs_type = encode_value(stored, stored_dtype, _JsonReferences())
-    return encoded, dtypes.describe(stored_dtype) if needs_type else None
-
-
-def set_attribute(file: LindiH5pyFile, zpath: str, name: str, value: Any, dtype: Any = None, shape: Any = None) -> None:
-    if name in ann.SPECIAL_ATTRIBUTE_KEYS:
-        raise ValueError(f"attribute name {name!r} is reserved by the reference file format")
-    encoded, description = encode_attribute(value, dtype, shape)
-    _update_attrs(file, zpath, name, (encoded, description))
-
-
-def set_attribute_json(file: LindiH5pyFile, zpath: str, name: str, value: Any, description: Any) -> None:
-    """Set an attribute from its JSON value and type description (spec sections 7 and 10)."""
-    _update_attrs(file, zpath, name, (value, description))
-
-
-def delete_attribute(file: LindiH5pyFile, zpath: str, name: str) -> None:
-    _update_attrs(file, zpath, name, None)
-
-
-def _update_attrs(file: LindiH5pyFile, zpath: str, name: str, new: tuple[Any, Any] | None) -> None:
-    """Set attribute ``name`` to ``new`` = (JSON value, type description or None), or delete it
-    (``new`` None), keeping ``_ATTR_DTYPES`` in step."""
-    key = join_key(zpath, ".zattrs")
-    zattrs = dict(file._rfs.metadata.get(key) or {})
-    described = dict(zattrs.get(ann.ATTR_DTYPES) or {})
-    escaped = dict(zattrs.get(ann.ATTRIBUTE_NAMES) or {})
-    described.pop(name, None)
-    if new is None:
-        if name in ann.SPECIAL_ATTRIBUTE_KEYS or name not in zattrs:
-            raise KeyError(f"Unable to delete attribute (can't locate attribute: '{name}')")
-        del zattrs[name]
-        escaped.pop(name, None)
-        if escaped:
-            zattrs[ann.ATTRIBUTE_NAMES] = escaped
-        else:
-            zattrs.pop(ann.ATTRIBUTE_NAMES, None)
-    else:
-        zattrs[name], description = new
-        if description is not None:
-            described[name] = description
-    if described:
-        zattrs[ann.ATTR_DTYPES] = described
-    else:
-        zattrs.pop(ann.ATTR_DTYPES, None)
-    file._rfs.set_metadata(key, zattrs)
-
-
-# -- groups and links ------------------------------------------------------------------------
-def leaf_above(file: LindiH5pyFile, zpath: str) -> str | None:
-    """The kind of the dataset or committed datatype ``zpath`` would lie below, if any: such
-    objects hold no links, and a key below them would not be an object (libhdf5 refuses)."""
-    parts = zpath.split("/")
-    for depth in range(1, len(parts)):
-        kind = file._kind("/".join(parts[:depth]))
-        if kind in LEAF_KINDS:
-            return kind
-    return None
-
-
-def _refuse_below_leaf(file: LindiH5pyFile, zpath: str, error: type[Exception], what: str) -> None:
-    if leaf_above(file, zpath) is not None:
-        raise error(f"Unable to {what} (message type not found)")  # libhdf5's error
-
-
-def create_group(file: LindiH5pyFile, zpath: str, extra_attrs: dict | None = None) -> None:
-    """Create the group at ``zpath`` and any missing parents."""
-    _refuse_below_leaf(file, zpath, ValueError, "synchronously create group")
-    parts = zpath.split("/")
-    for depth in range(1, len(parts) + 1):
-        path = "/".join(parts[:depth])
-        kind = file._kind(path)
-        if kind is None:
-            file._rfs.set_metadata(join_key(path, ".zgroup"), {"zarr_format": 2})
-            if depth == len(parts) and extra_attrs:
-                file._rfs.set_metadata(join_key(path, ".zattrs"), dict(extra_attrs))
-            file._hierarchy.add(path, "group")
-        elif depth == len(parts):
-            raise ValueError("Unable to synchronously create group (name already exists)")
-
-
-def create_link(file: LindiH5pyFile, zpath: str, annotation: str, body: dict) -> None:
-    _refuse_below_leaf(file, zpath, OSError, "synchronously create link")
-    if file._kind(zpath) is not None:
-        raise OSError("Unable to synchronously create link (name already exists)")
-    parent = zpath.rpartition("/")[0]
-    if parent and file._kind(parent) is None:
-        create_group(file, parent)
-    create_group(file, zpath, {annotation: body})
-
-
-def commit_datatype(file: LindiH5pyFile, zpath: str, dtype: np.dtype) -> None:
-    """Store ``dtype`` at ``zpath`` as a committed datatype (``group[name] = dtype``): the type
-    libhdf5 would store, as h5py converts and reads it back, described in ``_NAMED_DATATYPE``."""
-    _refuse_below_leaf(file, zpath, KeyError, "commit datatype synchronously")
-    if file._kind(zpath) is not None:
-        raise KeyError("Unable to commit datatype synchronously (name already exists)")  # h5py's error
-    with _scratch_lock:  # h5py decides the stored type, exactly as it would for a real file
-        scratch = _scratch_file()
-        name = f"t{next(_scratch_counter)}"
-        try:
-            scratch[name] = dtype
-            stored = scratch[name].dtype
-        finally:
-            if name in scratch:
-                del scratch[name]
-    parent = zpath.rpartition("/")[0]
-    if parent and file._kind(parent) is None:
-        create_group(file, parent)
-    create_group(file, zpath, {ann.NAMED_DATATYPE: {"dtype": dtypes.describe(stored)}})
-
-
-def delete_object(file: LindiH5pyFile, zpath: str) -> None:
-    """Remove the link at ``zpath``. An object that other hard links still name moves to the
-    first of them (HDF5 keeps an object while any link names it)."""
-    link = file._hierarchy.links.get(zpath)
-    aliases = [p for p, other in file._hierarchy.links.items()
-               if other.kind == "hard" and other.path.strip("/") == zpath] if link is None else []
-    if aliases:
-        heir = aliases[0]
-        remove_keys(file, heir)
-        _move_keys(file, zpath, heir)
-        for other in aliases[1:]:
-            file._rfs.set_metadata(join_key(other, ".zattrs"), {ann.HARD_LINK: {"path": "/" + heir}})
-    else:
-        remove_keys(file, zpath)
-    file._forget_objects(zpath)
-    for heir in aliases[:1]:
-        file._forget_objects(heir)
-    file._hierarchy.rebuild()
-
-
-def move_object(file: LindiH5pyFile, source: str, dest: str) -> None:
-    _refuse_below_leaf(file, dest, ValueError, "move link")
-    if file._kind(dest) is not None:
-        raise ValueError("Unable to synchronously move object (destination object already exists)")
-    parent = dest.rpartition("/")[0]
-    if parent and file._kind(parent) is None:
-        create_group(file, parent)
-    _move_keys(file, source, dest)
-    for path, other in list(file._hierarchy.links.items()):  # hard links follow the object
-        if other.kind == "hard" and (other.path.strip("/") + "/").startswith(source + "/"):
-            new_target = dest + other.path.strip("/")[len(source):]
-            file._rfs.set_metadata(join_key(path, ".zattrs"), {ann.HARD_LINK: {"path": "/" + new_target}})
-    file._forget_objects(source)
-    file._forget_objects(dest)
-    file._hierarchy.rebuild()
-
-
-def subtree_keys(file: LindiH5pyFile, zpath: str) -> list[str]:
-    prefix = zpath + "/" if zpath else ""
-    rfs = file._rfs
-    keys = [k for k in itertools.chain(rfs.metadata, rfs.inline, rfs.loose_refs) if k.startswith(prefix)]
-    for array_path, table in rfs.tables.items():
-        if array_path == zpath or array_path.startswith(prefix):
-            keys.extend(join_key(array_path, table.chunk_name(i)) for i in table.present().tolist())
-    return keys
-
-
-def remove_keys(file: LindiH5pyFile, zpath: str) -> None:
-    for key in subtree_keys(file, zpath):
-        file._rfs.delete(key)
-    for array_path in [p for p in file._rfs.tables if p == zpath or p.startswith(zpath + "/")]:
-        del file._rfs.tables[array_path]
-
-
-def _move_keys(file: LindiH5pyFile, source: str, dest: str) -> None:
-    rfs = file._rfs
-    values = [(key, rfs.get(key)) for key in subtree_keys(file, source)]
-    remove_keys(file, source)
-    metadata_first = sorted(values, key=lambda kv: not isinstance(kv[1], dict))
-    for key, value in metadata_first:
-        new_key = dest + key[len(source):]
-        if isinstance(value, dict):
-            rfs.set_metadata(new_key, value)
-        elif isinstance(value, bytes):
-            rfs.set_inline(new_key, value)
-        elif value is not None:
-            rfs.set_ref(new_key, value)
-
-
-# -- datasets ----------------------------------------------------------------------------------
 _COMPRESSORS = {
     "gzip": lambda opts: numcodecs.Zlib(level=4 if opts is None else int(opts)),
     "zlib": lambda opts: numcodecs.Zlib(level=4 if opts is None else int(opts)),
@@ -316,17 +82,17 @@ def _hdf5_pipeline(dtype: np.dtype, chunks: tuple[int, ...], compression: Any, c
     so; h5py itself, on a scratch dataset, decides the filters and their parameters."""
     if isinstance(compression, numcodecs.abc.Codec) or not (compression is not None or shuffle or fletcher32):
         return []
-    with _scratch_lock:
-        name = f"pipeline-{next(_scratch_counter)}"
-        scratch = _scratch_file()
+    with scratch.LOCK:
+        name = scratch.fresh_name("pipeline-")
+        h5 = scratch.scratch_file()
         try:
-            dataset = scratch.create_dataset(name, shape=chunks, dtype=dtype, chunks=chunks, compression=compression,
+            dataset = h5.create_dataset(name, shape=chunks, dtype=dtype, chunks=chunks, compression=compression,
                                              compression_opts=compression_opts, shuffle=shuffle,
                                              fletcher32=fletcher32)
             return [f.as_list() for f in pipeline_of(dataset.id.get_create_plist())]
         finally:
-            if name in scratch:
-                del scratch[name]
+            if name in h5:
+                del h5[name]
 
 
 def guess_dtype(data: Any) -> np.dtype:
@@ -354,14 +120,14 @@ def guess_dtype(data: Any) -> np.dtype:
     return array.dtype
 
 
-def create_dataset(file: LindiH5pyFile, zpath: str, shape: Any = None, dtype: Any = None, data: Any = None,
+def create_dataset(handle: FileHandle, zpath: str, shape: Any = None, dtype: Any = None, data: Any = None,
                    chunks: Any = None, maxshape: Any = None, fillvalue: Any = None, compression: Any = None,
                    compression_opts: Any = None, shuffle: Any = None, fletcher32: Any = None,
                    extra_attrs: dict | None = None) -> None:
-    leaf = leaf_above(file, zpath)
+    leaf = handle.leaf_above(zpath)
     if leaf is not None:  # h5py's error
         raise TypeError(f"Incompatible object ({'Dataset' if leaf == DATASET else 'Datatype'}) already exists")
-    if file._kind(zpath) is not None:
+    if handle.kind(zpath) is not None:
         raise ValueError("Unable to synchronously create dataset (name already exists)")
     if isinstance(data, h5py.Dataset):
         data = data[()]
@@ -420,11 +186,11 @@ def create_dataset(file: LindiH5pyFile, zpath: str, shape: Any = None, dtype: An
         if pipeline:
             zattrs[ann.HDF5_FILTERS] = pipeline
     try:
-        _create_array(file, zpath, family, element, zshape, zchunks, zattrs, filters, fillvalue, data)
+        _create_array(handle, zpath, family, element, zshape, zchunks, zattrs, filters, fillvalue, data)
     except BaseException:
-        remove_keys(file, zpath)  # nothing of a dataset that could not be made is left behind
+        handle.remove_keys(zpath)  # nothing of a dataset that could not be made is left behind
         raise
-    file._hierarchy.add(zpath, "dataset")
+    handle.hierarchy.add(zpath, "dataset")
 
 
 def _check_array_type_creation(element: np.dtype, shape: Any, data: Any, fillvalue: Any) -> None:
@@ -441,9 +207,9 @@ def _check_array_type_creation(element: np.dtype, shape: Any, data: Any, fillval
                         "strings, packed compounds and opaque types)")
 
 
-def _create_array(file: LindiH5pyFile, key: str, family: Any, dtype: np.dtype, zshape: list, zchunks: list,
+def _create_array(handle: FileHandle, key: str, family: Any, dtype: np.dtype, zshape: list, zchunks: list,
                   zattrs: dict, filters: list, fillvalue: Any, data: np.ndarray | None) -> None:
-    store = file._store
+    store = handle.store
     if family in dtypes.IN_PLACE:
         storage = np.dtype(dtype.str) if dtype.fields is None else dtype
         stored = zarr_dtype(dtypes.zarr_dtype_json(dtype))
@@ -467,23 +233,23 @@ def _create_array(file: LindiH5pyFile, key: str, family: Any, dtype: np.dtype, z
             array[...] = _as_text(data).reshape(zshape)
     else:  # references, ragged arrays, compounds holding them: encoded in the reference file
         values = np.empty(zshape, dtype=object) if data is None else data.reshape(zshape)
-        _write_encoded(file, key, values, dtype, family, zchunks, zattrs)
+        _write_encoded(handle, key, values, dtype, family, zchunks, zattrs)
 
 
-def rewrite_encoded(file: LindiH5pyFile, zpath: str, values: np.ndarray, dtype: np.dtype) -> None:
+def rewrite_encoded(handle: FileHandle, zpath: str, values: np.ndarray, dtype: np.dtype) -> None:
     """Store ``values`` (h5py's form, the dataset's whole new shape) as the dataset at ``zpath``
     of a family encoded in the reference file (references, ragged arrays, compounds holding
     them). Such datasets live inline in the reference file as a few JSON or vlen chunks, so a
     write re-encodes the dataset, keeping its chunk shape, attributes and annotations."""
-    rfs = file._rfs
+    rfs = handle.rfs
     zarray = rfs.metadata[join_key(zpath, ".zarray")]
     zattrs = dict(rfs.metadata.get(join_key(zpath, ".zattrs")) or {})
     scalar = zattrs.get(ann.SCALAR) is True
     zshape = [1] if scalar else list(values.shape)
-    for key in subtree_keys(file, zpath):
+    for key in handle.subtree_keys(zpath):
         if not key.rsplit("/", 1)[-1].startswith("."):
             rfs.delete(key)
-    _write_encoded(file, zpath, values.reshape(zshape), dtype, _stored_family(dtype), list(zarray["chunks"]), zattrs)
+    _write_encoded(handle, zpath, values.reshape(zshape), dtype, _stored_family(dtype), list(zarray["chunks"]), zattrs)
 
 
 def _stored_family(dtype: np.dtype) -> Any:
@@ -539,9 +305,9 @@ def _as_text(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _write_encoded(file: LindiH5pyFile, key: str, values: np.ndarray, dtype: np.dtype, family: Any,
+def _write_encoded(handle: FileHandle, key: str, values: np.ndarray, dtype: np.dtype, family: Any,
                    chunks: list[int], zattrs: dict) -> None:
-    rfs = file._rfs
+    rfs = handle.rfs
     if family is dtypes.Family.RAGGED:
         base = np.dtype(h5py.check_vlen_dtype(dtype))
         codec = numcodecs.VLenArray(base.str)
