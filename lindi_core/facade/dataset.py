@@ -345,11 +345,11 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
     # -- reading ----------------------------------------------------------------------------
     def _zarr(self) -> zarr.Array:
         if self._array is None:
-            self._array = self._file._open_zarr_array(self._zpath)
+            self._array = self.handle.zarr_array(self._zpath)
         return self._array
 
     def __getitem__(self, args: Any, new_dtype: np.dtype | None = None) -> Any:
-        self._file._check_open()
+        self.handle.check_open()
         if isinstance(args, h5py.RegionReference):
             return self._read_region(args)
         if self._is_null:
@@ -424,7 +424,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
 
     def _array_reader(self) -> ArrayReader:
         if self._reader is None or self._reader.zarray is not self._zarray:  # metadata replaced (resize, rewrite)
-            self._reader = self._file._array_reader(self._zpath, self._zarray)
+            self._reader = self.handle.array_reader(self._zpath, self._zarray)
         return self._reader
 
     def _read_box(self, selection: selections.Selection) -> np.ndarray | None:

@@ -39,7 +39,6 @@ from lindi_core.io.http_source import HttpSource
 from lindi_core.io.locations import Location, LocationPolicy, is_url
 from lindi_core.io.sources import ByteSources
 from lindi_core.store import ReferenceStore
-from lindi_core.store.read_engine import ArrayReader
 from lindi_core.write.consolidate import UploadReport
 from lindi_core.write.lindi_tar import LindiTarWriter, write_self_contained
 from lindi_core.write.staging import StagingArea
@@ -446,15 +445,4 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
     def zarr_group(self) -> zarr.Group:
         """The zarr-python 3 root group of this file."""
         return zarr.open_group(self._store, mode="r" if self._mode == "r" else "r+", zarr_format=2)
-
-    # -- reading (the store's read paths) ------------------------------------------------------
-    def _check_open(self) -> None:  # what the dataset's read path asks (it moves to the read engine)
-        self.handle.check_open()
-
-    def _array_reader(self, zpath: str, zarray: dict) -> ArrayReader:
-        """The read engine of the array at ``zpath`` (metadata ``zarray``) of this file's store."""
-        return ArrayReader(self._store, zpath, zarray)
-
-    def _open_zarr_array(self, zpath: str) -> zarr.Array:
-        return zarr.open_array(self._store, path=zpath, mode="r" if self._mode == "r" else "r+", zarr_format=2)
 

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 import h5py
+import zarr
 
 from lindi_core.errors import LindiError
 from lindi_core.facade.hierarchy import LEAF_KINDS, ExternalTarget, Hierarchy, Link, path_parts
@@ -42,6 +43,7 @@ from lindi_core.format.refs import ReferenceFileSystem, join_key, split_key
 from lindi_core.io import tar_container
 from lindi_core.io.locations import is_url, name_of
 from lindi_core.store import ReferenceStore
+from lindi_core.store.read_engine import ArrayReader
 
 MAX_LINK_DEPTH = 64
 
@@ -112,6 +114,16 @@ class FileHandle:
     def array_metadata(self, zpath: str) -> dict:
         """The ``.zarray`` of the dataset stored at ``zpath``."""
         return self.rfs.metadata[join_key(zpath, ".zarray")]
+
+    def array_reader(self, zpath: str, zarray: dict) -> ArrayReader:
+        """The read engine of the array at ``zpath`` (metadata ``zarray``) in this file's store:
+        every read of its chunks goes through it (see :mod:`lindi_core.store.read_engine`)."""
+        return ArrayReader(self.store, zpath, zarray)
+
+    def zarr_array(self, zpath: str) -> zarr.Array:
+        """zarr-python's array at ``zpath``, writable when the file is (its chunks are read
+        through the same engine, by the store's codec pipeline)."""
+        return zarr.open_array(self.store, path=zpath, mode="r+" if self.writable else "r", zarr_format=2)
 
     def object_at(self, zpath: str, name: str) -> Any:
         """The facade object stored at ``zpath``, reached by the HDF5 name ``name``: the same
