@@ -28,6 +28,7 @@ from lindi_core.io.cache import LocalCache
 
 # LINDI 0.4's names, for `import lindi_core as lindi` (lindi_core.lindi_compat)
 from lindi_core.lindi_compat import (
+    File,
     LindiH5ZarrStore,
     LindiH5ZarrStoreOpts,
     LindiRemfile,
@@ -39,6 +40,7 @@ from lindi_core.write import StagingArea, uploaders
 
 __all__ = [
     "ChunkOptions",
+    "File",
     "ChunkTooLargeError",
     "LindiH5ZarrStore",
     "LindiH5ZarrStoreOpts",

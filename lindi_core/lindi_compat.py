@@ -10,7 +10,13 @@ that API which lindi-core's own do not already cover, each a thin layer over lin
   our read-ahead :class:`~lindi_core.hdf5.remote_file.RemoteFile` behind it, reading through a
   ``LocalCache`` when given one;
 * :func:`add_additional_url_resolver`: a function ``url -> url`` applied to every URL read
-  afterwards.
+  afterwards;
+* :func:`File`: ``h5py.File``'s call that opens a ``.lindi.json`` as a :class:`LindiH5pyFile`
+  and any other name with h5py (LINDI's ``lindi.File``).
+
+Names of LINDI versions around 0.4 that scripts still call are kept too: the store's
+``to_file(path)`` (``write_reference_file_system`` under its earlier name) and ``getitems(keys)``
+(many keys read concurrently).
 
 ``LindiH5pyFile.from_hdf5_file(url=, zarr_store_opts=)``, ``from_zarr_store``,
 ``write_lindi_file(generation_metadata=)`` and ``LocalCache.put_remote_chunk`` /
@@ -24,12 +30,16 @@ chunk unless a threshold is given (see :mod:`lindi_core.translate.lindi_opts`).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
+import h5py
 from zarr.core.buffer import default_buffer_prototype
 
+from lindi_core.facade import LindiH5pyFile
 from lindi_core.format import jsonio
 from lindi_core.format.refs import join_key, split_key
 from lindi_core.hdf5.remote_file import RemoteFile
@@ -43,7 +53,7 @@ from lindi_core.io.sync_http import SyncHttp
 from lindi_core.store import ReferenceStore
 from lindi_core.translate.lindi_opts import LindiH5ZarrStoreOpts, translate_with_opts
 
-__all__ = ["LindiH5ZarrStore", "LindiH5ZarrStoreOpts", "LindiRemfile", "add_additional_url_resolver"]
+__all__ = ["File", "LindiH5ZarrStore", "LindiH5ZarrStoreOpts", "LindiRemfile", "add_additional_url_resolver"]
 
 
 class LindiH5ZarrStore(ReferenceStore):
@@ -85,6 +95,25 @@ class LindiH5ZarrStore(ReferenceStore):
     def __contains__(self, key: str) -> bool:
         return run_sync(self.exists(key)) or self._is_empty_zattrs(key)
 
+    def getitems(self, keys: Iterable[str], *, contexts: Any = None) -> dict[str, bytes]:
+        """The bytes of each of ``keys`` the store holds (keys it does not hold are left out), the
+        chunks read concurrently. ``contexts`` (zarr 2's per-key read options) is accepted for
+        LINDI's signature and unused."""
+        keys = list(keys)
+        prototype = default_buffer_prototype()
+
+        async def read_all() -> list:
+            return await asyncio.gather(*(self.get(key, prototype=prototype) for key in keys))
+
+        found = run_sync(read_all()) if keys else []
+        items = {}
+        for key, value in zip(keys, found):
+            if value is not None:
+                items[key] = value.to_bytes()
+            elif self._is_empty_zattrs(key):
+                items[key] = b"{}"
+        return items
+
     def _is_empty_zattrs(self, key: str) -> bool:
         parent, name = split_key(key)
         return name == ".zattrs" and (join_key(parent, ".zgroup") in self.rfs or join_key(parent, ".zarray") in self.rfs)
@@ -113,6 +142,14 @@ class LindiH5ZarrStore(ReferenceStore):
         if not os.fspath(output_file_name).endswith(".lindi.json"):
             raise ValueError("The output file name must end with .lindi.json")
         jsonio.write_atomic(self.rfs, output_file_name)
+
+    def to_file(self, file_name: str | os.PathLike, *, file_type: str = "zarr.json") -> None:
+        """Write the reference file system to ``file_name`` as JSON, whatever its extension (the
+        earlier LINDI name of :meth:`write_reference_file_system`). ``file_type`` is the one
+        LINDI knew, ``"zarr.json"``; any other raises ValueError."""
+        if file_type != "zarr.json":
+            raise ValueError(f"Unsupported file type: {file_type}")
+        jsonio.write_atomic(self.rfs, file_name)
 
 
 class _CachedHttp:
@@ -204,3 +241,22 @@ def add_additional_url_resolver(resolver: Callable[[str], str]) -> _FunctionReso
     registered = _FunctionResolver(resolver)
     register_resolver(registered)
     return registered
+
+
+def File(name: Any, mode: str = "r", **kwds: Any) -> h5py.File:
+    """Open ``name`` as ``h5py.File(name, mode, **kwds)`` would, except that a name ending in
+    ``.lindi.json`` opens as a :class:`LindiH5pyFile` (LINDI's ``lindi.File``, an ``h5py.File``
+    for code that takes one).
+
+    For a ``.lindi.json``, ``LINDI_LOCAL_CACHE_DIR`` in the environment names a
+    :class:`LocalCache` directory for remote chunks, as in LINDI, and h5py's other keywords
+    (driver, libver, ...) do not apply and are refused. New chunks written in ``w``/``r+``/``a``
+    go into the reference file itself (LINDI kept them in a ``NAME.d`` staging directory next to
+    it, which then had to stay beside it)."""
+    if not (isinstance(name, (str, os.PathLike)) and os.fspath(name).endswith(".lindi.json")):
+        return h5py.File(name, mode, **kwds)
+    if kwds:
+        raise TypeError(f"File() of a .lindi.json takes no h5py file keywords: {', '.join(sorted(kwds))}")
+    cache_dir = os.environ.get("LINDI_LOCAL_CACHE_DIR")
+    local_cache = LocalCache(cache_dir=cache_dir) if cache_dir else None
+    return LindiH5pyFile.from_lindi_file(name, mode=mode, local_cache=local_cache)
