@@ -121,3 +121,10 @@ class NotPicklableError(LindiError, TypeError):
 class ChunkTooLargeError(LindiError):
     """A byte range too large for a :class:`~lindi_core.io.cache.LocalCache` to keep (LINDI 0.4's
     error for ``put_remote_chunk`` of 900 MB or more, SQLite's practical limit for one value)."""
+
+
+class ReadOnlyFileError(LindiError, OSError, ValueError):
+    """A write to a file open for reading only, where h5py raises ``OSError`` ("Unable to create
+    attribute (no write intent on file)"). A ``ValueError`` too, as LINDI 0.4 raises for every
+    write in mode ``r``: code written for either catches it (as ``io.UnsupportedOperation`` is
+    both)."""

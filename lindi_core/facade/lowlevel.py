@@ -36,7 +36,7 @@ from typing import Any
 import h5py
 import zarr
 
-from lindi_core.errors import LindiError
+from lindi_core.errors import LindiError, ReadOnlyFileError
 from lindi_core.facade.hierarchy import LEAF_KINDS, ExternalTarget, Hierarchy, Link, path_parts
 from lindi_core.format import annotations as ann
 from lindi_core.format.refs import ReferenceFileSystem, join_key, split_key
@@ -89,6 +89,8 @@ class FileHandle:
         reading only."""
         self.check_open()
         if not self.writable:
+            if error is OSError:  # h5py's OSError, and the ValueError LINDI raises
+                error = ReadOnlyFileError
             raise error(f"Unable to {what} (no write intent on file)")
 
     def close(self) -> None:
