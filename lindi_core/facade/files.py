@@ -306,6 +306,20 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
             raise ValueError("the store reads through its own local cache: give local_cache to the store")
         return cls(zarr_store, mode=mode)
 
+    @classmethod
+    def from_h5py_file(cls, h5py_file: h5py.File) -> LindiH5pyFile:
+        """The HDF5 file an open ``h5py.File`` reads, translated now and opened ``r`` (LINDI
+        0.3's constructor). A snapshot: writes made through ``h5py_file`` afterwards are not
+        seen (those made before are: a file open for writing is flushed first). Only a file on
+        disk can be translated; an in-memory or file-object ``h5py.File`` raises TypeError."""
+        if not isinstance(h5py_file, h5py.File) or not h5py_file:
+            raise TypeError(f"from_h5py_file takes an open h5py.File, not {h5py_file!r}")
+        if h5py_file.driver == "fileobj" or not os.path.isfile(h5py_file.filename):
+            raise TypeError(f"from_h5py_file needs an h5py.File of a file on disk, not {h5py_file!r}")
+        if h5py_file.mode != "r":
+            h5py_file.flush()
+        return cls.from_hdf5_file(h5py_file.filename)
+
     # -- saving -----------------------------------------------------------------------------
     def to_reference_file_system(self) -> dict:
         """The reference file system as a JSON-ready dict."""

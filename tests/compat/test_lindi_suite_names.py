@@ -106,3 +106,23 @@ def test_file_reads_through_the_local_cache_named_in_the_environment(make_h5, se
     cached = lindi.LocalCache(cache_dir=cache_dir).get_remote_chunk(url=h5_url, offset=info.byte_offset,
                                                                      size=info.size)
     assert cached == _raw_chunk(path, "v", (1000,))
+
+
+def test_from_h5py_file_translates_the_file_an_h5py_file_reads(make_h5, tmp_path):
+    path = make_h5(_build)
+    with h5py.File(path, "r") as h5, lindi.LindiH5pyFile.from_h5py_file(h5) as client:
+        assert client.mode == "r"
+        assert walk_differences(h5, client) == []
+    # written through an h5py.File still open: flushed first, so the translation sees it
+    with h5py.File(path, "a") as h5:
+        h5.create_dataset("added", data=np.arange(7))
+        with lindi.LindiH5pyFile.from_h5py_file(h5) as client:
+            assert client["added"][()].tolist() == list(range(7))
+    with open(path, "rb") as raw, h5py.File(raw, "r") as from_object:
+        with pytest.raises(TypeError, match="on disk"):
+            lindi.LindiH5pyFile.from_h5py_file(from_object)
+    in_memory = h5py.File(str(tmp_path / "never_written.h5"), "w", driver="core", backing_store=False)
+    with in_memory, pytest.raises(TypeError, match="on disk"):
+        lindi.LindiH5pyFile.from_h5py_file(in_memory)
+    with pytest.raises(TypeError, match="open h5py.File"):
+        lindi.LindiH5pyFile.from_h5py_file(path)
