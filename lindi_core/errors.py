@@ -128,3 +128,8 @@ class ReadOnlyFileError(LindiError, OSError, ValueError):
     attribute (no write intent on file)"). A ``ValueError`` too, as LINDI 0.4 raises for every
     write in mode ``r``: code written for either catches it (as ``io.UnsupportedOperation`` is
     both)."""
+
+
+class ExistingFileError(LindiError, FileExistsError, ValueError):
+    """A file to create (mode ``w-`` or ``x``) already exists: h5py's ``FileExistsError``, and
+    the ``ValueError`` LINDI 0.4 raises, so code written for either catches it."""

@@ -23,7 +23,7 @@ from typing import Any
 import h5py
 import zarr
 
-from lindi_core.errors import LindiError, NotPicklableError
+from lindi_core.errors import ExistingFileError, LindiError, NotPicklableError
 from lindi_core.facade.dataset import LindiH5pyDataset
 from lindi_core.facade.datatype import LindiH5pyDatatype
 from lindi_core.facade.dims import note_dimension_names_current, refresh_dimension_names
@@ -192,7 +192,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         remote = is_url(source)
         exists = remote or os.path.exists(source)
         if mode in ("w-", "x") and exists:
-            raise FileExistsError(f"Unable to create file (file exists): {source!r}")
+            raise ExistingFileError(f"Unable to create file (file exists): {source!r}")
         if mode in ("r", "r+") and not exists:
             raise FileNotFoundError(f"Unable to open file (no such file): {source!r}")
         if mode not in MODES:

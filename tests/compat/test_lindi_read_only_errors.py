@@ -48,3 +48,22 @@ def test_write_in_mode_r_raises_h5pys_type_and_lindis_value_error(write, make_h5
     with h5py.File(h5_path, "r") as h5, lindi.LindiH5pyFile.from_lindi_file(ref_path, mode="r") as f:
         assert dict(f.attrs) == dict(h5.attrs)
         assert f["existing"][()].tolist() == h5["existing"][()].tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("mode", ["w-", "x"])
+def test_creating_an_existing_file_raises_h5pys_type_and_lindis_value_error(mode, tmp_path):
+    """LINDI's test_fail_open_existing_file_for_new_writing expects ValueError; h5py raises
+    FileExistsError: lindi-core's error is both, and the file is left as it was."""
+    h5_path = str(tmp_path / "existing.h5")
+    ref_path = str(tmp_path / "existing_file.lindi.json")
+    with h5py.File(h5_path, "w"):
+        pass
+    with open(ref_path, "w") as f:
+        f.write("test")
+    with pytest.raises(FileExistsError) as from_h5py:
+        h5py.File(h5_path, mode)
+    with pytest.raises(ValueError) as ours:
+        lindi.LindiH5pyFile.from_lindi_file(ref_path, mode=mode)
+    assert isinstance(ours.value, type(from_h5py.value))
+    with open(ref_path) as f:
+        assert f.read() == "test"
