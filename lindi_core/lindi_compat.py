@@ -31,7 +31,7 @@ from collections.abc import Callable
 from zarr.core.buffer import default_buffer_prototype
 
 from lindi_core.format import jsonio
-from lindi_core.format.refs import join_key, split_key
+from lindi_core.format.keys import join_key, split_key
 from lindi_core.hdf5.remote_file import RemoteFile
 from lindi_core.io.address_guard import AddressSpace
 from lindi_core.io.cache import LocalCache

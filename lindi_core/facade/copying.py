@@ -12,7 +12,7 @@ from lindi_core.facade.dataset_creation import empty_encoded
 from lindi_core.facade.group_writes import create_group
 from lindi_core.facade.hierarchy import DATASET
 from lindi_core.format import annotations as ann
-from lindi_core.format.refs import join_key
+from lindi_core.format.keys import join_key
 from lindi_core.translate import dtypes
 
 if TYPE_CHECKING:

@@ -35,7 +35,7 @@ from lindi_core.facade.dtypes import dataset_dtype, storage_dtype
 from lindi_core.facade.references import LindiH5pyReference, reference_from_json, region_selection
 from lindi_core.facade.selections import with_element_axes
 from lindi_core.format import annotations as ann
-from lindi_core.format.refs import join_key
+from lindi_core.format.keys import join_key
 from lindi_core.store.metadata_checks import check_array_metadata
 from lindi_core.translate import dtypes as translate_dtypes
 

@@ -27,7 +27,7 @@ from lindi_core.facade.references import _is_reference_value, _JsonReferences, r
 from lindi_core.facade.values import stored_as_bytes
 from lindi_core.format import annotations as ann
 from lindi_core.format.array_metadata import zarr_dtype
-from lindi_core.format.refs import join_key
+from lindi_core.format.keys import join_key
 from lindi_core.translate import dtypes
 from lindi_core.translate.chunks import virtual_chunk_shape
 from lindi_core.translate.datasets import JSON_CODEC_CONFIG, inline_array, zarray_metadata

@@ -14,7 +14,7 @@ import numpy as np
 
 from lindi_core.facade import scratch
 from lindi_core.format import annotations as ann
-from lindi_core.format.refs import join_key
+from lindi_core.format.keys import join_key
 from lindi_core.translate import dtypes
 
 if TYPE_CHECKING:

@@ -39,7 +39,8 @@ import zarr
 from lindi_core.errors import LindiError
 from lindi_core.facade.hierarchy import LEAF_KINDS, ExternalTarget, Hierarchy, Link, path_parts
 from lindi_core.format import annotations as ann
-from lindi_core.format.refs import ReferenceFileSystem, join_key, split_key
+from lindi_core.format.keys import join_key, split_key
+from lindi_core.format.refs import ReferenceFileSystem
 from lindi_core.io import tar_container
 from lindi_core.io.locations import is_url, name_of
 from lindi_core.store import ReferenceStore

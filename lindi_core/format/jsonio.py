@@ -23,13 +23,12 @@ import orjson
 
 from lindi_core.errors import ReferenceFormatError
 from lindi_core.format import fastrefs, hdf5_facts, temporaries
+from lindi_core.format.keys import chunk_key, join_key, split_key
 from lindi_core.format.refs import (
     ZARR_METADATA_NAMES,
     ChunkRef,
     ChunkTable,
     ReferenceFileSystem,
-    join_key,
-    split_key,
 )
 
 FORMAT_VERSION = 1
@@ -313,8 +312,7 @@ def _add_runs(rfs: ReferenceFileSystem, runs: list[fastrefs.ChunkRefRun], expand
                 pieces.append((_run_linear(run.coordinates[inside], table), url_ids[inside], run.offsets[inside],
                                run.lengths[inside]))
             for i in np.flatnonzero(~inside).tolist():  # no table cell for these: kept as they are
-                name = ".".join(str(int(c)) for c in run.coordinates[i])
-                key = f"{parent}/{name}" if parent else name
+                key = chunk_key(parent, run.coordinates[i])
                 if key in rfs.loose_refs or key in rfs.inline or key in rfs.metadata:
                     raise _Ambiguous(key)
                 rfs.set_ref(key, ChunkRef(rfs.urls[int(url_ids[i])], int(run.offsets[i]), int(run.lengths[i])))

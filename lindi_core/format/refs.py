@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from lindi_core.errors import ReferenceFormatError
+from lindi_core.format.keys import chunk_name, join_key, split_key
 
 ZARR_METADATA_NAMES = (".zgroup", ".zarray", ".zattrs", ".zmetadata")
 
@@ -44,18 +45,6 @@ class ChunkRef:
     offset: int
     length: int
     filter_mask: int = 0
-
-
-def split_key(key: str) -> tuple[str, str]:
-    """Split a Zarr key into (parent path, last name); the root's parent is ``""``."""
-    slash = key.rfind("/")
-    if slash < 0:
-        return "", key
-    return key[:slash], key[slash + 1 :]
-
-
-def join_key(parent: str, name: str) -> str:
-    return f"{parent}/{name}" if parent else name
 
 
 # Linear chunk indices are int64; a grid of more cells than this gets no table (its refs stay
@@ -148,7 +137,7 @@ class ChunkTable:
     def chunk_name(self, linear: int) -> str:
         if not self.grid_shape:
             return "0"
-        return ".".join(str(int(c)) for c in np.unravel_index(linear, self.grid_shape))
+        return chunk_name(np.unravel_index(linear, self.grid_shape))
 
     # -- single chunks --------------------------------------------------------------------
     def lookup(self, linear: int) -> tuple[int, int, int, int] | None:

@@ -5,8 +5,8 @@ what reads through zarr: ``zarr.open_array``, xarray, ``dask.array.from_zarr``) 
 codec pipeline of :mod:`lindi_core.store.codec_pipeline`. For a set of chunks of one array the
 engine decides
 
-* **which bytes to fetch**: each chunk's key (:func:`chunk_key`, with the array's
-  ``dimension_separator``; :func:`chunk_owner` and :func:`chunk_coords` read one back) and its
+* **which bytes to fetch**: each chunk's key (the key grammar of
+  :mod:`lindi_core.format.keys`, with the array's ``dimension_separator``) and its
   bytes as the store resolves them (inline, a referenced range through the byte sources and
   their caches, a chunk of a linked HDF5 dataset, a chunk stored
   with filters skipped rewritten, a short edge chunk of an uncompressed array padded: see
@@ -56,7 +56,7 @@ import itertools
 import math
 import os
 import threading
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -67,7 +67,8 @@ from lindi_core.codecs.bounded import decode_chunk
 from lindi_core.codecs.fast_decode import ChunkDecoder, chunk_decoder
 from lindi_core.errors import ChunkDecodeError, UnreadableObjectError
 from lindi_core.format.array_metadata import zarr_dtype
-from lindi_core.format.refs import ChunkRef, join_key, split_key
+from lindi_core.format.keys import chunk_key
+from lindi_core.format.refs import ChunkRef
 from lindi_core.io import workers
 
 WINDOW_BYTES = 256 * 1024 * 1024  # decoded bytes of a window of a box read
@@ -88,46 +89,7 @@ def decode_executor() -> ThreadPoolExecutor:
         return _executor
 
 
-# -- chunk keys and fill values --------------------------------------------------------------
-def chunk_key(array_path: str, coords: Sequence[int], separator: str = ".") -> str:
-    """The store key of the chunk at grid position ``coords`` (``()``: a 0-d array's only chunk)
-    of the array at ``array_path``, its grid indices joined by its ``dimension_separator``."""
-    name = separator.join(str(int(c)) for c in coords) if len(coords) else "0"
-    return f"{array_path}/{name}" if array_path else name
-
-
-def chunk_coords(key: str, ndim: int, separator: str = ".") -> list[int]:
-    """The grid position of the chunk at ``key`` (the inverse of :func:`chunk_key`); ValueError
-    when the key names no chunk of an array of ``ndim`` axes."""
-    if separator == ".":
-        parts = key.rsplit("/", 1)[-1].split(".")
-    else:
-        parts = key.split("/")[-ndim:] if ndim else [key.rsplit("/", 1)[-1]]
-    if len(parts) != max(ndim, 1):
-        raise ValueError(f"{key!r} is no chunk key of an array of {ndim} axes")
-    return [int(part) for part in parts]
-
-
-def chunk_owner(key: str, metadata: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]] | None:
-    """(array path, chunk name, ``.zarray``) of the array whose chunk ``key`` names, ``None`` for
-    metadata and keys of no array. A chunk of an array whose ``dimension_separator`` is ``/``
-    lies as many levels below the array as it has axes (``x/3/0``: the array ``x``)."""
-    parent, name = split_key(key)
-    if name.startswith("."):
-        return None
-    zarray = metadata.get(join_key(parent, ".zarray"))
-    if isinstance(zarray, dict):
-        return parent, name, zarray
-    parts = key.split("/")
-    for depth in range(2, len(parts) + 1):
-        array_path = "/".join(parts[:-depth])
-        zarray = metadata.get(join_key(array_path, ".zarray"))
-        if isinstance(zarray, dict) and zarray.get("dimension_separator") == "/" \
-                and len(zarray.get("shape") or ()) == depth:
-            return array_path, "/".join(parts[-depth:]), zarray
-    return None
-
-
+# -- fill values ----------------------------------------------------------------------------
 def parse_fill_value(value: Any, dtype: np.dtype) -> Any:
     """A Zarr v2 ``fill_value`` as a NumPy value of ``dtype`` (``null``: zero, as Zarr reads it)."""
     if value is None:

@@ -49,8 +49,9 @@ from lindi_core.errors import (
 )
 from lindi_core.format import annotations as ann
 from lindi_core.format import jsonio, temporaries
+from lindi_core.format.keys import chunk_coords, chunk_owner, join_key, split_key
 from lindi_core.format.lindi_tar import looks_like_ustar
-from lindi_core.format.refs import ZARR_METADATA_NAMES, ChunkRef, ReferenceFileSystem, join_key, split_key
+from lindi_core.format.refs import ZARR_METADATA_NAMES, ChunkRef, ReferenceFileSystem
 from lindi_core.io import sync_bridge, tar_container
 from lindi_core.io.address_guard import AddressSpace
 from lindi_core.io.cache import LocalCache
@@ -62,7 +63,6 @@ from lindi_core.io.tar_container import TarContainer
 from lindi_core.store.external_arrays import ExternalArrayIndex
 from lindi_core.store.filter_mask import restore_skipped_filters, uses_libhdf5_pipeline, with_mask_header
 from lindi_core.store.metadata_checks import check_array_metadata, check_group_metadata
-from lindi_core.store.read_engine import chunk_coords, chunk_owner
 
 # Chunks up to this decoded size are checked on the event loop (microseconds of work, less than
 # a hop to a worker thread costs); larger ones in a thread, so the loop keeps serving transfers.

@@ -25,7 +25,8 @@ import h5py
 import numpy as np
 
 from lindi_core.errors import TranslationError
-from lindi_core.format.refs import ChunkTable, ReferenceFileSystem, grid_of, join_key
+from lindi_core.format.keys import join_key
+from lindi_core.format.refs import ChunkTable, ReferenceFileSystem, grid_of
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ from zarr.core.dtype import get_data_type_from_native_dtype
 from lindi_core.errors import AccessDeniedError, TranslationError
 from lindi_core.format import annotations as ann
 from lindi_core.format.array_metadata import zarr_dtype
-from lindi_core.format.refs import ReferenceFileSystem, join_key
+from lindi_core.format.keys import chunk_name, join_key
+from lindi_core.format.refs import ReferenceFileSystem
 from lindi_core.io.locations import is_url
 from lindi_core.translate import chunks as chunking
 from lindi_core.translate import dtypes, hdf5_types, object_header
@@ -331,8 +332,7 @@ def inline_array(rfs: ReferenceFileSystem, key: str, data: np.ndarray, chunk_sha
             block = full
         block = np.ascontiguousarray(block)
         payload = encode(block) if encoded else encode(dtypes.defined_bytes(block))
-        name = ".".join(str(i) for i in index) if index else "0"
-        rfs.set_inline(join_key(key, name), payload)
+        rfs.set_inline(join_key(key, chunk_name(index)), payload)
 
 
 def _encoded(ctx: DatasetContext, dset: h5py.Dataset, key: str, family: Family, zattrs: dict) -> dict:

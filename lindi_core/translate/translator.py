@@ -27,7 +27,8 @@ from tqdm import tqdm
 from lindi_core.errors import LindiError, TranslationError
 from lindi_core.format import annotations as ann
 from lindi_core.format import jsonio
-from lindi_core.format.refs import ReferenceFileSystem, join_key
+from lindi_core.format.keys import join_key
+from lindi_core.format.refs import ReferenceFileSystem
 from lindi_core.io import tar_container
 from lindi_core.io.address_guard import AddressGuard
 from lindi_core.translate.attributes import encode_attributes
