@@ -66,7 +66,7 @@ import numpy as np
 from lindi_core.codecs.bounded import decode_chunk
 from lindi_core.codecs.fast_decode import ChunkDecoder, chunk_decoder
 from lindi_core.errors import ChunkDecodeError, UnreadableObjectError
-from lindi_core.format.array_metadata import zarr_dtype
+from lindi_core.format.array_metadata import ArrayMetadata
 from lindi_core.format.keys import chunk_key
 from lindi_core.format.refs import ChunkRef
 from lindi_core.io import workers
@@ -302,22 +302,22 @@ class ArrayReader:
     """The read engine for one array of a :class:`~lindi_core.store.ReferenceStore`: the
     decisions of this module for the array at ``array_path`` with metadata ``zarray``."""
 
-    def __init__(self, store: Any, array_path: str, zarray: dict[str, Any]):
+    def __init__(self, store: Any, array_path: str, meta: ArrayMetadata):
         self.store = store
         self.array_path = array_path
-        self.zarray = zarray
-        self.shape: tuple[int, ...] = tuple(zarray["shape"])
-        self.chunks: tuple[int, ...] = tuple(zarray["chunks"])
-        self.separator: str = zarray.get("dimension_separator") or "."
-        self.dtype: np.dtype | None = None
+        self.meta = meta
+        self.zarray = meta.raw
+        self.shape: tuple[int, ...] = meta.shape
+        self.chunks: tuple[int, ...] = meta.chunks
+        self.separator: str = meta.separator
+        self.dtype: np.dtype = meta.dtype
         self._decoder: ChunkDecoder | None = None
         self._fill: Any = None
         try:
             # A box is placed here when its chunks have a fast decoder and its fill value is one
             # of its type; otherwise zarr indexes it (and reports what is wrong with it).
-            self.dtype = zarr_dtype(zarray["dtype"])
-            self._fill = parse_fill_value(zarray.get("fill_value"), self.dtype)
-            self._decoder = chunk_decoder(zarray, self.dtype)
+            self._fill = parse_fill_value(meta.fill_value, self.dtype)
+            self._decoder = chunk_decoder(meta.raw, self.dtype)
         except (TypeError, ValueError):
             self._decoder = None
 
@@ -339,8 +339,7 @@ class ArrayReader:
             return None
         key = self.key((0,) * len(shape))
         stored = self.store.rfs.inline.get(key)
-        filters = self.zarray.get("filters") or []
-        if stored is None or any(f.get("id") == "lindi_core.hdf5_filters" for f in filters):
+        if stored is None or any(f.get("id") == "lindi_core.hdf5_filters" for f in self.meta.filters):
             return None  # (libhdf5's pipeline takes the chunk's filter mask, which the store adds)
         try:
             data = decode_chunk(self.zarray, stored)
@@ -349,8 +348,7 @@ class ArrayReader:
         if isinstance(data, np.ndarray) and data.dtype == object:
             whole = data.reshape(chunks)
         else:
-            dtype = self.dtype if self.dtype is not None else zarr_dtype(self.zarray["dtype"])
-            whole = np.frombuffer(memoryview(data).cast("B"), dtype=dtype).reshape(chunks)
+            whole = np.frombuffer(memoryview(data).cast("B"), dtype=self.dtype).reshape(chunks)
         return whole[tuple(slice(0, n) for n in shape)]  # a short edge: the part inside the array
 
     def read_box(self, axes: tuple[slice, ...], window_chunks: int | None = None) -> np.ndarray:
