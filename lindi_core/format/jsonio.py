@@ -448,11 +448,12 @@ def encode_inline(data: bytes) -> str:
     return BASE64_PREFIX + base64.b64encode(data).decode("ascii")
 
 
-def assign_templates(rfs: ReferenceFileSystem) -> dict[str, str]:
-    """Template names for the URLs chunk refs use: ``u1``, ``u2``... (names a loaded file
-    already gave a URL are kept)."""
+def assign_templates(rfs: ReferenceFileSystem, *, binary: frozenset[str] | set[str] = frozenset()) -> dict[str, str]:
+    """Template names for the URLs JSON chunk refs use: ``u1``, ``u2``... (names a loaded file
+    already gave a URL are kept). URLs only the arrays in ``binary`` use need none: their
+    tables hold URLs in full (spec §13)."""
     by_url = {url: name for name, url in rfs.preferred_templates.items()}
-    used = _used_urls(rfs)
+    used = _used_urls(rfs, binary)
     names: dict[str, str] = {}
     taken = set()
     for url in used:
@@ -471,15 +472,24 @@ def assign_templates(rfs: ReferenceFileSystem) -> dict[str, str]:
     return names
 
 
-def _used_urls(rfs: ReferenceFileSystem) -> list[str]:
+def _used_urls(rfs: ReferenceFileSystem, binary: frozenset[str] | set[str]) -> list[str]:
     # Refs to members of a container ("./blobs/x/0", §12) each name one chunk's own member: a
     # template would only add a level of indirection per chunk (LINDI writes them as they are).
-    return [url for url in rfs.used_urls() if not url.startswith("./")]
+    urls = rfs.used_urls()
+    if binary:
+        used_ids: set[int] = set()
+        for array_path, table in rfs.tables.items():
+            if array_path not in binary:
+                used_ids.update(table.url_ids().tolist())
+        in_json = {rfs.urls[i] for i in used_ids} | {ref.url for ref in rfs.loose_refs.values()}
+        urls = [url for url in urls if url in in_json]
+    return [url for url in urls if not url.startswith("./")]
 
 
 def iter_json_text(rfs: ReferenceFileSystem, *, use_templates: bool = True) -> Iterator[bytes]:
     """The reference file as a sequence of byte strings (compact JSON, one ref a line)."""
-    url_names = assign_templates(rfs) if use_templates else {}
+    binary = {path for path in rfs.binary_tables if chunk_table_forms.encodable(rfs, path)}
+    url_names = assign_templates(rfs, binary=binary) if use_templates else {}
     templates = {name: url for url, name in url_names.items()}
 
     def url_token(url: str) -> bytes:
@@ -497,7 +507,6 @@ def iter_json_text(rfs: ReferenceFileSystem, *, use_templates: bool = True) -> I
         first = False
         return sep + orjson.dumps(key) + b":" + value
 
-    binary = {path for path in rfs.binary_tables if chunk_table_forms.encodable(rfs, path)}
     for key in _sorted_metadata_keys(rfs.metadata):
         value = rfs.metadata[key]
         if (key == ".zarray" or key.endswith("/.zarray")) and split_key(key)[0] in binary:

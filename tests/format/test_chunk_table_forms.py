@@ -257,3 +257,14 @@ def test_table_bytes_are_the_encoded_table():
     data = chunk_table_forms.table_bytes("g/a1/.zchunktable", refs["g/a1/.zchunktable"])
     header = binary_chunk_table.decode_header(data)
     assert header.grid_shape == rfs.tables["g/a1"].grid_shape and header.compressed
+
+
+def test_urls_only_tables_use_get_no_template():
+    rfs = ReferenceFileSystem()
+    for name, url in (("t", "https://example.org/table-only.h5"), ("j", "https://example.org/json.h5")):
+        rfs.set_metadata(f"{name}/.zarray", zarray([4], [2]))
+        rfs.set_ref(f"{name}/0", ChunkRef(url, 0, 8))
+    rfs.binary_tables = {"t"}
+    doc = orjson.loads(jsonio.dumps(rfs))
+    assert list(doc["templates"].values()) == ["https://example.org/json.h5"]
+    assert jsonio.loads(jsonio.dumps(rfs)).same_references(rfs)
