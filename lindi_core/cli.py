@@ -18,7 +18,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     from lindi_core.translate import ChunkOptions, translate_to_file
 
     options = ChunkOptions(inline_threshold=args.inline_threshold, contiguous_chunk_target=args.chunk_target,
-                           compound_rows_limit=args.compound_rows_limit)
+                           compound_rows_limit=args.compound_rows_limit, chunk_table=args.chunk_table)
     started = time.perf_counter()
     rfs = translate_to_file(args.source, args.output, ref_url=args.ref_url, options=options,
                             progress=None if not args.no_progress else False, timeout=args.timeout)
@@ -169,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output .lindi.json path (or .lindi.tar for a container)")
     p.add_argument("--ref-url", help="URL chunk references should name (default: the source)")
     _chunk_options(p)
+    p.add_argument("--chunk-table", choices=("auto", "json", "binary"), default="auto",
+                   help="chunk refs as one JSON entry per chunk, as a packed binary table per array, or "
+                        "(auto) a table for arrays of many chunks (spec §13)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _timeout_option(p)
     p.set_defaults(func=_cmd_translate)

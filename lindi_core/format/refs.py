@@ -309,6 +309,9 @@ class ReferenceFileSystem:
         self._url_ids: dict[str, int] = {}
         self.generation_metadata: dict[str, Any] = dict(generation_metadata or {})
         self.preferred_templates: dict[str, str] = {}
+        # Arrays whose chunk refs are written as a binary chunk table (spec §13) rather than one
+        # JSON entry per chunk: how the refs are written, not what they are.
+        self.binary_tables: set[str] = set()
         self.changes = 0  # edits made through the setters below (a reader can tell unsaved edits)
 
     # -- urls ---------------------------------------------------------------------------
@@ -468,6 +471,7 @@ class ReferenceFileSystem:
         copy.metadata = dict(self.metadata)
         copy.inline = dict(self.inline)
         copy.preferred_templates = dict(self.preferred_templates)
+        copy.binary_tables = set(self.binary_tables)
         copy.urls = list(self.urls)
         copy._url_ids = dict(self._url_ids)
         new_ids = np.arange(len(self.urls), dtype=np.int32)
