@@ -10,7 +10,6 @@ import os
 
 import h5py
 import numpy as np
-import pytest
 
 from lindi_core.facade.files import LindiH5pyFile as H5
 from tests.compat.lindi04 import needs_lindi04, run_lindi04
@@ -48,7 +47,6 @@ def _digests(folder) -> dict[str, str]:
     return found
 
 
-@pytest.mark.slow  # LINDI's interpreter starts twice (some 2-3 s)
 @needs_lindi04
 def test_lindi_folders_read_edited_and_read_back_by_lindi(make_h5, tmp_path):
     rng = np.random.default_rng(1)
