@@ -101,11 +101,14 @@ def write_new_folder(rfs: ReferenceFileSystem, path: str | os.PathLike, *, read:
                      inline_limit: int | None = None, staged_only=None) -> None:
     """Write ``rfs`` as the ``.lindi.d`` at ``path``, self-contained as a new ``.lindi.tar`` is
     (:mod:`lindi_core.write.self_contained`). An existing ``.lindi.d`` there gets the new
-    reference file and new chunk files beside its old ones, which stay."""
+    reference file and new chunk files beside its old ones, which stay (the folder ``rfs`` was
+    read from keeps its chunk files where they are: nothing to copy)."""
     folder = _prepare_folder(os.fspath(path))
     names = FolderNames(folder)
+    in_place = isinstance(container, folder_container.FolderContainer) and container.folder == folder
     rfs, members = plan_self_contained(rfs, read=read, name_for=names.free, container=container, staging=staging,
-                                       policy=policy, inline_limit=inline_limit, staged_only=staged_only)
+                                       policy=policy, inline_limit=inline_limit, staged_only=staged_only,
+                                       in_place=in_place)
     mode, cleaned = _new_file_mode(), set()
     for name, size, produce in members:
         data = produce()

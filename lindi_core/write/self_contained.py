@@ -33,12 +33,14 @@ NameFor = Callable[[str, set[str]], str]
 
 def plan_self_contained(rfs: ReferenceFileSystem, *, read: ReadBytes, name_for: NameFor, container: Any = None,
                         staging: StagingArea | None = None, policy: LocationPolicy | None = None,
-                        inline_limit: int | None = None, staged_only: Container[str] | None = None
-                        ) -> tuple[ReferenceFileSystem, list[NewMember]]:
+                        inline_limit: int | None = None, staged_only: Container[str] | None = None,
+                        in_place: bool = False) -> tuple[ReferenceFileSystem, list[NewMember]]:
     """The reference file system to write (a copy when anything moves: ``rfs`` keeps its own
     refs) and the members to write with it. ``container``: a
     :class:`~lindi_core.io.tar_container.TarContainer` or a
-    :class:`~lindi_core.io.folder_container.FolderContainer` the refs may name members of."""
+    :class:`~lindi_core.io.folder_container.FolderContainer` the refs may name members of;
+    ``in_place``: the new file goes into that very container (a folder written into itself),
+    whose members stay where they are, named as they are."""
     members: list[NewMember] = []
     moves: dict[str, tuple[str, int]] = {}
     taken: set[str] = set()
@@ -48,6 +50,8 @@ def plan_self_contained(rfs: ReferenceFileSystem, *, read: ReadBytes, name_for: 
         member = container.member_for(url) if container is not None else None
         if member is None:
             remaining.append(url)
+            continue
+        if in_place:
             continue
         name = renamed.get(member.name)
         if name is None:

@@ -218,6 +218,12 @@ def test_write_lindi_file_to_its_own_folder_commits_it(tmp_path, values):
         assert json.loads((folder / "lindi.json").read_text())["generationMetadata"] == {"generatedBy": "me"}
     with H5.from_lindi_file(str(folder)) as f:
         np.testing.assert_array_equal(f["x"][()], values)
+        before = _digests(folder)
+        f.write_lindi_file(str(folder), generation_metadata={"generatedBy": "read-only copy"})  # opened r
+    assert _digests(folder).keys() == before.keys()  # its chunk files are its own: none copied
+    with H5.from_lindi_file(str(folder)) as f:
+        np.testing.assert_array_equal(f["x"][()], values)
+        assert f.to_reference_file_system()["generationMetadata"] == {"generatedBy": "read-only copy"}
 
 
 @pytest.mark.parametrize("target", ["./../secret.bin", "./blobs/../../secret.bin", ".//SECRET", "blobs//x",
