@@ -52,7 +52,7 @@ from lindi_core.format import jsonio, temporaries
 from lindi_core.format.keys import chunk_coords, chunk_owner, join_key, split_key
 from lindi_core.format.lindi_tar import looks_like_ustar
 from lindi_core.format.refs import ZARR_METADATA_NAMES, ChunkRef, ReferenceFileSystem
-from lindi_core.io import sync_bridge, tar_container
+from lindi_core.io import folder_container, sync_bridge, tar_container
 from lindi_core.io.address_guard import AddressSpace
 from lindi_core.io.cache import LocalCache
 from lindi_core.io.http_source import HttpSource
@@ -118,7 +118,8 @@ class ReferenceStore(Store):
                   local_cache: LocalCache | None = None, allow_private_network: bool = False,
                   reach: AddressSpace = AddressSpace.LOOPBACK, timeout: float | None = None,
                   read_only: bool = True) -> ReferenceStore:
-        """Open a ``.lindi.json`` or a ``.lindi.tar`` from a local path or an http(s) URL.
+        """Open a ``.lindi.json`` or a ``.lindi.tar`` from a local path or an http(s) URL, or a
+        local ``.lindi.d`` folder.
 
         A file fetched from a URL may not point at local files unless ``allow_local=True`` (refs
         to the members of a container are always allowed: they read the container itself), nor
@@ -150,10 +151,14 @@ class ReferenceStore(Store):
         else:
             # As every open of a local reference file: a writer's in-place copy, left unfinished by
             # a crash, is finished first (see lindi_core.format.temporaries).
-            temporaries.remove_stale(os.path.realpath(target))
-            if tar_container.holds_tar(target):
+            if folder_container.holds_folder(target):  # a .lindi.d: lindi.json and chunk files
+                temporaries.remove_stale(os.path.realpath(os.path.join(target, "lindi.json")))
+                opened = folder_container.open_local(target)
+            elif tar_container.holds_tar(target):
+                temporaries.remove_stale(os.path.realpath(target))
                 opened = tar_container.open_local(target)
             else:
+                temporaries.remove_stale(os.path.realpath(target))
                 rfs = jsonio.load_path(target)
         policy = LocationPolicy.for_source(target, allow_local=allow_local,
                                            allow_private_network=allow_private_network, reach=reach,
