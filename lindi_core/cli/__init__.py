@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_Version, help="print the version and exit")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only results and errors, no notes or "
                                                                     "progress")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do (each "
+                                                                                       "has its own --help)")
     for group in _COMMAND_GROUPS:
         group.add_commands(sub)
     for command in sub.choices.values():
@@ -66,9 +67,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except BrokenPipeError:
-        _quiet_closed_stdout()
+        _send_nowhere(sys.stdout)  # what is still buffered: the reader went away
         return 0
     except KeyboardInterrupt:
+        # The user stopped it: exit normally (files close, caches flush), but without the
+        # complaints of reads abandoned mid-flight that interpreter shutdown would print.
+        _send_nowhere(sys.stderr)
         return 130
     except SystemExit as exc:  # a usage error the command found (argparse's parser.error)
         return exc.code if isinstance(exc.code, int) else 2
@@ -80,12 +84,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _quiet_closed_stdout() -> None:
-    """The reader of standard output went away: send what is still buffered nowhere, so that
-    exiting does not complain about the pipe."""
+def _send_nowhere(stream) -> None:
+    """Point the file descriptor of ``stream`` at /dev/null, so that nothing more written to it
+    (at exit too) fails or shows."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):  # no real standard output (captured in a test)
+        os.dup2(devnull, stream.fileno())
+    except (OSError, ValueError):  # no real file descriptor (output captured in a test)
         pass
 

@@ -27,17 +27,25 @@ def cli_env() -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
 
+class Forms(dict):
+    """form -> path or URL, and the loopback ``server`` serving the URLs."""
+
+    server: object
+
+
 @pytest.fixture
 def every_form(tmp_path, serve):
     """``every_form(h5_path)`` -> {form: path or URL} of that file as HDF5, .lindi.json and
     .lindi.tar, local and served (the served reference files name the served HDF5 file)."""
 
-    def make(h5_path: str) -> dict[str, str]:
+    def make(h5_path: str) -> Forms:
         name = os.path.basename(h5_path)
         assert os.path.dirname(os.path.abspath(h5_path)) == str(tmp_path)
         server = serve(tmp_path)
         h5_url = server.url_for(name)
-        forms = {"hdf5": h5_path, "hdf5-url": h5_url}
+        forms = Forms(hdf5=h5_path)
+        forms["hdf5-url"] = h5_url
+        forms.server = server
         for suffix, ref_url, form in ((".lindi.json", None, "json"), (".lindi.tar", None, "tar"),
                                       (".url.lindi.json", h5_url, "json-url"), (".url.lindi.tar", h5_url, "tar-url")):
             out = str(tmp_path / (name + suffix))
