@@ -188,6 +188,20 @@ def parse_selection(text: str) -> tuple[str, tuple]:
     return matched["path"], tuple(selection)
 
 
+def _savable(values: np.ndarray, utf8: bool) -> np.ndarray:
+    """Strings read as Python objects become a fixed-width NumPy array (``.npy`` files hold no
+    objects without pickling, which a reader would have to trust): text for UTF-8 strings,
+    bytes for ASCII ones, as h5py's ``asstr()`` would give and NumPy's ``S`` type holds."""
+    if values.dtype.kind != "O":
+        return values
+    items = values.ravel().tolist()
+    if all(isinstance(v, bytes) for v in items) and not utf8:
+        return values.astype(np.bytes_)
+    if all(isinstance(v, (str, bytes)) for v in items):
+        return np.array([_text(v) for v in items], dtype=np.str_).reshape(values.shape)
+    raise TypeError(f"the values of {values.dtype} cannot be saved without pickling (object references?)")
+
+
 def _cmd_cat(args: argparse.Namespace) -> int:
     try:
         path, selection = parse_selection(args.dataset)
@@ -200,9 +214,11 @@ def _cmd_cat(args: argparse.Namespace) -> int:
         if not isinstance(dataset, h5py.Dataset):
             raise IsADirectoryError(f"{path!r} in {args.file} is a group, not a dataset")
         values = dataset[selection] if selection else dataset[()]
+        string = h5py.check_string_dtype(dataset.dtype)
     if args.out:
         with output_stream(args.out, binary=True) as out:
-            np.save(out, np.asarray(values), allow_pickle=False)
+            np.save(out, _savable(np.asarray(values), string is not None and string.encoding == "utf-8"),
+                    allow_pickle=False)
         return 0
     values = np.asarray(values)
     if values.dtype.kind in "OS":

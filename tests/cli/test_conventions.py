@@ -122,3 +122,19 @@ def test_ctrl_c_ends_quietly(make_h5, every_form):
     assert command.wait(timeout=60) == 130
     err = command.stderr.read()
     assert err == b"", err.decode()
+
+
+def test_the_installed_entry_point_runs_this_command_line(make_h5):
+    import os
+    import shutil
+    from importlib.metadata import entry_points
+
+    import lindi_core.cli
+
+    (entry,) = [e for e in entry_points(group="console_scripts") if e.name == "lindi-core"]
+    assert entry.load() is lindi_core.cli.main
+    script = shutil.which("lindi-core", path=os.path.dirname(sys.executable)) or shutil.which("lindi-core")
+    assert script is not None, "lindi-core is not installed beside this interpreter"
+    path = make_h5(lambda f: f.create_dataset("g/d", data=np.arange(4), chunks=(2,)))
+    done = subprocess.run([script, "ls", path, "g"], capture_output=True, env=cli_env(), timeout=120)
+    assert done.returncode == 0 and done.stdout == b"d  (4,) int64  chunks=(2,)\n", done.stderr

@@ -152,3 +152,12 @@ def test_cat_out_dash_writes_npy_to_standard_output(make_h5):
     done = run_cli("cat", path, "d[3:]", "--out", "-")
     assert done.returncode == 0, done.stderr
     assert np.array_equal(np.load(io.BytesIO(done.stdout)), np.arange(10.0)[3:])
+
+
+def test_cat_saves_strings_as_a_numpy_string_array(make_h5, tmp_path):
+    path = make_h5(lambda f: (f.create_dataset("s", data=[b"alpha", b"beta"]),
+                              f.create_dataset("u", data=["x", "yz"], dtype=h5py.string_dtype())))
+    assert main(["cat", path, "s", "--out", str(tmp_path / "s.npy")]) == 0
+    assert np.load(tmp_path / "s.npy").tolist() == [b"alpha", b"beta"]
+    assert main(["cat", path, "u[1:]", "--out", str(tmp_path / "u.npy")]) == 0
+    assert np.load(tmp_path / "u.npy").tolist() == ["yz"]
