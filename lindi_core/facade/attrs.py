@@ -19,7 +19,6 @@ import numpy as np
 
 from lindi_core.errors import LindiError, ReferenceFormatError, UnreadableObjectError, UnsupportedTypeError
 from lindi_core.facade import scratch
-from lindi_core.facade.dtypes import dtype_from_description
 from lindi_core.facade.references import (
     _is_reference_value,
     _JsonReferences,
@@ -27,7 +26,8 @@ from lindi_core.facade.references import (
     references_array,
 )
 from lindi_core.format import annotations as ann
-from lindi_core.translate import dtypes
+from lindi_core.format import dtype_descriptions
+from lindi_core.format.dtype_descriptions import dtype_from_description
 from lindi_core.translate.attributes import encode_value
 
 if TYPE_CHECKING:
@@ -201,7 +201,7 @@ def encode_attribute(value: Any, dtype: Any = None, shape: Any = None) -> tuple[
             if name in attrs:
                 del attrs[name]
     encoded, needs_type = encode_value(stored, stored_dtype, _JsonReferences())
-    return encoded, dtypes.describe(stored_dtype) if needs_type else None
+    return encoded, dtype_descriptions.describe(stored_dtype) if needs_type else None
 
 
 class AttributeId:

@@ -26,6 +26,7 @@ from lindi_core.facade.hierarchy import DATASET
 from lindi_core.facade.references import _is_reference_value, _JsonReferences, reference_from_json
 from lindi_core.facade.values import stored_as_bytes
 from lindi_core.format import annotations as ann
+from lindi_core.format import dtype_descriptions
 from lindi_core.format.array_metadata import zarr_dtype
 from lindi_core.format.refs import join_key
 from lindi_core.translate import dtypes
@@ -178,7 +179,7 @@ def create_dataset(handle: FileHandle, zpath: str, shape: Any = None, dtype: Any
     if maxshape is not None and maxshape != shape:
         zattrs[ann.HDF5_MAXSHAPE] = list(maxshape)
     family = dtypes.classify(element)
-    description = dtypes.describe(dtype)
+    description = dtype_descriptions.describe(dtype)
     if not isinstance(description, str) or family not in dtypes.IN_PLACE:
         zattrs[ann.HDF5_DTYPE] = description
     if family not in dtypes.IN_PLACE and chunked and not scalar:

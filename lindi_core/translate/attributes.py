@@ -18,7 +18,8 @@ import numpy as np
 
 from lindi_core.errors import TranslationError
 from lindi_core.format import annotations as ann
-from lindi_core.translate import dtypes, hdf5_types
+from lindi_core.format import dtype_descriptions
+from lindi_core.translate import dtypes
 from lindi_core.translate.references import ReferenceEncoder
 from lindi_core.translate.vlen_bounds import AttributeChecker, RawReader
 
@@ -67,7 +68,7 @@ def encode_attributes(obj: h5py.HLObject, refs: ReferenceEncoder, source: str,
             what = f"attribute {name!r}" if name is not None else f"attribute number {index}"
             raise TranslationError(f"{what} cannot be translated: {exc}", source=source, object_path=obj.name) from exc
         if needs_type:
-            described[name] = dtypes.describe(dtype)
+            described[name] = dtype_descriptions.describe(dtype)
     if described:
         out[ann.ATTR_DTYPES] = described
     if raw_names:
@@ -137,7 +138,7 @@ def _undecodable_attribute(attr_id: h5py.h5a.AttrID) -> tuple[dict, Any]:
     """(the raw form of an attribute of a type h5py cannot read, its exact type description):
     its bytes read with its own type as the memory type, so libhdf5 converts nothing."""
     type_id = attr_id.get_type()
-    description = hdf5_types.exact_description(type_id)
+    description = dtype_descriptions.exact_description(type_id)
     if attr_id.shape is None:
         return {ann.EMPTY: True}, description
     values = np.empty(attr_id.shape, dtype=f"V{type_id.get_size()}")

@@ -24,6 +24,7 @@ from zarr.core.dtype import get_data_type_from_native_dtype
 
 from lindi_core.errors import AccessDeniedError, TranslationError
 from lindi_core.format import annotations as ann
+from lindi_core.format import dtype_descriptions
 from lindi_core.format.array_metadata import zarr_dtype
 from lindi_core.format.refs import ReferenceFileSystem, join_key
 from lindi_core.io.locations import is_url
@@ -72,12 +73,12 @@ def translate_dataset(ctx: DatasetContext, dset: h5py.Dataset, key: str) -> None
         try:
             dtype = dset.dtype
         except (TypeError, ValueError) as exc:  # h5py has no NumPy type for it: its exact type kept
-            zattrs[ann.HDF5_DTYPE] = hdf5_types.exact_description(dset.id.get_type())
+            zattrs[ann.HDF5_DTYPE] = dtype_descriptions.exact_description(dset.id.get_type())
             raise Unrepresentable(f"h5py has no NumPy type for its HDF5 type ({exc})") from None
         converted = not hdf5_types.stored_as(dset.id.get_type(), dtype)
         if converted and math.prod(dset.shape or ()) * dtype.itemsize > ctx.options.max_inline_read:
             raise Unrepresentable(f"its values are stored as an HDF5 type that is not the bytes of {dtype} "
-                                  f"({hdf5_types.exact_description(dset.id.get_type())}): libhdf5 converts them, "
+                                  f"({dtype_descriptions.exact_description(dset.id.get_type())}): libhdf5 converts them, "
                                   f"and they are larger than max_inline_read={ctx.options.max_inline_read}")
         element, _ = dtypes.split_array_type(dtype)
         try:
@@ -186,7 +187,7 @@ def _in_place(ctx: DatasetContext, dset: h5py.Dataset, key: str, zattrs: dict, c
     :mod:`lindi_core.translate.hdf5_types`), so the values are read and stored inline."""
     dtype = dset.dtype
     element, sub = dtypes.split_array_type(dtype)
-    description = dtypes.describe(dtype)
+    description = dtype_descriptions.describe(dtype)
     if not isinstance(description, str):  # enums, UTF-8 fixed strings and array types
         zattrs[ann.HDF5_DTYPE] = description
     shape, scalar = _shape_annotations(dset, zattrs)
@@ -339,7 +340,7 @@ def _encoded(ctx: DatasetContext, dset: h5py.Dataset, key: str, family: Family, 
     """The values read through libhdf5 and encoded inline (spec §4). An HDF5 array type's
     element axes come last in the Zarr array (h5py reads them so), each element's entries
     encoded as values of the element type."""
-    zattrs[ann.HDF5_DTYPE] = dtypes.describe(dset.dtype)
+    zattrs[ann.HDF5_DTYPE] = dtype_descriptions.describe(dset.dtype)
     dtype, sub = dtypes.split_array_type(dset.dtype)
     shape, scalar = _shape_annotations(dset, zattrs)
     if dset.chunks is None:
