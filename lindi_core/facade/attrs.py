@@ -20,7 +20,6 @@ import numpy as np
 from lindi_core.errors import LindiError, ReferenceFormatError, UnreadableObjectError, UnsupportedTypeError
 from lindi_core.facade import scratch
 from lindi_core.facade.references import (
-    _is_reference_value,
     _JsonReferences,
     reference_from_json,
     references_array,
@@ -28,6 +27,7 @@ from lindi_core.facade.references import (
 from lindi_core.format import annotations as ann
 from lindi_core.format import dtype_descriptions
 from lindi_core.format.dtype_descriptions import dtype_from_description
+from lindi_core.format.references_json import holds_references
 from lindi_core.translate.attributes import encode_value
 
 if TYPE_CHECKING:
@@ -186,7 +186,7 @@ class LindiH5pyAttributes(h5py.AttributeManager):
 
 def encode_attribute(value: Any, dtype: Any = None, shape: Any = None) -> tuple[Any, Any]:
     """(JSON value, type description or None) of an attribute as h5py would store it."""
-    if _is_reference_value(value):
+    if holds_references(value):
         region = isinstance(np.asarray(value, dtype=object).reshape(-1)[0], h5py.RegionReference)
         encoded = _JsonReferences().encode_array(np.asarray(value, dtype=object))
         return encoded, {"reference": "region" if region else "object"}

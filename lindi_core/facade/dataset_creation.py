@@ -23,11 +23,12 @@ import zarr
 from lindi_core.facade import scratch
 from lindi_core.facade.dtypes import converted_for_write
 from lindi_core.facade.hierarchy import DATASET
-from lindi_core.facade.references import _is_reference_value, _JsonReferences, reference_from_json
+from lindi_core.facade.references import _JsonReferences, reference_from_json
 from lindi_core.facade.values import stored_as_bytes
 from lindi_core.format import annotations as ann
 from lindi_core.format import dtype_descriptions
 from lindi_core.format.array_metadata import zarr_dtype
+from lindi_core.format.references_json import holds_references
 from lindi_core.format.refs import join_key
 from lindi_core.translate import dtypes
 from lindi_core.translate.chunks import virtual_chunk_shape
@@ -133,7 +134,7 @@ def create_dataset(handle: FileHandle, zpath: str, shape: Any = None, dtype: Any
     if isinstance(data, h5py.Dataset):
         data = data[()]
     if data is not None and not isinstance(data, np.ndarray):
-        data = np.asarray(data, dtype=object) if _is_reference_value(data) else data
+        data = np.asarray(data, dtype=object) if holds_references(data) else data
     dtype = np.dtype(dtype) if dtype is not None else (guess_dtype(data) if data is not None else np.dtype("f4"))
     element, sub = dtypes.split_array_type(dtype)
     if sub:
