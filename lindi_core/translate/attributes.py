@@ -18,8 +18,7 @@ import numpy as np
 
 from lindi_core.errors import TranslationError
 from lindi_core.format import annotations as ann
-from lindi_core.format import dtype_descriptions
-from lindi_core.translate import dtypes
+from lindi_core.format import dtype_descriptions, families
 from lindi_core.translate.references import ReferenceEncoder
 from lindi_core.translate.vlen_bounds import AttributeChecker, RawReader
 
@@ -155,7 +154,7 @@ def raw_value(values: np.ndarray) -> dict[str, Any]:
         encoded = [base64.b64encode(v.encode("utf-8", "surrogateescape") if isinstance(v, str) else bytes(v))
                    .decode("ascii") for v in values.reshape(-1)]
         return {ann.BASE64: encoded, "shape": list(values.shape)}
-    raw = dtypes.defined_bytes(np.ascontiguousarray(values))
+    raw = families.defined_bytes(np.ascontiguousarray(values))
     return {ann.BASE64: base64.b64encode(raw).decode("ascii"), "shape": list(values.shape)}
 
 
@@ -175,13 +174,13 @@ def encode_value(value: Any, dtype: np.dtype, refs: ReferenceEncoder) -> tuple[A
     """(JSON value, whether the dtype must be recorded) for one attribute value."""
     if isinstance(value, h5py.Empty):
         return {ann.EMPTY: True}, True
-    if not dtype.hasobject and not dtypes.json_exact(dtype):
+    if not dtype.hasobject and not families.json_exact(dtype):
         return raw_value(value), True
-    family = dtypes.classify(dtype)
-    if family is dtypes.Family.REFERENCE:
+    family = families.classify(dtype)
+    if family is families.Family.REFERENCE:
         # Recorded always: a null reference is JSON null, which says nothing of its type.
         return refs.encode_array(np.asarray(value, dtype=object)), True
-    if family is dtypes.Family.VLEN_STRING:
+    if family is families.Family.VLEN_STRING:
         encoded = _strings(value)
         if _has_undecodable(encoded):  # read with surrogateescape: bytes that are not UTF-8 text
             return raw_value(np.asarray(value, dtype=object)), True
@@ -194,7 +193,7 @@ def encode_value(value: Any, dtype: np.dtype, refs: ReferenceEncoder) -> tuple[A
         if dtype.hasobject:
             raise
         return raw_value(array), True  # fixed-length strings that are not UTF-8 text: their bytes
-    inferred = (dtype.str in _INFERRED and family is dtypes.Family.NUMERIC and h5py.check_enum_dtype(dtype) is None
+    inferred = (dtype.str in _INFERRED and family is families.Family.NUMERIC and h5py.check_enum_dtype(dtype) is None
                 and array.size > 0)  # an empty list says nothing of its type
     return json_value, not inferred
 
