@@ -28,6 +28,7 @@ from lindi_core.facade.values import stored_as_bytes
 from lindi_core.format import annotations as ann
 from lindi_core.format import dtype_descriptions, families
 from lindi_core.format.array_metadata import zarr_dtype
+from lindi_core.format.attribute_json import to_json
 from lindi_core.format.references_json import holds_references
 from lindi_core.format.refs import join_key
 from lindi_core.translate.chunks import virtual_chunk_shape
@@ -335,7 +336,5 @@ def _write_encoded(handle: FileHandle, key: str, values: np.ndarray, dtype: np.d
 
 
 def _row_json(row: Any, dtype: np.dtype, refs: _JsonReferences) -> list:
-    from lindi_core.translate.attributes import to_json
-
     return [refs.encode(row[n]) if families.is_reference_dtype(dtype.fields[n][0])
             else to_json(np.asarray(row[n]), refs) for n in dtype.names]

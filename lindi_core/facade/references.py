@@ -75,15 +75,6 @@ def reference_from_json(value: Any, region: bool = False) -> h5py.Reference:
     return LindiH5pyReference(body)
 
 
-def references_array(values: Any, shape: tuple[int, ...], region: bool = False) -> np.ndarray:
-    """An object array of references shaped ``shape`` from a (flat) list of JSON values."""
-    out = np.empty(shape, dtype=object)
-    flat = list(values) if shape else [values]
-    for i, v in enumerate(flat):
-        out.flat[i] = reference_from_json(v, region=region)
-    return out
-
-
 class _JsonReferences:
     """Encodes facade references the way the translator encodes HDF5 ones."""
 

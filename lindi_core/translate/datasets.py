@@ -26,11 +26,12 @@ from lindi_core.errors import AccessDeniedError, TranslationError
 from lindi_core.format import annotations as ann
 from lindi_core.format import dtype_descriptions, families
 from lindi_core.format.array_metadata import zarr_dtype
+from lindi_core.format.attribute_json import to_json
 from lindi_core.format.refs import ReferenceFileSystem, join_key
 from lindi_core.io.locations import is_url
 from lindi_core.translate import chunks as chunking
 from lindi_core.translate import hdf5_types, object_header
-from lindi_core.translate.attributes import encode_attributes, to_json
+from lindi_core.translate.attributes import encode_attributes
 from lindi_core.translate.filters import codecs_for_pipeline, missing_filters, pipeline_of
 from lindi_core.translate.references import ReferenceEncoder
 from lindi_core.translate.unreadable import (
