@@ -29,10 +29,11 @@ from lindi_core.format import annotations as ann
 from lindi_core.format import dtype_descriptions, families
 from lindi_core.format.array_metadata import zarr_dtype
 from lindi_core.format.attribute_json import to_json
+from lindi_core.format.encoded_families import JSON_CODEC_CONFIG, compound_annotation, ragged_codec
 from lindi_core.format.references_json import holds_references
 from lindi_core.format.refs import join_key
 from lindi_core.translate.chunks import virtual_chunk_shape
-from lindi_core.translate.datasets import JSON_CODEC_CONFIG, inline_array, zarray_metadata
+from lindi_core.translate.datasets import inline_array, zarray_metadata
 from lindi_core.translate.filters import pipeline_of
 
 if TYPE_CHECKING:
@@ -312,7 +313,7 @@ def _write_encoded(handle: FileHandle, key: str, values: np.ndarray, dtype: np.d
     rfs = handle.rfs
     if family is families.Family.RAGGED:
         base = np.dtype(h5py.check_vlen_dtype(dtype))
-        codec = numcodecs.VLenArray(base.str)
+        codec = ragged_codec(base)
         filled = np.empty(values.shape, dtype=object)
         for index in np.ndindex(*values.shape):
             v = values[index]
@@ -325,16 +326,10 @@ def _write_encoded(handle: FileHandle, key: str, values: np.ndarray, dtype: np.d
         for index in np.ndindex(*values.shape):
             v = values[index]
             encoded[index] = None if v is None else (refs.encode(v) if family is families.Family.REFERENCE else
-                                                     _row_json(v, dtype, refs))
+                                                     to_json(np.asarray(v, dtype=dtype), refs))
         inline_array(rfs, key, encoded, tuple(chunks), numcodecs.JSON().encode, encoded=True, pad=None)
         config = JSON_CODEC_CONFIG
         if family is families.Family.COMPOUND_JSON:
-            zattrs[ann.COMPOUND_DTYPE] = [[n, ann.REFERENCE_FIELD if families.is_reference_dtype(dtype.fields[n][0])
-                                          else str(dtype.fields[n][0])] for n in dtype.names]
+            zattrs[ann.COMPOUND_DTYPE] = compound_annotation(dtype)
     rfs.set_metadata(join_key(key, ".zarray"), zarray_metadata(list(values.shape), chunks, "|O", None, [config]))
     rfs.set_metadata(join_key(key, ".zattrs"), zattrs)
-
-
-def _row_json(row: Any, dtype: np.dtype, refs: _JsonReferences) -> list:
-    return [refs.encode(row[n]) if families.is_reference_dtype(dtype.fields[n][0])
-            else to_json(np.asarray(row[n]), refs) for n in dtype.names]

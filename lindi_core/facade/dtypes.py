@@ -16,6 +16,7 @@ import numpy as np
 from lindi_core.format import annotations as ann
 from lindi_core.format.array_metadata import zarr_dtype
 from lindi_core.format.dtype_descriptions import dtype_from_description, string_dtype, with_string_marks
+from lindi_core.format.encoded_families import dtype_from_compound_annotation
 
 
 def dataset_dtype(zarray: dict, zattrs: dict) -> np.dtype:
@@ -25,8 +26,7 @@ def dataset_dtype(zarray: dict, zattrs: dict) -> np.dtype:
         return dtype_from_description(description)
     compound = zattrs.get(ann.COMPOUND_DTYPE)
     if compound is not None:  # LINDI 0.4's JSON compound
-        return np.dtype([(name, h5py.ref_dtype if t == ann.REFERENCE_FIELD else _lindi_field(t))
-                         for name, t in compound])
+        return dtype_from_compound_annotation(compound)
     zdtype = zarray.get("dtype")
     if isinstance(zdtype, list):
         return with_string_marks(zarr_dtype(zdtype))
@@ -40,12 +40,6 @@ def dataset_dtype(zarray: dict, zattrs: dict) -> np.dtype:
 def storage_dtype(zarray: dict) -> np.dtype:
     """The NumPy dtype of the bytes Zarr stores for an array (its ``.zarray`` ``dtype``)."""
     return zarr_dtype(zarray["dtype"])
-
-
-def _lindi_field(type_string: str) -> np.dtype:
-    if type_string == "object":
-        return string_dtype("utf-8")
-    return with_string_marks(np.dtype(type_string))
 
 
 def _object_dtype(zarray: dict) -> np.dtype:

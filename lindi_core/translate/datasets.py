@@ -27,6 +27,7 @@ from lindi_core.format import annotations as ann
 from lindi_core.format import dtype_descriptions, families
 from lindi_core.format.array_metadata import zarr_dtype
 from lindi_core.format.attribute_json import to_json
+from lindi_core.format.encoded_families import JSON_CODEC_CONFIG, compound_annotation, ragged_codec
 from lindi_core.format.refs import ReferenceFileSystem, join_key
 from lindi_core.io.locations import is_url
 from lindi_core.translate import chunks as chunking
@@ -43,7 +44,6 @@ from lindi_core.translate.unreadable import (
 from lindi_core.translate.vlen_bounds import check_vlen_sizes
 
 Family = families.Family
-JSON_CODEC_CONFIG = numcodecs.JSON().get_config()
 
 
 @dataclass
@@ -352,7 +352,7 @@ def _encoded(ctx: DatasetContext, dset: h5py.Dataset, key: str, family: Family, 
     chunk_shape = (tuple(dset.chunks) if dset.chunks else tuple(max(1, s) for s in shape)) + sub
     shape = shape + list(sub)
     if family is Family.COMPOUND_JSON:
-        zattrs[ann.COMPOUND_DTYPE] = [[name, _lindi_field_type(dtype.fields[name][0])] for name in dtype.names]
+        zattrs[ann.COMPOUND_DTYPE] = compound_annotation(dtype)
     if dset.shape is None or math.prod(shape) == 0:
         values = np.empty(shape, dtype=object)
     else:
@@ -379,7 +379,7 @@ def _encoded(ctx: DatasetContext, dset: h5py.Dataset, key: str, family: Family, 
         fill = _h5_fill_value(dset) if not sub else None  # (h5py reports none for array types)
         if fill is not None:  # netCDF4 defines one (empty) for its vlen types
             zattrs[ann.HDF5_FILLVALUE] = to_json(np.asarray(fill, dtype=base).reshape(-1), None)
-        codec = numcodecs.VLenArray(base.str)
+        codec = ragged_codec(base)
         ragged = np.empty(values.shape, dtype=object)
         for index in np.ndindex(*values.shape):
             ragged[index] = np.asarray(values[index], dtype=base).reshape(-1)
@@ -415,10 +415,3 @@ def _vlen_strings(values: np.ndarray) -> tuple[np.ndarray, numcodecs.abc.Codec]:
         return text, numcodecs.VLenUTF8()
     except UnicodeDecodeError:
         return raw, numcodecs.VLenBytes()
-
-
-def _lindi_field_type(dtype: np.dtype) -> str:
-    """A compound member's type as LINDI 0.4 writes it in ``_COMPOUND_DTYPE``."""
-    if families.is_reference_dtype(dtype):
-        return ann.REFERENCE_FIELD
-    return str(dtype)
