@@ -32,13 +32,14 @@ from lindi_core.facade import values as h5values
 from lindi_core.facade.base import FacadeObject
 from lindi_core.facade.dataset_id import LindiDatasetID
 from lindi_core.facade.dtypes import dataset_dtype
-from lindi_core.facade.references import LindiH5pyReference, reference_from_json, region_selection
+from lindi_core.facade.references import LindiH5pyReference, reference_from_json
 from lindi_core.facade.selections import with_element_axes
 from lindi_core.format import annotations as ann
+from lindi_core.format import families
 from lindi_core.format.array_metadata import ArrayMetadata
 from lindi_core.format.keys import join_key
+from lindi_core.format.references_json import region_selection
 from lindi_core.store.metadata_checks import check_array_metadata
-from lindi_core.translate import dtypes as translate_dtypes
 
 if TYPE_CHECKING:
     from lindi_core.facade.files import LindiH5pyFile
@@ -569,7 +570,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
     def _opaque_member_view(self) -> np.dtype | None:
         """The type Zarr stores a compound with array members in (spec section 4: those members
         opaque), when the dataset is stored so; else None."""
-        view = translate_dtypes.opaque_member_view(self.dtype)
+        view = families.opaque_member_view(self.dtype)
         return view if view is not None and isinstance(self._zarray.get("dtype"), list) else None
 
     def _write_array_type(self, array: zarr.Array, selection: selections.Selection, value: Any) -> None:

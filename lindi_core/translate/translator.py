@@ -28,6 +28,7 @@ from tqdm import tqdm
 from lindi_core.errors import LindiError, TranslationError
 from lindi_core.format import annotations as ann
 from lindi_core.format import chunk_table_forms, jsonio
+from lindi_core.format.dtype_descriptions import describe, exact_description
 from lindi_core.format.keys import join_key
 from lindi_core.format.refs import ReferenceFileSystem
 from lindi_core.io import tar_container
@@ -36,8 +37,6 @@ from lindi_core.translate.attributes import encode_attributes
 from lindi_core.translate.chunks import ChunkOptions
 from lindi_core.translate.datasets import DatasetContext, translate_dataset
 from lindi_core.translate.dimension_names import add_array_dimensions
-from lindi_core.translate.dtypes import describe
-from lindi_core.translate.hdf5_types import exact_description
 from lindi_core.translate.references import ObjectKey, ReferenceEncoder, object_key
 from lindi_core.translate.source import CORRUPT_FILE_ERRORS, open_source
 from lindi_core.translate.vlen_bounds import FileBytes
