@@ -21,6 +21,11 @@ class TarFormatError(ReferenceFormatError):
     byte range of one) that the container does not hold."""
 
 
+class FolderFormatError(ReferenceFormatError):
+    """A ``.lindi.d`` folder has no reference file, or a reference names a file of the folder
+    by a name that is not a plain relative path inside it."""
+
+
 class TranslationError(LindiError):
     """An HDF5 file or one of its objects could not be translated.
 

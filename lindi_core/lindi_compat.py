@@ -19,8 +19,10 @@ Names of LINDI versions around 0.4 that scripts still call are kept too: the sto
 (many keys read concurrently).
 
 ``LindiH5pyFile.from_hdf5_file(url=, zarr_store_opts=)``, ``from_zarr_store``,
-``write_lindi_file(generation_metadata=)`` and ``LocalCache.put_remote_chunk`` /
-``get_remote_chunk`` are keywords and methods of lindi-core's own classes.
+``write_lindi_file(generation_metadata=)`` (LINDI's three names: ``.lindi.json``, ``.lindi.tar``,
+``.lindi.d``), the ``.lindi.d`` folder form, ``copy`` into an ``h5py.File`` and
+``LocalCache.put_remote_chunk`` / ``get_remote_chunk`` are keywords and methods of lindi-core's
+own classes. LINDI 0.4 has no ``upload``: lindi-core's ``LindiH5pyFile.upload(uploader)`` is its own.
 
 Where LINDI raises an exception h5py would not (a write to a file open as ``r``), lindi-core
 keeps h5py's: pynwb and h5py code depend on it. LINDI's store also defaults to linking the
@@ -41,7 +43,7 @@ from zarr.core.buffer import default_buffer_prototype
 
 from lindi_core.facade import LindiH5pyFile
 from lindi_core.format import jsonio
-from lindi_core.format.refs import join_key, split_key
+from lindi_core.format.keys import join_key, split_key
 from lindi_core.hdf5.remote_file import RemoteFile
 from lindi_core.io.address_guard import AddressSpace
 from lindi_core.io.cache import LocalCache

@@ -9,8 +9,6 @@ give them: h5py itself decides it, storing the value in a scratch in-memory HDF5
 
 from __future__ import annotations
 
-import base64
-import math
 from collections.abc import ItemsView, Iterator, KeysView, ValuesView
 from typing import TYPE_CHECKING, Any
 
@@ -19,16 +17,16 @@ import numpy as np
 
 from lindi_core.errors import LindiError, ReferenceFormatError, UnreadableObjectError, UnsupportedTypeError
 from lindi_core.facade import scratch
-from lindi_core.facade.dtypes import dtype_from_description
 from lindi_core.facade.references import (
-    _is_reference_value,
     _JsonReferences,
     reference_from_json,
-    references_array,
 )
 from lindi_core.format import annotations as ann
-from lindi_core.translate import dtypes
-from lindi_core.translate.attributes import encode_value
+from lindi_core.format import dtype_descriptions
+from lindi_core.format.attribute_json import decode_attribute as decode_attribute_json
+from lindi_core.format.attribute_json import encode_value, value_dtype, value_shape
+from lindi_core.format.dtype_descriptions import dtype_from_description
+from lindi_core.format.references_json import holds_references
 
 if TYPE_CHECKING:
     from lindi_core.facade.lowlevel import FileHandle
@@ -186,7 +184,7 @@ class LindiH5pyAttributes(h5py.AttributeManager):
 
 def encode_attribute(value: Any, dtype: Any = None, shape: Any = None) -> tuple[Any, Any]:
     """(JSON value, type description or None) of an attribute as h5py would store it."""
-    if _is_reference_value(value):
+    if holds_references(value):
         region = isinstance(np.asarray(value, dtype=object).reshape(-1)[0], h5py.RegionReference)
         encoded = _JsonReferences().encode_array(np.asarray(value, dtype=object))
         return encoded, {"reference": "region" if region else "object"}
@@ -201,7 +199,7 @@ def encode_attribute(value: Any, dtype: Any = None, shape: Any = None) -> tuple[
             if name in attrs:
                 del attrs[name]
     encoded, needs_type = encode_value(stored, stored_dtype, _JsonReferences())
-    return encoded, dtypes.describe(stored_dtype) if needs_type else None
+    return encoded, dtype_descriptions.describe(stored_dtype) if needs_type else None
 
 
 class AttributeId:
@@ -215,210 +213,6 @@ class AttributeId:
         self.shape = value_shape(value, self.dtype)
 
 
-def value_dtype(value: Any) -> np.dtype:
-    """The HDF5 type h5py gives an attribute read back as ``value`` with no type recorded."""
-    if isinstance(value, str):
-        return h5py.string_dtype("utf-8")
-    if isinstance(value, h5py.RegionReference):
-        return h5py.regionref_dtype
-    if isinstance(value, h5py.Reference):
-        return h5py.ref_dtype
-    return value.dtype  # NumPy values and h5py.Empty
-
-
-def value_shape(value: Any, dtype: np.dtype) -> tuple[int, ...] | None:
-    """The dataspace shape of an attribute whose value is ``value`` and type ``dtype``."""
-    if isinstance(value, h5py.Empty):
-        return None
-    shape = np.shape(value) if isinstance(value, np.ndarray) else ()
-    if dtype.subdtype is not None:  # an array type's own axes are not the dataspace's
-        shape = shape[: len(shape) - len(dtype.subdtype[1])]
-    return tuple(shape)
-
-
-def _nan_aware(value: Any) -> Any:
-    """JSON values with LINDI's NaN / Infinity strings turned back into floats."""
-    if isinstance(value, list):
-        return [_nan_aware(v) for v in value]
-    if isinstance(value, str) and value in ann.NAN_STRINGS:
-        return ann.NAN_STRINGS[value]
-    return value
-
-
 def decode_attribute(value: Any, description: Any = None) -> Any:
-    """An attribute value as h5py returns it."""
-    if isinstance(value, dict) and value.get(ann.EMPTY) is True:
-        return h5py.Empty(dtype_from_description(description) if description is not None else np.float64)
-    if isinstance(value, dict) and ann.BASE64 in value:
-        return _from_base64(value, description)
-    if isinstance(description, dict) and "reference" in description:
-        region = description["reference"] == "region"
-        if isinstance(value, list):
-            shape = _nested_shape(value)
-            return references_array(list(_flatten_to(value, len(shape))), shape, region=region)
-        return reference_from_json(value, region=region)
-    if ann.is_reference_value(value):
-        return reference_from_json(value)
-    if isinstance(value, list) and value and all(ann.is_reference_value(v) or v is None for v in value) \
-            and any(v is not None for v in value):
-        return references_array(value, (len(value),))
-    if description is None:
-        return _default_decode(value)
-    dtype = dtype_from_description(description)
-    # h5py reads an attribute of an HDF5 array type as values of its base type, the array's axes last
-    return _typed(value, dtype.base if dtype.subdtype is not None else dtype)
-
-
-def _from_base64(value: dict, description: Any) -> Any:
-    """An attribute stored as its bytes (spec section 7): values JSON cannot hold exactly."""
-    if description is None:
-        raise ValueError(f"an attribute stored as {ann.BASE64} needs its type in {ann.ATTR_DTYPES}")
-    dtype = dtype_from_description(description)
-    shape = tuple(value["shape"])
-    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
-        raise ValueError(f"shape {value['shape']!r} is not a list of sizes")
-    encoded = value[ann.BASE64]
-    if isinstance(encoded, list):  # variable-length strings, one element each: str as h5py gives them
-        if h5py.check_string_dtype(dtype) is None or dtype.kind != "O" or len(encoded) != math.prod(shape):
-            raise ValueError(f"{len(encoded)} strings for shape {list(shape)} of type {dtype}")
-        texts = [base64.b64decode(v, validate=True).decode("utf-8", "surrogateescape") for v in encoded]
-        if not shape:
-            return texts[0]
-        out = np.empty(len(texts), dtype=dtype)
-        out[:] = texts
-        return out.reshape(shape)
-    raw = base64.b64decode(encoded, validate=True)
-    if dtype.hasobject or len(raw) != math.prod(shape) * dtype.itemsize:
-        raise ValueError(f"{len(raw)} bytes are not the values of shape {list(shape)} of type {dtype}")
-    array = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
-    return array[()] if not shape else array
-
-
-def _default_decode(value: Any) -> Any:
-    if isinstance(value, bool):
-        return np.bool_(value)
-    if isinstance(value, int):
-        return np.int64(value)
-    if isinstance(value, float):
-        return np.float64(value)
-    if isinstance(value, str):
-        return np.float64(ann.NAN_STRINGS[value]) if value in ann.NAN_STRINGS else value
-    if isinstance(value, list):
-        flat = list(_flatten(value))
-        if flat and all(isinstance(v, str) and v not in ann.NAN_STRINGS for v in flat):
-            return np.array(value, dtype=h5py.string_dtype("utf-8"))
-        if not flat:
-            return np.array(value, dtype=object) if value == [] else np.array(value)
-        if all(isinstance(v, bool) for v in flat):
-            return np.array(value, dtype=np.bool_)
-        if all(isinstance(v, int) and not isinstance(v, bool) for v in flat):
-            return np.array(value, dtype=np.int64)
-        return np.array(_nan_aware(value), dtype=np.float64)
-    return value
-
-
-def _flatten(value: Any) -> Iterator[Any]:
-    if isinstance(value, list):
-        for v in value:
-            yield from _flatten(v)
-    else:
-        yield value
-
-
-def _typed(value: Any, dtype: np.dtype, record: bool = False) -> Any:
-    """A JSON value converted to ``dtype`` the way h5py would hand it back."""
-    reference = h5py.check_ref_dtype(dtype)
-    if reference is not None:  # inside a compound or a variable-length sequence
-        region = reference is h5py.RegionReference
-        if isinstance(value, list):
-            return references_array(value, (len(value),), region=region)
-        return reference_from_json(value, region=region)
-    string = h5py.check_string_dtype(dtype)
-    if string is not None and dtype.kind == "O":  # variable-length: str, or arrays of str
-        if isinstance(value, list):
-            return np.array(value, dtype=dtype)
-        return value
-    if string is not None:  # fixed length: bytes
-        if isinstance(value, list):
-            return np.array(_encode(value), dtype=dtype)
-        return np.bytes_(value.encode("utf-8"))
-    if dtype.subdtype is not None:  # an array type (a compound member): nested lists of its shape
-        base, shape = dtype.subdtype
-        out = np.empty(shape, dtype=base)
-        for index in np.ndindex(*shape):
-            item = value
-            for i in index:
-                item = item[i]
-            out[index] = _typed(item, base)
-        return out
-    if dtype.fields is not None:
-        # A record or a list of records: told apart by how deep the lists go (a record whose
-        # first member is an array starts with a list too). A member is always one record.
-        rows = not record and isinstance(value, list) and len(_nested_shape(value)) > _json_depth(dtype)
-        array = np.empty((len(value),) if rows else (), dtype=dtype)
-        _fill_compound(array, value)
-        return array if array.ndim else array[()]
-    if dtype.kind == "c":
-        array = np.asarray(_nan_aware(value), dtype=np.float64)
-        array = (array[..., 0] + 1j * array[..., 1]).astype(dtype)
-        return array if array.ndim else array[()]
-    vlen = h5py.check_vlen_dtype(dtype)
-    if vlen is not None:
-        out = np.empty(len(value), dtype=dtype)
-        for i, v in enumerate(value):
-            out[i] = _typed(v, vlen) if h5py.check_ref_dtype(vlen) is not None else np.asarray(_nan_aware(v), dtype=vlen)
-        return out
-    array = np.asarray(_nan_aware(value), dtype=dtype)
-    return array if array.ndim else array[()]
-
-
-def _encode(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_encode(v) for v in value]
-    return value.encode("utf-8") if isinstance(value, str) else value
-
-
-def _nested_shape(value: Any) -> tuple[int, ...]:
-    """The lengths of nested lists along their first elements (an empty list ends them): the
-    shape of nested lists of references, whose elements are dicts or null, never lists."""
-    shape = []
-    while isinstance(value, list):
-        shape.append(len(value))
-        if not value:
-            break
-        value = value[0]
-    return tuple(shape)
-
-
-def _flatten_to(value: Any, depth: int) -> Iterator[Any]:
-    if depth == 0:
-        yield value
-        return
-    for item in value:
-        yield from _flatten_to(item, depth - 1)
-
-
-def _json_depth(dtype: np.dtype) -> int:
-    """How many lists deep the JSON value of one element of ``dtype`` goes at its start."""
-    if dtype.subdtype is not None:
-        base, shape = dtype.subdtype
-        return len(shape) + _json_depth(base)
-    if dtype.fields is not None:
-        return 1 + _json_depth(dtype.fields[dtype.names[0]][0])
-    if dtype.kind == "c":
-        return 1
-    vlen = h5py.check_vlen_dtype(dtype)
-    if vlen is not None and h5py.check_string_dtype(dtype) is None:
-        return 1 + _json_depth(np.dtype(vlen))
-    return 0
-
-
-def _fill_compound(array: np.ndarray, value: Any) -> None:
-    if array.ndim == 0:
-        for (name, (field_dtype, *_)), item in zip(array.dtype.fields.items(), value):
-            if h5py.check_string_dtype(field_dtype) is not None and field_dtype.kind == "O":
-                item = item.encode("utf-8") if isinstance(item, str) else item  # bytes inside compounds
-            array[name] = _typed(item, field_dtype, record=field_dtype.fields is not None)
-        return
-    for index in range(array.shape[0]):
-        _fill_compound(array[index : index + 1].reshape(array.shape[1:]), value[index])
+    """An attribute value as h5py returns it, references as the facade's reference objects."""
+    return decode_attribute_json(value, description, reference_from_json)

@@ -1,11 +1,12 @@
-"""``group.copy(<object of an HDF5 file opened with h5py>, ...)``: a copy by value.
+"""Copies by value between a reference file and a plain HDF5 file opened with h5py.
 
-Objects of translated files are copied by reference (no bytes move). An object of a plain HDF5
-file opened with h5py has no references to copy: its values are read and written, as
-``H5Ocopy`` copies them between two HDF5 files, with its layout (chunks, filters, maximum
-shape, fill value), attributes and links. What libhdf5 does across files, this does too:
-object references in attributes become null (no ``expand_refs``), hard links inside the copied
-tree stay hard links among the copies.
+``lindi_group.copy(<object of an h5py file>, ...)`` and ``lindi_group.copy(source,
+<h5py group>, name=...)``: objects of translated files copy among themselves by reference (no
+bytes move, :mod:`lindi_core.facade.copying`), but an h5py file on either side holds its bytes
+itself: values are read and written, as ``H5Ocopy`` copies them between two HDF5 files, with
+their layout (chunks, filters, maximum shape, fill value), attributes and links. What libhdf5
+does across files, this does too: object references in attributes become null (no
+``expand_refs``), hard links inside the copied tree stay hard links among the copies.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 
 import h5py
 import numpy as np
+
+from lindi_core.facade.base import FacadeObject
 
 _COPIED_COMPRESSION = ("gzip", "lzf")  # filters a new dataset here can have; others are left off
 
@@ -25,9 +28,26 @@ def copy_from_hdf5(source: h5py.Group | h5py.Dataset | h5py.Datatype, target_gro
           expand_soft=expand_soft, expand_external=expand_external)
 
 
+def copy_into_hdf5(source: Any, target_group: h5py.Group, name: str, *, shallow: bool = False,
+                   without_attrs: bool = False, expand_soft: bool = False, expand_external: bool = False,
+                   expand_refs: bool = False) -> None:
+    """Copy ``source`` (an object of a reference file) into the h5py group ``target_group`` as
+    ``name`` (a path: missing groups on the way are made), by value, as h5py's ``copy`` between
+    two HDF5 files does."""
+    if expand_refs:
+        raise ValueError("expand_refs is not available: libhdf5 copies referenced objects under names made from "
+                         "HDF5 file addresses; copy the referenced objects explicitly instead")
+    if name in target_group:  # h5py's error for this
+        raise RuntimeError("Unable to synchronously copy object (destination object already exists)")
+    parent, _, last = name.rstrip("/").rpartition("/")
+    into = target_group.require_group(parent) if parent else target_group
+    copy_from_hdf5(source, into, last, shallow=shallow, without_attrs=without_attrs, expand_soft=expand_soft,
+                   expand_external=expand_external)
+
+
 def _copy(source: Any, target_group: Any, name: str, copied: dict[int, str], levels: int | None,
           **options: Any) -> None:
-    address = h5py.h5o.get_info(source.id).addr
+    address = _identity(source)
     if address in copied:
         target_group[name] = target_group.file[copied[address]]
         return
@@ -73,7 +93,17 @@ def _layout(source: h5py.Dataset) -> dict[str, Any]:
     return options
 
 
-def _tracks_order(group: h5py.Group) -> bool:
+def _identity(obj: Any) -> Any:
+    """What makes two links lead to one object: its address in an HDF5 file, its path (hard
+    links resolved) in a reference file."""
+    if isinstance(obj, FacadeObject):
+        return id(obj.handle), obj.id.zpath
+    return h5py.h5o.get_info(obj.id).addr
+
+
+def _tracks_order(group: Any) -> bool:
+    if isinstance(group, FacadeObject):
+        return group.handle.hierarchy.tracks_link_order(group.id.zpath)
     return bool(group.id.get_create_plist().get_link_creation_order() & h5py.h5p.CRT_ORDER_TRACKED)
 
 

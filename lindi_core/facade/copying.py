@@ -12,8 +12,8 @@ from lindi_core.facade.dataset_creation import empty_encoded
 from lindi_core.facade.group_writes import create_group
 from lindi_core.facade.hierarchy import DATASET
 from lindi_core.format import annotations as ann
-from lindi_core.format.refs import join_key
-from lindi_core.translate import dtypes
+from lindi_core.format import families
+from lindi_core.format.keys import join_key
 
 if TYPE_CHECKING:
     from lindi_core.facade.lowlevel import FileHandle
@@ -149,16 +149,16 @@ def _null_dataset_references(handle: FileHandle, zpath: str) -> None:
               and k.endswith("/.zarray")]
     for path in paths:
         dataset = handle.file["/" + path]
-        family = dtypes.classify(dataset.dtype)
-        if family not in (dtypes.Family.REFERENCE, dtypes.Family.COMPOUND_JSON):
+        family = families.classify(dataset.dtype)
+        if family not in (families.Family.REFERENCE, families.Family.COMPOUND_JSON):
             continue
         values = np.array(dataset[...], copy=True)
-        if family is dtypes.Family.REFERENCE:
+        if family is families.Family.REFERENCE:
             nulled = empty_encoded(values.shape, dataset.dtype)
         else:
             nulled = values
             for name in dataset.dtype.names:
-                if dtypes.is_reference_dtype(dataset.dtype.fields[name][0]):
+                if families.is_reference_dtype(dataset.dtype.fields[name][0]):
                     nulled[name] = empty_encoded(values.shape, dataset.dtype.fields[name][0])
         dataset[...] = nulled  # the dataset's own write: it re-encodes and drops what it decoded before
 

@@ -31,13 +31,15 @@ from lindi_core.facade import dataset_creation, dims, dtypes, selections
 from lindi_core.facade import values as h5values
 from lindi_core.facade.base import FacadeObject
 from lindi_core.facade.dataset_id import LindiDatasetID
-from lindi_core.facade.dtypes import dataset_dtype, storage_dtype
-from lindi_core.facade.references import LindiH5pyReference, reference_from_json, region_selection
+from lindi_core.facade.dtypes import dataset_dtype
+from lindi_core.facade.references import LindiH5pyReference, reference_from_json
 from lindi_core.facade.selections import with_element_axes
 from lindi_core.format import annotations as ann
-from lindi_core.format.refs import join_key
+from lindi_core.format import families
+from lindi_core.format.array_metadata import ArrayMetadata
+from lindi_core.format.keys import join_key
+from lindi_core.format.references_json import region_selection
 from lindi_core.store.metadata_checks import check_array_metadata
-from lindi_core.translate import dtypes as translate_dtypes
 
 if TYPE_CHECKING:
     from lindi_core.facade.files import LindiH5pyFile
@@ -73,8 +75,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
 
     def __init__(self, file: LindiH5pyFile, zpath: str, name: str):
         self._init_object(file, zpath, name)
-        self._zarray = self.handle.array_metadata(zpath)
-        check_array_metadata(self._zarray, join_key(zpath, ".zarray"))
+        self._meta = self._parsed_metadata()
         zattrs = self._zattrs()
         self._is_scalar = zattrs.get(ann.SCALAR) is True
         self._is_null = zattrs.get(ann.NULL_DATASPACE) is True
@@ -117,15 +118,15 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         return dtype
 
     def _is_json_codec(self) -> bool:
-        filters = self._zarray.get("filters") or []
+        filters = self._meta.filters
         return bool(filters) and filters[0].get("id") == "json2"
 
     def _first_value_is_reference(self) -> bool:
-        if self._is_null or math.prod(self._zarray.get("shape") or [0]) == 0:
+        if self._is_null or math.prod(self._meta.shape or (0,)) == 0:
             return False
         # The first values tell (LINDI 0.4 writes whole datasets of references): reading them all
         # would allocate the whole declared shape, whatever the file holds.
-        first = tuple(slice(0, 16 if axis == 0 else 1) for axis in range(len(self._zarray["shape"])))
+        first = tuple(slice(0, 16 if axis == 0 else 1) for axis in range(len(self._meta.shape)))
         with self._decoding():
             values = self._zarr()[first]
         return any(ann.is_reference_value(v) for v in np.ravel(values))
@@ -136,7 +137,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             return None
         if self._is_scalar:
             return ()
-        return self._dataset_axes(self._zarray["shape"])
+        return self._dataset_axes(self._meta.shape)
 
     @property
     def _element_shape(self) -> tuple[int, ...]:
@@ -149,14 +150,23 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         if ann.UNREADABLE in zattrs:
             return ()  # its stand-in Zarr array holds whole elements as opaque items (spec section 8)
         sub = self.dtype.shape
-        zshape = self._zarray["shape"]
+        zshape = list(self._meta.shape)
         if sub and (len(zshape) < len(sub) + 1 or tuple(zshape[len(zshape) - len(sub):]) != sub
-                    or tuple(self._zarray["chunks"][len(zshape) - len(sub):]) != sub):
+                    or self._meta.chunks[len(zshape) - len(sub):] != sub):
             raise ReferenceFormatError(f"dataset {self.name!r}: its array type {self.dtype} needs Zarr shape and "
-                                       f"chunks ending with {list(sub)}, not {zshape} / {self._zarray['chunks']}")
+                                       f"chunks ending with {list(sub)}, not {zshape} / {list(self._meta.chunks)}")
         return sub
 
-    def _dataset_axes(self, zarr_axes: list[int]) -> tuple[int, ...]:
+    def _parsed_metadata(self) -> ArrayMetadata:
+        """The array's ``.zarray``, checked and parsed (again after a resize or a rewrite
+        replaced it)."""
+        return check_array_metadata(self.handle.array_metadata(self._zpath), join_key(self._zpath, ".zarray"))
+
+    @property
+    def _zarray(self) -> dict:
+        return self._meta.raw
+
+    def _dataset_axes(self, zarr_axes: tuple[int, ...]) -> tuple[int, ...]:
         """Zarr shape or chunks -> the dataset's (without an array type's own axes)."""
         return tuple(zarr_axes[: len(zarr_axes) - len(self._element_shape)])
 
@@ -177,7 +187,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         zattrs = self._zattrs()
         if self._is_null or self._is_scalar or (ann.HDF5_CHUNKS in zattrs and zattrs[ann.HDF5_CHUNKS] is None):
             return None
-        return self._dataset_axes(self._zarray["chunks"])
+        return self._dataset_axes(self._meta.chunks)
 
     @property
     def maxshape(self) -> tuple | None:
@@ -192,14 +202,14 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         if dtype.subdtype is not None and dtype.base.kind == "O":
             return _array_of_objects_fill(dtype)
         if h5py.check_string_dtype(dtype) is not None and dtype.kind == "O":
-            fill = self._zarray.get("fill_value")
+            fill = self._meta.fill_value
             return fill.encode("utf-8") if isinstance(fill, str) else b""
         declared = self._zattrs().get(ann.HDF5_FILLVALUE)
         if declared is not None and h5py.check_vlen_dtype(dtype) is not None:
             return self._declared_vlen_fill(declared, np.dtype(h5py.check_vlen_dtype(dtype)))
         if dtype.kind == "O" or dtype.fields is not None and self._zarray.get("dtype") == "|O":
             return h5values.zero_with_none_objects(dtype)
-        fill = self._zarray.get("fill_value")
+        fill = self._meta.fill_value
         if fill is None:
             return np.zeros((), dtype)[()]
         try:
@@ -222,7 +232,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
                                        f"{base}: {exc}") from exc
 
     def _pipeline(self) -> list[dict]:
-        return list(self._zarray.get("filters") or []) + ([self._zarray["compressor"]] if self._zarray.get("compressor") else [])
+        return self._meta.codecs
 
     def _hdf5_filters(self) -> list[list]:
         out = list(self._zattrs().get(ann.HDF5_FILTERS) or [])
@@ -339,7 +349,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         self.handle.check_open()
         if self._is_null:
             raise TypeError(f"dataset {self.name!r} has a null dataspace: it holds no array for dask")
-        native = self._dataset_axes(self._zarray["chunks"]) if self.shape != () else ()
+        native = self._dataset_axes(self._meta.chunks) if self.shape != () else ()
         return to_dask(self, chunks, self._element_shape, native)
 
     # -- reading ----------------------------------------------------------------------------
@@ -423,8 +433,8 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         return self._read_through_zarr(self._zarr(), selection)
 
     def _array_reader(self) -> ArrayReader:
-        if self._reader is None or self._reader.zarray is not self._zarray:  # metadata replaced (resize, rewrite)
-            self._reader = self.handle.array_reader(self._zpath, self._zarray)
+        if self._reader is None or self._reader.meta is not self._meta:  # metadata replaced (resize, rewrite)
+            self._reader = self.handle.array_reader(self._zpath, self._meta)
         return self._reader
 
     def _read_box(self, selection: selections.Selection) -> np.ndarray | None:
@@ -546,7 +556,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             value = np.ascontiguousarray(np.asarray(value, dtype=dtype)).view(view)
         # Checked whole before anything is written: a value of the wrong size is refused.
         value = selections.broadcast_for_write(value, selection, self.shape)
-        stored = storage_dtype(self._zarray)
+        stored = self._meta.dtype
         if h5values.stored_as_bytes(stored, dtype):
             value = np.ascontiguousarray(value, dtype=dtype).view(stored)  # long doubles: as their bytes
         if self._is_scalar:
@@ -560,7 +570,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
     def _opaque_member_view(self) -> np.dtype | None:
         """The type Zarr stores a compound with array members in (spec section 4: those members
         opaque), when the dataset is stored so; else None."""
-        view = translate_dtypes.opaque_member_view(self.dtype)
+        view = families.opaque_member_view(self.dtype)
         return view if view is not None and isinstance(self._zarray.get("dtype"), list) else None
 
     def _write_array_type(self, array: zarr.Array, selection: selections.Selection, value: Any) -> None:
@@ -635,14 +645,14 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         # Values cut off by a shrink are gone, as in HDF5: growing again shows the fill value.
         # Zarr drops the chunks wholly outside the new shape; in the chunks across its edge
         # the cut-off part is set to the fill value first.
-        chunks = tuple(self._zarray["chunks"])
+        chunks = self._meta.chunks
         kept = [min(old, -(-new // c) * c) for new, old, c in zip(shape, self.shape, chunks)]  # chunks kept
         for axis, new in enumerate(shape):
             if new < kept[axis]:
                 region = tuple(slice(new, kept[i]) if i == axis else slice(0, kept[i]) for i in range(len(shape)))
                 array[region] = array.fill_value
         array.resize(tuple(shape) + self._element_shape)
-        self._zarray = self.handle.array_metadata(self._zpath)
+        self._meta = self._parsed_metadata()
         self._whole = None
 
     def _is_family_encoded(self) -> bool:
@@ -652,7 +662,7 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
         return self._zarray.get("dtype") == "|O" and (h5py.check_string_dtype(dtype) is None or dtype.kind != "O")
 
     def _after_rewrite(self) -> None:
-        self._zarray = self.handle.array_metadata(self._zpath)
+        self._meta = self._parsed_metadata()
         self._array = None
         self._whole = None
 

@@ -23,14 +23,17 @@ import zarr
 from lindi_core.facade import scratch
 from lindi_core.facade.dtypes import converted_for_write
 from lindi_core.facade.hierarchy import DATASET
-from lindi_core.facade.references import _is_reference_value, _JsonReferences, reference_from_json
+from lindi_core.facade.references import _JsonReferences, reference_from_json
 from lindi_core.facade.values import stored_as_bytes
 from lindi_core.format import annotations as ann
+from lindi_core.format import dtype_descriptions, families
 from lindi_core.format.array_metadata import zarr_dtype
-from lindi_core.format.refs import join_key
-from lindi_core.translate import dtypes
+from lindi_core.format.attribute_json import to_json
+from lindi_core.format.encoded_families import JSON_CODEC_CONFIG, compound_annotation, ragged_codec
+from lindi_core.format.keys import join_key
+from lindi_core.format.references_json import holds_references
 from lindi_core.translate.chunks import virtual_chunk_shape
-from lindi_core.translate.datasets import JSON_CODEC_CONFIG, inline_array, zarray_metadata
+from lindi_core.translate.datasets import inline_array, zarray_metadata
 from lindi_core.translate.filters import pipeline_of
 
 if TYPE_CHECKING:
@@ -132,9 +135,9 @@ def create_dataset(handle: FileHandle, zpath: str, shape: Any = None, dtype: Any
     if isinstance(data, h5py.Dataset):
         data = data[()]
     if data is not None and not isinstance(data, np.ndarray):
-        data = np.asarray(data, dtype=object) if _is_reference_value(data) else data
+        data = np.asarray(data, dtype=object) if holds_references(data) else data
     dtype = np.dtype(dtype) if dtype is not None else (guess_dtype(data) if data is not None else np.dtype("f4"))
-    element, sub = dtypes.split_array_type(dtype)
+    element, sub = families.split_array_type(dtype)
     if sub:
         _check_array_type_creation(element, shape, data, fillvalue)
     if data is not None:
@@ -177,11 +180,11 @@ def create_dataset(handle: FileHandle, zpath: str, shape: Any = None, dtype: Any
     zshape, zchunks = zshape + list(sub), zchunks + list(sub)  # an array type's axes last (spec section 4)
     if maxshape is not None and maxshape != shape:
         zattrs[ann.HDF5_MAXSHAPE] = list(maxshape)
-    family = dtypes.classify(element)
-    description = dtypes.describe(dtype)
-    if not isinstance(description, str) or family not in dtypes.IN_PLACE:
+    family = families.classify(element)
+    description = dtype_descriptions.describe(dtype)
+    if not isinstance(description, str) or family not in families.IN_PLACE:
         zattrs[ann.HDF5_DTYPE] = description
-    if family not in dtypes.IN_PLACE and chunked and not scalar:
+    if family not in families.IN_PLACE and chunked and not scalar:
         pipeline = _hdf5_pipeline(dtype, tuple(zchunks), compression, compression_opts, shuffle, fletcher32)
         if pipeline:
             zattrs[ann.HDF5_FILTERS] = pipeline
@@ -202,7 +205,7 @@ def _check_array_type_creation(element: np.dtype, shape: Any, data: Any, fillval
         raise OSError("Can't synchronously write data (no appropriate function for conversion path)")
     if fillvalue is not None:
         raise ValueError("Unable to synchronously create dataset (no appropriate function for conversion path)")
-    if dtypes.classify(element) not in dtypes.IN_PLACE:
+    if families.classify(element) not in families.IN_PLACE:
         raise TypeError(f"datasets of an array type of {element} are not supported (only numbers, fixed-length "
                         "strings, packed compounds and opaque types)")
 
@@ -210,9 +213,9 @@ def _check_array_type_creation(element: np.dtype, shape: Any, data: Any, fillval
 def _create_array(handle: FileHandle, key: str, family: Any, dtype: np.dtype, zshape: list, zchunks: list,
                   zattrs: dict, filters: list, fillvalue: Any, data: np.ndarray | None) -> None:
     store = handle.store
-    if family in dtypes.IN_PLACE:
+    if family in families.IN_PLACE:
         storage = np.dtype(dtype.str) if dtype.fields is None else dtype
-        stored = zarr_dtype(dtypes.zarr_dtype_json(dtype))
+        stored = zarr_dtype(families.zarr_dtype_json(dtype))
         if stored_as_bytes(stored, dtype):  # Zarr has no type for it (long doubles): its bytes
             storage = stored
             fillvalue = None if fillvalue is None else np.asarray(fillvalue, dtype=dtype).reshape(()).view(storage)
@@ -224,7 +227,7 @@ def _create_array(handle: FileHandle, key: str, family: Any, dtype: np.dtype, zs
                                   attributes=zattrs or None)
         if data is not None and data.size:
             array[...] = data.reshape(zshape)
-    elif family is dtypes.Family.VLEN_STRING:
+    elif family is families.Family.VLEN_STRING:
         fill = None if fillvalue is None else (fillvalue.decode("utf-8") if isinstance(fillvalue, bytes)
                                                else str(fillvalue))
         array = zarr.create_array(store, name=key, shape=zshape, chunks=zchunks, dtype=str, zarr_format=2,
@@ -255,30 +258,30 @@ def rewrite_encoded(handle: FileHandle, zpath: str, values: np.ndarray, dtype: n
 def _stored_family(dtype: np.dtype) -> Any:
     """The family of a dataset encoded in the reference file: a flat compound stored there (the
     translator keeps small ones as LINDI 0.4's JSON rows) is a compound of rows."""
-    family = dtypes.classify(dtype)
-    return dtypes.Family.COMPOUND_JSON if family is dtypes.Family.COMPOUND else family
+    family = families.classify(dtype)
+    return families.Family.COMPOUND_JSON if family is families.Family.COMPOUND else family
 
 
 def empty_encoded(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """Values of a new encoded-family dataset before anything is written: null references,
     empty ragged rows, compound rows of zeros and null references (what libhdf5 reads back)."""
     family = _stored_family(dtype)
-    if family is dtypes.Family.COMPOUND_JSON:
+    if family is families.Family.COMPOUND_JSON:
         values = np.zeros(shape, dtype=dtype)
         for name in dtype.names:
             field = dtype.fields[name][0]
             if field.kind == "O":
                 column = values[name]
                 for index in np.ndindex(*shape):
-                    column[index] = empty_encoded((), field)[()] if dtypes.classify(field) is not \
-                        dtypes.Family.VLEN_STRING else b""
+                    column[index] = empty_encoded((), field)[()] if families.classify(field) is not \
+                        families.Family.VLEN_STRING else b""
         return values
-    if family is dtypes.Family.REFERENCE:
+    if family is families.Family.REFERENCE:
         values = np.empty(shape, dtype=object)
         values[...] = reference_from_json(None, region=h5py.check_ref_dtype(dtype) is h5py.RegionReference)
         return values
     values = np.empty(shape, dtype=object)
-    if family is dtypes.Family.RAGGED:
+    if family is families.Family.RAGGED:
         base = np.dtype(h5py.check_vlen_dtype(dtype))
         for index in np.ndindex(*shape):
             values[index] = np.zeros(0, dtype=base)
@@ -308,9 +311,9 @@ def _as_text(values: np.ndarray) -> np.ndarray:
 def _write_encoded(handle: FileHandle, key: str, values: np.ndarray, dtype: np.dtype, family: Any,
                    chunks: list[int], zattrs: dict) -> None:
     rfs = handle.rfs
-    if family is dtypes.Family.RAGGED:
+    if family is families.Family.RAGGED:
         base = np.dtype(h5py.check_vlen_dtype(dtype))
-        codec = numcodecs.VLenArray(base.str)
+        codec = ragged_codec(base)
         filled = np.empty(values.shape, dtype=object)
         for index in np.ndindex(*values.shape):
             v = values[index]
@@ -322,19 +325,11 @@ def _write_encoded(handle: FileHandle, key: str, values: np.ndarray, dtype: np.d
         encoded = np.empty(values.shape, dtype=object)
         for index in np.ndindex(*values.shape):
             v = values[index]
-            encoded[index] = None if v is None else (refs.encode(v) if family is dtypes.Family.REFERENCE else
-                                                     _row_json(v, dtype, refs))
+            encoded[index] = None if v is None else (refs.encode(v) if family is families.Family.REFERENCE else
+                                                     to_json(np.asarray(v, dtype=dtype), refs))
         inline_array(rfs, key, encoded, tuple(chunks), numcodecs.JSON().encode, encoded=True, pad=None)
         config = JSON_CODEC_CONFIG
-        if family is dtypes.Family.COMPOUND_JSON:
-            zattrs[ann.COMPOUND_DTYPE] = [[n, ann.REFERENCE_FIELD if dtypes.is_reference_dtype(dtype.fields[n][0])
-                                          else str(dtype.fields[n][0])] for n in dtype.names]
+        if family is families.Family.COMPOUND_JSON:
+            zattrs[ann.COMPOUND_DTYPE] = compound_annotation(dtype)
     rfs.set_metadata(join_key(key, ".zarray"), zarray_metadata(list(values.shape), chunks, "|O", None, [config]))
     rfs.set_metadata(join_key(key, ".zattrs"), zattrs)
-
-
-def _row_json(row: Any, dtype: np.dtype, refs: _JsonReferences) -> list:
-    from lindi_core.translate.attributes import to_json
-
-    return [refs.encode(row[n]) if dtypes.is_reference_dtype(dtype.fields[n][0])
-            else to_json(np.asarray(row[n]), refs) for n in dtype.names]

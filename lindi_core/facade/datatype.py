@@ -19,8 +19,8 @@ import numpy as np
 
 from lindi_core.errors import ReferenceFormatError, UnsupportedTypeError
 from lindi_core.facade.base import FacadeObject, LindiObjectID
-from lindi_core.facade.dtypes import dtype_from_description
 from lindi_core.format import annotations as ann
+from lindi_core.format.dtype_descriptions import dtype_from_description
 
 if TYPE_CHECKING:
     from lindi_core.facade.files import LindiH5pyFile

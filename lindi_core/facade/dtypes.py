@@ -13,89 +13,10 @@ from typing import Any
 import h5py
 import numpy as np
 
-from lindi_core.errors import ReferenceFormatError, UnsupportedTypeError
 from lindi_core.format import annotations as ann
 from lindi_core.format.array_metadata import zarr_dtype
-from lindi_core.translate.hdf5_types import numpy_description
-
-
-def dtype_from_description(description: Any) -> np.dtype:
-    """The h5py dtype a type description (spec section 10) stands for."""
-    if isinstance(description, str):
-        return with_string_marks(np.dtype(description))
-    if isinstance(description, dict):
-        if "string" in description:
-            return string_dtype(description["string"], description.get("length"))
-        if "enum" in description:
-            return h5py.enum_dtype({k: int(v) for k, v in description["enum"].items()},
-                                   basetype=np.dtype(description["base"]))
-        if "vlen" in description:
-            return h5py.vlen_dtype(dtype_from_description(description["vlen"]))
-        if "array" in description:
-            return np.dtype((dtype_from_description(description["array"]), tuple(int(n) for n in description["shape"])))
-        if "opaque" in description:  # h5py's opaque_dtype: a NumPy type HDF5 keeps as tagged bytes
-            return np.dtype(description["opaque"], metadata={"h5py_opaque": True})
-        if "float" in description:
-            return _float_dtype(description)
-        if any(form in description for form in _UNREADABLE):
-            raise UnsupportedTypeError(f"HDF5 type {description} has no NumPy type (h5py cannot read it either)")
-        if "reference" in description:
-            return h5py.regionref_dtype if description["reference"] == "region" else h5py.ref_dtype
-        if "compound" in description:
-            names = [name for name, _ in description["compound"]]
-            formats = [dtype_from_description(sub) for _, sub in description["compound"]]
-            if "offsets" in description:  # HDF5's layout with padding
-                return np.dtype({"names": names, "formats": formats, "offsets": list(description["offsets"]),
-                                 "itemsize": int(description["itemsize"])})
-            return np.dtype(list(zip(names, formats)))
-    raise ReferenceFormatError(f"unknown type description {description!r}")
-
-
-_UNREADABLE = ("integer", "bitfield", "time", "unsupported")  # the exact forms of types h5py reads as no dtype
-
-
-def _float_dtype(description: dict) -> np.dtype:
-    """The NumPy float whose bytes the described HDF5 float type is, bit for bit, on this platform
-    (the platform's long double, usually): h5py reads the type as that float without converting."""
-    layout = description["float"]
-    order = layout.get("order")
-    if order not in ("<", ">"):
-        raise ReferenceFormatError(f"float type description {description!r}: 'order' must be \"<\" or \">\"")
-    for candidate in (np.float16, np.float32, np.float64, np.longdouble):
-        native = numpy_description(np.dtype(candidate))["float"]
-        if {**native, "order": order} == layout:
-            return np.dtype(candidate).newbyteorder(order)
-    raise UnsupportedTypeError(f"HDF5 float type {layout} is no NumPy float of this platform (its long double "
-                               f"is {numpy_description(np.dtype(np.longdouble))['float']}): its values cannot be "
-                               f"read here without converting them")
-
-
-def string_dtype(encoding: str, length: Any = None) -> np.dtype:
-    """h5py's dtype for an HDF5 string type, with the metadata h5py reads back: for fixed-length
-    strings ``h5py_encoding`` whatever the encoding (``h5py.string_dtype("ascii", n)`` itself
-    leaves it out for ASCII, but h5py marks the types it reads from a file)."""
-    if length is None:
-        return h5py.string_dtype(encoding)
-    return np.dtype(f"S{int(length)}", metadata={"h5py_encoding": encoding})
-
-
-def with_string_marks(dtype: np.dtype) -> np.dtype:
-    """``dtype`` with h5py's ``h5py_encoding`` mark on its fixed-length byte strings (HDF5
-    strings: a type string ``|S<n>`` stands for an ASCII one), compound members and array
-    types included, as h5py reports every string type it reads."""
-    if dtype.fields is not None:
-        formats = [with_string_marks(dtype.fields[name][0]) for name in dtype.names]
-        if all(new is dtype.fields[name][0] for new, name in zip(formats, dtype.names)):
-            return dtype
-        return np.dtype({"names": list(dtype.names), "formats": formats,
-                         "offsets": [dtype.fields[name][1] for name in dtype.names], "itemsize": dtype.itemsize})
-    if dtype.subdtype is not None:
-        base, shape = dtype.subdtype
-        marked = with_string_marks(base)
-        return dtype if marked is base else np.dtype((marked, shape))
-    if dtype.kind == "S" and dtype.metadata is None:
-        return string_dtype("ascii", dtype.itemsize)
-    return dtype
+from lindi_core.format.dtype_descriptions import dtype_from_description, string_dtype, with_string_marks
+from lindi_core.format.encoded_families import dtype_from_compound_annotation
 
 
 def dataset_dtype(zarray: dict, zattrs: dict) -> np.dtype:
@@ -105,8 +26,7 @@ def dataset_dtype(zarray: dict, zattrs: dict) -> np.dtype:
         return dtype_from_description(description)
     compound = zattrs.get(ann.COMPOUND_DTYPE)
     if compound is not None:  # LINDI 0.4's JSON compound
-        return np.dtype([(name, h5py.ref_dtype if t == ann.REFERENCE_FIELD else _lindi_field(t))
-                         for name, t in compound])
+        return dtype_from_compound_annotation(compound)
     zdtype = zarray.get("dtype")
     if isinstance(zdtype, list):
         return with_string_marks(zarr_dtype(zdtype))
@@ -120,12 +40,6 @@ def dataset_dtype(zarray: dict, zattrs: dict) -> np.dtype:
 def storage_dtype(zarray: dict) -> np.dtype:
     """The NumPy dtype of the bytes Zarr stores for an array (its ``.zarray`` ``dtype``)."""
     return zarr_dtype(zarray["dtype"])
-
-
-def _lindi_field(type_string: str) -> np.dtype:
-    if type_string == "object":
-        return string_dtype("utf-8")
-    return with_string_marks(np.dtype(type_string))
 
 
 def _object_dtype(zarray: dict) -> np.dtype:

@@ -31,8 +31,9 @@ from lindi_core.facade.group import LindiH5pyGroup
 from lindi_core.facade.hierarchy import DATASET, DATATYPE
 from lindi_core.facade.lowlevel import FileHandle
 from lindi_core.format import jsonio, temporaries
+from lindi_core.format.lindi_tar import REFERENCE_NAME
 from lindi_core.format.refs import ReferenceFileSystem
-from lindi_core.io import sync_bridge, tar_container
+from lindi_core.io import folder_container, sync_bridge, tar_container
 from lindi_core.io.address_guard import AddressGuard, AddressSpace
 from lindi_core.io.cache import LocalCache
 from lindi_core.io.http_source import HttpSource
@@ -40,6 +41,7 @@ from lindi_core.io.locations import Location, LocationPolicy, is_url
 from lindi_core.io.sources import ByteSources
 from lindi_core.store import ReferenceStore
 from lindi_core.write.consolidate import UploadReport
+from lindi_core.write.lindi_folder import LindiFolderWriter, write_new_folder
 from lindi_core.write.lindi_tar import LindiTarWriter, write_self_contained
 from lindi_core.write.staging import StagingArea
 from lindi_core.write.uploaders import Uploader
@@ -164,16 +166,18 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
                         allow_local: bool | None = None, staging_area: StagingArea | None = None,
                         reuse_freed_chunks: bool = False, allow_private_network: bool = False,
                         timeout: float | None = None) -> LindiH5pyFile:
-        """Open a ``.lindi.json`` or a ``.lindi.tar`` from a local path or an http(s) URL, with
-        h5py's modes.
+        """Open a ``.lindi.json`` or a ``.lindi.tar`` from a local path or an http(s) URL, or a
+        local ``.lindi.d`` folder, with h5py's modes.
 
         ``r`` reads; ``r+`` and ``a`` also write (``a`` creates a missing local file); ``w``
         creates or truncates and ``w-``/``x`` create, failing if it exists. A new file is a
-        container when its name ends in ``.tar``; an existing one is recognised by its content.
-        A local file opened for writing is written back on ``flush()`` and ``close()``: a
-        ``.lindi.json`` atomically, a ``.lindi.tar`` grown in place (crash-safe). New chunks go to
-        ``staging_area`` when given (then ``upload()``), else into the container as members, or
-        inline into a ``.lindi.json``.
+        container when its name ends in ``.tar``, a folder when it ends in ``.d`` (as in LINDI);
+        an existing one is recognised by its content. A local file opened for writing is written
+        back on ``flush()`` and ``close()``: a ``.lindi.json`` atomically, a ``.lindi.tar`` grown
+        in place (crash-safe), a ``.lindi.d``'s ``lindi.json`` atomically (its chunk files are
+        never rewritten: ``w`` leaves them, a rewritten chunk gets a new file). New chunks go to
+        ``staging_area`` when given (then ``upload()``), else into the container as members or
+        files, or inline into a ``.lindi.json``.
 
         A reference file fetched from a URL may not point at local files unless
         ``allow_local=True``, nor make the library connect to network addresses more private than
@@ -199,14 +203,31 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
             raise ValueError(f"Invalid mode; must be one of {', '.join(MODES)}")
         if remote and mode in ("w", "w-", "x"):
             raise ValueError("a reference file at a URL cannot be created in place; write it locally and upload it")
+        # A new reference file is a folder when its name ends in .d; an existing one when it is one.
+        folder = not remote and (folder_container.holds_folder(source)
+                                 or (folder_container.names_folder(source) and not exists))
+        if not remote and exists and not folder and mode == "w" and folder_container.names_folder(source):
+            raise FileExistsError(f"{source!r} is a file, not a .lindi.d folder: remove it to make one there")
+        if folder and exists:
+            if mode != "r":
+                folder_container.check_writable(source)  # before a lock file is put there
+                exists = os.path.exists(os.path.join(source, REFERENCE_NAME))  # an empty folder is new
+                if mode == "r+" and not exists:
+                    raise FileNotFoundError(f"Unable to open file (no such file): {source!r} holds no "
+                                            f"{REFERENCE_NAME}")
+        if folder and mode != "r" and not os.path.exists(source):
+            os.mkdir(source)  # a new .lindi.d: its lock and reference file go inside
+        # A .lindi.d is locked and written back through its reference file, so that opening the
+        # folder and opening its lindi.json exclude each other.
+        reference_path = os.path.join(source, REFERENCE_NAME) if folder else source
         # One writer at a time, locked before the file is read, so that no other writer's
         # write-back can slip in between this one's read and its own write-back.
-        lock = WriterLock(source) if mode != "r" and not remote else None
+        lock = WriterLock(reference_path) if mode != "r" and not remote else None
         if not remote:  # what writers killed before their rename left (a pending in-place copy finished)
-            temporaries.remove_stale(os.path.realpath(source))
+            temporaries.remove_stale(os.path.realpath(reference_path))
         try:
             return cls._open_lindi_file(source, mode, remote, exists, local_cache, allow_local, staging_area,
-                                        reuse_freed_chunks, lock, allow_private_network, timeout)
+                                        reuse_freed_chunks, lock, allow_private_network, timeout, folder)
         except BaseException:
             if lock is not None:
                 lock.release()
@@ -216,20 +237,25 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
     def _open_lindi_file(cls, source: str, mode: str, remote: bool, exists: bool, local_cache: LocalCache | None,
                          allow_local: bool | None, staging_area: StagingArea | None, reuse_freed_chunks: bool,
                          lock: WriterLock | None, allow_private_network: bool = False,
-                         timeout: float | None = None) -> LindiH5pyFile:
-        tar = None
+                         timeout: float | None = None, folder: bool = False) -> LindiH5pyFile:
+        tar = None  # a container open for writing: a LindiTarWriter or a LindiFolderWriter
         if mode in ("w", "w-", "x") or (mode == "a" and not exists):
             rfs = ReferenceFileSystem(generation_metadata={"generatedBy": "lindi-core"})
             rfs.set_metadata(".zgroup", {"zarr_format": 2})
-            if tar_container.names_tar(source):
+            if folder:
+                tar = LindiFolderWriter.create(source, rfs)
+            elif tar_container.names_tar(source):
                 tar = LindiTarWriter.create(source, jsonio.dumps(rfs), reuse_freed_chunks=reuse_freed_chunks)
             else:
                 jsonio.write_atomic(rfs, source)  # the file exists from now on, as h5py's does
             store = ReferenceStore(rfs, policy=LocationPolicy.for_source(source, allow_local=allow_local),
                                    sources=_sources(local_cache, timeout), read_only=mode == "r",
                                    container=tar.container if tar is not None else None)
-        elif mode != "r" and not remote and tar_container.holds_tar(source):
-            tar = LindiTarWriter.open(source, reuse_freed_chunks=reuse_freed_chunks)
+        elif mode != "r" and (folder or (not remote and tar_container.holds_tar(source))):
+            if folder:
+                tar = LindiFolderWriter.open(source)
+            else:
+                tar = LindiTarWriter.open(source, reuse_freed_chunks=reuse_freed_chunks)
             store = ReferenceStore(jsonio.loads(tar.reference_text),
                                    policy=LocationPolicy.for_source(source, allow_local=allow_local),
                                    sources=_sources(local_cache, timeout), container=tar.container,
@@ -326,15 +352,19 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         return jsonio.to_json_dict(self._rfs)
 
     def write_lindi_file(self, path: str | os.PathLike, *, generation_metadata: dict | None = None) -> None:
-        """Write the reference file system to ``path`` (atomically), as a ``.lindi.tar`` when the
-        name ends in ``.tar``, else as a ``.lindi.json``.
+        """Write the reference file system to ``path``, whose name says the form, as in LINDI:
+        ``.lindi.json``, ``.lindi.tar`` (atomically) or ``.lindi.d`` (a folder: the reference
+        file written last, atomically); any other name is a ``ValueError``.
 
-        A container written here is self-contained: it holds the bytes of every chunk kept in
-        this file's own container or staging area, and inline chunks too large to stay inline
-        (refs into other files stay refs). A ``.lindi.json`` written from a container refers to
-        the container's members as byte ranges of the archive. ``generation_metadata`` (LINDI
-        0.4's keyword) replaces the written file's ``generationMetadata``; this file keeps its own."""
+        A container written here (``.lindi.tar``, ``.lindi.d``) is self-contained: it holds the
+        bytes of every chunk kept in this file's own container or staging area, and inline chunks
+        too large to stay inline (refs into other files stay refs). A ``.lindi.json`` written from
+        a container refers to the container's members as byte ranges of the archive, or by
+        absolute path to the files of a folder. ``generation_metadata`` (LINDI 0.4's keyword)
+        replaces the written file's ``generationMetadata``; this file keeps its own."""
         path = os.fspath(path)
+        if not path.endswith((".lindi.json", ".lindi.tar", ".lindi.d")):
+            raise ValueError(f"Filename must end with '.lindi.json', '.lindi.tar', or '.lindi.d': {path!r}")
         if self._mode != "r":
             refresh_dimension_names(self._rfs)
         self._saved_changes = self._rfs.changes
@@ -350,7 +380,21 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
             self._rfs.generation_metadata = dict(generation_metadata)
         try:
             container = self._store.container
-            if tar_container.names_tar(path):
+            if path.endswith(".lindi.d"):
+                if not os.path.lexists(path):
+                    os.makedirs(path)
+                elif os.path.isdir(path):
+                    folder_container.check_writable(path)  # before a lock file is put there
+                # Not while another writer has that folder open (its write-back would undo this one).
+                lock = WriterLock(os.path.join(path, REFERENCE_NAME)) if os.path.isdir(path) else None
+                try:
+                    write_new_folder(self._rfs, path, read=self._read_bytes, container=container,
+                                     staging=self._staging, policy=self._store.policy,
+                                     inline_limit=self._store.inline_limit, staged_only=self._staged_only())
+                finally:
+                    if lock is not None:
+                        lock.release()
+            elif tar_container.names_tar(path):
                 write_self_contained(self._rfs, path, read=self._read_bytes, container=container,
                                      staging=self._staging, policy=self._store.policy,
                                      inline_limit=self._store.inline_limit, staged_only=self._staged_only())

@@ -293,13 +293,21 @@ class LindiH5pyGroup(FacadeObject, h5py.Group):
              expand_soft: bool = False, expand_external: bool = False, expand_refs: bool = False,
              without_attrs: bool = False) -> None:
         """Copy an object (by path or object, from this or another translated file, or from an
-        HDF5 file opened with h5py) to ``dest`` (a path, or a group to copy into). From a
-        translated file chunk data is copied by reference (no bytes move); from h5py, by value."""
+        HDF5 file opened with h5py) to ``dest`` (a path, or a group to copy into: of a translated
+        file, or of an HDF5 file opened with h5py). Between translated files chunk data is
+        copied by reference (no bytes move); from or into h5py, by value."""
         from lindi_core.facade.copying import copy_object
 
         source_obj = self[source] if isinstance(source, str) else source
         if not isinstance(source_obj, (FacadeObject, h5py.Group, h5py.Dataset, h5py.Datatype)):
             raise TypeError(f"cannot copy a {type(source_obj).__name__}: a group, a dataset or a datatype is needed")
+        if isinstance(dest, h5py.Group) and not isinstance(dest, FacadeObject):  # into an h5py file: by value
+            from lindi_core.facade.copy_from_hdf5 import copy_into_hdf5
+
+            copy_into_hdf5(source_obj, dest, name or source_obj.name.rsplit("/", 1)[-1], shallow=shallow,
+                           without_attrs=without_attrs, expand_soft=expand_soft, expand_external=expand_external,
+                           expand_refs=expand_refs)
+            return
         if isinstance(dest, LindiH5pyGroup):
             target_group, target_name = dest, name or source_obj.name.rsplit("/", 1)[-1]
         else:

@@ -14,8 +14,8 @@ import numpy as np
 
 from lindi_core.facade import scratch
 from lindi_core.format import annotations as ann
-from lindi_core.format.refs import join_key
-from lindi_core.translate import dtypes
+from lindi_core.format import dtype_descriptions
+from lindi_core.format.keys import join_key
 
 if TYPE_CHECKING:
     from lindi_core.facade.lowlevel import FileHandle
@@ -70,7 +70,7 @@ def commit_datatype(handle: FileHandle, zpath: str, dtype: np.dtype) -> None:
     parent = zpath.rpartition("/")[0]
     if parent and handle.kind(parent) is None:
         create_group(handle, parent)
-    create_group(handle, zpath, {ann.NAMED_DATATYPE: {"dtype": dtypes.describe(stored)}})
+    create_group(handle, zpath, {ann.NAMED_DATATYPE: {"dtype": dtype_descriptions.describe(stored)}})
 
 
 def delete_object(handle: FileHandle, zpath: str) -> None:

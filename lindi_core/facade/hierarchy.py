@@ -10,7 +10,8 @@ import bisect
 from dataclasses import dataclass
 
 from lindi_core.format import annotations as ann
-from lindi_core.format.refs import ReferenceFileSystem, join_key, split_key
+from lindi_core.format.keys import join_key, split_key
+from lindi_core.format.refs import ReferenceFileSystem
 
 GROUP, DATASET, DATATYPE = "group", "dataset", "datatype"
 LEAF_KINDS = frozenset({DATASET, DATATYPE})  # objects that hold no links

@@ -39,7 +39,9 @@ import zarr
 from lindi_core.errors import LindiError, ReadOnlyFileError
 from lindi_core.facade.hierarchy import LEAF_KINDS, ExternalTarget, Hierarchy, Link, path_parts
 from lindi_core.format import annotations as ann
-from lindi_core.format.refs import ReferenceFileSystem, join_key, split_key
+from lindi_core.format.array_metadata import ArrayMetadata
+from lindi_core.format.keys import join_key, split_key
+from lindi_core.format.refs import ReferenceFileSystem
 from lindi_core.io import tar_container
 from lindi_core.io.locations import is_url, name_of
 from lindi_core.store import ReferenceStore
@@ -117,10 +119,10 @@ class FileHandle:
         """The ``.zarray`` of the dataset stored at ``zpath``."""
         return self.rfs.metadata[join_key(zpath, ".zarray")]
 
-    def array_reader(self, zpath: str, zarray: dict) -> ArrayReader:
-        """The read engine of the array at ``zpath`` (metadata ``zarray``) in this file's store:
+    def array_reader(self, zpath: str, meta: ArrayMetadata) -> ArrayReader:
+        """The read engine of the array at ``zpath`` (metadata ``meta``) in this file's store:
         every read of its chunks goes through it (see :mod:`lindi_core.store.read_engine`)."""
-        return ArrayReader(self.store, zpath, zarray)
+        return ArrayReader(self.store, zpath, meta)
 
     def zarr_array(self, zpath: str) -> zarr.Array:
         """zarr-python's array at ``zpath``, writable when the file is (its chunks are read

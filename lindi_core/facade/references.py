@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 
 from lindi_core.format import annotations as ann
+from lindi_core.format.references_json import encode_nested, is_region_body, reference_body
 
 
 class LindiH5pyReference(h5py.Reference):
@@ -63,43 +64,12 @@ class LindiH5pyRegionReference(LindiH5pyReference, h5py.RegionReference):
 def reference_from_json(value: Any, region: bool = False) -> h5py.Reference:
     """The reference a JSON value encodes; an h5py null reference for ``null`` (a null region
     reference where ``region``)."""
-    if value is None:
+    body = reference_body(value)
+    if body is None:
         return h5py.RegionReference() if region else h5py.Reference()
-    body = value[ann.REFERENCE]
-    if ann.REGION in body:
+    if is_region_body(body):
         return LindiH5pyRegionReference(body)
     return LindiH5pyReference(body)
-
-
-def references_array(values: Any, shape: tuple[int, ...], region: bool = False) -> np.ndarray:
-    """An object array of references shaped ``shape`` from a (flat) list of JSON values."""
-    out = np.empty(shape, dtype=object)
-    flat = list(values) if shape else [values]
-    for i, v in enumerate(flat):
-        out.flat[i] = reference_from_json(v, region=region)
-    return out
-
-
-def region_selection(region: dict, shape: tuple[int, ...]) -> tuple | np.ndarray:
-    """An index for ``dataset[...]`` that selects what a region reference selects.
-
-    A single hyperslab block keeps its shape; other selections give their elements in C order,
-    as h5py does."""
-    kind = region.get("kind")
-    if kind == "all":
-        return (Ellipsis,)
-    mask = np.zeros(shape, dtype=bool)
-    if kind == "blocks":
-        blocks = region.get("blocks") or []
-        if len(blocks) == 1:
-            start, end = blocks[0]
-            return tuple(slice(s, e + 1) for s, e in zip(start, end))
-        for start, end in blocks:
-            mask[tuple(slice(s, e + 1) for s, e in zip(start, end))] = True
-    elif kind == "points":
-        for point in region.get("points") or []:
-            mask[tuple(point)] = True
-    return mask
 
 
 class _JsonReferences:
@@ -113,15 +83,4 @@ class _JsonReferences:
         raise TypeError("only references to objects of a translated file can be stored in it")
 
     def encode_array(self, values: np.ndarray) -> Any:
-        if values.ndim == 0:
-            return self.encode(values[()])
-        return [self.encode_array(v) if isinstance(v, np.ndarray) else self.encode(v) for v in values]
-
-
-def _is_reference_value(value: Any) -> bool:
-    if isinstance(value, h5py.Reference):
-        return True
-    if isinstance(value, (list, tuple, np.ndarray)) and np.size(value):
-        first = np.asarray(value, dtype=object).reshape(-1)[0]
-        return isinstance(first, h5py.Reference)
-    return False
+        return encode_nested(values, self.encode)

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import h5py
 import numpy as np
 
 from lindi_core.facade import dtypes
 from lindi_core.facade.references import reference_from_json
-from lindi_core.format import annotations as ann
+from lindi_core.format import encoded_families
 
 
 def zero_with_none_objects(dtype: np.dtype) -> Any:
@@ -42,47 +41,9 @@ def map_objects(raw: np.ndarray, convert) -> np.ndarray:
 
 
 def rows_to_structured(raw: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """JSON rows (lists of field values) -> a structured array of h5py's compound dtype."""
-    out = np.zeros(raw.shape, dtype=dtype)  # zeros: padding bytes between members are defined
-    flat_in = raw.reshape(-1)
-    flat_out = out.reshape(-1)
-    for i in range(flat_in.shape[0]):
-        flat_out[i] = _row_value(flat_in[i], dtype)
-    return out
-
-
-def _row_value(row: Any, dtype: np.dtype) -> tuple:
-    if row is None:  # never written: what libhdf5 reads there (zeros, null references, empty strings)
-        row = [None] * len(dtype.names)
-    values = []
-    for (field_dtype, *_), item in zip(dtype.fields.values(), row):
-        values.append(_field_value(item, field_dtype))
-    return tuple(values)
-
-
-def _field_value(item: Any, dtype: np.dtype) -> Any:
-    if h5py.check_ref_dtype(dtype) is not None:
-        return reference_from_json(item)
-    if dtype.fields is not None:
-        return _row_value(item, dtype)
-    if item is None:
-        if h5py.check_string_dtype(dtype) is not None and dtype.kind == "O":
-            return b""
-        vlen = h5py.check_vlen_dtype(dtype)
-        return np.zeros(0, vlen) if vlen is not None else np.zeros((), dtype)[()]
-    string = h5py.check_string_dtype(dtype)
-    if string is not None:
-        return item.encode("utf-8") if isinstance(item, str) else item
-    if dtype.kind == "c" and isinstance(item, list):
-        return complex(item[0], item[1])
-    if dtype.kind in "Mm" and isinstance(item, int):  # a datetime's count of units
-        return np.asarray(item, dtype=np.dtype(np.int64).newbyteorder(dtype.byteorder)).view(dtype)[()]
-    vlen = h5py.check_vlen_dtype(dtype)
-    if vlen is not None and isinstance(item, list):  # a ragged member: an array, as h5py gives it
-        return np.array([_field_value(v, np.dtype(vlen)) for v in item], dtype=vlen)
-    if isinstance(item, str) and item in ann.NAN_STRINGS:
-        return ann.NAN_STRINGS[item]
-    return item
+    """JSON rows (lists of field values) -> a structured array of h5py's compound dtype, its
+    references the facade's (the rows' form: :mod:`lindi_core.format.encoded_families`)."""
+    return encoded_families.rows_to_structured(raw, dtype, reference_from_json)
 
 
 def stored_as_bytes(stored: np.dtype, dtype: np.dtype) -> bool:

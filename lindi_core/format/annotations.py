@@ -111,19 +111,6 @@ def user_attributes(zattrs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in zattrs.items() if k not in SPECIAL_ATTRIBUTE_KEYS}
 
 
-def reference_value(path: str, object_id: str | None, source_object_id: str | None, region: Any = None) -> dict:
-    """The JSON form of an HDF5 object (or region) reference."""
-    body: dict[str, Any] = {
-        "object_id": object_id,
-        "path": path,
-        "source": ".",
-        "source_object_id": source_object_id,
-    }
-    if region is not None:
-        body[REGION] = region
-    return {REFERENCE: body}
-
-
 def unreadable_reason(annotation: Any) -> str | None:
     """Why a dataset is unreadable, from its ``_UNREADABLE`` annotation (``{"reason": text}``);
     None when it has none."""

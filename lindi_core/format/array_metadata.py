@@ -1,8 +1,11 @@
-"""Checks of an array's ``.zarray`` metadata, so that a malformed one is reported as what it is
-(:class:`ReferenceFormatError`, naming the key) before a reader trips over it somewhere deep."""
+"""An array's ``.zarray`` metadata: checked, so that a malformed one is reported as what it is
+(:class:`ReferenceFormatError`, naming the key) before a reader trips over it somewhere deep,
+and parsed once into a frozen :class:`ArrayMetadata` that readers share, so that every one of
+them reads the same shape, grid, type, separator and codecs out of it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -64,3 +67,34 @@ def _integers(value: Any, minimum: int) -> bool:
 
 def _codec(value: Any) -> bool:
     return isinstance(value, dict) and isinstance(value.get("id"), str)
+
+
+@dataclass(frozen=True, eq=False)
+class ArrayMetadata:
+    """A checked ``.zarray``, parsed: ``raw`` is the JSON object itself (what codecs and zarr
+    take), the other fields what readers ask of it. A new ``.zarray`` (a resize, a rewrite)
+    is a new dict, hence a new value: ``raw`` identifies the metadata it was parsed from."""
+
+    raw: dict[str, Any]
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...]
+    dtype: np.dtype  # the type of the stored items (Zarr's; see facade.dtypes for h5py's)
+    fill_value: Any  # as the JSON says it
+    separator: str  # the chunk keys' dimension_separator
+    order: str
+    compressor: dict[str, Any] | None
+    filters: tuple[dict[str, Any], ...]
+
+    @classmethod
+    def parse(cls, zarray: Any, key: str) -> ArrayMetadata:
+        """``zarray`` (found at ``key``) checked by :func:`check_zarray` and parsed."""
+        check_zarray(zarray, key)
+        return cls(raw=zarray, shape=tuple(zarray["shape"]), chunks=tuple(zarray["chunks"]),
+                   dtype=zarr_dtype(zarray["dtype"]), fill_value=zarray.get("fill_value"),
+                   separator=zarray.get("dimension_separator") or ".", order=zarray.get("order", "C"),
+                   compressor=zarray.get("compressor"), filters=tuple(zarray.get("filters") or ()))
+
+    @property
+    def codecs(self) -> list[dict[str, Any]]:
+        """The filters, then the compressor: the pipeline a chunk's bytes were encoded by."""
+        return list(self.filters) + ([self.compressor] if self.compressor else [])

@@ -22,14 +22,13 @@ import numpy as np
 import orjson
 
 from lindi_core.errors import ReferenceFormatError
-from lindi_core.format import fastrefs, hdf5_facts, temporaries
+from lindi_core.format import chunk_table_forms, fastrefs, hdf5_facts, temporaries
+from lindi_core.format.keys import chunk_key, join_key, split_key
 from lindi_core.format.refs import (
     ZARR_METADATA_NAMES,
     ChunkRef,
     ChunkTable,
     ReferenceFileSystem,
-    join_key,
-    split_key,
 )
 
 FORMAT_VERSION = 1
@@ -98,10 +97,32 @@ def from_json_dict(obj: Any, *, document_size: int | None = None) -> ReferenceFi
 
     ``document_size`` (bytes of the JSON text) sets the template expansion budget; by default
     it is the size of ``obj`` written compactly."""
-    return _from_json_dict(obj, document_size)[0]
+    rfs, _, tables = _from_json_dict(obj, document_size)
+    tables.apply(rfs)
+    return rfs
 
 
-def _from_json_dict(obj: Any, document_size: int | None) -> tuple[ReferenceFileSystem, TemplateExpander]:
+class _BinaryTables:
+    """The binary chunk tables of a document (spec §13), put in once all its JSON refs are."""
+
+    def __init__(self) -> None:
+        self.marked: set[str] = set()  # arrays whose .zarray carries the marker filter
+        self.tables: dict[str, bytes] = {}
+
+    def apply(self, rfs: ReferenceFileSystem) -> None:
+        for array_path in self.marked - self.tables.keys():
+            raise ReferenceFormatError(f"array {array_path or '/'!r} is marked as having a binary chunk table "
+                                       f"but has no {chunk_table_forms.TABLE_NAME!r} key")
+        for array_path, data in self.tables.items():
+            if array_path not in self.marked:
+                raise ReferenceFormatError(
+                    f"ref {join_key(array_path, chunk_table_forms.TABLE_NAME)!r}: its array's .zarray lacks the "
+                    f"{chunk_table_forms.MARKER_ID!r} marker filter (spec §13)")
+            chunk_table_forms.load_table(rfs, array_path, data)
+
+
+def _from_json_dict(obj: Any, document_size: int | None) -> tuple[ReferenceFileSystem, TemplateExpander,
+                                                                  _BinaryTables]:
     if not isinstance(obj, dict):
         raise ReferenceFormatError(f"reference file must be a JSON object, got {type(obj).__name__}")
     version = obj.get("version", FORMAT_VERSION)
@@ -134,6 +155,7 @@ def _from_json_dict(obj: Any, document_size: int | None) -> tuple[ReferenceFileS
     # metadata is in (so every array's table exists): per-ref work stays a few dict operations.
     pending: dict[str, tuple[list[str], list[list]]] = {}
     facts_by_parent: dict[str, dict] = {}  # .zhdf5 values, merged into their .zattrs (§8)
+    binary_tables = _BinaryTables()
     for key, value in refs.items():
         if type(value) is list:
             slash = key.rfind("/")
@@ -153,8 +175,14 @@ def _from_json_dict(obj: Any, document_size: int | None) -> tuple[ReferenceFileS
             facts = facts_by_parent[parent] = _metadata_value(key, value)
             zattrs_key = join_key(parent, ".zattrs")
             rfs.set_metadata(zattrs_key, _merged_facts(key, rfs.metadata.get(zattrs_key), facts))
+        elif last == chunk_table_forms.TABLE_NAME:
+            binary_tables.tables[parent] = chunk_table_forms.table_bytes(key, value)
         elif last in ZARR_METADATA_NAMES:
             value = _metadata_value(key, value)
+            if last == ".zarray":
+                value, marked = chunk_table_forms.without_marker(key, value)
+                if marked:
+                    binary_tables.marked.add(parent)
             if last == ".zattrs" and parent in facts_by_parent:  # .zhdf5 came first
                 value = _merged_facts(key, value, facts_by_parent[parent])
             rfs.set_metadata(key, value)
@@ -166,7 +194,7 @@ def _from_json_dict(obj: Any, document_size: int | None) -> tuple[ReferenceFileS
         if parent:
             _check_key(parent)
         _add_chunk_refs(rfs, parent, names, values, expand)
-    return rfs, expand
+    return rfs, expand, binary_tables
 
 
 def _merged_facts(key: str, zattrs: Any, facts: dict) -> dict:
@@ -279,12 +307,15 @@ def loads(data: bytes | str) -> ReferenceFileSystem:
         if document is not None:
             try:
                 obj = parse_json_bytes(document.rest)
-                rfs, expand = _from_json_dict(obj, len(data))
+                rfs, expand, tables = _from_json_dict(obj, len(data))
                 _add_runs(rfs, document.runs, expand)
+                tables.apply(rfs)
                 return rfs
             except (ReferenceFormatError, _Ambiguous):
                 pass
-    return _from_json_dict(parse_json_bytes(data), len(data))[0]
+    rfs, _, tables = _from_json_dict(parse_json_bytes(data), len(data))
+    tables.apply(rfs)
+    return rfs
 
 
 def _add_runs(rfs: ReferenceFileSystem, runs: list[fastrefs.ChunkRefRun], expand: TemplateExpander) -> None:
@@ -313,8 +344,7 @@ def _add_runs(rfs: ReferenceFileSystem, runs: list[fastrefs.ChunkRefRun], expand
                 pieces.append((_run_linear(run.coordinates[inside], table), url_ids[inside], run.offsets[inside],
                                run.lengths[inside]))
             for i in np.flatnonzero(~inside).tolist():  # no table cell for these: kept as they are
-                name = ".".join(str(int(c)) for c in run.coordinates[i])
-                key = f"{parent}/{name}" if parent else name
+                key = chunk_key(parent, run.coordinates[i])
                 if key in rfs.loose_refs or key in rfs.inline or key in rfs.metadata:
                     raise _Ambiguous(key)
                 rfs.set_ref(key, ChunkRef(rfs.urls[int(url_ids[i])], int(run.offsets[i]), int(run.lengths[i])))
@@ -416,11 +446,12 @@ def encode_inline(data: bytes) -> str:
     return BASE64_PREFIX + base64.b64encode(data).decode("ascii")
 
 
-def assign_templates(rfs: ReferenceFileSystem) -> dict[str, str]:
-    """Template names for the URLs chunk refs use: ``u1``, ``u2``... (names a loaded file
-    already gave a URL are kept)."""
+def assign_templates(rfs: ReferenceFileSystem, *, binary: frozenset[str] | set[str] = frozenset()) -> dict[str, str]:
+    """Template names for the URLs JSON chunk refs use: ``u1``, ``u2``... (names a loaded file
+    already gave a URL are kept). URLs only the arrays in ``binary`` use need none: their
+    tables hold URLs in full (spec §13)."""
     by_url = {url: name for name, url in rfs.preferred_templates.items()}
-    used = _used_urls(rfs)
+    used = _used_urls(rfs, binary)
     names: dict[str, str] = {}
     taken = set()
     for url in used:
@@ -439,15 +470,24 @@ def assign_templates(rfs: ReferenceFileSystem) -> dict[str, str]:
     return names
 
 
-def _used_urls(rfs: ReferenceFileSystem) -> list[str]:
+def _used_urls(rfs: ReferenceFileSystem, binary: frozenset[str] | set[str]) -> list[str]:
     # Refs to members of a container ("./blobs/x/0", §12) each name one chunk's own member: a
     # template would only add a level of indirection per chunk (LINDI writes them as they are).
-    return [url for url in rfs.used_urls() if not url.startswith("./")]
+    urls = rfs.used_urls()
+    if binary:
+        used_ids: set[int] = set()
+        for array_path, table in rfs.tables.items():
+            if array_path not in binary:
+                used_ids.update(table.url_ids().tolist())
+        in_json = {rfs.urls[i] for i in used_ids} | {ref.url for ref in rfs.loose_refs.values()}
+        urls = [url for url in urls if url in in_json]
+    return [url for url in urls if not url.startswith("./")]
 
 
 def iter_json_text(rfs: ReferenceFileSystem, *, use_templates: bool = True) -> Iterator[bytes]:
     """The reference file as a sequence of byte strings (compact JSON, one ref a line)."""
-    url_names = assign_templates(rfs) if use_templates else {}
+    binary = {path for path in rfs.binary_tables if chunk_table_forms.encodable(rfs, path)}
+    url_names = assign_templates(rfs, binary=binary) if use_templates else {}
     templates = {name: url for url, name in url_names.items()}
 
     def url_token(url: str) -> bytes:
@@ -467,6 +507,8 @@ def iter_json_text(rfs: ReferenceFileSystem, *, use_templates: bool = True) -> I
 
     for key in _sorted_metadata_keys(rfs.metadata):
         value = rfs.metadata[key]
+        if (key == ".zarray" or key.endswith("/.zarray")) and split_key(key)[0] in binary:
+            value = chunk_table_forms.with_marker(value)
         if key == ".zattrs" or key.endswith("/.zattrs"):
             # Extension annotations beside .zattrs, where LINDI 0.4 does not look (§8).
             value, facts = hdf5_facts.split_for_disk(value)
@@ -483,6 +525,12 @@ def iter_json_text(rfs: ReferenceFileSystem, *, use_templates: bool = True) -> I
         yield entry(key, _ref_text(url_token(ref.url), ref))
     tokens = [url_token(u) for u in rfs.urls]
     for array_path, table in rfs.tables.items():
+        if array_path in binary:
+            # Inline tables are read whole: compressed, they cost about 2 bytes a chunk.
+            table_bytes = chunk_table_forms.encode_table(rfs, array_path, compress=True)
+            yield entry(join_key(array_path, chunk_table_forms.TABLE_NAME),
+                        orjson.dumps(chunk_table_forms.descriptor(table_bytes)))
+            continue
         for piece in _table_text(array_path, table, tokens, rfs.inline):
             if not piece:
                 continue
@@ -531,6 +579,9 @@ def _table_text(
         ]
         if masks is not None:
             lines = [line[:-1] + f',{{"filter_mask":{m}}}]' if m else line for line, m in zip(lines, masks)]
+        if (all_lengths[part] < 0).any():  # fsspec's whole-file refs ([url]; length learned on reading)
+            lines = [f'{prefix}{name}":[{tokens[u]}]' if n < 0 else line
+                     for line, name, u, n in zip(lines, names, url_ids, lengths)]
         if inline:
             keys = [f"{array_path}/{name}" if array_path else name for name in names]
             lines = [line for line, key in zip(lines, keys) if key not in inline]

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from lindi_core.errors import ReferenceFormatError
+from lindi_core.format.keys import chunk_name, join_key, split_key
 
 ZARR_METADATA_NAMES = (".zgroup", ".zarray", ".zattrs", ".zmetadata")
 
@@ -44,18 +45,6 @@ class ChunkRef:
     offset: int
     length: int
     filter_mask: int = 0
-
-
-def split_key(key: str) -> tuple[str, str]:
-    """Split a Zarr key into (parent path, last name); the root's parent is ``""``."""
-    slash = key.rfind("/")
-    if slash < 0:
-        return "", key
-    return key[:slash], key[slash + 1 :]
-
-
-def join_key(parent: str, name: str) -> str:
-    return f"{parent}/{name}" if parent else name
 
 
 # Linear chunk indices are int64; a grid of more cells than this gets no table (its refs stay
@@ -148,7 +137,7 @@ class ChunkTable:
     def chunk_name(self, linear: int) -> str:
         if not self.grid_shape:
             return "0"
-        return ".".join(str(int(c)) for c in np.unravel_index(linear, self.grid_shape))
+        return chunk_name(np.unravel_index(linear, self.grid_shape))
 
     # -- single chunks --------------------------------------------------------------------
     def lookup(self, linear: int) -> tuple[int, int, int, int] | None:
@@ -320,6 +309,9 @@ class ReferenceFileSystem:
         self._url_ids: dict[str, int] = {}
         self.generation_metadata: dict[str, Any] = dict(generation_metadata or {})
         self.preferred_templates: dict[str, str] = {}
+        # Arrays whose chunk refs are written as a binary chunk table (spec §13) rather than one
+        # JSON entry per chunk: how the refs are written, not what they are.
+        self.binary_tables: set[str] = set()
         self.changes = 0  # edits made through the setters below (a reader can tell unsaved edits)
 
     # -- urls ---------------------------------------------------------------------------
@@ -479,6 +471,7 @@ class ReferenceFileSystem:
         copy.metadata = dict(self.metadata)
         copy.inline = dict(self.inline)
         copy.preferred_templates = dict(self.preferred_templates)
+        copy.binary_tables = set(self.binary_tables)
         copy.urls = list(self.urls)
         copy._url_ids = dict(self._url_ids)
         new_ids = np.arange(len(self.urls), dtype=np.int32)

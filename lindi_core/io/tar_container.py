@@ -75,6 +75,10 @@ class TarContainer:
                                  f"of member {member.name!r} ({member.size} bytes) of {self.location.where!r}")
         return self.location, member.data_offset + ref.offset, length
 
+    def whole(self, member: TarMember) -> tuple[Location, int, int]:
+        """Where the bytes of ``member`` are: (archive, offset, length)."""
+        return self.location, member.data_offset, member.size
+
     def moves_outside(self, urls: Iterable[str]) -> dict[str, tuple[str, int]]:
         """For each of ``urls`` that names a member: (the archive's path or URL, the member's data
         offset), the shift that makes refs to the member readable outside the container."""

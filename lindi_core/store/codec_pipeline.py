@@ -34,7 +34,7 @@ from zarr.core.codec_pipeline import BatchedCodecPipeline, fill_value_or_default
 from zarr.registry import register_pipeline
 
 from lindi_core.errors import ChunkDecodeError, LindiError, UnreadableObjectError
-from lindi_core.format.refs import split_key
+from lindi_core.format.keys import chunk_owner, split_key
 from lindi_core.store import read_engine
 
 _ZARR_DEFAULT = "zarr.core.codec_pipeline.BatchedCodecPipeline"
@@ -115,7 +115,7 @@ def _decoded_nbytes(spec: Any) -> int:
 
 def _array_of(byte_getter: Any) -> str:
     """The path of the array whose chunk ``byte_getter`` (of a ReferenceStore) reads."""
-    owner = read_engine.chunk_owner(byte_getter.path, byte_getter.store.rfs.metadata)
+    owner = chunk_owner(byte_getter.path, byte_getter.store.rfs.metadata)
     return owner[0] if owner is not None else split_key(byte_getter.path)[0]
 
 

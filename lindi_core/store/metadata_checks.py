@@ -17,7 +17,7 @@ from zarr.core.metadata.v2 import ArrayV2Metadata
 import lindi_core.codecs  # noqa: F401  (registers the data types Zarr must know to parse ours)
 from lindi_core.codecs.known import check_codecs
 from lindi_core.errors import ReferenceFormatError
-from lindi_core.format.array_metadata import check_zarray
+from lindi_core.format.array_metadata import ArrayMetadata
 
 
 def check_group_metadata(zgroup: Any, key: str) -> None:
@@ -26,9 +26,9 @@ def check_group_metadata(zgroup: Any, key: str) -> None:
         raise ReferenceFormatError(f"{key}: group metadata must be {{\"zarr_format\": 2}}, not {zgroup!r:.200}")
 
 
-def check_array_metadata(zarray: Any, key: str) -> None:
-    """Raise :class:`ReferenceFormatError` unless ``zarray`` is array metadata Zarr can use."""
-    check_zarray(zarray, key)
+def check_array_metadata(zarray: Any, key: str) -> ArrayMetadata:
+    """``zarray`` parsed, or :class:`ReferenceFormatError` unless it is array metadata Zarr can use."""
+    parsed = ArrayMetadata.parse(zarray, key)
     check_codecs(zarray, key)
     if zarray.get("zarr_format", 2) != 2:
         raise ReferenceFormatError(f"{key}: 'zarr_format' must be 2, not {zarray.get('zarr_format')!r}")
@@ -38,3 +38,4 @@ def check_array_metadata(zarray: Any, key: str) -> None:
         raise
     except Exception as exc:  # zarr's parser raises many kinds; each means the same here
         raise ReferenceFormatError(f"{key}: Zarr cannot use this array metadata: {type(exc).__name__}: {exc}") from exc
+    return parsed

@@ -25,7 +25,7 @@ from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
 from lindi_core.errors import ReferenceFormatError
 from lindi_core.format import annotations as ann
-from lindi_core.format.refs import split_key
+from lindi_core.format.keys import split_key
 from lindi_core.store.reference_store import ReferenceStore
 
 ZATTRS = ".zattrs"

@@ -5,8 +5,8 @@ what reads through zarr: ``zarr.open_array``, xarray, ``dask.array.from_zarr``) 
 codec pipeline of :mod:`lindi_core.store.codec_pipeline`. For a set of chunks of one array the
 engine decides
 
-* **which bytes to fetch**: each chunk's key (:func:`chunk_key`, with the array's
-  ``dimension_separator``; :func:`chunk_owner` and :func:`chunk_coords` read one back) and its
+* **which bytes to fetch**: each chunk's key (the key grammar of
+  :mod:`lindi_core.format.keys`, with the array's ``dimension_separator``) and its
   bytes as the store resolves them (inline, a referenced range through the byte sources and
   their caches, a chunk of a linked HDF5 dataset, a chunk stored
   with filters skipped rewritten, a short edge chunk of an uncompressed array padded: see
@@ -56,7 +56,7 @@ import itertools
 import math
 import os
 import threading
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -66,8 +66,9 @@ import numpy as np
 from lindi_core.codecs.bounded import decode_chunk
 from lindi_core.codecs.fast_decode import ChunkDecoder, chunk_decoder
 from lindi_core.errors import ChunkDecodeError, UnreadableObjectError
-from lindi_core.format.array_metadata import zarr_dtype
-from lindi_core.format.refs import ChunkRef, join_key, split_key
+from lindi_core.format.array_metadata import ArrayMetadata
+from lindi_core.format.keys import chunk_key
+from lindi_core.format.refs import ChunkRef
 from lindi_core.io import workers
 
 WINDOW_BYTES = 256 * 1024 * 1024  # decoded bytes of a window of a box read
@@ -88,46 +89,7 @@ def decode_executor() -> ThreadPoolExecutor:
         return _executor
 
 
-# -- chunk keys and fill values --------------------------------------------------------------
-def chunk_key(array_path: str, coords: Sequence[int], separator: str = ".") -> str:
-    """The store key of the chunk at grid position ``coords`` (``()``: a 0-d array's only chunk)
-    of the array at ``array_path``, its grid indices joined by its ``dimension_separator``."""
-    name = separator.join(str(int(c)) for c in coords) if len(coords) else "0"
-    return f"{array_path}/{name}" if array_path else name
-
-
-def chunk_coords(key: str, ndim: int, separator: str = ".") -> list[int]:
-    """The grid position of the chunk at ``key`` (the inverse of :func:`chunk_key`); ValueError
-    when the key names no chunk of an array of ``ndim`` axes."""
-    if separator == ".":
-        parts = key.rsplit("/", 1)[-1].split(".")
-    else:
-        parts = key.split("/")[-ndim:] if ndim else [key.rsplit("/", 1)[-1]]
-    if len(parts) != max(ndim, 1):
-        raise ValueError(f"{key!r} is no chunk key of an array of {ndim} axes")
-    return [int(part) for part in parts]
-
-
-def chunk_owner(key: str, metadata: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]] | None:
-    """(array path, chunk name, ``.zarray``) of the array whose chunk ``key`` names, ``None`` for
-    metadata and keys of no array. A chunk of an array whose ``dimension_separator`` is ``/``
-    lies as many levels below the array as it has axes (``x/3/0``: the array ``x``)."""
-    parent, name = split_key(key)
-    if name.startswith("."):
-        return None
-    zarray = metadata.get(join_key(parent, ".zarray"))
-    if isinstance(zarray, dict):
-        return parent, name, zarray
-    parts = key.split("/")
-    for depth in range(2, len(parts) + 1):
-        array_path = "/".join(parts[:-depth])
-        zarray = metadata.get(join_key(array_path, ".zarray"))
-        if isinstance(zarray, dict) and zarray.get("dimension_separator") == "/" \
-                and len(zarray.get("shape") or ()) == depth:
-            return array_path, "/".join(parts[-depth:]), zarray
-    return None
-
-
+# -- fill values ----------------------------------------------------------------------------
 def parse_fill_value(value: Any, dtype: np.dtype) -> Any:
     """A Zarr v2 ``fill_value`` as a NumPy value of ``dtype`` (``null``: zero, as Zarr reads it)."""
     if value is None:
@@ -340,22 +302,22 @@ class ArrayReader:
     """The read engine for one array of a :class:`~lindi_core.store.ReferenceStore`: the
     decisions of this module for the array at ``array_path`` with metadata ``zarray``."""
 
-    def __init__(self, store: Any, array_path: str, zarray: dict[str, Any]):
+    def __init__(self, store: Any, array_path: str, meta: ArrayMetadata):
         self.store = store
         self.array_path = array_path
-        self.zarray = zarray
-        self.shape: tuple[int, ...] = tuple(zarray["shape"])
-        self.chunks: tuple[int, ...] = tuple(zarray["chunks"])
-        self.separator: str = zarray.get("dimension_separator") or "."
-        self.dtype: np.dtype | None = None
+        self.meta = meta
+        self.zarray = meta.raw
+        self.shape: tuple[int, ...] = meta.shape
+        self.chunks: tuple[int, ...] = meta.chunks
+        self.separator: str = meta.separator
+        self.dtype: np.dtype = meta.dtype
         self._decoder: ChunkDecoder | None = None
         self._fill: Any = None
         try:
             # A box is placed here when its chunks have a fast decoder and its fill value is one
             # of its type; otherwise zarr indexes it (and reports what is wrong with it).
-            self.dtype = zarr_dtype(zarray["dtype"])
-            self._fill = parse_fill_value(zarray.get("fill_value"), self.dtype)
-            self._decoder = chunk_decoder(zarray, self.dtype)
+            self._fill = parse_fill_value(meta.fill_value, self.dtype)
+            self._decoder = chunk_decoder(meta.raw, self.dtype)
         except (TypeError, ValueError):
             self._decoder = None
 
@@ -377,8 +339,7 @@ class ArrayReader:
             return None
         key = self.key((0,) * len(shape))
         stored = self.store.rfs.inline.get(key)
-        filters = self.zarray.get("filters") or []
-        if stored is None or any(f.get("id") == "lindi_core.hdf5_filters" for f in filters):
+        if stored is None or any(f.get("id") == "lindi_core.hdf5_filters" for f in self.meta.filters):
             return None  # (libhdf5's pipeline takes the chunk's filter mask, which the store adds)
         try:
             data = decode_chunk(self.zarray, stored)
@@ -387,8 +348,7 @@ class ArrayReader:
         if isinstance(data, np.ndarray) and data.dtype == object:
             whole = data.reshape(chunks)
         else:
-            dtype = self.dtype if self.dtype is not None else zarr_dtype(self.zarray["dtype"])
-            whole = np.frombuffer(memoryview(data).cast("B"), dtype=dtype).reshape(chunks)
+            whole = np.frombuffer(memoryview(data).cast("B"), dtype=self.dtype).reshape(chunks)
         return whole[tuple(slice(0, n) for n in shape)]  # a short edge: the part inside the array
 
     def read_box(self, axes: tuple[slice, ...], window_chunks: int | None = None) -> np.ndarray:

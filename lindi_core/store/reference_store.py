@@ -49,9 +49,10 @@ from lindi_core.errors import (
 )
 from lindi_core.format import annotations as ann
 from lindi_core.format import jsonio, temporaries
+from lindi_core.format.keys import chunk_coords, chunk_owner, join_key, split_key
 from lindi_core.format.lindi_tar import looks_like_ustar
-from lindi_core.format.refs import ZARR_METADATA_NAMES, ChunkRef, ReferenceFileSystem, join_key, split_key
-from lindi_core.io import sync_bridge, tar_container
+from lindi_core.format.refs import ZARR_METADATA_NAMES, ChunkRef, ReferenceFileSystem
+from lindi_core.io import folder_container, sync_bridge, tar_container
 from lindi_core.io.address_guard import AddressSpace
 from lindi_core.io.cache import LocalCache
 from lindi_core.io.http_source import HttpSource
@@ -62,7 +63,6 @@ from lindi_core.io.tar_container import TarContainer
 from lindi_core.store.external_arrays import ExternalArrayIndex
 from lindi_core.store.filter_mask import restore_skipped_filters, uses_libhdf5_pipeline, with_mask_header
 from lindi_core.store.metadata_checks import check_array_metadata, check_group_metadata
-from lindi_core.store.read_engine import chunk_coords, chunk_owner
 
 # Chunks up to this decoded size are checked on the event loop (microseconds of work, less than
 # a hop to a worker thread costs); larger ones in a thread, so the loop keeps serving transfers.
@@ -118,7 +118,8 @@ class ReferenceStore(Store):
                   local_cache: LocalCache | None = None, allow_private_network: bool = False,
                   reach: AddressSpace = AddressSpace.LOOPBACK, timeout: float | None = None,
                   read_only: bool = True) -> ReferenceStore:
-        """Open a ``.lindi.json`` or a ``.lindi.tar`` from a local path or an http(s) URL.
+        """Open a ``.lindi.json`` or a ``.lindi.tar`` from a local path or an http(s) URL, or a
+        local ``.lindi.d`` folder.
 
         A file fetched from a URL may not point at local files unless ``allow_local=True`` (refs
         to the members of a container are always allowed: they read the container itself), nor
@@ -150,10 +151,14 @@ class ReferenceStore(Store):
         else:
             # As every open of a local reference file: a writer's in-place copy, left unfinished by
             # a crash, is finished first (see lindi_core.format.temporaries).
-            temporaries.remove_stale(os.path.realpath(target))
-            if tar_container.holds_tar(target):
+            if folder_container.holds_folder(target):  # a .lindi.d: lindi.json and chunk files
+                temporaries.remove_stale(os.path.realpath(os.path.join(target, "lindi.json")))
+                opened = folder_container.open_local(target)
+            elif tar_container.holds_tar(target):
+                temporaries.remove_stale(os.path.realpath(target))
                 opened = tar_container.open_local(target)
             else:
+                temporaries.remove_stale(os.path.realpath(target))
                 rfs = jsonio.load_path(target)
         policy = LocationPolicy.for_source(target, allow_local=allow_local,
                                            allow_private_network=allow_private_network, reach=reach,

@@ -1,16 +1,11 @@
-"""HDF5 attributes -> ``.zattrs`` JSON.
-
-JSON alone cannot say whether ``2`` was an int16 or an int64, or whether a list of booleans was
-booleans. Values are written as plain JSON (as LINDI 0.4 does, NaN and infinities as the
-strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``), and the exact type of every attribute whose
-type a reader could not infer is recorded in the reserved ``_ATTR_DTYPES`` entry. A reader
-infers int64 for integers, float64 for floats, bool for booleans and a UTF-8 string for text.
+"""HDF5 attributes -> ``.zattrs`` JSON: reading them from libhdf5 (names that are not UTF-8,
+types h5py cannot read, creation order); their values' JSON form is
+:mod:`lindi_core.format.attribute_json`.
 """
 
 from __future__ import annotations
 
 import base64
-import math
 from typing import Any
 
 import h5py
@@ -18,11 +13,10 @@ import numpy as np
 
 from lindi_core.errors import TranslationError
 from lindi_core.format import annotations as ann
-from lindi_core.translate import dtypes, hdf5_types
+from lindi_core.format import dtype_descriptions
+from lindi_core.format.attribute_json import encode_value, raw_value, unreadable_value
 from lindi_core.translate.references import ReferenceEncoder
 from lindi_core.translate.vlen_bounds import AttributeChecker, RawReader
-
-_INFERRED = {"<i8", "<f8"}
 
 
 def encode_attributes(obj: h5py.HLObject, refs: ReferenceEncoder, source: str,
@@ -67,7 +61,7 @@ def encode_attributes(obj: h5py.HLObject, refs: ReferenceEncoder, source: str,
             what = f"attribute {name!r}" if name is not None else f"attribute number {index}"
             raise TranslationError(f"{what} cannot be translated: {exc}", source=source, object_path=obj.name) from exc
         if needs_type:
-            described[name] = dtypes.describe(dtype)
+            described[name] = dtype_descriptions.describe(dtype)
     if described:
         out[ann.ATTR_DTYPES] = described
     if raw_names:
@@ -107,11 +101,6 @@ def _move_escaped(key: str, out: dict[str, Any], described: dict[str, Any],
     return {moved if k == key else k: v for k, v in out.items()}, described
 
 
-def unreadable_value(reason: str) -> dict[str, Any]:
-    """The value of an attribute that is listed but cannot be read (spec §7), with the reason."""
-    return {ann.UNREADABLE: {"reason": reason}}
-
-
 def read_attribute(attr_id: h5py.h5a.AttrID, dtype: np.dtype) -> Any:
     """The value of an open attribute, as ``obj.attrs[name]`` gives it (h5py's own steps).
 
@@ -137,25 +126,12 @@ def _undecodable_attribute(attr_id: h5py.h5a.AttrID) -> tuple[dict, Any]:
     """(the raw form of an attribute of a type h5py cannot read, its exact type description):
     its bytes read with its own type as the memory type, so libhdf5 converts nothing."""
     type_id = attr_id.get_type()
-    description = hdf5_types.exact_description(type_id)
+    description = dtype_descriptions.exact_description(type_id)
     if attr_id.shape is None:
         return {ann.EMPTY: True}, description
     values = np.empty(attr_id.shape, dtype=f"V{type_id.get_size()}")
     attr_id.read(values, mtype=type_id)
     return raw_value(values), description
-
-
-def raw_value(values: np.ndarray) -> dict[str, Any]:
-    """``{"_BASE64": ..., "shape": [...]}``: the bytes of fixed-size values (C order), or for
-    variable-length strings a list with the bytes of each (h5py gives them as str, any bytes
-    that are not UTF-8 escaped as surrogates)."""
-    values = np.asarray(values)
-    if values.dtype.kind == "O":
-        encoded = [base64.b64encode(v.encode("utf-8", "surrogateescape") if isinstance(v, str) else bytes(v))
-                   .decode("ascii") for v in values.reshape(-1)]
-        return {ann.BASE64: encoded, "shape": list(values.shape)}
-    raw = dtypes.defined_bytes(np.ascontiguousarray(values))
-    return {ann.BASE64: base64.b64encode(raw).decode("ascii"), "shape": list(values.shape)}
 
 
 def creation_order(obj: h5py.HLObject) -> dict[str, bool] | None:
@@ -168,97 +144,3 @@ def creation_order(obj: h5py.HLObject) -> dict[str, bool] | None:
     except (AttributeError, RuntimeError, ValueError):  # e.g. committed datatypes
         return None
     return {"links": links, "attributes": attributes} if links or attributes else None
-
-
-def encode_value(value: Any, dtype: np.dtype, refs: ReferenceEncoder) -> tuple[Any, bool]:
-    """(JSON value, whether the dtype must be recorded) for one attribute value."""
-    if isinstance(value, h5py.Empty):
-        return {ann.EMPTY: True}, True
-    if not dtype.hasobject and not dtypes.json_exact(dtype):
-        return raw_value(value), True
-    family = dtypes.classify(dtype)
-    if family is dtypes.Family.REFERENCE:
-        # Recorded always: a null reference is JSON null, which says nothing of its type.
-        return refs.encode_array(np.asarray(value, dtype=object)), True
-    if family is dtypes.Family.VLEN_STRING:
-        encoded = _strings(value)
-        if _has_undecodable(encoded):  # read with surrogateescape: bytes that are not UTF-8 text
-            return raw_value(np.asarray(value, dtype=object)), True
-        special = _contains_nan_string(encoded) or encoded == []
-        return encoded, special or h5py.check_string_dtype(dtype).encoding != "utf-8"
-    array = np.asarray(value)
-    try:
-        json_value = to_json(array, refs)
-    except UnicodeDecodeError:
-        if dtype.hasobject:
-            raise
-        return raw_value(array), True  # fixed-length strings that are not UTF-8 text: their bytes
-    inferred = (dtype.str in _INFERRED and family is dtypes.Family.NUMERIC and h5py.check_enum_dtype(dtype) is None
-                and array.size > 0)  # an empty list says nothing of its type
-    return json_value, not inferred
-
-
-def _strings(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return [_strings(v) for v in value]
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    return str(value)
-
-
-def _has_undecodable(value: Any) -> bool:
-    if isinstance(value, list):
-        return any(_has_undecodable(v) for v in value)
-    return isinstance(value, str) and any("\udc80" <= c <= "\udcff" for c in value)
-
-
-def _contains_nan_string(value: Any) -> bool:
-    if isinstance(value, list):
-        return any(_contains_nan_string(v) for v in value)
-    return value in ann.NAN_STRINGS
-
-
-def to_json(array: np.ndarray, refs: ReferenceEncoder | None) -> Any:
-    """A NumPy array (or 0-d array) of any translatable dtype as nested JSON values."""
-    dtype = array.dtype
-    if array.ndim > 0:
-        if dtype.kind in "iub" or (dtype.kind == "f" and bool(np.isfinite(array).all())):
-            return array.tolist()
-        element_dtype = None if dtype.kind == "O" else dtype  # object elements keep their own type
-        return [to_json(np.asarray(array[i], dtype=element_dtype), refs) for i in range(array.shape[0])]
-    scalar = array[()]
-    if dtype.fields is not None:
-        return [to_json(np.asarray(scalar[name]), refs) for name in dtype.names]
-    if h5py.check_ref_dtype(dtype) is not None or isinstance(scalar, h5py.Reference):
-        if refs is None:
-            raise TypeError("references cannot be encoded here")
-        return refs.encode(scalar)
-    if dtype.kind == "O":
-        if isinstance(scalar, (bytes, str)):
-            return _strings(scalar)
-        if isinstance(scalar, np.ndarray):  # a ragged (vlen) element
-            return to_json(scalar, refs)
-        raise TypeError(f"unsupported object value {type(scalar).__name__}")
-    if dtype.kind in "Mm":  # h5py's opaque datetimes in JSON rows: their count of units (NaT: -2**63)
-        return int(array.view(np.dtype(np.int64).newbyteorder(dtype.byteorder))[()])
-    if dtype.kind == "S":
-        return bytes(scalar).decode("utf-8")
-    if dtype.kind == "U":
-        return str(scalar)
-    if dtype.kind == "f":
-        return float_to_json(float(scalar))
-    if dtype.kind == "c":
-        return [float_to_json(float(scalar.real)), float_to_json(float(scalar.imag))]
-    if dtype.kind == "b":
-        return bool(scalar)
-    if dtype.kind in "iu":
-        return int(scalar)
-    raise TypeError(f"unsupported attribute type {dtype!r}")
-
-
-def float_to_json(x: float) -> float | str:
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "Infinity" if x > 0 else "-Infinity"
-    return x

@@ -25,7 +25,9 @@ import h5py
 import numpy as np
 
 from lindi_core.errors import TranslationError
-from lindi_core.format.refs import ChunkTable, ReferenceFileSystem, grid_of, join_key
+from lindi_core.format.chunk_table_forms import AUTO_THRESHOLD, CHUNK_TABLE_CHOICES
+from lindi_core.format.keys import join_key
+from lindi_core.format.refs import ChunkTable, ReferenceFileSystem, grid_of
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,14 @@ class ChunkOptions:
     # passes the JSON dtype list to np.dtype). Larger ones stay structured arrays whose chunks
     # are referenced in place, rather than be read and inlined.
     compound_rows_limit: int = 1 << 20
+    # How chunk refs are written (spec §13): "json" one entry per chunk, "binary" a packed chunk
+    # table per array, "auto" a table for arrays of at least chunk_table_threshold chunks.
+    chunk_table: str = "auto"
+    chunk_table_threshold: int = AUTO_THRESHOLD
+
+    def __post_init__(self) -> None:
+        if self.chunk_table not in CHUNK_TABLE_CHOICES:
+            raise ValueError(f"chunk_table must be one of {CHUNK_TABLE_CHOICES}, not {self.chunk_table!r}")
 
 
 def virtual_chunk_shape(shape: tuple[int, ...], itemsize: int, target: int) -> tuple[int, ...]:

@@ -1,6 +1,6 @@
 """One HDF5 dataset -> its ``.zarray``, ``.zattrs`` and chunk references or inline chunks.
 
-Dispatch is by type family (see :mod:`lindi_core.translate.dtypes`):
+Dispatch is by type family (see :mod:`lindi_core.format.families`):
 
 * in-place families (numbers, fixed strings, packed compounds, opaque) keep their bytes where
   they are: chunks are referenced by layout (:mod:`lindi_core.translate.chunks`);
@@ -24,12 +24,16 @@ from zarr.core.dtype import get_data_type_from_native_dtype
 
 from lindi_core.errors import AccessDeniedError, TranslationError
 from lindi_core.format import annotations as ann
+from lindi_core.format import dtype_descriptions, families
 from lindi_core.format.array_metadata import zarr_dtype
-from lindi_core.format.refs import ReferenceFileSystem, join_key
+from lindi_core.format.attribute_json import to_json
+from lindi_core.format.encoded_families import JSON_CODEC_CONFIG, compound_annotation, ragged_codec
+from lindi_core.format.keys import chunk_name, join_key
+from lindi_core.format.refs import ReferenceFileSystem
 from lindi_core.io.locations import is_url
 from lindi_core.translate import chunks as chunking
-from lindi_core.translate import dtypes, hdf5_types, object_header
-from lindi_core.translate.attributes import encode_attributes, to_json
+from lindi_core.translate import hdf5_types, object_header
+from lindi_core.translate.attributes import encode_attributes
 from lindi_core.translate.filters import codecs_for_pipeline, missing_filters, pipeline_of
 from lindi_core.translate.references import ReferenceEncoder
 from lindi_core.translate.unreadable import (
@@ -40,8 +44,7 @@ from lindi_core.translate.unreadable import (
 )
 from lindi_core.translate.vlen_bounds import check_vlen_sizes
 
-Family = dtypes.Family
-JSON_CODEC_CONFIG = numcodecs.JSON().get_config()
+Family = families.Family
 
 
 @dataclass
@@ -72,32 +75,32 @@ def translate_dataset(ctx: DatasetContext, dset: h5py.Dataset, key: str) -> None
         try:
             dtype = dset.dtype
         except (TypeError, ValueError) as exc:  # h5py has no NumPy type for it: its exact type kept
-            zattrs[ann.HDF5_DTYPE] = hdf5_types.exact_description(dset.id.get_type())
+            zattrs[ann.HDF5_DTYPE] = dtype_descriptions.exact_description(dset.id.get_type())
             raise Unrepresentable(f"h5py has no NumPy type for its HDF5 type ({exc})") from None
         converted = not hdf5_types.stored_as(dset.id.get_type(), dtype)
         if converted and math.prod(dset.shape or ()) * dtype.itemsize > ctx.options.max_inline_read:
             raise Unrepresentable(f"its values are stored as an HDF5 type that is not the bytes of {dtype} "
-                                  f"({hdf5_types.exact_description(dset.id.get_type())}): libhdf5 converts them, "
+                                  f"({dtype_descriptions.exact_description(dset.id.get_type())}): libhdf5 converts them, "
                                   f"and they are larger than max_inline_read={ctx.options.max_inline_read}")
-        element, _ = dtypes.split_array_type(dtype)
+        element, _ = families.split_array_type(dtype)
         try:
-            family = dtypes.classify(element)
+            family = families.classify(element)
         except TypeError as exc:
             raise Unrepresentable(str(exc)) from None
         if element is not dset.dtype and family is Family.COMPOUND_JSON:
             raise Unrepresentable(f"datasets of HDF5 array type {dset.dtype} are not translated for elements of "
                                   "compounds with variable-length or reference members")
-        if family is Family.COMPOUND_JSON and dtypes.opaque_member_view(element) is not None:
+        if family is Family.COMPOUND_JSON and families.opaque_member_view(element) is not None:
             family = Family.COMPOUND  # array members: referenced in place as opaque bytes, unless small
         if family is Family.COMPOUND and element is dset.dtype and _as_rows(ctx, dset):
             family = Family.COMPOUND_JSON  # small: in LINDI 0.4's form, which it reads (see ChunkOptions)
-        if family in dtypes.IN_PLACE:
+        if family in families.IN_PLACE:
             zarray = _in_place(ctx, dset, key, zattrs, converted)
         else:
             try:
                 zarray = _encoded(ctx, dset, key, family, zattrs)
             except UnicodeDecodeError:
-                if family is not Family.COMPOUND_JSON or dtypes.classify(element) is not Family.COMPOUND:
+                if family is not Family.COMPOUND_JSON or families.classify(element) is not Family.COMPOUND:
                     raise
                 # rows hold text: a fixed-length string member that is not UTF-8 stays bytes in place
                 zarray = _in_place(ctx, dset, key, zattrs, converted)
@@ -122,7 +125,7 @@ def _as_rows(ctx: DatasetContext, dset: h5py.Dataset) -> bool:
     small, and its fill value is zeros (rows have no fill value of their own)."""
     if math.prod(dset.shape or ()) * dset.dtype.itemsize > ctx.options.compound_rows_limit:
         return False
-    if not dtypes.json_exact(dset.dtype):  # long doubles, datetimes: JSON numbers would not hold them
+    if not families.json_exact(dset.dtype):  # long doubles, datetimes: JSON numbers would not hold them
         return False
     fill = _h5_fill_value(dset)
     return fill is None or not np.asarray(fill, dtype=dset.dtype).tobytes().strip(b"\0")
@@ -164,7 +167,7 @@ def _zarr_dtype(dtype: np.dtype) -> Any:
 
 def _fill_value_json(dtype: np.dtype, fill: Any) -> Any:
     value = np.zeros((), dtype=dtype) if fill is None else np.asarray(fill, dtype=dtype)
-    return _fill_value_json_of(dtype, dtypes.defined_bytes(value))
+    return _fill_value_json_of(dtype, families.defined_bytes(value))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -185,23 +188,23 @@ def _in_place(ctx: DatasetContext, dset: h5py.Dataset, key: str, zattrs: dict, c
     ``converted``: the file's bytes are not those of h5py's dtype (libhdf5 converts them, see
     :mod:`lindi_core.translate.hdf5_types`), so the values are read and stored inline."""
     dtype = dset.dtype
-    element, sub = dtypes.split_array_type(dtype)
-    description = dtypes.describe(dtype)
+    element, sub = families.split_array_type(dtype)
+    description = dtype_descriptions.describe(dtype)
     if not isinstance(description, str):  # enums, UTF-8 fixed strings and array types
         zattrs[ann.HDF5_DTYPE] = description
     shape, scalar = _shape_annotations(dset, zattrs)
     zshape = shape + list(sub)
     # the type Zarr stores: opaque |V<n> for what it has no type for (array members, long doubles)
-    storage_dtype = zarr_dtype(dtypes.zarr_dtype_json(element))
+    storage_dtype = zarr_dtype(families.zarr_dtype_json(element))
     fill = _element_fill(ctx, dset, sub)
     if fill is not None and storage_dtype != element:  # the same bytes, in the type Zarr stores
-        fill = np.frombuffer(dtypes.defined_bytes(np.asarray(fill, dtype=element)), dtype=storage_dtype)[0]
+        fill = np.frombuffer(families.defined_bytes(np.asarray(fill, dtype=element)), dtype=storage_dtype)[0]
     fill = _fill_value_json(storage_dtype, fill)
     dcpl = dset.id.get_create_plist()
     layout = dcpl.get_layout()
     if layout != h5py.h5d.CHUNKED:
         zattrs[ann.HDF5_CHUNKS] = None
-    zdtype = dtypes.zarr_dtype_json(element)
+    zdtype = families.zarr_dtype_json(element)
     if dset.shape is None or math.prod(zshape) == 0:
         chunks = list(dset.chunks) if dset.chunks else [1] * len(shape)
         return zarray_metadata(zshape, chunks + [max(1, n) for n in sub], zdtype, fill, None)
@@ -275,7 +278,7 @@ def _element_fill(ctx: DatasetContext, dset: h5py.Dataset, sub: tuple[int, ...])
     if fill is None:
         return None
     entries = np.asarray(fill).reshape(-1)
-    if dtypes.defined_bytes(entries) != dtypes.defined_bytes(np.repeat(entries[:1], len(entries))):
+    if families.defined_bytes(entries) != families.defined_bytes(np.repeat(entries[:1], len(entries))):
         raise Unrepresentable(f"its fill value {entries.reshape(sub).tolist()} differs between the entries of its "
                               f"array type {dset.dtype}, which a Zarr fill value cannot say")
     return entries[0]
@@ -330,17 +333,16 @@ def inline_array(rfs: ReferenceFileSystem, key: str, data: np.ndarray, chunk_sha
             full[tuple(slice(0, n) for n in block.shape)] = block
             block = full
         block = np.ascontiguousarray(block)
-        payload = encode(block) if encoded else encode(dtypes.defined_bytes(block))
-        name = ".".join(str(i) for i in index) if index else "0"
-        rfs.set_inline(join_key(key, name), payload)
+        payload = encode(block) if encoded else encode(families.defined_bytes(block))
+        rfs.set_inline(join_key(key, chunk_name(index)), payload)
 
 
 def _encoded(ctx: DatasetContext, dset: h5py.Dataset, key: str, family: Family, zattrs: dict) -> dict:
     """The values read through libhdf5 and encoded inline (spec §4). An HDF5 array type's
     element axes come last in the Zarr array (h5py reads them so), each element's entries
     encoded as values of the element type."""
-    zattrs[ann.HDF5_DTYPE] = dtypes.describe(dset.dtype)
-    dtype, sub = dtypes.split_array_type(dset.dtype)
+    zattrs[ann.HDF5_DTYPE] = dtype_descriptions.describe(dset.dtype)
+    dtype, sub = families.split_array_type(dset.dtype)
     shape, scalar = _shape_annotations(dset, zattrs)
     if dset.chunks is None:
         zattrs[ann.HDF5_CHUNKS] = None
@@ -350,7 +352,7 @@ def _encoded(ctx: DatasetContext, dset: h5py.Dataset, key: str, family: Family, 
     chunk_shape = (tuple(dset.chunks) if dset.chunks else tuple(max(1, s) for s in shape)) + sub
     shape = shape + list(sub)
     if family is Family.COMPOUND_JSON:
-        zattrs[ann.COMPOUND_DTYPE] = [[name, _lindi_field_type(dtype.fields[name][0])] for name in dtype.names]
+        zattrs[ann.COMPOUND_DTYPE] = compound_annotation(dtype)
     if dset.shape is None or math.prod(shape) == 0:
         values = np.empty(shape, dtype=object)
     else:
@@ -377,7 +379,7 @@ def _encoded(ctx: DatasetContext, dset: h5py.Dataset, key: str, family: Family, 
         fill = _h5_fill_value(dset) if not sub else None  # (h5py reports none for array types)
         if fill is not None:  # netCDF4 defines one (empty) for its vlen types
             zattrs[ann.HDF5_FILLVALUE] = to_json(np.asarray(fill, dtype=base).reshape(-1), None)
-        codec = numcodecs.VLenArray(base.str)
+        codec = ragged_codec(base)
         ragged = np.empty(values.shape, dtype=object)
         for index in np.ndindex(*values.shape):
             ragged[index] = np.asarray(values[index], dtype=base).reshape(-1)
@@ -413,10 +415,3 @@ def _vlen_strings(values: np.ndarray) -> tuple[np.ndarray, numcodecs.abc.Codec]:
         return text, numcodecs.VLenUTF8()
     except UnicodeDecodeError:
         return raw, numcodecs.VLenBytes()
-
-
-def _lindi_field_type(dtype: np.dtype) -> str:
-    """A compound member's type as LINDI 0.4 writes it in ``_COMPOUND_DTYPE``."""
-    if dtypes.is_reference_dtype(dtype):
-        return ann.REFERENCE_FIELD
-    return str(dtype)

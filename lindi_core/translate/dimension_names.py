@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lindi_core.format import annotations as ann
-from lindi_core.format.refs import ReferenceFileSystem, join_key, split_key
+from lindi_core.format.keys import join_key, split_key
+from lindi_core.format.refs import ReferenceFileSystem
 
 SCALE_CLASS = "DIMENSION_SCALE"
 SCALAR_DIMENSION = "_scalar"

@@ -18,58 +18,11 @@ dtype h5py reports, so:
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import h5py
 import numpy as np
 
-_NORMS = {h5py.h5t.NORM_IMPLIED: "implied", h5py.h5t.NORM_MSBSET: "msbset", h5py.h5t.NORM_NONE: "none"}
-_CLASS_NAMES = {
-    h5py.h5t.INTEGER: "integer", h5py.h5t.FLOAT: "float", h5py.h5t.TIME: "time", h5py.h5t.STRING: "string",
-    h5py.h5t.BITFIELD: "bitfield", h5py.h5t.OPAQUE: "opaque", h5py.h5t.COMPOUND: "compound",
-    h5py.h5t.REFERENCE: "reference", h5py.h5t.ENUM: "enum", h5py.h5t.VLEN: "vlen", h5py.h5t.ARRAY: "array",
-}
-
-
-def _order(type_id: h5py.h5t.TypeAtomicID) -> str:
-    return ">" if type_id.get_order() == h5py.h5t.ORDER_BE else "<"
-
-
-def exact_description(type_id: h5py.h5t.TypeID) -> dict[str, Any]:
-    """The type description (spec section 10) of an HDF5 type as libhdf5 defines it.
-
-    Integers, bitfields and floats are described field by field (size, byte order, precision
-    and bit offset; sign, exponent and mantissa bits, exponent bias and normalization of
-    floats); time types by their size; any other type h5py cannot read by its class and size.
-    """
-    kind = type_id.get_class()
-    size = int(type_id.get_size())
-    if kind == h5py.h5t.INTEGER:
-        return {"integer": {"size": size, "order": _order(type_id), "precision": int(type_id.get_precision()),
-                            "offset": int(type_id.get_offset()), "signed": type_id.get_sign() == h5py.h5t.SGN_2}}
-    if kind == h5py.h5t.BITFIELD:  # h5py tells a bitfield's size and order only
-        return {"bitfield": {"size": size, "order": _order(type_id), "standard": _standard_bitfield(type_id)}}
-    if kind == h5py.h5t.FLOAT:
-        return {"float": {"size": size, "order": _order(type_id), "precision": int(type_id.get_precision()),
-                          "offset": int(type_id.get_offset()), "fields": [int(n) for n in type_id.get_fields()],
-                          "bias": int(type_id.get_ebias()), "norm": _NORMS.get(type_id.get_norm(), "none")}}
-    if kind == h5py.h5t.TIME:
-        return {"time": {"size": size}}
-    return {"unsupported": _CLASS_NAMES.get(kind, f"class {int(kind)}"), "size": size}
-
-
-def _standard_bitfield(type_id: h5py.h5t.TypeID) -> bool:
-    """Whether a bitfield uses all its bits (HDF5's ``STD_B<n>``: precision = size, offset 0),
-    which h5py cannot ask of it but libhdf5 can compare."""
-    size = type_id.get_size()
-    name = f"STD_B{8 * size}{'BE' if _order(type_id) == '>' else 'LE'}"
-    standard = getattr(h5py.h5t, name, None)
-    return standard is not None and type_id.equal(standard)
-
-
-def numpy_description(dtype: np.dtype) -> dict[str, Any]:
-    """The exact description of the HDF5 type h5py writes for a NumPy number type."""
-    return exact_description(h5py.h5t.py_create(dtype))
+from lindi_core.format.dtype_descriptions import is_standard_bitfield
 
 
 def stored_as(type_id: h5py.h5t.TypeID, dtype: np.dtype) -> bool:
@@ -90,7 +43,7 @@ def stored_as(type_id: h5py.h5t.TypeID, dtype: np.dtype) -> bool:
     if kind == h5py.h5t.ENUM:
         return stored_as(type_id.get_super(), dtype)
     if kind == h5py.h5t.BITFIELD:  # h5py reads one as the unsigned integer of its size
-        return _standard_bitfield(type_id) and dtype.kind == "u" and dtype.itemsize == type_id.get_size()
+        return is_standard_bitfield(type_id) and dtype.kind == "u" and dtype.itemsize == type_id.get_size()
     if kind == h5py.h5t.ARRAY and dtype.subdtype is not None:
         return stored_as(type_id.get_super(), dtype.subdtype[0])
     if kind == h5py.h5t.COMPOUND and dtype.names is not None:

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from lindi_core.format import annotations as ann
-from lindi_core.format.refs import ChunkRef, ReferenceFileSystem, grid_of, join_key, split_key
+from lindi_core.format.keys import join_key, split_key
+from lindi_core.format.refs import ChunkRef, ReferenceFileSystem, grid_of
 from lindi_core.translate.chunks import ChunkOptions
 
 # A virtual chunk this large holds any contiguous dataset whole (LINDI's ``None``).

@@ -1,4 +1,4 @@
-"""HDF5 object and region references -> their JSON form (``{"_REFERENCE": {...}}``).
+"""HDF5 object and region references -> their JSON form (:mod:`lindi_core.format.references_json`).
 
 A reference names its target by path. An object with several hard-linked names is referred to
 by its *primary* path, the one the translator stores it under, so references and hard-link
@@ -7,12 +7,10 @@ annotations agree.
 
 from __future__ import annotations
 
-from typing import Any
-
 import h5py
 import numpy as np
 
-from lindi_core.format import annotations as ann
+from lindi_core.format.references_json import encode_nested, reference_json, region_json
 
 ObjectKey = tuple
 
@@ -59,31 +57,11 @@ class ReferenceEncoder:
         path = self.primary_paths.get(key) or h5py.h5i.get_name(target).decode("utf-8", "surrogateescape")
         region = None
         if isinstance(ref, h5py.RegionReference):
-            region = encode_region(h5py.h5r.get_region(ref, self.h5file.id))
+            region = region_json(h5py.h5r.get_region(ref, self.h5file.id))
         if key not in self._object_ids:
             self._object_ids[key] = object_id_attribute(self.h5file[ref])
-        return ann.reference_value(path, self._object_ids[key], self.root_object_id, region)
+        return reference_json(path, self._object_ids[key], self.root_object_id, region)
 
     def encode_array(self, values: np.ndarray) -> list:
         """Nested lists of encoded references, shaped like ``values``."""
-        if values.ndim == 0:
-            return self.encode(values[()])
-        return [self.encode_array(v) if isinstance(v, np.ndarray) else self.encode(v) for v in values]
-
-
-def encode_region(space: h5py.h5s.SpaceID) -> dict[str, Any]:
-    """The selection of a region reference: all, none, points or hyperslab blocks.
-
-    Blocks are ``[start, end]`` pairs with inclusive ends, as HDF5 reports them.
-    """
-    kind = space.get_select_type()
-    if kind == h5py.h5s.SEL_ALL:
-        return {"kind": "all"}
-    if kind == h5py.h5s.SEL_NONE:
-        return {"kind": "none"}
-    if kind == h5py.h5s.SEL_POINTS:
-        points = np.asarray(space.get_select_elem_pointlist()).reshape(-1, space.get_simple_extent_ndims())
-        return {"kind": "points", "points": points.tolist()}
-    blocks = np.asarray(space.get_select_hyper_blocklist())
-    blocks = blocks.reshape(-1, 2, space.get_simple_extent_ndims())
-    return {"kind": "blocks", "blocks": blocks.tolist()}
+        return encode_nested(values, self.encode)

@@ -14,6 +14,7 @@ file) raises :class:`~lindi_core.errors.TranslationError` naming it.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime
 import os
 import sys
@@ -26,16 +27,16 @@ from tqdm import tqdm
 
 from lindi_core.errors import LindiError, TranslationError
 from lindi_core.format import annotations as ann
-from lindi_core.format import jsonio
-from lindi_core.format.refs import ReferenceFileSystem, join_key
+from lindi_core.format import chunk_table_forms, jsonio
+from lindi_core.format.dtype_descriptions import describe, exact_description
+from lindi_core.format.keys import join_key
+from lindi_core.format.refs import ReferenceFileSystem
 from lindi_core.io import tar_container
 from lindi_core.io.address_guard import AddressGuard
 from lindi_core.translate.attributes import encode_attributes
 from lindi_core.translate.chunks import ChunkOptions
 from lindi_core.translate.datasets import DatasetContext, translate_dataset
 from lindi_core.translate.dimension_names import add_array_dimensions
-from lindi_core.translate.dtypes import describe
-from lindi_core.translate.hdf5_types import exact_description
 from lindi_core.translate.references import ObjectKey, ReferenceEncoder, object_key
 from lindi_core.translate.source import CORRUPT_FILE_ERRORS, open_source
 from lindi_core.translate.vlen_bounds import FileBytes
@@ -167,6 +168,7 @@ def translate(
     progress: bool | None = None,
     address_guard: AddressGuard | None = None,
     timeout: float | None = None,
+    chunk_table: str | None = None,
 ) -> ReferenceFileSystem:
     """Translate an HDF5 file (local path or http(s) URL) into a reference file system.
 
@@ -175,16 +177,22 @@ def translate(
     shows a progress bar (default: when stderr is a terminal). ``address_guard`` limits the
     addresses a URL's reads may connect to (for a file an untrusted reference file links to).
     ``timeout``: the seconds one read of a URL may take in all, its retries included (default
-    60); past it the translation fails with an error saying it timed out.
+    60); past it the translation fails with an error saying it timed out. ``chunk_table``
+    (``"auto"``, ``"json"`` or ``"binary"``; default ``options.chunk_table``) is how the chunk
+    refs will be written (spec §13).
     """
     options = options or ChunkOptions()
+    if chunk_table is not None:
+        options = dataclasses.replace(options, chunk_table=chunk_table)
     opened = open_source(source, ref_url=ref_url, address_guard=address_guard, timeout=timeout)
     try:
         remote = opened.remote_file
-        return _translate_open_file(opened.h5file, opened.name, opened.ref_url, options, progress,
-                                    remote.expect_chunk_index if remote is not None else None,
-                                    remote.prefetch_headers if remote is not None else None,
-                                    FileBytes(opened.read_raw))
+        rfs = _translate_open_file(opened.h5file, opened.name, opened.ref_url, options, progress,
+                                   remote.expect_chunk_index if remote is not None else None,
+                                   remote.prefetch_headers if remote is not None else None,
+                                   FileBytes(opened.read_raw))
+        chunk_table_forms.choose_binary(rfs, options.chunk_table, options.chunk_table_threshold)
+        return rfs
     except LindiError:
         raise
     except CORRUPT_FILE_ERRORS as exc:  # outside any one object: the root, the file's own structures

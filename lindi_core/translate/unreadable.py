@@ -21,9 +21,9 @@ import h5py
 from lindi_core.codecs.hdf5_filters import filter_label
 from lindi_core.codecs.unreadable import UnreadableChunks
 from lindi_core.format import annotations as ann
+from lindi_core.format import dtype_descriptions
 from lindi_core.format.refs import ReferenceFileSystem
 from lindi_core.translate import chunks as chunking
-from lindi_core.translate import dtypes
 from lindi_core.translate.filters import HDF5Filter, missing_filters, pipeline_of
 
 
@@ -64,7 +64,7 @@ def record_unreadable(rfs: ReferenceFileSystem, key: str, url: str, dset: h5py.D
     ``contiguous_chunk_target`` bytes); returns its ``.zarray``."""
     _forget_chunks(rfs, key)
     try:
-        zattrs[ann.HDF5_DTYPE] = dtypes.describe(dset.dtype)
+        zattrs[ann.HDF5_DTYPE] = dtype_descriptions.describe(dset.dtype)
     except (TypeError, ValueError):
         pass  # a type h5py or a description lacks: the reason says which
     pipeline = dset.id.get_create_plist()

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from lindi_core.format import temporaries
-from lindi_core.format.refs import ChunkRef, ReferenceFileSystem, join_key
+from lindi_core.format.keys import join_key
+from lindi_core.format.refs import ChunkRef, ReferenceFileSystem
 from lindi_core.write.staging import StagingArea
 from lindi_core.write.uploaders import Uploader
 

@@ -53,8 +53,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Container, Iterable
-from functools import partial
+from collections.abc import Container, Iterable
 from typing import BinaryIO
 
 from lindi_core.errors import LindiError
@@ -72,6 +71,7 @@ from lindi_core.format.lindi_tar import (
     chunk_member_name,
     encode_entry,
     encode_index,
+    fits_ustar,
     member_name_of,
     member_url,
     padded,
@@ -82,14 +82,10 @@ from lindi_core.format.lindi_tar import (
 )
 from lindi_core.format.refs import ChunkRef, ReferenceFileSystem
 from lindi_core.io import tar_container
-from lindi_core.io.locations import Location, LocationPolicy
-from lindi_core.write.consolidate import staged_refs
+from lindi_core.io.locations import LocationPolicy
+from lindi_core.write.self_contained import NewMember, ReadBytes, plan_self_contained
 from lindi_core.write.staging import StagingArea
 
-# (name, size, function producing the bytes) of a member to write into a new archive
-NewMember = tuple[str, int, Callable[[], bytes]]
-# Reads ``length`` bytes at ``offset`` of a location (the facade's byte sources)
-ReadBytes = Callable[[Location, int, int], bytes]
 # Large enough for any offset or size of a real archive: sizes an index record for the worst case.
 _LONGEST_NUMBER = 10**15
 _SUFFIX = ".lindi.tar"  # of the temporaries new archives are written to
@@ -128,46 +124,20 @@ def write_self_contained(rfs: ReferenceFileSystem, path: str | os.PathLike, *, r
                          policy: LocationPolicy | None = None, inline_limit: int | None = None,
                          staged_only: Container[str] | None = None) -> None:
     """Write ``rfs`` as a new container at ``path`` that holds the bytes of every chunk kept in
-    ``container`` (the archive ``rfs`` was read from) or in ``staging``, so the new file needs
-    neither, and of inline chunks over ``inline_limit`` bytes (kept out of the JSON). Refs into
-    other files (the original HDF5 file, uploaded blobs) stay as they are, except relative
-    paths, which inside a container would name members: they become absolute."""
-    members: list[NewMember] = []
-    moves: dict[str, tuple[str, int]] = {}
-    taken: set[str] = set()
-    urls = rfs.used_urls()
-    remaining = []
-    for url in urls:  # members of the source container first: they keep their names, so their refs stay
-        member = container.member_for(url) if container is not None else None
-        if member is None:
-            remaining.append(url)
-            continue
-        if member.name not in taken:
-            taken.add(member.name)
-            members.append((member.name, member.size, partial(read, container.location, member.data_offset,
-                                                              member.size)))
-        if url != member_url(member.name):
-            moves[url] = (member_url(member.name), 0)
-    staged_keys = {ref.url: key for key, ref in staged_refs(rfs, staging, staged_only)} if staging is not None else {}
-    for url in remaining:
-        if url in staged_keys:
-            name = chunk_member_name(staged_keys[url], taken)
-            taken.add(name)
-            size = os.path.getsize(url)
-            members.append((name, size, partial(read, Location("local", url), 0, size)))
-            moves[url] = (member_url(name), 0)
-        elif "://" not in url and not os.path.isabs(url):
-            moves[url] = ((policy or LocationPolicy()).resolve(url).where, 0)
-    large_inline = [key for key, data in rfs.inline.items() if inline_limit is not None and len(data) > inline_limit]
-    if moves or large_inline:
-        rfs = rfs.relocated(moves)  # a copy: the file being written from keeps its own refs
-    for key in large_inline:
-        name = chunk_member_name(key, taken)
-        taken.add(name)
-        data = rfs.inline[key]
-        members.append((name, len(data), partial(bytes, data)))
-        rfs.set_ref(key, ChunkRef(member_url(name), 0, len(data)))
+    ``container`` (the container ``rfs`` was read from: a ``.lindi.tar`` or a ``.lindi.d``) or in
+    ``staging``, and of inline chunks over ``inline_limit`` bytes (see
+    :mod:`lindi_core.write.self_contained`)."""
+    rfs, members = plan_self_contained(rfs, read=read, name_for=tar_member_name, container=container,
+                                       staging=staging, policy=policy, inline_limit=inline_limit,
+                                       staged_only=staged_only)
     write_new_tar(path, jsonio.dumps(rfs), members)
+
+
+def tar_member_name(wanted: str, taken: set[str]) -> str:
+    """``wanted`` when free and short enough for a USTAR header, else a free name after it."""
+    if wanted not in taken and fits_ustar(wanted):
+        return wanted
+    return chunk_member_name(wanted[len(BLOB_PREFIX):] if wanted.startswith(BLOB_PREFIX) else wanted, taken)
 
 
 class LindiTarWriter:

@@ -18,8 +18,8 @@ import pytest
 
 import lindi_core
 from lindi_core.errors import MissingFilterError, UnreadableObjectError
+from lindi_core.format import families
 from lindi_core.format.validate import validate_file
-from lindi_core.translate import dtypes
 from tests.h5compare import assert_same_as_h5py
 
 LZO = 305  # registered with The HDF Group; no plugin for it here (neither hdf5plugin nor libhdf5)
@@ -172,14 +172,14 @@ def test_a_dataset_whose_type_has_no_zarr_form_is_recorded_and_raises_when_read(
         f.create_dataset("fine", data=np.arange(5.0))
 
     path = make_h5(build)
-    real = dtypes.classify
+    real = families.classify
 
     def classify(dtype):
         if dtype == np.dtype("<i2"):
             raise TypeError(f"unsupported HDF5 datatype {dtype!r}")
         return real(dtype)
 
-    monkeypatch.setattr(dtypes, "classify", classify)
+    monkeypatch.setattr(families, "classify", classify)
     rfs = lindi_core.translate(path, options=lindi_core.ChunkOptions(inline_threshold=0))
     with h5py.File(path) as h5, lindi_core.LindiH5pyFile.from_reference_file_system(rfs) as f:
         np.testing.assert_array_equal(f["fine"][:], h5["fine"][:])

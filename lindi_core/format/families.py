@@ -1,9 +1,14 @@
-"""Classifying HDF5 datatypes (as h5py presents them) and describing them in JSON.
+"""Type families: how the values of an HDF5 datatype (as h5py presents it) are stored.
 
-Datasets are dispatched by *family*: what a family is decides whether its chunks can be
-referenced in place (the bytes in the file are exactly what Zarr decodes) or whether its
-values must be read and encoded into the reference file (variable-length data lives in HDF5's
-global heap; references must be rewritten as paths).
+Datasets and attributes are dispatched by *family*: what a family is decides whether its chunks
+can be referenced in place (the bytes in the file are exactly what Zarr decodes, under the Zarr
+type :func:`zarr_dtype_json` names) or whether its values are encoded into the reference file:
+variable-length strings as ``vlen-utf8``/``vlen-bytes``, ragged arrays as ``vlen-array``,
+references and compounds holding them or variable-length members as ``json2`` rows (variable-
+length data lives in HDF5's global heap; references must be rewritten as paths). Both the
+translator and the facade's writer follow these rules.
+
+Pure data: NumPy dtypes and h5py's dtype helpers only.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from lindi_core.translate import hdf5_types
+from lindi_core.format.dtype_descriptions import is_numpy_opaque, members_back_to_back
 
 
 class Family(enum.Enum):
@@ -34,12 +39,6 @@ IN_PLACE = frozenset({Family.NUMERIC, Family.FIXED_STRING, Family.COMPOUND, Fami
 
 def is_reference_dtype(dtype: np.dtype) -> bool:
     return dtype.kind == "O" and h5py.check_ref_dtype(dtype) is not None  # h5py's references are objects
-
-
-def is_numpy_opaque(dtype: np.dtype) -> bool:
-    """h5py's ``opaque_dtype``: a NumPy type (datetime64, timedelta64) HDF5 stores as opaque bytes
-    tagged ``NUMPY:<type string>``, which h5py reads back as that type (marked ``h5py_opaque``)."""
-    return bool(dtype.metadata) and bool(dtype.metadata.get("h5py_opaque"))
 
 
 def storage_str(dtype: np.dtype) -> str:
@@ -104,7 +103,7 @@ def opaque_member_view(dtype: np.dtype) -> np.dtype | None:
     """For a packed compound with members of HDF5 array types (PyTables' shaped columns), the
     same bytes as a compound Zarr can store: each such member an opaque ``|V<n>`` of its size
     (zarr-python keeps no subarray members). None for any other type."""
-    if dtype.fields is None or dtype.subdtype is not None or not _members_back_to_back(dtype):
+    if dtype.fields is None or dtype.subdtype is not None or not members_back_to_back(dtype):
         return None
     formats = []
     for name in dtype.names:
@@ -122,58 +121,7 @@ def _is_packed(dtype: np.dtype) -> bool:
     """True for flat fields back to back with no padding, as Zarr's structured type assumes."""
     # zarr-python 3 reads flat structured types only: nested compounds go the JSON way.
     flat = all(dtype.fields[name][0].subdtype is None and dtype.fields[name][0].fields is None for name in dtype.names)
-    return flat and _members_back_to_back(dtype)
-
-
-def _members_back_to_back(dtype: np.dtype) -> bool:
-    """True when members follow each other in order with no padding (nested compounds allowed)."""
-    offset = 0
-    for name in dtype.names:
-        field_dtype, field_offset = dtype.fields[name][:2]
-        if field_offset != offset:
-            return False
-        offset += field_dtype.itemsize
-    return offset == dtype.itemsize
-
-
-def describe(dtype: np.dtype) -> Any:
-    """A JSON description from which the exact h5py dtype can be rebuilt.
-
-    A NumPy type string for plain types (``"<i2"``, ``">f4"``, ``"|S5"``, ``"|b1"``), else an
-    object: ``{"string": encoding}`` for variable-length strings, ``{"enum": {...}, "base": t}``,
-    ``{"vlen": t}``, ``{"reference": "object" | "region"}``, ``{"compound": [[name, t], ...]}``,
-    ``{"array": t, "shape": [n, ...]}``, ``{"opaque": t}`` for h5py's NumPy-tagged opaque types,
-    ``{"float": {...}}`` for floats wider than 8 bytes (the platform's long double, see
-    :mod:`lindi_core.translate.hdf5_types`).
-    """
-    if is_numpy_opaque(dtype):
-        return {"opaque": dtype.str}
-    if dtype.kind == "f" and dtype.itemsize > 8:
-        return hdf5_types.numpy_description(dtype)
-    ref = h5py.check_ref_dtype(dtype)
-    if ref is not None:
-        return {"reference": "region" if ref is h5py.RegionReference else "object"}
-    string = h5py.check_string_dtype(dtype)
-    if string is not None:
-        if dtype.kind == "S":
-            return {"string": string.encoding, "length": dtype.itemsize} if string.encoding != "ascii" else dtype.str
-        return {"string": string.encoding}
-    vlen = h5py.check_vlen_dtype(dtype)
-    if vlen is not None:
-        return {"vlen": describe(np.dtype(vlen))}
-    mapping = h5py.check_enum_dtype(dtype)
-    if mapping is not None and dtype.kind != "b":
-        return {"enum": {k: int(v) for k, v in mapping.items()}, "base": dtype.str}
-    if dtype.subdtype is not None:  # an HDF5 array type (a compound member of fixed shape)
-        base, shape = dtype.subdtype
-        return {"array": describe(base), "shape": [int(n) for n in shape]}
-    if dtype.fields is not None:
-        described: dict[str, Any] = {"compound": [[name, describe(dtype.fields[name][0])] for name in dtype.names]}
-        if not _members_back_to_back(dtype):  # padding or reordered members: keep HDF5's layout, as h5py reports it
-            described["offsets"] = [int(dtype.fields[name][1]) for name in dtype.names]
-            described["itemsize"] = int(dtype.itemsize)
-        return described
-    return dtype.str
+    return flat and members_back_to_back(dtype)
 
 
 def zarr_dtype_json(dtype: np.dtype) -> Any:

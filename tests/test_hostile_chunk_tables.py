@@ -1,0 +1,78 @@
+"""Hostile reference files holding binary chunk tables (spec §13): the document mutations of
+:mod:`tests.hostile` and byte flips, truncations and splices of the tables themselves end in data
+or in a lindi-core error, never a built-in exception."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import random
+import traceback
+import warnings
+
+import pytest
+
+import lindi_core
+from tests import hostile
+
+CASES = 60
+
+
+@pytest.fixture(scope="module")
+def seed_doc(tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("hostile_tables")
+    path = str(folder / "seed.h5")
+    hostile.seed_h5(path)
+    rfs = lindi_core.translate(path, progress=False, chunk_table="binary")
+    assert rfs.binary_tables
+    return json.loads(lindi_core.format.jsonio.dumps(rfs))
+
+
+def _mutate_table(rng: random.Random, doc: dict) -> None:
+    keys = [k for k, v in doc["refs"].items() if k.endswith(".zchunktable") and isinstance(v, dict)
+            and isinstance(v.get("data"), str)]
+    if not keys:
+        return
+    key = rng.choice(keys)
+    data = bytearray(base64.b64decode(doc["refs"][key]["data"][len("base64:"):]))
+    kind = rng.randrange(4)
+    if kind == 0 and data:  # flip bytes
+        for _ in range(rng.randint(1, 4)):
+            data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+    elif kind == 1:  # cut short
+        del data[rng.randrange(len(data) + 1):]
+    elif kind == 2:  # another array's table
+        other = doc["refs"][rng.choice(keys)]["data"]
+        data = bytearray(base64.b64decode(other[len("base64:"):]))
+    else:  # a field of the header set to an extreme
+        position = rng.randrange(min(len(data), 64) or 1)
+        data[position:position + 8] = rng.choice([b"\xff" * 8, b"\0" * 8, b"\x7f" * 8])
+    doc["refs"][key]["data"] = "base64:" + base64.b64encode(bytes(data)).decode()
+
+
+def test_hostile_documents_with_tables_end_in_data_or_a_lindi_error(seed_doc, tmp_path):
+    escapes: dict[tuple, tuple[int, str]] = {}
+    for seed in range(CASES):
+        rng = random.Random(seed)
+        if seed % 2:
+            case = copy.deepcopy(seed_doc)
+            _mutate_table(rng, case)
+        else:
+            case = hostile.hostile_case(rng, seed_doc)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                hostile.exercise(case, str(tmp_path))
+        except Exception as error:  # noqa: BLE001 - every kind is sorted below
+            if hostile.acceptable(error):
+                continue
+            frame = traceback.extract_tb(error.__traceback__)[-1]
+            kind = (type(error).__name__, frame.filename.rsplit("/", 1)[-1], frame.lineno)
+            escapes.setdefault(kind, (seed, str(error)[:200]))
+    assert not escapes, "built-in exceptions escaped:\n" + "\n".join(
+        f"{kind}: seed {seed}: {text}" for kind, (seed, text) in escapes.items())
+
+
+def test_the_seed_document_reads(seed_doc, tmp_path):
+    hostile.exercise(seed_doc, str(tmp_path))
