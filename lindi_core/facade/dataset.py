@@ -38,7 +38,7 @@ from lindi_core.format import annotations as ann
 from lindi_core.format import families
 from lindi_core.format.array_metadata import ArrayMetadata
 from lindi_core.format.keys import join_key
-from lindi_core.format.references_json import region_selection
+from lindi_core.format.references_json import region_selection, region_shape
 from lindi_core.store.metadata_checks import check_array_metadata
 
 if TYPE_CHECKING:
@@ -387,7 +387,11 @@ class LindiH5pyDataset(FacadeObject, h5py.Dataset):
             raise ValueError("Invalid region reference")
         if self._file[ref.path].id != self.id:
             raise ValueError("Region reference must point to this dataset")
-        return self[region_selection(ref.region, self.shape)]
+        index = region_selection(ref.region, self.shape)
+        values = self[index]
+        if isinstance(index, np.ndarray) and ref.region.get("kind") == "blocks":
+            values = values.reshape(region_shape(index))  # several blocks: h5py's shape for them
+        return values
 
     @contextlib.contextmanager
     def _decoding(self) -> Iterator[None]:

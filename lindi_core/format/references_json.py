@@ -12,6 +12,7 @@ into its h5py-compatible reference objects; neither lives here.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -100,3 +101,21 @@ def region_selection(region: dict, shape: tuple[int, ...]) -> tuple | np.ndarray
         for point in region.get("points") or []:
             mask[tuple(point)] = True
     return mask
+
+
+def region_shape(mask: np.ndarray) -> tuple[int, ...]:
+    """The shape h5py gives the values of a hyperslab region of several blocks, selected by
+    ``mask`` (see :func:`region_selection`): per axis, the number of elements selected along it
+    when the blocks form a grid (a strided hyperslab, ``regionref[::2, 1:6:3]``: ``(2, 2)``),
+    else one axis of all of them, as h5py's ``guess_shape`` counts them."""
+    count = int(np.count_nonzero(mask))
+    if count == 0:
+        return (0,) * mask.ndim
+    coords = np.nonzero(mask)
+    shape = []
+    for axis_coords in coords:
+        low, high = int(axis_coords.min()), int(axis_coords.max())
+        # h5py counts the points left in the slab at the lowest index of the axis; the axis
+        # holds as many elements as the whole selection has such slabs' worth of points.
+        shape.append(1 if low == high else count // int(np.count_nonzero(axis_coords == low)))
+    return tuple(shape) if math.prod(shape) == count else (count,)

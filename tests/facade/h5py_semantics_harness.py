@@ -318,12 +318,13 @@ def build_zoo(f: h5py.File) -> None:
     refs[1] = f["g"].ref
     refs[3] = f["g/nested"].ref  # refs[2] stays a null reference
     f.create_dataset("scalar_ref", data=f["f2d"].ref, dtype=h5py.ref_dtype)
-    regionrefs = f.create_dataset("regionrefs", (5,), dtype=h5py.regionref_dtype)
+    regionrefs = f.create_dataset("regionrefs", (6,), dtype=h5py.regionref_dtype)
     regionrefs[0] = f["int1d"].regionref[2:9:3]
     regionrefs[1] = f["f2d"].regionref[1:3, 2:4]
     regionrefs[2] = f["int1d"].regionref[[1, 4, 9]]
     regionrefs[3] = f["int1d"].regionref[...]
     # regionrefs[4] stays a null region reference
+    regionrefs[5] = f["f2d"].regionref[::2, 1:5:3]  # a strided hyperslab: h5py reads it as (3, 2)
 
 
 @pytest.fixture(scope="module", params=OPENERS)
