@@ -59,8 +59,11 @@ CORE_TRANSLATE_CODE = r"""
 import json, os, sys, time
 import lindi_core
 src, out = sys.argv[1], sys.argv[2]
+kwargs = {}
+if len(sys.argv) > 3 and "chunk_table" in lindi_core.ChunkOptions.__dataclass_fields__:
+    kwargs["chunk_table"] = sys.argv[3]  # (a lindi-core from before binary chunk tables writes JSON refs only)
 t0 = time.perf_counter()
-lindi_core.translate_to_file(src, out, progress=False)
+lindi_core.translate_to_file(src, out, progress=False, **kwargs)
 print(json.dumps({"seconds": time.perf_counter() - t0, "output_bytes": os.path.getsize(out)}))
 """
 

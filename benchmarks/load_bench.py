@@ -14,8 +14,10 @@ The reference files describe ``benchmarks/.cache/data/chunks-1000000.h5`` (made 
   made once and cached;
 * ``lindi-0.4-compact``: the same JSON object re-dumped without whitespace
   (``json.dump(obj, separators=(",", ":"))``, key order kept); made once and cached;
-* ``lindi-core``: written by ``lindi_core.translate_to_file(path, out)``; made anew on every
-  invocation (with the lindi-core under test).
+* ``lindi-core``: written by ``lindi_core.translate_to_file(path, out, chunk_table="json")``
+  (JSON refs, the form every peer here reads: this benchmark compares loading JSON; binary chunk
+  tables, spec §13, are measured apart); made anew on every invocation (with the lindi-core under
+  test).
 
 Tools, each in a fresh subprocess per run (imports excluded from the time; ``rss_before`` is the
 resident size after the imports, ``peak`` is ``VmHWM``):
@@ -62,7 +64,7 @@ FILE_NAME = {
 FILE_DESCRIPTION = {
     "lindi-0.4": "written by LINDI 0.4.6's translator (json.dump indent=2, sort_keys=True)",
     "lindi-0.4-compact": "LINDI 0.4.6's JSON object re-dumped with json.dump(separators=(',', ':'))",
-    "lindi-core": "written by lindi_core.translate_to_file (one ref per line, URL templates)",
+    "lindi-core": "written by lindi_core.translate_to_file(chunk_table='json') (one ref per line, URL templates)",
 }
 TOOLS = ["lindi-core", "ujson", "orjson", "lindi-0.4"]
 VENV = {"lindi-0.4": "lindi"}  # the peers' tools: their venvs
@@ -200,7 +202,7 @@ def prepare_files(h5: Path, files: list[str], core_env: dict, timeout: float) ->
         print("translating with lindi-core ...", file=sys.stderr, flush=True)
         try:
             info["lindi-core"] = peers.run_json(sys.executable, bench_common.CORE_TRANSLATE_CODE,
-                                                [str(h5), str(out)], timeout=timeout,
+                                                [str(h5), str(out), "json"], timeout=timeout,
                                                 env={"TQDM_DISABLE": "1", **core_env})
         except peers.PeerError as exc:
             errors["lindi-core"] = f"lindi-core translation failed: {exc}"
