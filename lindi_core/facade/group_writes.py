@@ -42,22 +42,33 @@ def create_group(handle: FileHandle, zpath: str, extra_attrs: dict | None = None
             raise ValueError("Unable to synchronously create group (name already exists)")
 
 
-def create_link(handle: FileHandle, zpath: str, annotation: str, body: dict) -> None:
-    _refuse_below_leaf(handle, zpath, OSError, "synchronously create link")
+def _claim_name(handle: FileHandle, zpath: str, error: type[Exception], what: str, taken: str) -> None:
+    """Refuse ``zpath`` for a new link as libhdf5 does, with h5py's ``error``: below a dataset
+    or a committed datatype, or where a link of that name exists (message ``taken``)."""
+    _refuse_below_leaf(handle, zpath, error, what)
     if handle.kind(zpath) is not None:
-        raise OSError("Unable to synchronously create link (name already exists)")
+        raise error(taken)
+
+
+def _create_parent(handle: FileHandle, zpath: str) -> None:
+    """Create the group that will hold ``zpath`` (and those above it) where it is missing."""
     parent = zpath.rpartition("/")[0]
     if parent and handle.kind(parent) is None:
         create_group(handle, parent)
+
+
+def create_link(handle: FileHandle, zpath: str, annotation: str, body: dict) -> None:
+    _claim_name(handle, zpath, OSError, "synchronously create link",
+                "Unable to synchronously create link (name already exists)")
+    _create_parent(handle, zpath)
     create_group(handle, zpath, {annotation: body})
 
 
 def commit_datatype(handle: FileHandle, zpath: str, dtype: np.dtype) -> None:
     """Store ``dtype`` at ``zpath`` as a committed datatype (``group[name] = dtype``): the type
     libhdf5 would store, as h5py converts and reads it back, described in ``_NAMED_DATATYPE``."""
-    _refuse_below_leaf(handle, zpath, KeyError, "commit datatype synchronously")
-    if handle.kind(zpath) is not None:
-        raise KeyError("Unable to commit datatype synchronously (name already exists)")  # h5py's error
+    _claim_name(handle, zpath, KeyError, "commit datatype synchronously",  # h5py's error
+                "Unable to commit datatype synchronously (name already exists)")
     with scratch.LOCK:  # h5py decides the stored type, exactly as it would for a real file
         h5 = scratch.scratch_file()
         name = scratch.fresh_name("t")
@@ -67,9 +78,7 @@ def commit_datatype(handle: FileHandle, zpath: str, dtype: np.dtype) -> None:
         finally:
             if name in h5:
                 del h5[name]
-    parent = zpath.rpartition("/")[0]
-    if parent and handle.kind(parent) is None:
-        create_group(handle, parent)
+    _create_parent(handle, zpath)
     create_group(handle, zpath, {ann.NAMED_DATATYPE: {"dtype": dtype_descriptions.describe(stored)}})
 
 
@@ -94,12 +103,9 @@ def delete_object(handle: FileHandle, zpath: str) -> None:
 
 
 def move_object(handle: FileHandle, source: str, dest: str) -> None:
-    _refuse_below_leaf(handle, dest, ValueError, "move link")
-    if handle.kind(dest) is not None:
-        raise ValueError("Unable to synchronously move object (destination object already exists)")
-    parent = dest.rpartition("/")[0]
-    if parent and handle.kind(parent) is None:
-        create_group(handle, parent)
+    _claim_name(handle, dest, ValueError, "move link",
+                "Unable to synchronously move object (destination object already exists)")
+    _create_parent(handle, dest)
     handle.move_keys(source, dest)
     for path, other in list(handle.hierarchy.links.items()):  # hard links follow the object
         if other.kind == "hard" and (other.path.strip("/") + "/").startswith(source + "/"):

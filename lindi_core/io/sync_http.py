@@ -17,7 +17,8 @@ to its end: callers learn the size from the answer.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import TypeVar
 
 from lindi_core.errors import ByteSourceError
 from lindi_core.io.address_guard import AddressGuard
@@ -27,6 +28,8 @@ from lindi_core.io.range_answers import FileSizes, WholeBody, check_partial_body
 from lindi_core.io.resolvers import ResolvedUrl, ResolvedUrls, default_resolvers
 from lindi_core.io.retry_policy import Retry, RetryPolicy, status_failure
 from lindi_core.io.whole_bodies import SHARED_WHOLE_BODIES, WholeBodies
+
+T = TypeVar("T")
 
 
 class SyncHttp:
@@ -71,51 +74,41 @@ class SyncHttp:
         if kept is not None:
             return kept, self.whole_bodies.size(url)
         doing = f"reading {url} bytes {offset}+{length}"
-        attempts = self.retry_policy.attempts(url, doing, self.timeout)
 
         def consume(status: int, headers: Mapping[str, str], pieces: Iterator[bytes]) -> tuple[bytes, int | None] | None:
             return self._consume(url, offset, length, status, headers, pieces)
 
-        while (pause := attempts.next()) is not None:
-            if pause:
-                time.sleep(pause)
-            try:
-                resolved = self.resolve(url, attempts.deadline)  # inside: a resolver's transient failure is retried too
-                headers = {**resolved.headers, "Range": f"bytes={offset}-{offset + length - 1}"}
-                got = self.client.get(resolved.url, headers, attempts.deadline, consume)
-                if got.status == 403 and self._resolved.refused(url, resolved) and attempts.may_resolve_again():
-                    continue  # an expired presigned URL: resolved again
-                if got.status == 416:
-                    return b"", None
-                if got.status >= 400:
-                    raise status_failure(got.status, got.headers, f"HTTP {got.status} {doing}")
-                if got.url != resolved.url:
-                    self._resolved.redirected(url, resolved, got.url)
-                if got.answer is None:
-                    raise ByteSourceError(f"unexpected HTTP status {got.status} {doing}")
-                return got.answer
-            except (Retry, *TRANSIENT_ERRORS) as exc:
-                attempts.failed(exc)
-        raise attempts.error()
+        return self._get(url, f"bytes={offset}-{offset + length - 1}", doing, consume, past_the_end=(b"", None))
 
     def version(self, url: str) -> dict[str, str | int]:
         """What identifies the current version of the file at ``url``: its ``etag``,
         ``lastModified`` and ``size``, those the server gives, from a request for its first byte
         (the same GET a read makes, so a server or presigned URL that allows no HEAD answers it).
         Retried like a read; an error answer (403, 404...) raises ByteSourceError at once."""
-        doing = f"asking for {url}"
+        return self._get(url, "bytes=0-0", f"asking for {url}", _version_headers)
+
+    def _get(self, url: str, byte_range: str, doing: str,
+             consume: Callable[[int, Mapping[str, str], Iterator[bytes]], T | None], past_the_end: T | None = None) -> T:
+        """What ``consume`` makes of the answer to a GET of ``byte_range`` of ``url``, under the
+        retry policy: resolved (again, once, when a presigned URL has expired: a 403), retried
+        on transient faults within the read's budget; an error status raises at once, except a
+        416 when ``past_the_end`` is given (a range past the end of the file: that answer)."""
         attempts = self.retry_policy.attempts(url, doing, self.timeout)
         while (pause := attempts.next()) is not None:
             if pause:
                 time.sleep(pause)
             try:
-                resolved = self.resolve(url, attempts.deadline)
-                got = self.client.get(resolved.url, {**resolved.headers, "Range": "bytes=0-0"}, attempts.deadline,
-                                      _version_headers)
+                resolved = self.resolve(url, attempts.deadline)  # inside: a resolver's transient failure is retried too
+                got = self.client.get(resolved.url, {**resolved.headers, "Range": byte_range}, attempts.deadline,
+                                      consume)
                 if got.status == 403 and self._resolved.refused(url, resolved) and attempts.may_resolve_again():
-                    continue  # an expired presigned URL, as in read: resolved again, once, and asked again
+                    continue  # an expired presigned URL: resolved again
+                if got.status == 416 and past_the_end is not None:
+                    return past_the_end
                 if got.status >= 400:
                     raise status_failure(got.status, got.headers, f"HTTP {got.status} {doing}")
+                if got.url != resolved.url:
+                    self._resolved.redirected(url, resolved, got.url)
                 if got.answer is None:
                     raise ByteSourceError(f"unexpected HTTP status {got.status} {doing}")
                 return got.answer
