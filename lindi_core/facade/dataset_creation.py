@@ -27,13 +27,13 @@ from lindi_core.facade.references import _JsonReferences, reference_from_json
 from lindi_core.facade.values import stored_as_bytes
 from lindi_core.format import annotations as ann
 from lindi_core.format import dtype_descriptions, families
-from lindi_core.format.array_metadata import zarr_dtype
+from lindi_core.format.array_metadata import zarr_dtype, zarray_metadata
 from lindi_core.format.attribute_json import to_json
 from lindi_core.format.encoded_families import JSON_CODEC_CONFIG, compound_annotation, ragged_codec
 from lindi_core.format.keys import join_key
 from lindi_core.format.references_json import holds_references
 from lindi_core.translate.chunks import virtual_chunk_shape
-from lindi_core.translate.datasets import inline_array, zarray_metadata
+from lindi_core.translate.datasets import inline_array
 from lindi_core.translate.filters import pipeline_of
 
 if TYPE_CHECKING:

@@ -19,6 +19,22 @@ _SEPARATORS = (None, ".", "/")
 MAX_ITEM_BYTES = 64 * 1024 * 1024
 
 
+def zarray_metadata(shape: list[int], chunks: list[int], dtype: Any, fill_value: Any, filters: list | None) -> dict:
+    """The ``.zarray`` lindi-core writes for an array (translated or created): Zarr v2, C order,
+    chunk keys joined by ``.``, codecs as filters only (HDF5's pipeline keeps its own order)."""
+    return {
+        "zarr_format": 2,
+        "shape": shape,
+        "chunks": chunks,
+        "dtype": dtype,
+        "compressor": None,
+        "fill_value": fill_value,
+        "order": "C",
+        "filters": filters or None,
+        "dimension_separator": ".",
+    }
+
+
 def check_zarray(zarray: Any, key: str) -> None:
     """Raise :class:`ReferenceFormatError` unless ``zarray`` is usable Zarr v2 array metadata."""
     def bad(why: str) -> ReferenceFormatError:

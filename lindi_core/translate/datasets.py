@@ -25,7 +25,7 @@ from zarr.core.dtype import get_data_type_from_native_dtype
 from lindi_core.errors import AccessDeniedError, TranslationError
 from lindi_core.format import annotations as ann
 from lindi_core.format import dtype_descriptions, families
-from lindi_core.format.array_metadata import zarr_dtype
+from lindi_core.format.array_metadata import zarr_dtype, zarray_metadata
 from lindi_core.format.attribute_json import to_json
 from lindi_core.format.encoded_families import JSON_CODEC_CONFIG, compound_annotation, ragged_codec
 from lindi_core.format.keys import chunk_name, join_key
@@ -129,20 +129,6 @@ def _as_rows(ctx: DatasetContext, dset: h5py.Dataset) -> bool:
         return False
     fill = _h5_fill_value(dset)
     return fill is None or not np.asarray(fill, dtype=dset.dtype).tobytes().strip(b"\0")
-
-
-def zarray_metadata(shape: list[int], chunks: list[int], dtype: Any, fill_value: Any, filters: list | None) -> dict:
-    return {
-        "zarr_format": 2,
-        "shape": shape,
-        "chunks": chunks,
-        "dtype": dtype,
-        "compressor": None,
-        "fill_value": fill_value,
-        "order": "C",
-        "filters": filters or None,
-        "dimension_separator": ".",
-    }
 
 
 def _shape_annotations(dset: h5py.Dataset, zattrs: dict) -> tuple[list[int], bool]:

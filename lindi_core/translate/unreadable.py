@@ -22,6 +22,7 @@ from lindi_core.codecs.hdf5_filters import filter_label
 from lindi_core.codecs.unreadable import UnreadableChunks
 from lindi_core.format import annotations as ann
 from lindi_core.format import dtype_descriptions
+from lindi_core.format.array_metadata import zarray_metadata
 from lindi_core.format.refs import ReferenceFileSystem
 from lindi_core.translate import chunks as chunking
 from lindi_core.translate.filters import HDF5Filter, missing_filters, pipeline_of
@@ -95,17 +96,7 @@ def record_unreadable(rfs: ReferenceFileSystem, key: str, url: str, dset: h5py.D
         if offset is not None and exact and math.prod(shape) and pipeline.get_external_count() == 0:
             chunking.contiguous_refs(rfs, key, url, offset, dset.id.get_storage_size(), tuple(shape),
                                      chunk_shape, itemsize)
-    return {
-        "zarr_format": 2,
-        "shape": shape,
-        "chunks": list(chunk_shape),
-        "dtype": f"|V{itemsize}",
-        "compressor": None,
-        "fill_value": None,
-        "order": "C",
-        "filters": [UnreadableChunks(reason).get_config()],
-        "dimension_separator": ".",
-    }
+    return zarray_metadata(shape, list(chunk_shape), f"|V{itemsize}", None, [UnreadableChunks(reason).get_config()])
 
 
 def _stored_itemsize(dset: h5py.Dataset) -> tuple[int, bool]:
