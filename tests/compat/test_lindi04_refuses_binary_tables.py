@@ -14,8 +14,7 @@ import pytest
 from lindi_core.format import jsonio
 from lindi_core.format.refs import ChunkRef
 from lindi_core.translate import ChunkOptions, translate
-
-from .test_same_script_under_lindi04 import LINDI_PYTHON
+from tests.compat.lindi04 import LINDI_PYTHON, needs_lindi04
 
 SCRIPT = """
 import json, sys, lindi
@@ -30,7 +29,7 @@ print(json.dumps(out))
 
 
 @pytest.mark.slow  # starts LINDI 0.4's interpreter (some 2 s)
-@pytest.mark.skipif(not LINDI_PYTHON.exists(), reason="no LINDI 0.4 venv")
+@needs_lindi04
 def test_lindi04_fails_loudly_on_a_binary_table(make_h5, tmp_path):
     path = make_h5(lambda f: (f.create_dataset("packed", data=np.arange(1, 41), chunks=(4,)),
                               f.create_dataset("plain", data=np.arange(10), chunks=(5,))))

@@ -4,15 +4,14 @@ file), lindi-core reads it, edits it in place, and LINDI reads lindi-core's edit
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 
 import h5py
 import numpy as np
 
 from lindi_core.facade.files import LindiH5pyFile as H5
 from tests.compat.lindi04 import needs_lindi04, run_lindi04
+from tests.file_digests import file_digests
 
 LINDI_WRITES = """
 import json, numpy as np, lindi
@@ -37,16 +36,6 @@ with lindi.LindiH5pyFile.from_lindi_file("theirs.lindi.d") as f:
 """
 
 
-def _digests(folder) -> dict[str, str]:
-    found = {}
-    for root, _, files in os.walk(folder):
-        for name in files:
-            if not name.startswith("."):
-                path = os.path.join(root, name)
-                found[os.path.relpath(path, folder)] = hashlib.sha256(open(path, "rb").read()).hexdigest()
-    return found
-
-
 @needs_lindi04
 def test_lindi_folders_read_edited_and_read_back_by_lindi(make_h5, tmp_path):
     rng = np.random.default_rng(1)
@@ -55,7 +44,7 @@ def test_lindi_folders_read_edited_and_read_back_by_lindi(make_h5, tmp_path):
                             f.create_dataset("s", data=np.arange(12).reshape(3, 4))))
     theirs = run_lindi04(LINDI_WRITES % {"h5": h5}, tmp_path)
     folder = tmp_path / "theirs.lindi.d"
-    assert {"blobs/big/0", "blobs/big/1", "blobs/big/1.v2", "blobs/g/z/0.0"} <= set(_digests(folder))  # LINDI's form
+    assert {"blobs/big/0", "blobs/big/1", "blobs/big/1.v2", "blobs/g/z/0.0"} <= set(file_digests(folder))  # LINDI's form
 
     with H5.from_lindi_file(str(folder)) as f:  # what LINDI reads, lindi-core reads
         np.testing.assert_array_equal(f["big"][()], theirs["big"])
@@ -71,14 +60,14 @@ def test_lindi_folders_read_edited_and_read_back_by_lindi(make_h5, tmp_path):
         pass
     assert (folder / "lindi.json").read_bytes() == reference  # opened and closed unchanged: untouched
 
-    before = _digests(folder)
+    before = file_digests(folder)
     added = rng.standard_normal(2000)
     rewritten = rng.standard_normal(1000)  # incompressible: a chunk file, not inline
     with H5.from_lindi_file(str(folder), mode="r+") as f:
         f["big"][0:1000] = rewritten
         f.create_dataset("added", data=added, chunks=(1000,))
         f.attrs["note"] = "edited by lindi-core"
-    after = _digests(folder)
+    after = file_digests(folder)
     assert all(after[name] == digest for name, digest in before.items() if name != "lindi.json")
     assert {"blobs/big/0.v2", "blobs/added/0", "blobs/added/1"} <= set(after)
 

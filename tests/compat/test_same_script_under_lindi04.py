@@ -14,12 +14,8 @@ import h5py
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-LINDI_PYTHON = Path("/work/main/benchmarks/.cache/venvs/lindi/bin/python")
-for candidate in (ROOT / "benchmarks/.cache/venvs/lindi/bin/python", LINDI_PYTHON):
-    if candidate.exists():
-        LINDI_PYTHON = candidate
-        break
+from tests.compat.lindi04 import LINDI_PYTHON, ROOT, needs_lindi04
+
 SCRIPT = Path(__file__).parent / "scripts" / "lindi_usage.py"
 
 
@@ -48,7 +44,7 @@ def _run(python: str, module: str, h5_path: str, url: str, work: Path, pythonpat
 
 
 @pytest.mark.slow  # two interpreters start (some 4 s)
-@pytest.mark.skipif(not LINDI_PYTHON.exists(), reason="no LINDI 0.4 venv")
+@needs_lindi04
 def test_same_script_same_output(make_h5, serve, tmp_path):
     h5_path = make_h5(_build)
     url = serve(tmp_path).url_for("data.h5")

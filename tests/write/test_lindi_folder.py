@@ -7,7 +7,6 @@ not leave the folder."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,6 +18,7 @@ import zarr
 import lindi_core
 from lindi_core.errors import AccessDeniedError, FileInUseError, FolderFormatError
 from lindi_core.facade.files import LindiH5pyFile as H5
+from tests.file_digests import file_digests
 
 
 def _hand_built(folder, values: np.ndarray, refs: dict | None = None) -> None:
@@ -42,16 +42,6 @@ def values() -> np.ndarray:
     return np.random.default_rng(5).standard_normal(3000)
 
 
-def _digests(folder) -> dict[str, str]:
-    found = {}
-    for root, _, files in os.walk(folder):
-        for name in files:
-            if not name.startswith("."):
-                path = os.path.join(root, name)
-                found[os.path.relpath(path, folder)] = hashlib.sha256(open(path, "rb").read()).hexdigest()
-    return found
-
-
 def test_reads_a_hand_built_folder(tmp_path, values):
     folder = tmp_path / "hand.lindi.d"
     _hand_built(folder, values)
@@ -70,17 +60,17 @@ def test_writes_a_new_folder_and_edits_it_in_place(tmp_path, values):
     with H5.from_lindi_file(str(folder), mode="w") as f:
         f.create_dataset("x", data=values, chunks=(1000,))
         f.create_dataset("small", data=[1, 2, 3])
-    assert sorted(_digests(folder)) == ["blobs/x/0", "blobs/x/1", "blobs/x/2", "lindi.json"]
+    assert sorted(file_digests(folder)) == ["blobs/x/0", "blobs/x/1", "blobs/x/2", "lindi.json"]
     refs = json.loads((folder / "lindi.json").read_text())["refs"]
     text = json.dumps(refs)
     assert "./blobs/x/1" in text and str(tmp_path) not in text  # relative: the folder moves as a whole
-    before = _digests(folder)
+    before = file_digests(folder)
     reader = H5.from_lindi_file(str(folder))  # opened before the edit: keeps reading what it was given
     try:
         with H5.from_lindi_file(str(folder), mode="r+") as f:
             f["x"][1000:2000] = -1.0
             f.create_dataset("y", data=values[::-1].copy(), chunks=(1500,))
-        after = _digests(folder)
+        after = file_digests(folder)
         for name, digest in before.items():  # no chunk file written again
             if name != "lindi.json":
                 assert after[name] == digest
@@ -113,10 +103,10 @@ def test_modes_create_and_refuse_as_h5py(tmp_path, values):
             H5.from_lindi_file(str(folder), mode=mode)
     with H5.from_lindi_file(str(folder)) as f:
         assert f.attrs["more"] == 1
-    old_chunks = {k: v for k, v in _digests(folder).items() if k != "lindi.json"}
+    old_chunks = {k: v for k, v in file_digests(folder).items() if k != "lindi.json"}
     with H5.from_lindi_file(str(folder), mode="w") as f:  # w: a new, empty reference file...
         assert list(f) == []
-    assert {k: v for k, v in _digests(folder).items() if k != "lindi.json"} == old_chunks  # ...the chunks stay
+    assert {k: v for k, v in file_digests(folder).items() if k != "lindi.json"} == old_chunks  # ...the chunks stay
     empty = tmp_path / "empty.lindi.d"
     empty.mkdir()
     with H5.from_lindi_file(str(empty), mode="a") as f:  # an empty folder is a new .lindi.d
@@ -172,7 +162,7 @@ def test_write_lindi_file_to_a_folder_is_self_contained(tmp_path, values):
     tar.unlink()
     staging.cleanup()
     copied = tmp_path / "copy.lindi.d"
-    assert {"blobs/in_tar/0", "blobs/staged/0", "blobs/staged/1"} <= set(_digests(copied))
+    assert {"blobs/in_tar/0", "blobs/staged/0", "blobs/staged/1"} <= set(file_digests(copied))
     with H5.from_lindi_file(str(copied)) as f:
         np.testing.assert_array_equal(f["in_tar"][()], values)
         np.testing.assert_array_equal(f["staged"][()], values * 2)
@@ -195,13 +185,13 @@ def test_write_lindi_file_into_an_existing_folder_keeps_its_chunk_files(tmp_path
     folder = tmp_path / "target.lindi.d"
     with H5.from_lindi_file(str(folder), mode="w") as f:
         f.create_dataset("x", data=values, chunks=(1000,))
-    before = {k: v for k, v in _digests(folder).items() if k != "lindi.json"}
+    before = {k: v for k, v in file_digests(folder).items() if k != "lindi.json"}
     reader = H5.from_lindi_file(str(folder))
     try:
         with H5.from_lindi_file(str(tmp_path / "other.lindi.d"), mode="w") as other:
             other.create_dataset("x", data=-values, chunks=(1000,))
             other.write_lindi_file(str(folder))
-        after = _digests(folder)
+        after = file_digests(folder)
         assert all(after[k] == v for k, v in before.items())
         np.testing.assert_array_equal(reader["x"][()], values)  # the earlier reader's files are intact
     finally:
@@ -218,9 +208,9 @@ def test_write_lindi_file_to_its_own_folder_commits_it(tmp_path, values):
         assert json.loads((folder / "lindi.json").read_text())["generationMetadata"] == {"generatedBy": "me"}
     with H5.from_lindi_file(str(folder)) as f:
         np.testing.assert_array_equal(f["x"][()], values)
-        before = _digests(folder)
+        before = file_digests(folder)
         f.write_lindi_file(str(folder), generation_metadata={"generatedBy": "read-only copy"})  # opened r
-    assert _digests(folder).keys() == before.keys()  # its chunk files are its own: none copied
+    assert file_digests(folder).keys() == before.keys()  # its chunk files are its own: none copied
     with H5.from_lindi_file(str(folder)) as f:
         np.testing.assert_array_equal(f["x"][()], values)
         assert f.to_reference_file_system()["generationMetadata"] == {"generatedBy": "read-only copy"}
