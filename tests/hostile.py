@@ -16,7 +16,9 @@ from __future__ import annotations
 import copy
 import json
 import random
-from collections.abc import Callable
+import traceback
+import warnings
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import h5py
@@ -285,3 +287,25 @@ def acceptable(error: BaseException) -> bool:
     if isinstance(error, LindiError):
         return True
     return type(error) is KeyError and "nowhere" in str(error)
+
+
+def assert_no_escapes(cases: Iterable[tuple[int, dict | bytes]], tmp_dir: str,
+                      exercise: Callable[[dict | bytes, str], None] = exercise,
+                      acceptable: Callable[[BaseException], bool] = acceptable) -> None:
+    """Run ``exercise`` on each (seed, case) and fail listing the exceptions that escaped it and
+    ``acceptable`` does not accept (one line per kind and place raised, with the first seed)."""
+    escapes: dict[tuple, tuple[int, str]] = {}
+    for seed, case in cases:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                exercise(case, tmp_dir)
+        except Exception as error:  # noqa: BLE001 - every kind is sorted below
+            if acceptable(error):
+                continue
+            frame = traceback.extract_tb(error.__traceback__)[-1]
+            kind = (type(error).__name__, frame.filename.rsplit("/", 1)[-1], frame.lineno)
+            escapes.setdefault(kind, (seed, str(error)[:200]))
+    assert not escapes, "built-in exceptions escaped:\n" + "\n".join(
+        f"{kind}: seed {seed}: {text}" for kind, (seed, text) in escapes.items())
+
