@@ -16,45 +16,16 @@ import h5py
 import numpy as np
 import pytest
 import zarr
-from aiohttp import web
 
 import lindi_core
 from lindi_core.errors import AccessDeniedError
 from lindi_core.io.address_guard import AddressGuard, AddressSpace, address_space
 from lindi_core.io.sync_http import SyncHttp
 from lindi_core.testing.range_server import RangeServer
+from tests.io.redirects import RedirectingServer
 
 DATA = np.arange(1000, dtype="<i4")
 PAYLOAD = DATA.tobytes()
-
-
-class RedirectingServer(RangeServer):
-    """A range server that also answers the paths of ``redirects`` with a 302 to their URL."""
-
-    def __init__(self, root, redirects: dict[str, str]):
-        super().__init__(root)
-        self.redirects = redirects
-
-    async def _answer(self, request: web.Request) -> web.StreamResponse:
-        target = self.redirects.get(request.path)
-        if target is not None:
-            raise web.HTTPFound(target)
-        return await super()._answer(request)
-
-
-@pytest.fixture
-def spaces(monkeypatch):
-    """Ports of loopback servers standing for addresses of another space."""
-    table: dict[int, AddressSpace] = {}
-    real = AddressGuard.space_of
-
-    def space_of(self, address, port):
-        if address == "127.0.0.1" and port in table:
-            return table[port]
-        return real(self, address, port)
-
-    monkeypatch.setattr(AddressGuard, "space_of", space_of)
-    return table
 
 
 class Connects:

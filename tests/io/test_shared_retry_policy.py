@@ -12,7 +12,6 @@ import time
 
 import numpy as np
 import pytest
-from aiohttp import web
 
 from lindi_core.errors import AccessDeniedError, ByteSourceError
 from lindi_core.io.address_guard import AddressGuard, AddressSpace
@@ -22,6 +21,7 @@ from lindi_core.io.retry_policy import Retry, RetryAtOnce, RetryPolicy, retry_af
 from lindi_core.io.sync_http import SyncHttp
 from lindi_core.io.whole_bodies import WholeBodies
 from lindi_core.testing.range_server import RangeServer, ServerFaults
+from tests.io.redirects import RedirectingServer
 
 PAYLOAD = np.random.default_rng(29).integers(0, 256, 60_000, dtype=np.uint8).tobytes()
 ROADS = ["async", "blocking", "async-dandi", "blocking-dandi"]
@@ -107,20 +107,6 @@ def test_a_connection_reset_mid_body_is_read_again(files, serve, road):
     assert _asked(server, "p.bin") == 2
 
 
-class Redirecting(RangeServer):
-    """A range server answering the paths of ``redirects`` with a 302 to their URL."""
-
-    def __init__(self, root, redirects: dict[str, str]):
-        super().__init__(root)
-        self.redirects = redirects
-
-    async def _answer(self, request: web.Request) -> web.StreamResponse:
-        target = self.redirects.get(request.path)
-        if target is not None:
-            raise web.HTTPFound(target)
-        return await super()._answer(request)
-
-
 class KeyResolver:
     """Resolves ``.../secret/p.bin`` to ``target``, with a key for that target's origin."""
 
@@ -142,7 +128,7 @@ def test_a_resolvers_headers_do_not_follow_a_redirect_to_another_origin(files, s
     # aiohttp drops only Authorization and cookies on such a redirect; the blocking client
     # dropped every header the resolver gave. Both now keep them for the resolver's origin.
     other = serve(files)
-    first = Redirecting(files, {"/moved/p.bin": other.url_for("p.bin")})
+    first = RedirectingServer(files, {"/moved/p.bin": other.url_for("p.bin")})
     with first:
         resolver = KeyResolver(first.url_for("moved/p.bin"))
         assert _read_url(engine, first.url_for("secret/p.bin"), resolvers=[resolver]) == PAYLOAD[100:20_100]
@@ -153,33 +139,18 @@ def test_a_resolvers_headers_do_not_follow_a_redirect_to_another_origin(files, s
 @pytest.mark.parametrize("engine", ["async", "blocking"])
 def test_a_redirect_loop_fails_at_once(files, serve, engine):
     # The server's final word, not a transient fault: aiohttp's error for it was retried.
-    server = Redirecting(files, {"/loop/p.bin": "/loop/p.bin"})
+    server = RedirectingServer(files, {"/loop/p.bin": "/loop/p.bin"})
     with server:
         with pytest.raises(ByteSourceError, match=r"more than 10 redirects reading .*/loop/p\.bin"):
             _read_url(engine, server.url_for("loop/p.bin"), backoff=1.0)
         assert server.stats.requests == 11
 
 
-@pytest.fixture
-def spaces(monkeypatch):
-    """Ports of loopback servers standing for addresses of another space."""
-    table: dict[int, AddressSpace] = {}
-    real = AddressGuard.space_of
-
-    def space_of(self, address, port):
-        if address == "127.0.0.1" and port in table:
-            return table[port]
-        return real(self, address, port)
-
-    monkeypatch.setattr(AddressGuard, "space_of", space_of)
-    return table
-
-
 @pytest.mark.parametrize("road", ROADS)
 def test_a_redirect_to_a_private_address_is_refused_on_every_road(files, serve, spaces, road):
     private = serve(files)
     spaces[private.port] = AddressSpace.PRIVATE
-    public = Redirecting(files, {"/p.bin": private.url_for("p.bin"), "/" + API_PATH: private.url_for("p.bin")})
+    public = RedirectingServer(files, {"/p.bin": private.url_for("p.bin"), "/" + API_PATH: private.url_for("p.bin")})
     with public:
         spaces[public.port] = AddressSpace.PUBLIC
         guard = AddressGuard(AddressSpace.PUBLIC, reason="the test allows public addresses only")
