@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 import h5py
 import numpy as np
 
-from lindi_core.errors import LindiError, ReferenceFormatError, UnreadableObjectError, UnsupportedTypeError
+from lindi_core.errors import (
+    LindiError,
+    ReadOnlyFileError,
+    ReferenceFormatError,
+    UnreadableObjectError,
+    UnsupportedTypeError,
+)
 from lindi_core.facade import scratch
 from lindi_core.facade.references import (
     _JsonReferences,
@@ -157,7 +163,10 @@ class LindiH5pyAttributes(h5py.AttributeManager):
 
     def create(self, name: str, data: Any, shape: Any = None, dtype: Any = None) -> None:
         """Create (or replace) an attribute, with the type h5py would give it."""
-        self._handle.require_writable("create attribute")
+        self._handle.check_open()
+        if not self._handle.writable and name in self:  # h5py replaces one by deleting it first
+            self._handle.require_writable("delete attribute", error=KeyError)
+        self._handle.require_writable("synchronously create attribute")
         from lindi_core.facade.datatype import plain_dtype
 
         key = attribute_key(self._zattrs(), name)
@@ -171,7 +180,10 @@ class LindiH5pyAttributes(h5py.AttributeManager):
 
     def modify(self, name: str, value: Any) -> None:
         """Change an attribute's value, keeping its type when it exists (as h5py does)."""
+        self._handle.check_open()
         if name in self:
+            if not self._handle.writable:  # h5py writes the existing attribute's value in place
+                raise ReadOnlyFileError("Can't synchronously write data (no write intent on file)")
             # The attribute's type, not its value's: a fixed-length string's value is only as
             # long as its text, and a variable-length one's (str) does not tell its encoding.
             self.create(name, value, dtype=self.get_id(name).dtype)
