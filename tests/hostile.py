@@ -65,9 +65,10 @@ def seed_h5(path: str) -> None:
         g["plain"].attrs["unit"] = "mV"
 
 
-def seed_document(h5_path: str) -> dict:
-    """The reference file of ``h5_path`` as a JSON document, refs pointing at the file by path."""
-    rfs = lindi_core.translate(h5_path, progress=False)
+def seed_document(h5_path: str, **translate_options: Any) -> dict:
+    """The reference file of ``h5_path`` as a JSON document, refs pointing at the file by path
+    (translated with ``translate_options``)."""
+    rfs = lindi_core.translate(h5_path, progress=False, **translate_options)
     return json.loads(lindi_core.format.jsonio.dumps(rfs))
 
 
