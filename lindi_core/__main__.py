@@ -1,0 +1,7 @@
+"""``python -m lindi_core``: the ``lindi-core`` command line."""
+
+import sys
+
+from lindi_core.cli import main
+
+sys.exit(main())
