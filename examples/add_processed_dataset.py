@@ -28,7 +28,7 @@ import numpy as np
 import lindi_core
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from example_support import largest_dataset, open_file, print_references, served_sample  # noqa: E402
+from example_support import is_reference_file, largest_dataset, print_references, served_sample  # noqa: E402
 
 NEW_DATASET = "analysis/channel_mean"
 
@@ -61,7 +61,11 @@ def main(url_or_path: str | None = None, upload_to: str | None = None, url_prefi
 
     with tempfile.TemporaryDirectory(prefix="lindi-core-staging-") as staging_dir:
         staging = lindi_core.StagingArea.create(base_dir=staging_dir)
-        with open_file(url_or_path, mode="r+", staging_area=staging) as f:
+        if is_reference_file(url_or_path):
+            f = lindi_core.LindiH5pyFile.from_lindi_file(url_or_path, mode="r+", staging_area=staging)
+        else:
+            f = lindi_core.LindiH5pyFile.from_hdf5_file(url_or_path, mode="r+", staging_area=staging)
+        with f:
             source = largest_dataset(f)
             data = f[source][:rows]
             mean = data.reshape(len(data), -1).mean(axis=1).astype(np.float32)

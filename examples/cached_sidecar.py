@@ -22,7 +22,7 @@ import numpy as np
 import lindi_core
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from example_support import largest_dataset, served_sample  # noqa: E402
+from example_support import is_reference_file, largest_dataset, served_sample  # noqa: E402
 
 
 def read_once(url: str, cache: lindi_core.LocalCache, dataset: str | None, rows: int) -> tuple[str, np.ndarray, int]:
@@ -44,6 +44,8 @@ def main(url_or_path: str | None = None, dataset: str | None = None, rows: int =
             print(f"the server answered {sample.server.stats.requests} requests in all "
                   "(one fetch of the sidecar per session, the rest chunk ranges)")
             return result
+    if not is_reference_file(url_or_path):
+        raise SystemExit(f"{url_or_path} is not a reference file: make one with examples/write_sidecar.py")
     if cache_dir is None:
         with tempfile.TemporaryDirectory(prefix="lindi-core-cache-") as folder:
             return main(url_or_path, dataset, rows, folder)

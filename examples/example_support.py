@@ -58,13 +58,6 @@ def is_reference_file(url_or_path: str) -> bool:
     return url_or_path.rstrip("/").endswith((".lindi.json", ".lindi.tar", ".lindi.d"))
 
 
-def open_file(url_or_path: str, mode: str = "r", **options) -> lindi_core.LindiH5pyFile:
-    """A reference file opened as it is, an HDF5 file translated in memory first."""
-    if is_reference_file(url_or_path):
-        return lindi_core.LindiH5pyFile.from_lindi_file(url_or_path, mode=mode, **options)
-    return lindi_core.LindiH5pyFile.from_hdf5_file(url_or_path, mode=mode, **options)
-
-
 def largest_dataset(group: h5py.Group) -> str:
     """The path of the numeric dataset with the most elements (what an example reads by default)."""
     found: list[tuple[int, str]] = []

@@ -25,7 +25,7 @@ import pynwb
 import lindi_core
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from example_support import largest_dataset, open_file, print_references, served_sample  # noqa: E402
+from example_support import is_reference_file, largest_dataset, print_references, served_sample  # noqa: E402
 
 
 def main(url_or_path: str | None = None, output: str | None = None,
@@ -48,7 +48,11 @@ def main(url_or_path: str | None = None, output: str | None = None,
             name = name.removesuffix(suffix)
         output = f"{name}.fixed.lindi.json"
 
-    with open_file(url_or_path, mode="r+") as f:
+    if is_reference_file(url_or_path):
+        f = lindi_core.LindiH5pyFile.from_lindi_file(url_or_path, mode="r+")
+    else:  # translated in memory; "r+" edits the references, never the HDF5 file
+        f = lindi_core.LindiH5pyFile.from_hdf5_file(url_or_path, mode="r+")
+    with f:
         # NWB keeps session_description as a scalar string dataset: small, so stored inline.
         old = f["session_description"].asstr()[()]
         del f["session_description"]

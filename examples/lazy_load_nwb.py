@@ -17,8 +17,10 @@ import sys
 import numpy as np
 import pynwb
 
+import lindi_core as lindi
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from example_support import open_file, served_sample  # noqa: E402
+from example_support import is_reference_file, served_sample  # noqa: E402
 
 
 def main(url_or_path: str | None = None, series: str | None = None, rows: int = 5) -> dict:
@@ -31,7 +33,11 @@ def main(url_or_path: str | None = None, series: str | None = None, rows: int = 
                   f"{sample.server.stats.bytes_sent:,} bytes of the {os.path.getsize(sample.path):,}-byte file")
             return result
 
-    with open_file(url_or_path) as f, pynwb.NWBHDF5IO(file=f, mode="r") as io:
+    if is_reference_file(url_or_path):  # a .lindi.json / .lindi.tar: opened as it is
+        f = lindi.LindiH5pyFile.from_lindi_file(url_or_path)
+    else:  # an HDF5 file: its metadata translated in memory, its chunks read in place later
+        f = lindi.LindiH5pyFile.from_hdf5_file(url_or_path)
+    with f, pynwb.NWBHDF5IO(file=f, mode="r") as io:
         nwb = io.read()
         sources = f.zarr_group.store.sources
         print(f"opened {url_or_path}: session {nwb.session_description!r}, "

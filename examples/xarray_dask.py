@@ -20,7 +20,6 @@ import sys
 import tempfile
 from urllib.parse import urlparse
 
-import dask
 import numpy as np
 import xarray
 
@@ -56,10 +55,9 @@ def main(url_or_path: str | None = None, dataset: str | None = None) -> dict:
         print(f"xarray (zarr engine) opened group {group or '/'!r}: variables {sorted(ds.data_vars)}")
         print(f"   {name}: dims {variable.dims}, shape {variable.shape}, {variable.dtype}, "
               f"dask chunks {variable.data.chunksize} ({variable.data.npartitions} blocks)")
-        with dask.config.set(scheduler="threads"):
-            by_xarray = variable.mean(dim=variable.dims[0]).compute().values
-            lazy = f[dataset].to_dask()
-            by_to_dask = lazy.mean(axis=0).compute()
+        by_xarray = variable.mean(dim=variable.dims[0]).compute().values  # dask reads the chunks in threads
+        lazy = f[dataset].to_dask()
+        by_to_dask = lazy.mean(axis=0).compute()
         print(f"   mean over {variable.dims[0]} (xarray + dask): {np.array2string(np.ravel(by_xarray)[:6], precision=3)}")
         print(f"{dataset}.to_dask(): {lazy.npartitions} blocks; the same mean: "
               f"{np.array2string(np.ravel(by_to_dask)[:6], precision=3)}; "
