@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 from urllib.parse import urlparse
@@ -61,7 +62,15 @@ def main(url_or_path: str | None = None, upload_to: str | None = None, url_prefi
 
     with tempfile.TemporaryDirectory(prefix="lindi-core-staging-") as staging_dir:
         staging = lindi_core.StagingArea.create(base_dir=staging_dir)
-        if is_reference_file(url_or_path):
+        if is_reference_file(url_or_path) and "://" not in url_or_path:
+            # A local reference file open for writing is written back on close, as h5py writes an
+            # HDF5 file: edit a copy named as the new sidecar, so that the original stays as it was.
+            if not url_or_path.endswith(".lindi.json"):
+                raise SystemExit(f"{url_or_path}: a local container is edited in place; give a .lindi.json")
+            if not os.path.exists(output) or not os.path.samefile(url_or_path, output):
+                shutil.copyfile(url_or_path, output)
+            f = lindi_core.LindiH5pyFile.from_lindi_file(output, mode="r+", staging_area=staging)
+        elif is_reference_file(url_or_path):  # at a URL: edited in memory, never written back
             f = lindi_core.LindiH5pyFile.from_lindi_file(url_or_path, mode="r+", staging_area=staging)
         else:
             f = lindi_core.LindiH5pyFile.from_hdf5_file(url_or_path, mode="r+", staging_area=staging)
@@ -75,7 +84,8 @@ def main(url_or_path: str | None = None, upload_to: str | None = None, url_prefi
             print(f"computed {NEW_DATASET} {mean.shape} {mean.dtype} from {source}[:{len(data)}]; "
                   f"{staged} chunk(s) staged in {staging.directory}")
             report = f.upload(uploader_for(upload_to, url_prefix))
-            f.write_lindi_file(output)
+            if f.filename != output:
+                f.write_lindi_file(output)
     print(f"uploaded {report.chunks} chunk(s) as {report.blobs} blob(s), {report.bytes:,} bytes, to {upload_to}")
     rfs = lindi_core.load_reference_file(output)
     print(f"wrote {output} ({os.path.getsize(output):,} bytes); its chunk references:")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 from urllib.parse import urlparse
@@ -48,7 +49,15 @@ def main(url_or_path: str | None = None, output: str | None = None,
             name = name.removesuffix(suffix)
         output = f"{name}.fixed.lindi.json"
 
-    if is_reference_file(url_or_path):
+    if is_reference_file(url_or_path) and "://" not in url_or_path:
+        # A local reference file open for writing is written back on close, as h5py writes an
+        # HDF5 file: edit a copy named as the new sidecar, so that the original stays as it was.
+        if not url_or_path.endswith(".lindi.json"):
+            raise SystemExit(f"{url_or_path}: a local container is edited in place; give a .lindi.json")
+        if not os.path.exists(output) or not os.path.samefile(url_or_path, output):
+            shutil.copyfile(url_or_path, output)
+        f = lindi_core.LindiH5pyFile.from_lindi_file(output, mode="r+")
+    elif is_reference_file(url_or_path):  # at a URL: edited in memory, never written back
         f = lindi_core.LindiH5pyFile.from_lindi_file(url_or_path, mode="r+")
     else:  # translated in memory; "r+" edits the references, never the HDF5 file
         f = lindi_core.LindiH5pyFile.from_hdf5_file(url_or_path, mode="r+")
@@ -60,7 +69,8 @@ def main(url_or_path: str | None = None, output: str | None = None,
         dataset = largest_dataset(f)
         old_conversion = f[dataset].attrs.get("conversion")
         f[dataset].attrs["conversion"] = np.float32(conversion)  # NWB's type for it
-        f.write_lindi_file(output)
+        if f.filename != output:
+            f.write_lindi_file(output)
     print(f"opened {url_or_path} (r+): session_description {old!r} -> {description!r}, "
           f"{dataset} conversion {old_conversion} -> {conversion}")
 

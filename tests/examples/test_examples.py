@@ -112,13 +112,26 @@ def test_cached_sidecar_second_read_makes_no_range_request(www, nwb_source, tmp_
     assert lindi_core.LocalCache(cache_dir=str(tmp_path / "cache")).info().entries >= 3  # rows 0..599: 3 chunks
 
 
-@pytest.mark.parametrize("through", ["hdf5", "sidecar"])
+def local_sidecar_of(www, tmp_path) -> str:
+    """Translate the served file by URL into a local sidecar; its path."""
+    path = str(tmp_path / "local.nwb.lindi.json")
+    lindi_core.translate_to_file(www[2], path, progress=False)
+    return path
+
+
+def source_of(www, tmp_path, through: str) -> str:
+    return {"hdf5": lambda: www[2], "sidecar": lambda: sidecar_of(www),
+            "local-sidecar": lambda: local_sidecar_of(www, tmp_path)}[through]()
+
+
+@pytest.mark.parametrize("through", ["hdf5", "sidecar", "local-sidecar"])
 def test_fix_metadata_keeps_the_data_refs_on_the_original_file(www, nwb_source, tmp_path, through):
     import pynwb
 
     folder, server, url = www
-    source = url if through == "hdf5" else sidecar_of(www)
+    source = source_of(www, tmp_path, through)
     served_before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    source_before = open(source, "rb").read() if through == "local-sidecar" else None
     out = str(tmp_path / "fixed.nwb.lindi.json")
     result = example("fix_metadata").main(source, out, description="fixed here", conversion=0.5)
     assert result["old_description"] == "examples test session"
@@ -132,6 +145,8 @@ def test_fix_metadata_keeps_the_data_refs_on_the_original_file(www, nwb_source, 
         assert nwb.acquisition["position"].conversion == 0.5
         np.testing.assert_array_equal(nwb.acquisition["position"].data[()], h5_values(nwb_source))
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == served_before  # nothing uploaded
+    if source_before is not None:
+        assert open(source, "rb").read() == source_before  # the local sidecar edited is a copy
 
 
 def test_add_processed_dataset_uploads_only_the_new_chunks(www, nwb_source, tmp_path):
@@ -156,6 +171,19 @@ def test_add_processed_dataset_uploads_only_the_new_chunks(www, nwb_source, tmp_
     with lindi_core.LindiH5pyFile.from_lindi_file(out) as f:
         np.testing.assert_array_equal(f["analysis/channel_mean"][()], expected)
     assert server.stats.paths and all(p.startswith("/up/blob-") for p in server.stats.paths)
+
+
+def test_add_processed_dataset_leaves_a_local_sidecar_as_it_was(www, nwb_source, tmp_path):
+    source = local_sidecar_of(www, tmp_path)
+    before = open(source, "rb").read()
+    out = str(tmp_path / "processed.nwb.lindi.json")
+    example("add_processed_dataset").main(source, str(tmp_path / "up"), None, out, rows=2000)
+    assert open(source, "rb").read() == before
+    assert "analysis/channel_mean/.zarray" not in lindi_core.load_reference_file(source)
+    with lindi_core.LindiH5pyFile.from_lindi_file(out) as f:
+        np.testing.assert_array_equal(f["analysis/channel_mean"][()],
+                                      h5_values(nwb_source).mean(axis=1).astype(np.float32))
+        np.testing.assert_array_equal(f[DATA][()], h5_values(nwb_source))
 
 
 def test_add_processed_dataset_uploads_to_an_fsspec_url(www, nwb_source, tmp_path):
