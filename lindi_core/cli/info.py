@@ -7,7 +7,6 @@ import argparse
 import os
 
 from lindi_core.cli.common import add_file_argument, add_timeout_option
-from lindi_core.cli.references import describe_summary, load, summarize
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -19,6 +18,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
+    from lindi_core.cli.references import describe_summary, load, summarize
     from lindi_core.format.jsonio import dumps
     from lindi_core.io.locations import is_url
 
