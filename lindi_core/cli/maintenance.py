@@ -1,12 +1,9 @@
-"""``validate`` (a reference file against the spec's JSON Schema), ``cache`` (the local chunk
-cache) and ``demo`` (the whole pipeline on a sample NWB file served on this machine)."""
+"""``validate`` (a reference file against the spec's JSON Schema) and ``cache`` (the local chunk
+cache)."""
 
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
-import time
 
 from lindi_core.cli.common import add_timeout_option
 
@@ -21,9 +18,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("action", choices=["info", "clear"], help="info: its folder, entries and bytes; clear: empty it")
     p.add_argument("--cache-dir", help="cache folder (default: the user cache folder)")
     p.set_defaults(func=_cmd_cache)
-
-    p = sub.add_parser("demo", help="write a sample NWB file, serve it locally, translate and read it")
-    p.set_defaults(func=_cmd_demo)
 
 
 def reference_text(path_or_url: str, timeout: float | None) -> bytes:
@@ -70,40 +64,3 @@ def _cmd_cache(args: argparse.Namespace) -> int:
         info = cache.info()
         print(f"cache folder: {info.cache_dir}\nentries: {info.entries}\nbytes: {info.bytes:,} of {info.max_size:,}")
     return 0
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    import h5py
-    import numpy as np
-
-    from lindi_core import LindiH5pyFile
-    from lindi_core.cli.inspecting import print_tree
-    from lindi_core.samples import write_sample_nwb
-    from lindi_core.testing.range_server import RangeServer
-    from lindi_core.translate import translate_to_file
-
-    with tempfile.TemporaryDirectory(prefix="lindi-core-demo-") as tmp:
-        nwb_path = write_sample_nwb(os.path.join(tmp, "sample.nwb"))
-        print(f"1. wrote a sample NWB file with pynwb ({os.path.getsize(nwb_path):,} bytes)")
-        with RangeServer(tmp) as server:
-            url = server.url_for("sample.nwb")
-            print(f"2. serving it at {url}")
-            out = os.path.join(tmp, "sample.nwb.lindi.json")
-            started = time.perf_counter()
-            rfs = translate_to_file(url, out, progress=False)
-            chunk_count = sum(len(t) for t in rfs.tables.values())
-            print(f"3. translated it over HTTP in {time.perf_counter() - started:.2f} s with "
-                  f"{server.stats.requests} requests: {os.path.getsize(out):,} bytes of JSON, "
-                  f"{chunk_count} chunk references")
-            server.stats.reset()
-            with LindiH5pyFile.from_lindi_file(out) as f:
-                print("4. the tree, read from the reference file:")
-                print_tree(f, max_depth=3, indent="   ")
-                window = f["acquisition/ElectricalSeries/data"][1000:1005, 0:4]
-            print(f"5. acquisition/ElectricalSeries/data[1000:1005, 0:4] (read with {server.stats.requests} "
-                  "range requests):")
-            print("   " + np.array2string(window).replace("\n", "\n   "))
-            with h5py.File(nwb_path, "r") as f:
-                same = np.array_equal(window, f["acquisition/ElectricalSeries/data"][1000:1005, 0:4])
-            print(f"6. identical to h5py reading the file: {same}")
-            return 0 if same else 1
