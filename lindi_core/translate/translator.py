@@ -214,14 +214,19 @@ def _translate_open_file(h5file: h5py.File, source: str, ref_url: str, options: 
     refs = ReferenceEncoder(h5file, primary)
     show = sys.stderr.isatty() if progress is None else progress
     with tqdm(total=len(entries), disable=not show, unit="obj", desc="translating") as bar:
-        chunk_count = 0
+        chunk_count = byte_count = 0
 
-        def count_chunks(n: int) -> None:
-            nonlocal chunk_count
-            chunk_count += n
-            bar.set_postfix(chunks=chunk_count, refresh=False)
+        def count_chunks(chunks: int, nbytes: int) -> None:
+            # Told every few thousand chunks while a large dataset's index is walked, so the bar
+            # moves while one object takes long. The text is formatted here: tqdm's own number
+            # formatting turns 200000 into "2e+5".
+            nonlocal chunk_count, byte_count
+            chunk_count += chunks
+            byte_count += nbytes
+            bar.set_postfix_str(f"chunks={chunk_count:,}, {_size_text(byte_count)}", refresh=True)
 
-        ctx = DatasetContext(rfs, refs, source, ref_url, options, count_chunks, on_chunk_index, read_raw)
+        ctx = DatasetContext(rfs, refs, source, ref_url, options, count_chunks if show else None, on_chunk_index,
+                             read_raw)
         for entry in entries:
             try:
                 _translate_entry(ctx, h5file, rfs, refs, entry, source, read_raw)
@@ -232,6 +237,16 @@ def _translate_open_file(h5file: h5py.File, source: str, ref_url: str, options: 
             bar.update(1)
     add_array_dimensions(rfs)
     return rfs
+
+
+def _size_text(nbytes: int) -> str:
+    """``1536`` -> ``"1.5 KiB"``: plain digits, whatever the size."""
+    size, unit = float(nbytes), "B"
+    for bigger in ("KiB", "MiB", "GiB", "TiB", "PiB"):
+        if size < 1024:
+            break
+        size, unit = size / 1024, bigger
+    return f"{nbytes} B" if unit == "B" else f"{size:,.1f} {unit}"
 
 
 def _translate_entry(ctx: DatasetContext, h5file: h5py.File, rfs: ReferenceFileSystem, refs: ReferenceEncoder,

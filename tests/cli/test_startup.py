@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 
-import lindi_core
 from tests.cli.conftest import cli_env
 from tests.cli.installed import run_installed
 
