@@ -26,6 +26,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"file: {args.file}")
     if not is_url(args.file) and os.path.isfile(args.file):
         print(f"file size: {os.path.getsize(args.file):,} bytes")
+    elif not is_url(args.file) and os.path.isdir(args.file):  # a .lindi.d
+        sizes = [os.path.getsize(os.path.join(folder, name)) for folder, _, names in os.walk(args.file)
+                 for name in names]
+        print(f"folder size: {sum(sizes):,} bytes in {len(sizes)} files")
     print(f"reference JSON size: {len(dumps(rfs)):,} bytes")
     for line in describe_summary(summarize(rfs), rfs.generation_metadata):
         print(line)

@@ -109,8 +109,8 @@ async def _read_last_bytes(path_or_url: str, ends: dict[str, int], timeout: floa
 
 
 def _container_of(path_or_url: str, timeout: float | None) -> Any:
-    """The ``.lindi.tar`` container the refs' relative targets name members of, or None."""
-    from lindi_core.io import tar_container
+    """The ``.lindi.tar`` or local ``.lindi.d`` the refs' relative targets name members of, or None."""
+    from lindi_core.io import folder_container, tar_container
     from lindi_core.io.locations import is_url
 
     if is_url(path_or_url):
@@ -118,6 +118,8 @@ def _container_of(path_or_url: str, timeout: float | None) -> Any:
             if tar_container.names_tar(path_or_url) else None
     if os.path.isfile(path_or_url) and tar_container.holds_tar(path_or_url):
         return tar_container.open_local(path_or_url).container
+    if folder_container.holds_folder(path_or_url):
+        return folder_container.open_local(path_or_url).container
     return None
 
 

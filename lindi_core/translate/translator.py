@@ -31,7 +31,7 @@ from lindi_core.format import chunk_table_forms, jsonio
 from lindi_core.format.dtype_descriptions import describe, exact_description
 from lindi_core.format.keys import join_key
 from lindi_core.format.refs import ReferenceFileSystem
-from lindi_core.io import tar_container
+from lindi_core.io import folder_container, tar_container
 from lindi_core.io.address_guard import AddressGuard
 from lindi_core.translate.attributes import encode_attributes
 from lindi_core.translate.chunks import ChunkOptions
@@ -306,7 +306,8 @@ def _generation_metadata(source: str) -> dict[str, Any]:
 def translate_to_file(source: str | os.PathLike, output: str | os.PathLike, *,
                       generation_metadata: dict[str, Any] | None = None, **kwargs: Any) -> ReferenceFileSystem:
     """Translate ``source`` and write the reference file atomically to ``output``: a
-    ``.lindi.tar`` container when its name ends in ``.tar``, else a ``.lindi.json``.
+    ``.lindi.tar`` container when its name ends in ``.tar``, a ``.lindi.d`` folder when it ends
+    in ``.d``, else a ``.lindi.json``.
     ``generation_metadata`` is added to the file's ``generationMetadata`` (e.g. what version
     of the source was translated).
 
@@ -319,6 +320,22 @@ def translate_to_file(source: str | os.PathLike, output: str | os.PathLike, *,
     rfs.generation_metadata.update(generation_metadata or {})
     if tar_container.names_tar(output):
         write_new_tar(output, jsonio.dumps(rfs))
+    elif folder_container.names_folder(output):  # a .lindi.d: a folder holding the reference file
+        _write_folder(rfs, os.fspath(output))
     else:
         jsonio.write_atomic(rfs, output)
     return rfs
+
+
+def _write_folder(rfs: ReferenceFileSystem, output: str) -> None:
+    """A new ``.lindi.d`` of a translation: its ``lindi.json`` only, since every chunk stays in
+    the source file (a relative ``ref_url``, which inside the folder would name one of its
+    files, is made absolute against the folder's parent, where a ``.lindi.json`` would look)."""
+    from lindi_core.io.locations import LocationPolicy
+    from lindi_core.write.lindi_folder import write_new_folder
+
+    def no_reads(*_: Any) -> bytes:  # nothing is copied from a container or a staging area
+        raise TranslationError("a translation has no chunks to copy into its folder", source=output)
+
+    parent = os.path.dirname(os.path.abspath(output.rstrip("/")))
+    write_new_folder(rfs, output, read=no_reads, policy=LocationPolicy(base_dir=parent))
