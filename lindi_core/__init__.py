@@ -38,7 +38,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
         "LindiH5pyAttributes", "LindiH5pyDataset", "LindiH5pyDatatype", "LindiH5pyExternalLink", "LindiH5pyFile",
         "LindiH5pyGroup", "LindiH5pyHardLink", "LindiH5pyReference", "LindiH5pyRegionReference",
         "LindiH5pySoftLink")},
-    # LINDI 0.4's names, for `import lindi_core as lindi`
+    # LINDI 0.4's names, for `import lindi_core as lindi` (every name of lindi_compat.__all__)
     **{name: ("lindi_core.lindi_compat", name) for name in (
         "File", "LindiH5ZarrStore", "LindiH5ZarrStoreOpts", "LindiRemfile", "add_additional_url_resolver")},
 }
@@ -63,12 +63,6 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(module_name), attribute)
     elif name in _SUBMODULES:
         value = importlib.import_module(f"{__name__}.{name}")
-    elif not name.startswith("__"):
-        # a LINDI 0.4 name lindi_compat exports that the table above does not list yet
-        compat = importlib.import_module("lindi_core.lindi_compat")
-        if name not in getattr(compat, "__all__", ()):
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(compat, name)
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value  # found once; later lookups do not come here

@@ -64,10 +64,13 @@ def test_names_resolve_on_first_use_as_they_did_when_imported_at_once():
 
     assert lindi_core.translate is translate is translate_function  # ... which stays the function
     assert LindiH5pyFile is facade_file and ChunkOptions is chunk_options
+    assert set(lindi_core.__all__) == set(lindi_core._EXPORTS) | {"errors", "__version__"}
     assert set(lindi_core.__all__) <= set(dir(lindi_core))
     for name in lindi_core.__all__:
         assert getattr(lindi_core, name) is not None, name
     assert lindi_core.format.refs.ChunkRef is lindi_core.ChunkRef  # subpackages as attributes
+    for name in lindi_core.lindi_compat.__all__:  # LINDI 0.4's names, for `import lindi_core as lindi`
+        assert getattr(lindi_core, name) is getattr(lindi_core.lindi_compat, name), name
     try:
         lindi_core.no_such_name  # noqa: B018
     except AttributeError as exc:
