@@ -14,12 +14,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-from lindi_core.cli import diffing, info, inspecting, maintenance, translating, uploading, verifying
+from lindi_core.cli import demo, diffing, info, inspecting, maintenance, translating, uploading, verifying
 from lindi_core.cli.inspecting import print_tree
 
 __all__ = ["build_parser", "main", "print_tree"]
 
-_COMMAND_GROUPS = (translating, inspecting, info, verifying, diffing, uploading, maintenance)
+_COMMAND_GROUPS = (translating, inspecting, info, verifying, diffing, uploading, maintenance, demo)
 
 
 def _version() -> str:

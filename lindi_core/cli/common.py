@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import os
 import sys
+import urllib.parse
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -29,14 +30,28 @@ def names_hdf5(path_or_url: str) -> bool:
     return os.path.isfile(path_or_url) and h5py.is_hdf5(path_or_url)
 
 
+def reference_location(path_or_url: str) -> str:
+    """Where the reference file of ``path_or_url`` is read from: a ``.lindi.d`` at a URL is
+    its ``lindi.json`` (a web server lists no folders; the refs inside name the folder's files
+    relative to it, so they resolve against the folder's URL), anything else is itself."""
+    from lindi_core.format.lindi_tar import REFERENCE_NAME
+    from lindi_core.io.folder_container import names_folder
+    from lindi_core.io.locations import is_url, name_of
+
+    if not (is_url(path_or_url) and names_folder(name_of(path_or_url))):
+        return path_or_url
+    parts = urllib.parse.urlsplit(path_or_url)
+    return urllib.parse.urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/" + REFERENCE_NAME))
+
+
 def open_file(path_or_url: str, timeout: float | None = None) -> Any:
     """The file as a read-only ``LindiH5pyFile``: an HDF5 file translated in memory, a reference
-    file or a container opened as it is."""
+    file or a container (``.lindi.tar``, ``.lindi.d``) opened as it is."""
     from lindi_core import LindiH5pyFile
 
     if names_hdf5(path_or_url):
         return LindiH5pyFile.from_hdf5_file(path_or_url, timeout=timeout)
-    return LindiH5pyFile.from_lindi_file(path_or_url, timeout=timeout)
+    return LindiH5pyFile.from_lindi_file(reference_location(path_or_url), timeout=timeout)
 
 
 class Reporter:
@@ -63,8 +78,8 @@ def output_stream(path: str, binary: bool = False) -> Iterator[IO]:
 
 
 def add_file_argument(p: argparse.ArgumentParser, help_text: str | None = None) -> None:
-    p.add_argument("file", help=help_text or "an HDF5/NWB file, a .lindi.json or a .lindi.tar: a local path or an "
-                                             "http(s) URL")
+    p.add_argument("file", help=help_text or "an HDF5/NWB file, a .lindi.json, a .lindi.tar or a .lindi.d: a local "
+                                             "path or an http(s) URL")
 
 
 def add_timeout_option(parser: argparse.ArgumentParser) -> None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from lindi_core.cli.common import add_timeout_option
-from lindi_core.cli.references import load
-from lindi_core.format.refs import ReferenceFileSystem
+
+if TYPE_CHECKING:
+    from lindi_core.format.refs import ReferenceFileSystem
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +26,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
+    from lindi_core.cli.references import load
+
     differences = 0
     for line in differences_between(load(args.a, args.timeout), load(args.b, args.timeout), args.max_chunks):
         print(line)

@@ -7,7 +7,6 @@ import argparse
 import os
 
 from lindi_core.cli.common import add_file_argument, add_timeout_option
-from lindi_core.cli.references import describe_summary, load, summarize
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -19,6 +18,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
+    from lindi_core.cli.references import describe_summary, load, summarize
     from lindi_core.format.jsonio import dumps
     from lindi_core.io.locations import is_url
 
@@ -26,6 +26,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"file: {args.file}")
     if not is_url(args.file) and os.path.isfile(args.file):
         print(f"file size: {os.path.getsize(args.file):,} bytes")
+    elif not is_url(args.file) and os.path.isdir(args.file):  # a .lindi.d
+        sizes = [os.path.getsize(os.path.join(folder, name)) for folder, _, names in os.walk(args.file)
+                 for name in names]
+        print(f"folder size: {sum(sizes):,} bytes in {len(sizes)} files")
     print(f"reference JSON size: {len(dumps(rfs)):,} bytes")
     for line in describe_summary(summarize(rfs), rfs.generation_metadata):
         print(line)

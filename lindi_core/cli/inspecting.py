@@ -7,11 +7,12 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from typing import IO, Any
-
-import numpy as np
+from typing import IO, TYPE_CHECKING, Any
 
 from lindi_core.cli.common import add_file_argument, add_timeout_option, at_least, open_file, output_stream
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -49,6 +50,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 # -- describing objects -------------------------------------------------------------------
 def _text(value: Any) -> str:
+    import numpy as np
+
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     if isinstance(value, np.ndarray) and value.ndim == 0:
@@ -158,6 +161,8 @@ def _cmd_attrs(args: argparse.Namespace) -> int:
 
 
 def _attribute_text(value: Any) -> str:
+    import numpy as np
+
     if isinstance(value, (bytes, str)):
         return repr(_text(value))
     if isinstance(value, np.ndarray) and value.dtype.kind in "OSU":
@@ -192,6 +197,8 @@ def _savable(values: np.ndarray, utf8: bool) -> np.ndarray:
     """Strings read as Python objects become a fixed-width NumPy array (``.npy`` files hold no
     objects without pickling, which a reader would have to trust): text for UTF-8 strings,
     bytes for ASCII ones, as h5py's ``asstr()`` would give and NumPy's ``S`` type holds."""
+    import numpy as np
+
     if values.dtype.kind != "O":
         return values
     items = values.ravel().tolist()
@@ -208,6 +215,7 @@ def _cmd_cat(args: argparse.Namespace) -> int:
     except ValueError as exc:
         args.parser.error(f"cannot read the selection of {args.dataset!r}: {exc}")
     import h5py
+    import numpy as np
 
     with open_file(args.file, timeout=args.timeout) as f:
         dataset = f[path]

@@ -12,7 +12,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("translate", help="translate an HDF5 file (path or URL) into a .lindi.json")
     p.add_argument("source", help="HDF5 file: local path or http(s) URL")
     p.add_argument("-o", "--output", required=True,
-                   help="output .lindi.json path (or .lindi.tar for a container; '-': the JSON to standard output)")
+                   help="output .lindi.json path (or .lindi.tar for a container, .lindi.d for a folder; '-': the JSON to "
+                        "standard output)")
     p.add_argument("--ref-url", help="URL chunk references should name (default: the source)")
     _chunk_options(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

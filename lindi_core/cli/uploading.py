@@ -12,7 +12,7 @@ from lindi_core.cli.common import Reporter
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("upload", help="consolidate the chunks a reference file keeps in a staging area, upload them "
                                       "and point the reference file at the uploaded copies")
-    p.add_argument("file", help="local .lindi.json (or .lindi.tar) whose new chunks are in the staging area; "
+    p.add_argument("file", help="local .lindi.json (or .lindi.tar, .lindi.d) whose new chunks are in the staging area; "
                                 "rewritten in place")
     p.add_argument("--staging-dir", required=True, metavar="DIR", help="the staging area's folder")
     p.add_argument("--to", required=True, metavar="DESTINATION",

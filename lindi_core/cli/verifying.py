@@ -17,11 +17,7 @@ import os
 import sys
 from typing import Any
 
-import numpy as np
-
 from lindi_core.cli.common import Reporter, add_timeout_option, open_file
-from lindi_core.cli.references import load, summarize
-from lindi_core.format.refs import ChunkRef
 
 _CONCURRENT_SOURCES = 16
 
@@ -55,6 +51,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 def check_ranges(path_or_url: str, timeout: float | None, report: Reporter) -> int:
     """Print each source whose file does not hold every range referenced into it; the number."""
+    from lindi_core.cli.references import load, summarize
     from lindi_core.io import sync_bridge
 
     rfs = load(path_or_url, timeout)
@@ -72,6 +69,7 @@ def check_ranges(path_or_url: str, timeout: float | None, report: Reporter) -> i
 
 
 async def _read_last_bytes(path_or_url: str, ends: dict[str, int], timeout: float | None) -> dict[str, str | None]:
+    from lindi_core.format.refs import ChunkRef
     from lindi_core.io.deadline import DEFAULT_TIMEOUT
     from lindi_core.io.http_source import HttpSource
     from lindi_core.io.locations import LocationPolicy, is_url
@@ -111,8 +109,8 @@ async def _read_last_bytes(path_or_url: str, ends: dict[str, int], timeout: floa
 
 
 def _container_of(path_or_url: str, timeout: float | None) -> Any:
-    """The ``.lindi.tar`` container the refs' relative targets name members of, or None."""
-    from lindi_core.io import tar_container
+    """The ``.lindi.tar`` or local ``.lindi.d`` the refs' relative targets name members of, or None."""
+    from lindi_core.io import folder_container, tar_container
     from lindi_core.io.locations import is_url
 
     if is_url(path_or_url):
@@ -120,6 +118,8 @@ def _container_of(path_or_url: str, timeout: float | None) -> Any:
             if tar_container.names_tar(path_or_url) else None
     if os.path.isfile(path_or_url) and tar_container.holds_tar(path_or_url):
         return tar_container.open_local(path_or_url).container
+    if folder_container.holds_folder(path_or_url):
+        return folder_container.open_local(path_or_url).container
     return None
 
 
@@ -203,10 +203,14 @@ def _holds_references(dataset: Any) -> bool:
 
 def _targets(file: Any, references: Any) -> list:
     """The path of the object each reference names (None for a null reference)."""
+    import numpy as np
+
     return [file[ref].name if ref else None for ref in np.asarray(references, dtype=object).ravel().tolist()]
 
 
 def _equal(a: Any, b: Any) -> bool:
+    import numpy as np
+
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
         return False

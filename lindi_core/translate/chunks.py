@@ -108,6 +108,10 @@ def contiguous_refs(
     rfs.tables[array_key] = table
 
 
+# chunks found between two reports to a progress callback during an index walk
+PROGRESS_EVERY = 8192
+
+
 def chunked_refs(
     rfs: ReferenceFileSystem,
     array_key: str,
@@ -115,12 +119,14 @@ def chunked_refs(
     dsid: h5py.h5d.DatasetID,
     shape: tuple[int, ...],
     chunk_shape: tuple[int, ...],
-    on_chunks: Callable[[int], None] | None = None,
+    on_chunks: Callable[[int, int], None] | None = None,
 ) -> ChunkTable:
     """References of every allocated chunk of a chunked dataset, found by one index walk.
 
     The walk's results are packed into flat machine-integer buffers as they arrive (about
-    ``8 * (ndim + 3)`` bytes a chunk), not kept as a Python object per chunk."""
+    ``8 * (ndim + 3)`` bytes a chunk), not kept as a Python object per chunk. ``on_chunks(chunks,
+    bytes)`` hears of the chunks found (and the bytes they store) during the walk, every
+    ``PROGRESS_EVERY`` chunks and at its end: a dataset of a million chunks takes a while."""
     coordinates = array("q")
     addresses = array("q")
     sizes = array("q")
@@ -132,7 +138,23 @@ def chunked_refs(
         sizes.append(info.size)
         masks.append(info.filter_mask)
 
-    dsid.chunk_iter(visit)
+    reported = 0
+
+    def report() -> None:
+        nonlocal reported
+        count = len(addresses)
+        if count > reported:
+            on_chunks(count - reported, int(np.frombuffer(sizes, dtype=np.int64)[reported:count].sum()))
+            reported = count
+
+    def visit_and_report(info) -> None:
+        visit(info)
+        if len(addresses) - reported >= PROGRESS_EVERY:
+            report()
+
+    dsid.chunk_iter(visit if on_chunks is None else visit_and_report)  # no cost without a listener
+    if on_chunks is not None:
+        report()
     _check_unfiltered_sizes(dsid, sizes)
     grid_shape = grid_of(list(shape), list(chunk_shape))
     if grid_shape is None:
@@ -157,8 +179,6 @@ def chunked_refs(
         table.assign(linear, np.full(len(linear), rfs.url_id(url), dtype=np.int32),
                      np.frombuffer(addresses, dtype=np.int64)[inside], np.frombuffer(sizes, dtype=np.int64)[inside],
                      np.frombuffer(masks, dtype=np.int64)[inside])
-        if on_chunks is not None:
-            on_chunks(count)
     rfs.tables[array_key] = table
     return table
 

@@ -56,7 +56,7 @@ class DatasetContext:
     source: str
     ref_url: str
     options: chunking.ChunkOptions
-    on_chunks: Callable[[int], None] | None = None
+    on_chunks: Callable[[int, int], None] | None = None  # (chunks, bytes) found by a chunk index walk
     # told the rank of a dataset whose chunk index libhdf5 walks next, then None (remote files
     # fetch the index's nodes ahead: RemoteFile.expect_chunk_index)
     on_chunk_index: Callable[[int | None], None] | None = None

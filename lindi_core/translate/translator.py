@@ -31,7 +31,7 @@ from lindi_core.format import chunk_table_forms, jsonio
 from lindi_core.format.dtype_descriptions import describe, exact_description
 from lindi_core.format.keys import join_key
 from lindi_core.format.refs import ReferenceFileSystem
-from lindi_core.io import tar_container
+from lindi_core.io import folder_container, tar_container
 from lindi_core.io.address_guard import AddressGuard
 from lindi_core.translate.attributes import encode_attributes
 from lindi_core.translate.chunks import ChunkOptions
@@ -214,14 +214,19 @@ def _translate_open_file(h5file: h5py.File, source: str, ref_url: str, options: 
     refs = ReferenceEncoder(h5file, primary)
     show = sys.stderr.isatty() if progress is None else progress
     with tqdm(total=len(entries), disable=not show, unit="obj", desc="translating") as bar:
-        chunk_count = 0
+        chunk_count = byte_count = 0
 
-        def count_chunks(n: int) -> None:
-            nonlocal chunk_count
-            chunk_count += n
-            bar.set_postfix(chunks=chunk_count, refresh=False)
+        def count_chunks(chunks: int, nbytes: int) -> None:
+            # Told every few thousand chunks while a large dataset's index is walked, so the bar
+            # moves while one object takes long. The text is formatted here: tqdm's own number
+            # formatting turns 200000 into "2e+5".
+            nonlocal chunk_count, byte_count
+            chunk_count += chunks
+            byte_count += nbytes
+            bar.set_postfix_str(f"chunks={chunk_count:,}, {_size_text(byte_count)}", refresh=True)
 
-        ctx = DatasetContext(rfs, refs, source, ref_url, options, count_chunks, on_chunk_index, read_raw)
+        ctx = DatasetContext(rfs, refs, source, ref_url, options, count_chunks if show else None, on_chunk_index,
+                             read_raw)
         for entry in entries:
             try:
                 _translate_entry(ctx, h5file, rfs, refs, entry, source, read_raw)
@@ -232,6 +237,16 @@ def _translate_open_file(h5file: h5py.File, source: str, ref_url: str, options: 
             bar.update(1)
     add_array_dimensions(rfs)
     return rfs
+
+
+def _size_text(nbytes: int) -> str:
+    """``1536`` -> ``"1.5 KiB"``: plain digits, whatever the size."""
+    size, unit = float(nbytes), "B"
+    for bigger in ("KiB", "MiB", "GiB", "TiB", "PiB"):
+        if size < 1024:
+            break
+        size, unit = size / 1024, bigger
+    return f"{nbytes} B" if unit == "B" else f"{size:,.1f} {unit}"
 
 
 def _translate_entry(ctx: DatasetContext, h5file: h5py.File, rfs: ReferenceFileSystem, refs: ReferenceEncoder,
@@ -291,7 +306,8 @@ def _generation_metadata(source: str) -> dict[str, Any]:
 def translate_to_file(source: str | os.PathLike, output: str | os.PathLike, *,
                       generation_metadata: dict[str, Any] | None = None, **kwargs: Any) -> ReferenceFileSystem:
     """Translate ``source`` and write the reference file atomically to ``output``: a
-    ``.lindi.tar`` container when its name ends in ``.tar``, else a ``.lindi.json``.
+    ``.lindi.tar`` container when its name ends in ``.tar``, a ``.lindi.d`` folder when it ends
+    in ``.d``, else a ``.lindi.json``.
     ``generation_metadata`` is added to the file's ``generationMetadata`` (e.g. what version
     of the source was translated).
 
@@ -304,6 +320,22 @@ def translate_to_file(source: str | os.PathLike, output: str | os.PathLike, *,
     rfs.generation_metadata.update(generation_metadata or {})
     if tar_container.names_tar(output):
         write_new_tar(output, jsonio.dumps(rfs))
+    elif folder_container.names_folder(output):  # a .lindi.d: a folder holding the reference file
+        _write_folder(rfs, os.fspath(output))
     else:
         jsonio.write_atomic(rfs, output)
     return rfs
+
+
+def _write_folder(rfs: ReferenceFileSystem, output: str) -> None:
+    """A new ``.lindi.d`` of a translation: its ``lindi.json`` only, since every chunk stays in
+    the source file (a relative ``ref_url``, which inside the folder would name one of its
+    files, is made absolute against the folder's parent, where a ``.lindi.json`` would look)."""
+    from lindi_core.io.locations import LocationPolicy
+    from lindi_core.write.lindi_folder import write_new_folder
+
+    def no_reads(*_: Any) -> bytes:  # nothing is copied from a container or a staging area
+        raise TranslationError("a translation has no chunks to copy into its folder", source=output)
+
+    parent = os.path.dirname(os.path.abspath(output.rstrip("/")))
+    write_new_folder(rfs, output, read=no_reads, policy=LocationPolicy(base_dir=parent))

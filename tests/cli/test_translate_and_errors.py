@@ -27,7 +27,8 @@ def test_runtime_errors_exit_1_with_a_message(tmp_path, capsys):
     assert "not an HDF5 file" in capsys.readouterr().err
 
 
-def test_demo_runs_end_to_end(capsys):
+def test_demo_runs_end_to_end(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where its plot goes, with matplotlib
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "identical to h5py reading the file: True" in out
