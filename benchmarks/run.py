@@ -313,7 +313,8 @@ def summary_scale(r: dict) -> dict:
             c = w.get("lindi-core") or {}
             rows.append([f"read whole {n:,}-chunk dataset over HTTP (20 ms)", failed(c) or fmt_t(secs.get("lindi-core")),
                          _scale_peer_cell(w, secs, "lindi-0.4"), _scale_peer_cell(w, secs, "kerchunk-parquet"), "-",
-                         f"requests {c['requests']:,}" if "requests" in c else "-",
+                         f"requests {c['requests']:,}" if "requests" in c else
+                         f"{c['requests_until_stopped']:,} requests when stopped" if "requests_until_stopped" in c else "-",
                          format_ratio(ratio(secs.get("lindi-core"), secs.get("raw-get"))) + " (raw GET of the span)"])
             plot[f"whole read {n:,} (20 ms)"] = {tool: (v, v, v) for tool, v in secs.items()}
             errors += [f"{n:,} chunks whole read {e}" for e in _errors(w)]

@@ -345,9 +345,18 @@ def read_code(tool: str) -> str:
     return READ_PRELUDE + OPENERS[tool] + READ_MEASURE
 
 
+def settle(server, limit: float = 10.0) -> None:
+    """Wait (at most ``limit`` s) for the requests a killed run left in flight to end, so that
+    they count for no later run."""
+    deadline = time.monotonic() + limit
+    while server.stats.in_flight and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def run_read(tool: str, python: str, server, url: str, mode: str, extra: dict, timeout: float,
              env: dict | None) -> dict:
     """One fresh process opening ``url`` (and reading, per ``mode``); the server's requests added."""
+    settle(server)
     server.stats.reset()
     t0 = time.perf_counter()
     r = peers.run_json(python, read_code(tool), [url, mode, json.dumps(extra)], timeout=timeout,
@@ -376,11 +385,11 @@ def measure_size(n: int, server, pythons: dict, setup_errors: dict, args, core_e
     errors = {t: setup_errors[t] for t in TRANSLATE_TOOLS if t in setup_errors}
     for rep in range(args.reps):
         for tool in TRANSLATE_TOOLS:
-            if tool in errors:
+            if tool in errors or (tool in VENV and rep >= args.peer_reps):
                 continue
             out = refs_dir / OUTPUT_NAME.get(tool, "unused")
             shutil.rmtree(out, ignore_errors=True) if out.is_dir() else out.unlink(missing_ok=True)
-            print(f"[{n:,} chunks, translate {rep + 1}/{args.reps}] {tool} ...", end=" ", file=sys.stderr, flush=True)
+            print(f"[{n:,} chunks, translate {rep + 1}] {tool} ...", end=" ", file=sys.stderr, flush=True)
             try:
                 r = peers.run_json(pythons[tool], TRANSLATE_CODE[tool], [str(src), str(out), url],
                                    timeout=args.translate_cap, env={"TQDM_DISABLE": "1", **(env_of[tool] or {})})
@@ -453,7 +462,8 @@ def measure_size(n: int, server, pythons: dict, setup_errors: dict, args, core_e
                 w = run_read(tool, pythons.get(tool, sys.executable), server, target, "whole", extra, args.read_cap,
                              env_of.get(tool))
             except peers.PeerError as exc:
-                whole[tool] = {"error": _did_not_finish(exc, args.read_cap), "requests_until_stopped": server.stats.requests}
+                whole[tool] = {"error": _did_not_finish(exc, args.read_cap), "requests_until_stopped": server.stats.requests,
+                               "bytes_sent_until_stopped": server.stats.bytes_sent}
                 print(f"FAILED: {whole[tool]['error'].splitlines()[-1][:200]}", file=sys.stderr)
                 continue
             whole[tool] = {"seconds": w["read_seconds"], "open_seconds": w["open_seconds"], "requests": w["requests"],
@@ -512,7 +522,10 @@ def evaluate_targets(sizes: dict) -> list[dict]:
             w = s["whole_read"]
             core_w, raw = w.get("lindi-core", {}), w.get("raw-get", {})
             if core_w.get("error"):
-                measured, met = core_w["error"].splitlines()[-1][:200], False if "did not finish" in core_w["error"] else None
+                measured = core_w["error"].splitlines()[-1][:200]
+                if "requests_until_stopped" in core_w:
+                    measured += f" ({core_w['requests_until_stopped']:,} requests by then)"
+                met = False if "did not finish" in core_w["error"] else None
             else:
                 rr = r(core_w["seconds"], raw.get("seconds"))
                 measured = (f"{core_w['seconds']:.2f} s in {core_w['requests']:,} requests; raw GET "
@@ -567,7 +580,9 @@ def table(result: dict) -> str:
                       "| tool | read time | requests | bytes sent | peak RSS |", "| --- | --- | --- | --- | --- |"]
             for tool, w in s["whole_read"].items():
                 if w.get("error"):
-                    lines.append(f"| {tool} | {w['error'].splitlines()[-1][:100]} | - | - | - |")
+                    by_then = [f"{w[k]:,} by then" if k in w else "-"
+                               for k in ("requests_until_stopped", "bytes_sent_until_stopped")]
+                    lines.append(f"| {tool} | {w['error'].splitlines()[-1][:100]} | {by_then[0]} | {by_then[1]} | - |")
                 else:
                     lines.append(f"| {tool} | {w['seconds']:.2f} s | {w['requests']:,} | {w['bytes_sent']:,} | "
                                  f"{w['peak_rss_mb']:.0f} MB |")
@@ -604,6 +619,8 @@ def write_growth_plot(result: dict, path: Path) -> str | None:
                         color={"lindi-core": "tab:green", "chunk_iter": "tab:gray", "kerchunk-parquet": "tab:red",
                                "lindi-0.4": "tab:blue"}.get(tool))
         ax.set_xscale("log")
+        if unit != "requests":
+            ax.set_yscale("log")  # the tools differ by orders of magnitude
         ax.set_xlabel("chunks")
         ax.set_ylabel(unit)
         ax.set_title(title, fontsize=9)
@@ -618,19 +635,21 @@ def write_growth_plot(result: dict, path: Path) -> str | None:
 # -- main -----------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="1,000,000 chunks only, 1 translation per tool")
+    parser.add_argument("--quick", action="store_true",
+                        help="1,000,000 chunks only, 1 translation per peer, whole reads capped at 20 s")
     parser.add_argument("--sizes", help="comma-separated chunk counts (default 1M,3M,10M; quick: 1M)")
-    parser.add_argument("--reps", type=int, help="translations per tool and size (default 3; quick: 1)")
+    parser.add_argument("--reps", type=int, default=3, help="translations of chunk_iter and lindi-core per size (default 3)")
+    parser.add_argument("--peer-reps", type=int, help="translations of each peer per size (default --reps; quick: 1)")
     parser.add_argument("--translate-cap", type=float, default=900.0, help="seconds one translation may take")
     parser.add_argument("--open-cap", type=float, default=120.0, help="seconds one open (+ small read) may take")
-    parser.add_argument("--read-cap", type=float, help="seconds one whole read may take (default 120; quick: 30)")
+    parser.add_argument("--read-cap", type=float, help="seconds one whole read may take (default 120; quick: 20)")
     parser.add_argument("--whole-read-at", type=int, default=WHOLE_READ_SIZE, metavar="N",
                         help=f"the size whose dataset is read whole (default {WHOLE_READ_SIZE:,}; 0: none)")
     bench_common.add_out_and_commit_options(parser)
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else list(QUICK_SIZES if args.quick else FULL_SIZES)
-    args.reps = args.reps or (1 if args.quick else 3)
-    args.read_cap = args.read_cap or (30.0 if args.quick else 120.0)
+    args.peer_reps = min(args.reps, args.peer_reps or (1 if args.quick else args.reps))
+    args.read_cap = args.read_cap or (20.0 if args.quick else 120.0)
     default_name = "scale-quick" if args.quick else "scale"
     name = default_name if not args.sizes else "scale-" + "-".join(str(s) for s in sizes)
     out_path = args.out or RESULTS_DIR / f"{name}.json"
@@ -650,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
 
     result = {
         **bench_common.result_header("scale", "scale_bench.py", argv),
-        "config": {"sizes": sizes, "reps": args.reps, "chunk_elements": CHUNK_ELEMENTS,
+        "config": {"sizes": sizes, "reps": args.reps, "peer_reps": args.peer_reps, "chunk_elements": CHUNK_ELEMENTS,
                    "dataset": f"int64, shape (N*{CHUNK_ELEMENTS},), chunks ({CHUNK_ELEMENTS},), values arange, "
                               "uncompressed, h5py default file settings (v1 B-tree index)",
                    "open_latency_seconds": OPEN_LATENCY, "read_latency_seconds": READ_LATENCY,
