@@ -146,12 +146,31 @@ def chunk_span(src: Path) -> dict:
 
 
 # -- translation (local file) --------------------------------------------------------------------
+# Every child stops itself (exit 3, saying why) once its resident memory passes the cap: a peer
+# that needs more (kerchunk holds every ref as a Python object: about 2 GB at 3M chunks) fails
+# as a result instead of pushing a shared machine out of memory.
+MEMORY_WATCH_SOURCE = r"""
+def _watch_memory(cap_mb):
+    import threading
+    def watch():
+        while True:
+            rss = _status_mb("VmRSS") or 0
+            if rss > cap_mb:
+                sys.stderr.write("stopped: resident memory %.0f MB passed the cap of %.0f MB\n" % (rss, cap_mb))
+                sys.stderr.flush()
+                os._exit(3)
+            time.sleep(0.1)
+    if cap_mb > 0:
+        threading.Thread(target=watch, daemon=True).start()
+"""
+
 TRANSLATE_PRELUDE = r"""
 import json, os, resource, sys, time
-""" + bench_common.STATUS_MB_SOURCE + r"""
+""" + bench_common.STATUS_MB_SOURCE + MEMORY_WATCH_SOURCE + r"""
 def _peak_mb():
     return _status_mb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 src, out, url = sys.argv[1], sys.argv[2], sys.argv[3]
+_watch_memory(float(sys.argv[4]))
 """
 
 TRANSLATE_CODE = {
@@ -204,6 +223,17 @@ with open(out) as f:
 print(json.dumps({"seconds": seconds, "peak_rss_mb": peak, "rss_before_mb": rss0, "external_array_link": external}))
 """,
 }
+
+
+# The last lines of every child: the result is printed and the output files closed, so the process
+# ends at once, without the interpreter's finalization (with the memory watch thread alive, LINDI
+# 0.4's objects crash it there: exit -11 after a correct result).
+CHILD_EXIT_SOURCE = r"""
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(0)
+"""
+TRANSLATE_CODE = {tool: code + CHILD_EXIT_SOURCE for tool, code in TRANSLATE_CODE.items()}
 
 
 def tree_bytes(path: Path) -> int:
@@ -270,8 +300,9 @@ def reference_bytes(out: Path, n_chunks: int) -> dict:
 READ_PRELUDE = r"""
 import json, os, sys, time
 import numpy as np
-""" + bench_common.STATUS_MB_SOURCE + r"""
+""" + bench_common.STATUS_MB_SOURCE + MEMORY_WATCH_SOURCE + r"""
 target, mode, extra = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+_watch_memory(extra["memory_cap_mb"])
 """
 
 OPENERS = {
@@ -344,7 +375,7 @@ print(json.dumps(out))
 
 
 def read_code(tool: str) -> str:
-    return READ_PRELUDE + OPENERS[tool] + READ_MEASURE
+    return READ_PRELUDE + OPENERS[tool] + READ_MEASURE + CHILD_EXIT_SOURCE
 
 
 def settle(server, limit: float = 10.0) -> None:
@@ -396,7 +427,7 @@ def measure_size(n: int, server, pythons: dict, setup_errors: dict, args, core_e
                 out.unlink(missing_ok=True)
             print(f"[{n:,} chunks, translate {rep + 1}] {tool} ...", end=" ", file=sys.stderr, flush=True)
             try:
-                r = peers.run_json(pythons[tool], TRANSLATE_CODE[tool], [str(src), str(out), url],
+                r = peers.run_json(pythons[tool], TRANSLATE_CODE[tool], [str(src), str(out), url, args.memory_cap],
                                    timeout=args.translate_cap, env={"TQDM_DISABLE": "1", **(env_of[tool] or {})})
             except peers.PeerError as exc:
                 errors[tool] = _did_not_finish(exc, args.translate_cap)
@@ -430,7 +461,7 @@ def measure_size(n: int, server, pythons: dict, setup_errors: dict, args, core_e
 
     # open, then (another process) open + first small read, at 50 ms
     middle = (n * CHUNK_ELEMENTS) // 2 + 3  # not chunk-aligned: two chunks
-    small = {"start": middle, "stop": middle + SMALL_READ}
+    small = {"start": middle, "stop": middle + SMALL_READ, "memory_cap_mb": args.memory_cap}
     opened: dict[str, dict] = {}
     server.latency = OPEN_LATENCY
     for tool in OPEN_TOOLS:
@@ -459,7 +490,8 @@ def measure_size(n: int, server, pythons: dict, setup_errors: dict, args, core_e
 
     if n == args.whole_read_at:
         server.latency = READ_LATENCY
-        extra = {"n": n * CHUNK_ELEMENTS, "span_offset": span["offset"], "span_end": span["end"]}
+        extra = {"n": n * CHUNK_ELEMENTS, "span_offset": span["offset"], "span_end": span["end"],
+                 "memory_cap_mb": args.memory_cap}
         whole: dict[str, dict] = {}
         for tool in READ_TOOLS:
             if tool in errors or tool in setup_errors:
@@ -652,6 +684,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer-reps", type=int, help="translations of each peer per size (default --reps; quick: 1)")
     parser.add_argument("--translate-cap", type=float, default=900.0, help="seconds one translation may take")
     parser.add_argument("--open-cap", type=float, default=120.0, help="seconds one open (+ small read) may take")
+    parser.add_argument("--memory-cap", type=float, default=6000.0, metavar="MB",
+                        help="resident memory past which a child stops itself, recorded as a failure (default "
+                             "6000; 0: none)")
     parser.add_argument("--read-cap", type=float, help="seconds one whole read may take (default 120; quick: 20)")
     parser.add_argument("--whole-read-at", type=int, default=WHOLE_READ_SIZE, metavar="N",
                         help=f"the size whose dataset is read whole (default {WHOLE_READ_SIZE:,}; 0: none)")
@@ -683,6 +718,7 @@ def main(argv: list[str] | None = None) -> int:
                    "dataset": f"int64, shape (N*{CHUNK_ELEMENTS},), chunks ({CHUNK_ELEMENTS},), values arange, "
                               "uncompressed, h5py default file settings (v1 B-tree index)",
                    "open_latency_seconds": OPEN_LATENCY, "read_latency_seconds": READ_LATENCY,
+                   "memory_cap_mb": args.memory_cap,
                    "whole_read_size": args.whole_read_at, "caps_seconds": {"translate": args.translate_cap,
                                                                         "open": args.open_cap, "whole_read": args.read_cap},
                    "bytes_per_chunk": "reference output bytes with each binary chunk table counted at its decoded "
