@@ -42,12 +42,15 @@ PEERS: dict[str, Peer] = {
         "import lindi, h5py, zarr, pynwb; lindi.LindiH5ZarrStore; lindi.LindiH5ZarrStoreOpts",
         ("lindi", "h5py", "zarr", "numcodecs", "numpy", "pynwb", "hdmf"),
     ),
-    # aiohttp: fsspec's HTTP filesystem, for reading kerchunk references over HTTP (read_bench.py)
+    # aiohttp: fsspec's HTTP filesystem, for reading kerchunk references over HTTP (read_bench.py);
+    # pandas + fastparquet: kerchunk's Parquet references (kerchunk.df.refs_to_dataframe, read back by
+    # fsspec's LazyReferenceMapper, whose default engine is fastparquet) for scale_bench.py
     "kerchunk": Peer(
         "kerchunk",
-        ("kerchunk", "h5py", "aiohttp"),
-        "import kerchunk.hdf, h5py, aiohttp; kerchunk.hdf.SingleHdf5ToZarr",
-        ("kerchunk", "h5py", "zarr", "numcodecs", "numpy", "fsspec", "aiohttp"),
+        ("kerchunk", "h5py", "aiohttp", "pandas", "fastparquet"),
+        "import kerchunk.hdf, kerchunk.df, h5py, aiohttp, pandas, fastparquet; kerchunk.hdf.SingleHdf5ToZarr; "
+        "kerchunk.df.refs_to_dataframe",
+        ("kerchunk", "h5py", "zarr", "numcodecs", "numpy", "fsspec", "aiohttp", "pandas", "fastparquet"),
     ),
     # h5py reading a remote file through remfile's file-like object (open_bench.py)
     "remfile": Peer(

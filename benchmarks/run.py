@@ -60,6 +60,9 @@ BENCHMARKS = {
     "zarr-road": ("zarr_road_bench.py", [], ["--quick"], "zarr-road.json", "zarr-road-quick.json"),
     # many remote files on dask.distributed (1 and 2 workers) against one by one (issue 15); quick: 40 files
     "translate-many": ("translate_many_bench.py", [], ["--quick"], "translate-many.json", "translate-many-quick.json"),
+    # files of millions of chunks (issue 17): translate, open and whole read beside kerchunk's Parquet
+    # references and LINDI 0.4's external array link; quick: the 1M-chunk file only (full: 1M, 3M, 10M)
+    "scale": ("scale_bench.py", [], ["--quick"], "scale.json", "scale-quick.json"),
     # not timed: each tool reads the files the other writes (LINDI 0.4 in its venv)
     "interop": ("interop.py", [], ["--out", "benchmarks/results/interop-quick.json"], "interop.json",
                 "interop-quick.json"),
@@ -265,6 +268,59 @@ def summary_translate_many(r: dict) -> dict:
             "plot": {f"{cfg['files']} files": {k: _plot_entry(e) for k, e in c.items()}}}
 
 
+def _scale_peer_cell(entries: dict, seconds: dict, tool: str) -> str:
+    """A peer's cell of the whole read: its time / lindi-core's, its own time where lindi-core has
+    none to divide by, or why it has none."""
+    entry = entries.get(tool) or {}
+    if entry.get("error"):
+        return entry["error"].splitlines()[-1][:100]
+    if seconds.get("lindi-core") is None:
+        return f"{fmt_t(seconds[tool])} (its time)" if seconds.get(tool) else "-"
+    return format_ratio(ratio(seconds.get(tool), seconds["lindi-core"]))
+
+
+def summary_scale(r: dict) -> dict:
+    targets = [(f"scale: {t['target']}", t["measured"], verdict(t["met"])) for t in r["targets"]]
+    rows, plot, errors = [], {}, []
+
+    def failed(entry: dict | None) -> str | None:
+        return entry["error"].splitlines()[-1][:100] if entry and entry.get("error") else None
+
+    for key, s in r["sizes"].items():
+        n = int(key)
+        t, o = s["translate"], s["open"]
+        core = med(t.get("lindi-core"))
+        peak = med(t.get("lindi-core"), "peak_rss_mb")
+        bpc = med(t.get("lindi-core"), "uncompressed_bytes_per_chunk")
+        rows.append([f"translate {n:,} chunks (scale)", fmt_t(core), format_ratio(ratio(med(t.get("lindi-0.4")), core))
+                     + " (external array link)", format_ratio(ratio(med(t.get("kerchunk-parquet")), core)) + " (Parquet)", "-",
+                     f"peak RSS {peak:.0f} MB, {bpc:.2f} B/chunk before compression" if peak and bpc else "-",
+                     format_ratio(ratio(core, med(t.get("chunk_iter")))) + " (chunk_iter)"])
+        open_t = {tool: e.get("open_seconds") for tool, e in o.items() if not e.get("error")}
+        c = o.get("lindi-core") or {}
+        rows.append([f"open {n:,}-chunk file over HTTP (50 ms)", failed(c) or fmt_t(open_t.get("lindi-core")),
+                     format_ratio(ratio(open_t.get("lindi-0.4"), open_t.get("lindi-core"))),
+                     format_ratio(ratio(open_t.get("kerchunk-parquet"), open_t.get("lindi-core"))), "-",
+                     f"requests: open {c['open_requests']}, first read +{c['small_read_requests']}" if "open_requests" in c
+                     else "-", "-"])
+        plot[f"translate {n:,}"] = {tool: _plot_entry(e) for tool, e in t.items()}
+        plot[f"open {n:,} (50 ms)"] = {tool: (v, v, v) for tool, v in open_t.items()}
+        errors += [f"{n:,} chunks translate {e}" for e in _errors(t)]
+        errors += [f"{n:,} chunks open {e}" for e in _errors(o)]
+        if "whole_read" in s:
+            w = s["whole_read"]
+            secs = {tool: e.get("seconds") for tool, e in w.items() if not e.get("error")}
+            c = w.get("lindi-core") or {}
+            rows.append([f"read whole {n:,}-chunk dataset over HTTP (20 ms)", failed(c) or fmt_t(secs.get("lindi-core")),
+                         _scale_peer_cell(w, secs, "lindi-0.4"), _scale_peer_cell(w, secs, "kerchunk-parquet"), "-",
+                         f"requests {c['requests']:,}" if "requests" in c else
+                         f"{c['requests_until_stopped']:,} requests when stopped" if "requests_until_stopped" in c else "-",
+                         format_ratio(ratio(secs.get("lindi-core"), secs.get("raw-get"))) + " (raw GET of the span)"])
+            plot[f"whole read {n:,} (20 ms)"] = {tool: (v, v, v) for tool, v in secs.items()}
+            errors += [f"{n:,} chunks whole read {e}" for e in _errors(w)]
+    return {"targets": targets, "ratio_rows": rows, "errors": errors, "plot": plot}
+
+
 def summary_interop(r: dict) -> dict:
     targets = [(f"interop: {t['target']}", t["measured"], verdict(t["met"])) for t in r["targets"]]
     errors = [f"{c['check']}: {c['detail']}" for c in r["checks"] if not c["ok"]]
@@ -284,7 +340,7 @@ def at_zero_latency(summarize):
 SUMMARIZERS = {"translate": summary_translate, "open": summary_open, "load": summary_load, "read": summary_read,
                "open-0ms": at_zero_latency(summary_open), "read-0ms": at_zero_latency(summary_read),
                "edit": summary_edit, "nwb-translate": summary_nwb_translate, "zarr-road": summary_zarr_road,
-               "translate-many": summary_translate_many,
+               "translate-many": summary_translate_many, "scale": summary_scale,
                "interop": summary_interop}
 
 
