@@ -152,7 +152,8 @@ class TableEncoder:
     collected as :meth:`url_index` meets them."""
 
     def __init__(self, grid_shape: tuple[int, ...], chunk_shape: tuple[int, ...], write: Callable[[bytes], object],
-                 *, rows_per_block: int = ROWS_PER_BLOCK):
+                 *, rows_per_block: int | None = None):
+        rows_per_block = ROWS_PER_BLOCK if rows_per_block is None else rows_per_block
         self.grid_shape = tuple(int(n) for n in grid_shape)
         self.chunk_shape = tuple(int(n) for n in chunk_shape)
         if len(self.grid_shape) != len(self.chunk_shape) or len(self.grid_shape) > MAX_NDIM:
@@ -276,7 +277,7 @@ class TableEncoder:
 
 def encode(grid_shape: tuple[int, ...], chunk_shape: tuple[int, ...], urls: list[str], url_index: np.ndarray,
            offset: np.ndarray, length: np.ndarray, filter_mask: np.ndarray | None = None, *,
-           rows_per_block: int = ROWS_PER_BLOCK) -> bytes:
+           rows_per_block: int | None = None) -> bytes:
     """A whole table from dense columns over a grid (``url_index < 0``: no reference)."""
     out: list[bytes] = []
     encoder = TableEncoder(grid_shape, chunk_shape, out.append, rows_per_block=rows_per_block)
