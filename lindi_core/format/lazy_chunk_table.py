@@ -151,7 +151,8 @@ class LazyChunkTable(ChunkTable):
     """A :class:`ChunkTable` whose refs are decoded from a binary table block by block as they
     are looked up (see the module's docstring)."""
 
-    __slots__ = ("layout", "source", "global_url_ids", "name", "_blocks", "_materialized", "max_cached_blocks")
+    __slots__ = ("layout", "source", "global_url_ids", "name", "_blocks", "_materialized", "max_cached_blocks",
+                 "_inflight")
 
     def __init__(self, layout: blocked.Layout, source: TableBytes, global_url_ids: np.ndarray, name: str):
         ChunkTable.__init__(self, layout.grid_shape)  # sparse and empty: nothing allocated
@@ -162,6 +163,7 @@ class LazyChunkTable(ChunkTable):
         self._blocks: OrderedDict[int, blocked.BlockColumns] = OrderedDict()
         self._materialized = False
         self.max_cached_blocks = MAX_CACHED_BLOCKS
+        self._inflight: dict[int, asyncio.Task] = {}  # blocks being fetched, by the task fetching them
 
     @property
     def materialized(self) -> bool:
@@ -187,7 +189,8 @@ class LazyChunkTable(ChunkTable):
         for i, columns in decoded.items():
             self._blocks[i] = columns
         for i in needed:
-            self._blocks.move_to_end(i)
+            if i in self._blocks:
+                self._blocks.move_to_end(i)
         while len(self._blocks) > max(self.max_cached_blocks, len(needed)):
             self._blocks.popitem(last=False)
 
@@ -200,20 +203,40 @@ class LazyChunkTable(ChunkTable):
 
     async def ensure_rows(self, linear: np.ndarray | list[int]) -> None:
         """Have the blocks of these cells decoded (one fetch for all that are not), so that
-        :meth:`lookup` and :meth:`lookup_many` of them do no I/O until the next call."""
-        if self._materialized:
-            return
-        blocks = self.layout.blocks_of(np.asarray(linear, dtype=np.int64))
-        missing = self._missing(blocks)
-        if missing:
-            found = await self.source.read_spans(self._spans(missing))
-            decoded = {i: self._decode(i, data) for i, data in zip(missing, found)}
-            if self._materialized:  # materialized meanwhile (by another thread): nothing to keep
+        :meth:`lookup` and :meth:`lookup_many` of them do no I/O until the next await.
+
+        Concurrent calls share the fetch of a block (a window of a read asks for each of its
+        chunks at once): each block is fetched and decoded once."""
+        wanted = self.layout.blocks_of(np.asarray(linear, dtype=np.int64)).tolist()
+        while not self._materialized:
+            missing = [i for i in wanted if i not in self._blocks]
+            if not missing:
+                for i in wanted:
+                    self._blocks.move_to_end(i)
                 return
-            self._keep(decoded, set(blocks.tolist()))
-        else:
-            for i in blocks.tolist():
-                self._blocks.move_to_end(i)
+            loop = asyncio.get_running_loop()
+            new = [i for i in missing if i not in self._inflight or self._inflight[i].get_loop() is not loop]
+            if new:
+                task = loop.create_task(self._fetch(new))
+                for i in new:
+                    self._inflight[i] = task
+            decoded: dict[int, blocked.BlockColumns] = {}
+            for found in await asyncio.gather(*{self._inflight[i] for i in missing}):
+                decoded.update(found)
+            if self._materialized:  # materialized meanwhile: nothing to keep
+                return
+            # (kept now, in the same step as the caller's look-ups; a block another call dropped
+            # while this one waited is fetched again by the next turn of the loop)
+            self._keep({i: columns for i, columns in decoded.items() if i in missing}, set(wanted))
+
+    async def _fetch(self, blocks: list[int]) -> dict[int, blocked.BlockColumns]:
+        try:
+            found = await self.source.read_spans(self._spans(blocks))
+            return {i: self._decode(i, data) for i, data in zip(blocks, found)}
+        finally:
+            for i in blocks:
+                if self._inflight.get(i) is asyncio.current_task():
+                    del self._inflight[i]
 
     def _ensure_rows_blocking(self, blocks: np.ndarray) -> None:
         missing = self._missing(blocks)

@@ -242,3 +242,25 @@ def test_a_reference_file_loaded_from_text_names_where_its_table_file_is_needed(
     rfs = jsonio.loads(open(out, "rb").read())  # no location: the table file cannot be found
     with pytest.raises(ReferenceFormatError, match="beside the reference file"):
         rfs.get("flat/0")
+
+
+def test_a_whole_read_decodes_each_block_once(h5_file, tmp_path, serve, monkeypatch):
+    save(h5_file, str(tmp_path / "x.lindi.json"), threshold=0)
+    decoded = []
+    real = blocked_chunk_table.decode_block
+
+    def counting(layout, i, data, name="chunk table"):
+        decoded.append((name, i))
+        return real(layout, i, data, name)
+
+    monkeypatch.setattr(blocked_chunk_table, "decode_block", counting)
+    server = serve(tmp_path)
+    store = ReferenceStore.from_file(server.url_for("x.lindi.json"), allow_local=True)
+    try:
+        f = lindi_core.LindiH5pyFile(store)
+        with h5py.File(h5_file, "r") as h:
+            np.testing.assert_array_equal(f["flat"][...], h["flat"][...])
+        flat = [i for name, i in decoded if name.startswith("flat/")]
+        assert sorted(flat) == list(range(len(store.rfs.tables["flat"].layout.blocks)))  # 500 chunks: 8 blocks
+    finally:
+        store.close()
