@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 import orjson
 import pytest
+import zarr
 
 import lindi_core
 from lindi_core.errors import LindiError, ReferenceFormatError
@@ -262,5 +263,19 @@ def test_a_whole_read_decodes_each_block_once(h5_file, tmp_path, serve, monkeypa
             np.testing.assert_array_equal(f["flat"][...], h["flat"][...])
         flat = [i for name, i in decoded if name.startswith("flat/")]
         assert sorted(flat) == list(range(len(store.rfs.tables["flat"].layout.blocks)))  # 500 chunks: 8 blocks
+    finally:
+        store.close()
+
+
+def test_zarr_reads_a_table_file_over_http(h5_file, tmp_path, serve):
+    # zarr's own reads (any selection) size their windows from the refs before fetching.
+    save(h5_file, str(tmp_path / "x.lindi.json"), threshold=0)
+    server = serve(tmp_path)
+    store = ReferenceStore.from_file(server.url_for("x.lindi.json"), allow_local=True)
+    try:
+        group = zarr.open_group(store, mode="r", zarr_format=2)
+        with h5py.File(h5_file, "r") as h:
+            np.testing.assert_array_equal(group["packed"][5:40, [1, 7, 30]], h["packed"][5:40, [1, 7, 30]])
+            np.testing.assert_array_equal(group["holes"][...], h["holes"][...])
     finally:
         store.close()
