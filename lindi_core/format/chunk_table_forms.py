@@ -125,7 +125,8 @@ def write_table(rfs: ReferenceFileSystem, array_path: str, write: Callable[[byte
     second copy of the whole table); returns its header. An unchanged lazy table is copied as
     it was read."""
     table = rfs.tables[array_path]
-    if isinstance(table, LazyChunkTable) and not table.materialized and not _inline_cells(rfs, array_path, table):
+    # (an edit of any key of the array, inline values included, materializes its table)
+    if isinstance(table, LazyChunkTable) and not table.materialized:
         data = table.encoded()
         write(data)
         return blocked.read_layout(data).header_bytes_of(data)
@@ -157,6 +158,20 @@ def write_table(rfs: ReferenceFileSystem, array_path: str, write: Callable[[byte
     return encoder.finish()
 
 
+def unchanged_table_file(rfs: ReferenceFileSystem, array_path: str) -> dict[str, Any] | None:
+    """The descriptor an array's table was read with, when it is in a table file and unchanged
+    since: written again as it was, it names the same file (a reference file written where it
+    was read keeps its table files)."""
+    table = rfs.tables[array_path]
+    if not isinstance(table, LazyChunkTable) or table.materialized or not isinstance(table.source, TableFileBytes):
+        return None
+    source = table.source
+    descriptor = file_descriptor(source.header, source.ref, source.size, source.sha256)
+    if source.sha256 is None:
+        del descriptor["sha256"]
+    return descriptor
+
+
 def encode_table_v2(rfs: ReferenceFileSystem, array_path: str) -> bytes:
     """The whole version 2 table of one array, in memory."""
     out: list[bytes] = []
@@ -171,7 +186,7 @@ def descriptor(data: bytes) -> dict[str, Any]:
             "data": BASE64_PREFIX + base64.b64encode(data).decode("ascii")}
 
 
-def file_descriptor(header: bytes, ref: str, size: int, sha256: str) -> dict[str, Any]:
+def file_descriptor(header: bytes, ref: str, size: int, sha256: str | None) -> dict[str, Any]:
     """The JSON value of an array's TABLE_NAME key for a version 2 table kept in the file
     ``ref`` beside the reference file: its header inline, so that a reader fetches only blocks."""
     return {"format": DESCRIPTOR_FORMAT, "version": blocked.VERSION, "ref": ref, "size": size, "sha256": sha256,
@@ -235,7 +250,7 @@ def parse_descriptor(key: str, value: Any) -> ParsedTable:
         raise ReferenceFormatError(f"ref {key!r}: a table of {size} bytes cannot hold its "
                                    f"{len(header_bytes)}-byte header")
     layout = blocked.parse_header(header_bytes, header_start, key)
-    return ParsedTable(2, layout=layout, source=TableFileBytes(ref, size, sha256, key))
+    return ParsedTable(2, layout=layout, source=TableFileBytes(ref, size, sha256, key, header_bytes))
 
 
 def table_bytes(key: str, value: Any) -> bytes:

@@ -500,7 +500,12 @@ TablePlacer = Callable[[ReferenceFileSystem, str], dict]
 
 
 def inline_table(rfs: ReferenceFileSystem, array_path: str) -> dict:
-    """An array's binary chunk table as an inline descriptor (version 2, spec §13)."""
+    """An array's binary chunk table as an inline descriptor (version 2, spec §13), or, when it
+    was read from a table file and is unchanged, the descriptor it was read with (the text is
+    for where it was read from: a commit of a container, a comparison with the committed text)."""
+    kept = chunk_table_forms.unchanged_table_file(rfs, array_path)
+    if kept is not None:
+        return kept
     return chunk_table_forms.descriptor(chunk_table_forms.encode_table_v2(rfs, array_path))
 
 

@@ -104,8 +104,9 @@ class TableFileBytes:
     """A table kept in a file beside the reference file (``ref``), read through the reader its
     opener binds (it knows where the reference file is and how far it is trusted)."""
 
-    def __init__(self, ref: str, size: int, sha256: str | None, name: str):
+    def __init__(self, ref: str, size: int, sha256: str | None, name: str, header: bytes = b""):
         self.ref, self.size, self.sha256, self.name = ref, size, sha256, name
+        self.header = header  # as the descriptor holds it
         self.reader: TableReader | None = None
 
     def bind(self, reader: TableReader) -> None:

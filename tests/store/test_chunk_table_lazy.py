@@ -120,8 +120,15 @@ def test_resaving_and_converting_forms_keep_the_references(h5_file, tmp_path):
     os.makedirs(os.path.dirname(again))
     jsonio.write_atomic(loaded, again, table_file_threshold=0)
     assert jsonio.load_path(again).same_references(truth)
-    # File form -> inline (a stream) -> JSON refs: lossless each way.
-    inline = jsonio.loads(jsonio.dumps(jsonio.load_path(out)))
+    # Written to a stream unchanged, a table file's descriptor is kept as read.
+    assert orjson.loads(jsonio.dumps(loaded))["refs"]["flat/.zchunktable"]["ref"] == \
+        orjson.loads(open(out, "rb").read())["refs"]["flat/.zchunktable"]["ref"]
+    # File form -> inline -> JSON refs: lossless each way.
+    inline_path = str(tmp_path / "inline.lindi.json")
+    jsonio.write_atomic(jsonio.load_path(out), inline_path, table_file_threshold=1 << 40)
+    assert all("data" in v for k, v in orjson.loads(open(inline_path, "rb").read())["refs"].items()
+               if k.endswith(".zchunktable"))
+    inline = jsonio.loads(open(inline_path, "rb").read())
     assert all(isinstance(t, LazyChunkTable) for t in inline.tables.values())
     assert inline.same_references(truth)
     as_json = jsonio.load_path(out)
@@ -279,3 +286,25 @@ def test_zarr_reads_a_table_file_over_http(h5_file, tmp_path, serve):
             np.testing.assert_array_equal(group["holes"][...], h["holes"][...])
     finally:
         store.close()
+
+
+def test_a_lindi_folder_keeps_its_tables_in_its_files(h5_file, tmp_path, monkeypatch):
+    monkeypatch.setattr(table_files, "TABLE_FILE_THRESHOLD", 0)
+    from lindi_core.write.lindi_folder import write_new_folder
+
+    rfs = lindi_core.translate(h5_file, progress=False, chunk_table="binary")
+    folder = str(tmp_path / "x.lindi.d")
+    write_new_folder(rfs, folder, read=lambda *a: b"")
+    names = [n for n in os.listdir(folder) if n.endswith(".lct")]
+    assert len(names) == 3 and all(n.startswith("lindi.json.") for n in names)
+    store = ReferenceStore.from_file(folder)
+    try:
+        assert all(t.source.reader.location.where.startswith(os.path.realpath(folder) + os.sep)
+                   for t in store.rfs.tables.values())
+        assert_values(store, h5_file)
+    finally:
+        store.close()
+    # Opened for writing and closed unchanged: the folder's reference file is left as it was.
+    before = open(os.path.join(folder, "lindi.json"), "rb").read()
+    lindi_core.LindiH5pyFile.from_lindi_file(folder, mode="r+").close()
+    assert open(os.path.join(folder, "lindi.json"), "rb").read() == before
