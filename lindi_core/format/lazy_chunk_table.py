@@ -239,22 +239,32 @@ class LazyChunkTable(ChunkTable):
                 if self._inflight.get(i) is asyncio.current_task():
                     del self._inflight[i]
 
-    def _ensure_rows_blocking(self, blocks: np.ndarray) -> None:
-        missing = self._missing(blocks)
+    def _block_blocking(self, i: int) -> blocked.BlockColumns:
+        """Block ``i`` decoded, fetched now if need be (blocking code; the result is the
+        caller's even if another thread drops it from the cache meanwhile)."""
+        columns = self._blocks.get(i)
+        if columns is None:
+            (data,) = self.source.read_spans_blocking(self._spans([i]))
+            columns = self._decode(i, data)
+            self._keep({i: columns}, {i})
+        return columns
+
+    def _blocks_blocking(self, blocks: list[int]) -> dict[int, blocked.BlockColumns]:
+        found = {i: self._blocks[i] for i in blocks if i in self._blocks}
+        missing = [i for i in blocks if i not in found]
         if missing:
-            found = self.source.read_spans_blocking(self._spans(missing))
-            self._keep({i: self._decode(i, data) for i, data in zip(missing, found)}, set(blocks.tolist()))
+            fetched = self.source.read_spans_blocking(self._spans(missing))
+            decoded = {i: self._decode(i, data) for i, data in zip(missing, fetched)}
+            self._keep(decoded, set(blocks))
+            found.update(decoded)
+        return found
 
     # -- look-ups -------------------------------------------------------------------------
     def lookup(self, linear: int) -> tuple[int, int, int, int] | None:
         if self._materialized:
             return ChunkTable.lookup(self, linear)
-        rows = self.layout.rows_per_block
-        block, row = divmod(int(linear), rows)
-        columns = self._blocks.get(block)
-        if columns is None:
-            self._ensure_rows_blocking(np.array([block]))
-            columns = self._blocks[block]
+        block, row = divmod(int(linear), self.layout.rows_per_block)
+        columns = self._block_blocking(block)
         if columns.url_index[row] < 0:
             return None
         mask = int(columns.filter_mask[row]) if columns.filter_mask is not None else 0
@@ -266,13 +276,14 @@ class LazyChunkTable(ChunkTable):
         if self._materialized:
             return _dense_lookup_many(self, linear)
         blocks = linear // self.layout.rows_per_block
-        self._ensure_rows_blocking(np.unique(blocks))
+        wanted = np.unique(blocks).tolist()
+        found = self._blocks_blocking(wanted)
         out = (np.full(len(linear), -1, np.int32), np.zeros(len(linear), np.int64), np.zeros(len(linear), np.int64),
                np.zeros(len(linear), np.uint32))
-        for block in np.unique(blocks).tolist():
+        for block in wanted:
             where = np.flatnonzero(blocks == block)
             rows = linear[where] - block * self.layout.rows_per_block
-            columns = self._blocks[block]
+            columns = found[block]
             out[0][where], out[1][where], out[2][where] = (columns.url_index[rows], columns.offset[rows],
                                                            columns.length[rows])
             if columns.filter_mask is not None:
@@ -355,8 +366,8 @@ def _dense_lookup_many(table: ChunkTable, linear: np.ndarray) -> tuple[np.ndarra
 
 
 def _column(attribute: str) -> property:
-    """A column of a lazy table: reading it (anything that needs the whole table) decodes every
-    block first."""
+    """A column of a lazy table: using it (anything that needs the whole table) decodes every
+    block first; set directly only by ChunkTable's constructor, before the table is lazy."""
     slot = ChunkTable.__dict__[attribute]
 
     def get(self: LazyChunkTable):
@@ -365,32 +376,19 @@ def _column(attribute: str) -> property:
         return slot.__get__(self)
 
     def set_(self: LazyChunkTable, value) -> None:
-        if not self._materialized and attribute != "_pending":
+        try:
+            materialized = self._materialized
+        except AttributeError:  # in ChunkTable.__init__, before LazyChunkTable's own has run
+            materialized = True
+        if not materialized:
             self.materialize()
         slot.__set__(self, value)
 
     return property(get, set_)
 
 
-def _initializing_column(attribute: str) -> property:
-    prop = _column(attribute)
-    slot = ChunkTable.__dict__[attribute]
-
-    def set_(self: LazyChunkTable, value) -> None:
-        try:
-            materialized = self._materialized
-        except AttributeError:  # ChunkTable.__init__, before ours has run
-            slot.__set__(self, value)
-            return
-        if not materialized:
-            self.materialize()
-        slot.__set__(self, value)
-
-    return property(prop.fget, set_)
-
-
 for _name in ("cells", "url_index", "offset", "length", "filter_mask"):
-    setattr(LazyChunkTable, _name, _initializing_column(_name))
+    setattr(LazyChunkTable, _name, _column(_name))
 del _name
 
 
