@@ -133,7 +133,10 @@ def write_table(rfs: ReferenceFileSystem, array_path: str, write: Callable[[byte
     zarray = rfs.metadata[join_key(array_path, ".zarray")]
     encoder = blocked.TableEncoder(table.grid_shape, tuple(zarray["chunks"]), write)
     linear, url_ids, offsets, lengths, masks = table.present_columns()
-    used, local_ids = np.unique(url_ids, return_inverse=True)
+    # The URLs the refs use, numbered in URL-table order (a count, not a sort: URL ids are small)
+    used = np.flatnonzero(np.bincount(url_ids, minlength=len(rfs.urls))) if len(url_ids) else np.zeros(0, np.int64)
+    local_of = np.full(max(len(rfs.urls), 1), -1, dtype=np.int64)
+    local_of[used] = np.arange(len(used))
     for url in used.tolist():
         encoder.url_index(rfs.urls[url])
     inline_cells = np.array(sorted(_inline_cells(rfs, array_path, table)), dtype=np.int64)
@@ -146,7 +149,8 @@ def write_table(rfs: ReferenceFileSystem, array_path: str, write: Callable[[byte
         block_url = np.full(count, -1, dtype=np.int64)
         block_offset = np.zeros(count, dtype=np.int64)
         block_length = np.zeros(count, dtype=np.int64)
-        block_url[cells], block_offset[cells], block_length[cells] = local_ids[lo:hi], offsets[lo:hi], lengths[lo:hi]
+        block_url[cells], block_offset[cells], block_length[cells] = (local_of[url_ids[lo:hi]], offsets[lo:hi],
+                                                                      lengths[lo:hi])
         block_mask = None
         if masks is not None:
             block_mask = np.zeros(count, dtype=np.uint32)
