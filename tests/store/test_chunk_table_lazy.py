@@ -308,3 +308,21 @@ def test_a_lindi_folder_keeps_its_tables_in_its_files(h5_file, tmp_path, monkeyp
     before = open(os.path.join(folder, "lindi.json"), "rb").read()
     lindi_core.LindiH5pyFile.from_lindi_file(folder, mode="r+").close()
     assert open(os.path.join(folder, "lindi.json"), "rb").read() == before
+
+
+def test_table_blocks_read_once_are_kept_in_the_local_cache(h5_file, tmp_path, serve):
+    save(h5_file, str(tmp_path / "x.lindi.json"), threshold=0)
+    server = serve(tmp_path)
+    url = server.url_for("x.lindi.json")
+    table_name = orjson.loads(open(tmp_path / "x.lindi.json", "rb").read())["refs"]["flat/.zchunktable"]["ref"]
+    with h5py.File(h5_file, "r") as h:
+        expected = h["flat"][8 * 200 : 8 * 203]
+    for attempt in range(2):
+        server.stats.reset()
+        store = ReferenceStore.from_file(url, allow_local=True, local_cache=lindi_core.LocalCache(tmp_path / "cache"))
+        try:
+            np.testing.assert_array_equal(lindi_core.LindiH5pyFile(store)["flat"][8 * 200 : 8 * 203], expected)
+        finally:
+            store.close()
+        table_requests = [p for p in server.stats.paths if table_name in p]
+        assert len(table_requests) == (1 if attempt == 0 else 0)
