@@ -145,16 +145,19 @@ def write_table(rfs: ReferenceFileSystem, array_path: str, write: Callable[[byte
         count = min(rows, table.size - first)
         # The refs of this block's cells: a slice of the (sorted) present columns.
         lo, hi = np.searchsorted(linear, [first, first + count])
-        cells = linear[lo:hi] - first
-        block_url = np.full(count, -1, dtype=np.int64)
-        block_offset = np.zeros(count, dtype=np.int64)
-        block_length = np.zeros(count, dtype=np.int64)
-        block_url[cells], block_offset[cells], block_length[cells] = (local_of[url_ids[lo:hi]], offsets[lo:hi],
-                                                                      lengths[lo:hi])
-        block_mask = None
-        if masks is not None:
-            block_mask = np.zeros(count, dtype=np.uint32)
-            block_mask[cells] = masks[lo:hi]
+        block_url = local_of[url_ids[lo:hi]]  # (a new array: marking inline cells below changes no table)
+        block_mask = masks[lo:hi] if masks is not None else None
+        if hi - lo == count:  # every cell has a ref (the usual case): the columns' slices as they are
+            block_offset, block_length = offsets[lo:hi], lengths[lo:hi]
+        else:
+            cells = linear[lo:hi] - first
+            spread = [np.full(count, -1, dtype=np.int64), np.zeros(count, dtype=np.int64),
+                      np.zeros(count, dtype=np.int64)]
+            spread[0][cells], spread[1][cells], spread[2][cells] = block_url, offsets[lo:hi], lengths[lo:hi]
+            block_url, block_offset, block_length = spread
+            if block_mask is not None:
+                block_mask = np.zeros(count, dtype=np.uint32)
+                block_mask[cells] = masks[lo:hi]
         if len(inline_cells):
             inside = inline_cells[(inline_cells >= first) & (inline_cells < first + count)]
             block_url[inside - first] = -1
