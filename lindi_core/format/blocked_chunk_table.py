@@ -11,7 +11,7 @@ stored one after another, of equal or similar sizes) compress to almost nothing:
 
 * ``url``: the entry's URL index plus one; 0 marks a chunk without a reference;
 * ``delta``: the offset minus the end (offset + length) of the previous present entry of the
-  block (0 before the first), signed;
+  block (the block's base offset, in the index, before the first), signed;
 * ``length``: the length;
 * ``mask``: the HDF5 filter mask (only in blocks where one is nonzero), u32.
 
@@ -26,8 +26,9 @@ Layout (integers little-endian)::
     header    u8 flags (0), u8 ndim, u16 0, u32 rows per block
               grid shape ndim x u64, chunk shape ndim x u64
               u32 URL count, then per URL: u32 byte length and its UTF-8 text
-              u64 block count, then per block: u32 stored size, u32 CRC-32 of the stored
-              bytes, u8 url width, u8 delta width, u8 length width, u8 mask width (0 or 4)
+              u64 block count, then per block: u64 base offset, u32 stored size, u32 CRC-32
+              of the stored bytes, u8 url width, u8 delta width, u8 length width, u8 mask
+              width (0 or 4)
     trailer   u64 header start, u64 header size, magic b"LINDICT\\n"        (24 bytes)
 
 The header sits at the end so that a writer can stream the blocks first; a reference file
@@ -54,8 +55,8 @@ VERSION = 2
 PRELUDE = struct.Struct("<8sH6s")
 TRAILER = struct.Struct("<QQ8s")
 _HEADER_FIXED = struct.Struct("<BBHI")
-_BLOCK_ENTRY = struct.Struct("<IIBBBB")
-# 65,536 rows a block: at 10,000,000 chunks, 153 blocks (an index of 2 KB); a block inflates to
+_BLOCK_ENTRY = struct.Struct("<QIIBBBB")
+# 65,536 rows a block: at 10,000,000 chunks, 153 blocks (an index of 3 KB); a block inflates to
 # at most 1.4 MB and decodes in about a millisecond, the cost of reading one chunk cold.
 ROWS_PER_BLOCK = 1 << 16
 MAX_ROWS_PER_BLOCK = 1 << 20  # what a reader accepts: bounds the memory of one decoded block
@@ -73,6 +74,7 @@ class BlockSpan:
 
     start: int
     size: int
+    base: int  # the offset deltas start from (the block's first offset)
     crc32: int
     url_width: int
     delta_width: int
@@ -223,7 +225,8 @@ class TableEncoder:
             text = url.encode("utf-8")
             parts.append(struct.pack("<I", len(text)) + text)
         parts.append(struct.pack("<Q", len(self._blocks)))
-        parts.extend(_BLOCK_ENTRY.pack(b.size, b.crc32, b.url_width, b.delta_width, b.length_width, b.mask_width)
+        parts.extend(_BLOCK_ENTRY.pack(b.base, b.size, b.crc32, b.url_width, b.delta_width, b.length_width,
+                                       b.mask_width)
                      for b in self._blocks)
         header = b"".join(parts)
         self._write(header)
@@ -263,13 +266,15 @@ class TableEncoder:
         mask = np.where(present, mask, 0).astype(np.uint32)
         offset = np.where(present, offset, 0)
         ends = offset + length
-        # The end of the previous present entry (0 before the first): carried over missing rows.
-        previous_end = np.zeros(rows, dtype=np.int64)
+        # The end of the previous present entry (the base before the first): carried over
+        # missing rows. The base is the block's first offset, so that its delta is 0 too.
+        base = int(offset[present][0]) if present.any() else 0
+        previous_end = np.full(rows, base, dtype=np.int64)
         if rows > 1:
             last_end = np.where(present, ends, 0)
             index = np.where(present, np.arange(rows), -1)
             carried = np.maximum.accumulate(index)[:-1]
-            previous_end[1:] = np.where(carried >= 0, last_end[np.maximum(carried, 0)], 0)
+            previous_end[1:] = np.where(carried >= 0, last_end[np.maximum(carried, 0)], base)
         delta = np.where(present, offset - previous_end, 0)
         url_width = _width_unsigned(int(url_column.max(initial=0)))
         delta_width = _width_signed(int(delta.min(initial=0)), int(delta.max(initial=0)))
@@ -281,7 +286,7 @@ class TableEncoder:
             pieces.append(_shuffled(mask, 4, False))
         stored = zlib.compress(b"".join(pieces), ZLIB_LEVEL)
         self._write(stored)
-        self._blocks.append(BlockSpan(self._position, len(stored), zlib.crc32(stored), url_width, delta_width,
+        self._blocks.append(BlockSpan(self._position, len(stored), base, zlib.crc32(stored), url_width, delta_width,
                                       length_width, mask_width))
         self._position += len(stored)
         self._rows_done += rows
@@ -387,11 +392,13 @@ def parse_header(header: bytes | memoryview, header_start: int, name: str = "chu
     blocks = []
     start = PRELUDE.size
     for i, entry in enumerate(_BLOCK_ENTRY.iter_unpack(data[position:])):
-        size, crc, url_width, delta_width, length_width, mask_width = entry
+        base, size, crc, url_width, delta_width, length_width, mask_width = entry
         if url_width not in _WIDTHS or delta_width not in _WIDTHS or length_width not in _WIDTHS \
                 or mask_width not in (0, 4):
             raise fail(f"block {i} has invalid column widths")
-        blocks.append(BlockSpan(start, size, crc, url_width, delta_width, length_width, mask_width))
+        if base > MAX_VALUE:
+            raise fail(f"block {i} has a base offset of 2**63 or more")
+        blocks.append(BlockSpan(start, size, base, crc, url_width, delta_width, length_width, mask_width))
         rows = min(rows_per_block, cells - i * rows_per_block)
         if rows * blocks[-1].row_width > ZLIB_MAX_RATIO * max(size, 1):
             raise fail(f"block {i}: {size} compressed bytes cannot hold {rows} entries")
@@ -440,14 +447,16 @@ def decode_block(layout: Layout, i: int, data: bytes | memoryview, name: str = "
             raise ReferenceFormatError(f"{where}: an entry marked missing has nonzero fields")
     if span.delta_width == 8 or span.length_width == 8:
         # Sums of 64-bit values could wrap in int64: checked exactly, in Python integers.
-        offset_exact = np.cumsum(delta.astype(object) + length.astype(object)) - length.astype(object)
+        offset_exact = span.base + np.cumsum(delta.astype(object) + length.astype(object)) - length.astype(object)
         if rows and (min(offset_exact) < 0 or max(offset_exact + length.astype(object)) > MAX_VALUE):
             raise ReferenceFormatError(f"{where}: an offset is negative or past 2**63")
         offset = offset_exact.astype(np.int64)
-    else:  # |sums| < 2**20 rows * (2**31 + 2**32): exact in int64
-        offset = np.cumsum(delta + length) - length
-        if rows and (offset.min() < 0 or (offset + length).max() > MAX_VALUE):
+    else:  # |sums| < 2**20 rows * (2**31 + 2**32): exact in int64, and so is the check with the base
+        relative = np.cumsum(delta + length) - length
+        if rows and (span.base + int(relative.min()) < 0 or span.base + int((relative + length).max()) > MAX_VALUE):
             raise ReferenceFormatError(f"{where}: an offset is negative or past 2**63")
+        offset = relative + span.base
+    offset[missing] = 0
     url_index = (url_column - 1).astype(np.int32)
     return BlockColumns(url_index, offset, length, mask)
 

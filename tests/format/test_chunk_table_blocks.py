@@ -119,7 +119,7 @@ def with_header(data: bytes, edit) -> bytes:
 
 
 def index_position(header: bytes | bytearray, block: int) -> int:
-    return len(header) - (5 - block) * 12  # 300 rows in blocks of 64: 5 blocks, 12 bytes each
+    return len(header) - (5 - block) * 20  # 300 rows in blocks of 64: 5 blocks, 20 bytes each
 
 
 @pytest.mark.parametrize("cut", [1, 24, 30, 200])
@@ -148,7 +148,7 @@ def _rewritten_block(data: bytes, block: int, raw: bytes, widths: tuple[int, int
     body = data[: span.start] + stored + data[span.start + span.size : layout.header_start]
     header = bytearray(layout.header_bytes_of(data))
     at = index_position(header, block)
-    header[at : at + 12] = struct.pack("<IIBBBB", len(stored), zlib.crc32(stored), *widths)
+    header[at : at + 20] = struct.pack("<QIIBBBB", 0, len(stored), zlib.crc32(stored), *widths)
     return body + bytes(header) + blocked.TRAILER.pack(len(body), len(header), blocked.MAGIC)
 
 
@@ -181,11 +181,12 @@ def test_a_hostile_block_is_refused(raw, widths, message):
     (lambda h: h.__setitem__(slice(4, 8), struct.pack("<I", 2**21)), "rows per block"),
     (lambda h: h.__setitem__(0, 1), "flags"),
     (lambda h: h.__setitem__(slice(8, 16), struct.pack("<Q", 10**9)), "blocks"),  # the grid
-    (lambda h: h.__setitem__(slice(index_position(h, 0), index_position(h, 0) + 4), struct.pack("<I", 10**6)),
+    (lambda h: h.__setitem__(slice(index_position(h, 0) + 8, index_position(h, 0) + 12), struct.pack("<I", 10**6)),
      "blocks end|cannot hold"),
-    (lambda h: h.__setitem__(slice(index_position(h, 0) + 8, index_position(h, 0) + 9), b"\x03"), "widths"),
-    (lambda h: h.__delitem__(slice(len(h) - 12, len(h))), "block"),
-    (lambda h: h.extend(b"\0" * 12), "block"),
+    (lambda h: h.__setitem__(slice(index_position(h, 0) + 16, index_position(h, 0) + 17), b"\x03"), "widths"),
+    (lambda h: h.__setitem__(slice(index_position(h, 0), index_position(h, 0) + 8), b"\xff" * 8), "base offset"),
+    (lambda h: h.__delitem__(slice(len(h) - 20, len(h))), "block"),
+    (lambda h: h.extend(b"\0" * 20), "block"),
 ])
 def test_a_lying_header_is_refused(edit, message):
     with pytest.raises(ReferenceFormatError, match=message):
@@ -202,6 +203,6 @@ def test_a_trailer_pointing_outside_the_table_is_refused():
 def test_a_block_that_claims_too_much_is_refused_before_inflating():
     def edit(header: bytearray) -> None:
         at = index_position(header, 0)
-        header[at : at + 4] = struct.pack("<I", 0)
+        header[at + 8 : at + 12] = struct.pack("<I", 0)
     with pytest.raises(ReferenceFormatError):
         blocked.read_layout(with_header(small_table(), edit))
