@@ -32,7 +32,7 @@ def _mutate_table(rng: random.Random, doc: dict) -> None:
         return
     key = rng.choice(keys)
     data = bytearray(base64.b64decode(doc["refs"][key]["data"][len("base64:"):]))
-    kind = rng.randrange(4)
+    kind = rng.randrange(5)
     if kind == 0 and data:  # flip bytes
         for _ in range(rng.randint(1, 4)):
             data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
@@ -41,9 +41,12 @@ def _mutate_table(rng: random.Random, doc: dict) -> None:
     elif kind == 2:  # another array's table
         other = doc["refs"][rng.choice(keys)]["data"]
         data = bytearray(base64.b64decode(other[len("base64:"):]))
-    else:  # a field of the header set to an extreme
+    elif kind == 3:  # a field of the prelude or the first block set to an extreme
         position = rng.randrange(min(len(data), 64) or 1)
         data[position:position + 8] = rng.choice([b"\xff" * 8, b"\0" * 8, b"\x7f" * 8])
+    else:  # a field of the header, the block index or the trailer (at the end, version 2) set to one
+        position = max(len(data) - 1 - rng.randrange(min(len(data), 160) or 1), 0)
+        data[position:position + 4] = rng.choice([b"\xff" * 4, b"\0" * 4, b"\x7f" * 4, b"\x01\0\0\0"])
     doc["refs"][key]["data"] = "base64:" + base64.b64encode(bytes(data)).decode()
 
 

@@ -11,13 +11,23 @@ fill values. This module adds and removes that marker; the model never holds it.
 from __future__ import annotations
 
 import base64
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from lindi_core.errors import ReferenceFormatError
 from lindi_core.format import binary_chunk_table
-from lindi_core.format.refs import DENSE_FRACTION, ReferenceFileSystem, join_key, split_key
+from lindi_core.format import blocked_chunk_table as blocked
+from lindi_core.format.lazy_chunk_table import (
+    InlineTableBytes,
+    LazyChunkTable,
+    TableFileBytes,
+    check_table_file_name,
+)
+from lindi_core.format.refs import DENSE_FRACTION, ChunkTable, ReferenceFileSystem, join_key, split_key
 
 TABLE_NAME = ".zchunktable"  # the key beside an array's .zarray that holds its table
 MARKER_ID = "lindi.chunk_table"
@@ -55,6 +65,8 @@ def encodable(rfs: ReferenceFileSystem, array_path: str) -> bool:
     table = rfs.tables.get(array_path)
     if table is None or join_key(array_path, ".zarray") not in rfs.metadata:
         return False
+    if isinstance(table, LazyChunkTable) and not table.materialized:
+        return True  # read from a binary table, unchanged since
     count = len(table)
     if table.size > max(count * DENSE_FRACTION, 1 << 16):
         return False
@@ -75,11 +87,11 @@ def choose_binary(rfs: ReferenceFileSystem, choice: str, threshold: int = AUTO_T
 
 
 def encode_table(rfs: ReferenceFileSystem, array_path: str, *, compress: bool = False) -> bytes:
-    """The binary table of one array (cells whose key holds inline bytes are written missing:
-    the inline value is what that key reads)."""
+    """The version 1 binary table of one array (cells whose key holds inline bytes are written
+    missing: the inline value is what that key reads)."""
     table = rfs.tables[array_path]
     zarray = rfs.metadata[join_key(array_path, ".zarray")]
-    linear, url_ids, offsets, lengths, masks = table.present_columns()
+    linear, url_ids, offsets, lengths = table.present_columns()[:4]
     used, local_ids = np.unique(url_ids, return_inverse=True)
     size = table.size
     dense_url = np.full(size, -1, dtype=np.int64)
@@ -87,35 +99,176 @@ def encode_table(rfs: ReferenceFileSystem, array_path: str, *, compress: bool = 
     dense_length = np.zeros(size, dtype=np.int64)
     dense_url[linear], dense_offset[linear], dense_length[linear] = local_ids, offsets, lengths
     dense_mask = None
+    masks = table.present_columns()[4]
     if masks is not None:
         dense_mask = np.zeros(size, dtype=np.uint32)
         dense_mask[linear] = masks
+    for cell in _inline_cells(rfs, array_path, table):
+        dense_url[cell] = -1
+    return binary_chunk_table.encode(table.grid_shape, tuple(zarray["chunks"]), [rfs.urls[i] for i in used.tolist()],
+                                     dense_url, dense_offset, dense_length, dense_mask, compress=compress)
+
+
+def _inline_cells(rfs: ReferenceFileSystem, array_path: str, table: ChunkTable) -> list[int]:
+    cells = []
     for key in rfs.inline:
         parent, name = split_key(key)
         if parent == array_path:
             cell = table.linear_index(name)
             if cell is not None:
-                dense_url[cell] = -1
-    return binary_chunk_table.encode(table.grid_shape, tuple(zarray["chunks"]), [rfs.urls[i] for i in used.tolist()],
-                                     dense_url, dense_offset, dense_length, dense_mask, compress=compress)
+                cells.append(cell)
+    return cells
+
+
+def write_table(rfs: ReferenceFileSystem, array_path: str, write: Callable[[bytes], object]) -> bytes:
+    """Write the version 2 table of one array through ``write``, block by block (never a
+    second copy of the whole table); returns its header. An unchanged lazy table is copied as
+    it was read."""
+    table = rfs.tables[array_path]
+    # (an edit of any key of the array, inline values included, materializes its table)
+    if isinstance(table, LazyChunkTable) and not table.materialized:
+        data = table.encoded()
+        write(data)
+        return blocked.read_layout(data).header_bytes_of(data)
+    zarray = rfs.metadata[join_key(array_path, ".zarray")]
+    encoder = blocked.TableEncoder(table.grid_shape, tuple(zarray["chunks"]), write)
+    linear, url_ids, offsets, lengths, masks = table.present_columns()
+    # The URLs the refs use, numbered in URL-table order (a count, not a sort: URL ids are small)
+    used = np.flatnonzero(np.bincount(url_ids, minlength=len(rfs.urls))) if len(url_ids) else np.zeros(0, np.int64)
+    local_of = np.full(max(len(rfs.urls), 1), -1, dtype=np.int64)
+    local_of[used] = np.arange(len(used))
+    for url in used.tolist():
+        encoder.url_index(rfs.urls[url])
+    inline_cells = np.array(sorted(_inline_cells(rfs, array_path, table)), dtype=np.int64)
+    rows = encoder.rows_per_block
+    for first in range(0, table.size, rows):
+        count = min(rows, table.size - first)
+        # The refs of this block's cells: a slice of the (sorted) present columns.
+        lo, hi = np.searchsorted(linear, [first, first + count])
+        block_url = local_of[url_ids[lo:hi]]  # (a new array: marking inline cells below changes no table)
+        block_mask = masks[lo:hi] if masks is not None else None
+        if hi - lo == count:  # every cell has a ref (the usual case): the columns' slices as they are
+            block_offset, block_length = offsets[lo:hi], lengths[lo:hi]
+        else:
+            cells = linear[lo:hi] - first
+            spread = [np.full(count, -1, dtype=np.int64), np.zeros(count, dtype=np.int64),
+                      np.zeros(count, dtype=np.int64)]
+            spread[0][cells], spread[1][cells], spread[2][cells] = block_url, offsets[lo:hi], lengths[lo:hi]
+            block_url, block_offset, block_length = spread
+            if block_mask is not None:
+                block_mask = np.zeros(count, dtype=np.uint32)
+                block_mask[cells] = masks[lo:hi]
+        if len(inline_cells):
+            inside = inline_cells[(inline_cells >= first) & (inline_cells < first + count)]
+            block_url[inside - first] = -1
+        encoder.add(block_url, block_offset, block_length, block_mask)
+    return encoder.finish()
+
+
+def unchanged_table_file(rfs: ReferenceFileSystem, array_path: str) -> dict[str, Any] | None:
+    """The descriptor an array's table was read with, when it is in a table file and unchanged
+    since: written again as it was, it names the same file (a reference file written where it
+    was read keeps its table files)."""
+    table = rfs.tables[array_path]
+    if not isinstance(table, LazyChunkTable) or table.materialized or not isinstance(table.source, TableFileBytes):
+        return None
+    source = table.source
+    descriptor = file_descriptor(source.header, source.ref, source.size, source.sha256)
+    if source.sha256 is None:
+        del descriptor["sha256"]
+    return descriptor
+
+
+def encode_table_v2(rfs: ReferenceFileSystem, array_path: str) -> bytes:
+    """The whole version 2 table of one array, in memory."""
+    out: list[bytes] = []
+    write_table(rfs, array_path, out.append)
+    return b"".join(out)
 
 
 def descriptor(data: bytes) -> dict[str, Any]:
     """The JSON value of an array's TABLE_NAME key holding the table inline."""
-    return {"format": DESCRIPTOR_FORMAT, "version": binary_chunk_table.VERSION,
+    version = blocked.VERSION if blocked.is_version_2(data) else binary_chunk_table.VERSION
+    return {"format": DESCRIPTOR_FORMAT, "version": version,
             "data": BASE64_PREFIX + base64.b64encode(data).decode("ascii")}
 
 
+def file_descriptor(header: bytes, ref: str, size: int, sha256: str | None) -> dict[str, Any]:
+    """The JSON value of an array's TABLE_NAME key for a version 2 table kept in the file
+    ``ref`` beside the reference file: its header inline, so that a reader fetches only blocks."""
+    return {"format": DESCRIPTOR_FORMAT, "version": blocked.VERSION, "ref": ref, "size": size, "sha256": sha256,
+            "header": BASE64_PREFIX + base64.b64encode(header).decode("ascii")}
+
+
+@dataclass
+class ParsedTable:
+    """What a TABLE_NAME value says: a version 1 table's bytes, or a version 2 table's layout
+    and where its bytes are."""
+
+    version: int
+    data: bytes | None = None  # version 1
+    layout: blocked.Layout | None = None  # version 2
+    source: InlineTableBytes | TableFileBytes | None = None
+
+
+def parse_descriptor(key: str, value: Any) -> ParsedTable:
+    """Check a TABLE_NAME value; reads nothing beyond the reference file's own text."""
+    if not isinstance(value, dict) or value.get("format") != DESCRIPTOR_FORMAT:
+        raise ReferenceFormatError(f"ref {key!r}: a chunk table descriptor is an object with "
+                                   f"\"format\": {DESCRIPTOR_FORMAT!r}")
+    version = value.get("version")
+    if version == binary_chunk_table.VERSION:
+        return ParsedTable(1, data=table_bytes(key, value))
+    if version != blocked.VERSION:
+        raise ReferenceFormatError(f"ref {key!r}: chunk table version {version!r} is not supported "
+                                   f"(this library reads 1 and 2)")
+    if "ref" not in value:
+        data = value.get("data")
+        if set(value) != {"format", "version", "data"} or not isinstance(data, str) \
+                or not data.startswith(BASE64_PREFIX):
+            raise ReferenceFormatError(f"ref {key!r}: an inline chunk table is {{\"format\", \"version\", "
+                                       "\"data\": \"base64:...\"}")
+        source = InlineTableBytes(data[len(BASE64_PREFIX):], key)
+        if source.size < blocked.PRELUDE.size + blocked.TRAILER.size \
+                or not blocked.is_version_2(source.read(0, blocked.PRELUDE.size)):
+            raise ReferenceFormatError(f"ref {key!r}: not a version 2 binary chunk table")
+        start, size = blocked.read_trailer(source.read(source.size - blocked.TRAILER.size, source.size),
+                                           source.size, key)
+        return ParsedTable(2, layout=blocked.parse_header(source.read(start, start + size), start, key),
+                           source=source)
+    allowed = {"format", "version", "ref", "size", "sha256", "header"}
+    if not set(value) <= allowed or not {"size", "header"} <= set(value):
+        raise ReferenceFormatError(f"ref {key!r}: a chunk table in a file is {{\"format\", \"version\", \"ref\", "
+                                   "\"size\", \"header\", \"sha256\" (optional)}")
+    ref = check_table_file_name(value["ref"], key)
+    size, sha256, header = value["size"], value.get("sha256"), value["header"]
+    if type(size) is not int or not 0 <= size < 2**63:
+        raise ReferenceFormatError(f"ref {key!r}: a chunk table's \"size\" is a byte count")
+    if sha256 is not None and (not isinstance(sha256, str) or not re.fullmatch(r"[0-9a-f]{64}", sha256)):
+        raise ReferenceFormatError(f"ref {key!r}: a chunk table's \"sha256\" is 64 lowercase hex digits")
+    if not isinstance(header, str) or not header.startswith(BASE64_PREFIX):
+        raise ReferenceFormatError(f"ref {key!r}: a chunk table's \"header\" is \"base64:...\"")
+    try:
+        header_bytes = base64.b64decode(header[len(BASE64_PREFIX):], validate=True)
+    except ValueError:
+        raise ReferenceFormatError(f"ref {key!r}: invalid base64 in the chunk table's header") from None
+    header_start = size - blocked.TRAILER.size - len(header_bytes)
+    if header_start < blocked.PRELUDE.size:
+        raise ReferenceFormatError(f"ref {key!r}: a table of {size} bytes cannot hold its "
+                                   f"{len(header_bytes)}-byte header")
+    layout = blocked.parse_header(header_bytes, header_start, key)
+    return ParsedTable(2, layout=layout, source=TableFileBytes(ref, size, sha256, key, header_bytes))
+
+
 def table_bytes(key: str, value: Any) -> bytes:
-    """The encoded table a TABLE_NAME value holds."""
+    """The encoded version 1 table a TABLE_NAME value holds."""
     if not isinstance(value, dict) or value.get("format") != DESCRIPTOR_FORMAT:
         raise ReferenceFormatError(f"ref {key!r}: a chunk table descriptor is an object with "
                                    f"\"format\": {DESCRIPTOR_FORMAT!r}")
     if value.get("version") != binary_chunk_table.VERSION:
         raise ReferenceFormatError(f"ref {key!r}: chunk table version {value.get('version')!r} is not supported")
     if "ref" in value:
-        raise ReferenceFormatError(f"ref {key!r}: chunk tables outside the reference file (\"ref\") are not "
-                                   "supported by this version of lindi-core")
+        raise ReferenceFormatError(f"ref {key!r}: a version 1 chunk table is inline (\"ref\" needs version 2)")
     data = value.get("data")
     if set(value) != {"format", "version", "data"} or not isinstance(data, str) \
             or not data.startswith(BASE64_PREFIX):
@@ -127,26 +280,48 @@ def table_bytes(key: str, value: Any) -> bytes:
         raise ReferenceFormatError(f"ref {key!r}: invalid base64 in the chunk table") from None
 
 
-def load_table(rfs: ReferenceFileSystem, array_path: str, data: bytes) -> None:
-    """Put the refs of an encoded table into the array's (empty) chunk table."""
+def _array_table(rfs: ReferenceFileSystem, array_path: str) -> tuple[str, dict, ChunkTable]:
     name = join_key(array_path, TABLE_NAME)
     zarray = rfs.metadata.get(join_key(array_path, ".zarray"))
     table = rfs.tables.get(array_path)
     if zarray is None or table is None:
         raise ReferenceFormatError(f"ref {name!r}: a chunk table needs an array with a regular chunk grid "
                                    "('.' dimension separator) beside it")
-    decoded = binary_chunk_table.decode(data, name)
-    header = decoded.header
-    if header.grid_shape != table.grid_shape or list(header.chunk_shape) != list(zarray.get("chunks") or []):
-        raise ReferenceFormatError(f"ref {name!r}: the table's grid {header.grid_shape} of chunks "
-                                   f"{header.chunk_shape} is not the array's ({table.grid_shape}, chunks "
+    return name, zarray, table
+
+
+def _check_grid(name: str, grid_shape: tuple[int, ...], chunk_shape: tuple[int, ...], zarray: dict,
+                table: ChunkTable) -> None:
+    if grid_shape != table.grid_shape or list(chunk_shape) != list(zarray.get("chunks") or []):
+        raise ReferenceFormatError(f"ref {name!r}: the table's grid {grid_shape} of chunks "
+                                   f"{chunk_shape} is not the array's ({table.grid_shape}, chunks "
                                    f"{zarray.get('chunks')})")
     if len(table):
         raise ReferenceFormatError(f"ref {name!r}: the array has both a chunk table and JSON chunk refs")
+
+
+def load_parsed(rfs: ReferenceFileSystem, array_path: str, parsed: ParsedTable) -> None:
+    """Put a parsed table in: version 1 decoded now, version 2 as a lazy table (nothing decoded)."""
+    if parsed.version == 1:
+        load_table(rfs, array_path, parsed.data)
+        return
+    name, zarray, table = _array_table(rfs, array_path)
+    layout = parsed.layout
+    _check_grid(name, layout.grid_shape, layout.chunk_shape, zarray, table)
+    global_ids = np.array([rfs.url_id(url) for url in layout.urls], dtype=np.int32)
+    rfs.tables[array_path] = LazyChunkTable(layout, parsed.source, global_ids, name)
+    rfs.binary_tables.add(array_path)
+
+
+def load_table(rfs: ReferenceFileSystem, array_path: str, data: bytes) -> None:
+    """Put the refs of an encoded version 1 table into the array's (empty) chunk table."""
+    name, zarray, table = _array_table(rfs, array_path)
+    decoded = binary_chunk_table.decode(data, name)
+    header = decoded.header
+    _check_grid(name, header.grid_shape, header.chunk_shape, zarray, table)
     present = np.flatnonzero(decoded.url_index >= 0)
     global_ids = np.array([rfs.url_id(url) for url in header.urls], dtype=np.int32)
     masks = decoded.filter_mask[present] if decoded.filter_mask is not None else None
     table.assign(present, global_ids[decoded.url_index[present]] if len(present) else np.zeros(0, np.int32),
                  decoded.offset[present], decoded.length[present], masks)
     rfs.binary_tables.add(array_path)
-

@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ import orjson
 from lindi_core.errors import ReferenceFormatError
 from lindi_core.format import chunk_table_forms, fastrefs, hdf5_facts, temporaries
 from lindi_core.format.keys import chunk_key, join_key, split_key
+from lindi_core.format.lazy_chunk_table import LazyChunkTable, LocalTableReader, TableFileBytes
 from lindi_core.format.refs import (
     ZARR_METADATA_NAMES,
     ChunkRef,
@@ -107,18 +108,18 @@ class _BinaryTables:
 
     def __init__(self) -> None:
         self.marked: set[str] = set()  # arrays whose .zarray carries the marker filter
-        self.tables: dict[str, bytes] = {}
+        self.tables: dict[str, chunk_table_forms.ParsedTable] = {}
 
     def apply(self, rfs: ReferenceFileSystem) -> None:
         for array_path in self.marked - self.tables.keys():
             raise ReferenceFormatError(f"array {array_path or '/'!r} is marked as having a binary chunk table "
                                        f"but has no {chunk_table_forms.TABLE_NAME!r} key")
-        for array_path, data in self.tables.items():
+        for array_path, parsed in self.tables.items():
             if array_path not in self.marked:
                 raise ReferenceFormatError(
                     f"ref {join_key(array_path, chunk_table_forms.TABLE_NAME)!r}: its array's .zarray lacks the "
                     f"{chunk_table_forms.MARKER_ID!r} marker filter (spec §13)")
-            chunk_table_forms.load_table(rfs, array_path, data)
+            chunk_table_forms.load_parsed(rfs, array_path, parsed)
 
 
 def _from_json_dict(obj: Any, document_size: int | None) -> tuple[ReferenceFileSystem, TemplateExpander,
@@ -176,7 +177,7 @@ def _from_json_dict(obj: Any, document_size: int | None) -> tuple[ReferenceFileS
             zattrs_key = join_key(parent, ".zattrs")
             rfs.set_metadata(zattrs_key, _merged_facts(key, rfs.metadata.get(zattrs_key), facts))
         elif last == chunk_table_forms.TABLE_NAME:
-            binary_tables.tables[parent] = chunk_table_forms.table_bytes(key, value)
+            binary_tables.tables[parent] = chunk_table_forms.parse_descriptor(key, value)
         elif last in ZARR_METADATA_NAMES:
             value = _metadata_value(key, value)
             if last == ".zarray":
@@ -381,9 +382,20 @@ def _run_inside_grid(run: fastrefs.ChunkRefRun, table: ChunkTable | None) -> np.
 
 
 def load_path(path: str | os.PathLike) -> ReferenceFileSystem:
-    """Read a reference file from a local path."""
+    """Read a reference file from a local path (its table files, spec §13, are read beside it
+    when first needed)."""
     with open(path, "rb") as f:
-        return loads(f.read())
+        rfs = loads(f.read())
+    folder = os.path.dirname(os.path.abspath(path))
+    for source in table_files(rfs):
+        source.bind(LocalTableReader(os.path.join(folder, source.ref)))
+    return rfs
+
+
+def table_files(rfs: ReferenceFileSystem) -> list[TableFileBytes]:
+    """The table files (spec §13) the lazy tables of a reference file system read from."""
+    return [table.source for table in rfs.tables.values()
+            if isinstance(table, LazyChunkTable) and isinstance(table.source, TableFileBytes)]
 
 
 def _check_key(key: str) -> None:
@@ -484,8 +496,24 @@ def _used_urls(rfs: ReferenceFileSystem, binary: frozenset[str] | set[str]) -> l
     return [url for url in urls if not url.startswith("./")]
 
 
-def iter_json_text(rfs: ReferenceFileSystem, *, use_templates: bool = True) -> Iterator[bytes]:
-    """The reference file as a sequence of byte strings (compact JSON, one ref a line)."""
+TablePlacer = Callable[[ReferenceFileSystem, str], dict]
+
+
+def inline_table(rfs: ReferenceFileSystem, array_path: str) -> dict:
+    """An array's binary chunk table as an inline descriptor (version 2, spec §13), or, when it
+    was read from a table file and is unchanged, the descriptor it was read with (the text is
+    for where it was read from: a commit of a container, a comparison with the committed text)."""
+    kept = chunk_table_forms.unchanged_table_file(rfs, array_path)
+    if kept is not None:
+        return kept
+    return chunk_table_forms.descriptor(chunk_table_forms.encode_table_v2(rfs, array_path))
+
+
+def iter_json_text(rfs: ReferenceFileSystem, *, use_templates: bool = True,
+                   place_table: TablePlacer = inline_table) -> Iterator[bytes]:
+    """The reference file as a sequence of byte strings (compact JSON, one ref a line).
+    ``place_table`` writes an array's binary chunk table and gives its descriptor (inline by
+    default; :func:`write_atomic` puts large ones in files beside the reference file)."""
     binary = {path for path in rfs.binary_tables if chunk_table_forms.encodable(rfs, path)}
     url_names = assign_templates(rfs, binary=binary) if use_templates else {}
     templates = {name: url for url, name in url_names.items()}
@@ -526,10 +554,7 @@ def iter_json_text(rfs: ReferenceFileSystem, *, use_templates: bool = True) -> I
     tokens = [url_token(u) for u in rfs.urls]
     for array_path, table in rfs.tables.items():
         if array_path in binary:
-            # Inline tables are read whole: compressed, they cost about 2 bytes a chunk.
-            table_bytes = chunk_table_forms.encode_table(rfs, array_path, compress=True)
-            yield entry(join_key(array_path, chunk_table_forms.TABLE_NAME),
-                        orjson.dumps(chunk_table_forms.descriptor(table_bytes)))
+            yield entry(join_key(array_path, chunk_table_forms.TABLE_NAME), orjson.dumps(place_table(rfs, array_path)))
             continue
         for piece in _table_text(array_path, table, tokens, rfs.inline):
             if not piece:
@@ -598,8 +623,17 @@ def to_json_dict(rfs: ReferenceFileSystem, *, use_templates: bool = True) -> dic
     return parse_json_bytes(dumps(rfs, use_templates=use_templates))
 
 
-def write_atomic(rfs: ReferenceFileSystem, path: str | os.PathLike, *, use_templates: bool = True) -> None:
-    """Write a reference file so that ``path`` is either the old file or the complete new one."""
+def write_atomic(rfs: ReferenceFileSystem, path: str | os.PathLike, *, use_templates: bool = True,
+                 table_file_threshold: int | None = None) -> None:
+    """Write a reference file so that ``path`` is either the old file or the complete new one.
+
+    Binary chunk tables of at least ``table_file_threshold`` encoded bytes (default
+    :data:`~lindi_core.format.table_files.TABLE_FILE_THRESHOLD`) go to files beside it, named
+    from it and from their content (spec §13): a file an older version of the reference file
+    names is never changed."""
+    from lindi_core.format.table_files import TableFileWriter
+
+    placer = TableFileWriter(os.path.realpath(os.fspath(path)), table_file_threshold)
     with temporaries.atomic_output(path, ".lindi.json") as f:
-        for piece in iter_json_text(rfs, use_templates=use_templates):
+        for piece in iter_json_text(rfs, use_templates=use_templates, place_table=placer):
             f.write(piece)

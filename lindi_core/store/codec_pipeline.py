@@ -35,7 +35,7 @@ from zarr.registry import register_pipeline
 
 from lindi_core.errors import ChunkDecodeError, LindiError, UnreadableObjectError
 from lindi_core.format.keys import chunk_owner, split_key
-from lindi_core.store import read_engine
+from lindi_core.store import lazy_tables, read_engine
 
 _ZARR_DEFAULT = "zarr.core.codec_pipeline.BatchedCodecPipeline"
 
@@ -75,6 +75,7 @@ class LindiCodecPipeline(BatchedCodecPipeline):
                                      drop_axes: tuple[int, ...]) -> None:
         """zarr's read of ``batch_info``, its chunks fetched by the read engine, part by part,
         each part's chunks asked for at once; each part decoded once all its bytes are here."""
+        await lazy_tables.load_keys(store.rfs, [getter.path for getter, *_ in batch_info])  # refs of lazy tables
         sizes = [read_engine.held_bytes(store, getter.path, _decoded_nbytes(spec)) for getter, spec, *_ in batch_info]
 
         async def decode(part: Sequence[tuple[Any, ...]], buffers: list[Buffer | None]) -> None:

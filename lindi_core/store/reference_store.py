@@ -60,6 +60,7 @@ from lindi_core.io.locations import Location, LocationPolicy, is_url
 from lindi_core.io.sources import ByteSources, fetch_url_sync
 from lindi_core.io.sync_http import SyncHttp
 from lindi_core.io.tar_container import TarContainer
+from lindi_core.store import lazy_tables
 from lindi_core.store.external_arrays import ExternalArrayIndex
 from lindi_core.store.filter_mask import restore_skipped_filters, uses_libhdf5_pipeline, with_mask_header
 from lindi_core.store.metadata_checks import check_array_metadata, check_group_metadata
@@ -111,6 +112,9 @@ class ReferenceStore(Store):
         # Why this store may not be pickled although it has no chunk sink (a file opened for
         # writing owns it and writes its edits back): None when it may.
         self.pickling_refused: str | None = None
+        # Where the reference file came from (its table files are beside it, spec §13).
+        self._reference_source: str | None = None
+        lazy_tables.bind_table_files(self, None)
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -166,9 +170,13 @@ class ReferenceStore(Store):
         guard = policy.address_guard()
         sources = ByteSources(HttpSource(guard=guard, **http_options), cache=local_cache, guard=guard)
         if opened is not None:
-            return cls(jsonio.loads(opened.reference_text), policy=policy, sources=sources,
-                       container=opened.container, read_only=read_only)
-        return cls(rfs, policy=policy, sources=sources, read_only=read_only)
+            store = cls(jsonio.loads(opened.reference_text), policy=policy, sources=sources,
+                        container=opened.container, read_only=read_only)
+        else:
+            store = cls(rfs, policy=policy, sources=sources, read_only=read_only)
+        store._reference_source = target
+        lazy_tables.bind_table_files(store, target, rebind=True)
+        return store
 
     @classmethod
     def from_dict(cls, obj: dict, *, base_dir: str | None = None, allow_local: bool | None = None,
@@ -224,6 +232,10 @@ class ReferenceStore(Store):
         state.update(_recent=OrderedDict(), _recent_bytes=0)
         return state
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        lazy_tables.bind_table_files(self, self._reference_source)  # their readers are not pickled
+
     def __repr__(self) -> str:
         return f"ReferenceStore({len(self.rfs.metadata)} metadata keys, {len(self.rfs.tables)} chunk tables)"
 
@@ -256,6 +268,7 @@ class ReferenceStore(Store):
             raise UnreadableObjectError(f"its values cannot be read: {reason}", object_path="/" + array_path)
 
     async def _value_bytes(self, key: str) -> bytes | None:
+        await lazy_tables.load_rows(self.rfs, key)
         value = self.rfs.get(key)
         owner = chunk_owner(key, self.rfs.metadata)
         zarray = owner[2] if owner is not None else None
@@ -388,6 +401,7 @@ class ReferenceStore(Store):
     async def exists(self, key: str) -> bool:
         """Whether ``get`` finds a value: a key of the references, or a chunk of an array linked
         to its HDF5 dataset (``_EXTERNAL_ARRAY_LINK``) that the dataset's chunk index holds."""
+        await lazy_tables.load_rows(self.rfs, key)
         if key in self.rfs:
             return True
         owner = chunk_owner(key, self.rfs.metadata)
@@ -414,6 +428,7 @@ class ReferenceStore(Store):
         the chunk sink (a staging area), which answers with a reference to where it put them."""
         self._check_writable()
         data = value.to_bytes()
+        await lazy_tables.load_all(self.rfs, key)
         if split_key(key)[1] in ZARR_METADATA_NAMES:
             self.rfs.set_metadata(key, orjson.loads(data))
             return
@@ -428,11 +443,13 @@ class ReferenceStore(Store):
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         self._check_writable()
+        await lazy_tables.load_rows(self.rfs, key)
         if key not in self.rfs:
             await self.set(key, value)
 
     async def delete(self, key: str) -> None:
         self._check_writable()
+        await lazy_tables.load_all(self.rfs, key)
         self._forget_recent(key)
         self.rfs.delete(key)
 

@@ -1,0 +1,133 @@
+"""How a store reads the lazy binary chunk tables of its reference file (spec §13).
+
+A table file beside the reference file is read through the store's byte sources (the engine
+that merges neighbouring ranges, with the local cache), trusted exactly as the reference file:
+its name is a plain file name (checked when the descriptor is parsed), resolved beside the
+reference file (a sibling URL of a reference file at a URL, a file in the folder of a local
+one, a member of the ``.lindi.tar`` or ``.lindi.d`` it lives in). The store's reads call
+:func:`load_rows` before looking a chunk up, and its writes :func:`load_all` before changing
+one, so that no look-up on the event loop waits for bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import urllib.parse
+from typing import Any
+
+import numpy as np
+
+from lindi_core.errors import LindiError
+from lindi_core.format.keys import split_key
+from lindi_core.format.lazy_chunk_table import LazyChunkTable, TableFileBytes
+from lindi_core.format.lindi_tar import member_url
+from lindi_core.format.refs import ChunkRef, ReferenceFileSystem
+from lindi_core.io import sync_bridge
+from lindi_core.io.locations import Location, is_url
+from lindi_core.io.sources import ByteSources
+
+
+class TableFileReader:
+    """Reads one table file through a store's byte sources; ``base`` is where the file starts
+    in ``location`` (a container member is a range of its archive). Not pickled with its
+    sources: the store that unpickles the reference file system binds its own."""
+
+    def __init__(self, sources: ByteSources, location: Location, base: int):
+        self.sources, self.location, self.base = sources, location, base
+
+    async def read(self, offset: int, length: int) -> bytes:
+        return await self.sources.read(self.location, self.base + offset, length)
+
+    def read_spans_blocking(self, spans: list[tuple[int, int]]) -> list[bytes]:
+        if sync_bridge.on_bridge_loop():
+            raise RuntimeError("a lazy chunk table was read by blocking code on the store's event loop; await "
+                               "lindi_core.store.lazy_tables.load_rows first")
+
+        async def run() -> list[bytes]:
+            return list(await asyncio.gather(*(self.read(a, b - a) for a, b in spans)))
+
+        return sync_bridge.run_sync(run())
+
+    def __reduce__(self) -> Any:
+        return (_unbound, ())
+
+
+def _unbound() -> None:
+    return None
+
+
+def table_file_location(store: Any, source: TableFileBytes, reference_source: str | None) -> tuple[Location, int]:
+    """Where a table file is: beside the reference file the store was opened from."""
+    container = store.container
+    if container is not None:
+        located = container.locate(ChunkRef(member_url(source.ref), 0, source.size))
+        if located is not None:
+            return located[0], located[1]
+    if reference_source is not None and is_url(reference_source):
+        return store.policy.resolve(urllib.parse.urljoin(reference_source, source.ref)), 0
+    base_dir = store.policy.base_dir
+    if base_dir is None:
+        return store.policy.resolve(source.ref), 0  # refused: nothing to resolve it against
+    # Beside a local reference file: part of it, readable whatever it may say of other files.
+    return Location("local", os.path.join(base_dir, source.ref)), 0
+
+
+def bind_table_files(store: Any, reference_source: str | None, *, rebind: bool = False) -> None:
+    """Bind the table files of the store's reference file system to the store's byte sources
+    (only those not bound yet, unless ``rebind``). Without ``reference_source``, a table file
+    that has nowhere to be found (a reference file given as text) stays unbound: reading its
+    table then says so."""
+    for table in store.rfs.tables.values():
+        if isinstance(table, LazyChunkTable) and isinstance(table.source, TableFileBytes):
+            source = table.source
+            if rebind or source.reader is None or not isinstance(source.reader, TableFileReader):
+                try:
+                    location, base = table_file_location(store, source, reference_source)
+                except LindiError:
+                    if reference_source is not None:
+                        raise
+                    continue
+                source.bind(TableFileReader(store.sources, location, base))
+
+
+def _lazy_table_of(rfs: ReferenceFileSystem, key: str) -> tuple[LazyChunkTable, int | None] | None:
+    parent, name = split_key(key)
+    table = rfs.tables.get(parent)
+    if not isinstance(table, LazyChunkTable) or table.materialized:
+        return None
+    return table, table.linear_index(name)
+
+
+async def load_rows(rfs: ReferenceFileSystem, key: str) -> None:
+    """Have the block holding the chunk ``key`` decoded, if it is in a lazy table."""
+    found = _lazy_table_of(rfs, key)
+    if found is not None and found[1] is not None:
+        await found[0].ensure_rows(np.array([found[1]], dtype=np.int64))
+
+
+async def load_all(rfs: ReferenceFileSystem, key: str) -> None:
+    """Before ``key`` changes: have the whole table it may change decoded, if it is lazy (the
+    table of a chunk key; of the array, for its ``.zarray``)."""
+    parent, name = split_key(key)
+    if name == ".zarray":
+        table = rfs.tables.get(parent)
+        if isinstance(table, LazyChunkTable):
+            await table.materialize_async()
+        return
+    found = _lazy_table_of(rfs, key)
+    if found is not None and found[1] is not None:
+        await found[0].materialize_async()
+
+
+async def load_keys(rfs: ReferenceFileSystem, keys: list[str]) -> None:
+    """:func:`load_rows` for many chunk keys at once: one fetch per lazy table for the blocks
+    they need (before code that looks their refs up on the event loop, e.g. to size windows)."""
+    by_table: dict[int, tuple[LazyChunkTable, list[int]]] = {}
+    for key in keys:
+        found = _lazy_table_of(rfs, key)
+        if found is not None and found[1] is not None:
+            by_table.setdefault(id(found[0]), (found[0], []))[1].append(found[1])
+    if by_table:
+        await asyncio.gather(*(table.ensure_rows(np.array(cells, dtype=np.int64))
+                               for table, cells in by_table.values()))

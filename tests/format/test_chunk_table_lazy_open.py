@@ -1,0 +1,43 @@
+"""Opening a reference file with a version 2 binary table decodes none of it (spec §13)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from lindi_core.format import blocked_chunk_table, jsonio
+from lindi_core.format.lazy_chunk_table import LazyChunkTable
+from lindi_core.format.refs import ChunkRef, ReferenceFileSystem
+
+CHUNKS = 1_000_000
+
+
+def million_chunk_document() -> tuple[bytes, ReferenceFileSystem]:
+    rfs = ReferenceFileSystem()
+    rfs.set_metadata(".zgroup", {"zarr_format": 2})
+    rfs.set_metadata("x/.zarray", {"zarr_format": 2, "shape": [8 * CHUNKS], "chunks": [8], "dtype": "<i8",
+                                   "compressor": None, "filters": None, "fill_value": 0, "order": "C"})
+    table = rfs.tables["x"]
+    table.assign(np.arange(CHUNKS), np.full(CHUNKS, rfs.url_id("https://example.org/big.h5"), np.int32),
+                 2048 + 64 * np.arange(CHUNKS, dtype=np.int64), np.full(CHUNKS, 64, np.int64))
+    rfs.binary_tables = {"x"}
+    return jsonio.dumps(rfs), rfs
+
+
+def test_a_million_chunk_table_opens_without_decoding_a_block(monkeypatch):
+    text, truth = million_chunk_document()
+    assert len(text) < 64 * 1024  # a table of evenly laid out chunks is a few bytes per thousand
+    decoded = []
+    real = blocked_chunk_table.decode_block
+    monkeypatch.setattr(blocked_chunk_table, "decode_block",
+                        lambda layout, i, data, name="": decoded.append(i) or real(layout, i, data, name))
+    started = time.perf_counter()
+    rfs = jsonio.loads(text)
+    assert time.perf_counter() - started < 5  # a safety net only: the assertion is on decoding
+    table = rfs.tables["x"]
+    assert isinstance(table, LazyChunkTable) and decoded == [] and not table.materialized
+    assert rfs.get("x/987654") == ChunkRef("https://example.org/big.h5", 2048 + 64 * 987654, 64)
+    assert decoded == [987654 // blocked_chunk_table.ROWS_PER_BLOCK]
+    assert rfs.get("x/987653") is not None and len(decoded) == 1  # the same block: decoded once
+    assert rfs.same_references(truth)  # everything, once asked for: every block
