@@ -341,11 +341,17 @@ class FileHandle:
             self.rfs.delete(key)
         for array_path in [p for p in self.rfs.tables if p == zpath or p.startswith(zpath + "/")]:
             del self.rfs.tables[array_path]
+            # An array made later at this path is a new one: its chunk-ref form is decided afresh.
+            self.rfs.binary_tables.discard(array_path)
+            self.rfs.settled_grids.pop(array_path, None)
 
     def move_keys(self, source: str, dest: str) -> None:
         """Move every key below ``source`` to the same place below ``dest``."""
         rfs = self.rfs
         values = [(key, rfs.get(key)) for key in self.subtree_keys(source)]
+        # Moved arrays keep their chunk-ref form (spec §13) and the grid it was decided for.
+        forms = [(dest + path[len(source):], path in rfs.binary_tables, rfs.settled_grids.get(path))
+                 for path in rfs.tables if path == source or path.startswith(source + "/")]
         self.remove_keys(source)
         metadata_first = sorted(values, key=lambda kv: not isinstance(kv[1], dict))
         for key, value in metadata_first:
@@ -356,3 +362,8 @@ class FileHandle:
                 rfs.set_inline(new_key, value)
             elif value is not None:
                 rfs.set_ref(new_key, value)
+        for path, binary, grid in forms:
+            if binary:
+                rfs.binary_tables.add(path)
+            if grid is not None:
+                rfs.settled_grids[path] = grid

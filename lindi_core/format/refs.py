@@ -312,6 +312,9 @@ class ReferenceFileSystem:
         # Arrays whose chunk refs are written as a binary chunk table (spec §13) rather than one
         # JSON entry per chunk: how the refs are written, not what they are.
         self.binary_tables: set[str] = set()
+        # The chunk grid each array had when its form was last decided by an editing session
+        # (lindi_core.write.table_forms); an array not listed is new to that session.
+        self.settled_grids: dict[str, tuple[int, ...]] = {}
         self.changes = 0  # edits made through the setters below (a reader can tell unsaved edits)
 
     # -- urls ---------------------------------------------------------------------------
@@ -472,6 +475,7 @@ class ReferenceFileSystem:
         copy.inline = dict(self.inline)
         copy.preferred_templates = dict(self.preferred_templates)
         copy.binary_tables = set(self.binary_tables)
+        copy.settled_grids = dict(self.settled_grids)
         copy.urls = list(self.urls)
         copy._url_ids = dict(self._url_ids)
         new_ids = np.arange(len(self.urls), dtype=np.int32)

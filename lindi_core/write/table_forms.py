@@ -18,21 +18,21 @@ so that an edited file is written as translating its content would write it:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from lindi_core.format import chunk_table_forms
 from lindi_core.format.refs import ReferenceFileSystem
 
 
-@dataclass
+@dataclass(frozen=True)
 class TableForms:
     """How the saves of one open file decide the arrays' forms: ``choice`` (None: keep each
-    array's form, ``auto`` for new arrays and those crossing ``threshold``) and the chunk grid
-    each array had when its form was last settled."""
+    array's form, ``auto`` for new arrays and those crossing ``threshold``). The chunk grid each
+    array had when its form was last settled is ``rfs.settled_grids`` (the facade's deletes
+    forget an array's, its moves carry it along)."""
 
     choice: str | None = None
     threshold: int = chunk_table_forms.AUTO_THRESHOLD
-    grids: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.choice is not None and self.choice not in chunk_table_forms.CHUNK_TABLE_CHOICES:
@@ -45,9 +45,8 @@ class TableForms:
     def opened(cls, rfs: ReferenceFileSystem, choice: str | None = None,
                threshold: int | None = None) -> TableForms:
         """The forms of a file as opened: every array's form is settled for its current grid."""
-        forms = cls(choice, chunk_table_forms.AUTO_THRESHOLD if threshold is None else threshold)
-        forms.grids = _grids(rfs)
-        return forms
+        rfs.settled_grids = _grids(rfs)
+        return cls(choice, chunk_table_forms.AUTO_THRESHOLD if threshold is None else threshold)
 
     def settle(self, rfs: ReferenceFileSystem) -> None:
         """Set ``rfs.binary_tables`` to the arrays the next write keeps as binary tables."""
@@ -56,14 +55,14 @@ class TableForms:
         if self.choice is None:
             decided = rfs.binary_tables
             for array_path, table in rfs.tables.items():
-                grid = self.grids.get(array_path)
+                grid = rfs.settled_grids.get(array_path)
                 if grid is None or self._crossed(math.prod(grid), table.size):
                     continue  # new, or across the threshold: auto decided it
                 if array_path in kept and chunk_table_forms.encodable(rfs, array_path):
                     decided.add(array_path)
                 else:
                     decided.discard(array_path)
-        self.grids = _grids(rfs)
+        rfs.settled_grids = _grids(rfs)
 
     def _crossed(self, old_chunks: int, new_chunks: int) -> bool:
         return (old_chunks >= self.threshold) != (new_chunks >= self.threshold)

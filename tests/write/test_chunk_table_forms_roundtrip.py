@@ -328,3 +328,27 @@ def test_bad_chunk_table_options_fail_before_opening(source, tmp_path, bad):
     with LindiH5pyFile.from_lindi_file(out, mode="r+"):  # no lock left behind
         pass
     assert jsonio.load_path(out).binary_tables == set()
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_moved_arrays_keep_their_form(source, tmp_path, container):
+    out = translated(source, tmp_path, "binary", container)
+    with LindiH5pyFile.from_lindi_file(out, mode="r+") as f:
+        f.move("x", "moved/x")
+        f.move("s", "s2")
+    with LindiH5pyFile.from_lindi_file(out) as f, h5py.File(source, "r") as h:
+        assert f._rfs.binary_tables == {"moved/x", "s2", "g/z", "w"}
+        assert np.array_equal(f["moved/x"][()], h["x"][()]) and np.array_equal(f["s2"][()], h["s"][()])
+
+
+def test_an_array_deleted_and_created_again_is_a_new_array(source, tmp_path):
+    out = translated(source, tmp_path, "binary", ".lindi.json")
+    with LindiH5pyFile.from_lindi_file(out, mode="r+", chunk_table_threshold=THRESHOLD) as f:
+        del f["x"]
+        f.create_dataset("x", data=np.arange(10), chunks=(2,))  # 5 chunks: auto says JSON
+        del f["s"]
+        f.create_dataset("s", data=np.arange(8), chunks=(2,))  # the grid it had: still a new array
+        del f["w"]
+    with LindiH5pyFile.from_lindi_file(out) as f:
+        assert f._rfs.binary_tables == {"g/z"}
+        assert np.array_equal(f["x"][()], np.arange(10)) and np.array_equal(f["s"][()], np.arange(8))
