@@ -387,3 +387,15 @@ def test_a_remote_container_with_tables_read_copied_and_written_locally(source, 
     with LindiH5pyFile.from_lindi_file(tmp_path / "whole.lindi.tar") as f:
         assert_matches(truth, f)
         assert f._rfs.binary_tables == EXPECTED_BINARY[form]
+
+
+@pytest.mark.parametrize("target", CONTAINERS)
+def test_a_file_open_for_reading_converts_when_written_elsewhere(source, tmp_path, target):
+    out = translated(source, tmp_path, "json", ".lindi.tar")
+    converted = str(tmp_path / f"converted{target}")
+    with LindiH5pyFile.from_lindi_file(out, chunk_table="binary") as f:
+        f.write_lindi_file(converted)
+    assert binary_arrays(converted) == set(ARRAYS)
+    assert binary_arrays(out) == set()  # the file read is unchanged
+    with LindiH5pyFile.from_lindi_file(converted) as f:
+        assert_matches(source, f)
