@@ -14,6 +14,7 @@ from lindi_core.facade.hierarchy import DATASET
 from lindi_core.format import annotations as ann
 from lindi_core.format import families
 from lindi_core.format.keys import join_key
+from lindi_core.format.refs import ChunkRef
 
 if TYPE_CHECKING:
     from lindi_core.facade.lowlevel import FileHandle
@@ -43,7 +44,7 @@ def copy_object(source_handle: FileHandle, source: str, dest_handle: FileHandle,
         create_group(dest_handle, parent)
     src = source_handle.rfs
     own = [join_key(source, name) for name in (".zgroup", ".zarray", ".zattrs")]
-    below = source_handle.subtree_keys(source)
+    below = source_handle.subtree_keys(source, table_cells=False)  # tables are copied whole, below
     if shallow:
         levels = 1 if levels is None else min(levels, 1)
     if levels is not None:
@@ -72,6 +73,10 @@ def copy_object(source_handle: FileHandle, source: str, dest_handle: FileHandle,
             if dest_handle is not source_handle:  # relative refs mean something else in another file
                 value = source_handle.store.portable_ref(value)
             dest_handle.rfs.set_ref(new_key, value)
+    copied = set(keys)
+    for array_path in source_handle.subtree_tables(source):
+        if join_key(array_path, ".zarray") in copied:
+            _copy_table(source_handle, array_path, dest_handle, _rebased(array_path, source, dest))
     dest_handle.hierarchy.rebuild()
     if dest_handle is not source_handle:
         _null_dataset_references(dest_handle, dest)
@@ -92,6 +97,33 @@ def copy_object(source_handle: FileHandle, source: str, dest_handle: FileHandle,
             _expand_link(source_handle, link_path, dest_handle, _rebased(link_path, source, dest), (source, dest),
                          dict(without_attrs=without_attrs, expand_soft=expand_soft, expand_external=expand_external,
                               levels=None if levels is None else levels - depth))
+
+
+def _copy_table(source_handle: FileHandle, array_path: str, dest_handle: FileHandle, dest_path: str) -> None:
+    """Copy the chunk refs an array's table holds into the copy's table, all at once (made
+    portable, as single refs are, when the copy is in another file)."""
+    src, dst = source_handle.rfs, dest_handle.rfs
+    table = src.tables[array_path]
+    linear, url_ids, offsets, lengths, masks = table.present_columns()
+    target = dst.tables.get(dest_path)
+    if target is None or target.grid_shape != table.grid_shape or (lengths < 0).any():
+        # No table for the copy (its metadata says no regular grid) or whole-file refs: one by one.
+        for cell in linear.tolist():
+            ref = src.get(join_key(array_path, table.chunk_name(cell)))
+            if dest_handle is not source_handle:
+                ref = source_handle.store.portable_ref(ref)
+            dst.set_ref(join_key(dest_path, table.chunk_name(cell)), ref)
+        return
+    new_ids = np.arange(len(src.urls), dtype=np.int32)
+    shifts = np.zeros(len(src.urls), dtype=np.int64)
+    if dest_handle is not source_handle:
+        for url_id in np.unique(url_ids).tolist():
+            # The farthest end among the refs into this URL: a container checks that one.
+            end = int((offsets + lengths)[url_ids == url_id].max())
+            moved = source_handle.store.portable_ref(ChunkRef(src.urls[url_id], 0, end))
+            new_ids[url_id], shifts[url_id] = dst.url_id(moved.url), moved.offset
+    target.assign(linear, new_ids[url_ids], offsets + shifts[url_ids], lengths, masks)
+    dst.changes += 1
 
 
 def _owner_depth(handle: FileHandle, source: str, key: str) -> int:

@@ -30,7 +30,7 @@ from lindi_core.facade.dims import note_dimension_names_current, refresh_dimensi
 from lindi_core.facade.group import LindiH5pyGroup
 from lindi_core.facade.hierarchy import DATASET, DATATYPE
 from lindi_core.facade.lowlevel import FileHandle
-from lindi_core.format import jsonio, temporaries
+from lindi_core.format import chunk_table_forms, jsonio, temporaries
 from lindi_core.format.lindi_tar import REFERENCE_NAME
 from lindi_core.format.refs import ReferenceFileSystem
 from lindi_core.io import folder_container, sync_bridge, tar_container
@@ -44,6 +44,7 @@ from lindi_core.write.consolidate import UploadReport
 from lindi_core.write.lindi_folder import LindiFolderWriter, write_new_folder
 from lindi_core.write.lindi_tar import LindiTarWriter, write_self_contained
 from lindi_core.write.staging import StagingArea
+from lindi_core.write.table_forms import TableForms
 from lindi_core.write.uploaders import Uploader
 from lindi_core.write.writer_lock import WriterLock
 
@@ -80,11 +81,14 @@ def _sources(local_cache: LocalCache | None, timeout: float | None, guard: Addre
     return ByteSources(http, cache=local_cache, guard=guard)
 
 
-def _write_back(rfs: ReferenceFileSystem, tar: LindiTarWriter | None, save_to: str | None) -> None:
+def _write_back(rfs: ReferenceFileSystem, tar: LindiTarWriter | None, save_to: str | None,
+                forms: TableForms) -> None:
     """Write a local reference file opened for writing back to disk (with the dimension names
-    its edits imply: :func:`refresh_dimension_names`)."""
+    its edits imply: :func:`refresh_dimension_names`, and each array's chunk refs in the form
+    :class:`TableForms` settles)."""
     if tar is not None or save_to is not None:
         refresh_dimension_names(rfs)
+        forms.settle(rfs)
     if tar is not None:
         tar.commit(jsonio.dumps(rfs), used_urls=rfs.used_urls())
     elif save_to is not None:
@@ -114,11 +118,11 @@ def _release(store: ReferenceStore, tar: LindiTarWriter | None, external_files: 
 
 
 def _collected(rfs: ReferenceFileSystem, store: ReferenceStore, tar: LindiTarWriter | None, save_to: str | None,
-               external_files: dict[str, LindiH5pyFile], lock: WriterLock | None) -> None:
+               external_files: dict[str, LindiH5pyFile], lock: WriterLock | None, forms: TableForms) -> None:
     """The finalizer of a file collected while open: written back, then released, without
     waiting on any other thread (a collection can run anywhere, locks held)."""
     try:
-        _write_back(rfs, tar, save_to)
+        _write_back(rfs, tar, save_to, forms)
     finally:
         _release(store, tar, external_files, lock, wait=False)
 
@@ -128,7 +132,8 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
 
     def __init__(self, store: ReferenceStore, *, mode: str = "r", filename: str = "<reference file system>",
                  staging_area: StagingArea | None = None, save_to: str | None = None,
-                 tar: LindiTarWriter | None = None, lock: WriterLock | None = None):
+                 tar: LindiTarWriter | None = None, lock: WriterLock | None = None,
+                 table_forms: TableForms | None = None):
         if mode not in MODES:
             raise ValueError(f"Invalid mode; must be one of {', '.join(MODES)}")
         if store.read_only != (mode == "r"):  # the file's mode decides the store's
@@ -152,11 +157,13 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         self.handle = FileHandle(self, store, mode, filename,
                                  {DATASET: LindiH5pyDataset, DATATYPE: LindiH5pyDatatype}, LindiH5pyGroup)
         self._saved_changes = self._rfs.changes  # edits up to here are on disk (or were never made)
+        # How saves write each array's chunk refs (JSON or a binary table, spec §13).
+        self._table_forms = table_forms if table_forms is not None else TableForms.opened(self._rfs)
         note_dimension_names_current(self._rfs)
         super().__init__(self, "", "/")
         # Holds what closing needs, never the file itself (that would keep it alive).
         self._finalizer = weakref.finalize(self, _collected, self._rfs, store, tar, save_to, self.handle.external_files,
-                                           lock)
+                                           lock, self._table_forms)
         self._finalizer.atexit = False  # exit closes through _close_open_files_at_exit
         _OPEN_FILES.add(self)
 
@@ -165,7 +172,8 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
     def from_lindi_file(cls, path_or_url: str | os.PathLike, mode: str = "r", local_cache: LocalCache | None = None,
                         allow_local: bool | None = None, staging_area: StagingArea | None = None,
                         reuse_freed_chunks: bool = False, allow_private_network: bool = False,
-                        timeout: float | None = None) -> LindiH5pyFile:
+                        timeout: float | None = None, chunk_table: str | None = None,
+                        chunk_table_threshold: int | None = None) -> LindiH5pyFile:
         """Open a ``.lindi.json`` or a ``.lindi.tar`` from a local path or an http(s) URL, or a
         local ``.lindi.d`` folder, with h5py's modes.
 
@@ -191,7 +199,14 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         ``reuse_freed_chunks=True`` lets new chunks of a ``.lindi.tar`` fill the space of chunks
         rewritten or deleted in earlier commits instead of growing the archive. Only for archives
         nothing else points into: a reference file that copied datasets out of this one, or a
-        reader that opened it before the commit, would read the new bytes in place of the old."""
+        reader that opened it before the commit, would read the new bytes in place of the old.
+
+        ``chunk_table`` (``"auto"``, ``"json"`` or ``"binary"``) is how saves write every array's
+        chunk refs, as translation's option (spec §13). By default an array keeps the form it has,
+        and arrays created while editing, or whose chunk count crosses ``chunk_table_threshold``
+        (default 100,000; growing to it or shrinking below it), are written as ``auto`` decides."""
+        table_choice = TableForms(chunk_table, chunk_table_forms.AUTO_THRESHOLD if chunk_table_threshold is None
+                                  else chunk_table_threshold)  # a bad choice fails before anything opens
         source = os.fspath(path_or_url)
         remote = is_url(source)
         exists = remote or os.path.exists(source)
@@ -227,7 +242,8 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
             temporaries.remove_stale(os.path.realpath(reference_path))
         try:
             return cls._open_lindi_file(source, mode, remote, exists, local_cache, allow_local, staging_area,
-                                        reuse_freed_chunks, lock, allow_private_network, timeout, folder)
+                                        reuse_freed_chunks, lock, allow_private_network, timeout, folder,
+                                        table_choice)
         except BaseException:
             if lock is not None:
                 lock.release()
@@ -237,7 +253,8 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
     def _open_lindi_file(cls, source: str, mode: str, remote: bool, exists: bool, local_cache: LocalCache | None,
                          allow_local: bool | None, staging_area: StagingArea | None, reuse_freed_chunks: bool,
                          lock: WriterLock | None, allow_private_network: bool = False,
-                         timeout: float | None = None, folder: bool = False) -> LindiH5pyFile:
+                         timeout: float | None = None, folder: bool = False,
+                         table_choice: TableForms | None = None) -> LindiH5pyFile:
         tar = None  # a container open for writing: a LindiTarWriter or a LindiFolderWriter
         if mode in ("w", "w-", "x") or (mode == "a" and not exists):
             rfs = ReferenceFileSystem(generation_metadata={"generatedBy": "lindi-core"})
@@ -265,7 +282,9 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
                                              allow_private_network=allow_private_network, timeout=timeout,
                                              read_only=mode == "r")
         save_to = None if remote or mode == "r" or tar is not None else source
-        return cls(store, mode=mode, filename=source, staging_area=staging_area, save_to=save_to, tar=tar, lock=lock)
+        choice = table_choice or TableForms()
+        return cls(store, mode=mode, filename=source, staging_area=staging_area, save_to=save_to, tar=tar, lock=lock,
+                   table_forms=TableForms.opened(store.rfs, choice.choice, choice.threshold))
 
     @classmethod
     def from_hdf5_file(cls, path_or_url: str | os.PathLike, mode: str = "r", local_cache: LocalCache | None = None,
@@ -302,7 +321,11 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
             source, allow_local=allow_local, reach=AddressSpace.LOOPBACK if address_guard is None else address_guard.reach)
         store = ReferenceStore(rfs, policy=policy, sources=_sources(local_cache, timeout, policy.address_guard()),
                                read_only=mode == "r")
-        return cls(store, mode=mode, filename=source, staging_area=staging_area)
+        # Saves of the edits decide new arrays' forms as this translation decided (spec §13).
+        options = translate_options.get("options")
+        forms = TableForms.opened(rfs, translate_options.get("chunk_table") or getattr(options, "chunk_table", None),
+                                  getattr(options, "chunk_table_threshold", None))
+        return cls(store, mode=mode, filename=source, staging_area=staging_area, table_forms=forms)
 
     @classmethod
     def from_reference_file_system(cls, rfs: Any, mode: str = "r", local_cache: LocalCache | None = None,
@@ -349,6 +372,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
     # -- saving -----------------------------------------------------------------------------
     def to_reference_file_system(self) -> dict:
         """The reference file system as a JSON-ready dict."""
+        self._table_forms.settle(self._rfs)
         return jsonio.to_json_dict(self._rfs)
 
     def write_lindi_file(self, path: str | os.PathLike, *, generation_metadata: dict | None = None) -> None:
@@ -367,6 +391,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
             raise ValueError(f"Filename must end with '.lindi.json', '.lindi.tar', or '.lindi.d': {path!r}")
         if self._mode != "r":
             refresh_dimension_names(self._rfs)
+        self._table_forms.settle(self._rfs)
         self._saved_changes = self._rfs.changes
         if self._tar is not None:
             self.flush()  # the copy may name members of this container: they must be committed
@@ -461,7 +486,7 @@ class LindiH5pyFile(LindiH5pyGroup, h5py.File):
         """Write a local reference file opened for writing back to disk: a ``.lindi.json``
         atomically, a ``.lindi.tar`` by a crash-safe commit of its new members and reference file."""
         if self.handle.is_open:
-            _write_back(self._rfs, self._tar, self._save_to)
+            _write_back(self._rfs, self._tar, self._save_to, self._table_forms)
 
     def close(self) -> None:
         if self.handle.is_open:

@@ -312,15 +312,23 @@ class FileHandle:
         self.rfs.set_metadata(key, zattrs)
 
     # -- keys -----------------------------------------------------------------------------------
-    def subtree_keys(self, zpath: str) -> list[str]:
-        """Every key stored below ``zpath`` (metadata, inline and referenced chunks)."""
+    def subtree_keys(self, zpath: str, *, table_cells: bool = True) -> list[str]:
+        """Every key stored below ``zpath`` (metadata, inline and referenced chunks); without
+        ``table_cells``, not the chunks held in tables (``subtree_tables``), which callers then
+        move a whole table at a time."""
         prefix = zpath + "/" if zpath else ""
         rfs = self.rfs
         keys = [k for k in itertools.chain(rfs.metadata, rfs.inline, rfs.loose_refs) if k.startswith(prefix)]
-        for array_path, table in rfs.tables.items():
-            if array_path == zpath or array_path.startswith(prefix):
+        if table_cells:
+            for array_path in self.subtree_tables(zpath):
+                table = rfs.tables[array_path]
                 keys.extend(join_key(array_path, table.chunk_name(i)) for i in table.present().tolist())
         return keys
+
+    def subtree_tables(self, zpath: str) -> list[str]:
+        """The array paths at or below ``zpath`` whose chunk refs are held in a table."""
+        prefix = zpath + "/" if zpath else ""
+        return [p for p in self.rfs.tables if p == zpath or p.startswith(prefix)]
 
     def stored_bytes(self, zpath: str) -> int:
         """Bytes of the chunks of the dataset at ``zpath`` as stored (referenced ranges, inline
@@ -337,16 +345,28 @@ class FileHandle:
 
     def remove_keys(self, zpath: str) -> None:
         """Delete every key below ``zpath`` (the group tree is rebuilt by the caller)."""
-        for key in self.subtree_keys(zpath):
+        tables = self.subtree_tables(zpath)
+        for key in self.subtree_keys(zpath, table_cells=False):
             self.rfs.delete(key)
-        for array_path in [p for p in self.rfs.tables if p == zpath or p.startswith(zpath + "/")]:
+        if tables:
+            self.rfs.changes += 1
+        for array_path in tables:  # with every chunk ref it holds
             del self.rfs.tables[array_path]
+            # An array made later at this path is a new one: its chunk-ref form is decided afresh.
+            self.rfs.binary_tables.discard(array_path)
+            self.rfs.settled_grids.pop(array_path, None)
 
     def move_keys(self, source: str, dest: str) -> None:
         """Move every key below ``source`` to the same place below ``dest``."""
         rfs = self.rfs
-        values = [(key, rfs.get(key)) for key in self.subtree_keys(source)]
+        values = [(key, rfs.get(key)) for key in self.subtree_keys(source, table_cells=False)]
+        # Tables move whole, with their chunk refs; moved arrays keep their chunk-ref form
+        # (spec §13) and the grid it was decided for.
+        tables = {dest + path[len(source):]: rfs.tables[path] for path in self.subtree_tables(source)}
+        forms = [(dest + path[len(source):], path in rfs.binary_tables, rfs.settled_grids.get(path))
+                 for path in self.subtree_tables(source)]
         self.remove_keys(source)
+        rfs.tables.update(tables)  # before their .zarray: a table built for the array's grid is kept
         metadata_first = sorted(values, key=lambda kv: not isinstance(kv[1], dict))
         for key, value in metadata_first:
             new_key = dest + key[len(source):]
@@ -356,3 +376,8 @@ class FileHandle:
                 rfs.set_inline(new_key, value)
             elif value is not None:
                 rfs.set_ref(new_key, value)
+        for path, binary, grid in forms:
+            if binary:
+                rfs.binary_tables.add(path)
+            if grid is not None:
+                rfs.settled_grids[path] = grid

@@ -313,6 +313,9 @@ class ReferenceFileSystem:
         # Arrays whose chunk refs are written as a binary chunk table (spec §13) rather than one
         # JSON entry per chunk: how the refs are written, not what they are.
         self.binary_tables: set[str] = set()
+        # The chunk grid each array had when its form was last decided by an editing session
+        # (lindi_core.write.table_forms); an array not listed is new to that session.
+        self.settled_grids: dict[str, tuple[int, ...]] = {}
         self.changes = 0  # edits made through the setters below (a reader can tell unsaved edits)
 
     # -- urls ---------------------------------------------------------------------------
@@ -457,12 +460,32 @@ class ReferenceFileSystem:
             old = None
         self.tables[array_path] = table
         moved = [(k, r) for k, r in self.loose_refs.items() if split_key(k)[0] == array_path]
-        if old is not None:
+        if old is not None and len(old.grid_shape) == len(grid):
+            moved.extend(self._regridded(array_path, old, table))
+        elif old is not None:
             moved.extend((join_key(array_path, old.chunk_name(linear)), self._table_ref(old, linear))
                          for linear in old.present().tolist())
         for key, ref in moved:
             self.loose_refs.pop(key, None)
             self.set_ref(key, ref)
+
+    def _regridded(self, array_path: str, old: ChunkTable, new: ChunkTable) -> list[tuple[str, ChunkRef]]:
+        """Put the refs of ``old`` into ``new``, a table of another grid of as many axes (a
+        resized array): each chunk keeps its coordinates, all at once. Returns the refs off the
+        new grid, which stay loose (keyed by their names) as any ref off an array's grid does."""
+        linear, url_ids, offsets, lengths, masks = old.present_columns()
+        coordinates = np.unravel_index(linear, old.grid_shape) if old.grid_shape else ()
+        inside = np.ones(len(linear), dtype=bool)
+        for axis, extent in zip(coordinates, new.grid_shape):
+            inside &= axis < extent
+        if new.grid_shape:
+            cells = np.ravel_multi_index(tuple(axis[inside] for axis in coordinates), new.grid_shape)
+        else:
+            cells = np.zeros(int(inside.sum()), dtype=np.int64)
+        new.assign(cells, url_ids[inside], offsets[inside], lengths[inside],
+                   None if masks is None else masks[inside])
+        return [(join_key(array_path, old.chunk_name(cell)), self._table_ref(old, cell))
+                for cell in linear[~inside].tolist()]
 
     def relocated(self, moves: dict[str, tuple[str, int]]) -> ReferenceFileSystem:
         """A copy in which every chunk ref into a URL of ``moves`` points at ``(new_url, offset +
@@ -473,6 +496,7 @@ class ReferenceFileSystem:
         copy.inline = dict(self.inline)
         copy.preferred_templates = dict(self.preferred_templates)
         copy.binary_tables = set(self.binary_tables)
+        copy.settled_grids = dict(self.settled_grids)
         copy.urls = list(self.urls)
         copy._url_ids = dict(self._url_ids)
         new_ids = np.arange(len(self.urls), dtype=np.int32)

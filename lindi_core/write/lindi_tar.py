@@ -44,7 +44,7 @@ An interrupted write leaves the previous commit whole: its index lists only byte
 flushed before it, and the next writer first cuts the file back to the committed end (zero
 block first), then appends. The price of never writing in place: each commit appends one padded
 reference file and one padded index (``region_size``: half as large again as their JSON, 8 KiB
-at least, plus a 512-byte header each); the index lists only what is live (and, with
+at least, the reference file's room at most 64 KiB, plus a 512-byte header each); the index lists only what is live (and, with
 ``reuse_freed_chunks``, the free chunk regions), so that cost does not grow with the history. LINDI instead rewrites them in place, which a crash can
 leave half old, half new, and a reader can see torn.
 """
@@ -89,6 +89,7 @@ from lindi_core.write.staging import StagingArea
 # Large enough for any offset or size of a real archive: sizes an index record for the worst case.
 _LONGEST_NUMBER = 10**15
 _SUFFIX = ".lindi.tar"  # of the temporaries new archives are written to
+COMMIT_SLACK = 64 << 10  # most room to grow in place a commit's reference file keeps (commit_region_size)
 
 
 def write_new_tar(path: str | os.PathLike, reference_text: bytes, members: Iterable[NewMember] = ()) -> None:
@@ -305,7 +306,7 @@ class LindiTarWriter:
         live = dict(self.container.members)
         renamed: list[TarMember] = []  # retired regions, whose headers are renamed after the commit
         retired = [live.pop(REFERENCE_NAME), live.pop(INDEX_NAME)]
-        reference = self._append_member(REFERENCE_NAME, padded(text, region_size(len(text), INITIAL_REFERENCE_SIZE)))
+        reference = self._append_member(REFERENCE_NAME, padded(text, commit_region_size(len(text))))
         live[REFERENCE_NAME] = reference
         # Chunks the new reference file does not refer to (rewritten or deleted) are free. A
         # writer that reuses free chunk regions lists them, for itself and later such writers;
@@ -342,6 +343,16 @@ class LindiTarWriter:
 
     def _sync(self) -> None:
         os.fsync(self._fd())
+
+
+def commit_region_size(length: int) -> int:
+    """Size of the reference file member a commit appends: room to grow in place as a new
+    archive has (``region_size``), but at most COMMIT_SLACK bytes of it. Only LINDI 0.4 rewrites
+    a reference file in place (this library appends a new one each commit), so room past what
+    its edits need is written, never used, at every commit: half again of a reference file of
+    tens of megabytes (a large array's refs) would be that much waste each time."""
+    return min(region_size(length, INITIAL_REFERENCE_SIZE),
+               max(INITIAL_REFERENCE_SIZE, padded_to_block(length + COMMIT_SLACK)))
 
 
 def _free_regions(members: dict[str, TarMember]) -> list[TarMember]:
