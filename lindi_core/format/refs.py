@@ -197,7 +197,11 @@ class ChunkTable:
             masks = columns[3] if filter_mask is not None else None
             if masks is None and self.filter_mask is not None:
                 masks = np.zeros(len(linear), dtype=np.uint32)
-            self._store(linear, *columns[:3], masks)
+            first, last = int(linear[0]), int(linear[-1])
+            # Sorted and unique by now: a run of consecutive cells (the batches of a translation)
+            # is written as a slice, several times faster than scattering by index.
+            rows = slice(first, last + 1) if last - first + 1 == len(linear) else linear
+            self._store(rows, *columns[:3], masks)
             return
         old = [self.url_index, self.offset, self.length]
         if filter_mask is not None or self.filter_mask is not None:
@@ -225,7 +229,7 @@ class ChunkTable:
         order = np.argsort(linear)
         self.assign(linear[order], values[order, 0], values[order, 1], values[order, 2], values[order, 3])
 
-    def _store(self, rows: np.ndarray | int, url_index: np.ndarray, offset: np.ndarray, length: np.ndarray,
+    def _store(self, rows: np.ndarray | slice, url_index: np.ndarray, offset: np.ndarray, length: np.ndarray,
                filter_mask: np.ndarray | None) -> None:
         """Write values into rows of a dense table, first widening any column too narrow for
         them (NumPy would wrap them silently)."""
@@ -256,8 +260,12 @@ class ChunkTable:
         has a reference, in grid order."""
         self.flush()
         if self.cells is None:
-            rows = np.flatnonzero(self.url_index >= 0)
-            linear = rows
+            present = self.url_index >= 0
+            if present.all():  # the usual translated table: views of the columns, not copies
+                rows, linear = slice(None), np.arange(self.size, dtype=np.int64)
+            else:
+                rows = np.flatnonzero(present)
+                linear = rows
         else:
             rows = slice(None)
             linear = self.cells
@@ -272,7 +280,14 @@ class ChunkTable:
 
     def url_ids(self) -> np.ndarray:
         """The distinct url indices the refs use."""
-        return np.unique(self.present_columns()[1])
+        self.flush()
+        ids = self.url_index
+        present = ids >= 0
+        if not present.all():
+            ids = ids[present]
+        if len(ids) and ids.min() == ids.max():  # one URL for every ref (a translated file): no sort
+            return ids[:1].copy()
+        return np.unique(ids)
 
     def relocated(self, new_ids: np.ndarray, shifts: np.ndarray) -> ChunkTable:
         """A copy whose refs into url index ``i`` point into ``new_ids[i]``, ``shifts[i]``

@@ -194,3 +194,21 @@ def test_narrow_table_columns_widen_for_values_that_do_not_fit(dense):
     assert table.lookup(5) == (0, 2**32 - 1, 2**31, 0)
     assert table.lookup(3) is None and len(table) == 4
     assert table.stored_length() == 64 + 2**33 + 1 - 1 + 2**31
+
+
+@pytest.mark.parametrize("missing", [[], [0], [3, 9]])
+def test_present_columns_and_url_ids_of_a_dense_table_match_its_cells(missing):
+    # A full table's columns come back as views, a gappy one's as copies: both say what lookup says.
+    table = ChunkTable((12,), dense=True)
+    table.assign(np.arange(12), np.where(np.arange(12) % 5 == 4, 2, 0), np.arange(12) * 100, np.arange(12) + 1)
+    for cell in missing:
+        table.clear(cell)
+    linear, url_ids, offsets, lengths, masks = table.present_columns()
+    assert masks is None
+    assert linear.tolist() == [c for c in range(12) if c not in missing]
+    assert [(int(u), int(o), int(n), 0) for u, o, n in zip(url_ids, offsets, lengths)] == \
+        [table.lookup(c) for c in linear.tolist()]
+    assert table.url_ids().tolist() == [0, 2]
+    single = ChunkTable((5,), dense=True)
+    single.assign(np.array([1, 3]), np.array([4, 4]), np.array([0, 8]), np.array([8, 8]))
+    assert single.url_ids().tolist() == [4] and single.stored_length() == 16
