@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+import weakref
 import zlib
 
 import h5py
@@ -212,3 +213,28 @@ def test_present_columns_and_url_ids_of_a_dense_table_match_its_cells(missing):
     single = ChunkTable((5,), dense=True)
     single.assign(np.array([1, 3]), np.array([4, 4]), np.array([0, 8]), np.array([8, 8]))
     assert single.url_ids().tolist() == [4] and single.stored_length() == 16
+
+
+def test_cyclic_garbage_made_during_the_walk_is_collected_batch_by_batch(monkeypatch):
+    # The collector is paused while chunk_iter runs (a remote file's reads run Python code
+    # then): each full batch collects the young garbage, so it does not pile up until the end.
+    monkeypatch.setattr(chunking, "BATCH", 64)
+    freed = []
+
+    class Node:
+        pass
+
+    stream = chunking._ChunkStream(ChunkTable((64 * 10,)), 0, (1,), 8, collecting=True)
+    gc.disable()
+    try:
+        for i in range(64 * 10):
+            node = Node()
+            node.me = node  # a cycle: only the collector frees it
+            weakref.finalize(node, freed.append, i)
+            del node
+            stream.visit(((i,), 0, 1000 + 8 * i, 8))
+        assert len(freed) >= 64 * 9
+    finally:
+        gc.enable()
+    stream.flush()
+    assert stream.finish().lookup(639) == (0, 1000 + 8 * 639, 8, 0)
