@@ -103,10 +103,8 @@ def contiguous_refs(
     for axis, c in enumerate(coords):
         offsets += c.astype(np.int64) * chunk_shape[axis] * strides[axis]
     lengths = np.minimum(chunk_bytes, storage_size - offsets)
-    keep = lengths > 0
-    table.url_index[keep] = url_id
-    table.offset[keep] = base_offset + offsets[keep]
-    table.length[keep] = lengths[keep]
+    keep = np.flatnonzero(lengths > 0)
+    table.assign(keep, np.full(len(keep), url_id, dtype=np.int32), base_offset + offsets[keep], lengths[keep])
     rfs.tables[array_key] = table
 
 

@@ -238,3 +238,14 @@ def test_cyclic_garbage_made_during_the_walk_is_collected_batch_by_batch(monkeyp
         gc.enable()
     stream.flush()
     assert stream.finish().lookup(639) == (0, 1000 + 8 * 639, 8, 0)
+
+
+def test_virtual_chunks_of_a_contiguous_dataset_fit_any_url_index_and_offset():
+    # The narrow columns of a dense table widen for a 300th URL and offsets past 4 GiB.
+    rfs = ReferenceFileSystem()
+    for i in range(299):
+        rfs.url_id(f"http://example.org/{i}.h5")
+    chunking.contiguous_refs(rfs, "a", URL, 2**33, 1000, (1000,), (64,), 1)
+    assert rfs.get("a/0") == ChunkRef(URL, 2**33, 64)
+    assert rfs.get("a/15") == ChunkRef(URL, 2**33 + 960, 40)
+    assert rfs.get("a/16") is None and len(rfs.tables["a"]) == 16
