@@ -92,9 +92,12 @@ class ChunkTable:
             raise ValueError(f"a chunk grid of {self.size} cells is too large for a table")
         rows = self.size if dense else 0
         self.cells: np.ndarray | None = None if dense else np.zeros(0, dtype=np.int64)
-        self.url_index = np.full(rows, -1, dtype=np.int32)
-        self.offset = np.zeros(rows, dtype=np.int64)
-        self.length = np.zeros(rows, dtype=np.int64)
+        # Dense columns start as narrow as the usual values allow (a file has few URLs, chunks
+        # of under 2 GiB, offsets under 4 GiB: 9 bytes a cell, not 20) and widen when a value
+        # needs it (_store); sparse ones are built whole by assign, at the width they need.
+        self.url_index = np.full(rows, -1, dtype=np.int8 if dense else np.int32)
+        self.offset = np.zeros(rows, dtype=np.uint32 if dense else np.int64)
+        self.length = np.zeros(rows, dtype=np.int32 if dense else np.int64)
         self.filter_mask: np.ndarray | None = None
         self._pending: dict[int, tuple[int, int, int, int]] = {}
 
@@ -162,15 +165,8 @@ class ChunkTable:
             if len(self._pending) >= max(_PENDING_LIMIT, len(self.cells) // 4):
                 self.flush()
             return
-        self.url_index[linear] = url_index
-        self.offset[linear] = offset
-        self.length[linear] = length
-        if filter_mask:
-            if self.filter_mask is None:
-                self.filter_mask = np.zeros(self.url_index.shape, dtype=np.uint32)
-            self.filter_mask[linear] = filter_mask
-        elif self.filter_mask is not None:
-            self.filter_mask[linear] = 0
+        self._store(np.asarray([linear]), np.asarray([url_index]), np.asarray([offset]), np.asarray([length]),
+                    np.asarray([filter_mask]) if filter_mask or self.filter_mask is not None else None)
 
     def clear(self, linear: int) -> None:
         if self.cells is not None:
@@ -198,11 +194,14 @@ class ChunkTable:
         if self.cells is not None and len(self.cells) == 0 and len(linear) * DENSE_FRACTION >= self.size:
             self._make_dense()
         if self.cells is None:
-            self.url_index[linear], self.offset[linear], self.length[linear] = columns[:3]
-            if filter_mask is not None and self.filter_mask is None:
-                self.filter_mask = np.zeros(self.url_index.shape, dtype=np.uint32)
-            if self.filter_mask is not None:
-                self.filter_mask[linear] = columns[3] if filter_mask is not None else 0
+            masks = columns[3] if filter_mask is not None else None
+            if masks is None and self.filter_mask is not None:
+                masks = np.zeros(len(linear), dtype=np.uint32)
+            first, last = int(linear[0]), int(linear[-1])
+            # Sorted and unique by now: a run of consecutive cells (the batches of a translation)
+            # is written as a slice, several times faster than scattering by index.
+            rows = slice(first, last + 1) if last - first + 1 == len(linear) else linear
+            self._store(rows, *columns[:3], masks)
             return
         old = [self.url_index, self.offset, self.length]
         if filter_mask is not None or self.filter_mask is not None:
@@ -230,15 +229,25 @@ class ChunkTable:
         order = np.argsort(linear)
         self.assign(linear[order], values[order, 0], values[order, 1], values[order, 2], values[order, 3])
 
+    def _store(self, rows: np.ndarray | slice, url_index: np.ndarray, offset: np.ndarray, length: np.ndarray,
+               filter_mask: np.ndarray | None) -> None:
+        """Write values into rows of a dense table, first widening any column too narrow for
+        them (NumPy would wrap them silently)."""
+        self.url_index = _widened(self.url_index, url_index)
+        self.offset = _widened(self.offset, offset)
+        self.length = _widened(self.length, length)
+        self.url_index[rows], self.offset[rows], self.length[rows] = url_index, offset, length
+        if filter_mask is not None:
+            if self.filter_mask is None:
+                if not np.any(filter_mask):
+                    return
+                self.filter_mask = np.zeros(self.url_index.shape, dtype=np.uint32)
+            self.filter_mask[rows] = filter_mask
+
     def _make_dense(self) -> None:
         cells = self.cells
         dense = ChunkTable(self.grid_shape, dense=True)
-        dense.url_index[cells] = self.url_index
-        dense.offset[cells] = self.offset
-        dense.length[cells] = self.length
-        if self.filter_mask is not None:
-            dense.filter_mask = np.zeros(dense.url_index.shape, dtype=np.uint32)
-            dense.filter_mask[cells] = self.filter_mask
+        dense._store(cells, self.url_index, self.offset, self.length, self.filter_mask)
         self.cells, self.url_index, self.offset, self.length, self.filter_mask = (
             None, dense.url_index, dense.offset, dense.length, dense.filter_mask)
 
@@ -251,8 +260,12 @@ class ChunkTable:
         has a reference, in grid order."""
         self.flush()
         if self.cells is None:
-            rows = np.flatnonzero(self.url_index >= 0)
-            linear = rows
+            present = self.url_index >= 0
+            if present.all():  # the usual translated table: views of the columns, not copies
+                rows, linear = slice(None), np.arange(self.size, dtype=np.int64)
+            else:
+                rows = np.flatnonzero(present)
+                linear = rows
         else:
             rows = slice(None)
             linear = self.cells
@@ -261,12 +274,22 @@ class ChunkTable:
 
     def stored_length(self) -> int:
         """Total bytes of the referenced chunks."""
-        return int(self.present_columns()[3].sum())
+        self.flush()
+        # Summed in place: present_columns would copy every column of a dense table.
+        return int(self.length.sum(where=self.url_index >= 0, dtype=np.int64))
 
     def url_ids(self) -> np.ndarray:
         """The distinct url indices the refs use (counted, not sorted: millions of refs)."""
-        ids = self.present_columns()[1]
-        return np.flatnonzero(np.bincount(ids)) if len(ids) else np.zeros(0, dtype=np.int64)
+        self.flush()
+        ids = self.url_index
+        present = ids >= 0
+        if not present.all():
+            ids = ids[present]
+        if not len(ids):
+            return np.zeros(0, dtype=np.int64)
+        if ids.min() == ids.max():  # one URL for every ref (a translated file): nothing to count
+            return ids[:1].astype(np.int64)
+        return np.flatnonzero(np.bincount(ids))
 
     def relocated(self, new_ids: np.ndarray, shifts: np.ndarray) -> ChunkTable:
         """A copy whose refs into url index ``i`` point into ``new_ids[i]``, ``shifts[i]``
@@ -281,6 +304,20 @@ class ChunkTable:
         copy.length = self.length.copy()
         copy.filter_mask = None if self.filter_mask is None else self.filter_mask.copy()
         return copy
+
+
+def _widened(column: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``column``, converted to a wider integer type if some of ``values`` do not fit it."""
+    if not len(values):
+        return column
+    info = np.iinfo(column.dtype)
+    low, high = int(np.min(values)), int(np.max(values))
+    if info.min <= low and high <= info.max:
+        return column
+    wanted = np.promote_types(np.promote_types(column.dtype, np.min_scalar_type(low)), np.min_scalar_type(high))
+    if wanted.kind == "u" and wanted.itemsize == 8 or wanted.kind == "f":
+        wanted = np.dtype(np.int64)  # refs hold int64 values (spec §2); a uint64 mix promotes to float
+    return column.astype(wanted)
 
 
 def _last_of_each(linear: np.ndarray, columns: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -16,8 +16,10 @@
 
 from __future__ import annotations
 
+import gc
+import itertools
 import math
-from array import array
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,7 +29,7 @@ import numpy as np
 from lindi_core.errors import TranslationError
 from lindi_core.format.chunk_table_forms import AUTO_THRESHOLD, CHUNK_TABLE_CHOICES
 from lindi_core.format.keys import join_key
-from lindi_core.format.refs import ChunkTable, ReferenceFileSystem, grid_of
+from lindi_core.format.refs import DENSE_FRACTION, ChunkTable, ReferenceFileSystem, grid_of
 
 
 @dataclass(frozen=True)
@@ -101,15 +103,9 @@ def contiguous_refs(
     for axis, c in enumerate(coords):
         offsets += c.astype(np.int64) * chunk_shape[axis] * strides[axis]
     lengths = np.minimum(chunk_bytes, storage_size - offsets)
-    keep = lengths > 0
-    table.url_index[keep] = url_id
-    table.offset[keep] = base_offset + offsets[keep]
-    table.length[keep] = lengths[keep]
+    keep = np.flatnonzero(lengths > 0)
+    table.assign(keep, np.full(len(keep), url_id, dtype=np.int32), base_offset + offsets[keep], lengths[keep])
     rfs.tables[array_key] = table
-
-
-# chunks found between two reports to a progress callback during an index walk
-PROGRESS_EVERY = 8192
 
 
 def chunked_refs(
@@ -123,74 +119,161 @@ def chunked_refs(
 ) -> ChunkTable:
     """References of every allocated chunk of a chunked dataset, found by one index walk.
 
-    The walk's results are packed into flat machine-integer buffers as they arrive (about
-    ``8 * (ndim + 3)`` bytes a chunk), not kept as a Python object per chunk. ``on_chunks(chunks,
-    bytes)`` hears of the chunks found (and the bytes they store) during the walk, every
-    ``PROGRESS_EVERY`` chunks and at its end: a dataset of a million chunks takes a while."""
-    coordinates = array("q")
-    addresses = array("q")
-    sizes = array("q")
-    masks = array("q")
-
-    def visit(info) -> None:
-        coordinates.extend(info.chunk_offset)
-        addresses.append(info.byte_offset)
-        sizes.append(info.size)
-        masks.append(info.filter_mask)
-
-    reported = 0
-
-    def report() -> None:
-        nonlocal reported
-        count = len(addresses)
-        if count > reported:
-            on_chunks(count - reported, int(np.frombuffer(sizes, dtype=np.int64)[reported:count].sum()))
-            reported = count
-
-    def visit_and_report(info) -> None:
-        visit(info)
-        if len(addresses) - reported >= PROGRESS_EVERY:
-            report()
-
-    dsid.chunk_iter(visit if on_chunks is None else visit_and_report)  # no cost without a listener
-    if on_chunks is not None:
-        report()
-    _check_unfiltered_sizes(dsid, sizes)
+    The walk streams: its entries go into the table a batch of BATCH at a time (see
+    :class:`_ChunkStream`), so memory is the table's columns plus one batch, whatever the count.
+    ``on_chunks(chunks, bytes)`` hears of the chunks found (and the bytes they store) batch by
+    batch during the walk: a dataset of a million chunks takes a while."""
     grid_shape = grid_of(list(shape), list(chunk_shape))
     if grid_shape is None:
         raise TranslationError(f"a chunk grid of shape {shape} / chunks {chunk_shape} has more cells than a "
                                "reference file can index")
-    # Sized by the chunks the file holds, not by the grid its shape declares (a corrupt or
-    # crafted dataspace may declare billions of cells over a handful of chunks): a sparse table
-    # turns dense by itself once the chunks cover enough of the grid (the usual case).
-    table = ChunkTable(grid_shape)
-    count = len(addresses)
-    if count:
-        grid = np.frombuffer(coordinates, dtype=np.int64).reshape(count, len(coordinates) // count)
-        # A dataset of an HDF5 array type has Zarr axes of its own past the dataset's (one chunk
-        # along each): its chunks sit at coordinate 0 there.
-        grid = np.pad(grid, ((0, 0), (0, len(chunk_shape) - grid.shape[1])))
-        grid = grid // np.asarray(chunk_shape, dtype=np.int64)
-        inside = np.all(grid < np.asarray(table.grid_shape, dtype=np.int64), axis=1)
-        if table.grid_shape:
-            linear = np.ravel_multi_index(tuple(grid[inside].T), table.grid_shape)
-        else:
-            linear = np.zeros(int(inside.sum()), dtype=np.int64)
-        table.assign(linear, np.full(len(linear), rfs.url_id(url), dtype=np.int32),
-                     np.frombuffer(addresses, dtype=np.int64)[inside], np.frombuffer(sizes, dtype=np.int64)[inside],
-                     np.frombuffer(masks, dtype=np.int64)[inside])
+    # The callback keeps its entries (tuples) until a batch is full: the cyclic garbage
+    # collector, triggered by those allocations, would traverse them again and again, and with
+    # them the whole heap as they reach its oldest generation (it made the walk of a million
+    # chunks 1.6x as slow). So it is paused for the walk, and collects the young generations
+    # after each batch instead (what a remote file's reads leave behind during the walk).
+    collecting = gc.isenabled()
+    stream = _ChunkStream(ChunkTable(grid_shape), rfs.url_id(url), chunk_shape, _unfiltered_chunk_bytes(dsid),
+                          collecting, on_chunks)
+    gc.disable()
+    try:
+        dsid.chunk_iter(stream.visit)
+        stream.flush()
+    finally:
+        if collecting:
+            gc.enable()
+    table = stream.finish()
     rfs.tables[array_key] = table
     return table
 
 
-def _check_unfiltered_sizes(dsid: h5py.h5d.DatasetID, sizes: array) -> None:
+# Entries of the chunk index converted and stored at a time: a batch's entries are h5py
+# objects of about 250 bytes each (1 MB a batch), and converting fewer at a time costs more
+# NumPy calls than it saves.
+BATCH = 4096
+# The fields of h5py's StoreInfo (chunk_offset, filter_mask, byte_offset, size), by position.
+_COORDINATES, _FILTER_MASK, _ADDRESS, _SIZE = (operator.itemgetter(i) for i in range(4))
+
+
+class _ChunkStream:
+    """Chunk-index entries on their way from ``chunk_iter`` into a :class:`ChunkTable`.
+
+    The callback only keeps each entry; every BATCH entries they become NumPy columns at once
+    and go into the table. The table starts sparse, sized by the chunks the file holds, not by
+    the grid its shape declares (a corrupt or crafted dataspace may declare billions of cells
+    over a handful of chunks): batches wait as packed columns until they cover
+    1/DENSE_FRACTION of the grid (the usual case, soon), then the table turns dense and every
+    later batch is written into it in place."""
+
+    def __init__(self, table: ChunkTable, url_id: int, chunk_shape: tuple[int, ...], chunk_bytes: int | None,
+                 collecting: bool = False, on_chunks: Callable[[int, int], None] | None = None):
+        self.table = table
+        self.on_chunks = on_chunks
+        self.collecting = collecting
+        self.url_id = url_id
+        self.chunk_shape = np.asarray(chunk_shape, dtype=np.int64)
+        self.grid_shape = np.asarray(table.grid_shape, dtype=np.int64)
+        self.chunk_bytes = chunk_bytes
+        self.count = 0
+        self.entries: list = []
+        self.waiting: list[tuple[np.ndarray, ...]] = []  # batches kept while the table is sparse
+        self.waiting_count = 0
+        self.dense = False
+        entries, limit, flush = self.entries, BATCH, self.flush
+        append = entries.append
+
+        def visit(info) -> None:  # the only per-chunk Python code: keep it this short
+            append(info)
+            if len(entries) >= limit:
+                flush()
+
+        self.visit = visit
+
+    def flush(self) -> None:
+        if not self.entries:
+            return
+        entries = self.entries
+        n = len(entries)
+        self.count += n
+        # One pass per field (map of an itemgetter runs in C): about half the time of zip(*entries).
+        sizes = np.fromiter(map(_SIZE, entries), dtype=np.int64, count=n)
+        if self.chunk_bytes is not None:
+            _check_unfiltered_sizes(self.chunk_bytes, sizes)
+        if self.on_chunks is not None:
+            self.on_chunks(n, int(sizes.sum()))
+        rank = len(_COORDINATES(entries[0]))
+        grid = np.fromiter(itertools.chain.from_iterable(map(_COORDINATES, entries)), dtype=np.int64, count=n * rank)
+        grid = grid.reshape(n, rank) // self.chunk_shape[:rank]
+        # A dataset of an HDF5 array type has Zarr axes of its own past the dataset's (one chunk
+        # along each): its chunks sit at coordinate 0 there.
+        extents = self.grid_shape[:rank]
+        inside = (grid < extents).all(axis=1) if rank else np.ones(n, dtype=bool)
+        if not (self.grid_shape[rank:] > 0).all():
+            inside[:] = False
+        addresses = np.fromiter(map(_ADDRESS, entries), dtype=np.int64, count=n)
+        mask_column = None
+        if any(map(_FILTER_MASK, entries)):
+            mask_column = np.fromiter(map(_FILTER_MASK, entries), dtype=np.int64, count=n)
+        entries.clear()
+        if self.collecting:  # the collector is paused for the walk: its young garbage goes here
+            gc.collect(1)
+        if not inside.all():
+            grid, sizes, addresses = grid[inside], sizes[inside], addresses[inside]
+            mask_column = mask_column[inside] if mask_column is not None else None
+        linear = _linear(grid, extents, self.grid_shape[rank:])
+        batch = (linear, np.full(len(linear), self.url_id, dtype=np.int32), addresses, sizes, mask_column)
+        if self.dense:
+            self.table.assign(*batch)
+            return
+        self.waiting.append(batch)
+        self.waiting_count += len(linear)
+        if self.waiting_count * DENSE_FRACTION >= self.table.size:
+            self._turn_dense()
+
+    def _turn_dense(self) -> None:
+        self.table = ChunkTable(self.table.grid_shape, dense=True)
+        self.dense = True
+        for batch in self.waiting:  # in the order the walk gave them: the last of a repeat counts
+            self.table.assign(*batch)
+        self.waiting.clear()
+
+    def finish(self) -> ChunkTable:
+        """The table, once every batch is flushed."""
+        if self.waiting:
+            columns = [np.concatenate(parts) for parts in zip(*((b[:4]) for b in self.waiting))]
+            masks = None
+            if any(b[4] is not None for b in self.waiting):
+                masks = np.concatenate([b[4] if b[4] is not None else np.zeros(len(b[0]), np.int64)
+                                        for b in self.waiting])
+            self.waiting.clear()
+            self.table.assign(*columns, masks)
+        return self.table
+
+
+def _linear(grid: np.ndarray, extents: np.ndarray, trailing: np.ndarray) -> np.ndarray:
+    """C-order linear indices of grid coordinates (inside the grid) over the dataset's axes,
+    at coordinate 0 along any trailing axes of an array type."""
+    if not len(extents):
+        linear = np.zeros(len(grid), dtype=np.int64)
+    elif len(extents) == 1:
+        linear = grid[:, 0].copy()
+    else:
+        linear = np.ravel_multi_index(tuple(grid.T), tuple(int(e) for e in extents))
+    step = int(np.prod(trailing)) if len(trailing) else 1
+    return linear * step if step != 1 else linear
+
+
+def _unfiltered_chunk_bytes(dsid: h5py.h5d.DatasetID) -> int | None:
+    """The bytes every chunk of a dataset without filters holds (None with filters)."""
+    if dsid.get_create_plist().get_nfilters():
+        return None
+    return dsid.get_type().get_size() * math.prod(_chunk_shape_of(dsid))
+
+
+def _check_unfiltered_sizes(chunk_bytes: int, recorded: np.ndarray) -> None:
     """Without filters a chunk is stored whole: a chunk index recording another size is corrupt.
     libhdf5 trusts the recorded size when it reads such a chunk, and copied the bytes past the
     end of its chunk buffer (the process crashed), so the sizes are checked before any read."""
-    if dsid.get_create_plist().get_nfilters() or not sizes:
-        return
-    chunk_bytes = dsid.get_type().get_size() * math.prod(_chunk_shape_of(dsid))
-    recorded = np.frombuffer(sizes, dtype=np.int64)
     wrong = np.flatnonzero(recorded != chunk_bytes)
     if len(wrong):
         raise TranslationError(f"its chunk index records a chunk of {int(recorded[wrong[0]])} bytes where an unfiltered "
