@@ -253,6 +253,30 @@ def plan(array_path: str, shape: tuple[int, ...], chunks: tuple[int, ...], axes:
     return tuple(out_shape), parts
 
 
+def place_chunk(out: np.ndarray, part: ChunkPart, encoded: Any, decoder: ChunkDecoder, dtype: np.dtype,
+                chunks: tuple[int, ...], fill: np.ndarray, array_path: str) -> None:
+    """Decode one chunk's ``encoded`` bytes (``None``: not stored, the fill value) and put the
+    part of it the selection touches into ``out``: straight into place when the chunk lies
+    whole and contiguous there, else through a scratch buffer of this thread."""
+    target = out[part.into]
+    if encoded is None:
+        target[...] = fill
+        return
+    whole = all(w.step == 1 and w.start == 0 and w.stop == n for w, n in zip(part.within, chunks))
+    try:
+        if whole and target.flags.c_contiguous:
+            decoder(encoded, target.reshape(-1).view(np.uint8))
+            return
+        decoded = decoder(encoded, transient=True).view(dtype).reshape(chunks)
+    except ChunkDecodeError as exc:
+        raise ChunkDecodeError(f"chunk {part.key!r}: {exc}") from exc
+    except UnreadableObjectError as exc:  # a filter missing here: no chunk of the array reads
+        raise exc.located("/" + array_path) from exc.__cause__
+    except Exception as exc:  # a codec's own error type
+        raise ChunkDecodeError(f"chunk {part.key!r} cannot be decoded: {exc}") from exc
+    target[...] = decoded[part.within]
+
+
 async def read_box(fetch: Callable[[str], Awaitable[Any]], decoder: ChunkDecoder, dtype: np.dtype,
                    shape: tuple[int, ...], chunks: tuple[int, ...], axes: tuple[slice, ...], fill_value: Any,
                    array_path: str = "", separator: str = ".", window_chunks: int | None = None) -> np.ndarray:
@@ -268,23 +292,7 @@ async def read_box(fetch: Callable[[str], Awaitable[Any]], decoder: ChunkDecoder
     fill = np.asarray(fill_value, dtype=dtype)
 
     def place(part: ChunkPart, encoded: Any) -> None:
-        target = out[part.into]
-        if encoded is None:
-            target[...] = fill
-            return
-        whole = all(w.step == 1 and w.start == 0 and w.stop == n for w, n in zip(part.within, chunks))
-        try:
-            if whole and target.flags.c_contiguous:
-                decoder(encoded, target.reshape(-1).view(np.uint8))
-                return
-            decoded = decoder(encoded, transient=True).view(dtype).reshape(chunks)
-        except ChunkDecodeError as exc:
-            raise ChunkDecodeError(f"chunk {part.key!r}: {exc}") from exc
-        except UnreadableObjectError as exc:  # a filter missing here: no chunk of the array reads
-            raise exc.located("/" + array_path) from exc.__cause__
-        except Exception as exc:  # a codec's own error type
-            raise ChunkDecodeError(f"chunk {part.key!r} cannot be decoded: {exc}") from exc
-        target[...] = decoded[part.within]
+        place_chunk(out, part, encoded, decoder, dtype, chunks, fill, array_path)
 
     async def use(part: ChunkPart, encoded: Any) -> None:
         await workers.in_worker(executor, place, part, encoded)
@@ -364,5 +372,10 @@ class ArrayReader:
         not stored hold the fill value."""
         if self._decoder is None:
             raise TypeError(f"array {self.array_path!r}: its boxes are not placed by the engine")
+        from lindi_core.store import bulk_reads
+
+        bulk = await bulk_reads.read_box(self, axes, window_chunks)
+        if bulk is not None:
+            return bulk
         return await read_box(self.store.chunk_bytes, self._decoder, self.dtype, self.shape, self.chunks, axes,
                               self._fill, self.array_path, self.separator, window_chunks)
