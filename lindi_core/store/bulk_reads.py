@@ -290,7 +290,7 @@ class _Window:
                     kind[members] = _SINGLE
                 else:
                     by_url[url_id] = (location, members)
-        jobs: list[Awaitable[None]] = [self._read_single(i) for i in np.flatnonzero(kind == _SINGLE).tolist()]
+        spans: list[tuple[str, Any, int, int, np.ndarray]] = []
         for url_id, (location, members) in by_url.items():
             url = box.store.rfs.urls[url_id]
             offsets, lengths = self.columns.offset[members], self.columns.length[members]
@@ -300,8 +300,14 @@ class _Window:
             cuts = np.searchsorted(member_span, np.arange(len(bounds) + 1))
             for number, (span_start, span_stop) in enumerate(bounds.tolist()):
                 rows = sorted_members[cuts[number] : cuts[number + 1]]
-                jobs.append(self._read_span(url, location, span_start, span_stop - span_start, rows))
-        await _all_or_none(jobs)
+                spans.append((url, location, span_start, span_stop - span_start, rows))
+        # Spans hold the gaps between their chunks too: a window's spans are read in waves of at
+        # most a window's bytes, so that gaps never make a window hold more than that.
+        singles: list[Awaitable[None]] = [self._read_single(i) for i in np.flatnonzero(kind == _SINGLE).tolist()]
+        waves = read_engine.cut_windows([span[3] for span in spans], read_engine.WINDOW_BYTES) or [slice(0, 0)]
+        for number, wave in enumerate(waves):
+            jobs = [self._read_span(*span) for span in spans[wave]]
+            await _all_or_none(jobs + singles if number == 0 else jobs)
 
     # -- fill ----------------------------------------------------------------------------
     def _place_fill(self, rows: np.ndarray) -> None:
