@@ -37,15 +37,16 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
+from lindi_core.codecs.bounded import chunk_geometry
 from lindi_core.format import annotations as ann
-from lindi_core.format.keys import chunk_key, join_key
+from lindi_core.format.keys import chunk_key, chunk_owner, join_key, split_key
 from lindi_core.io import workers
 from lindi_core.store import read_engine
 from lindi_core.store.filter_mask import uses_libhdf5_pipeline
@@ -274,40 +275,13 @@ class _Window:
         self.kind = kind
 
     async def run(self) -> None:
-        box = self.box
         kind = self.kind
         self._place_fill(np.flatnonzero(kind == _FILL))
         spanned = np.flatnonzero((kind == _RAW) | (kind == _CODED))
-        by_url: dict[int, tuple[Any, np.ndarray]] = {}
-        if len(spanned):
-            url_index = self.columns.url_index[spanned]
-            lowest, highest = int(url_index.min()), int(url_index.max())
-            for url_id in [lowest] if lowest == highest else np.unique(url_index).tolist():
-                members = spanned if lowest == highest else spanned[url_index == url_id]
-                url = box.store.rfs.urls[url_id]
-                location = box.store.span_location(url)
-                if location is None:  # a container's member: checked against its end, ref by ref
-                    kind[members] = _SINGLE
-                else:
-                    by_url[url_id] = (location, members)
-        spans: list[tuple[str, Any, int, int, np.ndarray]] = []
-        for url_id, (location, members) in by_url.items():
-            url = box.store.rfs.urls[url_id]
-            offsets, lengths = self.columns.offset[members], self.columns.length[members]
-            order, member_span, bounds = merge_spans(offsets, lengths, max_gap=box.http.merge_gap,
-                                                     max_size=box.http.max_merged)
-            sorted_members = members[order]
-            cuts = np.searchsorted(member_span, np.arange(len(bounds) + 1))
-            for number, (span_start, span_stop) in enumerate(bounds.tolist()):
-                rows = sorted_members[cuts[number] : cuts[number + 1]]
-                spans.append((url, location, span_start, span_stop - span_start, rows))
-        # Spans hold the gaps between their chunks too: a window's spans are read in waves of at
-        # most a window's bytes, so that gaps never make a window hold more than that.
-        singles: list[Awaitable[None]] = [self._read_single(i) for i in np.flatnonzero(kind == _SINGLE).tolist()]
-        waves = read_engine.cut_windows([span[3] for span in spans], read_engine.WINDOW_BYTES) or [slice(0, 0)]
-        for number, wave in enumerate(waves):
-            jobs = [self._read_span(*span) for span in spans[wave]]
-            await _all_or_none(jobs + singles if number == 0 else jobs)
+        spans, unspanned = plan_spans(self.box.store, self.columns, spanned)
+        kind[unspanned] = _SINGLE
+        singles = [self._read_single(i) for i in np.flatnonzero(kind == _SINGLE).tolist()]
+        await read_spans(spans, self._read_span, singles)
 
     # -- fill ----------------------------------------------------------------------------
     def _place_fill(self, rows: np.ndarray) -> None:
@@ -330,10 +304,11 @@ class _Window:
                                 box.dtype, box.chunks, box.fill, box.reader.array_path)
 
     # -- spans -----------------------------------------------------------------------------
-    async def _read_span(self, url: str, location: Any, start: int, length: int, rows: np.ndarray) -> None:
+    async def _read_span(self, span: Span) -> None:
         box = self.box
-        data = await box.store.read_span(url, location, start, length)
-        relative = self.columns.offset[rows] - start
+        data = await box.store.read_span(span.url, span.location, span.start, span.length)
+        rows = span.rows
+        relative = self.columns.offset[rows] - span.start
         raw = self.kind[rows] == _RAW
         if raw.any():
             await workers.in_worker(box.executor, self._place_raw, data, rows[raw], relative[raw])
@@ -376,6 +351,125 @@ class _Window:
         for i, at, length in zip(rows.tolist(), relative.tolist(), lengths.tolist()):
             read_engine.place_chunk(box.out, box.part(self.touched_index, i), data[at : at + length], box.decoder,
                                     box.dtype, box.chunks, box.fill, box.reader.array_path)
+
+
+def window_fetcher(store: Any, batch_info: Sequence[tuple[Any, ...]]
+                   ) -> Callable[[Sequence[tuple[Any, ...]]], Awaitable[list[Any]]] | None:
+    """For zarr's road (the codec pipeline's ``read_in_windows``): a function fetching a window
+    of ``batch_info`` entries (byte getter, chunk spec, ...) of one array at once, giving for
+    each what ``getter.get(spec.prototype)`` gives: the table refs it proves it reads (no
+    filter skipped, uncompressed chunks of full size) read as spans, each chunk's bytes checked
+    by the store as ``get`` checks them; every other chunk by ``get`` itself. ``None`` where this
+    road does not serve the array (no chunk table, linked or unreadable, libhdf5's pipeline)."""
+    if not batch_info or not hasattr(store, "chunk_ref_columns"):
+        return None
+    owner = chunk_owner(batch_info[0][0].path, store.rfs.metadata)
+    if owner is None:
+        return None
+    array_path, _, zarray = owner
+    table = store.rfs.tables.get(array_path)
+    zattrs = store.rfs.metadata.get(join_key(array_path, ".zattrs"))
+    if table is None or (isinstance(zattrs, dict) and (ann.EXTERNAL_ARRAY_LINK in zattrs or ann.UNREADABLE in zattrs)):
+        return None
+    if uses_libhdf5_pipeline(zarray.get("filters")):
+        return None
+    uncompressed = not zarray.get("compressor") and not zarray.get("filters")
+    try:
+        chunk_nbytes = chunk_geometry(zarray)[0]
+    except (TypeError, ValueError, IndexError, AttributeError):
+        return None
+
+    async def fetch(part: Sequence[tuple[Any, ...]]) -> list[Any]:
+        results: list[Any] = [None] * len(part)
+        linear = np.full(len(part), -1, dtype=np.int64)
+        for i, (getter, *_) in enumerate(part):
+            parent, name = split_key(getter.path)
+            found = table.linear_index(name) if parent == array_path else None
+            if found is not None:
+                linear[i] = found
+        known = np.flatnonzero(linear >= 0)
+        columns = await store.chunk_ref_columns(array_path, linear[known])
+        if columns is None:
+            return [await getter.get(spec.prototype) for getter, spec, *_ in part]
+        plain = columns.present & (columns.filter_mask == 0) & (columns.length >= 0)
+        if uncompressed:
+            plain &= columns.length == chunk_nbytes  # (short edge chunks are padded by get)
+        spans, _ = plan_spans(store, columns, np.flatnonzero(plain))
+        by_span = np.zeros(len(part), dtype=bool)
+        for span in spans:
+            by_span[known[span.rows]] = True
+
+        async def use(span: Span) -> None:
+            data = await store.read_span(span.url, span.location, span.start, span.length)
+            at = (columns.offset[span.rows] - span.start).tolist()
+            lengths = columns.length[span.rows].tolist()
+            chunks = []
+            for row, begin, length in zip(span.rows.tolist(), at, lengths):
+                i = int(known[row])
+                chunks.append((i, bytes(data[begin : begin + length])))
+            if not uncompressed:  # the bounds check of get (a compression bomb refused)
+                await asyncio.gather(*(store._check_decodable(part[i][0].path, chunk) for i, chunk in chunks))
+            for i, chunk in chunks:
+                results[i] = part[i][1].prototype.buffer.from_bytes(chunk)
+
+        async def single(i: int) -> None:
+            results[i] = await part[i][0].get(part[i][1].prototype)
+
+        await read_spans(spans, use, [single(i) for i in np.flatnonzero(~by_span).tolist()])
+        return results
+
+    return fetch
+
+
+@dataclass(frozen=True)
+class Span:
+    """One range to read: ``length`` bytes at ``start`` of ``url`` (at ``location``), holding the
+    chunks at ``rows`` (of the columns it was planned from), in the order of their offsets."""
+
+    url: str
+    location: Any
+    start: int
+    length: int
+    rows: np.ndarray
+
+
+def plan_spans(store: Any, columns: Any, rows: np.ndarray) -> tuple[list[Span], np.ndarray]:
+    """The spans that read the refs ``rows`` of ``columns`` (refs of one array), merged per URL
+    by the byte source's rules; and the rows no span may read (refs into a member of the
+    store's container, which are checked against the member's end one by one)."""
+    spans: list[Span] = []
+    unspanned: list[np.ndarray] = []
+    if not len(rows):
+        return spans, rows
+    http = store.sources.http
+    url_index = columns.url_index[rows]
+    lowest, highest = int(url_index.min()), int(url_index.max())
+    for url_id in [lowest] if lowest == highest else np.unique(url_index).tolist():
+        members = rows if lowest == highest else rows[url_index == url_id]
+        url = store.rfs.urls[url_id]
+        location = store.span_location(url)
+        if location is None:
+            unspanned.append(members)
+            continue
+        order, member_span, bounds = merge_spans(columns.offset[members], columns.length[members],
+                                                 max_gap=http.merge_gap, max_size=http.max_merged)
+        in_order = members[order]
+        cuts = np.searchsorted(member_span, np.arange(len(bounds) + 1))
+        for number, (start, stop) in enumerate(bounds.tolist()):
+            spans.append(Span(url, location, start, stop - start, in_order[cuts[number] : cuts[number + 1]]))
+    return spans, np.concatenate(unspanned) if unspanned else np.zeros(0, dtype=np.int64)
+
+
+async def read_spans(spans: list[Span], use: Callable[[Span], Awaitable[None]],
+                     others: list[Awaitable[None]]) -> None:
+    """``use(span)`` (which reads the span and puts its chunks where they go) for every span, and
+    the ``others``. Spans hold the gaps between their chunks too: they are read in waves of at
+    most a window's bytes (:data:`read_engine.WINDOW_BYTES`), so gaps never make a window hold
+    more than that. The others run with the first wave."""
+    waves = read_engine.cut_windows([span.length for span in spans], read_engine.WINDOW_BYTES) or [slice(0, 0)]
+    for number, wave in enumerate(waves):
+        jobs = [use(span) for span in spans[wave]]
+        await _all_or_none(jobs + others if number == 0 else jobs)
 
 
 async def _all_or_none(jobs: Iterable[Awaitable[Any]]) -> None:

@@ -131,12 +131,15 @@ def held_bytes(store: Any, key: str, decoded_nbytes: int) -> int:
 
 async def read_in_windows(items: Sequence[T], windows: Sequence[slice], fetch: Callable[[T], Awaitable[Any]],
                           use_chunk: Callable[[T, Any], Awaitable[None]] | None = None,
-                          use_window: Callable[[Sequence[T], list[Any]], Awaitable[None]] | None = None) -> None:
+                          use_window: Callable[[Sequence[T], list[Any]], Awaitable[None]] | None = None,
+                          fetch_window: Callable[[Sequence[T]], Awaitable[list[Any]]] | None = None) -> None:
     """Fetch the chunks ``items`` window by window (``windows``: see :func:`cut_windows`): every
     chunk of a window is asked for in one event-loop turn; the next window's requests leave once
     this window's bytes have all arrived and the window two back is used up, so at most two
     windows of bytes are held. ``use_chunk(item, data)`` runs as each chunk's bytes arrive,
     ``use_window(items, datas)`` once all of a window's have (windows one after the other).
+    ``fetch_window(items)``, where given (and no ``use_chunk``), fetches a whole window's chunks
+    at once instead of ``fetch`` one by one (see :func:`lindi_core.store.bulk_reads.window_fetcher`).
     The first failure is the read's: everything else is then cancelled."""
     tasks: list[asyncio.Future] = []
     used: list[asyncio.Future] = []  # per window: all its chunks fetched and used
@@ -162,7 +165,10 @@ async def read_in_windows(items: Sequence[T], windows: Sequence[slice], fetch: C
                 # windows of them are held, however slow their use is.
                 await used[number - 2]
             part = items[window]
-            if use_chunk is None:
+            if use_chunk is None and fetch_window is not None:
+                mine = [asyncio.ensure_future(fetch_window(part))]
+                arrived = fetched_all = mine[0]
+            elif use_chunk is None:
                 # One task per chunk, no more: a selection of many thousands of small chunks
                 # would otherwise spend its time on allocations and garbage collections.
                 mine = [asyncio.ensure_future(fetch(item)) for item in part]

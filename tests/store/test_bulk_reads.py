@@ -286,3 +286,55 @@ def test_small_windows_and_waves_of_spans_read_the_same_values(sample, monkeypat
             np.testing.assert_array_equal(f[name][:], h[name][:], err_msg=name)
             np.testing.assert_array_equal(f[name][1:-1], h[name][1:-1], err_msg=name)
     assert 0 < reading["most"] <= 256  # the spans of one wave at a time (each smaller than a wave here)
+
+
+class _ZarrPerChunkRoad:
+    """Counts the chunks zarr's road reads through the store's ``get`` one by one."""
+
+    def __init__(self, monkeypatch):
+        self.keys: list[str] = []
+        original = ReferenceStore.get
+
+        async def counted(store, key, prototype=None, byte_range=None):
+            if not key.rsplit("/", 1)[-1].startswith("."):
+                self.keys.append(key)
+            return await original(store, key, prototype, byte_range)
+
+        monkeypatch.setattr(ReferenceStore, "get", counted)
+
+
+def test_zarr_reads_fetch_their_windows_in_bulk(sample, monkeypatch):
+    import zarr
+
+    path, rfs = sample
+    store = ReferenceStore(rfs)
+    road = _ZarrPerChunkRoad(monkeypatch)
+    with h5py.File(path) as h:
+        for name in ("plain 2D", "gzip 2D", "big-endian 3D", "sparse", "nan filled gzip"):
+            array = zarr.open_array(store, path=name, mode="r", zarr_format=2)
+            np.testing.assert_array_equal(array[:], h[name][:], err_msg=name)
+            np.testing.assert_array_equal(array[3:-2:2], h[name][3:-2:2], err_msg=name)
+        # Chunks that no table ref holds (the fill value) are asked of get: it knows inline and
+        # linked chunks; every stored chunk came as part of a span.
+        assert road.keys and all(rfs.get(key) is None for key in road.keys)
+        road.keys.clear()
+        array = zarr.open_array(store, path="contiguous", mode="r", zarr_format=2)
+        np.testing.assert_array_equal(array[:], h["contiguous"][:])
+        assert road.keys == ["contiguous/100.0"]  # the short last chunk, padded by get
+    store.close()
+
+
+def test_zarr_reads_in_bulk_still_refuse_a_compression_bomb(tmp_path):
+    import zarr
+
+    values = np.random.default_rng(1).integers(0, 2**60, size=800)
+    path = tmp_path / "bomb.h5"
+    with h5py.File(path, "w") as h:
+        ds = h.create_dataset("x", data=values, chunks=(8,), compression="gzip")
+        ds.id.write_direct_chunk((8 * 60,), zlib.compress(bytes(64 * 1000)))
+    store = ReferenceStore(lindi_core.translate(str(path), progress=False, options=ChunkOptions(inline_threshold=0)))
+    array = zarr.open_array(store, path="x", mode="r", zarr_format=2)
+    np.testing.assert_array_equal(array[:480], values[:480])
+    with pytest.raises(ChunkDecodeError, match="x/60"):
+        array[:]
+    store.close()
