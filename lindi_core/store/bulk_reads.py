@@ -117,14 +117,21 @@ def merge_spans(offsets: np.ndarray, lengths: np.ndarray, *, max_gap: int,
         order = np.argsort(offsets, kind="stable")
         starts, ends = offsets[order], offsets[order] + lengths[order]
     count = len(starts)
+    # Refs in file order, none inside another (the usual case): the ends rise already, so they
+    # are their own running maximum.
+    rising = count < 2 or bool((ends[1:] >= ends[:-1]).all())
     # A gap breaks the spans where a range starts more than max_gap past every end before it.
-    breaks = np.flatnonzero(starts[1:] - np.maximum.accumulate(ends)[:-1] > max_gap) + 1
+    breaks = np.flatnonzero(starts[1:] - (ends if rising else np.maximum.accumulate(ends))[:-1] > max_gap) + 1
     spans: list[tuple[int, int, int]] = []  # (first member, start, stop)
     begin = 0
     for group_stop in np.append(breaks, count).tolist():
         i = begin
         while i < group_stop:
-            j, stop = _span_from(starts, ends, i, group_stop, max_size)
+            if rising:
+                j = i + max(1, int(np.searchsorted(ends[i:group_stop], int(starts[i]) + max_size, side="right")))
+                stop = int(ends[j - 1])
+            else:
+                j, stop = _span_from(starts, ends, i, group_stop, max_size)
             spans.append((i, int(starts[i]), stop))
             i = j
         begin = group_stop
@@ -176,6 +183,13 @@ async def read_box(reader: Any, axes: tuple[slice, ...], window_chunks: int | No
     return box.out
 
 
+def _chunked_view(part: np.ndarray, counts: Sequence[int], chunks: Sequence[int]) -> np.ndarray:
+    """``part`` (a region of whole chunks) viewed as (grid positions..., chunk shape...)."""
+    shape = tuple(counts) + tuple(chunks)
+    strides = tuple(s * c for s, c in zip(part.strides, chunks)) + part.strides
+    return as_strided(part, shape=shape, strides=strides, writeable=True)
+
+
 class _Box:
     """One bulk read of a box: the result, and what every window needs to place its chunks."""
 
@@ -198,6 +212,7 @@ class _Box:
         self.executor = read_engine.decode_executor()
         self.http = self.store.sources.http
         self.blocks = self._blocks()
+        self.byte_blocks = self._byte_blocks() if self.blocks is not None else None
 
     def _blocks(self) -> tuple[np.ndarray, tuple[int, ...]] | None:
         """The part of the result made of chunks taken whole, viewed as (grid positions...,
@@ -214,9 +229,18 @@ class _Box:
             begin = int(cut.into_start[first])
             region.append(slice(begin, begin + (last - first + 1) * size))
         part = self.out[tuple(region)]
-        shape = tuple(counts) + self.chunks
-        strides = tuple(s * c for s, c in zip(part.strides, self.chunks)) + part.strides
-        return as_strided(part, shape=shape, strides=strides, writeable=True), tuple(firsts)
+        return _chunked_view(part, counts, self.chunks), tuple(firsts)
+
+    def _byte_blocks(self) -> np.ndarray:
+        """:attr:`blocks` as bytes (the last axis of each chunk ``itemsize`` times longer):
+        chunk bytes are copied in as they are, wherever they lie in their span (a view of
+        int64 items at an odd address would be copied item by item)."""
+        blocks = self.blocks[0]
+        ndim = len(self.chunks)
+        part = as_strided(blocks, shape=tuple(g * c for g, c in zip(blocks.shape[:ndim], self.chunks)),
+                          strides=blocks.strides[ndim:], writeable=True)  # the region the blocks cover
+        byte_chunks = self.chunks[:-1] + (self.chunks[-1] * self.dtype.itemsize,)
+        return _chunked_view(part.view(np.uint8), blocks.shape[:ndim], byte_chunks)
 
     async def read_window(self, start: int, stop: int) -> None:
         """Read and place the chunks ``start:stop`` of the box (in C order of its touched grid)."""
@@ -332,8 +356,8 @@ class _Window:
                 values = flat[int(at[0]) : int(at[0]) + len(at) * nbytes]
             else:
                 values = sliding_window_view(flat, nbytes)[at]
-            values = values.view(box.dtype).reshape((len(placed),) + box.chunks)
-            blocks, firsts = box.blocks
+            values = values.reshape((len(placed),) + box.byte_blocks.shape[len(box.chunks):])
+            blocks, firsts = box.byte_blocks, box.blocks[1]
             where = tuple(t[placed] - f for t, f in zip(self.touched_index, firsts))
             if len(where) == 1 and where[0][-1] - where[0][0] == len(placed) - 1 and (np.diff(where[0]) == 1).all():
                 blocks[int(where[0][0]) : int(where[0][-1]) + 1] = values  # a run of chunks: one copy

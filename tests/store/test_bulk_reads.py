@@ -338,3 +338,20 @@ def test_zarr_reads_in_bulk_still_refuse_a_compression_bomb(tmp_path):
     with pytest.raises(ChunkDecodeError, match="x/60"):
         array[:]
     store.close()
+
+
+def test_spans_of_overlapping_ranges_cover_them_within_the_size_bound():
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        count = int(rng.integers(1, 3000))
+        offsets = rng.integers(0, 50_000, size=count)
+        lengths = rng.choice([0, 10, 100, 2000, 40_000], size=count)
+        max_gap, max_size = int(rng.choice([0, 50, 2000])), int(rng.choice([1, 4000, 30000]))
+        order, member_span, bounds = bulk_reads.merge_spans(offsets, lengths, max_gap=max_gap, max_size=max_size)
+        assert sorted(order.tolist()) == list(range(count))
+        assert (np.diff(member_span) >= 0).all()
+        starts, stops = bounds[member_span, 0], bounds[member_span, 1]
+        assert (starts <= offsets[order]).all() and (offsets[order] + lengths[order] <= stops).all()
+        members = np.bincount(member_span, minlength=len(bounds))
+        sizes = bounds[:, 1] - bounds[:, 0]
+        assert ((sizes <= max_size) | (members == 1)).all()
