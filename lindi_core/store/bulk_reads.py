@@ -210,7 +210,6 @@ class _Box:
         # libhdf5's pipeline takes each chunk's filter mask as a header the store adds
         self.per_chunk_codec = uses_libhdf5_pipeline(zarray.get("filters"))
         self.executor = read_engine.decode_executor()
-        self.http = self.store.sources.http
         self.blocks = self._blocks()
         self.byte_blocks = self._byte_blocks() if self.blocks is not None else None
 

@@ -27,9 +27,13 @@ engine decides
 * **where the values go**: a box of slices and integers of such a numeric array is placed by
   the engine itself (:meth:`ArrayReader.read_box`): into place when a chunk lies whole and
   contiguous in the result, else cut through a scratch buffer; a chunk not stored is the fill
-  value (:func:`parse_fill_value`). Other selections (masks, index lists) and other arrays
-  (strings, objects, compounds, JSON rows) are indexed by zarr, whose chunks are fetched by
-  :func:`read_in_windows` all the same (the codec pipeline hands them over), each window decoded
+  value (:func:`parse_fill_value`). A box of many chunks of an array with a chunk table is
+  read in bulk (:mod:`lindi_core.store.bulk_reads`: refs as columns, merged spans, no Python
+  per chunk where the chunks allow it), the chunks it does not prove it reads chunk by chunk
+  as here. Other selections (masks, index lists) and other arrays (strings, objects,
+  compounds, JSON rows) are indexed by zarr, whose chunks are fetched by
+  :func:`read_in_windows` all the same (the codec pipeline hands them over; a window's table
+  refs at once, by :func:`lindi_core.store.bulk_reads.window_fetcher`), each window decoded
   by zarr's codecs once its bytes are all there.
 
 Before this module (issue 14) the facade drove the store by hand (``prefetch`` /
