@@ -54,6 +54,11 @@ from lindi_core.store.filter_mask import uses_libhdf5_pipeline
 # Boxes of fewer chunks take the per-chunk road: its cost is small for them, and it keeps
 # every chunk it reads in the store's memory of recent reads, chunk by chunk.
 BULK_MIN_CHUNKS = 32
+# Chunks larger than this (decoded) take the per-chunk road: its cost per chunk is small beside
+# theirs, and it decodes each chunk the moment its last byte arrives, while the rest of its
+# merged request still streams in (a span is placed once it is all in), and keeps each chunk on
+# its own in the local cache.
+BULK_MAX_CHUNK_BYTES = 128 * 1024
 # Decoded bytes of the chunks one worker hand-over decodes: enough to make the hand-over's cost
 # small, few enough that the chunks of a span are decoded by all cores.
 DECODE_BATCH_BYTES = 1024 * 1024
@@ -160,8 +165,8 @@ def _span_from(starts: np.ndarray, ends: np.ndarray, i: int, group_stop: int, ma
 async def read_box(reader: Any, axes: tuple[slice, ...], window_chunks: int | None = None) -> np.ndarray | None:
     """The values of the box ``axes`` of the array of ``reader`` (a
     :class:`~lindi_core.store.read_engine.ArrayReader` whose boxes it places), read in bulk;
-    ``None`` where this road does not serve the array or box (no chunk table, few chunks, a
-    linked or unreadable array), which the per-chunk road then reads."""
+    ``None`` where this road does not serve the array or box (no chunk table, few chunks, large
+    chunks, a linked or unreadable array), which the per-chunk road then reads."""
     store = reader.store
     if not reader.shape or not hasattr(store, "chunk_ref_columns"):
         return None
@@ -171,7 +176,7 @@ async def read_box(reader: Any, axes: tuple[slice, ...], window_chunks: int | No
     cuts = [cut_axis(axis, extent, size) for axis, extent, size in zip(axes, reader.shape, reader.chunks)]
     touched = tuple(len(cut.coords) for cut in cuts)
     total = math.prod(touched)
-    if total < BULK_MIN_CHUNKS:
+    if total < BULK_MIN_CHUNKS or reader.dtype.itemsize * math.prod(reader.chunks) > BULK_MAX_CHUNK_BYTES:
         return None
     if await store.chunk_ref_columns(reader.array_path, np.zeros(0, dtype=np.int64)) is None:
         return None
@@ -383,7 +388,8 @@ def window_fetcher(store: Any, batch_info: Sequence[tuple[Any, ...]]
     each what ``getter.get(spec.prototype)`` gives: the table refs it proves it reads (no
     filter skipped, uncompressed chunks of full size) read as spans, each chunk's bytes checked
     by the store as ``get`` checks them; every other chunk by ``get`` itself. ``None`` where this
-    road does not serve the array (no chunk table, linked or unreadable, libhdf5's pipeline)."""
+    road does not serve the array (no chunk table, large chunks, linked or unreadable, libhdf5's
+    pipeline)."""
     if not batch_info or not hasattr(store, "chunk_ref_columns"):
         return None
     owner = chunk_owner(batch_info[0][0].path, store.rfs.metadata)
@@ -400,6 +406,8 @@ def window_fetcher(store: Any, batch_info: Sequence[tuple[Any, ...]]
     try:
         chunk_nbytes = chunk_geometry(zarray)[0]
     except (TypeError, ValueError, IndexError, AttributeError):
+        return None
+    if chunk_nbytes is None or chunk_nbytes > BULK_MAX_CHUNK_BYTES:
         return None
 
     async def fetch(part: Sequence[tuple[Any, ...]]) -> list[Any]:

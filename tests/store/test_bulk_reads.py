@@ -355,3 +355,18 @@ def test_spans_of_overlapping_ranges_cover_them_within_the_size_bound():
         members = np.bincount(member_span, minlength=len(bounds))
         sizes = bounds[:, 1] - bounds[:, 0]
         assert ((sizes <= max_size) | (members == 1)).all()
+
+
+def test_large_chunks_keep_the_per_chunk_road(tmp_path, monkeypatch):
+    """Chunks above BULK_MAX_CHUNK_BYTES are each decoded as soon as their bytes are in, while
+    the rest of a merged request still arrives: the bulk road would wait for whole spans."""
+    rows = bulk_reads.BULK_MAX_CHUNK_BYTES // (8 * 4) + 1
+    values = _walk((rows * 40, 4), "<f8", 4)
+    path = tmp_path / "large.h5"
+    with h5py.File(path, "w") as h:
+        h.create_dataset("x", data=values, chunks=(rows, 4), compression="gzip")
+    rfs = lindi_core.translate(str(path), progress=False)
+    road = _PerChunkRoad(monkeypatch)
+    with lindi_core.LindiH5pyFile.from_reference_file_system(rfs) as f:
+        np.testing.assert_array_equal(f["x"][:], values)
+    assert len(road.keys) == 40
