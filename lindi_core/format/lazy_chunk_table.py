@@ -30,7 +30,7 @@ import numpy as np
 
 from lindi_core.errors import ReferenceFormatError
 from lindi_core.format import blocked_chunk_table as blocked
-from lindi_core.format.refs import ChunkTable
+from lindi_core.format.refs import ChunkColumns, ChunkTable
 
 # Decoded blocks kept per table (each about 20 bytes a row: 1.3 MB for a block of 65,536 rows).
 MAX_CACHED_BLOCKS = 32
@@ -270,25 +270,29 @@ class LazyChunkTable(ChunkTable):
         mask = int(columns.filter_mask[row]) if columns.filter_mask is not None else 0
         return int(columns.url_index[row]), int(columns.offset[row]), int(columns.length[row]), mask
 
-    def lookup_many(self, linear: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(url index (-1: no ref), offset, length, filter mask) of many cells, as columns."""
+    def lookup_many(self, linear: np.ndarray) -> ChunkColumns:
+        """:meth:`ChunkTable.lookup_many`: the refs of many cells as columns, from the blocks
+        that hold them (fetched now if :meth:`ensure_rows` did not load them)."""
         linear = np.asarray(linear, dtype=np.int64)
         if self._materialized:
-            return _dense_lookup_many(self, linear)
+            return ChunkTable.lookup_many(self, linear)
         blocks = linear // self.layout.rows_per_block
         wanted = np.unique(blocks).tolist()
         found = self._blocks_blocking(wanted)
-        out = (np.full(len(linear), -1, np.int32), np.zeros(len(linear), np.int64), np.zeros(len(linear), np.int64),
-               np.zeros(len(linear), np.uint32))
+        url_index, offset = np.full(len(linear), -1, np.int32), np.zeros(len(linear), np.int64)
+        length, mask = np.zeros(len(linear), np.int64), np.zeros(len(linear), np.uint32)
         for block in wanted:
             where = np.flatnonzero(blocks == block)
             rows = linear[where] - block * self.layout.rows_per_block
             columns = found[block]
-            out[0][where], out[1][where], out[2][where] = (columns.url_index[rows], columns.offset[rows],
-                                                           columns.length[rows])
+            url_index[where], offset[where], length[where] = (columns.url_index[rows], columns.offset[rows],
+                                                              columns.length[rows])
             if columns.filter_mask is not None:
-                out[3][where] = columns.filter_mask[rows]
-        return out
+                mask[where] = columns.filter_mask[rows]
+        present = url_index >= 0
+        if not present.all():
+            offset[~present], length[~present], mask[~present] = 0, 0, 0
+        return ChunkColumns(url_index, offset, length, mask, present)
 
     def url_ids(self) -> np.ndarray:
         if self._materialized:
@@ -357,12 +361,6 @@ def _set_columns(table: ChunkTable, cells, url_index, offset, length, filter_mas
     for attribute, value in (("cells", cells), ("url_index", url_index), ("offset", offset), ("length", length),
                              ("filter_mask", filter_mask)):
         ChunkTable.__dict__[attribute].__set__(table, value)
-
-
-def _dense_lookup_many(table: ChunkTable, linear: np.ndarray) -> tuple[np.ndarray, ...]:
-    table.flush()
-    masks = table.filter_mask[linear] if table.filter_mask is not None else np.zeros(len(linear), np.uint32)
-    return table.url_index[linear], table.offset[linear], table.length[linear], masks
 
 
 def _column(attribute: str) -> property:

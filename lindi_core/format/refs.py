@@ -47,6 +47,19 @@ class ChunkRef:
     filter_mask: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class ChunkColumns:
+    """The refs of many chunks of one array's table, one row per chunk asked for
+    (:meth:`ChunkTable.lookup_many`): ``url_index`` into the URL table (-1 where ``present`` is
+    False: no ref), ``offset``, ``length`` and HDF5 ``filter_mask`` (0: no filter skipped)."""
+
+    url_index: np.ndarray
+    offset: np.ndarray
+    length: np.ndarray
+    filter_mask: np.ndarray
+    present: np.ndarray
+
+
 # Linear chunk indices are int64; a grid of more cells than this gets no table (its refs stay
 # loose, keyed by their text), which also keeps every product of extents exact in int64.
 MAX_TABLE_CELLS = 2**62
@@ -158,6 +171,34 @@ class ChunkTable:
                 return None
         mask = int(self.filter_mask[row]) if self.filter_mask is not None else 0
         return int(self.url_index[row]), int(self.offset[row]), int(self.length[row]), mask
+
+    def lookup_many(self, linear: np.ndarray) -> ChunkColumns:
+        """:meth:`lookup` of many chunks at once (``linear``: indices inside the grid), as
+        columns in the order asked: the rows of chunks with no ref have ``present`` False (and
+        url index -1, offset and length 0)."""
+        linear = np.asarray(linear, dtype=np.int64)
+        self.flush()
+        if self.cells is None:
+            rows: np.ndarray | slice = linear
+            if len(linear) > 1 and linear[-1] - linear[0] == len(linear) - 1 and (np.diff(linear) == 1).all():
+                rows = slice(int(linear[0]), int(linear[-1]) + 1)  # a run of the grid: views, no copies
+            url_index, offset, length = self.url_index[rows], self.offset[rows], self.length[rows]
+            mask = self.filter_mask[rows] if self.filter_mask is not None else np.zeros(len(linear), np.uint32)
+        elif not len(self.cells):
+            url_index = np.full(len(linear), -1, dtype=np.int32)
+            offset, length = np.zeros(len(linear), np.int64), np.zeros(len(linear), np.int64)
+            mask = np.zeros(len(linear), np.uint32)
+        else:
+            rows = np.minimum(np.searchsorted(self.cells, linear), len(self.cells) - 1)
+            found = self.cells[rows] == linear
+            url_index = np.where(found, self.url_index[rows], -1).astype(np.int32)
+            offset, length = self.offset[rows], self.length[rows]
+            mask = (np.where(found, self.filter_mask[rows], 0).astype(np.uint32) if self.filter_mask is not None
+                    else np.zeros(len(linear), np.uint32))
+        present = url_index >= 0
+        if not present.all():
+            offset, length = np.where(present, offset, 0), np.where(present, length, 0)
+        return ChunkColumns(url_index, offset, length, mask, present)
 
     def set(self, linear: int, url_index: int, offset: int, length: int, filter_mask: int = 0) -> None:
         if self.cells is not None:

@@ -35,7 +35,7 @@ from zarr.registry import register_pipeline
 
 from lindi_core.errors import ChunkDecodeError, LindiError, UnreadableObjectError
 from lindi_core.format.keys import chunk_owner, split_key
-from lindi_core.store import lazy_tables, read_engine
+from lindi_core.store import bulk_reads, lazy_tables, read_engine
 
 _ZARR_DEFAULT = "zarr.core.codec_pipeline.BatchedCodecPipeline"
 
@@ -82,7 +82,8 @@ class LindiCodecPipeline(BatchedCodecPipeline):
             await self._decode_into(part, buffers, out, drop_axes)
 
         await read_engine.read_in_windows(batch_info, read_engine.cut_windows(sizes, PART_BYTES), _fetch_chunk,
-                                          use_window=decode)
+                                          use_window=decode,
+                                          fetch_window=bulk_reads.window_fetcher(store, batch_info))
 
     async def _decode_into(self, part: Sequence[tuple[Any, ...]], buffers: list[Buffer | None], out: Any,
                            drop_axes: tuple[int, ...]) -> None:

@@ -106,6 +106,14 @@ async def load_rows(rfs: ReferenceFileSystem, key: str) -> None:
         await found[0].ensure_rows(np.array([found[1]], dtype=np.int64))
 
 
+async def load_cells(rfs: ReferenceFileSystem, array_path: str, linear: np.ndarray) -> None:
+    """Have the blocks holding these grid cells of the array decoded (one fetch), if its table
+    is lazy: before a bulk look-up of their refs."""
+    table = rfs.tables.get(array_path)
+    if isinstance(table, LazyChunkTable) and not table.materialized and len(linear):
+        await table.ensure_rows(linear)
+
+
 async def load_all(rfs: ReferenceFileSystem, key: str) -> None:
     """Before ``key`` changes: have the whole table it may change decoded, if it is lazy (the
     table of a chunk key; of the array, for its ``.zarray``)."""

@@ -27,9 +27,13 @@ engine decides
 * **where the values go**: a box of slices and integers of such a numeric array is placed by
   the engine itself (:meth:`ArrayReader.read_box`): into place when a chunk lies whole and
   contiguous in the result, else cut through a scratch buffer; a chunk not stored is the fill
-  value (:func:`parse_fill_value`). Other selections (masks, index lists) and other arrays
-  (strings, objects, compounds, JSON rows) are indexed by zarr, whose chunks are fetched by
-  :func:`read_in_windows` all the same (the codec pipeline hands them over), each window decoded
+  value (:func:`parse_fill_value`). A box of many chunks of an array with a chunk table is
+  read in bulk (:mod:`lindi_core.store.bulk_reads`: refs as columns, merged spans, no Python
+  per chunk where the chunks allow it), the chunks it does not prove it reads chunk by chunk
+  as here. Other selections (masks, index lists) and other arrays (strings, objects,
+  compounds, JSON rows) are indexed by zarr, whose chunks are fetched by
+  :func:`read_in_windows` all the same (the codec pipeline hands them over; a window's table
+  refs at once, by :func:`lindi_core.store.bulk_reads.window_fetcher`), each window decoded
   by zarr's codecs once its bytes are all there.
 
 Before this module (issue 14) the facade drove the store by hand (``prefetch`` /
@@ -131,12 +135,15 @@ def held_bytes(store: Any, key: str, decoded_nbytes: int) -> int:
 
 async def read_in_windows(items: Sequence[T], windows: Sequence[slice], fetch: Callable[[T], Awaitable[Any]],
                           use_chunk: Callable[[T, Any], Awaitable[None]] | None = None,
-                          use_window: Callable[[Sequence[T], list[Any]], Awaitable[None]] | None = None) -> None:
+                          use_window: Callable[[Sequence[T], list[Any]], Awaitable[None]] | None = None,
+                          fetch_window: Callable[[Sequence[T]], Awaitable[list[Any]]] | None = None) -> None:
     """Fetch the chunks ``items`` window by window (``windows``: see :func:`cut_windows`): every
     chunk of a window is asked for in one event-loop turn; the next window's requests leave once
     this window's bytes have all arrived and the window two back is used up, so at most two
     windows of bytes are held. ``use_chunk(item, data)`` runs as each chunk's bytes arrive,
     ``use_window(items, datas)`` once all of a window's have (windows one after the other).
+    ``fetch_window(items)``, where given (and no ``use_chunk``), fetches a whole window's chunks
+    at once instead of ``fetch`` one by one (see :func:`lindi_core.store.bulk_reads.window_fetcher`).
     The first failure is the read's: everything else is then cancelled."""
     tasks: list[asyncio.Future] = []
     used: list[asyncio.Future] = []  # per window: all its chunks fetched and used
@@ -162,7 +169,10 @@ async def read_in_windows(items: Sequence[T], windows: Sequence[slice], fetch: C
                 # windows of them are held, however slow their use is.
                 await used[number - 2]
             part = items[window]
-            if use_chunk is None:
+            if use_chunk is None and fetch_window is not None:
+                mine = [asyncio.ensure_future(fetch_window(part))]
+                arrived = fetched_all = mine[0]
+            elif use_chunk is None:
                 # One task per chunk, no more: a selection of many thousands of small chunks
                 # would otherwise spend its time on allocations and garbage collections.
                 mine = [asyncio.ensure_future(fetch(item)) for item in part]
@@ -253,6 +263,30 @@ def plan(array_path: str, shape: tuple[int, ...], chunks: tuple[int, ...], axes:
     return tuple(out_shape), parts
 
 
+def place_chunk(out: np.ndarray, part: ChunkPart, encoded: Any, decoder: ChunkDecoder, dtype: np.dtype,
+                chunks: tuple[int, ...], fill: np.ndarray, array_path: str) -> None:
+    """Decode one chunk's ``encoded`` bytes (``None``: not stored, the fill value) and put the
+    part of it the selection touches into ``out``: straight into place when the chunk lies
+    whole and contiguous there, else through a scratch buffer of this thread."""
+    target = out[part.into]
+    if encoded is None:
+        target[...] = fill
+        return
+    whole = all(w.step == 1 and w.start == 0 and w.stop == n for w, n in zip(part.within, chunks))
+    try:
+        if whole and target.flags.c_contiguous:
+            decoder(encoded, target.reshape(-1).view(np.uint8))
+            return
+        decoded = decoder(encoded, transient=True).view(dtype).reshape(chunks)
+    except ChunkDecodeError as exc:
+        raise ChunkDecodeError(f"chunk {part.key!r}: {exc}") from exc
+    except UnreadableObjectError as exc:  # a filter missing here: no chunk of the array reads
+        raise exc.located("/" + array_path) from exc.__cause__
+    except Exception as exc:  # a codec's own error type
+        raise ChunkDecodeError(f"chunk {part.key!r} cannot be decoded: {exc}") from exc
+    target[...] = decoded[part.within]
+
+
 async def read_box(fetch: Callable[[str], Awaitable[Any]], decoder: ChunkDecoder, dtype: np.dtype,
                    shape: tuple[int, ...], chunks: tuple[int, ...], axes: tuple[slice, ...], fill_value: Any,
                    array_path: str = "", separator: str = ".", window_chunks: int | None = None) -> np.ndarray:
@@ -268,23 +302,7 @@ async def read_box(fetch: Callable[[str], Awaitable[Any]], decoder: ChunkDecoder
     fill = np.asarray(fill_value, dtype=dtype)
 
     def place(part: ChunkPart, encoded: Any) -> None:
-        target = out[part.into]
-        if encoded is None:
-            target[...] = fill
-            return
-        whole = all(w.step == 1 and w.start == 0 and w.stop == n for w, n in zip(part.within, chunks))
-        try:
-            if whole and target.flags.c_contiguous:
-                decoder(encoded, target.reshape(-1).view(np.uint8))
-                return
-            decoded = decoder(encoded, transient=True).view(dtype).reshape(chunks)
-        except ChunkDecodeError as exc:
-            raise ChunkDecodeError(f"chunk {part.key!r}: {exc}") from exc
-        except UnreadableObjectError as exc:  # a filter missing here: no chunk of the array reads
-            raise exc.located("/" + array_path) from exc.__cause__
-        except Exception as exc:  # a codec's own error type
-            raise ChunkDecodeError(f"chunk {part.key!r} cannot be decoded: {exc}") from exc
-        target[...] = decoded[part.within]
+        place_chunk(out, part, encoded, decoder, dtype, chunks, fill, array_path)
 
     async def use(part: ChunkPart, encoded: Any) -> None:
         await workers.in_worker(executor, place, part, encoded)
@@ -364,5 +382,10 @@ class ArrayReader:
         not stored hold the fill value."""
         if self._decoder is None:
             raise TypeError(f"array {self.array_path!r}: its boxes are not placed by the engine")
+        from lindi_core.store import bulk_reads
+
+        bulk = await bulk_reads.read_box(self, axes, window_chunks)
+        if bulk is not None:
+            return bulk
         return await read_box(self.store.chunk_bytes, self._decoder, self.dtype, self.shape, self.chunks, axes,
                               self._fill, self.array_path, self.separator, window_chunks)

@@ -26,6 +26,7 @@ to pickle: a copy elsewhere could not keep its edits.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import math
 import os
 from collections import OrderedDict
@@ -41,6 +42,7 @@ from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 import lindi_core.codecs  # noqa: F401  (registers our codecs and data types)
 from lindi_core.codecs.bounded import check_encoded_chunk, chunk_geometry
 from lindi_core.errors import (
+    ByteSourceError,
     ChunkDecodeError,
     NotPicklableError,
     ReferenceFormatError,
@@ -51,7 +53,7 @@ from lindi_core.format import annotations as ann
 from lindi_core.format import jsonio, temporaries
 from lindi_core.format.keys import chunk_coords, chunk_owner, join_key, split_key
 from lindi_core.format.lindi_tar import looks_like_ustar
-from lindi_core.format.refs import ZARR_METADATA_NAMES, ChunkRef, ReferenceFileSystem
+from lindi_core.format.refs import ZARR_METADATA_NAMES, ChunkColumns, ChunkRef, ReferenceFileSystem
 from lindi_core.io import folder_container, sync_bridge, tar_container
 from lindi_core.io.address_guard import AddressSpace
 from lindi_core.io.cache import LocalCache
@@ -97,6 +99,9 @@ class ReferenceStore(Store):
         # slices) make no new request; bounded, least recently used dropped first.
         self._recent: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
         self._recent_bytes = 0
+        # The remembered spans (ranges read for many chunks at once, see read_span) by URL: a
+        # chunk inside one is served from it.
+        self._recent_spans: dict[str, list[tuple[int, int]]] = {}  # (start, stop), sorted
         self.memory_cache_bytes = memory_cache_bytes
         self.chunk_sink = chunk_sink
         # Targets of the chunks this store itself handed to the chunk sink. They are readable
@@ -229,7 +234,7 @@ class ReferenceStore(Store):
         if self.pickling_refused is not None:
             raise NotPicklableError(f"{self!r} cannot be pickled: {self.pickling_refused}")
         state = dict(self.__dict__)
-        state.update(_recent=OrderedDict(), _recent_bytes=0)
+        state.update(_recent=OrderedDict(), _recent_bytes=0, _recent_spans={})
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -257,6 +262,60 @@ class ReferenceStore(Store):
         """The bytes Zarr's codecs decode for ``key`` (``None``: not stored, the fill value),
         unchecked: for the read engine's decoders, which bound themselves."""
         return await self._value_bytes(key)
+
+    async def chunk_ref_columns(self, array_path: str, linear: np.ndarray) -> ChunkColumns | None:
+        """The table refs of the chunks at grid positions ``linear`` of the array at
+        ``array_path`` (see :meth:`ChunkTable.lookup_many`), ``None`` when the array has no chunk
+        table. Chunks without a table ref may still be inline, or in a linked HDF5 file: their
+        values are :meth:`chunk_bytes`'s business. (The one place the read engine looks refs up
+        in bulk.)"""
+        table = self.rfs.tables.get(array_path)
+        if table is None:
+            return None
+        await lazy_tables.load_cells(self.rfs, array_path, linear)
+        return table.lookup_many(linear)
+
+    def span_location(self, url: str) -> Location | None:
+        """Where the refs into ``url`` lead when a range of it may be read as named, spanning
+        several refs: ``None`` for a member of this store's container (a ref into a member is
+        checked against the member's end, one at a time, by :meth:`locate`). Raises as
+        :meth:`locate` does for a target the policy refuses."""
+        if self.container is not None and self.container.member_for(url) is not None:
+            return None
+        if url in self._own_chunk_urls:
+            return Location("local", url)
+        return self.policy.resolve(url)
+
+    async def read_span(self, url: str, location: Location, start: int, length: int) -> bytes:
+        """The bytes ``[start, start + length)`` of ``url`` (at ``location``, from
+        :meth:`span_location`): a range covering the refs of several chunks, read as one. A
+        read-only store remembers it among its recent reads (a store that writes does not: the
+        span may cover bytes its edits make stale)."""
+        token = (url, start, length)
+        data = self._recent.get(token)
+        if data is not None:
+            self._recent.move_to_end(token)
+            return data
+        data = await self.sources.read(location, start, length)
+        if len(data) != length:  # every source checks this; a span is never taken short
+            raise ByteSourceError(f"{url}: read {len(data)} bytes at offset {start}, not the {length} asked for")
+        if self.read_only and self._remember(token, data):
+            bisect.insort(self._recent_spans.setdefault(url, []), (start, start + length))
+        return data
+
+    def _from_recent_span(self, ref: ChunkRef) -> bytes | None:
+        """The bytes of ``ref`` out of a remembered span that holds them, if any."""
+        spans = self._recent_spans.get(ref.url)
+        if not spans or ref.length < 0:
+            return None
+        found = bisect.bisect_right(spans, (ref.offset, math.inf)) - 1  # the last span starting at or before it
+        if found < 0 or spans[found][1] < ref.offset + ref.length:
+            return None
+        start, stop = spans[found]
+        token = (ref.url, start, stop - start)
+        self._recent.move_to_end(token)
+        at = ref.offset - start
+        return bytes(memoryview(self._recent[token])[at : at + ref.length])
 
     def _refuse_unreadable(self, array_path: str) -> None:
         """A chunk of an array translated without readable values (``_UNREADABLE``, spec §8) is
@@ -381,15 +440,32 @@ class ReferenceStore(Store):
         if data is not None:
             self._recent.move_to_end(token)
             return data
+        data = self._from_recent_span(ref)
+        if data is not None:
+            return data
         data = await self.sources.read(*self.locate(ref))
-        # (a chunk read twice at once is remembered, and counted, once)
-        if len(data) <= self.memory_cache_bytes and token not in self._recent:
-            self._recent[token] = data
-            self._recent_bytes += len(data)
-            while self._recent_bytes > self.memory_cache_bytes:
-                _, dropped = self._recent.popitem(last=False)
-                self._recent_bytes -= len(dropped)
+        self._remember(token, data)
         return data
+
+    def _remember(self, token: tuple[str, int, int], data: bytes) -> bool:
+        """Keep ``data`` among the recent reads (the least recently used dropped first);
+        whether it is kept."""
+        # (a chunk read twice at once is remembered, and counted, once)
+        if len(data) > self.memory_cache_bytes or token in self._recent:
+            return False
+        self._recent[token] = data
+        self._recent_bytes += len(data)
+        while self._recent_bytes > self.memory_cache_bytes:
+            (url, start, length), dropped = self._recent.popitem(last=False)
+            self._recent_bytes -= len(dropped)
+            spans = self._recent_spans.get(url)
+            if spans is not None:
+                at = bisect.bisect_left(spans, (start, start + length))
+                if at < len(spans) and spans[at] == (start, start + length):
+                    del spans[at]
+                if not spans:
+                    del self._recent_spans[url]
+        return token in self._recent
 
     async def get_partial_values(
         self, prototype: BufferPrototype, key_ranges: Iterable[tuple[str, ByteRequest | None]]

@@ -88,6 +88,32 @@ def test_opening_decodes_no_block_and_a_read_decodes_only_its_own(h5_file, tmp_p
         store.close()
 
 
+def test_a_bulk_read_of_many_chunks_loads_only_their_blocks(h5_file, tmp_path, monkeypatch):
+    # 96 chunks: the read engine looks their refs up in bulk (chunk_ref_columns), which loads
+    # blocks 1 and 2 of the lazy table in one step and leaves the rest of it undecoded.
+    from lindi_core.store import bulk_reads
+
+    out = save(h5_file, str(tmp_path / "x.lindi.json"), threshold=0)
+    bulk_lookups = []
+    real = ReferenceStore.chunk_ref_columns
+
+    async def counting(self, array_path, linear):
+        bulk_lookups.append((array_path, len(linear)))
+        return await real(self, array_path, linear)
+
+    monkeypatch.setattr(ReferenceStore, "chunk_ref_columns", counting)
+    store = ReferenceStore.from_file(out)
+    try:
+        table = store.rfs.tables["flat"]
+        f = lindi_core.LindiH5pyFile(store)
+        with h5py.File(h5_file, "r") as h:
+            np.testing.assert_array_equal(f["flat"][8 * 64 : 8 * 160], h["flat"][8 * 64 : 8 * 160])
+        assert any(path == "flat" and n >= bulk_reads.BULK_MIN_CHUNKS for path, n in bulk_lookups)
+        assert table.loaded_blocks == [1, 2] and not table.materialized
+    finally:
+        store.close()
+
+
 def test_reading_a_table_file_over_http_fetches_only_the_needed_blocks(h5_file, tmp_path, serve):
     out = save(h5_file, str(tmp_path / "x.lindi.json"), threshold=0)
     server = serve(tmp_path)

@@ -21,7 +21,7 @@ import zarr
 import lindi_core
 from lindi_core import ChunkOptions
 from lindi_core.errors import ByteSourceError, ChunkDecodeError
-from lindi_core.store import codec_pipeline
+from lindi_core.store import bulk_reads, codec_pipeline
 
 GRID = np.arange(120_000, dtype="<i4").reshape(400, 300) * 7 - 5
 SMALL_CHUNKS = np.linspace(-1, 1, 8000)  # 1,000 chunks of 8 float64: 64 bytes each
@@ -162,7 +162,21 @@ def test_a_large_selection_is_fetched_in_bounded_parts(remote, tmp_path, monkeyp
         await decode(self, part, buffers, out, drop_axes)
         held[0] -= len(part)
 
+    fetcher = bulk_reads.window_fetcher
+
+    def counting_fetcher(store, batch_info):  # a part's chunks fetched at once (bulk_reads)
+        fetch_window = fetcher(store, batch_info)
+
+        async def counting(part):
+            buffers = await fetch_window(part)
+            held[0] += len(part)
+            most[0] = max(most[0], held[0])
+            return buffers
+
+        return counting if fetch_window is not None else None
+
     monkeypatch.setattr(codec_pipeline, "_fetch_chunk", counting_fetch)
+    monkeypatch.setattr(bulk_reads, "window_fetcher", counting_fetcher)
     monkeypatch.setattr(codec_pipeline.LindiCodecPipeline, "_decode_into", counting_decode)
     value, requests = _through_zarr(server, rfs, "small_chunks", (Ellipsis,))
     np.testing.assert_array_equal(value, SMALL_CHUNKS)

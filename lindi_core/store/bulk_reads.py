@@ -1,0 +1,518 @@
+"""Reading a box of many chunks in bulk: refs looked up, ranges merged and values placed as
+columns, without Python work per chunk where the chunks allow it.
+
+A box of a finely chunked array touches very many chunks (a whole read of a million-chunk
+dataset of 64-byte chunks: a million). Going through the read engine's per-chunk road
+(:func:`lindi_core.store.read_engine.read_box`) costs tens of microseconds of Python for each
+(a key, a coroutine, a future of the merging byte source, a hop to a worker thread): tens of
+seconds for bytes a single request fetches in a fraction of one. Here, for an array with a chunk
+table (:class:`~lindi_core.format.refs.ChunkTable`), the chunks of a box are handled as NumPy
+columns, window by window (windows of the per-chunk road's size):
+
+* **refs**: the window's chunks are looked up in one call
+  (:meth:`ReferenceStore.chunk_ref_columns`) and sorted into what this module proves it
+  reads (a table ref with no filter skipped, into a file or URL the store's policy reads as
+  named) and what it leaves to the per-chunk road (inline chunks, chunks with a filter mask,
+  refs into members of a container, short edge chunks of uncompressed arrays, chunks of arrays
+  of libhdf5's filter pipeline); a chunk with neither a ref nor an inline value holds the fill
+  value (arrays linked to their HDF5 file or translated unreadable never come here);
+* **fetching**: the refs of each URL, sorted by offset, are merged into spans by the byte
+  source's own rules (gaps of at most ``merge_gap``, spans of at most ``max_merged`` bytes, a
+  larger single ref whole; :func:`merge_spans`), and each span is read once through the store
+  (:meth:`ReferenceStore.read_span`: its byte sources, so the local cache, retries, the
+  deadline, the address guard and the checks of every answer apply as to any read);
+* **placing**: the chunks of an uncompressed array stored at full size, which lie whole in the
+  box, are copied from their span into the result in one NumPy assignment per span (a chunked
+  view of the result indexed by the chunks' grid positions); the chunks with a codec are
+  decoded by the array's fast decoder (bounded by the chunk's size, as on the per-chunk road)
+  in worker threads, a batch of about :data:`DECODE_BATCH_BYTES` per hand-over, not one chunk
+  each; chunks cut by the box's edge are cut from their bytes one by one (as many as the box
+  has edge chunks, not as it has chunks).
+
+Each span is placed as soon as its bytes are in, while the others still arrive; the first
+failure (of a read, a decode, a chunk of the per-chunk road) fails the read and cancels the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
+
+from lindi_core.codecs.bounded import chunk_geometry
+from lindi_core.format import annotations as ann
+from lindi_core.format.keys import chunk_key, chunk_owner, join_key, split_key
+from lindi_core.io import workers
+from lindi_core.store import read_engine
+from lindi_core.store.filter_mask import uses_libhdf5_pipeline
+
+# Boxes of fewer chunks take the per-chunk road: its cost is small for them, and it keeps
+# every chunk it reads in the store's memory of recent reads, chunk by chunk.
+BULK_MIN_CHUNKS = 32
+# Chunks larger than this (decoded) take the per-chunk road: its cost per chunk is small beside
+# theirs, and it decodes each chunk the moment its last byte arrives, while the rest of its
+# merged request still streams in (a span is placed once it is all in), and keeps each chunk on
+# its own in the local cache.
+BULK_MAX_CHUNK_BYTES = 128 * 1024
+# Decoded bytes of the chunks one worker hand-over decodes: enough to make the hand-over's cost
+# small, few enough that the chunks of a span are decoded by all cores.
+DECODE_BATCH_BYTES = 1024 * 1024
+
+_RAW, _CODED, _SINGLE, _FILL = 0, 1, 2, 3  # how each chunk of a window is read
+
+
+@dataclass(frozen=True)
+class AxisCut:
+    """The chunks one axis of a box touches, in order: grid coordinate, where the box's part of
+    each begins inside the chunk (``first``; every ``step``-th element on from there), the run of
+    the result it fills (``into_start:into_stop``), and whether it takes the whole chunk."""
+
+    count: int  # elements of the result along the axis
+    step: int
+    coords: np.ndarray
+    first: np.ndarray
+    into_start: np.ndarray
+    into_stop: np.ndarray
+    full: np.ndarray
+
+    def within(self, i: int) -> slice:
+        first, k0, k1 = int(self.first[i]), int(self.into_start[i]), int(self.into_stop[i])
+        return slice(first, first + (k1 - k0 - 1) * self.step + 1, self.step)
+
+    def into(self, i: int) -> slice:
+        return slice(int(self.into_start[i]), int(self.into_stop[i]))
+
+
+def cut_axis(axis: slice, extent: int, size: int) -> AxisCut:
+    """The chunks of ``size`` elements that the slice ``axis`` (positive step) of an axis of
+    ``extent`` elements touches; chunks its steps skip entirely are left out."""
+    start, stop, step = axis.indices(extent)
+    count = max(0, -(-(stop - start) // step))
+    if not count:
+        empty = np.zeros(0, dtype=np.int64)
+        return AxisCut(0, step, empty, empty, empty, empty, np.zeros(0, dtype=bool))
+    last = start + (count - 1) * step
+    coords = np.arange(start // size, last // size + 1, dtype=np.int64)
+    low = coords * size
+    into_start = np.maximum(0, -((start - low) // step))  # first selected element at or after low
+    into_stop = np.minimum(count, -((start - low - size) // step))
+    kept = into_start < into_stop
+    if not kept.all():
+        coords, low, into_start, into_stop = coords[kept], low[kept], into_start[kept], into_stop[kept]
+    first = start + into_start * step - low
+    full = (first == 0) & (into_stop - into_start == size) if step == 1 else np.zeros(len(coords), dtype=bool)
+    return AxisCut(count, step, coords, first, into_start, into_stop, full)
+
+
+def merge_spans(offsets: np.ndarray, lengths: np.ndarray, *, max_gap: int,
+                max_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Merge the ranges ``(offsets, lengths)`` as :func:`lindi_core.io.coalesce.plan` does (gaps
+    of at most ``max_gap`` bytes, merged spans of at most ``max_size`` bytes, a larger single
+    range whole): (order of the ranges by offset, span number of each range in that order, span
+    starts and stops as one array of shape (spans, 2))."""
+    if len(offsets) < 2 or (offsets[1:] >= offsets[:-1]).all():  # refs are mostly in file order already
+        order = np.arange(len(offsets))
+        starts, ends = offsets, offsets + lengths
+    else:
+        order = np.argsort(offsets, kind="stable")
+        starts, ends = offsets[order], offsets[order] + lengths[order]
+    count = len(starts)
+    # Refs in file order, none inside another (the usual case): the ends rise already, so they
+    # are their own running maximum.
+    rising = count < 2 or bool((ends[1:] >= ends[:-1]).all())
+    # A gap breaks the spans where a range starts more than max_gap past every end before it.
+    breaks = np.flatnonzero(starts[1:] - (ends if rising else np.maximum.accumulate(ends))[:-1] > max_gap) + 1
+    spans: list[tuple[int, int, int]] = []  # (first member, start, stop)
+    begin = 0
+    for group_stop in np.append(breaks, count).tolist():
+        i = begin
+        while i < group_stop:
+            if rising:
+                j = i + max(1, int(np.searchsorted(ends[i:group_stop], int(starts[i]) + max_size, side="right")))
+                stop = int(ends[j - 1])
+            else:
+                j, stop = _span_from(starts, ends, i, group_stop, max_size)
+            spans.append((i, int(starts[i]), stop))
+            i = j
+        begin = group_stop
+    firsts = np.array([s[0] for s in spans], dtype=np.int64)
+    member_span = np.repeat(np.arange(len(spans)), np.diff(np.append(firsts, count)))
+    bounds = np.array([(s[1], s[2]) for s in spans], dtype=np.int64).reshape(len(spans), 2)
+    return order, member_span, bounds
+
+
+def _span_from(starts: np.ndarray, ends: np.ndarray, i: int, group_stop: int, max_size: int) -> tuple[int, int]:
+    """The span beginning with range ``i`` (of ranges sorted by start, no gap larger than allowed
+    before ``group_stop``): (index past its last range, its stop), the ranges taken while the
+    span stays within ``max_size`` bytes (the first one always). Looks ahead in growing steps, so
+    the work is in proportion to the span's ranges, not to the rest of the group."""
+    limit = int(starts[i]) + max_size
+    look = 1024
+    while True:
+        stop_at = min(group_stop, i + look)
+        ends_here = np.maximum.accumulate(ends[i:stop_at])
+        taken = max(1, int(np.searchsorted(ends_here, limit, side="right")))
+        if taken < len(ends_here) or stop_at == group_stop:
+            return i + taken, int(ends_here[taken - 1])
+        look *= 4
+
+
+async def read_box(reader: Any, axes: tuple[slice, ...], window_chunks: int | None = None) -> np.ndarray | None:
+    """The values of the box ``axes`` of the array of ``reader`` (a
+    :class:`~lindi_core.store.read_engine.ArrayReader` whose boxes it places), read in bulk;
+    ``None`` where this road does not serve the array or box (no chunk table, few chunks, large
+    chunks, a linked or unreadable array), which the per-chunk road then reads."""
+    store = reader.store
+    if not reader.shape or not hasattr(store, "chunk_ref_columns"):
+        return None
+    zattrs = store.rfs.metadata.get(join_key(reader.array_path, ".zattrs"))
+    if isinstance(zattrs, dict) and (ann.EXTERNAL_ARRAY_LINK in zattrs or ann.UNREADABLE in zattrs):
+        return None  # missing chunks are no fill value there: the store's business, chunk by chunk
+    cuts = [cut_axis(axis, extent, size) for axis, extent, size in zip(axes, reader.shape, reader.chunks)]
+    touched = tuple(len(cut.coords) for cut in cuts)
+    total = math.prod(touched)
+    if total < BULK_MIN_CHUNKS or reader.dtype.itemsize * math.prod(reader.chunks) > BULK_MAX_CHUNK_BYTES:
+        return None
+    if await store.chunk_ref_columns(reader.array_path, np.zeros(0, dtype=np.int64)) is None:
+        return None
+    box = _Box(reader, cuts)
+    if window_chunks is None:
+        window_chunks = max(read_engine.MIN_WINDOW_CHUNKS, read_engine.WINDOW_BYTES // max(1, box.chunk_nbytes))
+    for start in range(0, total, window_chunks):
+        await box.read_window(start, min(total, start + window_chunks))
+    return box.out
+
+
+def _chunked_view(part: np.ndarray, counts: Sequence[int], chunks: Sequence[int]) -> np.ndarray:
+    """``part`` (a region of whole chunks) viewed as (grid positions..., chunk shape...)."""
+    shape = tuple(counts) + tuple(chunks)
+    strides = tuple(s * c for s, c in zip(part.strides, chunks)) + part.strides
+    return as_strided(part, shape=shape, strides=strides, writeable=True)
+
+
+class _Box:
+    """One bulk read of a box: the result, and what every window needs to place its chunks."""
+
+    def __init__(self, reader: Any, cuts: list[AxisCut]):
+        self.reader = reader
+        self.store = reader.store
+        self.cuts = cuts
+        self.chunks: tuple[int, ...] = reader.chunks
+        self.dtype: np.dtype = reader.dtype
+        self.chunk_nbytes = self.dtype.itemsize * math.prod(self.chunks)
+        self.touched = tuple(len(cut.coords) for cut in cuts)
+        self.grid = tuple(-(-n // c) for n, c in zip(reader.shape, self.chunks))
+        self.out = np.empty(tuple(cut.count for cut in cuts), self.dtype)
+        self.fill = np.asarray(reader._fill, dtype=self.dtype)
+        self.decoder = reader._decoder
+        zarray = reader.zarray
+        self.uncompressed = not zarray.get("compressor") and not zarray.get("filters")
+        # libhdf5's pipeline takes each chunk's filter mask as a header the store adds
+        self.per_chunk_codec = uses_libhdf5_pipeline(zarray.get("filters"))
+        self.executor = read_engine.decode_executor()
+        self.blocks = self._blocks()
+        self.byte_blocks = self._byte_blocks() if self.blocks is not None else None
+
+    def _blocks(self) -> tuple[np.ndarray, tuple[int, ...]] | None:
+        """The part of the result made of chunks taken whole, viewed as (grid positions...,
+        chunk shape...), and the touched index of its first chunk on each axis; None when no
+        chunk is taken whole."""
+        firsts, counts, region = [], [], []
+        for cut, size in zip(self.cuts, self.chunks):
+            whole = np.flatnonzero(cut.full)
+            if not len(whole):
+                return None
+            first, last = int(whole[0]), int(whole[-1])
+            firsts.append(first)
+            counts.append(last - first + 1)
+            begin = int(cut.into_start[first])
+            region.append(slice(begin, begin + (last - first + 1) * size))
+        part = self.out[tuple(region)]
+        return _chunked_view(part, counts, self.chunks), tuple(firsts)
+
+    def _byte_blocks(self) -> np.ndarray:
+        """:attr:`blocks` as bytes (the last axis of each chunk ``itemsize`` times longer):
+        chunk bytes are copied in as they are, wherever they lie in their span (a view of
+        int64 items at an odd address would be copied item by item)."""
+        blocks = self.blocks[0]
+        ndim = len(self.chunks)
+        part = as_strided(blocks, shape=tuple(g * c for g, c in zip(blocks.shape[:ndim], self.chunks)),
+                          strides=blocks.strides[ndim:], writeable=True)  # the region the blocks cover
+        byte_chunks = self.chunks[:-1] + (self.chunks[-1] * self.dtype.itemsize,)
+        return _chunked_view(part.view(np.uint8), blocks.shape[:ndim], byte_chunks)
+
+    async def read_window(self, start: int, stop: int) -> None:
+        """Read and place the chunks ``start:stop`` of the box (in C order of its touched grid)."""
+        if len(self.cuts) == 1:
+            touched_index = (np.arange(start, stop, dtype=np.int64),)
+            linear = self.cuts[0].coords[start:stop]
+        else:
+            touched_index = np.unravel_index(np.arange(start, stop, dtype=np.int64), self.touched)
+            linear = np.ravel_multi_index(tuple(cut.coords[t] for cut, t in zip(self.cuts, touched_index)), self.grid)
+        columns = await self.store.chunk_ref_columns(self.reader.array_path, linear)
+        if columns is None:
+            raise RuntimeError(f"the chunk table of {self.reader.array_path!r} went away during a read")
+        whole = np.ones(stop - start, dtype=bool)
+        for cut, t in zip(self.cuts, touched_index):
+            whole &= cut.full[t]
+        kind = self._kinds(columns, whole)
+        # Chunks with neither a table ref nor an inline value: the fill value.
+        absent = np.flatnonzero(~columns.present)
+        if len(absent):
+            inline = self.store.rfs.inline
+            for i in absent.tolist():
+                if self._key(touched_index, i) in inline:
+                    kind[i] = _SINGLE
+        window = _Window(self, touched_index, whole, columns, kind)
+        await window.run()
+
+    def _kinds(self, columns: Any, whole: np.ndarray) -> np.ndarray:
+        kind = np.full(len(whole), _SINGLE, dtype=np.int8)
+        kind[~columns.present] = _FILL
+        plain = columns.present & (columns.filter_mask == 0) & (columns.length >= 0)
+        if self.uncompressed:
+            kind[plain & (columns.length == self.chunk_nbytes)] = _RAW
+        elif not self.per_chunk_codec:
+            kind[plain] = _CODED
+        return kind
+
+    def _key(self, touched_index: tuple[np.ndarray, ...], i: int) -> str:
+        coords = [int(cut.coords[t[i]]) for cut, t in zip(self.cuts, touched_index)]
+        return chunk_key(self.reader.array_path, coords, self.reader.separator)
+
+    def part(self, touched_index: tuple[np.ndarray, ...], i: int) -> read_engine.ChunkPart:
+        within = tuple(cut.within(int(t[i])) for cut, t in zip(self.cuts, touched_index))
+        into = tuple(cut.into(int(t[i])) for cut, t in zip(self.cuts, touched_index))
+        return read_engine.ChunkPart(self._key(touched_index, i), within, into)
+
+
+class _Window:
+    """The chunks of one window of a bulk read: their spans, fetched and placed."""
+
+    def __init__(self, box: _Box, touched_index: tuple[np.ndarray, ...], whole: np.ndarray, columns: Any,
+                 kind: np.ndarray):
+        self.box = box
+        self.touched_index = touched_index
+        self.whole = whole
+        self.columns = columns
+        self.kind = kind
+
+    async def run(self) -> None:
+        kind = self.kind
+        self._place_fill(np.flatnonzero(kind == _FILL))
+        spanned = np.flatnonzero((kind == _RAW) | (kind == _CODED))
+        spans, unspanned = plan_spans(self.box.store, self.columns, spanned)
+        kind[unspanned] = _SINGLE
+        singles = [self._read_single(i) for i in np.flatnonzero(kind == _SINGLE).tolist()]
+        await read_spans(spans, self._read_span, singles)
+
+    # -- fill ----------------------------------------------------------------------------
+    def _place_fill(self, rows: np.ndarray) -> None:
+        if not len(rows):
+            return
+        box = self.box
+        whole = rows[self.whole[rows]]
+        if len(whole):
+            blocks, firsts = box.blocks
+            blocks[tuple(t[whole] - f for t, f in zip(self.touched_index, firsts))] = box.fill
+        for i in rows[~self.whole[rows]].tolist():
+            box.out[box.part(self.touched_index, i).into] = box.fill
+
+    # -- the per-chunk road -----------------------------------------------------------------
+    async def _read_single(self, i: int) -> None:
+        box = self.box
+        part = box.part(self.touched_index, i)
+        encoded = await box.store.chunk_bytes(part.key)
+        await workers.in_worker(box.executor, read_engine.place_chunk, box.out, part, encoded, box.decoder,
+                                box.dtype, box.chunks, box.fill, box.reader.array_path)
+
+    # -- spans -----------------------------------------------------------------------------
+    async def _read_span(self, span: Span) -> None:
+        box = self.box
+        data = await box.store.read_span(span.url, span.location, span.start, span.length)
+        rows = span.rows
+        relative = self.columns.offset[rows] - span.start
+        raw = self.kind[rows] == _RAW
+        if raw.any():
+            await workers.in_worker(box.executor, self._place_raw, data, rows[raw], relative[raw])
+        coded_rows, coded_at = rows[~raw], relative[~raw]
+        if len(coded_rows):
+            per_batch = max(1, DECODE_BATCH_BYTES // max(1, box.chunk_nbytes))
+            await _all_or_none([
+                workers.in_worker(box.executor, self._decode, data, coded_rows[b : b + per_batch],
+                                  coded_at[b : b + per_batch])
+                for b in range(0, len(coded_rows), per_batch)])
+
+    def _place_raw(self, data: bytes, rows: np.ndarray, relative: np.ndarray) -> None:
+        """Copy uncompressed full-size chunks from their span into the result."""
+        box = self.box
+        nbytes = box.chunk_nbytes
+        flat = np.frombuffer(data, dtype=np.uint8)
+        whole = self.whole[rows]
+        if whole.any():
+            placed, at = rows[whole], relative[whole]
+            if len(at) == 1 or (np.diff(at) == nbytes).all():  # one after the other: a view of the span
+                values = flat[int(at[0]) : int(at[0]) + len(at) * nbytes]
+            else:
+                values = sliding_window_view(flat, nbytes)[at]
+            values = values.reshape((len(placed),) + box.byte_blocks.shape[len(box.chunks):])
+            blocks, firsts = box.byte_blocks, box.blocks[1]
+            where = tuple(t[placed] - f for t, f in zip(self.touched_index, firsts))
+            if len(where) == 1 and where[0][-1] - where[0][0] == len(placed) - 1 and (np.diff(where[0]) == 1).all():
+                blocks[int(where[0][0]) : int(where[0][-1]) + 1] = values  # a run of chunks: one copy
+            else:
+                blocks[where] = values
+        for i, at in zip(rows[~whole].tolist(), relative[~whole].tolist()):
+            part = box.part(self.touched_index, i)
+            chunk = flat[at : at + nbytes].view(box.dtype).reshape(box.chunks)
+            box.out[part.into] = chunk[part.within]
+
+    def _decode(self, data: bytes, rows: np.ndarray, relative: np.ndarray) -> None:
+        """Decode chunks with a codec from their span into the result (a worker's batch)."""
+        box = self.box
+        lengths = self.columns.length[rows]
+        for i, at, length in zip(rows.tolist(), relative.tolist(), lengths.tolist()):
+            read_engine.place_chunk(box.out, box.part(self.touched_index, i), data[at : at + length], box.decoder,
+                                    box.dtype, box.chunks, box.fill, box.reader.array_path)
+
+
+def window_fetcher(store: Any, batch_info: Sequence[tuple[Any, ...]]
+                   ) -> Callable[[Sequence[tuple[Any, ...]]], Awaitable[list[Any]]] | None:
+    """For zarr's road (the codec pipeline's ``read_in_windows``): a function fetching a window
+    of ``batch_info`` entries (byte getter, chunk spec, ...) of one array at once, giving for
+    each what ``getter.get(spec.prototype)`` gives: the table refs it proves it reads (no
+    filter skipped, uncompressed chunks of full size) read as spans, each chunk's bytes checked
+    by the store as ``get`` checks them; every other chunk by ``get`` itself. ``None`` where this
+    road does not serve the array (no chunk table, large chunks, linked or unreadable, libhdf5's
+    pipeline)."""
+    if not batch_info or not hasattr(store, "chunk_ref_columns"):
+        return None
+    owner = chunk_owner(batch_info[0][0].path, store.rfs.metadata)
+    if owner is None:
+        return None
+    array_path, _, zarray = owner
+    table = store.rfs.tables.get(array_path)
+    zattrs = store.rfs.metadata.get(join_key(array_path, ".zattrs"))
+    if table is None or (isinstance(zattrs, dict) and (ann.EXTERNAL_ARRAY_LINK in zattrs or ann.UNREADABLE in zattrs)):
+        return None
+    if uses_libhdf5_pipeline(zarray.get("filters")):
+        return None
+    uncompressed = not zarray.get("compressor") and not zarray.get("filters")
+    try:
+        chunk_nbytes = chunk_geometry(zarray)[0]
+    except (TypeError, ValueError, IndexError, AttributeError):
+        return None
+    if chunk_nbytes is None or chunk_nbytes > BULK_MAX_CHUNK_BYTES:
+        return None
+
+    async def fetch(part: Sequence[tuple[Any, ...]]) -> list[Any]:
+        results: list[Any] = [None] * len(part)
+        linear = np.full(len(part), -1, dtype=np.int64)
+        for i, (getter, *_) in enumerate(part):
+            parent, name = split_key(getter.path)
+            found = table.linear_index(name) if parent == array_path else None
+            if found is not None:
+                linear[i] = found
+        known = np.flatnonzero(linear >= 0)
+        columns = await store.chunk_ref_columns(array_path, linear[known])
+        if columns is None:
+            return [await getter.get(spec.prototype) for getter, spec, *_ in part]
+        plain = columns.present & (columns.filter_mask == 0) & (columns.length >= 0)
+        if uncompressed:
+            plain &= columns.length == chunk_nbytes  # (short edge chunks are padded by get)
+        spans, _ = plan_spans(store, columns, np.flatnonzero(plain))
+        by_span = np.zeros(len(part), dtype=bool)
+        for span in spans:
+            by_span[known[span.rows]] = True
+
+        async def use(span: Span) -> None:
+            data = await store.read_span(span.url, span.location, span.start, span.length)
+            at = (columns.offset[span.rows] - span.start).tolist()
+            lengths = columns.length[span.rows].tolist()
+            chunks = []
+            for row, begin, length in zip(span.rows.tolist(), at, lengths):
+                i = int(known[row])
+                chunks.append((i, bytes(data[begin : begin + length])))
+            if not uncompressed:  # the bounds check of get (a compression bomb refused)
+                await asyncio.gather(*(store._check_decodable(part[i][0].path, chunk) for i, chunk in chunks))
+            for i, chunk in chunks:
+                results[i] = part[i][1].prototype.buffer.from_bytes(chunk)
+
+        async def single(i: int) -> None:
+            results[i] = await part[i][0].get(part[i][1].prototype)
+
+        await read_spans(spans, use, [single(i) for i in np.flatnonzero(~by_span).tolist()])
+        return results
+
+    return fetch
+
+
+@dataclass(frozen=True)
+class Span:
+    """One range to read: ``length`` bytes at ``start`` of ``url`` (at ``location``), holding the
+    chunks at ``rows`` (of the columns it was planned from), in the order of their offsets."""
+
+    url: str
+    location: Any
+    start: int
+    length: int
+    rows: np.ndarray
+
+
+def plan_spans(store: Any, columns: Any, rows: np.ndarray) -> tuple[list[Span], np.ndarray]:
+    """The spans that read the refs ``rows`` of ``columns`` (refs of one array), merged per URL
+    by the byte source's rules; and the rows no span may read (refs into a member of the
+    store's container, which are checked against the member's end one by one)."""
+    spans: list[Span] = []
+    unspanned: list[np.ndarray] = []
+    if not len(rows):
+        return spans, rows
+    http = store.sources.http
+    url_index = columns.url_index[rows]
+    lowest, highest = int(url_index.min()), int(url_index.max())
+    for url_id in [lowest] if lowest == highest else np.unique(url_index).tolist():
+        members = rows if lowest == highest else rows[url_index == url_id]
+        url = store.rfs.urls[url_id]
+        location = store.span_location(url)
+        if location is None:
+            unspanned.append(members)
+            continue
+        order, member_span, bounds = merge_spans(columns.offset[members], columns.length[members],
+                                                 max_gap=http.merge_gap, max_size=http.max_merged)
+        in_order = members[order]
+        cuts = np.searchsorted(member_span, np.arange(len(bounds) + 1))
+        for number, (start, stop) in enumerate(bounds.tolist()):
+            spans.append(Span(url, location, start, stop - start, in_order[cuts[number] : cuts[number + 1]]))
+    return spans, np.concatenate(unspanned) if unspanned else np.zeros(0, dtype=np.int64)
+
+
+async def read_spans(spans: list[Span], use: Callable[[Span], Awaitable[None]],
+                     others: list[Awaitable[None]]) -> None:
+    """``use(span)`` (which reads the span and puts its chunks where they go) for every span, and
+    the ``others``. Spans hold the gaps between their chunks too: they are read in waves of at
+    most a window's bytes (:data:`read_engine.WINDOW_BYTES`), so gaps never make a window hold
+    more than that. The others run with the first wave."""
+    waves = read_engine.cut_windows([span.length for span in spans], read_engine.WINDOW_BYTES) or [slice(0, 0)]
+    for number, wave in enumerate(waves):
+        jobs = [use(span) for span in spans[wave]]
+        await _all_or_none(jobs + others if number == 0 else jobs)
+
+
+async def _all_or_none(jobs: Iterable[Awaitable[Any]]) -> None:
+    """Run ``jobs`` together; the first failure is raised once the others are cancelled."""
+    tasks = [asyncio.ensure_future(job) for job in jobs]
+    if not tasks:
+        return
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
