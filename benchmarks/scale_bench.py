@@ -244,12 +244,16 @@ def tree_bytes(path: Path) -> int:
 
 # -- bytes per chunk of a lindi-core reference file, from the spec (section 13), not from lindi_core
 def _table_header_and_entries(data: bytes) -> tuple[int, int]:
-    """(header bytes, uncompressed entries bytes) of an encoded binary chunk table."""
+    """(bytes other than entries, uncompressed entries bytes) of an encoded binary chunk table,
+    read from the layout spec section 13 gives (versions 1 and 2), not by lindi-core's code."""
     if data[:8] != b"LINDICT\n":
         raise ValueError("not a lindi chunk table (bad magic)")
-    version, flags, ndim, url_bytes, offset_bytes, length_bytes, _reserved = struct.unpack_from("<HBBBBBB", data, 8)
+    (version,) = struct.unpack_from("<H", data, 8)
+    if version == 2:
+        return _v2_header_and_entries(data)
     if version != 1:
-        raise ValueError(f"chunk table version {version}: this measure knows version 1 only")
+        raise ValueError(f"chunk table version {version}: this measure knows versions 1 and 2")
+    version, flags, ndim, url_bytes, offset_bytes, length_bytes, _reserved = struct.unpack_from("<HBBBBBB", data, 8)
     pos = 16
     grid = struct.unpack_from(f"<{ndim}Q", data, pos)
     pos += 16 * ndim  # grid shape, then chunk shape
@@ -264,6 +268,34 @@ def _table_header_and_entries(data: bytes) -> tuple[int, int]:
         cells *= g
     entry = url_bytes + offset_bytes + length_bytes + (4 if flags & 1 else 0)
     return pos, cells * entry
+
+
+def _v2_header_and_entries(data: bytes) -> tuple[int, int]:
+    """Version 2: 16-byte prelude, zlib blocks, header, 24-byte trailer; a block of r rows
+    inflates to r x (url + delta + length + mask width) bytes (its widths in the block index)."""
+    header_start, header_size = struct.unpack_from("<QQ", data, len(data) - 24)
+    pos = header_start
+    _flags, ndim, _zero, rows_per_block = struct.unpack_from("<BBHI", data, pos)
+    pos += 8
+    grid = struct.unpack_from(f"<{ndim}Q", data, pos)
+    pos += 16 * ndim  # grid shape, then chunk shape
+    (n_urls,) = struct.unpack_from("<I", data, pos)
+    pos += 4
+    for _ in range(n_urls):
+        (length,) = struct.unpack_from("<I", data, pos)
+        pos += 4 + length
+    (n_blocks,) = struct.unpack_from("<Q", data, pos)
+    pos += 8
+    cells = 1
+    for g in grid:
+        cells *= g
+    entries = 0
+    for i in range(n_blocks):
+        widths = struct.unpack_from("<4B", data, pos + 16)
+        pos += 20
+        rows = min(rows_per_block, cells - i * rows_per_block)
+        entries += rows * sum(widths)
+    return 16 + header_size + 24, entries
 
 
 def reference_bytes(out: Path, n_chunks: int) -> dict:
@@ -282,14 +314,10 @@ def reference_bytes(out: Path, n_chunks: int) -> dict:
             table = base64.b64decode(text.removeprefix("base64:"))
             header, entries = _table_header_and_entries(table)
             uncompressed += header + entries - len(text)  # the base64 text replaced by the table decoded
-        elif isinstance(value, dict) and isinstance(value.get("ref"), list):
-            url, offset, length = value["ref"]
-            side = (out.parent / url)
-            with open(side, "rb") as f:
-                f.seek(offset)
-                table = f.read(length)
+        elif isinstance(value, dict) and isinstance(value.get("ref"), str):  # a table file beside it
+            table = (out.parent / value["ref"]).read_bytes()
             header, entries = _table_header_and_entries(table)
-            stored += length
+            stored += len(table)
             uncompressed += header + entries
     return {"stored_bytes": stored, "uncompressed_bytes": uncompressed, "binary_tables": tables,
             "stored_bytes_per_chunk": stored / n_chunks, "uncompressed_bytes_per_chunk": uncompressed / n_chunks}
