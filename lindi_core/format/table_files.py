@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Callable
 
 from lindi_core.format import chunk_table_forms, temporaries
 from lindi_core.format.refs import ReferenceFileSystem
@@ -46,6 +47,9 @@ class TableFileWriter:
         self.threshold = TABLE_FILE_THRESHOLD if threshold is None else threshold
 
     def __call__(self, rfs: ReferenceFileSystem, array_path: str) -> dict:
+        kept = chunk_table_forms.unchanged_table_file(rfs, array_path)
+        if kept is not None and self._holds(kept):
+            return kept  # its file is here already (named by its content): nothing to read or write
         sink = _SpillingSink(self.threshold, os.path.join(self.folder, self.reference_name + TABLE_FILE_SUFFIX))
         try:
             header = chunk_table_forms.write_table(rfs, array_path, sink.write)
@@ -57,6 +61,57 @@ class TableFileWriter:
             return chunk_table_forms.file_descriptor(header, name, sink.size, sha256)
         finally:
             sink.discard()
+
+
+    def _holds(self, kept: dict) -> bool:
+        """Whether the table file a kept descriptor names is in this folder, under the name this
+        writer gives that content: the file a save where the reference file was read keeps."""
+        sha256 = kept.get("sha256")
+        if sha256 is None or kept["ref"] != table_file_name(self.reference_name, sha256):
+            return False
+        try:
+            return os.path.getsize(os.path.join(self.folder, kept["ref"])) == kept["size"]
+        except OSError:
+            return False
+
+
+class ContentNamedTables:
+    """Places the binary tables of a reference file written into a container (a ``.lindi.tar``):
+    a table of at least ``threshold`` encoded bytes becomes the member ``<reference name>.<32 hex
+    digits of its SHA-256>.lct`` (spec §13), added through ``add`` only when ``has`` says no
+    member of that name exists, so that an unchanged table is never added twice and no member a
+    commit names is ever written again; smaller ones stay inline. :attr:`placed` is the set of
+    member names the written reference file names."""
+
+    def __init__(self, has: Callable[[str], bool], add: Callable[[str, bytes], object],
+                 reference_name: str, threshold: int | None = None):
+        self.has, self.add, self.reference_name = has, add, reference_name
+        self.threshold = TABLE_FILE_THRESHOLD if threshold is None else threshold
+        self.placed: set[str] = set()
+
+    def __call__(self, rfs: ReferenceFileSystem, array_path: str) -> dict:
+        kept = chunk_table_forms.unchanged_table_file(rfs, array_path)
+        if kept is not None and kept.get("sha256") is not None \
+                and kept["ref"] == table_file_name(self.reference_name, kept["sha256"]) and self.has(kept["ref"]):
+            self.placed.add(kept["ref"])
+            return kept
+        pieces: list[bytes] = []
+        header = chunk_table_forms.write_table(rfs, array_path, pieces.append)
+        data = b"".join(pieces)
+        del pieces
+        if len(data) < self.threshold:
+            return chunk_table_forms.descriptor(data)
+        sha256 = hashlib.sha256(data).hexdigest()
+        name = table_file_name(self.reference_name, sha256)
+        if not self.has(name):
+            self.add(name, data)
+        self.placed.add(name)
+        return chunk_table_forms.file_descriptor(header, name, len(data), sha256)
+
+
+def is_table_file_name(name: str) -> bool:
+    """Whether a container member's name is that of a table (a plain name ending in ``.lct``)."""
+    return "/" not in name and name.endswith(TABLE_FILE_SUFFIX)
 
 
 class _SpillingSink:
