@@ -28,6 +28,14 @@ from lindi_core.format.refs import ReferenceFileSystem
 # carrying the table in the JSON; above it the JSON would grow by 1.33x the table as base64,
 # parsed and held as text at every open (spec §13).
 TABLE_FILE_THRESHOLD = 1 << 20
+# In a .lindi.tar the balance differs: the archive only grows, and an inline table is appended
+# again, as base64 inside the reference file, at every commit, whatever the commit changed (a
+# 900 kB table: 1.2 MB per commit). A member is appended only when its table changes. Below
+# 64 KiB an inline table costs a commit no more than the padding its reference file may keep
+# anyway (write/lindi_tar.py's COMMIT_SLACK), and saves the extra round trip of a member at the
+# first read of its array; from there a member costs that one round trip and saves the table's
+# transfer at every open and its bytes at every commit that leaves it unchanged.
+CONTAINER_TABLE_THRESHOLD = 64 << 10
 TABLE_FILE_SUFFIX = ".lct"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -77,7 +85,8 @@ class TableFileWriter:
 
 class ContentNamedTables:
     """Places the binary tables of a reference file written into a container (a ``.lindi.tar``):
-    a table of at least ``threshold`` encoded bytes becomes the member ``<reference name>.<32 hex
+    a table of at least ``threshold`` encoded bytes (default :data:`CONTAINER_TABLE_THRESHOLD`)
+    becomes the member ``<reference name>.<32 hex
     digits of its SHA-256>.lct`` (spec §13), added through ``add`` only when ``has`` says no
     member of that name exists, so that an unchanged table is never added twice and no member a
     commit names is ever written again; smaller ones stay inline. :attr:`placed` is the set of
@@ -86,7 +95,7 @@ class ContentNamedTables:
     def __init__(self, has: Callable[[str], bool], add: Callable[[str, bytes], object],
                  reference_name: str, threshold: int | None = None):
         self.has, self.add, self.reference_name = has, add, reference_name
-        self.threshold = TABLE_FILE_THRESHOLD if threshold is None else threshold
+        self.threshold = CONTAINER_TABLE_THRESHOLD if threshold is None else threshold
         self.placed: set[str] = set()
 
     def __call__(self, rfs: ReferenceFileSystem, array_path: str) -> dict:

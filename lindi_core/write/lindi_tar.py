@@ -278,7 +278,7 @@ class LindiTarWriter:
     # -- committing -----------------------------------------------------------------------
     def commit_rfs(self, rfs: ReferenceFileSystem) -> bool:
         """Publish ``rfs`` as the reference file (see :meth:`commit`). Its binary chunk tables of
-        at least 1 MiB are members named by their content (spec §13): a table no member holds yet
+        at least 64 KiB (``CONTAINER_TABLE_THRESHOLD``) are members named by their content (spec §13): a table no member holds yet
         is appended (never into free space), an unchanged one keeps its member, so a commit that
         changes one chunk grows the archive by that chunk and the reference file, not the table."""
         placer = ContentNamedTables(self.container.members.__contains__, self._append_table, REFERENCE_NAME)

@@ -25,6 +25,7 @@ def served_folder(make_h5, tmp_path, serve, monkeypatch):
     """A served ``x.lindi.d`` holding a table file (its 2,000-chunk array's refs name the served
     HDF5 file) and the chunk files of a dataset created in it; and the HDF5 truth of both."""
     monkeypatch.setattr(table_files, "TABLE_FILE_THRESHOLD", 512)
+    monkeypatch.setattr(table_files, "CONTAINER_TABLE_THRESHOLD", 512)
     rng = np.random.default_rng(7)
     big = rng.integers(0, 4, 2000 * 16).astype("<i4") * rng.integers(0, 2, 2000 * 16)
     source = make_h5(lambda f: f.create_dataset("big", data=big, chunks=(16,), compression="gzip"), name="src.h5")

@@ -416,6 +416,7 @@ def big_tar(make_h5, tmp_path, monkeypatch):
     lengths, as compressed data has), with a table-member threshold low enough that its table
     (a few tens of kB) counts as large, and a small JSON array beside it; and its h5py truth."""
     monkeypatch.setattr(table_files, "TABLE_FILE_THRESHOLD", 1024)
+    monkeypatch.setattr(table_files, "CONTAINER_TABLE_THRESHOLD", 1024)
     rng = np.random.default_rng(5)
 
     def build_big(f: h5py.File) -> None:

@@ -2,8 +2,8 @@
 table is a content-named member of a ``.lindi.tar``, a file beside a ``.lindi.json`` or in a
 ``.lindi.d``, and inline in a reference file handed over as a dict. Every writer that puts a
 reference file in a new place carries its tables along: the copy reads back as h5py reads the
-HDF5 file after the place it was read from is gone. A low ``TABLE_FILE_THRESHOLD`` makes tables
-of a few kB count as large."""
+HDF5 file after the place it was read from is gone. Low thresholds (``TABLE_FILE_THRESHOLD``,
+``CONTAINER_TABLE_THRESHOLD``) make tables of a few kB count as large."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ def build(f: h5py.File) -> None:
 @pytest.fixture(autouse=True)
 def low_threshold(monkeypatch):
     monkeypatch.setattr(table_files, "TABLE_FILE_THRESHOLD", 512)
+    monkeypatch.setattr(table_files, "CONTAINER_TABLE_THRESHOLD", 512)
 
 
 @pytest.fixture
