@@ -217,8 +217,10 @@ def _members(path: str) -> dict:
     return dict(tar_container.open_local(path).container.members)
 
 
-@pytest.mark.parametrize("form", ["json", "binary"])
-def test_lindi_tar_grows_by_new_bytes_only(make_h5, tmp_path, form):
+@pytest.mark.parametrize(("form", "tables"), [("json", "inline"), ("binary", "inline"), ("binary", "members")])
+def test_lindi_tar_grows_by_new_bytes_only(make_h5, tmp_path, monkeypatch, form, tables):
+    if tables == "members":  # every binary table a member of the archive, however small
+        monkeypatch.setattr(table_files, "CONTAINER_TABLE_THRESHOLD", 0)
     chunks = 20_000 if form == "binary" else 5_000  # JSON refs cost a parse at each of the many opens
     source = make_h5(lambda f: f.create_dataset("big", data=np.arange(2 * chunks, dtype="<i2"), chunks=(2,)),
                      name="big.h5")
@@ -265,6 +267,8 @@ def test_lindi_tar_grows_by_new_bytes_only(make_h5, tmp_path, form):
             assert np.array_equal(f["big"][window], h["big"][window])
             assert f["big"][-1] == h["big"][-1]
             assert f._rfs.binary_tables == ({"big"} if form == "binary" else set())
+        # With members, the edited table is one new member and the reference file names it.
+        assert len(_table_members(out)) == (1 if tables == "members" else 0)
     for reader, expected in readers:  # readers opened before a commit still read their commit's data
         assert np.array_equal(reader["big"][window], expected)
         reader.close()
