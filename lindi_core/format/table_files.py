@@ -10,7 +10,12 @@ Naming by content means a save never changes a file that an older version of the
 file (still open elsewhere, or being read over HTTP) may name: a table either keeps its name and
 its bytes, or gets a new file. Old table files are left in place for the same reason.
 The table streams to a temporary beside its final name (:mod:`lindi_core.format.temporaries`),
-block by block, and is renamed once complete and synced.
+block by block, and is renamed once complete and synced. A save where the file already is
+(same name, same size) keeps it without reading it again.
+
+In a ``.lindi.tar`` the same content names make members (:class:`ContentNamedTables`), from
+:data:`CONTAINER_TABLE_THRESHOLD` on: an archive only grows, so a table is appended only when no
+member holds it yet.
 """
 
 from __future__ import annotations
@@ -70,7 +75,6 @@ class TableFileWriter:
         finally:
             sink.discard()
 
-
     def _holds(self, kept: dict) -> bool:
         """Whether the table file a kept descriptor names is in this folder, under the name this
         writer gives that content: the file a save where the reference file was read keeps."""
@@ -86,11 +90,10 @@ class TableFileWriter:
 class ContentNamedTables:
     """Places the binary tables of a reference file written into a container (a ``.lindi.tar``):
     a table of at least ``threshold`` encoded bytes (default :data:`CONTAINER_TABLE_THRESHOLD`)
-    becomes the member ``<reference name>.<32 hex
-    digits of its SHA-256>.lct`` (spec §13), added through ``add`` only when ``has`` says no
-    member of that name exists, so that an unchanged table is never added twice and no member a
-    commit names is ever written again; smaller ones stay inline. :attr:`placed` is the set of
-    member names the written reference file names."""
+    becomes the member ``<reference name>.<32 hex digits of its SHA-256>.lct`` (spec §13), added
+    through ``add`` only when ``has`` says no member of that name exists, so that an unchanged
+    table is never added twice and no member a commit names is ever written again; smaller ones
+    stay inline. :attr:`placed` is the set of member names the written reference file names."""
 
     def __init__(self, has: Callable[[str], bool], add: Callable[[str, bytes], object],
                  reference_name: str, threshold: int | None = None):

@@ -278,9 +278,10 @@ class LindiTarWriter:
     # -- committing -----------------------------------------------------------------------
     def commit_rfs(self, rfs: ReferenceFileSystem) -> bool:
         """Publish ``rfs`` as the reference file (see :meth:`commit`). Its binary chunk tables of
-        at least 64 KiB (``CONTAINER_TABLE_THRESHOLD``) are members named by their content (spec §13): a table no member holds yet
-        is appended (never into free space), an unchanged one keeps its member, so a commit that
-        changes one chunk grows the archive by that chunk and the reference file, not the table."""
+        at least 64 KiB (``CONTAINER_TABLE_THRESHOLD``) are members named by their content (spec
+        §13): a table no member holds yet is appended (never into free space), an unchanged one
+        keeps its member, so a commit that leaves a table alone appends neither the table nor its
+        text; one that changes a chunk of its array appends that array's new table once."""
         placer = ContentNamedTables(self.container.members.__contains__, self._append_table, REFERENCE_NAME)
         text = b"".join(jsonio.iter_json_text(rfs, place_table=placer))
         return self.commit(text, used_urls=[*rfs.used_urls(), *map(member_url, placer.placed)])
