@@ -109,10 +109,12 @@ async def _read_last_bytes(path_or_url: str, ends: dict[str, int], timeout: floa
 
 
 def _container_of(path_or_url: str, timeout: float | None) -> Any:
-    """The ``.lindi.tar`` or local ``.lindi.d`` the refs' relative targets name members of, or None."""
+    """The ``.lindi.tar`` or ``.lindi.d`` the refs' relative targets name members of, or None."""
     from lindi_core.io import folder_container, tar_container
     from lindi_core.io.locations import is_url
 
+    if is_url(path_or_url) and (remote := folder_container.remote_container(path_or_url)) is not None:
+        return remote  # a .lindi.d at a URL: its files are URLs inside the folder's
     if is_url(path_or_url):
         return tar_container.open_url(path_or_url, timeout=timeout).container \
             if tar_container.names_tar(path_or_url) else None

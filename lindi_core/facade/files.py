@@ -90,7 +90,7 @@ def _write_back(rfs: ReferenceFileSystem, tar: LindiTarWriter | None, save_to: s
         refresh_dimension_names(rfs)
         forms.settle(rfs)
     if tar is not None:
-        tar.commit(jsonio.dumps(rfs), used_urls=rfs.used_urls())
+        tar.commit_rfs(rfs)
     elif save_to is not None:
         jsonio.write_atomic(rfs, save_to)
 

@@ -618,9 +618,16 @@ def dumps(rfs: ReferenceFileSystem, *, use_templates: bool = True) -> bytes:
     return b"".join(iter_json_text(rfs, use_templates=use_templates))
 
 
+def embedded_table(rfs: ReferenceFileSystem, array_path: str) -> dict:
+    """An array's binary chunk table inline, wherever it was read from: for a reference file
+    that has no place beside it for a table file (a dict handed to the caller)."""
+    return chunk_table_forms.descriptor(chunk_table_forms.encode_table_v2(rfs, array_path))
+
+
 def to_json_dict(rfs: ReferenceFileSystem, *, use_templates: bool = True) -> dict:
-    """The reference file as a plain JSON-ready dict."""
-    return parse_json_bytes(dumps(rfs, use_templates=use_templates))
+    """The reference file as a plain JSON-ready dict (every binary chunk table inline: a dict
+    has nothing beside it where a table file could be found)."""
+    return parse_json_bytes(b"".join(iter_json_text(rfs, use_templates=use_templates, place_table=embedded_table)))
 
 
 def write_atomic(rfs: ReferenceFileSystem, path: str | os.PathLike, *, use_templates: bool = True,

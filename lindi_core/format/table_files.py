@@ -10,7 +10,12 @@ Naming by content means a save never changes a file that an older version of the
 file (still open elsewhere, or being read over HTTP) may name: a table either keeps its name and
 its bytes, or gets a new file. Old table files are left in place for the same reason.
 The table streams to a temporary beside its final name (:mod:`lindi_core.format.temporaries`),
-block by block, and is renamed once complete and synced.
+block by block, and is renamed once complete and synced. A save where the file already is
+(same name, same size) keeps it without reading it again.
+
+In a ``.lindi.tar`` the same content names make members (:class:`ContentNamedTables`), from
+:data:`CONTAINER_TABLE_THRESHOLD` on: an archive only grows, so a table is appended only when no
+member holds it yet.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Callable
 
 from lindi_core.format import chunk_table_forms, temporaries
 from lindi_core.format.refs import ReferenceFileSystem
@@ -27,6 +33,14 @@ from lindi_core.format.refs import ReferenceFileSystem
 # carrying the table in the JSON; above it the JSON would grow by 1.33x the table as base64,
 # parsed and held as text at every open (spec §13).
 TABLE_FILE_THRESHOLD = 1 << 20
+# In a .lindi.tar the balance differs: the archive only grows, and an inline table is appended
+# again, as base64 inside the reference file, at every commit, whatever the commit changed (a
+# 900 kB table: 1.2 MB per commit). A member is appended only when its table changes. Below
+# 64 KiB an inline table costs a commit no more than the padding its reference file may keep
+# anyway (write/lindi_tar.py's COMMIT_SLACK), and saves the extra round trip of a member at the
+# first read of its array; from there a member costs that one round trip and saves the table's
+# transfer at every open and its bytes at every commit that leaves it unchanged.
+CONTAINER_TABLE_THRESHOLD = 64 << 10
 TABLE_FILE_SUFFIX = ".lct"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -46,6 +60,9 @@ class TableFileWriter:
         self.threshold = TABLE_FILE_THRESHOLD if threshold is None else threshold
 
     def __call__(self, rfs: ReferenceFileSystem, array_path: str) -> dict:
+        kept = chunk_table_forms.unchanged_table_file(rfs, array_path)
+        if kept is not None and self._holds(kept):
+            return kept  # its file is here already (named by its content): nothing to read or write
         sink = _SpillingSink(self.threshold, os.path.join(self.folder, self.reference_name + TABLE_FILE_SUFFIX))
         try:
             header = chunk_table_forms.write_table(rfs, array_path, sink.write)
@@ -57,6 +74,56 @@ class TableFileWriter:
             return chunk_table_forms.file_descriptor(header, name, sink.size, sha256)
         finally:
             sink.discard()
+
+    def _holds(self, kept: dict) -> bool:
+        """Whether the table file a kept descriptor names is in this folder, under the name this
+        writer gives that content: the file a save where the reference file was read keeps."""
+        sha256 = kept.get("sha256")
+        if sha256 is None or kept["ref"] != table_file_name(self.reference_name, sha256):
+            return False
+        try:
+            return os.path.getsize(os.path.join(self.folder, kept["ref"])) == kept["size"]
+        except OSError:
+            return False
+
+
+class ContentNamedTables:
+    """Places the binary tables of a reference file written into a container (a ``.lindi.tar``):
+    a table of at least ``threshold`` encoded bytes (default :data:`CONTAINER_TABLE_THRESHOLD`)
+    becomes the member ``<reference name>.<32 hex digits of its SHA-256>.lct`` (spec §13), added
+    through ``add`` only when ``has`` says no member of that name exists, so that an unchanged
+    table is never added twice and no member a commit names is ever written again; smaller ones
+    stay inline. :attr:`placed` is the set of member names the written reference file names."""
+
+    def __init__(self, has: Callable[[str], bool], add: Callable[[str, bytes], object],
+                 reference_name: str, threshold: int | None = None):
+        self.has, self.add, self.reference_name = has, add, reference_name
+        self.threshold = CONTAINER_TABLE_THRESHOLD if threshold is None else threshold
+        self.placed: set[str] = set()
+
+    def __call__(self, rfs: ReferenceFileSystem, array_path: str) -> dict:
+        kept = chunk_table_forms.unchanged_table_file(rfs, array_path)
+        if kept is not None and kept.get("sha256") is not None \
+                and kept["ref"] == table_file_name(self.reference_name, kept["sha256"]) and self.has(kept["ref"]):
+            self.placed.add(kept["ref"])
+            return kept
+        pieces: list[bytes] = []
+        header = chunk_table_forms.write_table(rfs, array_path, pieces.append)
+        data = b"".join(pieces)
+        del pieces
+        if len(data) < self.threshold:
+            return chunk_table_forms.descriptor(data)
+        sha256 = hashlib.sha256(data).hexdigest()
+        name = table_file_name(self.reference_name, sha256)
+        if not self.has(name):
+            self.add(name, data)
+        self.placed.add(name)
+        return chunk_table_forms.file_descriptor(header, name, len(data), sha256)
+
+
+def is_table_file_name(name: str) -> bool:
+    """Whether a container member's name is that of a table (a plain name ending in ``.lct``)."""
+    return "/" not in name and name.endswith(TABLE_FILE_SUFFIX)
 
 
 class _SpillingSink:

@@ -145,7 +145,9 @@ class ReferenceStore(Store):
         if is_url(target):
             guard = fetched_with = LocationPolicy.fetch_guard(
                 allow_local=allow_local, allow_private_network=allow_private_network, reach=reach)
-            if tar_container.names_tar(target):
+            if folder_container.folder_url(target) is not None:  # a .lindi.d: its lindi.json, files relative to it
+                opened = folder_container.open_url(target, lambda url: fetch_url_sync(url, guard=guard, **http_options))
+            elif tar_container.names_tar(target):
                 http = SyncHttp(guard=guard, **http_options)
                 try:
                     opened = tar_container.open_url(target, http=http)

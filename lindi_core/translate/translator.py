@@ -40,7 +40,7 @@ from lindi_core.translate.dimension_names import add_array_dimensions
 from lindi_core.translate.references import ObjectKey, ReferenceEncoder, object_key
 from lindi_core.translate.source import CORRUPT_FILE_ERRORS, open_source
 from lindi_core.translate.vlen_bounds import FileBytes
-from lindi_core.write.lindi_tar import write_new_tar
+from lindi_core.write.lindi_tar import write_new_tar_of
 
 GROUP_METADATA = {"zarr_format": 2}
 
@@ -319,7 +319,7 @@ def translate_to_file(source: str | os.PathLike, output: str | os.PathLike, *,
     rfs = translate(source, **kwargs)
     rfs.generation_metadata.update(generation_metadata or {})
     if tar_container.names_tar(output):
-        write_new_tar(output, jsonio.dumps(rfs))
+        write_new_tar_of(rfs, output)  # large binary tables as members
     elif folder_container.names_folder(output):  # a .lindi.d: a folder holding the reference file
         _write_folder(rfs, os.fspath(output))
     else:

@@ -26,6 +26,7 @@ from lindi_core.errors import FolderFormatError
 from lindi_core.format import jsonio, temporaries
 from lindi_core.format.lindi_tar import BLOB_PREFIX, REFERENCE_NAME, member_url
 from lindi_core.format.refs import ChunkRef, ReferenceFileSystem
+from lindi_core.format.table_files import TableFileWriter
 from lindi_core.io import folder_container
 from lindi_core.io.locations import Location, LocationPolicy
 from lindi_core.write.self_contained import ReadBytes, plan_self_contained
@@ -150,6 +151,13 @@ class LindiFolderWriter:
         name = self._names.free(BLOB_PREFIX + key.lstrip("/"))
         _write_file(self.container.folder, name, bytes(data), self._mode, self._cleaned)
         return ChunkRef(member_url(name), 0, len(data))
+
+    def commit_rfs(self, rfs: ReferenceFileSystem) -> bool:
+        """Publish ``rfs`` as the reference file (see :meth:`commit`), its binary chunk tables of
+        at least 1 MiB in table files of the folder named by their content (spec §13), written
+        before the reference file that names them; an unchanged table keeps its file."""
+        placer = TableFileWriter(self.container.reference_path)
+        return self.commit(b"".join(jsonio.iter_json_text(rfs, place_table=placer)))
 
     def commit(self, reference_text: bytes, used_urls: Iterable[str] | None = None) -> bool:
         """Replace the reference file with ``reference_text`` (atomically); False when it says

@@ -81,6 +81,7 @@ from lindi_core.format.lindi_tar import (
     ustar_header,
 )
 from lindi_core.format.refs import ChunkRef, ReferenceFileSystem
+from lindi_core.format.table_files import ContentNamedTables, is_table_file_name
 from lindi_core.io import tar_container
 from lindi_core.io.locations import LocationPolicy
 from lindi_core.write.self_contained import NewMember, ReadBytes, plan_self_contained
@@ -131,7 +132,22 @@ def write_self_contained(rfs: ReferenceFileSystem, path: str | os.PathLike, *, r
     rfs, members = plan_self_contained(rfs, read=read, name_for=tar_member_name, container=container,
                                        staging=staging, policy=policy, inline_limit=inline_limit,
                                        staged_only=staged_only)
-    write_new_tar(path, jsonio.dumps(rfs), members)
+    write_new_tar_of(rfs, path, members)
+
+
+def write_new_tar_of(rfs: ReferenceFileSystem, path: str | os.PathLike, members: Iterable[NewMember] = ()) -> None:
+    """Write ``rfs`` as a new archive at ``path`` with ``members``, its large binary chunk
+    tables as members named by their content (spec §13), wherever they were read from."""
+    members = list(members)
+    names = {name for name, _, _ in members}
+
+    def add(name: str, data: bytes) -> None:
+        names.add(name)
+        members.append((name, len(data), lambda: data))
+
+    # A kept descriptor names a member of the archive it was read from, not of this new one.
+    placer = ContentNamedTables(names.__contains__, add, REFERENCE_NAME)
+    write_new_tar(path, b"".join(jsonio.iter_json_text(rfs, place_table=placer)), members)
 
 
 def tar_member_name(wanted: str, taken: set[str]) -> str:
@@ -260,6 +276,21 @@ class LindiTarWriter:
         return None
 
     # -- committing -----------------------------------------------------------------------
+    def commit_rfs(self, rfs: ReferenceFileSystem) -> bool:
+        """Publish ``rfs`` as the reference file (see :meth:`commit`). Its binary chunk tables of
+        at least 64 KiB (``CONTAINER_TABLE_THRESHOLD``) are members named by their content (spec
+        §13): a table no member holds yet is appended (never into free space), an unchanged one
+        keeps its member, so a commit that leaves a table alone appends neither the table nor its
+        text; one that changes a chunk of its array appends that array's new table once."""
+        placer = ContentNamedTables(self.container.members.__contains__, self._append_table, REFERENCE_NAME)
+        text = b"".join(jsonio.iter_json_text(rfs, place_table=placer))
+        return self.commit(text, used_urls=[*rfs.used_urls(), *map(member_url, placer.placed)])
+
+    def _append_table(self, name: str, data: bytes) -> None:
+        # Always after everything else: a freed chunk region is overwritten by reuse, and no
+        # table may lie where a later chunk can go.
+        self.container.members[name] = self._append_member(name, data)
+
     def commit(self, reference_text: bytes, used_urls: Iterable[str] | None = None) -> bool:
         """Publish ``reference_text`` as the reference file, with every member appended so far
         (crash-safe: see the module's documentation). Chunk members it does not refer to become
@@ -269,7 +300,8 @@ class LindiTarWriter:
         if self.container.members == self._committed and self._unchanged(text):
             return False
         if used_urls is None:
-            used_urls = jsonio.loads(text).used_urls()
+            parsed = jsonio.loads(text)
+            used_urls = [*parsed.used_urls(), *(member_url(source.ref) for source in jsonio.table_files(parsed))]
         referenced = {name for name in map(member_name_of, used_urls) if name is not None}
         start = self._append_at
         try:
@@ -313,13 +345,15 @@ class LindiTarWriter:
         # others list no free space at all (nothing will write there), so the index stays the
         # size of what is live however long the history. The retired reference file and index
         # are never listed: nothing ever writes there again.
-        freed = [live.pop(name) for name in list(live) if name.startswith(BLOB_PREFIX) and name not in referenced]
+        # Tables no longer named go out of the index too (their bytes stay: never reused).
+        freed = [live.pop(name) for name in list(live)
+                 if (name.startswith(BLOB_PREFIX) or is_table_file_name(name)) and name not in referenced]
         if not self.reuse_freed_chunks:
             for name in [name for name in live if name.startswith(TRASH_PREFIX)]:
                 del live[name]
         for old in retired + freed:
             trash = old.renamed(f"{TRASH_PREFIX}{old.name}.{old.data_offset}")
-            if self.reuse_freed_chunks and old in freed:
+            if self.reuse_freed_chunks and old in freed and old.name.startswith(BLOB_PREFIX):
                 live[trash.name] = trash
             renamed.append(trash)
         longest = len(encode_index([*live.values(), TarMember(INDEX_NAME, _LONGEST_NUMBER, _LONGEST_NUMBER)]))

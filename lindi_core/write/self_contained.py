@@ -19,6 +19,7 @@ from typing import Any
 
 from lindi_core.format.lindi_tar import BLOB_PREFIX, member_url
 from lindi_core.format.refs import ChunkRef, ReferenceFileSystem
+from lindi_core.io.folder_container import RemoteFolderContainer
 from lindi_core.io.locations import Location, LocationPolicy
 from lindi_core.write.consolidate import staged_refs
 from lindi_core.write.staging import StagingArea
@@ -41,6 +42,11 @@ def plan_self_contained(rfs: ReferenceFileSystem, *, read: ReadBytes, name_for: 
     :class:`~lindi_core.io.folder_container.FolderContainer` the refs may name members of;
     ``in_place``: the new file goes into that very container (a folder written into itself),
     whose members stay where they are, named as they are."""
+    if isinstance(container, RemoteFolderContainer):
+        # The files of a folder at a URL stay where they are, named by their URLs (as refs into
+        # any other remote file stay refs): nothing to copy, and no size to learn first.
+        rfs = rfs.relocated(container.moves_outside(rfs.used_urls()))
+        container = None
     members: list[NewMember] = []
     moves: dict[str, tuple[str, int]] = {}
     taken: set[str] = set()

@@ -115,11 +115,14 @@ def test_ls_tree_attrs_cat_diff_of_a_folder_local_and_at_a_url(tmp_path, serve, 
         assert capsys.readouterr().out == "no differences\n"
     assert outputs[:3] == outputs[3:]
     assert outputs[0] == "d  (200, 100) int32  chunks=(50, 100)\n" and outputs[2] == "note = 'hello'\n"
-    # a folder at a URL whose chunks are files inside it: its refs are local names, which a
-    # reference file from a URL may not read (said in one line, not read from this machine)
-    own, _ = _folder_with_chunk_files(tmp_path)
-    assert main(["cat", server.url_for(os.path.basename(own)), "big[0, 0]"]) == 1
-    assert "is a local file" in capsys.readouterr().err
+    # a folder at a URL whose chunks are files inside it: its relative refs name URLs inside
+    # the folder's URL (spec §14), read from the server, not from this machine's files
+    own, values = _folder_with_chunk_files(tmp_path)
+    server.stats.reset()
+    assert main(["cat", server.url_for(os.path.basename(own)), "big[390:400, 90:100]", "--out",
+                 str(tmp_path / "own.npy")]) == 0
+    assert np.array_equal(np.load(tmp_path / "own.npy"), values[390:400, 90:100])
+    assert any(p.startswith(f"/{os.path.basename(own)}/blobs/") for p in server.stats.paths)
 
 
 def test_cat_out_npy_of_a_folder_to_standard_output(tmp_path, capsysbinary):

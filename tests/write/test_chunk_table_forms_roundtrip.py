@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from lindi_core import LindiH5pyFile, StagingArea
-from lindi_core.format import jsonio
+from lindi_core.format import jsonio, table_files
 from lindi_core.format.lindi_tar import padded_to_block
 from lindi_core.io import tar_container
 from lindi_core.translate import ChunkOptions, translate_to_file
@@ -217,8 +217,10 @@ def _members(path: str) -> dict:
     return dict(tar_container.open_local(path).container.members)
 
 
-@pytest.mark.parametrize("form", ["json", "binary"])
-def test_lindi_tar_grows_by_new_bytes_only(make_h5, tmp_path, form):
+@pytest.mark.parametrize(("form", "tables"), [("json", "inline"), ("binary", "inline"), ("binary", "members")])
+def test_lindi_tar_grows_by_new_bytes_only(make_h5, tmp_path, monkeypatch, form, tables):
+    if tables == "members":  # every binary table a member of the archive, however small
+        monkeypatch.setattr(table_files, "CONTAINER_TABLE_THRESHOLD", 0)
     chunks = 20_000 if form == "binary" else 5_000  # JSON refs cost a parse at each of the many opens
     source = make_h5(lambda f: f.create_dataset("big", data=np.arange(2 * chunks, dtype="<i2"), chunks=(2,)),
                      name="big.h5")
@@ -265,6 +267,8 @@ def test_lindi_tar_grows_by_new_bytes_only(make_h5, tmp_path, form):
             assert np.array_equal(f["big"][window], h["big"][window])
             assert f["big"][-1] == h["big"][-1]
             assert f._rfs.binary_tables == ({"big"} if form == "binary" else set())
+        # With members, the edited table is one new member and the reference file names it.
+        assert len(_table_members(out)) == (1 if tables == "members" else 0)
     for reader, expected in readers:  # readers opened before a commit still read their commit's data
         assert np.array_equal(reader["big"][window], expected)
         reader.close()
@@ -399,3 +403,85 @@ def test_a_file_open_for_reading_converts_when_written_elsewhere(source, tmp_pat
     assert binary_arrays(out) == set()  # the file read is unchanged
     with LindiH5pyFile.from_lindi_file(converted) as f:
         assert_matches(source, f)
+
+
+def _table_members(path: str) -> dict:
+    return {name: m for name, m in _members(path).items() if name.endswith(".lct") and "/" not in name}
+
+
+def _table_descriptor(path: str, array: str = "big") -> dict:
+    refs = jsonio.parse_json_bytes(tar_container.open_local(path).reference_text)["refs"]
+    return refs[f"{array}/.zchunktable"]
+
+
+@pytest.fixture
+def big_tar(make_h5, tmp_path, monkeypatch):
+    """A .lindi.tar of one 20,000-chunk array kept as a binary table (its chunks of varied
+    lengths, as compressed data has), with a table-member threshold low enough that its table
+    (a few tens of kB) counts as large, and a small JSON array beside it; and its h5py truth."""
+    monkeypatch.setattr(table_files, "TABLE_FILE_THRESHOLD", 1024)
+    monkeypatch.setattr(table_files, "CONTAINER_TABLE_THRESHOLD", 1024)
+    rng = np.random.default_rng(5)
+
+    def build_big(f: h5py.File) -> None:
+        data = rng.integers(0, 4, 20_000 * 32).astype("<i4") * rng.integers(0, 2, 20_000 * 32)
+        f.create_dataset("big", data=data, chunks=(32,), compression="gzip")
+        f.create_dataset("small", data=np.arange(4096, dtype="<f8"), chunks=(1024,))  # chunks past the inline limit
+
+    source = make_h5(build_big, name="big.h5")
+    truth = str(tmp_path / "big-truth.h5")
+    shutil.copy(source, truth)
+    out = str(tmp_path / "big.lindi.tar")
+    translate_to_file(source, out, progress=False, options=ChunkOptions(inline_threshold=0, chunk_table_threshold=1000))
+    return out, truth
+
+
+def test_lindi_tar_keeps_large_tables_as_members(big_tar):
+    out, truth = big_tar
+    tables = _table_members(out)
+    descriptor = _table_descriptor(out)
+    assert list(tables) == [descriptor["ref"]] and tables[descriptor["ref"]].size == descriptor["size"] > 1024
+    assert "data" not in descriptor  # not inline: the reference file names the member
+    # An edit that leaves the table alone (a chunk of the small JSON array, an attribute)
+    # appends the chunk, the reference file and the index: never the table again.
+    for step in range(2):
+        before_bytes, before = open(out, "rb").read(), _members(out)
+        with LindiH5pyFile.from_lindi_file(out, mode="r+") as f:
+            f["small"][0:1024] = step + 100.0
+            f["big"].attrs["note"] = f"step {step}"
+        with h5py.File(truth, "r+") as h:
+            h["small"][0:1024] = step + 100.0
+        after_bytes, after = open(out, "rb").read(), _members(out)
+        new = {name: m for name, m in after.items() if before.get(name) != m}
+        assert set(new) == {"lindi.json", ".tar_index.json", "blobs/small/0" + (f".v{step + 1}" if step else "")}
+        assert len(after_bytes) - len(before_bytes) == sum(512 + padded_to_block(m.size) for m in new.values())
+        assert _table_members(out) == tables and _table_descriptor(out) == descriptor
+        assert after["lindi.json"].size <= 16 << 10  # the table is not in it
+    # An edit of the table's array: one new table member (named by its new content), appended
+    # after everything else; the old one leaves the index, its bytes untouched (readers that
+    # opened the previous commit still read it).
+    reader = LindiH5pyFile.from_lindi_file(out)
+    with h5py.File(truth, "r") as h:
+        previous = h["big"][:200]
+    before_bytes, before = open(out, "rb").read(), _members(out)
+    with LindiH5pyFile.from_lindi_file(out, mode="r+") as f:
+        f["big"][64:96] = -7
+    with h5py.File(truth, "r+") as h:
+        h["big"][64:96] = -7
+    after_bytes, after = open(out, "rb").read(), _members(out)
+    new = {name: m for name, m in after.items() if before.get(name) != m}
+    new_tables = _table_members(out)
+    assert len(new_tables) == 1 and set(new_tables) != set(tables) and set(new_tables) <= set(new)
+    assert len(after_bytes) - len(before_bytes) == sum(512 + padded_to_block(m.size) for m in new.values())
+    old = tables[descriptor["ref"]]
+    assert after_bytes[old.data_offset:old.end] == before_bytes[old.data_offset:old.end]
+    assert np.array_equal(reader["big"][:200], previous)  # its own commit's table
+    reader.close()
+    with LindiH5pyFile.from_lindi_file(out) as f, h5py.File(truth, "r") as h:
+        assert np.array_equal(f["big"][:4000], h["big"][:4000]) and np.array_equal(f["small"][()], h["small"][()])
+        assert np.array_equal(f["big"][-100:], h["big"][-100:])
+    # Writing the same table again (an edit undone) finds its member: nothing appended for it.
+    size = os.path.getsize(out)
+    with LindiH5pyFile.from_lindi_file(out, mode="r+") as f:
+        f.flush()
+    assert os.path.getsize(out) == size
