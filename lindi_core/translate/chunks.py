@@ -138,7 +138,8 @@ def chunked_refs(
                           collecting, on_chunks)
     gc.disable()
     try:
-        with _small_metadata_cache(dsid):
+        capped = math.prod(grid_shape) >= CAPPED_WALK_CELLS
+        with _small_metadata_cache(dsid) if capped else contextlib.nullcontext():
             dsid.chunk_iter(stream.visit)
         stream.flush()
     finally:
@@ -149,8 +150,12 @@ def chunked_refs(
     return table
 
 
-# The metadata cache libhdf5 may fill while walking a chunk index (see _small_metadata_cache).
+# The metadata cache libhdf5 may fill while walking a chunk index (see _small_metadata_cache),
+# for grids of at least CAPPED_WALK_CELLS cells: a smaller index fits the cache as it is, and
+# resizing the cache for each of a file's many small datasets would evict what the rest of the
+# translation reads again (object headers).
 WALK_METADATA_CACHE = 2 << 20
+CAPPED_WALK_CELLS = 1 << 16
 
 
 @contextlib.contextmanager

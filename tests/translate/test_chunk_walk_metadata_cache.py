@@ -41,6 +41,7 @@ def h5py_refs(path: str) -> dict[str, ChunkRef]:
 
 def test_the_walk_runs_under_a_small_metadata_cache_and_restores_the_files(make_h5, monkeypatch):
     monkeypatch.setattr(chunking, "BATCH", 1000)
+    monkeypatch.setattr(chunking, "CAPPED_WALK_CELLS", 5000)  # (a grid of that many: the cap applies)
     path = make_h5(lambda f: f.create_dataset("x", data=np.arange(40_000, dtype="<i8"), chunks=(8,)))
     rfs, during, after, before = walk(path)
     assert len(during) == 5 and set(during) == {chunking.WALK_METADATA_CACHE}
@@ -50,6 +51,7 @@ def test_the_walk_runs_under_a_small_metadata_cache_and_restores_the_files(make_
 
 def test_a_files_own_metadata_cache_configuration_is_restored(make_h5, monkeypatch):
     monkeypatch.setattr(chunking, "BATCH", 100)  # (batches are reported during the walk)
+    monkeypatch.setattr(chunking, "CAPPED_WALK_CELLS", 500)
     path = make_h5(lambda f: f.create_dataset("x", data=np.arange(4000, dtype="<i8"), chunks=(8,)))
 
     def configure(fid):
@@ -60,4 +62,13 @@ def test_a_files_own_metadata_cache_configuration_is_restored(make_h5, monkeypat
     rfs, during, after, before = walk(path, configure)
     assert set(during) == {chunking.WALK_METADATA_CACHE}
     assert before == after == 8 << 20
+    assert dict(rfs.chunk_refs("x")) == h5py_refs(path)
+
+
+def test_a_small_index_is_walked_with_the_cache_as_it_is(make_h5, monkeypatch):
+    monkeypatch.setattr(chunking, "BATCH", 100)
+    monkeypatch.setattr(chunking, "CAPPED_WALK_CELLS", 501)
+    path = make_h5(lambda f: f.create_dataset("x", data=np.arange(4000, dtype="<i8"), chunks=(8,)))
+    rfs, during, after, before = walk(path)
+    assert set(during) == {before} == {after}
     assert dict(rfs.chunk_refs("x")) == h5py_refs(path)
