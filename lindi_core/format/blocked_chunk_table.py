@@ -136,11 +136,12 @@ def _width_signed(smallest: int, largest: int) -> int:
     return next(w for w in _WIDTHS if -(1 << (8 * w - 1)) <= smallest and largest < 1 << (8 * w - 1))
 
 
-def _shuffled(values: np.ndarray, width: int, signed: bool) -> bytes:
-    """The values' little-endian bytes, plane by plane (byte 0 of each, then byte 1, ...)."""
-    column = values.astype(np.int64 if signed else np.uint64, copy=False).view(np.uint64)
-    return b"".join(((column >> np.uint64(8 * k)) & np.uint64(0xFF)).astype(np.uint8).tobytes()
-                    for k in range(width))
+def _shuffled(values: np.ndarray, width: int) -> bytes:
+    """The low ``width`` bytes of each int64 value (two's complement, little-endian), plane by
+    plane: byte 0 of each, then byte 1, ... Each plane is one strided pass over the values'
+    own bytes (no temporary of the column's size)."""
+    planes = np.ascontiguousarray(values, dtype="<i8").view(np.uint8).reshape(len(values), 8)
+    return b"".join(planes[:, k].tobytes() for k in range(width))
 
 
 def _unshuffled(raw: memoryview, rows: int, width: int, signed: bool) -> np.ndarray:
@@ -179,7 +180,7 @@ class TableEncoder:
         self._write = write
         self.urls: list[str] = []
         self._url_ids: dict[str, int] = {}
-        self._pending: list[tuple[np.ndarray, ...]] = []
+        self._pending: list[tuple[np.ndarray | None, ...]] = []
         self._pending_rows = 0
         self._rows_done = 0
         self._blocks: list[BlockSpan] = []
@@ -201,10 +202,10 @@ class TableEncoder:
         fsspec's whole-file refs; values past int64)."""
         columns = [np.asarray(url_index, dtype=np.int64), np.asarray(offset, dtype=np.int64),
                    np.asarray(length, dtype=np.int64)]
-        columns.append(np.zeros(len(columns[0]), np.uint32) if filter_mask is None
-                       else np.asarray(filter_mask).astype(np.uint32))
-        if not len(columns[0]) == len(columns[1]) == len(columns[2]) == len(columns[3]):
+        masks = None if filter_mask is None else np.asarray(filter_mask).astype(np.uint32)
+        if not len(columns[0]) == len(columns[1]) == len(columns[2]) == len(columns[0] if masks is None else masks):
             raise ValueError("the columns of the entries differ in length")
+        columns.append(masks)  # (None: no masks, and no column of zeros held for them)
         if self._rows_done + self._pending_rows + len(columns[0]) > self.cells:
             raise ValueError(f"more entries than the {self.cells} cells of the grid")
         self._pending.append(tuple(columns))
@@ -233,9 +234,9 @@ class TableEncoder:
         self._write(TRAILER.pack(self._position, len(header), MAGIC))
         return header
 
-    def _take(self, rows: int) -> list[np.ndarray]:
+    def _take(self, rows: int) -> list[np.ndarray | None]:
         # Only the pieces the block needs are cut (views): a large add is not copied per block.
-        parts: list[tuple[np.ndarray, ...]] = []
+        parts: list[tuple[np.ndarray | None, ...]] = []
         needed = rows
         while needed:
             piece = self._pending[0]
@@ -245,45 +246,59 @@ class TableEncoder:
                 self._pending.pop(0)
                 needed -= count
             else:
-                parts.append(tuple(c[:needed] for c in piece))
-                self._pending[0] = tuple(c[needed:] for c in piece)
+                parts.append(tuple(None if c is None else c[:needed] for c in piece))
+                self._pending[0] = tuple(None if c is None else c[needed:] for c in piece)
                 needed = 0
         self._pending_rows -= rows
         if len(parts) == 1:
             return list(parts[0])
-        return [np.concatenate([p[k] for p in parts]) for k in range(4)]
+        masks = None
+        if any(p[3] is not None for p in parts):
+            masks = np.concatenate([np.zeros(len(p[0]), np.uint32) if p[3] is None else p[3] for p in parts])
+        return [np.concatenate([p[k] for p in parts]) for k in range(3)] + [masks]
 
     def _emit(self, rows: int) -> None:
         url_index, offset, length, mask = self._take(rows)
         present = url_index >= 0
-        if present.any():
+        every = bool(present.all())
+        if every or present.any():
             if int(url_index.max()) >= len(self.urls):
                 raise ValueError("a URL index is outside the URL table")
-            if (length[present] < 0).any() or (offset[present] < 0).any():
+            if every and (int(length.min()) < 0 or int(offset.min()) < 0) \
+                    or not every and ((length[present] < 0).any() or (offset[present] < 0).any()):
                 raise ValueError("the binary form holds only [url, offset, length] refs with known lengths")
-        url_column = np.where(present, url_index + 1, 0)
-        length = np.where(present, length, 0)
-        mask = np.where(present, mask, 0).astype(np.uint32)
-        offset = np.where(present, offset, 0)
-        ends = offset + length
-        # The end of the previous present entry (the base before the first): carried over
-        # missing rows. The base is the block's first offset, so that its delta is 0 too.
-        base = int(offset[present][0]) if present.any() else 0
-        previous_end = np.full(rows, base, dtype=np.int64)
-        if rows > 1:
-            last_end = np.where(present, ends, 0)
-            index = np.where(present, np.arange(rows), -1)
-            carried = np.maximum.accumulate(index)[:-1]
-            previous_end[1:] = np.where(carried >= 0, last_end[np.maximum(carried, 0)], base)
-        delta = np.where(present, offset - previous_end, 0)
+        if every:  # the usual block: every cell has a ref, no column needs its missing rows zeroed
+            url_column = url_index + 1
+            # The base is the block's first offset (its delta 0); then each offset minus the end
+            # of the entry before it.
+            base = int(offset[0])
+            delta = np.empty(rows, dtype=np.int64)
+            delta[0] = 0
+            np.subtract(offset[1:], offset[:-1], out=delta[1:])
+            delta[1:] -= length[:-1]
+        else:
+            url_column = np.where(present, url_index + 1, 0)
+            length = np.where(present, length, 0)
+            mask = None if mask is None else np.where(present, mask, 0).astype(np.uint32)
+            offset = np.where(present, offset, 0)
+            ends = offset + length
+            # The end of the previous present entry (the base before the first): carried over
+            # missing rows. The base is the block's first offset, so that its delta is 0 too.
+            base = int(offset[present][0]) if present.any() else 0
+            previous_end = np.full(rows, base, dtype=np.int64)
+            if rows > 1:
+                last_end = np.where(present, ends, 0)
+                index = np.where(present, np.arange(rows), -1)
+                carried = np.maximum.accumulate(index)[:-1]
+                previous_end[1:] = np.where(carried >= 0, last_end[np.maximum(carried, 0)], base)
+            delta = np.where(present, offset - previous_end, 0)
         url_width = _width_unsigned(int(url_column.max(initial=0)))
         delta_width = _width_signed(int(delta.min(initial=0)), int(delta.max(initial=0)))
         length_width = _width_unsigned(int(length.max(initial=0)))
-        mask_width = 4 if mask.any() else 0
-        pieces = [_shuffled(url_column, url_width, False), _shuffled(delta, delta_width, True),
-                  _shuffled(length, length_width, False)]
+        mask_width = 4 if mask is not None and mask.any() else 0
+        pieces = [_shuffled(url_column, url_width), _shuffled(delta, delta_width), _shuffled(length, length_width)]
         if mask_width:
-            pieces.append(_shuffled(mask, 4, False))
+            pieces.append(_shuffled(mask, 4))
         stored = zlib.compress(b"".join(pieces), ZLIB_LEVEL)
         self._write(stored)
         self._blocks.append(BlockSpan(self._position, len(stored), base, zlib.crc32(stored), url_width, delta_width,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,8 @@ BASE64_PREFIX = "base64:"
 CHUNK_TABLE_CHOICES = ("auto", "json", "binary")
 # Arrays of at least this many chunks get a binary table under "auto" (spec §13 says why).
 AUTO_THRESHOLD = 100_000
+# Rows a whole-table check scans at a time, so that its temporaries stay small.
+_SCAN_ROWS = 1 << 20
 
 
 def with_marker(zarray: dict) -> dict:
@@ -61,7 +63,7 @@ def without_marker(key: str, zarray: dict) -> tuple[dict, bool]:
 def encodable(rfs: ReferenceFileSystem, array_path: str) -> bool:
     """Whether the array's refs can be written as a binary table: a table over a regular grid,
     no whole-file refs (unknown length), and not so sparse that a dense table would be mostly
-    empty entries."""
+    empty entries. Decided on the table's columns as they are (no whole-table temporaries)."""
     table = rfs.tables.get(array_path)
     if table is None or join_key(array_path, ".zarray") not in rfs.metadata:
         return False
@@ -70,7 +72,18 @@ def encodable(rfs: ReferenceFileSystem, array_path: str) -> bool:
     count = len(table)
     if table.size > max(count * DENSE_FRACTION, 1 << 16):
         return False
-    return not (table.present_columns()[3] < 0).any()
+    return not _has_unknown_lengths(table)
+
+
+def _has_unknown_lengths(table: ChunkTable) -> bool:
+    """Whether some ref of the table has a negative length (fsspec's whole-file refs)."""
+    table.flush()
+    lengths, urls = table.length, table.url_index
+    if lengths.dtype.kind == "u" or not len(lengths) or int(lengths.min()) >= 0:
+        return False  # (a reduction: no temporary of the table's size)
+    # Some row holds a negative length: it counts only where the row has a ref.
+    return any(((lengths[first:first + _SCAN_ROWS] < 0) & (urls[first:first + _SCAN_ROWS] >= 0)).any()
+               for first in range(0, len(lengths), _SCAN_ROWS))
 
 
 def choose_binary(rfs: ReferenceFileSystem, choice: str, threshold: int = AUTO_THRESHOLD) -> None:
@@ -122,7 +135,8 @@ def _inline_cells(rfs: ReferenceFileSystem, array_path: str, table: ChunkTable) 
 
 def write_table(rfs: ReferenceFileSystem, array_path: str, write: Callable[[bytes], object]) -> bytes:
     """Write the version 2 table of one array through ``write``, block by block (never a
-    second copy of the whole table); returns its header. An unchanged lazy table is copied as
+    second copy of the whole table, nor any temporary of its size: a dense table's blocks are
+    read from slices of its columns); returns its header. An unchanged lazy table is copied as
     it was read."""
     table = rfs.tables[array_path]
     # (an edit of any key of the array, inline values included, materializes its table)
@@ -132,37 +146,58 @@ def write_table(rfs: ReferenceFileSystem, array_path: str, write: Callable[[byte
         return blocked.read_layout(data).header_bytes_of(data)
     zarray = rfs.metadata[join_key(array_path, ".zarray")]
     encoder = blocked.TableEncoder(table.grid_shape, tuple(zarray["chunks"]), write)
-    linear, url_ids, offsets, lengths, masks = table.present_columns()
-    # The URLs the refs use, numbered in URL-table order (a count, not a sort: URL ids are small)
-    used = np.flatnonzero(np.bincount(url_ids, minlength=len(rfs.urls))) if len(url_ids) else np.zeros(0, np.int64)
+    # The URLs the refs use, numbered in URL-table order (as the encoder meets them)
+    used = table.url_ids()
     local_of = np.full(max(len(rfs.urls), 1), -1, dtype=np.int64)
     local_of[used] = np.arange(len(used))
     for url in used.tolist():
         encoder.url_index(rfs.urls[url])
     inline_cells = np.array(sorted(_inline_cells(rfs, array_path, table)), dtype=np.int64)
-    rows = encoder.rows_per_block
-    for first in range(0, table.size, rows):
-        count = min(rows, table.size - first)
-        # The refs of this block's cells: a slice of the (sorted) present columns.
-        lo, hi = np.searchsorted(linear, [first, first + count])
-        block_url = local_of[url_ids[lo:hi]]  # (a new array: marking inline cells below changes no table)
-        block_mask = masks[lo:hi] if masks is not None else None
-        if hi - lo == count:  # every cell has a ref (the usual case): the columns' slices as they are
-            block_offset, block_length = offsets[lo:hi], lengths[lo:hi]
-        else:
-            cells = linear[lo:hi] - first
-            spread = [np.full(count, -1, dtype=np.int64), np.zeros(count, dtype=np.int64),
-                      np.zeros(count, dtype=np.int64)]
-            spread[0][cells], spread[1][cells], spread[2][cells] = block_url, offsets[lo:hi], lengths[lo:hi]
-            block_url, block_offset, block_length = spread
-            if block_mask is not None:
-                block_mask = np.zeros(count, dtype=np.uint32)
-                block_mask[cells] = masks[lo:hi]
+    blocks = _dense_blocks(table, local_of, encoder.rows_per_block) if table.is_dense \
+        else _sparse_blocks(table, local_of, encoder.rows_per_block)
+    for first, block_url, block_offset, block_length, block_mask in blocks:
         if len(inline_cells):
-            inside = inline_cells[(inline_cells >= first) & (inline_cells < first + count)]
+            inside = inline_cells[(inline_cells >= first) & (inline_cells < first + len(block_url))]
             block_url[inside - first] = -1
         encoder.add(block_url, block_offset, block_length, block_mask)
     return encoder.finish()
+
+
+_Block = tuple[int, np.ndarray, np.ndarray, np.ndarray, "np.ndarray | None"]
+
+
+def _dense_blocks(table: ChunkTable, local_of: np.ndarray, rows: int) -> Iterator[_Block]:
+    """(first cell, url, offset, length, mask) of each block of a dense table: slices of its
+    columns (views), the url column a new array of table-local indices (-1: no ref)."""
+    table.flush()
+    single = len(local_of) == 1 or int(np.count_nonzero(local_of >= 0)) == 1
+    for first in range(0, table.size, rows):
+        end = min(first + rows, table.size)
+        ids = table.url_index[first:end]
+        masks = table.filter_mask[first:end] if table.filter_mask is not None else None
+        if single:  # one URL (a translated file): index 0 where there is a ref
+            block_url = (ids >= 0).astype(np.int64) - 1  # 0 where there is a ref, -1 elsewhere
+        else:
+            block_url = np.where(ids >= 0, local_of[np.maximum(ids, 0)], -1)
+        yield first, block_url, table.offset[first:end], table.length[first:end], masks
+
+
+def _sparse_blocks(table: ChunkTable, local_of: np.ndarray, rows: int) -> Iterator[_Block]:
+    """The blocks of a sparse table: its refs spread over each block's cells."""
+    linear, url_ids, offsets, lengths, masks = table.present_columns()
+    for first in range(0, table.size, rows):
+        count = min(rows, table.size - first)
+        lo, hi = np.searchsorted(linear, [first, first + count])
+        cells = linear[lo:hi] - first
+        block_url = np.full(count, -1, dtype=np.int64)
+        block_offset, block_length = np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int64)
+        block_url[cells], block_offset[cells], block_length[cells] = local_of[url_ids[lo:hi]], offsets[lo:hi], \
+            lengths[lo:hi]
+        block_mask = None
+        if masks is not None:
+            block_mask = np.zeros(count, dtype=np.uint32)
+            block_mask[cells] = masks[lo:hi]
+        yield first, block_url, block_offset, block_length, block_mask
 
 
 def unchanged_table_file(rfs: ReferenceFileSystem, array_path: str) -> dict[str, Any] | None:

@@ -68,6 +68,8 @@ MAX_TABLE_CELLS = 2**62
 DENSE_FRACTION = 8
 # Single-chunk edits of a sparse table wait in a dict until this many (or a read of all refs).
 _PENDING_LIMIT = 4096
+# Rows url_ids counts at a time (its temporaries: a few bytes a row of that many).
+_COUNT_ROWS = 1 << 20
 _COORDINATE = re.compile(r"0|[1-9][0-9]{0,18}")
 
 
@@ -320,17 +322,22 @@ class ChunkTable:
         return int(self.length.sum(where=self.url_index >= 0, dtype=np.int64))
 
     def url_ids(self) -> np.ndarray:
-        """The distinct url indices the refs use (counted, not sorted: millions of refs)."""
+        """The distinct url indices the refs use (counted, not sorted: millions of refs; a
+        slice of rows at a time, so that no temporary is the table's size)."""
         self.flush()
         ids = self.url_index
-        present = ids >= 0
-        if not present.all():
-            ids = ids[present]
         if not len(ids):
             return np.zeros(0, dtype=np.int64)
-        if ids.min() == ids.max():  # one URL for every ref (a translated file): nothing to count
-            return ids[:1].astype(np.int64)
-        return np.flatnonzero(np.bincount(ids))
+        low, high = int(ids.min()), int(ids.max())
+        if high < 0:
+            return np.zeros(0, dtype=np.int64)
+        if low == high:  # one URL for every ref (a translated file): nothing to count
+            return np.array([low], dtype=np.int64)
+        counts = np.zeros(high + 1, dtype=np.int64)
+        for first in range(0, len(ids), _COUNT_ROWS):
+            part = ids[first : first + _COUNT_ROWS]
+            counts += np.bincount(part[part >= 0], minlength=high + 1)
+        return np.flatnonzero(counts)
 
     def relocated(self, new_ids: np.ndarray, shifts: np.ndarray) -> ChunkTable:
         """A copy whose refs into url index ``i`` point into ``new_ids[i]``, ``shifts[i]``

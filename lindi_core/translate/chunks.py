@@ -16,11 +16,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import itertools
 import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import h5py
@@ -137,7 +138,9 @@ def chunked_refs(
                           collecting, on_chunks)
     gc.disable()
     try:
-        dsid.chunk_iter(stream.visit)
+        capped = math.prod(grid_shape) >= CAPPED_WALK_CELLS
+        with _small_metadata_cache(dsid) if capped else contextlib.nullcontext():
+            dsid.chunk_iter(stream.visit)
         stream.flush()
     finally:
         if collecting:
@@ -145,6 +148,40 @@ def chunked_refs(
     table = stream.finish()
     rfs.tables[array_key] = table
     return table
+
+
+# The metadata cache libhdf5 may fill while walking a chunk index (see _small_metadata_cache),
+# for grids of at least CAPPED_WALK_CELLS cells: a smaller index fits the cache as it is, and
+# resizing the cache for each of a file's many small datasets would evict what the rest of the
+# translation reads again (object headers).
+WALK_METADATA_CACHE = 2 << 20
+CAPPED_WALK_CELLS = 1 << 16
+
+
+@contextlib.contextmanager
+def _small_metadata_cache(dsid: h5py.h5d.DatasetID) -> Iterator[None]:
+    """Cap the file's metadata cache at WALK_METADATA_CACHE bytes during a chunk-index walk.
+
+    The walk reads every page of the index once, and libhdf5's cache grows towards its default
+    32 MB cap as it goes, each cached page costing about ten times its accounted size in memory
+    (measured: 10,000,000 chunks left 118 MB more resident, 20 MB with the cap; the walk took as
+    long). A page is not read again by the walk, so a small cache loses nothing. The file's own
+    configuration is put back afterwards."""
+    fid = h5py.h5i.get_file_id(dsid)
+    try:
+        saved = fid.get_mdc_config()
+        small = fid.get_mdc_config()
+        small.set_initial_size = True
+        small.min_size = min(saved.min_size, WALK_METADATA_CACHE)
+        small.initial_size = small.max_size = WALK_METADATA_CACHE
+        fid.set_mdc_config(small)
+    except RuntimeError:  # a driver or configuration that refuses: walk with the cache as it is
+        yield
+        return
+    try:
+        yield
+    finally:
+        fid.set_mdc_config(saved)
 
 
 # Entries of the chunk index converted and stored at a time: a batch's entries are h5py
