@@ -137,7 +137,7 @@ print(json.dumps({"seconds": seconds, "peak_rss_mb": peak, "rss_before_mb": rss0
                   "output_bytes": None, "refs": count}))
 """,
     "lindi-core": CHILD_PRELUDE + r"""
-import lindi_core
+import lindi_core; [getattr(lindi_core, _n) for _n in getattr(lindi_core, "__all__", ())]  # its lazily imported modules too, before any timing
 from lindi_core.format.jsonio import write_atomic
 rss0 = _rss_mb()
 t0 = time.perf_counter()
@@ -295,7 +295,7 @@ def environment_versions(tools: list[str]) -> dict:
 # -- profile ---------------------------------------------------------------------------------
 PROFILE_CODE = r"""
 import cProfile, io, json, sys, time
-import lindi_core
+import lindi_core; [getattr(lindi_core, _n) for _n in getattr(lindi_core, "__all__", ())]  # its lazily imported modules too, before any timing
 from lindi_core.format.jsonio import write_atomic
 """ + bench_common.PROFILE_STATS_SOURCE + r"""
 src, out, report = sys.argv[1], sys.argv[2], sys.argv[3]
