@@ -188,11 +188,41 @@ async def read_box(reader: Any, axes: tuple[slice, ...], window_chunks: int | No
     return box.out
 
 
-def _chunked_view(part: np.ndarray, counts: Sequence[int], chunks: Sequence[int]) -> np.ndarray:
+def chunked_view(part: np.ndarray, counts: Sequence[int], chunks: Sequence[int]) -> np.ndarray:
     """``part`` (a region of whole chunks) viewed as (grid positions..., chunk shape...)."""
     shape = tuple(counts) + tuple(chunks)
     strides = tuple(s * c for s, c in zip(part.strides, chunks)) + part.strides
     return as_strided(part, shape=shape, strides=strides, writeable=True)
+
+
+def byte_blocks(blocks: np.ndarray, chunks: Sequence[int], itemsize: int) -> np.ndarray:
+    """``blocks`` (a region of whole chunks viewed as (grid positions..., chunk shape...), the
+    last axis contiguous) as bytes: the last axis of each chunk ``itemsize`` times longer. Chunk
+    bytes are copied in as they are, wherever they lie in their span (a view of int64 items at
+    an odd address would be copied item by item)."""
+    ndim = len(chunks)
+    part = as_strided(blocks, shape=tuple(g * c for g, c in zip(blocks.shape[:ndim], chunks)),
+                      strides=blocks.strides[ndim:], writeable=True)  # the region the blocks cover
+    byte_chunks = tuple(chunks[:-1]) + (chunks[-1] * itemsize,)
+    return chunked_view(part.view(np.uint8), blocks.shape[:ndim], byte_chunks)
+
+
+def place_whole_chunks(blocks: np.ndarray, where: tuple[np.ndarray, ...], flat: np.ndarray, at: np.ndarray,
+                       nbytes: int) -> None:
+    """Copy the full-size uncompressed chunks found at byte offsets ``at`` of the span ``flat``
+    (uint8) to the grid positions ``where`` of ``blocks`` (:func:`byte_blocks`): one NumPy
+    assignment for them all (a plain copy where they follow each other in both)."""
+    ndim = len(where)
+    if len(at) == 1 or (np.diff(at) == nbytes).all():  # one after the other: a view of the span
+        values = flat[int(at[0]) : int(at[0]) + len(at) * nbytes]
+    else:
+        values = sliding_window_view(flat, nbytes)[at]
+    values = values.reshape((len(at),) + blocks.shape[ndim:])
+    first = where[0]
+    if ndim == 1 and first[-1] - first[0] == len(at) - 1 and (np.diff(first) == 1).all():
+        blocks[int(first[0]) : int(first[-1]) + 1] = values  # a run of chunks: one copy
+    else:
+        blocks[where] = values
 
 
 class _Box:
@@ -233,18 +263,11 @@ class _Box:
             begin = int(cut.into_start[first])
             region.append(slice(begin, begin + (last - first + 1) * size))
         part = self.out[tuple(region)]
-        return _chunked_view(part, counts, self.chunks), tuple(firsts)
+        return chunked_view(part, counts, self.chunks), tuple(firsts)
 
     def _byte_blocks(self) -> np.ndarray:
-        """:attr:`blocks` as bytes (the last axis of each chunk ``itemsize`` times longer):
-        chunk bytes are copied in as they are, wherever they lie in their span (a view of
-        int64 items at an odd address would be copied item by item)."""
-        blocks = self.blocks[0]
-        ndim = len(self.chunks)
-        part = as_strided(blocks, shape=tuple(g * c for g, c in zip(blocks.shape[:ndim], self.chunks)),
-                          strides=blocks.strides[ndim:], writeable=True)  # the region the blocks cover
-        byte_chunks = self.chunks[:-1] + (self.chunks[-1] * self.dtype.itemsize,)
-        return _chunked_view(part.view(np.uint8), blocks.shape[:ndim], byte_chunks)
+        """:attr:`blocks` as bytes (see :func:`byte_blocks`)."""
+        return byte_blocks(self.blocks[0], self.chunks, self.dtype.itemsize)
 
     async def read_window(self, start: int, stop: int) -> None:
         """Read and place the chunks ``start:stop`` of the box (in C order of its touched grid)."""
@@ -355,18 +378,9 @@ class _Window:
         flat = np.frombuffer(data, dtype=np.uint8)
         whole = self.whole[rows]
         if whole.any():
-            placed, at = rows[whole], relative[whole]
-            if len(at) == 1 or (np.diff(at) == nbytes).all():  # one after the other: a view of the span
-                values = flat[int(at[0]) : int(at[0]) + len(at) * nbytes]
-            else:
-                values = sliding_window_view(flat, nbytes)[at]
-            values = values.reshape((len(placed),) + box.byte_blocks.shape[len(box.chunks):])
-            blocks, firsts = box.byte_blocks, box.blocks[1]
-            where = tuple(t[placed] - f for t, f in zip(self.touched_index, firsts))
-            if len(where) == 1 and where[0][-1] - where[0][0] == len(placed) - 1 and (np.diff(where[0]) == 1).all():
-                blocks[int(where[0][0]) : int(where[0][-1]) + 1] = values  # a run of chunks: one copy
-            else:
-                blocks[where] = values
+            placed = rows[whole]
+            where = tuple(t[placed] - f for t, f in zip(self.touched_index, box.blocks[1]))
+            place_whole_chunks(box.byte_blocks, where, flat, relative[whole], nbytes)
         for i, at in zip(rows[~whole].tolist(), relative[~whole].tolist()):
             part = box.part(self.touched_index, i)
             chunk = flat[at : at + nbytes].view(box.dtype).reshape(box.chunks)
@@ -381,18 +395,35 @@ class _Window:
                                     box.dtype, box.chunks, box.fill, box.reader.array_path)
 
 
-def window_fetcher(store: Any, batch_info: Sequence[tuple[Any, ...]]
-                   ) -> Callable[[Sequence[tuple[Any, ...]]], Awaitable[list[Any]]] | None:
-    """For zarr's road (the codec pipeline's ``read_in_windows``): a function fetching a window
-    of ``batch_info`` entries (byte getter, chunk spec, ...) of one array at once, giving for
-    each what ``getter.get(spec.prototype)`` gives: the table refs it proves it reads (no
-    filter skipped, uncompressed chunks of full size) read as spans, each chunk's bytes checked
-    by the store as ``get`` checks them; every other chunk by ``get`` itself. ``None`` where this
-    road does not serve the array (no chunk table, large chunks, linked or unreadable, libhdf5's
-    pipeline)."""
-    if not batch_info or not hasattr(store, "chunk_ref_columns"):
+@dataclass(frozen=True)
+class BulkArray:
+    """An array whose chunks a bulk read may read as table refs: its chunk table and geometry."""
+
+    path: str
+    table: Any
+    chunks: tuple[int, ...]
+    uncompressed: bool  # neither a compressor nor filters: a chunk's bytes are its values
+    chunk_nbytes: int
+
+    def linear_indices(self, keys: Sequence[str]) -> np.ndarray:
+        """The grid position of the chunk of each key in the table, -1 for a key that is no
+        canonical chunk key of this array (left to the per-chunk road)."""
+        linear = np.full(len(keys), -1, dtype=np.int64)
+        for i, key in enumerate(keys):
+            parent, name = split_key(key)
+            found = self.table.linear_index(name) if parent == self.path else None
+            if found is not None:
+                linear[i] = found
+        return linear
+
+
+def bulk_array(store: Any, key: str) -> BulkArray | None:
+    """The array of the chunk ``key`` of ``store`` if a bulk read serves it (a chunk table; not
+    linked to its HDF5 file nor translated unreadable; not of libhdf5's filter pipeline; chunks
+    of at most :data:`BULK_MAX_CHUNK_BYTES`), else ``None``."""
+    if not hasattr(store, "chunk_ref_columns"):
         return None
-    owner = chunk_owner(batch_info[0][0].path, store.rfs.metadata)
+    owner = chunk_owner(key, store.rfs.metadata)
     if owner is None:
         return None
     array_path, _, zarray = owner
@@ -402,22 +433,34 @@ def window_fetcher(store: Any, batch_info: Sequence[tuple[Any, ...]]
         return None
     if uses_libhdf5_pipeline(zarray.get("filters")):
         return None
-    uncompressed = not zarray.get("compressor") and not zarray.get("filters")
     try:
         chunk_nbytes = chunk_geometry(zarray)[0]
-    except (TypeError, ValueError, IndexError, AttributeError):
+        chunks = tuple(int(c) for c in zarray["chunks"])
+    except (TypeError, ValueError, IndexError, AttributeError, KeyError):
         return None
     if chunk_nbytes is None or chunk_nbytes > BULK_MAX_CHUNK_BYTES:
         return None
+    return BulkArray(array_path, table, chunks, not zarray.get("compressor") and not zarray.get("filters"),
+                     chunk_nbytes)
+
+
+def window_fetcher(store: Any, batch_info: Sequence[tuple[Any, ...]]
+                   ) -> Callable[[Sequence[tuple[Any, ...]]], Awaitable[list[Any]]] | None:
+    """For zarr's road (the codec pipeline's ``read_in_windows``): a function fetching a window
+    of ``batch_info`` entries (byte getter, chunk spec, ...) of one array at once, giving for
+    each what ``getter.get(spec.prototype)`` gives: the table refs it proves it reads (no
+    filter skipped, uncompressed chunks of full size) read as spans, each chunk's bytes checked
+    by the store as ``get`` checks them; every other chunk by ``get`` itself. ``None`` where this
+    road does not serve the array (no chunk table, large chunks, linked or unreadable, libhdf5's
+    pipeline)."""
+    array = bulk_array(store, batch_info[0][0].path) if batch_info else None
+    if array is None:
+        return None
+    array_path, uncompressed, chunk_nbytes = array.path, array.uncompressed, array.chunk_nbytes
 
     async def fetch(part: Sequence[tuple[Any, ...]]) -> list[Any]:
         results: list[Any] = [None] * len(part)
-        linear = np.full(len(part), -1, dtype=np.int64)
-        for i, (getter, *_) in enumerate(part):
-            parent, name = split_key(getter.path)
-            found = table.linear_index(name) if parent == array_path else None
-            if found is not None:
-                linear[i] = found
+        linear = array.linear_indices([getter.path for getter, *_ in part])
         known = np.flatnonzero(linear >= 0)
         columns = await store.chunk_ref_columns(array_path, linear[known])
         if columns is None:
