@@ -48,7 +48,7 @@ from lindi_core.codecs.bounded import chunk_geometry
 from lindi_core.format import annotations as ann
 from lindi_core.format.keys import chunk_key, chunk_owner, join_key, split_key
 from lindi_core.io import workers
-from lindi_core.store import read_engine
+from lindi_core.store import lazy_tables, read_engine
 from lindi_core.store.filter_mask import uses_libhdf5_pipeline
 
 # Boxes of fewer chunks take the per-chunk road: its cost is small for them, and it keeps
@@ -62,6 +62,11 @@ BULK_MAX_CHUNK_BYTES = 128 * 1024
 # Decoded bytes of the chunks one worker hand-over decodes: enough to make the hand-over's cost
 # small, few enough that the chunks of a span are decoded by all cores.
 DECODE_BATCH_BYTES = 1024 * 1024
+# Bytes of chunks of one stage of a window: its refs are looked up (tens of milliseconds for a
+# million refs) and its spans sent before the next stage's are looked up, so the look-ups of all
+# but the first stage take place while bytes travel. (The byte source's largest merged request.)
+STAGE_BYTES = 16 * 1024 * 1024
+REQUEST_TURNS = 8  # event-loop turns from a span read's start to its request sent (aiohttp's included)
 
 _RAW, _CODED, _SINGLE, _FILL = 0, 1, 2, 3  # how each chunk of a window is read
 
@@ -245,6 +250,7 @@ class _Box:
         # libhdf5's pipeline takes each chunk's filter mask as a header the store adds
         self.per_chunk_codec = uses_libhdf5_pipeline(zarray.get("filters"))
         self.executor = read_engine.decode_executor()
+        self.spans_reading = 0  # spans of this box whose bytes are on their way
         self.blocks = self._blocks()
         self.byte_blocks = self._byte_blocks() if self.blocks is not None else None
 
@@ -270,13 +276,45 @@ class _Box:
         return byte_blocks(self.blocks[0], self.chunks, self.dtype.itemsize)
 
     async def read_window(self, start: int, stop: int) -> None:
-        """Read and place the chunks ``start:stop`` of the box (in C order of its touched grid)."""
+        """Read and place the chunks ``start:stop`` of the box (in C order of its touched grid):
+        stage by stage (:data:`STAGE_BYTES`), each stage's spans sent as soon as its refs are
+        looked up, so that the look-ups of the later stages take place while the earlier
+        stages' bytes travel (the refs of a lazy table loaded for the whole window at once)."""
+        stage = max(BULK_MIN_CHUNKS, STAGE_BYTES // max(1, self.chunk_nbytes))
+        if stop - start <= stage:
+            await (await self._window(start, stop)).run()
+            return
+        await lazy_tables.load_cells(self.store.rfs, self.reader.array_path, self._grid_of(start, stop)[1])
+        running: list[asyncio.Future] = []
+        held = 0  # bytes of the spans of the running stages: at most a window's (gaps included)
+        try:
+            for first in range(start, stop, stage):
+                window = await self._window(first, min(stop, first + stage))
+                size = window.plan()
+                if running and held + size > read_engine.WINDOW_BYTES:
+                    await asyncio.gather(*running)
+                    running, held = [], 0
+                running.append(asyncio.ensure_future(window.run()))
+                held += size
+                await _let_requests_leave()
+            await asyncio.gather(*running)
+        except BaseException:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            raise
+
+    def _grid_of(self, start: int, stop: int) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+        """The touched index (per axis) and the grid position of the chunks ``start:stop``."""
         if len(self.cuts) == 1:
-            touched_index = (np.arange(start, stop, dtype=np.int64),)
-            linear = self.cuts[0].coords[start:stop]
-        else:
-            touched_index = np.unravel_index(np.arange(start, stop, dtype=np.int64), self.touched)
-            linear = np.ravel_multi_index(tuple(cut.coords[t] for cut, t in zip(self.cuts, touched_index)), self.grid)
+            return (np.arange(start, stop, dtype=np.int64),), self.cuts[0].coords[start:stop]
+        touched_index = np.unravel_index(np.arange(start, stop, dtype=np.int64), self.touched)
+        return touched_index, np.ravel_multi_index(tuple(cut.coords[t] for cut, t in zip(self.cuts, touched_index)),
+                                                   self.grid)
+
+    async def _window(self, start: int, stop: int) -> _Window:
+        """The chunks ``start:stop`` of the box, their refs looked up and sorted by how each is read."""
+        touched_index, linear = self._grid_of(start, stop)
         columns = await self.store.chunk_ref_columns(self.reader.array_path, linear)
         if columns is None:
             raise RuntimeError(f"the chunk table of {self.reader.array_path!r} went away during a read")
@@ -291,8 +329,7 @@ class _Box:
             for i in absent.tolist():
                 if self._key(touched_index, i) in inline:
                     kind[i] = _SINGLE
-        window = _Window(self, touched_index, whole, columns, kind)
-        await window.run()
+        return _Window(self, touched_index, whole, columns, kind)
 
     def _kinds(self, columns: Any, whole: np.ndarray) -> np.ndarray:
         kind = np.full(len(whole), _SINGLE, dtype=np.int8)
@@ -325,14 +362,20 @@ class _Window:
         self.columns = columns
         self.kind = kind
 
+    def plan(self) -> int:
+        """Plan the spans of the window's chunks; the bytes they hold."""
+        spanned = np.flatnonzero((self.kind == _RAW) | (self.kind == _CODED))
+        self.spans, unspanned = plan_spans(self.box.store, self.columns, spanned)
+        self.kind[unspanned] = _SINGLE
+        return sum(span.length for span in self.spans)
+
     async def run(self) -> None:
         kind = self.kind
+        if not hasattr(self, "spans"):
+            self.plan()
         self._place_fill(np.flatnonzero(kind == _FILL))
-        spanned = np.flatnonzero((kind == _RAW) | (kind == _CODED))
-        spans, unspanned = plan_spans(self.box.store, self.columns, spanned)
-        kind[unspanned] = _SINGLE
         singles = [self._read_single(i) for i in np.flatnonzero(kind == _SINGLE).tolist()]
-        await read_spans(spans, self._read_span, singles)
+        await read_spans(self.spans, self._read_span, singles)
 
     # -- fill ----------------------------------------------------------------------------
     def _place_fill(self, rows: np.ndarray) -> None:
@@ -357,11 +400,19 @@ class _Window:
     # -- spans -----------------------------------------------------------------------------
     async def _read_span(self, span: Span) -> None:
         box = self.box
-        data = await box.store.read_span(span.url, span.location, span.start, span.length)
+        box.spans_reading += 1
+        try:
+            data = await box.store.read_span(span.url, span.location, span.start, span.length)
+        finally:
+            box.spans_reading -= 1
         rows = span.rows
         relative = self.columns.offset[rows] - span.start
         raw = self.kind[rows] == _RAW
-        if raw.any():
+        if not box.spans_reading and raw.all() and self.whole[rows].all():
+            # Plain copies, and no bytes arriving meanwhile that the event loop should take in
+            # while a worker copies (NumPy copies without the GIL): here and now, no hop.
+            self._place_raw(data, rows, relative)
+        elif raw.any():
             await workers.in_worker(box.executor, self._place_raw, data, rows[raw], relative[raw])
         coded_rows, coded_at = rows[~raw], relative[~raw]
         if len(coded_rows):
@@ -532,6 +583,14 @@ def plan_spans(store: Any, columns: Any, rows: np.ndarray) -> tuple[list[Span], 
         for number, (start, stop) in enumerate(bounds.tolist()):
             spans.append(Span(url, location, start, stop - start, in_order[cuts[number] : cuts[number + 1]]))
     return spans, np.concatenate(unspanned) if unspanned else np.zeros(0, dtype=np.int64)
+
+
+async def _let_requests_leave() -> None:
+    """Give the event loop the few turns that take the requests just started (a task's span
+    reads, the byte source's merging of the turn's reads, the request sent) onto the wire,
+    before work that holds the loop (the next stage's look-ups)."""
+    for _ in range(REQUEST_TURNS):
+        await asyncio.sleep(0)
 
 
 async def read_spans(spans: list[Span], use: Callable[[Span], Awaitable[None]],
