@@ -48,7 +48,7 @@ from lindi_core.codecs.bounded import chunk_geometry
 from lindi_core.format import annotations as ann
 from lindi_core.format.keys import chunk_key, chunk_owner, join_key, split_key
 from lindi_core.io import workers
-from lindi_core.store import read_engine
+from lindi_core.store import lazy_tables, read_engine
 from lindi_core.store.filter_mask import uses_libhdf5_pipeline
 
 # Boxes of fewer chunks take the per-chunk road: its cost is small for them, and it keeps
@@ -62,6 +62,11 @@ BULK_MAX_CHUNK_BYTES = 128 * 1024
 # Decoded bytes of the chunks one worker hand-over decodes: enough to make the hand-over's cost
 # small, few enough that the chunks of a span are decoded by all cores.
 DECODE_BATCH_BYTES = 1024 * 1024
+# Bytes of chunks of one stage of a window: its refs are looked up (tens of milliseconds for a
+# million refs) and its spans sent before the next stage's are looked up, so the look-ups of all
+# but the first stage take place while bytes travel. (The byte source's largest merged request.)
+STAGE_BYTES = 16 * 1024 * 1024
+REQUEST_TURNS = 8  # event-loop turns from a span read's start to its request sent (aiohttp's included)
 
 _RAW, _CODED, _SINGLE, _FILL = 0, 1, 2, 3  # how each chunk of a window is read
 
@@ -188,11 +193,41 @@ async def read_box(reader: Any, axes: tuple[slice, ...], window_chunks: int | No
     return box.out
 
 
-def _chunked_view(part: np.ndarray, counts: Sequence[int], chunks: Sequence[int]) -> np.ndarray:
+def chunked_view(part: np.ndarray, counts: Sequence[int], chunks: Sequence[int]) -> np.ndarray:
     """``part`` (a region of whole chunks) viewed as (grid positions..., chunk shape...)."""
     shape = tuple(counts) + tuple(chunks)
     strides = tuple(s * c for s, c in zip(part.strides, chunks)) + part.strides
     return as_strided(part, shape=shape, strides=strides, writeable=True)
+
+
+def byte_blocks(blocks: np.ndarray, chunks: Sequence[int], itemsize: int) -> np.ndarray:
+    """``blocks`` (a region of whole chunks viewed as (grid positions..., chunk shape...), the
+    last axis contiguous) as bytes: the last axis of each chunk ``itemsize`` times longer. Chunk
+    bytes are copied in as they are, wherever they lie in their span (a view of int64 items at
+    an odd address would be copied item by item)."""
+    ndim = len(chunks)
+    part = as_strided(blocks, shape=tuple(g * c for g, c in zip(blocks.shape[:ndim], chunks)),
+                      strides=blocks.strides[ndim:], writeable=True)  # the region the blocks cover
+    byte_chunks = tuple(chunks[:-1]) + (chunks[-1] * itemsize,)
+    return chunked_view(part.view(np.uint8), blocks.shape[:ndim], byte_chunks)
+
+
+def place_whole_chunks(blocks: np.ndarray, where: tuple[np.ndarray, ...], flat: np.ndarray, at: np.ndarray,
+                       nbytes: int) -> None:
+    """Copy the full-size uncompressed chunks found at byte offsets ``at`` of the span ``flat``
+    (uint8) to the grid positions ``where`` of ``blocks`` (:func:`byte_blocks`): one NumPy
+    assignment for them all (a plain copy where they follow each other in both)."""
+    ndim = len(where)
+    if len(at) == 1 or (np.diff(at) == nbytes).all():  # one after the other: a view of the span
+        values = flat[int(at[0]) : int(at[0]) + len(at) * nbytes]
+    else:
+        values = sliding_window_view(flat, nbytes)[at]
+    values = values.reshape((len(at),) + blocks.shape[ndim:])
+    first = where[0]
+    if ndim == 1 and first[-1] - first[0] == len(at) - 1 and (np.diff(first) == 1).all():
+        blocks[int(first[0]) : int(first[-1]) + 1] = values  # a run of chunks: one copy
+    else:
+        blocks[where] = values
 
 
 class _Box:
@@ -215,6 +250,7 @@ class _Box:
         # libhdf5's pipeline takes each chunk's filter mask as a header the store adds
         self.per_chunk_codec = uses_libhdf5_pipeline(zarray.get("filters"))
         self.executor = read_engine.decode_executor()
+        self.spans_reading = 0  # spans of this box whose bytes are on their way
         self.blocks = self._blocks()
         self.byte_blocks = self._byte_blocks() if self.blocks is not None else None
 
@@ -233,27 +269,52 @@ class _Box:
             begin = int(cut.into_start[first])
             region.append(slice(begin, begin + (last - first + 1) * size))
         part = self.out[tuple(region)]
-        return _chunked_view(part, counts, self.chunks), tuple(firsts)
+        return chunked_view(part, counts, self.chunks), tuple(firsts)
 
     def _byte_blocks(self) -> np.ndarray:
-        """:attr:`blocks` as bytes (the last axis of each chunk ``itemsize`` times longer):
-        chunk bytes are copied in as they are, wherever they lie in their span (a view of
-        int64 items at an odd address would be copied item by item)."""
-        blocks = self.blocks[0]
-        ndim = len(self.chunks)
-        part = as_strided(blocks, shape=tuple(g * c for g, c in zip(blocks.shape[:ndim], self.chunks)),
-                          strides=blocks.strides[ndim:], writeable=True)  # the region the blocks cover
-        byte_chunks = self.chunks[:-1] + (self.chunks[-1] * self.dtype.itemsize,)
-        return _chunked_view(part.view(np.uint8), blocks.shape[:ndim], byte_chunks)
+        """:attr:`blocks` as bytes (see :func:`byte_blocks`)."""
+        return byte_blocks(self.blocks[0], self.chunks, self.dtype.itemsize)
 
     async def read_window(self, start: int, stop: int) -> None:
-        """Read and place the chunks ``start:stop`` of the box (in C order of its touched grid)."""
+        """Read and place the chunks ``start:stop`` of the box (in C order of its touched grid):
+        stage by stage (:data:`STAGE_BYTES`), each stage's spans sent as soon as its refs are
+        looked up, so that the look-ups of the later stages take place while the earlier
+        stages' bytes travel (the refs of a lazy table loaded for the whole window at once)."""
+        stage = max(BULK_MIN_CHUNKS, STAGE_BYTES // max(1, self.chunk_nbytes))
+        if stop - start <= stage:
+            await (await self._window(start, stop)).run()
+            return
+        await lazy_tables.load_cells(self.store.rfs, self.reader.array_path, self._grid_of(start, stop)[1])
+        running: list[asyncio.Future] = []
+        held = 0  # bytes of the spans of the running stages: at most a window's (gaps included)
+        try:
+            for first in range(start, stop, stage):
+                window = await self._window(first, min(stop, first + stage))
+                size = window.plan()
+                if running and held + size > read_engine.WINDOW_BYTES:
+                    await asyncio.gather(*running)
+                    running, held = [], 0
+                running.append(asyncio.ensure_future(window.run()))
+                held += size
+                await _let_requests_leave()
+            await asyncio.gather(*running)
+        except BaseException:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            raise
+
+    def _grid_of(self, start: int, stop: int) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+        """The touched index (per axis) and the grid position of the chunks ``start:stop``."""
         if len(self.cuts) == 1:
-            touched_index = (np.arange(start, stop, dtype=np.int64),)
-            linear = self.cuts[0].coords[start:stop]
-        else:
-            touched_index = np.unravel_index(np.arange(start, stop, dtype=np.int64), self.touched)
-            linear = np.ravel_multi_index(tuple(cut.coords[t] for cut, t in zip(self.cuts, touched_index)), self.grid)
+            return (np.arange(start, stop, dtype=np.int64),), self.cuts[0].coords[start:stop]
+        touched_index = np.unravel_index(np.arange(start, stop, dtype=np.int64), self.touched)
+        return touched_index, np.ravel_multi_index(tuple(cut.coords[t] for cut, t in zip(self.cuts, touched_index)),
+                                                   self.grid)
+
+    async def _window(self, start: int, stop: int) -> _Window:
+        """The chunks ``start:stop`` of the box, their refs looked up and sorted by how each is read."""
+        touched_index, linear = self._grid_of(start, stop)
         columns = await self.store.chunk_ref_columns(self.reader.array_path, linear)
         if columns is None:
             raise RuntimeError(f"the chunk table of {self.reader.array_path!r} went away during a read")
@@ -268,8 +329,7 @@ class _Box:
             for i in absent.tolist():
                 if self._key(touched_index, i) in inline:
                     kind[i] = _SINGLE
-        window = _Window(self, touched_index, whole, columns, kind)
-        await window.run()
+        return _Window(self, touched_index, whole, columns, kind)
 
     def _kinds(self, columns: Any, whole: np.ndarray) -> np.ndarray:
         kind = np.full(len(whole), _SINGLE, dtype=np.int8)
@@ -302,14 +362,20 @@ class _Window:
         self.columns = columns
         self.kind = kind
 
+    def plan(self) -> int:
+        """Plan the spans of the window's chunks; the bytes they hold."""
+        spanned = np.flatnonzero((self.kind == _RAW) | (self.kind == _CODED))
+        self.spans, unspanned = plan_spans(self.box.store, self.columns, spanned)
+        self.kind[unspanned] = _SINGLE
+        return sum(span.length for span in self.spans)
+
     async def run(self) -> None:
         kind = self.kind
+        if not hasattr(self, "spans"):
+            self.plan()
         self._place_fill(np.flatnonzero(kind == _FILL))
-        spanned = np.flatnonzero((kind == _RAW) | (kind == _CODED))
-        spans, unspanned = plan_spans(self.box.store, self.columns, spanned)
-        kind[unspanned] = _SINGLE
         singles = [self._read_single(i) for i in np.flatnonzero(kind == _SINGLE).tolist()]
-        await read_spans(spans, self._read_span, singles)
+        await read_spans(self.spans, self._read_span, singles)
 
     # -- fill ----------------------------------------------------------------------------
     def _place_fill(self, rows: np.ndarray) -> None:
@@ -334,11 +400,19 @@ class _Window:
     # -- spans -----------------------------------------------------------------------------
     async def _read_span(self, span: Span) -> None:
         box = self.box
-        data = await box.store.read_span(span.url, span.location, span.start, span.length)
+        box.spans_reading += 1
+        try:
+            data = await box.store.read_span(span.url, span.location, span.start, span.length)
+        finally:
+            box.spans_reading -= 1
         rows = span.rows
         relative = self.columns.offset[rows] - span.start
         raw = self.kind[rows] == _RAW
-        if raw.any():
+        if not box.spans_reading and raw.all() and self.whole[rows].all():
+            # Plain copies, and no bytes arriving meanwhile that the event loop should take in
+            # while a worker copies (NumPy copies without the GIL): here and now, no hop.
+            self._place_raw(data, rows, relative)
+        elif raw.any():
             await workers.in_worker(box.executor, self._place_raw, data, rows[raw], relative[raw])
         coded_rows, coded_at = rows[~raw], relative[~raw]
         if len(coded_rows):
@@ -355,18 +429,9 @@ class _Window:
         flat = np.frombuffer(data, dtype=np.uint8)
         whole = self.whole[rows]
         if whole.any():
-            placed, at = rows[whole], relative[whole]
-            if len(at) == 1 or (np.diff(at) == nbytes).all():  # one after the other: a view of the span
-                values = flat[int(at[0]) : int(at[0]) + len(at) * nbytes]
-            else:
-                values = sliding_window_view(flat, nbytes)[at]
-            values = values.reshape((len(placed),) + box.byte_blocks.shape[len(box.chunks):])
-            blocks, firsts = box.byte_blocks, box.blocks[1]
-            where = tuple(t[placed] - f for t, f in zip(self.touched_index, firsts))
-            if len(where) == 1 and where[0][-1] - where[0][0] == len(placed) - 1 and (np.diff(where[0]) == 1).all():
-                blocks[int(where[0][0]) : int(where[0][-1]) + 1] = values  # a run of chunks: one copy
-            else:
-                blocks[where] = values
+            placed = rows[whole]
+            where = tuple(t[placed] - f for t, f in zip(self.touched_index, box.blocks[1]))
+            place_whole_chunks(box.byte_blocks, where, flat, relative[whole], nbytes)
         for i, at in zip(rows[~whole].tolist(), relative[~whole].tolist()):
             part = box.part(self.touched_index, i)
             chunk = flat[at : at + nbytes].view(box.dtype).reshape(box.chunks)
@@ -381,18 +446,35 @@ class _Window:
                                     box.dtype, box.chunks, box.fill, box.reader.array_path)
 
 
-def window_fetcher(store: Any, batch_info: Sequence[tuple[Any, ...]]
-                   ) -> Callable[[Sequence[tuple[Any, ...]]], Awaitable[list[Any]]] | None:
-    """For zarr's road (the codec pipeline's ``read_in_windows``): a function fetching a window
-    of ``batch_info`` entries (byte getter, chunk spec, ...) of one array at once, giving for
-    each what ``getter.get(spec.prototype)`` gives: the table refs it proves it reads (no
-    filter skipped, uncompressed chunks of full size) read as spans, each chunk's bytes checked
-    by the store as ``get`` checks them; every other chunk by ``get`` itself. ``None`` where this
-    road does not serve the array (no chunk table, large chunks, linked or unreadable, libhdf5's
-    pipeline)."""
-    if not batch_info or not hasattr(store, "chunk_ref_columns"):
+@dataclass(frozen=True)
+class BulkArray:
+    """An array whose chunks a bulk read may read as table refs: its chunk table and geometry."""
+
+    path: str
+    table: Any
+    chunks: tuple[int, ...]
+    uncompressed: bool  # neither a compressor nor filters: a chunk's bytes are its values
+    chunk_nbytes: int
+
+    def linear_indices(self, keys: Sequence[str]) -> np.ndarray:
+        """The grid position of the chunk of each key in the table, -1 for a key that is no
+        canonical chunk key of this array (left to the per-chunk road)."""
+        linear = np.full(len(keys), -1, dtype=np.int64)
+        for i, key in enumerate(keys):
+            parent, name = split_key(key)
+            found = self.table.linear_index(name) if parent == self.path else None
+            if found is not None:
+                linear[i] = found
+        return linear
+
+
+def bulk_array(store: Any, key: str) -> BulkArray | None:
+    """The array of the chunk ``key`` of ``store`` if a bulk read serves it (a chunk table; not
+    linked to its HDF5 file nor translated unreadable; not of libhdf5's filter pipeline; chunks
+    of at most :data:`BULK_MAX_CHUNK_BYTES`), else ``None``."""
+    if not hasattr(store, "chunk_ref_columns"):
         return None
-    owner = chunk_owner(batch_info[0][0].path, store.rfs.metadata)
+    owner = chunk_owner(key, store.rfs.metadata)
     if owner is None:
         return None
     array_path, _, zarray = owner
@@ -402,22 +484,34 @@ def window_fetcher(store: Any, batch_info: Sequence[tuple[Any, ...]]
         return None
     if uses_libhdf5_pipeline(zarray.get("filters")):
         return None
-    uncompressed = not zarray.get("compressor") and not zarray.get("filters")
     try:
         chunk_nbytes = chunk_geometry(zarray)[0]
-    except (TypeError, ValueError, IndexError, AttributeError):
+        chunks = tuple(int(c) for c in zarray["chunks"])
+    except (TypeError, ValueError, IndexError, AttributeError, KeyError):
         return None
     if chunk_nbytes is None or chunk_nbytes > BULK_MAX_CHUNK_BYTES:
         return None
+    return BulkArray(array_path, table, chunks, not zarray.get("compressor") and not zarray.get("filters"),
+                     chunk_nbytes)
+
+
+def window_fetcher(store: Any, batch_info: Sequence[tuple[Any, ...]]
+                   ) -> Callable[[Sequence[tuple[Any, ...]]], Awaitable[list[Any]]] | None:
+    """For zarr's road (the codec pipeline's ``read_in_windows``): a function fetching a window
+    of ``batch_info`` entries (byte getter, chunk spec, ...) of one array at once, giving for
+    each what ``getter.get(spec.prototype)`` gives: the table refs it proves it reads (no
+    filter skipped, uncompressed chunks of full size) read as spans, each chunk's bytes checked
+    by the store as ``get`` checks them; every other chunk by ``get`` itself. ``None`` where this
+    road does not serve the array (no chunk table, large chunks, linked or unreadable, libhdf5's
+    pipeline)."""
+    array = bulk_array(store, batch_info[0][0].path) if batch_info else None
+    if array is None:
+        return None
+    array_path, uncompressed, chunk_nbytes = array.path, array.uncompressed, array.chunk_nbytes
 
     async def fetch(part: Sequence[tuple[Any, ...]]) -> list[Any]:
         results: list[Any] = [None] * len(part)
-        linear = np.full(len(part), -1, dtype=np.int64)
-        for i, (getter, *_) in enumerate(part):
-            parent, name = split_key(getter.path)
-            found = table.linear_index(name) if parent == array_path else None
-            if found is not None:
-                linear[i] = found
+        linear = array.linear_indices([getter.path for getter, *_ in part])
         known = np.flatnonzero(linear >= 0)
         columns = await store.chunk_ref_columns(array_path, linear[known])
         if columns is None:
@@ -489,6 +583,14 @@ def plan_spans(store: Any, columns: Any, rows: np.ndarray) -> tuple[list[Span], 
         for number, (start, stop) in enumerate(bounds.tolist()):
             spans.append(Span(url, location, start, stop - start, in_order[cuts[number] : cuts[number + 1]]))
     return spans, np.concatenate(unspanned) if unspanned else np.zeros(0, dtype=np.int64)
+
+
+async def _let_requests_leave() -> None:
+    """Give the event loop the few turns that take the requests just started (a task's span
+    reads, the byte source's merging of the turn's reads, the request sent) onto the wire,
+    before work that holds the loop (the next stage's look-ups)."""
+    for _ in range(REQUEST_TURNS):
+        await asyncio.sleep(0)
 
 
 async def read_spans(spans: list[Span], use: Callable[[Span], Awaitable[None]],

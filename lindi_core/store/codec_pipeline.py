@@ -18,6 +18,15 @@ zarr's chunk-by-chunk road, only fetched sooner. A large selection is fetched in
 most :data:`PART_BYTES` (of encoded or decoded chunks, the larger), the next part's requests
 leaving while the current part is decoded, so at most two parts are held at once.
 
+Chunks whose bytes are their values (uncompressed table refs of full size, in C order, of a
+plain dtype) need no decoding: for a batch of at least ``bulk_reads.BULK_MIN_CHUNKS`` of them,
+each merged span's bytes are placed into zarr's output with NumPy
+(:func:`_place_in_bulk`, with :mod:`lindi_core.store.bulk_reads`' spans and placing), where zarr
+would put them (``out[out_selection] = chunk[chunk_selection]``, for every selection kind):
+a whole read of 100,000 such 64-byte chunks no longer makes 100,000 decodes and assignments.
+What is left of zarr's cost is its own indexing (the per-chunk entries it builds before asking
+this pipeline: about 10 µs a chunk).
+
 zarr chooses its pipeline class process-wide (``codec_pipeline.path``); :func:`install` selects
 this one only where the setting is still zarr's default, so a user's own choice stands.
 """
@@ -25,9 +34,10 @@ this one only where the setting is still zarr's default, so a user's own choice 
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import zarr
 from zarr.core.buffer import Buffer
 from zarr.core.codec_pipeline import BatchedCodecPipeline, fill_value_or_default
@@ -35,6 +45,7 @@ from zarr.registry import register_pipeline
 
 from lindi_core.errors import ChunkDecodeError, LindiError, UnreadableObjectError
 from lindi_core.format.keys import chunk_owner, split_key
+from lindi_core.io import workers
 from lindi_core.store import bulk_reads, lazy_tables, read_engine
 
 _ZARR_DEFAULT = "zarr.core.codec_pipeline.BatchedCodecPipeline"
@@ -73,9 +84,23 @@ class LindiCodecPipeline(BatchedCodecPipeline):
 
     async def _read_fetched_together(self, store: Any, batch_info: list[tuple[Any, ...]], out: Any,
                                      drop_axes: tuple[int, ...]) -> None:
-        """zarr's read of ``batch_info``, its chunks fetched by the read engine, part by part,
-        each part's chunks asked for at once; each part decoded once all its bytes are here."""
+        """zarr's read of ``batch_info``: the chunks the bulk road reads placed by it
+        (:func:`_place_in_bulk`), the others decoded by zarr (:meth:`_read_decoded`)."""
         await lazy_tables.load_keys(store.rfs, [getter.path for getter, *_ in batch_info])  # refs of lazy tables
+
+        async def decode_rest(left: list[tuple[Any, ...]], buffers: list[Buffer | None]) -> None:
+            await self._decode_into(left, buffers, out, drop_axes)
+
+        if not await _place_in_bulk(store, batch_info, out, drop_axes, decode_rest):
+            await self._read_decoded(store, batch_info, out, drop_axes)
+
+    async def _read_decoded(self, store: Any, batch_info: list[tuple[Any, ...]], out: Any,
+                            drop_axes: tuple[int, ...]) -> None:
+        """zarr's read of ``batch_info`` (refs of lazy tables loaded), its chunks fetched by the
+        read engine, part by part, each part's chunks asked for at once; each part decoded by
+        zarr's codecs once all its bytes are here."""
+        if not batch_info:
+            return
         sizes = [read_engine.held_bytes(store, getter.path, _decoded_nbytes(spec)) for getter, spec, *_ in batch_info]
 
         async def decode(part: Sequence[tuple[Any, ...]], buffers: list[Buffer | None]) -> None:
@@ -98,6 +123,144 @@ class LindiCodecPipeline(BatchedCodecPipeline):
             if drop_axes:
                 selected = selected.squeeze(axis=drop_axes)
             out[out_selection] = selected
+
+
+async def _place_in_bulk(store: Any, batch_info: list[tuple[Any, ...]], out: Any, drop_axes: tuple[int, ...],
+                         decode_rest: Callable[[list[tuple[Any, ...]], list[Buffer | None]], Awaitable[None]]
+                         ) -> bool:
+    """Read the chunks of ``batch_info`` that :mod:`~lindi_core.store.bulk_reads` proves it reads
+    (uncompressed table refs of full size, no filter skipped) as its merged spans, and place
+    their values into ``out`` with NumPy, as zarr would place them after decoding (``out[out
+    selection] = chunk[chunk selection]``, ``drop_axes`` squeezed): the chunks taken whole at
+    grid-aligned places of ``out`` with one assignment per span, the others (edge chunks,
+    steps, index lists, coordinates, masks) one by one, from the span's bytes. The other entries
+    of each window (chunks not stored, inline, with a filter skipped, ...) are fetched as zarr
+    fetches them (the store's ``get``) together with the window's spans, so that their requests
+    merge with the spans', and handed with their bytes to ``decode_rest`` (zarr's decoding). ``False`` (nothing done) where this road does not serve the batch
+    (few chunks, codecs, another memory order or dtype): zarr decodes it all. Windows of
+    :data:`PART_BYTES`, one after the other."""
+    if len(batch_info) < bulk_reads.BULK_MIN_CHUNKS:
+        return False
+    target = out.as_ndarray_like()
+    array = bulk_reads.bulk_array(store, batch_info[0][0].path)
+    if not isinstance(target, np.ndarray) or array is None or not array.uncompressed or not array.chunks:
+        return False
+    spec = batch_info[0][1]
+    try:
+        dtype = np.dtype(spec.dtype.to_native_dtype())
+    except (AttributeError, TypeError, ValueError):
+        return False
+    # zarr views a chunk's bytes as the spec's dtype and shape, in its order: so do we
+    if (spec.order != "C" or dtype.hasobject or dtype != target.dtype or tuple(spec.shape) != array.chunks
+            or dtype.itemsize * math.prod(array.chunks) != array.chunk_nbytes):
+        return False
+    window = max(read_engine.MIN_WINDOW_CHUNKS, PART_BYTES // array.chunk_nbytes)
+    for start in range(0, len(batch_info), window):
+        await _BulkWindow(store, array, batch_info[start : start + window], target, dtype, drop_axes).run(decode_rest)
+    return True
+
+
+class _BulkWindow:
+    """One window of zarr's entries read in bulk: their spans, fetched and placed into zarr's
+    output array."""
+
+    def __init__(self, store: Any, array: bulk_reads.BulkArray, part: Sequence[tuple[Any, ...]],
+                 target: np.ndarray, dtype: np.dtype, drop_axes: tuple[int, ...]):
+        self.store, self.array, self.part, self.target = store, array, part, target
+        self.dtype, self.drop_axes = dtype, drop_axes
+        self.executor = read_engine.decode_executor()
+
+    async def run(self, decode_rest: Callable[[list[tuple[Any, ...]], list[Buffer | None]], Awaitable[None]]
+                  ) -> None:
+        """Read and place the chunks the bulk road proves it reads; the others fetched by the
+        store's ``get`` meanwhile, then decoded by ``decode_rest``."""
+        part, array = self.part, self.array
+        linear = array.linear_indices([getter.path for getter, *_ in part])
+        self.known = known = np.flatnonzero(linear >= 0)
+        columns = await self.store.chunk_ref_columns(array.path, linear[known])
+        spans: list[bulk_reads.Span] = []
+        placed = np.zeros(len(part), dtype=bool)
+        if columns is not None and len(known):
+            self.columns = columns
+            raw = columns.present & (columns.filter_mask == 0) & (columns.length == array.chunk_nbytes)
+            spans, _ = bulk_reads.plan_spans(self.store, columns, np.flatnonzero(raw))
+        if spans:
+            placed[known[np.concatenate([span.rows for span in spans])]] = True
+            self._find_whole(np.flatnonzero(placed))
+        left = [part[i] for i in np.flatnonzero(~placed).tolist()]
+        buffers: list[Buffer | None] = [None] * len(left)
+
+        async def fetch(j: int) -> None:
+            buffers[j] = await _fetch_chunk(left[j])
+
+        await bulk_reads.read_spans(spans, self._read_span, [fetch(j) for j in range(len(left))])
+        if left:
+            await decode_rest(left, buffers)
+
+    def _find_whole(self, entries: np.ndarray) -> None:
+        """The entries whose chunk goes whole, unchanged, to a place of ``target`` on one grid
+        of chunk-sized blocks (a box of slices of step 1: all its inner chunks): ``blocks``
+        (that grid of ``target`` as bytes, :func:`bulk_reads.byte_blocks`), the block of each
+        (``where``), and each entry's number among them (``slot``, -1 for the others)."""
+        self.slot = np.full(len(self.part), -1, dtype=np.int64)
+        chunks, target = self.array.chunks, self.target
+        ndim = len(chunks)
+        if self.drop_axes or target.ndim != ndim or target.strides[-1] != target.itemsize:
+            return
+        whole, starts = [], []
+        for i in entries.tolist():
+            _, _, chunk_selection, out_selection, _ = self.part[i]
+            if _takes_whole(chunk_selection, chunks) and _takes_whole(out_selection, chunks, relative=True):
+                whole.append(i)
+                starts.append([int(s.start) for s in out_selection])
+        if not whole:
+            return
+        at = np.array(starts, dtype=np.int64).reshape(len(whole), ndim)
+        size = np.array(chunks, dtype=np.int64)
+        offset = at[0] % size
+        on_grid = ((at - offset) % size == 0).all(axis=1) & (at + size <= np.array(target.shape)).all(axis=1)
+        whole_entries, at = np.array(whole, dtype=np.int64)[on_grid], at[on_grid]
+        counts = [(n - o) // c for n, o, c in zip(target.shape, offset.tolist(), chunks)]
+        region = target[tuple(slice(o, o + n * c) for o, n, c in zip(offset.tolist(), counts, chunks))]
+        self.blocks = bulk_reads.byte_blocks(bulk_reads.chunked_view(region, counts, chunks), chunks,
+                                             target.itemsize)
+        self.where = tuple((at[:, d] - offset[d]) // size[d] for d in range(ndim))
+        self.slot[whole_entries] = np.arange(len(whole_entries))
+
+    async def _read_span(self, span: bulk_reads.Span) -> None:
+        data = await self.store.read_span(span.url, span.location, span.start, span.length)
+        await workers.in_worker(self.executor, self._place, data, span)
+
+    def _place(self, data: bytes, span: bulk_reads.Span) -> None:
+        flat = np.frombuffer(data, dtype=np.uint8)
+        nbytes, chunks = self.array.chunk_nbytes, self.array.chunks
+        entries = self.known[span.rows]
+        relative = self.columns.offset[span.rows] - span.start
+        slots = self.slot[entries]
+        whole = slots >= 0
+        if whole.any():
+            bulk_reads.place_whole_chunks(self.blocks, tuple(w[slots[whole]] for w in self.where), flat,
+                                          relative[whole], nbytes)
+        for i, at in zip(entries[~whole].tolist(), relative[~whole].tolist()):
+            _, _, chunk_selection, out_selection, _ = self.part[i]
+            # zarr's read_batch: its NDBuffer's indexing is NumPy's, its squeeze a reshape
+            value = np.asanyarray(flat[at : at + nbytes].view(self.dtype).reshape(chunks)[chunk_selection])
+            if self.drop_axes:
+                value = value.reshape(tuple(n for axis, n in enumerate(value.shape) if axis not in self.drop_axes))
+            self.target[out_selection] = value
+
+
+def _takes_whole(selection: Any, chunks: tuple[int, ...], relative: bool = False) -> bool:
+    """Whether ``selection`` is a tuple of slices of step 1 each ``chunks`` long: from 0 (a chunk
+    selection), or anywhere (``relative``: an out selection)."""
+    if type(selection) is not tuple or len(selection) != len(chunks):
+        return False
+    for s, size in zip(selection, chunks):
+        if type(s) is not slice or s.step not in (None, 1) or s.start is None or s.stop is None:
+            return False
+        if (not relative and s.start != 0) or s.start < 0 or s.stop - s.start != size:
+            return False
+    return True
 
 
 def _fetch_chunk(entry: tuple[Any, ...]) -> Awaitable[Buffer | None]:

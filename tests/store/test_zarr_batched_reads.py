@@ -175,9 +175,13 @@ def test_a_large_selection_is_fetched_in_bounded_parts(remote, tmp_path, monkeyp
 
         return counting if fetch_window is not None else None
 
+    async def no_bulk_placing(*args):  # the road of zarr's decoding (uncompressed chunks are placed in bulk)
+        return False
+
     monkeypatch.setattr(codec_pipeline, "_fetch_chunk", counting_fetch)
     monkeypatch.setattr(bulk_reads, "window_fetcher", counting_fetcher)
     monkeypatch.setattr(codec_pipeline.LindiCodecPipeline, "_decode_into", counting_decode)
+    monkeypatch.setattr(codec_pipeline, "_place_in_bulk", no_bulk_placing)
     value, requests = _through_zarr(server, rfs, "small_chunks", (Ellipsis,))
     np.testing.assert_array_equal(value, SMALL_CHUNKS)
     assert requests == 10  # ten parts of 100 chunks, each part one merged request
