@@ -455,7 +455,7 @@ def update_readme(mode: str, section: str) -> None:
         anchor = other_begin if mode == "full" and other_begin in text else "## Translation: `translate_bench.py`"
         intro = "" if "## Summary (`run.py`)" in text else (
             "## Summary (`run.py`)\n\n`python benchmarks/run.py` runs every benchmark below in full mode; "
-            "`--quick` runs their quick modes (under 3 minutes here). It rewrites the sections between the "
+            "`--quick` runs their quick modes (about 4 minutes here). It rewrites the sections between the "
             "markers below, and writes a plot per workload to `results/`.\n\n")
         if anchor in text:
             text = text.replace(anchor, intro + block + "\n\n" + anchor, 1)
