@@ -240,6 +240,24 @@ def test_cyclic_garbage_made_during_the_walk_is_collected_batch_by_batch(monkeyp
     assert stream.finish().lookup(639) == (0, 1000 + 8 * 639, 8, 0)
 
 
+def test_a_walk_shorter_than_a_batch_runs_no_collection(monkeypatch):
+    # A file of many small datasets would pay one collection per dataset (15% of translating an
+    # NWB file): only a full batch of a long walk collects.
+    monkeypatch.setattr(chunking, "BATCH", 64)
+    collections = []
+    monkeypatch.setattr(chunking.gc, "collect", lambda generation=2: collections.append(generation) or 0)
+    short = chunking._ChunkStream(ChunkTable((10,)), 0, (1,), 8, collecting=True)
+    for i in range(10):
+        short.visit(((i,), 0, 1000 + 8 * i, 8))
+    short.flush()
+    assert collections == [] and short.finish().lookup(9) == (0, 1072, 8, 0)
+    long = chunking._ChunkStream(ChunkTable((64 * 3 + 5,)), 0, (1,), 8, collecting=True)
+    for i in range(64 * 3 + 5):
+        long.visit(((i,), 0, 1000 + 8 * i, 8))
+    long.flush()
+    assert collections == [1, 1, 1]  # after each full batch, not after the last 5 entries
+
+
 def test_virtual_chunks_of_a_contiguous_dataset_fit_any_url_index_and_offset():
     # The narrow columns of a dense table widen for a 300th URL and offsets past 4 GiB.
     rfs = ReferenceFileSystem()
