@@ -257,17 +257,24 @@ def _table_header_and_entries(data: bytes) -> tuple[int, int]:
     pos = 16
     grid = struct.unpack_from(f"<{ndim}Q", data, pos)
     pos += 16 * ndim  # grid shape, then chunk shape
-    (n_urls,) = struct.unpack_from("<I", data, pos)
-    pos += 4
-    for _ in range(n_urls):
-        (length,) = struct.unpack_from("<I", data, pos)
-        pos += 4 + length
+    pos = _after_urls(data, pos)
     pos += 8  # entries size
     cells = 1
     for g in grid:
         cells *= g
     entry = url_bytes + offset_bytes + length_bytes + (4 if flags & 1 else 0)
     return pos, cells * entry
+
+
+def _after_urls(data: bytes, pos: int) -> int:
+    """The position after a table's URL table at ``pos`` (u32 count, then per URL a u32 length
+    and its bytes; both versions)."""
+    (n_urls,) = struct.unpack_from("<I", data, pos)
+    pos += 4
+    for _ in range(n_urls):
+        (length,) = struct.unpack_from("<I", data, pos)
+        pos += 4 + length
+    return pos
 
 
 def _v2_header_and_entries(data: bytes) -> tuple[int, int]:
@@ -279,11 +286,7 @@ def _v2_header_and_entries(data: bytes) -> tuple[int, int]:
     pos += 8
     grid = struct.unpack_from(f"<{ndim}Q", data, pos)
     pos += 16 * ndim  # grid shape, then chunk shape
-    (n_urls,) = struct.unpack_from("<I", data, pos)
-    pos += 4
-    for _ in range(n_urls):
-        (length,) = struct.unpack_from("<I", data, pos)
-        pos += 4 + length
+    pos = _after_urls(data, pos)
     (n_blocks,) = struct.unpack_from("<Q", data, pos)
     pos += 8
     cells = 1

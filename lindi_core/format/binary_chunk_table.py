@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -228,19 +229,7 @@ def decode_header(data: bytes | memoryview, name: str = "chunk table") -> TableH
         raise fail(f"declares {url_count} URLs in {len(data) - position} bytes")
     if url_bytes == 0 and url_count > 1 or url_bytes and url_count > 1 << (8 * url_bytes):
         raise fail(f"{url_count} URLs do not fit URL indices of {url_bytes} bytes")
-    urls = []
-    for i in range(url_count):
-        if position + 4 > len(data):
-            raise fail("truncated in its URL table")
-        (size,) = struct.unpack_from("<I", data, position)
-        position += 4
-        if size > len(data) - position:
-            raise fail(f"URL {i} declares {size} bytes, more than the table holds")
-        try:
-            urls.append(bytes(data[position : position + size]).decode("utf-8"))
-        except UnicodeDecodeError:
-            raise fail(f"URL {i} is not UTF-8") from None
-        position += size
+    urls, position = read_urls(data, position, url_count, fail, "table")
     if position + 8 > len(data):
         raise fail("truncated before its entries")
     (stored,) = struct.unpack_from("<Q", data, position)
@@ -335,3 +324,24 @@ def _columns(header: TableHeader, entries: np.ndarray, name: str) -> DecodedTabl
     url_index = np.where(missing, -1, url_index).astype(np.int32)
     offset[missing] = 0
     return DecodedTable(header, url_index, offset, length, masks)
+
+
+def read_urls(data: bytes | memoryview, position: int, url_count: int, fail: Callable[[str], Exception],
+              holder: str) -> tuple[list[str], int]:
+    """The ``url_count`` URLs of a table's URL table at ``position`` (each a u32 byte length and
+    that many bytes of UTF-8; both table versions), and the position after them. Every length
+    is checked against the bytes ``data`` really holds (``holder`` names them in errors)."""
+    urls = []
+    for i in range(url_count):
+        if position + 4 > len(data):
+            raise fail("truncated in its URL table")
+        (size,) = struct.unpack_from("<I", data, position)
+        position += 4
+        if size > len(data) - position:
+            raise fail(f"URL {i} declares {size} bytes, more than the {holder} holds")
+        try:
+            urls.append(bytes(data[position : position + size]).decode("utf-8"))
+        except UnicodeDecodeError:
+            raise fail(f"URL {i} is not UTF-8") from None
+        position += size
+    return urls, position

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lindi_core.errors import ReferenceFormatError
+from lindi_core.format.binary_chunk_table import read_urls
 
 MAGIC = b"LINDICT\n"
 VERSION = 2
@@ -381,19 +382,7 @@ def parse_header(header: bytes | memoryview, header_start: int, name: str = "chu
     position += 4
     if url_count > (len(data) - position) // 4:  # every URL takes at least its 4-byte length
         raise fail(f"declares {url_count} URLs in {len(data) - position} bytes")
-    urls = []
-    for i in range(url_count):
-        if position + 4 > len(data):
-            raise fail("truncated in its URL table")
-        (size,) = struct.unpack_from("<I", data, position)
-        position += 4
-        if size > len(data) - position:
-            raise fail(f"URL {i} declares {size} bytes, more than the header holds")
-        try:
-            urls.append(bytes(data[position : position + size]).decode("utf-8"))
-        except UnicodeDecodeError:
-            raise fail(f"URL {i} is not UTF-8") from None
-        position += size
+    urls, position = read_urls(data, position, url_count, fail, "header")
     if position + 8 > len(data):
         raise fail("truncated before its block index")
     (block_count,) = struct.unpack_from("<Q", data, position)
