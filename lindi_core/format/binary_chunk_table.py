@@ -252,7 +252,7 @@ def decode(data: bytes | memoryview, name: str = "chunk table") -> DecodedTable:
     header = decode_header(data, name)
     raw = memoryview(data)[header.entries_start :]
     if header.compressed:
-        raw = _inflate(raw, header.cells * header.entry_size, name)
+        raw = inflate_exactly(raw, header.cells * header.entry_size, name, "the compressed entries")
     entries = np.frombuffer(raw, dtype=header.entry_dtype, count=header.cells)
     return _columns(header, entries, name)
 
@@ -283,16 +283,19 @@ def lookup(data: bytes | memoryview, header: TableHeader, linear: int,
     return int(found.url_index[0]), int(found.offset[0]), int(found.length[0]), mask
 
 
-def _inflate(raw: memoryview, expected: int, name: str) -> bytes:
+def inflate_exactly(data: bytes | memoryview, expected: int, where: str, what: str) -> bytes:
+    """``data`` inflated by zlib, which must be exactly ``expected`` bytes: never more is
+    allocated, and a stream that ends early, late or corrupt raises, naming ``where`` and
+    ``what`` it holds (both table versions)."""
     inflater = zlib.decompressobj()
     try:
-        out = inflater.decompress(raw, expected)
+        out = inflater.decompress(data, expected)
         if inflater.unconsumed_tail or not inflater.eof or inflater.unused_data:
-            raise ReferenceFormatError(f"{name}: the compressed entries do not hold exactly {expected} bytes")
+            raise ReferenceFormatError(f"{where}: {what} do not hold exactly {expected} bytes inflated")
     except zlib.error as exc:
-        raise ReferenceFormatError(f"{name}: corrupt compressed entries ({exc})") from None
+        raise ReferenceFormatError(f"{where}: corrupt compressed data in {what} ({exc})") from None
     if len(out) != expected:
-        raise ReferenceFormatError(f"{name}: the compressed entries hold {len(out)} bytes, not {expected}")
+        raise ReferenceFormatError(f"{where}: {what} hold {len(out)} bytes inflated, not {expected}")
     return out
 
 

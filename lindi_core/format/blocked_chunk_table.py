@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lindi_core.errors import ReferenceFormatError
-from lindi_core.format.binary_chunk_table import read_urls
+from lindi_core.format.binary_chunk_table import inflate_exactly, read_urls
 
 MAGIC = b"LINDICT\n"
 VERSION = 2
@@ -423,7 +423,7 @@ def decode_block(layout: Layout, i: int, data: bytes | memoryview, name: str = "
     if zlib.crc32(data) != span.crc32:
         raise ReferenceFormatError(f"{where}: its bytes do not match the block index (CRC-32)")
     rows = layout.block_rows(i)
-    raw = memoryview(_inflate(data, rows * span.row_width, where))
+    raw = memoryview(inflate_exactly(data, rows * span.row_width, where, "the block's entries"))
     position = 0
 
     def column(width: int, signed: bool) -> np.ndarray:
@@ -465,14 +465,3 @@ def decode_block(layout: Layout, i: int, data: bytes | memoryview, name: str = "
     return BlockColumns(url_index, offset, length, mask)
 
 
-def _inflate(data: bytes | memoryview, expected: int, where: str) -> bytes:
-    inflater = zlib.decompressobj()
-    try:
-        out = inflater.decompress(data, expected)
-        if inflater.unconsumed_tail or not inflater.eof or inflater.unused_data:
-            raise ReferenceFormatError(f"{where}: the block does not inflate to exactly {expected} bytes")
-    except zlib.error as exc:
-        raise ReferenceFormatError(f"{where}: corrupt compressed block ({exc})") from None
-    if len(out) != expected:
-        raise ReferenceFormatError(f"{where}: the block inflates to {len(out)} bytes, not {expected}")
-    return out
