@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lindi_core.errors import ReferenceFormatError
-from lindi_core.format.binary_chunk_table import inflate_exactly, read_urls
+from lindi_core.format.binary_chunk_table import MAX_CELLS, MAX_NDIM, inflate_exactly, read_urls
 
 MAGIC = b"LINDICT\n"
 VERSION = 2
@@ -61,8 +61,6 @@ _BLOCK_ENTRY = struct.Struct("<QIIBBBB")
 # at most 1.4 MB and decodes in about a millisecond, the cost of reading one chunk cold.
 ROWS_PER_BLOCK = 1 << 16
 MAX_ROWS_PER_BLOCK = 1 << 20  # what a reader accepts: bounds the memory of one decoded block
-MAX_NDIM = 64
-MAX_CELLS = 2**62
 MAX_VALUE = 2**63 - 1  # offsets and lengths are int64, as in JSON refs (spec §2)
 ZLIB_MAX_RATIO = 1100  # zlib cannot expand data by more than about 1032x
 ZLIB_LEVEL = 1  # level 6 saves little on blocks of varied lengths at three times the time
