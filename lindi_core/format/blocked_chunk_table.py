@@ -110,10 +110,25 @@ class Layout:
 
     def blocks_of(self, linear: np.ndarray) -> np.ndarray:
         """The sorted distinct blocks holding the given cells (linear indices)."""
-        return np.unique(np.asarray(linear, dtype=np.int64) // self.rows_per_block)
+        return group_by_block(np.asarray(linear, dtype=np.int64) // self.rows_per_block)[0]
 
     def header_bytes_of(self, table: bytes | memoryview) -> bytes:
         return bytes(memoryview(table)[self.header_start : self.header_start + self.header_size])
+
+
+def group_by_block(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """The cells of each block, for cells given by their block numbers ``blocks``: (the sorted
+    distinct blocks, the order that sorts the cells by block or ``None`` when they are in block
+    order already, the bounds of each block's cells in that order: ``len(distinct) + 1``
+    positions). Cells asked for in grid order (a read's usual case) cost one pass, no sort."""
+    if len(blocks) < 2 or bool((blocks[1:] >= blocks[:-1]).all()):
+        order, ordered = None, blocks
+    else:
+        order = np.argsort(blocks, kind="stable")
+        ordered = blocks[order]
+    starts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1 if len(ordered) else np.zeros(0, np.int64)
+    firsts = np.concatenate(([0], starts)) if len(ordered) else starts
+    return ordered[firsts], order, np.append(firsts, len(ordered))
 
 
 @dataclass

@@ -208,7 +208,10 @@ class LazyChunkTable(ChunkTable):
 
         Concurrent calls share the fetch of a block (a window of a read asks for each of its
         chunks at once): each block is fetched and decoded once."""
-        wanted = self.layout.blocks_of(np.asarray(linear, dtype=np.int64)).tolist()
+        await self.ensure_blocks(self.layout.blocks_of(np.asarray(linear, dtype=np.int64)).tolist())
+
+    async def ensure_blocks(self, wanted: list[int]) -> None:
+        """:meth:`ensure_rows` for the cells of the blocks ``wanted`` (sorted, distinct)."""
         while not self._materialized:
             missing = [i for i in wanted if i not in self._blocks]
             if not missing:
@@ -276,14 +279,18 @@ class LazyChunkTable(ChunkTable):
         linear = np.asarray(linear, dtype=np.int64)
         if self._materialized:
             return ChunkTable.lookup_many(self, linear)
-        blocks = linear // self.layout.rows_per_block
-        wanted = np.unique(blocks).tolist()
+        rows_per_block = self.layout.rows_per_block
+        distinct, order, bounds = blocked.group_by_block(linear // rows_per_block)
+        wanted = distinct.tolist()
         found = self._blocks_blocking(wanted)
         url_index, offset = np.full(len(linear), -1, np.int32), np.zeros(len(linear), np.int64)
         length, mask = np.zeros(len(linear), np.int64), np.zeros(len(linear), np.uint32)
-        for block in wanted:
-            where = np.flatnonzero(blocks == block)
-            rows = linear[where] - block * self.layout.rows_per_block
+        for block, begin, end in zip(wanted, bounds[:-1].tolist(), bounds[1:].tolist()):
+            # the cells of one block: a run of the answer (cells in grid order), or scattered
+            where: slice | np.ndarray = slice(begin, end) if order is None else order[begin:end]
+            rows: slice | np.ndarray = linear[where] - block * rows_per_block
+            if len(rows) > 1 and rows[-1] - rows[0] == len(rows) - 1 and (np.diff(rows) == 1).all():
+                rows = slice(int(rows[0]), int(rows[-1]) + 1)  # a run of the block: copies of slices
             columns = found[block]
             url_index[where], offset[where], length[where] = (columns.url_index[rows], columns.offset[rows],
                                                               columns.length[rows])

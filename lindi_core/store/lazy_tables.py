@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import urllib.parse
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -106,12 +107,22 @@ async def load_rows(rfs: ReferenceFileSystem, key: str) -> None:
         await found[0].ensure_rows(np.array([found[1]], dtype=np.int64))
 
 
-async def load_cells(rfs: ReferenceFileSystem, array_path: str, linear: np.ndarray) -> None:
+async def load_cells(rfs: ReferenceFileSystem, array_path: str, linear: np.ndarray | Iterable[np.ndarray]) -> None:
     """Have the blocks holding these grid cells of the array decoded (one fetch), if its table
-    is lazy: before a bulk look-up of their refs."""
+    is lazy: before a bulk look-up of their refs. The cells may come as parts (an iterable of
+    arrays, made one at a time), so that a window of millions of cells is never one array."""
     table = rfs.tables.get(array_path)
-    if isinstance(table, LazyChunkTable) and not table.materialized and len(linear):
-        await table.ensure_rows(linear)
+    if not isinstance(table, LazyChunkTable) or table.materialized:
+        return
+    if isinstance(linear, np.ndarray):
+        if len(linear):
+            await table.ensure_rows(linear)
+        return
+    wanted: set[int] = set()
+    for part in linear:
+        wanted.update(table.layout.blocks_of(part).tolist())
+    if wanted:
+        await table.ensure_blocks(sorted(wanted))
 
 
 async def load_all(rfs: ReferenceFileSystem, key: str) -> None:
