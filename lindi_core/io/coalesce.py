@@ -63,16 +63,23 @@ class _Members:
     """A sink for a merged request: copies each arriving piece into the buffers of the
     requested ranges it overlaps (gaps between them are dropped) and hands a range to its
     reader the moment its last byte is in, so the first chunks of a long merged read are
-    decoded while the rest is still arriving. One copy per byte, no joining afterwards."""
+    decoded while the rest is still arriving. One copy per byte, no joining afterwards. A range
+    read into a sink of its own gets its bytes passed on to it as they arrive, never buffered
+    here (its reader gets ``b""``)."""
 
-    def __init__(self, start: int, ranges: list[tuple[int, int]], futures: list[asyncio.Future]):
+    def __init__(self, start: int, ranges: list[tuple[int, int]], futures: list[asyncio.Future],
+                 sinks: list[RangeSink | None] | None = None):
         self._spans = sorted((offset - start, offset - start + length, i) for i, (offset, length) in enumerate(ranges))
         self._futures = futures
+        self._sinks = sinks or [None] * len(ranges)
         self.restart()
 
     def restart(self) -> None:
         self._next = 0  # spans before this one have begun
-        self._open: dict[int, tuple[int, int, bytearray]] = {}
+        self._open: dict[int, tuple[int, int, bytearray | None]] = {}
+        for sink, future in zip(self._sinks, self._futures):
+            if sink is not None and not future.done():  # (a range already whole keeps its bytes)
+                sink.restart()
 
     def write(self, position: int, piece: memoryview) -> None:
         end = position + len(piece)
@@ -80,27 +87,30 @@ class _Members:
             begin, stop, i = self._spans[self._next]
             self._next += 1
             if not self._futures[i].done():
-                self._open[i] = (begin, stop, bytearray(stop - begin))
+                self._open[i] = (begin, stop, None if self._sinks[i] is not None else bytearray(stop - begin))
             if begin == stop:
                 self._finish(i, b"")
         for i, (begin, stop, buffer) in list(self._open.items()):
             lo, hi = max(begin, position), min(stop, end)
             if lo < hi:
-                buffer[lo - begin : hi - begin] = piece[lo - position : hi - position]
+                if buffer is None:
+                    self._sinks[i].write(lo - begin, piece[lo - position : hi - position])
+                else:
+                    buffer[lo - begin : hi - begin] = piece[lo - position : hi - position]
             if hi == stop:  # bytes arrive in order: its last byte is in
                 del self._open[i]
-                self._finish(i, buffer)
+                self._finish(i, b"" if buffer is None else buffer)
 
     def _finish(self, i: int, data: bytes | bytearray) -> None:
         self._open.pop(i, None)
         if not self._futures[i].done():
             self._futures[i].set_result(data)
 
-
 @dataclass
 class _Pending:
     ranges: list[tuple[int, int]] = field(default_factory=list)
     futures: list[asyncio.Future] = field(default_factory=list)
+    sinks: list[RangeSink | None] = field(default_factory=list)
 
 
 class RangeBatcher:
@@ -114,12 +124,15 @@ class RangeBatcher:
         self._scheduled = False
         self.requests_made = 0
 
-    async def read(self, url: str, offset: int, length: int) -> bytes:
+    async def read(self, url: str, offset: int, length: int, sink: RangeSink | None = None) -> bytes:
+        """The bytes of the range; with ``sink``, they go there as they arrive (restarted with
+        every attempt of the request) and ``b""`` is returned."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         pending = self._pending.setdefault(url, _Pending())
         pending.ranges.append((offset, length))
         pending.futures.append(future)
+        pending.sinks.append(sink)
         if not self._scheduled:
             self._scheduled = True
             # Runs after the callbacks already queued: the other reads of this turn.
@@ -133,12 +146,13 @@ class RangeBatcher:
             for merged in plan(batch.ranges, max_gap=self.max_gap, max_size=self.max_size):
                 futures = [batch.futures[i] for i in merged.members]
                 ranges = [batch.ranges[i] for i in merged.members]
-                asyncio.ensure_future(self._serve(url, merged, ranges, futures))
+                sinks = [batch.sinks[i] for i in merged.members]
+                asyncio.ensure_future(self._serve(url, merged, ranges, futures, sinks))
 
     async def _serve(self, url: str, merged: MergedRange, ranges: list[tuple[int, int]],
-                     futures: list[asyncio.Future]) -> None:
+                     futures: list[asyncio.Future], sinks: list[RangeSink | None]) -> None:
         self.requests_made += 1
-        members = _Members(merged.start, ranges, futures)
+        members = _Members(merged.start, ranges, futures, sinks)
         try:
             await self._fetch(url, merged.start, merged.stop - merged.start, members)
         except BaseException as exc:  # every waiting reader gets the failure

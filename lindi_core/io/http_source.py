@@ -111,6 +111,14 @@ class HttpSource(ByteSource):
             return await self._fetch(where, offset, length)
         return await self._state()[2].read(where, offset, length)
 
+    async def read_into(self, where: str, offset: int, length: int, sink: RangeSink) -> None:
+        """The ``length`` bytes at ``offset`` of ``where`` streamed into ``sink`` as they arrive
+        (merged with the other reads of the same turn as :meth:`read` merges them), with the
+        retries, deadline and checks of :meth:`read`."""
+        if length <= 0:
+            raise ValueError("a read into a sink has a positive length")
+        await self._state()[2].read(where, offset, length, sink)
+
     async def _resolve(self, url: str, session: aiohttp.ClientSession) -> ResolvedUrl:
         cached = self._resolved.get(url)
         if cached is not None:

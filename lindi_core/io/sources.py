@@ -18,6 +18,7 @@ from lindi_core.io.address_guard import AddressGuard
 from lindi_core.io.byte_source import ByteSource
 from lindi_core.io.cache import LocalCache
 from lindi_core.io.cached_reads import CachedReads
+from lindi_core.io.coalesce import RangeSink
 from lindi_core.io.deadline import DEFAULT_TIMEOUT, check_timeout
 from lindi_core.io.http_source import HttpSource
 from lindi_core.io.locations import Location
@@ -139,6 +140,25 @@ class ByteSources:
         if self.cached is not None and length >= 0:
             return await self.cached.read(location.where, offset, length)
         return await self.http.read(location.where, offset, length)
+
+    async def read_into(self, location: Location, offset: int, length: int, sink: RangeSink) -> None:
+        """:meth:`read`, the bytes going into ``sink`` (see
+        :class:`~lindi_core.io.coalesce.RangeSink`) as they arrive: an HTTP range read without a
+        local cache streams them there, piece by piece; any other read hands them over at once
+        when they are all in. Every check of :meth:`read` applies; on a failure the sink may
+        hold bytes of an attempt that did not end, which its owner must not use."""
+        if length < 0:
+            raise ValueError("a read into a sink has a length")
+        if location.kind == "http" and self.cached is None:
+            if self.guard is not None:
+                await self.guard.check_name(location.where)
+            await self.http.read_into(location.where, offset, length, sink)
+            return
+        data = await self.read(location, offset, length)
+        if len(data) != length:  # every source checks this; kept here, where a sink is filled
+            raise ByteSourceError(f"{location.where}: read {len(data)} bytes at offset {offset}, not the {length} asked for")
+        sink.restart()
+        sink.write(0, memoryview(data))
 
     async def flush(self) -> None:
         """Wait until the ranges read so far are in the local cache."""
