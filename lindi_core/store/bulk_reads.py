@@ -37,18 +37,18 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from lindi_core.codecs.bounded import chunk_geometry
 from lindi_core.format import annotations as ann
 from lindi_core.format.keys import chunk_key, chunk_owner, join_key, split_key
 from lindi_core.io import workers
-from lindi_core.store import lazy_tables, read_engine
+from lindi_core.store import lazy_tables, read_engine, result_memory
+from lindi_core.store.chunk_placement import PlacingSink, byte_blocks, chunked_view, place_whole_chunks
 from lindi_core.store.filter_mask import uses_libhdf5_pipeline
 
 # Boxes of fewer chunks take the per-chunk road: its cost is small for them, and it keeps
@@ -66,6 +66,13 @@ DECODE_BATCH_BYTES = 1024 * 1024
 # million refs) and its spans sent before the next stage's are looked up, so the look-ups of all
 # but the first stage take place while bytes travel. (The byte source's largest merged request.)
 STAGE_BYTES = 16 * 1024 * 1024
+# A box whose chunks hold at most this share of the store's memory of recent reads (16 MiB of
+# its default 256) has its spans remembered there; a larger one streams its spans into the
+# result without keeping them.
+REMEMBERED_BOX_SHARE = 1 / 16
+# The first stage of a window: this share of a stage (a sixteenth: 1 MiB of chunks, looked up in
+# about a millisecond), so that the first request leaves almost at once.
+FIRST_STAGE_SHARE = 1 / 16
 REQUEST_TURNS = 8  # event-loop turns from a span read's start to its request sent (aiohttp's included)
 
 _RAW, _CODED, _SINGLE, _FILL = 0, 1, 2, 3  # how each chunk of a window is read
@@ -73,24 +80,40 @@ _RAW, _CODED, _SINGLE, _FILL = 0, 1, 2, 3  # how each chunk of a window is read
 
 @dataclass(frozen=True)
 class AxisCut:
-    """The chunks one axis of a box touches, in order: grid coordinate, where the box's part of
-    each begins inside the chunk (``first``; every ``step``-th element on from there), the run of
-    the result it fills (``into_start:into_stop``), and whether it takes the whole chunk."""
+    """The chunks one axis of a box touches, in order: for the ``t``-th of them, its grid
+    coordinate, where the box's part of it begins inside the chunk (every ``step``-th element
+    on from there), the run of the result it fills, and whether it takes the whole chunk.
+    Worked out for the chunks asked about, not held per chunk: an axis of a whole read may touch
+    millions, and arrays of that length cost more to fill than the read's own columns."""
 
-    count: int  # elements of the result along the axis
+    start: int  # the box's first element along the axis
     step: int
-    coords: np.ndarray
-    first: np.ndarray
-    into_start: np.ndarray
-    into_stop: np.ndarray
-    full: np.ndarray
+    count: int  # elements of the result along the axis
+    size: int  # elements of a chunk along the axis
+    touched: int  # chunks touched
+    first_coord: int  # grid coordinate of the first chunk touched
+    coords: np.ndarray | None  # the coordinates when the steps skip chunks, else None (a run)
+    full_from: int  # the touched chunks taken whole: [full_from, full_to)
+    full_to: int
 
-    def within(self, i: int) -> slice:
-        first, k0, k1 = int(self.first[i]), int(self.into_start[i]), int(self.into_stop[i])
-        return slice(first, first + (k1 - k0 - 1) * self.step + 1, self.step)
+    def coords_at(self, t: np.ndarray) -> np.ndarray:
+        return self.first_coord + t if self.coords is None else self.coords[t]
+
+    def coord(self, i: int) -> int:
+        return self.first_coord + i if self.coords is None else int(self.coords[i])
+
+    def full_at(self, t: np.ndarray) -> np.ndarray:
+        return (t >= self.full_from) & (t < self.full_to)
 
     def into(self, i: int) -> slice:
-        return slice(int(self.into_start[i]), int(self.into_stop[i]))
+        low = self.coord(i) * self.size
+        into_start = max(0, -((self.start - low) // self.step))  # first selected element at or after low
+        return slice(into_start, min(self.count, -((self.start - low - self.size) // self.step)))
+
+    def within(self, i: int) -> slice:
+        into = self.into(i)
+        first = self.start + into.start * self.step - self.coord(i) * self.size
+        return slice(first, first + (into.stop - into.start - 1) * self.step + 1, self.step)
 
 
 def cut_axis(axis: slice, extent: int, size: int) -> AxisCut:
@@ -99,29 +122,32 @@ def cut_axis(axis: slice, extent: int, size: int) -> AxisCut:
     start, stop, step = axis.indices(extent)
     count = max(0, -(-(stop - start) // step))
     if not count:
-        empty = np.zeros(0, dtype=np.int64)
-        return AxisCut(0, step, empty, empty, empty, empty, np.zeros(0, dtype=bool))
+        return AxisCut(start, step, 0, size, 0, 0, None, 0, 0)
     last = start + (count - 1) * step
-    coords = np.arange(start // size, last // size + 1, dtype=np.int64)
-    low = coords * size
-    into_start = np.maximum(0, -((start - low) // step))  # first selected element at or after low
-    into_stop = np.minimum(count, -((start - low - size) // step))
-    kept = into_start < into_stop
-    if not kept.all():
-        coords, low, into_start, into_stop = coords[kept], low[kept], into_start[kept], into_stop[kept]
-    first = start + into_start * step - low
-    full = (first == 0) & (into_stop - into_start == size) if step == 1 else np.zeros(len(coords), dtype=bool)
-    return AxisCut(count, step, coords, first, into_start, into_stop, full)
+    first_coord, last_coord = start // size, last // size
+    coords = None
+    if step > size:  # steps longer than a chunk may skip some: the touched ones listed
+        low = np.arange(first_coord, last_coord + 1, dtype=np.int64) * size
+        kept = np.maximum(0, -((start - low) // step)) < np.minimum(count, -((start - low - size) // step))
+        coords = low[kept] // size
+    touched = last_coord - first_coord + 1 if coords is None else len(coords)
+    full_from = full_to = 0
+    if step == 1:  # the chunks lying inside [start, start + count) whole
+        full_from = -(-start // size) - first_coord
+        full_to = max(full_from, min(touched, (start + count) // size - first_coord))
+    return AxisCut(start, step, count, size, touched, first_coord, coords, full_from, full_to)
 
 
 def merge_spans(offsets: np.ndarray, lengths: np.ndarray, *, max_gap: int,
-                max_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                max_size: int) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Merge the ranges ``(offsets, lengths)`` as :func:`lindi_core.io.coalesce.plan` does (gaps
     of at most ``max_gap`` bytes, merged spans of at most ``max_size`` bytes, a larger single
-    range whole): (order of the ranges by offset, span number of each range in that order, span
-    starts and stops as one array of shape (spans, 2))."""
+    range whole): (the order of the ranges by offset, ``None`` when they are in that order
+    already; the position in that order of each span's first range; span starts and stops as
+    one array of shape (spans, 2)). Span ``k`` holds the ranges ``firsts[k]:firsts[k + 1]`` of
+    that order (the last one, those from ``firsts[-1]`` on)."""
     if len(offsets) < 2 or (offsets[1:] >= offsets[:-1]).all():  # refs are mostly in file order already
-        order = np.arange(len(offsets))
+        order = None
         starts, ends = offsets, offsets + lengths
     else:
         order = np.argsort(offsets, kind="stable")
@@ -146,9 +172,8 @@ def merge_spans(offsets: np.ndarray, lengths: np.ndarray, *, max_gap: int,
             i = j
         begin = group_stop
     firsts = np.array([s[0] for s in spans], dtype=np.int64)
-    member_span = np.repeat(np.arange(len(spans)), np.diff(np.append(firsts, count)))
     bounds = np.array([(s[1], s[2]) for s in spans], dtype=np.int64).reshape(len(spans), 2)
-    return order, member_span, bounds
+    return order, firsts, bounds
 
 
 def _span_from(starts: np.ndarray, ends: np.ndarray, i: int, group_stop: int, max_size: int) -> tuple[int, int]:
@@ -167,6 +192,19 @@ def _span_from(starts: np.ndarray, ends: np.ndarray, i: int, group_stop: int, ma
         look *= 4
 
 
+def stage_bounds(start: int, stop: int, stage: int) -> list[int]:
+    """Where the stages of the chunks ``start:stop`` of a window begin (and the last ends): the
+    first stage :data:`FIRST_STAGE_SHARE` of ``stage`` chunks, each next one twice the one
+    before, up to ``stage``. A small first stage puts bytes on the wire after a small look-up;
+    the larger ones after it are looked up while those bytes travel."""
+    bounds = [start]
+    size = max(BULK_MIN_CHUNKS, int(stage * FIRST_STAGE_SHARE))
+    while bounds[-1] < stop:
+        bounds.append(min(stop, bounds[-1] + size))
+        size = min(stage, 2 * size)
+    return bounds
+
+
 async def read_box(reader: Any, axes: tuple[slice, ...], window_chunks: int | None = None) -> np.ndarray | None:
     """The values of the box ``axes`` of the array of ``reader`` (a
     :class:`~lindi_core.store.read_engine.ArrayReader` whose boxes it places), read in bulk;
@@ -179,7 +217,7 @@ async def read_box(reader: Any, axes: tuple[slice, ...], window_chunks: int | No
     if isinstance(zattrs, dict) and (ann.EXTERNAL_ARRAY_LINK in zattrs or ann.UNREADABLE in zattrs):
         return None  # missing chunks are no fill value there: the store's business, chunk by chunk
     cuts = [cut_axis(axis, extent, size) for axis, extent, size in zip(axes, reader.shape, reader.chunks)]
-    touched = tuple(len(cut.coords) for cut in cuts)
+    touched = tuple(cut.touched for cut in cuts)
     total = math.prod(touched)
     if total < BULK_MIN_CHUNKS or reader.dtype.itemsize * math.prod(reader.chunks) > BULK_MAX_CHUNK_BYTES:
         return None
@@ -193,43 +231,6 @@ async def read_box(reader: Any, axes: tuple[slice, ...], window_chunks: int | No
     return box.out
 
 
-def chunked_view(part: np.ndarray, counts: Sequence[int], chunks: Sequence[int]) -> np.ndarray:
-    """``part`` (a region of whole chunks) viewed as (grid positions..., chunk shape...)."""
-    shape = tuple(counts) + tuple(chunks)
-    strides = tuple(s * c for s, c in zip(part.strides, chunks)) + part.strides
-    return as_strided(part, shape=shape, strides=strides, writeable=True)
-
-
-def byte_blocks(blocks: np.ndarray, chunks: Sequence[int], itemsize: int) -> np.ndarray:
-    """``blocks`` (a region of whole chunks viewed as (grid positions..., chunk shape...), the
-    last axis contiguous) as bytes: the last axis of each chunk ``itemsize`` times longer. Chunk
-    bytes are copied in as they are, wherever they lie in their span (a view of int64 items at
-    an odd address would be copied item by item)."""
-    ndim = len(chunks)
-    part = as_strided(blocks, shape=tuple(g * c for g, c in zip(blocks.shape[:ndim], chunks)),
-                      strides=blocks.strides[ndim:], writeable=True)  # the region the blocks cover
-    byte_chunks = tuple(chunks[:-1]) + (chunks[-1] * itemsize,)
-    return chunked_view(part.view(np.uint8), blocks.shape[:ndim], byte_chunks)
-
-
-def place_whole_chunks(blocks: np.ndarray, where: tuple[np.ndarray, ...], flat: np.ndarray, at: np.ndarray,
-                       nbytes: int) -> None:
-    """Copy the full-size uncompressed chunks found at byte offsets ``at`` of the span ``flat``
-    (uint8) to the grid positions ``where`` of ``blocks`` (:func:`byte_blocks`): one NumPy
-    assignment for them all (a plain copy where they follow each other in both)."""
-    ndim = len(where)
-    if len(at) == 1 or (np.diff(at) == nbytes).all():  # one after the other: a view of the span
-        values = flat[int(at[0]) : int(at[0]) + len(at) * nbytes]
-    else:
-        values = sliding_window_view(flat, nbytes)[at]
-    values = values.reshape((len(at),) + blocks.shape[ndim:])
-    first = where[0]
-    if ndim == 1 and first[-1] - first[0] == len(at) - 1 and (np.diff(first) == 1).all():
-        blocks[int(first[0]) : int(first[-1]) + 1] = values  # a run of chunks: one copy
-    else:
-        blocks[where] = values
-
-
 class _Box:
     """One bulk read of a box: the result, and what every window needs to place its chunks."""
 
@@ -240,9 +241,10 @@ class _Box:
         self.chunks: tuple[int, ...] = reader.chunks
         self.dtype: np.dtype = reader.dtype
         self.chunk_nbytes = self.dtype.itemsize * math.prod(self.chunks)
-        self.touched = tuple(len(cut.coords) for cut in cuts)
+        self.touched = tuple(cut.touched for cut in cuts)
         self.grid = tuple(-(-n // c) for n, c in zip(reader.shape, self.chunks))
         self.out = np.empty(tuple(cut.count for cut in cuts), self.dtype)
+        result_memory.populate_soon(self.out)  # while the first requests travel
         self.fill = np.asarray(reader._fill, dtype=self.dtype)
         self.decoder = reader._decoder
         zarray = reader.zarray
@@ -251,6 +253,11 @@ class _Box:
         self.per_chunk_codec = uses_libhdf5_pipeline(zarray.get("filters"))
         self.executor = read_engine.decode_executor()
         self.spans_reading = 0  # spans of this box whose bytes are on their way
+        # The spans of a small box are remembered by the store, for reads of the same chunks
+        # again; those of a large one are not (its values are the caller's already, and they
+        # would push most else out of the store's memory).
+        self.remember_spans = self.chunk_nbytes * math.prod(self.touched) <= self.store.memory_cache_bytes * \
+            REMEMBERED_BOX_SHARE
         self.blocks = self._blocks()
         self.byte_blocks = self._byte_blocks() if self.blocks is not None else None
 
@@ -260,14 +267,13 @@ class _Box:
         chunk is taken whole."""
         firsts, counts, region = [], [], []
         for cut, size in zip(self.cuts, self.chunks):
-            whole = np.flatnonzero(cut.full)
-            if not len(whole):
+            if cut.full_to <= cut.full_from:
                 return None
-            first, last = int(whole[0]), int(whole[-1])
+            first, number = cut.full_from, cut.full_to - cut.full_from
             firsts.append(first)
-            counts.append(last - first + 1)
-            begin = int(cut.into_start[first])
-            region.append(slice(begin, begin + (last - first + 1) * size))
+            counts.append(number)
+            begin = cut.into(first).start
+            region.append(slice(begin, begin + number * size))
         part = self.out[tuple(region)]
         return chunked_view(part, counts, self.chunks), tuple(firsts)
 
@@ -277,19 +283,20 @@ class _Box:
 
     async def read_window(self, start: int, stop: int) -> None:
         """Read and place the chunks ``start:stop`` of the box (in C order of its touched grid):
-        stage by stage (:data:`STAGE_BYTES`), each stage's spans sent as soon as its refs are
+        stage by stage (:func:`stage_bounds`), each stage's spans sent as soon as its refs are
         looked up, so that the look-ups of the later stages take place while the earlier
-        stages' bytes travel (the refs of a lazy table loaded for the whole window at once)."""
+        stages' bytes travel. The refs of a lazy table are loaded for the first stage, and once
+        its spans are sent, for the rest of the window at once (one fetch, while bytes travel)."""
         stage = max(BULK_MIN_CHUNKS, STAGE_BYTES // max(1, self.chunk_nbytes))
-        if stop - start <= stage:
+        if stop - start <= stage:  # looked up in a few milliseconds at most: one stage
             await (await self._window(start, stop)).run()
             return
-        await lazy_tables.load_cells(self.store.rfs, self.reader.array_path, self._grid_of(start, stop)[1])
+        bounds = stage_bounds(start, stop, stage)
         running: list[asyncio.Future] = []
         held = 0  # bytes of the spans of the running stages: at most a window's (gaps included)
         try:
-            for first in range(start, stop, stage):
-                window = await self._window(first, min(stop, first + stage))
+            for first, last in zip(bounds[:-1], bounds[1:]):
+                window = await self._window(first, last)
                 size = window.plan()
                 if running and held + size > read_engine.WINDOW_BYTES:
                     await asyncio.gather(*running)
@@ -297,6 +304,8 @@ class _Box:
                 running.append(asyncio.ensure_future(window.run()))
                 held += size
                 await _let_requests_leave()
+                if first == start:
+                    await lazy_tables.load_cells(self.store.rfs, self.reader.array_path, self._cells_of(bounds[1:]))
             await asyncio.gather(*running)
         except BaseException:
             for task in running:
@@ -304,12 +313,19 @@ class _Box:
             await asyncio.gather(*running, return_exceptions=True)
             raise
 
+    def _cells_of(self, bounds: list[int]) -> Iterator[np.ndarray]:
+        """The grid positions of the chunks between ``bounds[0]`` and ``bounds[-1]``, stage by
+        stage (``bounds``: the stages' bounds), one array at a time."""
+        for first, last in zip(bounds[:-1], bounds[1:]):
+            yield self._grid_of(first, last)[1]
+
     def _grid_of(self, start: int, stop: int) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
         """The touched index (per axis) and the grid position of the chunks ``start:stop``."""
         if len(self.cuts) == 1:
-            return (np.arange(start, stop, dtype=np.int64),), self.cuts[0].coords[start:stop]
+            touched_index = np.arange(start, stop, dtype=np.int64)
+            return (touched_index,), self.cuts[0].coords_at(touched_index)
         touched_index = np.unravel_index(np.arange(start, stop, dtype=np.int64), self.touched)
-        return touched_index, np.ravel_multi_index(tuple(cut.coords[t] for cut, t in zip(self.cuts, touched_index)),
+        return touched_index, np.ravel_multi_index(tuple(cut.coords_at(t) for cut, t in zip(self.cuts, touched_index)),
                                                    self.grid)
 
     async def _window(self, start: int, stop: int) -> _Window:
@@ -320,7 +336,7 @@ class _Box:
             raise RuntimeError(f"the chunk table of {self.reader.array_path!r} went away during a read")
         whole = np.ones(stop - start, dtype=bool)
         for cut, t in zip(self.cuts, touched_index):
-            whole &= cut.full[t]
+            whole &= cut.full_at(t)
         kind = self._kinds(columns, whole)
         # Chunks with neither a table ref nor an inline value: the fill value.
         absent = np.flatnonzero(~columns.present)
@@ -342,7 +358,7 @@ class _Box:
         return kind
 
     def _key(self, touched_index: tuple[np.ndarray, ...], i: int) -> str:
-        coords = [int(cut.coords[t[i]]) for cut, t in zip(self.cuts, touched_index)]
+        coords = [cut.coord(int(t[i])) for cut, t in zip(self.cuts, touched_index)]
         return chunk_key(self.reader.array_path, coords, self.reader.separator)
 
     def part(self, touched_index: tuple[np.ndarray, ...], i: int) -> read_engine.ChunkPart:
@@ -400,12 +416,21 @@ class _Window:
     # -- spans -----------------------------------------------------------------------------
     async def _read_span(self, span: Span) -> None:
         box = self.box
+        rows = span.rows
+        picked = _as_slice(rows)  # (the rows of a span are mostly a run of the window's: views, not copies)
+        if (self.kind[picked] == _RAW).all() and self.whole[picked].all():
+            # Whole chunks taken as they are: placed while the span's bytes arrive, never held.
+            where = tuple(t[picked] - f for t, f in zip(self.touched_index, box.blocks[1]))
+            sink = PlacingSink(box.byte_blocks, where, self.columns.offset[picked] - span.start, box.chunk_nbytes,
+                               keep=box.remember_spans)
+            await box.store.read_span(span.url, span.location, span.start, span.length, into=sink)
+            sink.check_complete()
+            return
         box.spans_reading += 1
         try:
             data = await box.store.read_span(span.url, span.location, span.start, span.length)
         finally:
             box.spans_reading -= 1
-        rows = span.rows
         relative = self.columns.offset[rows] - span.start
         raw = self.kind[rows] == _RAW
         if not box.spans_reading and raw.all() and self.whole[rows].all():
@@ -559,30 +584,44 @@ class Span:
 
 
 def plan_spans(store: Any, columns: Any, rows: np.ndarray) -> tuple[list[Span], np.ndarray]:
-    """The spans that read the refs ``rows`` of ``columns`` (refs of one array), merged per URL
-    by the byte source's rules; and the rows no span may read (refs into a member of the
-    store's container, which are checked against the member's end one by one)."""
+    """The spans that read the refs ``rows`` (sorted, distinct) of ``columns`` (refs of one
+    array), merged per URL by the byte source's rules; and the rows no span may read (refs into
+    a member of the store's container, which are checked against the member's end one by one)."""
     spans: list[Span] = []
     unspanned: list[np.ndarray] = []
     if not len(rows):
         return spans, rows
     http = store.sources.http
-    url_index = columns.url_index[rows]
+    every = len(rows) == len(columns.offset)  # all the rows (sorted, distinct): the columns as they are
+
+    def of(column: np.ndarray, members: np.ndarray | None) -> np.ndarray:
+        return column if members is None else column[members]
+
+    url_index = of(columns.url_index, None if every else rows)
     lowest, highest = int(url_index.min()), int(url_index.max())
     for url_id in [lowest] if lowest == highest else np.unique(url_index).tolist():
         members = rows if lowest == highest else rows[url_index == url_id]
+        picked = None if every and lowest == highest else members
         url = store.rfs.urls[url_id]
         location = store.span_location(url)
         if location is None:
             unspanned.append(members)
             continue
-        order, member_span, bounds = merge_spans(columns.offset[members], columns.length[members],
-                                                 max_gap=http.merge_gap, max_size=http.max_merged)
-        in_order = members[order]
-        cuts = np.searchsorted(member_span, np.arange(len(bounds) + 1))
+        order, firsts, bounds = merge_spans(of(columns.offset, picked), of(columns.length, picked),
+                                            max_gap=http.merge_gap, max_size=http.max_merged)
+        in_order = members if order is None else members[order]
+        cuts = np.append(firsts, len(members)).tolist()
         for number, (start, stop) in enumerate(bounds.tolist()):
             spans.append(Span(url, location, start, stop - start, in_order[cuts[number] : cuts[number + 1]]))
     return spans, np.concatenate(unspanned) if unspanned else np.zeros(0, dtype=np.int64)
+
+
+def _as_slice(rows: np.ndarray) -> slice | np.ndarray:
+    """``rows`` (distinct) as a slice where they are a rising run, else as they are."""
+    if len(rows) and int(rows[-1]) - int(rows[0]) == len(rows) - 1 and (len(rows) < 2 or rows[1] > rows[0]):
+        if len(rows) < 3 or bool((np.diff(rows) == 1).all()):
+            return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
 
 
 async def _let_requests_leave() -> None:

@@ -46,7 +46,7 @@ from zarr.registry import register_pipeline
 from lindi_core.errors import ChunkDecodeError, LindiError, UnreadableObjectError
 from lindi_core.format.keys import chunk_owner, split_key
 from lindi_core.io import workers
-from lindi_core.store import bulk_reads, lazy_tables, read_engine
+from lindi_core.store import bulk_reads, chunk_placement, lazy_tables, read_engine
 
 _ZARR_DEFAULT = "zarr.core.codec_pipeline.BatchedCodecPipeline"
 
@@ -200,7 +200,7 @@ class _BulkWindow:
     def _find_whole(self, entries: np.ndarray) -> None:
         """The entries whose chunk goes whole, unchanged, to a place of ``target`` on one grid
         of chunk-sized blocks (a box of slices of step 1: all its inner chunks): ``blocks``
-        (that grid of ``target`` as bytes, :func:`bulk_reads.byte_blocks`), the block of each
+        (that grid of ``target`` as bytes, :func:`chunk_placement.byte_blocks`), the block of each
         (``where``), and each entry's number among them (``slot``, -1 for the others)."""
         self.slot = np.full(len(self.part), -1, dtype=np.int64)
         chunks, target = self.array.chunks, self.target
@@ -222,7 +222,7 @@ class _BulkWindow:
         whole_entries, at = np.array(whole, dtype=np.int64)[on_grid], at[on_grid]
         counts = [(n - o) // c for n, o, c in zip(target.shape, offset.tolist(), chunks)]
         region = target[tuple(slice(o, o + n * c) for o, n, c in zip(offset.tolist(), counts, chunks))]
-        self.blocks = bulk_reads.byte_blocks(bulk_reads.chunked_view(region, counts, chunks), chunks,
+        self.blocks = chunk_placement.byte_blocks(chunk_placement.chunked_view(region, counts, chunks), chunks,
                                              target.itemsize)
         self.where = tuple((at[:, d] - offset[d]) // size[d] for d in range(ndim))
         self.slot[whole_entries] = np.arange(len(whole_entries))
@@ -239,7 +239,7 @@ class _BulkWindow:
         slots = self.slot[entries]
         whole = slots >= 0
         if whole.any():
-            bulk_reads.place_whole_chunks(self.blocks, tuple(w[slots[whole]] for w in self.where), flat,
+            chunk_placement.place_whole_chunks(self.blocks, tuple(w[slots[whole]] for w in self.where), flat,
                                           relative[whole], nbytes)
         for i, at in zip(entries[~whole].tolist(), relative[~whole].tolist()):
             _, _, chunk_selection, out_selection, _ = self.part[i]

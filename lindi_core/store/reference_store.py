@@ -57,6 +57,7 @@ from lindi_core.format.refs import ZARR_METADATA_NAMES, ChunkColumns, ChunkRef, 
 from lindi_core.io import folder_container, sync_bridge, tar_container
 from lindi_core.io.address_guard import AddressSpace
 from lindi_core.io.cache import LocalCache
+from lindi_core.io.coalesce import RangeSink
 from lindi_core.io.http_source import HttpSource
 from lindi_core.io.locations import Location, LocationPolicy, is_url
 from lindi_core.io.sources import ByteSources, fetch_url_sync
@@ -288,16 +289,34 @@ class ReferenceStore(Store):
             return Location("local", url)
         return self.policy.resolve(url)
 
-    async def read_span(self, url: str, location: Location, start: int, length: int) -> bytes:
+    async def read_span(self, url: str, location: Location, start: int, length: int,
+                        into: RangeSink | None = None) -> bytes | None:
         """The bytes ``[start, start + length)`` of ``url`` (at ``location``, from
         :meth:`span_location`): a range covering the refs of several chunks, read as one. A
         read-only store remembers it among its recent reads (a store that writes does not: the
-        span may cover bytes its edits make stale)."""
+        span may cover bytes its edits make stale). With ``into``, the bytes go there as they
+        arrive (:meth:`ByteSources.read_into`) and ``None`` is returned; the span is remembered
+        then only if the sink kept its bytes (a ``keep`` attribute true, and ``span_bytes()``)."""
         token = (url, start, length)
         data = self._recent.get(token)
         if data is not None:
             self._recent.move_to_end(token)
-            return data
+        else:  # inside a larger span remembered (a read of the same chunks, cut in other stages)
+            held = self._in_recent_span(url, start, length)
+            data = None if held is None else bytes(held)
+        if data is not None:
+            if into is None:
+                return data
+            into.restart()
+            into.write(0, memoryview(data))
+            return None
+        if into is not None:
+            await self.sources.read_into(location, start, length, into)
+            if self.read_only and getattr(into, "keep", False):
+                kept = into.span_bytes()
+                if len(kept) == length and self._remember(token, kept):
+                    bisect.insort(self._recent_spans.setdefault(url, []), (start, start + length))
+            return None
         data = await self.sources.read(location, start, length)
         if len(data) != length:  # every source checks this; a span is never taken short
             raise ByteSourceError(f"{url}: read {len(data)} bytes at offset {start}, not the {length} asked for")
@@ -307,17 +326,23 @@ class ReferenceStore(Store):
 
     def _from_recent_span(self, ref: ChunkRef) -> bytes | None:
         """The bytes of ``ref`` out of a remembered span that holds them, if any."""
-        spans = self._recent_spans.get(ref.url)
-        if not spans or ref.length < 0:
+        found = self._in_recent_span(ref.url, ref.offset, ref.length)
+        return None if found is None else bytes(found)
+
+    def _in_recent_span(self, url: str, offset: int, length: int) -> memoryview | None:
+        """The bytes ``[offset, offset + length)`` of ``url`` in a remembered span that holds
+        them all, if any (a view of the span's bytes)."""
+        spans = self._recent_spans.get(url)
+        if not spans or length < 0:
             return None
-        found = bisect.bisect_right(spans, (ref.offset, math.inf)) - 1  # the last span starting at or before it
-        if found < 0 or spans[found][1] < ref.offset + ref.length:
+        found = bisect.bisect_right(spans, (offset, math.inf)) - 1  # the last span starting at or before it
+        if found < 0 or spans[found][1] < offset + length:
             return None
         start, stop = spans[found]
-        token = (ref.url, start, stop - start)
+        token = (url, start, stop - start)
         self._recent.move_to_end(token)
-        at = ref.offset - start
-        return bytes(memoryview(self._recent[token])[at : at + ref.length])
+        at = offset - start
+        return memoryview(self._recent[token])[at : at + length]
 
     def _refuse_unreadable(self, array_path: str) -> None:
         """A chunk of an array translated without readable values (``_UNREADABLE``, spec §8) is

@@ -45,12 +45,12 @@ def events(monkeypatch):
             log.append(("look-up", len(linear)))
         return await columns(store, array_path, linear)
 
-    async def span(store, url, location, start, length):
+    async def span(store, url, location, start, length, into=None):
         log.append(("span", length))
         reading["now"] += length
         reading["most"] = max(reading["most"], reading["now"])
         try:
-            return await read_span(store, url, location, start, length)
+            return await read_span(store, url, location, start, length, into=into)
         finally:
             reading["now"] -= length
 
@@ -69,7 +69,8 @@ def test_the_first_spans_leave_before_the_last_look_up(served, events, monkeypat
         requests = server.stats.requests
     look_ups = [i for i, (what, _) in enumerate(log) if what == "look-up"]
     spans = [i for i, (what, _) in enumerate(log) if what == "span"]
-    assert len(look_ups) == 5  # four stages of 1,000 chunks, one of the edge chunk
+    # stages growing from a sixteenth of 1,000 chunks to 1,000; the last one ends with the edge chunk
+    assert len(look_ups) == len(bulk_reads.stage_bounds(0, CHUNKS + 1, 1000)) - 1 == 8
     assert spans and spans[0] < look_ups[-1]  # the first stage's bytes asked for before the last look-up
     assert requests <= len(spans)  # each span one request at most (stages do not split requests further)
 
@@ -100,11 +101,11 @@ def test_a_failed_stage_fails_the_read(served, monkeypatch):
     read_span = ReferenceStore.read_span
     calls = [0]
 
-    async def failing(store, url, location, start, length):
+    async def failing(store, url, location, start, length, into=None):
         calls[0] += 1
         if calls[0] == 3:
             raise OSError("the third span fails")
-        return await read_span(store, url, location, start, length)
+        return await read_span(store, url, location, start, length, into=into)
 
     monkeypatch.setattr(ReferenceStore, "read_span", failing)
     with lindi_core.LindiH5pyFile.from_reference_file_system(rfs) as f:
