@@ -523,25 +523,39 @@ def measure_size(n: int, server, pythons: dict, setup_errors: dict, args, core_e
         server.latency = READ_LATENCY
         extra = {"n": n * CHUNK_ELEMENTS, "span_offset": span["offset"], "span_end": span["end"],
                  "memory_cap_mb": args.memory_cap}
+        # repetitions interleaved across tools (a page fault here costs 4 ms to 150 ms per 64 MB:
+        # single runs of either side move by tens of percent); a tool that fails is not run again
         whole: dict[str, dict] = {}
-        for tool in READ_TOOLS:
-            if tool in errors or tool in setup_errors:
-                whole[tool] = {"error": f"no reference file: {(errors.get(tool) or setup_errors[tool]).splitlines()[-1][:200]}"}
-                continue
-            target = server.url_for(src.name if tool == "raw-get" else f"refs/{n}/{OUTPUT_NAME[tool]}")
-            print(f"[{n:,} chunks, whole read at {READ_LATENCY * 1000:.0f} ms] {tool} ...", end=" ", file=sys.stderr,
-                  flush=True)
-            try:
-                w = run_read(tool, pythons.get(tool, sys.executable), server, target, "whole", extra, args.read_cap,
-                             env_of.get(tool))
-            except peers.PeerError as exc:
-                whole[tool] = {"error": _did_not_finish(exc, args.read_cap), "requests_until_stopped": server.stats.requests,
-                               "bytes_sent_until_stopped": server.stats.bytes_sent}
-                print(f"FAILED: {whole[tool]['error'].splitlines()[-1][:200]}", file=sys.stderr)
-                continue
-            whole[tool] = {"seconds": w["read_seconds"], "open_seconds": w["open_seconds"], "requests": w["requests"],
-                           "bytes_sent": w["bytes_sent"], "bytes_read": w.get("bytes"), "peak_rss_mb": w["peak_rss_mb"]}
-            print(f"{w['read_seconds']:.2f} s, {w['requests']} requests", file=sys.stderr)
+        reads: dict[str, list[dict]] = {tool: [] for tool in READ_TOOLS}
+        for rep in range(args.read_reps):
+            for tool in READ_TOOLS:
+                if tool in whole:
+                    continue
+                if tool in errors or tool in setup_errors:
+                    whole[tool] = {"error": f"no reference file: {(errors.get(tool) or setup_errors[tool]).splitlines()[-1][:200]}"}
+                    continue
+                target = server.url_for(src.name if tool == "raw-get" else f"refs/{n}/{OUTPUT_NAME[tool]}")
+                print(f"[{n:,} chunks, whole read {rep + 1} at {READ_LATENCY * 1000:.0f} ms] {tool} ...", end=" ",
+                      file=sys.stderr, flush=True)
+                try:
+                    w = run_read(tool, pythons.get(tool, sys.executable), server, target, "whole", extra, args.read_cap,
+                                 env_of.get(tool))
+                except peers.PeerError as exc:
+                    whole[tool] = {"error": _did_not_finish(exc, args.read_cap),
+                                   "requests_until_stopped": server.stats.requests,
+                                   "bytes_sent_until_stopped": server.stats.bytes_sent}
+                    print(f"FAILED: {whole[tool]['error'].splitlines()[-1][:200]}", file=sys.stderr)
+                    continue
+                reads[tool].append({"seconds": w["read_seconds"], "open_seconds": w["open_seconds"],
+                                    "requests": w["requests"], "bytes_sent": w["bytes_sent"], "bytes_read": w.get("bytes"),
+                                    "peak_rss_mb": w["peak_rss_mb"]})
+                print(f"{w['read_seconds']:.3f} s, {w['requests']} requests", file=sys.stderr)
+        for tool, runs in reads.items():
+            if tool not in whole and runs:
+                median = sorted(runs, key=lambda r: r["seconds"])[(len(runs) - 1) // 2]  # a run that took place
+                whole[tool] = {**median, "runs": [r["seconds"] for r in runs],
+                               "min_seconds": min(r["seconds"] for r in runs),
+                               "max_seconds": max(r["seconds"] for r in runs)}
         result["whole_read"] = whole
     server.latency = 0.0
     return result
@@ -719,6 +733,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="resident memory past which a child stops itself, recorded as a failure (default "
                              "6000; 0: none)")
     parser.add_argument("--read-cap", type=float, help="seconds one whole read may take (default 120; quick: 20)")
+    parser.add_argument("--read-reps", type=int, default=5,
+                        help="whole reads per tool, interleaved; the median counts (default 5)")
     parser.add_argument("--whole-read-at", type=int, default=WHOLE_READ_SIZE, metavar="N",
                         help=f"the size whose dataset is read whole (default {WHOLE_READ_SIZE:,}; 0: none)")
     bench_common.add_out_and_commit_options(parser)
@@ -750,7 +766,7 @@ def main(argv: list[str] | None = None) -> int:
                               "uncompressed, h5py default file settings (v1 B-tree index)",
                    "open_latency_seconds": OPEN_LATENCY, "read_latency_seconds": READ_LATENCY,
                    "memory_cap_mb": args.memory_cap,
-                   "whole_read_size": args.whole_read_at, "caps_seconds": {"translate": args.translate_cap,
+                   "whole_read_size": args.whole_read_at, "whole_read_reps": args.read_reps, "caps_seconds": {"translate": args.translate_cap,
                                                                         "open": args.open_cap, "whole_read": args.read_cap},
                    "bytes_per_chunk": "reference output bytes with each binary chunk table counted at its decoded "
                                       "size (header + fixed-size entries, uncompressed, not base64), / chunks"},
