@@ -285,13 +285,18 @@ class _Box:
         """Read and place the chunks ``start:stop`` of the box (in C order of its touched grid):
         stage by stage (:func:`stage_bounds`), each stage's spans sent as soon as its refs are
         looked up, so that the look-ups of the later stages take place while the earlier
-        stages' bytes travel. The refs of a lazy table are loaded for the first stage, and once
-        its spans are sent, for the rest of the window at once (one fetch, while bytes travel)."""
+        stages' bytes travel. The refs of a lazy table held in the reference file are decoded
+        for the first stage, and once its spans are sent, for the rest of the window; those of a
+        table file are fetched for the whole window first, in one request (the table's round
+        trip is then the read's only one before its first spans)."""
         stage = max(BULK_MIN_CHUNKS, STAGE_BYTES // max(1, self.chunk_nbytes))
         if stop - start <= stage:  # looked up in a few milliseconds at most: one stage
             await (await self._window(start, stop)).run()
             return
         bounds = stage_bounds(start, stop, stage)
+        in_memory = lazy_tables.held_in_memory(self.store.rfs, self.reader.array_path)
+        if not in_memory:
+            await lazy_tables.load_cells(self.store.rfs, self.reader.array_path, self._cells_of(bounds))
         running: list[asyncio.Future] = []
         held = 0  # bytes of the spans of the running stages: at most a window's (gaps included)
         try:
@@ -304,7 +309,7 @@ class _Box:
                 running.append(asyncio.ensure_future(window.run()))
                 held += size
                 await _let_requests_leave()
-                if first == start:
+                if first == start and in_memory:
                     await lazy_tables.load_cells(self.store.rfs, self.reader.array_path, self._cells_of(bounds[1:]))
             await asyncio.gather(*running)
         except BaseException:

@@ -21,7 +21,7 @@ import numpy as np
 
 from lindi_core.errors import LindiError
 from lindi_core.format.keys import split_key
-from lindi_core.format.lazy_chunk_table import LazyChunkTable, TableFileBytes
+from lindi_core.format.lazy_chunk_table import InlineTableBytes, LazyChunkTable, TableFileBytes
 from lindi_core.format.lindi_tar import member_url
 from lindi_core.format.refs import ChunkRef, ReferenceFileSystem
 from lindi_core.io import sync_bridge
@@ -123,6 +123,14 @@ async def load_cells(rfs: ReferenceFileSystem, array_path: str, linear: np.ndarr
         wanted.update(table.layout.blocks_of(part).tolist())
     if wanted:
         await table.ensure_blocks(sorted(wanted))
+
+
+def held_in_memory(rfs: ReferenceFileSystem, array_path: str) -> bool:
+    """Whether the array's refs are looked up without a request: a table that is not lazy, is
+    decoded already, or is held in the reference file itself (inline base64), not in a table
+    file beside it."""
+    table = rfs.tables.get(array_path)
+    return not isinstance(table, LazyChunkTable) or table.materialized or isinstance(table.source, InlineTableBytes)
 
 
 async def load_all(rfs: ReferenceFileSystem, key: str) -> None:

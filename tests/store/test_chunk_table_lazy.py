@@ -352,3 +352,25 @@ def test_table_blocks_read_once_are_kept_in_the_local_cache(h5_file, tmp_path, s
             store.close()
         table_requests = [p for p in server.stats.paths if table_name in p]
         assert len(table_requests) == (1 if attempt == 0 else 0)
+
+
+def test_a_staged_whole_read_fetches_a_table_file_in_one_request(h5_file, tmp_path, serve, monkeypatch):
+    """A window read in stages (its first one small, so that bytes leave early) still asks for
+    the blocks of a table file once, for the whole window, before its first spans."""
+    from lindi_core.store import bulk_reads
+
+    monkeypatch.setattr(bulk_reads, "STAGE_BYTES", 64 * 100)  # stages of 100 chunks at most: 500 here
+    out = save(h5_file, str(tmp_path / "x.lindi.json"), threshold=0)
+    table_name = orjson.loads(open(out, "rb").read())["refs"]["flat/.zchunktable"]["ref"]
+    server = serve(tmp_path)
+    store = ReferenceStore.from_file(server.url_for("x.lindi.json"), allow_local=True)
+    try:
+        server.stats.reset()
+        f = lindi_core.LindiH5pyFile(store)
+        with h5py.File(h5_file, "r") as h:
+            np.testing.assert_array_equal(f["flat"][...], h["flat"][...])
+        # the chunks are in the local HDF5 file: the one request is the table's
+        assert len(server.stats.paths) == 1 and table_name in server.stats.paths[0]
+        assert len(bulk_reads.stage_bounds(0, 500, 100)) - 1 == 7  # stages of 32, 64, 100... chunks
+    finally:
+        store.close()
