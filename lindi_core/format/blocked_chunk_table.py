@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lindi_core.errors import ReferenceFormatError
-from lindi_core.format.binary_chunk_table import MAX_CELLS, MAX_NDIM, inflate_exactly, read_urls
+from lindi_core.format.binary_chunk_table import MAX_CELLS, MAX_NDIM, MAX_OFFSET, inflate_exactly, read_urls
 
 MAGIC = b"LINDICT\n"
 VERSION = 2
@@ -61,7 +61,6 @@ _BLOCK_ENTRY = struct.Struct("<QIIBBBB")
 # at most 1.4 MB and decodes in about a millisecond, the cost of reading one chunk cold.
 ROWS_PER_BLOCK = 1 << 16
 MAX_ROWS_PER_BLOCK = 1 << 20  # what a reader accepts: bounds the memory of one decoded block
-MAX_VALUE = 2**63 - 1  # offsets and lengths are int64, as in JSON refs (spec §2)
 ZLIB_MAX_RATIO = 1100  # zlib cannot expand data by more than about 1032x
 ZLIB_LEVEL = 1  # level 6 saves little on blocks of varied lengths at three times the time
 _WIDTHS = (1, 2, 4, 8)
@@ -413,7 +412,7 @@ def parse_header(header: bytes | memoryview, header_start: int, name: str = "chu
         if url_width not in _WIDTHS or delta_width not in _WIDTHS or length_width not in _WIDTHS \
                 or mask_width not in (0, 4):
             raise fail(f"block {i} has invalid column widths")
-        if base > MAX_VALUE:
+        if base > MAX_OFFSET:
             raise fail(f"block {i} has a base offset of 2**63 or more")
         blocks.append(BlockSpan(start, size, base, crc, url_width, delta_width, length_width, mask_width))
         rows = min(rows_per_block, cells - i * rows_per_block)
@@ -449,7 +448,7 @@ def decode_block(layout: Layout, i: int, data: bytes | memoryview, name: str = "
     delta = column(span.delta_width, True).astype(np.int64)
     length_raw = column(span.length_width, False)
     mask = column(4, False).astype(np.uint32) if span.mask_width else None
-    if span.length_width == 8 and (length_raw > MAX_VALUE).any():
+    if span.length_width == 8 and (length_raw > MAX_OFFSET).any():
         raise ReferenceFormatError(f"{where}: a length is 2**63 or more")
     length = length_raw.astype(np.int64)
     missing = url_column == 0
@@ -465,12 +464,12 @@ def decode_block(layout: Layout, i: int, data: bytes | memoryview, name: str = "
     if span.delta_width == 8 or span.length_width == 8:
         # Sums of 64-bit values could wrap in int64: checked exactly, in Python integers.
         offset_exact = span.base + np.cumsum(delta.astype(object) + length.astype(object)) - length.astype(object)
-        if rows and (min(offset_exact) < 0 or max(offset_exact + length.astype(object)) > MAX_VALUE):
+        if rows and (min(offset_exact) < 0 or max(offset_exact + length.astype(object)) > MAX_OFFSET):
             raise ReferenceFormatError(f"{where}: an offset is negative or past 2**63")
         offset = offset_exact.astype(np.int64)
     else:  # |sums| < 2**20 rows * (2**31 + 2**32): exact in int64, and so is the check with the base
         relative = np.cumsum(delta + length) - length
-        if rows and (span.base + int(relative.min()) < 0 or span.base + int((relative + length).max()) > MAX_VALUE):
+        if rows and (span.base + int(relative.min()) < 0 or span.base + int((relative + length).max()) > MAX_OFFSET):
             raise ReferenceFormatError(f"{where}: an offset is negative or past 2**63")
         offset = relative + span.base
     offset[missing] = 0
