@@ -276,9 +276,11 @@ class LazyChunkTable(ChunkTable):
     def lookup_many(self, linear: np.ndarray) -> ChunkColumns:
         """:meth:`ChunkTable.lookup_many`: the refs of many cells as columns, from the blocks
         that hold them (fetched now if :meth:`ensure_rows` did not load them)."""
-        linear = np.asarray(linear, dtype=np.int64)
         if self._materialized:
             return ChunkTable.lookup_many(self, linear)
+        if isinstance(linear, range) and linear.step == 1:
+            return self._lookup_run(linear.start, linear.stop)
+        linear = np.asarray(linear, dtype=np.int64)
         rows_per_block = self.layout.rows_per_block
         distinct, order, bounds = blocked.group_by_block(linear // rows_per_block)
         wanted = distinct.tolist()
@@ -296,6 +298,28 @@ class LazyChunkTable(ChunkTable):
                                                               columns.length[rows])
             if columns.filter_mask is not None:
                 mask[where] = columns.filter_mask[rows]
+        present = url_index >= 0
+        if not present.all():
+            offset[~present], length[~present], mask[~present] = 0, 0, 0
+        return ChunkColumns(url_index, offset, length, mask, present)
+
+    def _lookup_run(self, start: int, stop: int) -> ChunkColumns:
+        """:meth:`lookup_many` of the cells ``start:stop`` (a run of the grid): each block's
+        part copied as a slice, no index arrays."""
+        count = max(0, stop - start)
+        rows_per_block = self.layout.rows_per_block
+        blocks = list(range(start // rows_per_block, (stop - 1) // rows_per_block + 1)) if count else []
+        found = self._blocks_blocking(blocks)
+        url_index, offset = np.empty(count, np.int32), np.empty(count, np.int64)
+        length, mask = np.empty(count, np.int64), np.zeros(count, np.uint32)
+        for block in blocks:
+            base = block * rows_per_block
+            lo, hi = max(start, base), min(stop, base + rows_per_block)
+            into, rows = slice(lo - start, hi - start), slice(lo - base, hi - base)
+            columns = found[block]
+            url_index[into], offset[into], length[into] = columns.url_index[rows], columns.offset[rows], columns.length[rows]
+            if columns.filter_mask is not None:
+                mask[into] = columns.filter_mask[rows]
         present = url_index >= 0
         if not present.all():
             offset[~present], length[~present], mask[~present] = 0, 0, 0

@@ -174,14 +174,23 @@ class ChunkTable:
         mask = int(self.filter_mask[row]) if self.filter_mask is not None else 0
         return int(self.url_index[row]), int(self.offset[row]), int(self.length[row]), mask
 
-    def lookup_many(self, linear: np.ndarray) -> ChunkColumns:
-        """:meth:`lookup` of many chunks at once (``linear``: indices inside the grid), as
-        columns in the order asked: the rows of chunks with no ref have ``present`` False (and
-        url index -1, offset and length 0)."""
-        linear = np.asarray(linear, dtype=np.int64)
+    def lookup_many(self, linear: np.ndarray | range) -> ChunkColumns:
+        """:meth:`lookup` of many chunks at once (``linear``: indices inside the grid, or a
+        ``range`` of them), as columns in the order asked: the rows of chunks with no ref have
+        ``present`` False (and url index -1, offset and length 0)."""
         self.flush()
+        if isinstance(linear, range) and linear.step == 1 and self.cells is None:
+            rows: np.ndarray | slice = slice(linear.start, linear.stop)  # a run of the grid: views, no copies
+            count = len(linear)
+            url_index, offset, length = self.url_index[rows], self.offset[rows], self.length[rows]
+            mask = self.filter_mask[rows] if self.filter_mask is not None else np.zeros(count, np.uint32)
+            present = url_index >= 0
+            if not present.all():
+                offset, length = np.where(present, offset, 0), np.where(present, length, 0)
+            return ChunkColumns(url_index, offset, length, mask, present)
+        linear = np.asarray(linear, dtype=np.int64)
         if self.cells is None:
-            rows: np.ndarray | slice = linear
+            rows = linear
             if len(linear) > 1 and linear[-1] - linear[0] == len(linear) - 1 and (np.diff(linear) == 1).all():
                 rows = slice(int(linear[0]), int(linear[-1]) + 1)  # a run of the grid: views, no copies
             url_index, offset, length = self.url_index[rows], self.offset[rows], self.length[rows]

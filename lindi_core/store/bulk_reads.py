@@ -318,17 +318,21 @@ class _Box:
             await asyncio.gather(*running, return_exceptions=True)
             raise
 
-    def _cells_of(self, bounds: list[int]) -> Iterator[np.ndarray]:
+    def _cells_of(self, bounds: list[int]) -> Iterator[np.ndarray | range]:
         """The grid positions of the chunks between ``bounds[0]`` and ``bounds[-1]``, stage by
         stage (``bounds``: the stages' bounds), one array at a time."""
         for first, last in zip(bounds[:-1], bounds[1:]):
             yield self._grid_of(first, last)[1]
 
-    def _grid_of(self, start: int, stop: int) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
-        """The touched index (per axis) and the grid position of the chunks ``start:stop``."""
+    def _grid_of(self, start: int, stop: int) -> tuple[tuple[np.ndarray, ...], np.ndarray | range]:
+        """The touched index (per axis) and the grid position of the chunks ``start:stop`` (a
+        ``range`` where they are a run of the grid: an axis whose steps skip no chunk)."""
         if len(self.cuts) == 1:
             touched_index = np.arange(start, stop, dtype=np.int64)
-            return (touched_index,), self.cuts[0].coords_at(touched_index)
+            cut = self.cuts[0]
+            if cut.coords is None:
+                return (touched_index,), range(cut.first_coord + start, cut.first_coord + stop)
+            return (touched_index,), cut.coords_at(touched_index)
         touched_index = np.unravel_index(np.arange(start, stop, dtype=np.int64), self.touched)
         return touched_index, np.ravel_multi_index(tuple(cut.coords_at(t) for cut, t in zip(self.cuts, touched_index)),
                                                    self.grid)

@@ -107,22 +107,28 @@ async def load_rows(rfs: ReferenceFileSystem, key: str) -> None:
         await found[0].ensure_rows(np.array([found[1]], dtype=np.int64))
 
 
-async def load_cells(rfs: ReferenceFileSystem, array_path: str, linear: np.ndarray | Iterable[np.ndarray]) -> None:
+Cells = np.ndarray | range  # grid cells: an array of them, or a run
+
+
+async def load_cells(rfs: ReferenceFileSystem, array_path: str, linear: Cells | Iterable[Cells]) -> None:
     """Have the blocks holding these grid cells of the array decoded (one fetch), if its table
-    is lazy: before a bulk look-up of their refs. The cells may come as parts (an iterable of
-    arrays, made one at a time), so that a window of millions of cells is never one array."""
+    is lazy: before a bulk look-up of their refs. The cells may come as parts (an iterable,
+    made one at a time), so that a window of millions of cells is never one array."""
     table = rfs.tables.get(array_path)
     if not isinstance(table, LazyChunkTable) or table.materialized:
         return
-    if isinstance(linear, np.ndarray):
-        if len(linear):
-            await table.ensure_rows(linear)
-        return
     wanted: set[int] = set()
-    for part in linear:
-        wanted.update(table.layout.blocks_of(part).tolist())
+    for part in [linear] if isinstance(linear, (np.ndarray, range)) else linear:
+        wanted.update(_blocks_of(table, part))
     if wanted:
         await table.ensure_blocks(sorted(wanted))
+
+
+def _blocks_of(table: LazyChunkTable, cells: Cells) -> Iterable[int]:
+    if isinstance(cells, range) and cells.step == 1:  # a run: its first and last cell's blocks, and those between
+        rows = table.layout.rows_per_block
+        return range(cells.start // rows, (cells.stop - 1) // rows + 1) if len(cells) else ()
+    return table.layout.blocks_of(np.asarray(cells, dtype=np.int64)).tolist()
 
 
 def held_in_memory(rfs: ReferenceFileSystem, array_path: str) -> bool:

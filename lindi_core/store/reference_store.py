@@ -266,8 +266,8 @@ class ReferenceStore(Store):
         unchecked: for the read engine's decoders, which bound themselves."""
         return await self._value_bytes(key)
 
-    async def chunk_ref_columns(self, array_path: str, linear: np.ndarray) -> ChunkColumns | None:
-        """The table refs of the chunks at grid positions ``linear`` of the array at
+    async def chunk_ref_columns(self, array_path: str, linear: np.ndarray | range) -> ChunkColumns | None:
+        """The table refs of the chunks at grid positions ``linear`` (or a ``range`` of them) of the array at
         ``array_path`` (see :meth:`ChunkTable.lookup_many`), ``None`` when the array has no chunk
         table. Chunks without a table ref may still be inline, or in a linked HDF5 file: their
         values are :meth:`chunk_bytes`'s business. (The one place the read engine looks refs up

@@ -8,7 +8,7 @@ import numpy as np
 
 from lindi_core.format import blocked_chunk_table, jsonio
 from lindi_core.format.lazy_chunk_table import LazyChunkTable
-from lindi_core.format.refs import ChunkRef, ReferenceFileSystem
+from lindi_core.format.refs import ChunkRef, ChunkTable, ReferenceFileSystem
 
 CHUNKS = 1_000_000
 
@@ -41,3 +41,30 @@ def test_a_million_chunk_table_opens_without_decoding_a_block(monkeypatch):
     assert decoded == [987654 // blocked_chunk_table.ROWS_PER_BLOCK]
     assert rfs.get("x/987653") is not None and len(decoded) == 1  # the same block: decoded once
     assert rfs.same_references(truth)  # everything, once asked for: every block
+
+
+def test_a_run_of_cells_is_looked_up_as_the_same_cells_listed():
+    """``lookup_many`` of a ``range`` (a read's run of the grid, looked up slice by slice) gives
+    what the same cells as an array give, for lazy, dense and sparse tables, holes included."""
+    rng = np.random.default_rng(4)
+    cells = 3 * blocked_chunk_table.ROWS_PER_BLOCK + 17
+    rfs = ReferenceFileSystem()
+    rfs.set_metadata(".zgroup", {"zarr_format": 2})
+    for name in ("lazy", "dense"):
+        rfs.set_metadata(f"{name}/.zarray", {"zarr_format": 2, "shape": [cells], "chunks": [1], "dtype": "<i1",
+                                             "compressor": None, "filters": None, "fill_value": 0, "order": "C"})
+        written = np.flatnonzero(rng.random(cells) < 0.9)
+        rfs.tables[name].assign(written, np.full(len(written), rfs.url_id("f.h5"), np.int32),
+                                rng.integers(0, 2**40, len(written)), rng.integers(1, 2**20, len(written)))
+    rfs.binary_tables = {"lazy"}
+    loaded = jsonio.loads(jsonio.dumps(rfs))
+    sparse = ChunkTable((cells,))
+    sparse.set(5, 0, 100, 8)
+    sparse.set(70_000, 0, 200, 9, 4)
+    tables = [loaded.tables["lazy"], loaded.tables["dense"], sparse]
+    assert isinstance(tables[0], LazyChunkTable) and sparse.cells is not None and tables[1].cells is None
+    for table in tables:
+        for start, stop in [(0, cells), (5, 6), (65_530, 65_540), (70_000, 3 * 65_536 + 17), (9, 9)]:
+            by_run, by_list = table.lookup_many(range(start, stop)), table.lookup_many(np.arange(start, stop))
+            for field in ("url_index", "offset", "length", "filter_mask", "present"):
+                np.testing.assert_array_equal(getattr(by_run, field), getattr(by_list, field), err_msg=field)
