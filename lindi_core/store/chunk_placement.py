@@ -77,33 +77,36 @@ class PlacingSink:
     def __init__(self, blocks: np.ndarray, where: tuple[np.ndarray, ...], at: np.ndarray, nbytes: int,
                  keep: bool = False):
         at = np.asarray(at, dtype=np.int64)
-        if len(at) > 1 and not bool((at[1:] >= at[:-1]).all()):
+        gaps = np.diff(at)  # from each chunk's start to the next one's
+        apart = bool((gaps >= nbytes).all())  # (in rising order, and none sharing bytes with another)
+        if not apart and not bool((gaps >= 0).all()):
             raise ValueError("the chunks of a span are placed in the order of their offsets")
         self.blocks, self.where, self.nbytes, self.at = blocks, where, nbytes, at
-        self.ends = at + nbytes
-        self._runs = self._copy_runs() if len(at) else None
+        self._runs = self._copy_runs(gaps) if apart and len(at) else None
+        if self._runs is None:
+            self.ends = at + nbytes
         self.keep = keep
         self.restart()
 
-    def _copy_runs(self) -> tuple[list[int], list[int], list[int], memoryview] | None:
+    def _copy_runs(self, gaps: np.ndarray) -> tuple[list[int], list[int], list[int], memoryview] | None:
         """The runs of chunks that follow each other both in the span and in the result, as
         (span starts, span stops, result offsets, the result's bytes from its first block),
-        when every chunk is one contiguous run of the result and none overlaps another in the
-        span; else None."""
+        when every chunk is one contiguous run of the result (the chunks lie apart in the span,
+        ``gaps`` from each one's start to the next one's); else None."""
         blocks, at, nbytes = self.blocks, self.at, self.nbytes
         ndim = len(self.where)
         chunk_shape = blocks.shape[ndim:]
         contiguous = [1]
         for extent in reversed(chunk_shape[1:]):
             contiguous.insert(0, contiguous[0] * extent)
-        if tuple(blocks.strides[ndim:]) != tuple(contiguous) or not bool((at[1:] >= self.ends[:-1]).all()):
+        if tuple(blocks.strides[ndim:]) != tuple(contiguous):
             return None
-        dest = np.zeros(len(at), dtype=np.int64)
-        for w, stride in zip(self.where, blocks.strides[:ndim]):
+        dest = self.where[0] * blocks.strides[0]
+        for w, stride in zip(self.where[1:], blocks.strides[1:ndim]):
             dest += w * stride
         if int(dest.min()) < 0:
             return None
-        breaks = np.flatnonzero((np.diff(at) != nbytes) | (np.diff(dest) != nbytes)) + 1
+        breaks = np.flatnonzero((gaps != nbytes) | (np.diff(dest) != nbytes)) + 1
         firsts = np.concatenate(([0], breaks))
         lasts = np.append(breaks, len(at))
         # the result's bytes from the first block on, as far as the last chunk placed reaches
@@ -139,14 +142,22 @@ class PlacingSink:
 
     def _copy(self, position: int, end: int, piece: memoryview) -> None:
         starts, stops, dests, region = self._runs
+        count = len(starts)
         k = self._placed
-        while k < len(starts) and starts[k] < end:
-            lo, hi = max(starts[k], position), min(stops[k], end)
-            if lo < hi:
-                into = dests[k] + lo - starts[k]
-                region[into : into + hi - lo] = piece[lo - position : hi - position]
-            if stops[k] > end:
-                break  # the rest of this run comes with the next piece
+        # (the loop of a span's runs, tens of thousands in a whole read: kept to plain operations)
+        while k < count:
+            start, stop = starts[k], stops[k]
+            if start >= end:
+                break
+            lo = start if start > position else position
+            if stop > end:  # the rest of this run comes with the next piece
+                if lo < end:
+                    into = dests[k] + lo - start
+                    region[into : into + end - lo] = piece[lo - position :]
+                break
+            if lo < stop:
+                into = dests[k] + lo - start
+                region[into : into + stop - lo] = piece[lo - position : stop - position]
             k += 1
         self._placed = k
 
