@@ -273,7 +273,7 @@ class LazyChunkTable(ChunkTable):
         mask = int(columns.filter_mask[row]) if columns.filter_mask is not None else 0
         return int(columns.url_index[row]), int(columns.offset[row]), int(columns.length[row]), mask
 
-    def lookup_many(self, linear: np.ndarray) -> ChunkColumns:
+    def lookup_many(self, linear: np.ndarray | range) -> ChunkColumns:
         """:meth:`ChunkTable.lookup_many`: the refs of many cells as columns, from the blocks
         that hold them (fetched now if :meth:`ensure_rows` did not load them)."""
         if self._materialized:
@@ -284,24 +284,15 @@ class LazyChunkTable(ChunkTable):
         rows_per_block = self.layout.rows_per_block
         distinct, order, bounds = blocked.group_by_block(linear // rows_per_block)
         wanted = distinct.tolist()
-        found = self._blocks_blocking(wanted)
-        url_index, offset = np.full(len(linear), -1, np.int32), np.zeros(len(linear), np.int64)
-        length, mask = np.zeros(len(linear), np.int64), np.zeros(len(linear), np.uint32)
+        parts = []  # (block, where in the answer, rows of the block)
         for block, begin, end in zip(wanted, bounds[:-1].tolist(), bounds[1:].tolist()):
             # the cells of one block: a run of the answer (cells in grid order), or scattered
             where: slice | np.ndarray = slice(begin, end) if order is None else order[begin:end]
             rows: slice | np.ndarray = linear[where] - block * rows_per_block
             if len(rows) > 1 and rows[-1] - rows[0] == len(rows) - 1 and (np.diff(rows) == 1).all():
                 rows = slice(int(rows[0]), int(rows[-1]) + 1)  # a run of the block: copies of slices
-            columns = found[block]
-            url_index[where], offset[where], length[where] = (columns.url_index[rows], columns.offset[rows],
-                                                              columns.length[rows])
-            if columns.filter_mask is not None:
-                mask[where] = columns.filter_mask[rows]
-        present = url_index >= 0
-        if not present.all():
-            offset[~present], length[~present], mask[~present] = 0, 0, 0
-        return ChunkColumns(url_index, offset, length, mask, present)
+            parts.append((block, where, rows))
+        return self._gathered(len(linear), wanted, parts)
 
     def _lookup_run(self, start: int, stop: int) -> ChunkColumns:
         """:meth:`lookup_many` of the cells ``start:stop`` (a run of the grid): each block's
@@ -309,17 +300,26 @@ class LazyChunkTable(ChunkTable):
         count = max(0, stop - start)
         rows_per_block = self.layout.rows_per_block
         blocks = list(range(start // rows_per_block, (stop - 1) // rows_per_block + 1)) if count else []
-        found = self._blocks_blocking(blocks)
-        url_index, offset = np.empty(count, np.int32), np.empty(count, np.int64)
-        length, mask = np.empty(count, np.int64), np.zeros(count, np.uint32)
+        parts = []
         for block in blocks:
             base = block * rows_per_block
             lo, hi = max(start, base), min(stop, base + rows_per_block)
-            into, rows = slice(lo - start, hi - start), slice(lo - base, hi - base)
+            parts.append((block, slice(lo - start, hi - start), slice(lo - base, hi - base)))
+        return self._gathered(count, blocks, parts)
+
+    def _gathered(self, count: int, blocks: list[int], parts: list[tuple[int, slice | np.ndarray, slice | np.ndarray]]
+                  ) -> ChunkColumns:
+        """The answer of ``count`` cells made of ``parts``: (block, where in the answer, rows of
+        the block), from the ``blocks`` (fetched now if not loaded)."""
+        found = self._blocks_blocking(blocks)
+        url_index, offset = np.full(count, -1, np.int32), np.zeros(count, np.int64)
+        length, mask = np.zeros(count, np.int64), np.zeros(count, np.uint32)
+        for block, where, rows in parts:
             columns = found[block]
-            url_index[into], offset[into], length[into] = columns.url_index[rows], columns.offset[rows], columns.length[rows]
+            url_index[where], offset[where], length[where] = (columns.url_index[rows], columns.offset[rows],
+                                                              columns.length[rows])
             if columns.filter_mask is not None:
-                mask[into] = columns.filter_mask[rows]
+                mask[where] = columns.filter_mask[rows]
         present = url_index >= 0
         if not present.all():
             offset[~present], length[~present], mask[~present] = 0, 0, 0
