@@ -153,8 +153,27 @@ class RangeBatcher:
                      futures: list[asyncio.Future], sinks: list[RangeSink | None]) -> None:
         self.requests_made += 1
         members = _Members(merged.start, ranges, futures, sinks)
+        fetch = asyncio.ensure_future(self._fetch(url, merged.start, merged.stop - merged.start, members))
+
+        def abandon_when_unwanted(_future: asyncio.Future) -> None:
+            # Every reader has its bytes or has given up, and one gave up (a read that failed
+            # elsewhere cancels the rest): the request and its retries stop, not going on to
+            # their deadline for nobody.
+            if not fetch.done() and all(f.done() for f in futures) and any(f.cancelled() for f in futures):
+                fetch.cancel()
+
+        for future in futures:
+            future.add_done_callback(abandon_when_unwanted)
         try:
-            await self._fetch(url, merged.start, merged.stop - merged.start, members)
+            await fetch
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # this request itself was cancelled (the loop closing)
+                fetch.cancel()
+                for future in futures:
+                    future.cancel()
+                raise
+            return  # abandoned: no reader waits
         except BaseException as exc:  # every waiting reader gets the failure
             for future in futures:
                 if not future.done():

@@ -229,3 +229,70 @@ def test_populating_a_result_keeps_its_contents():
     assert done in (True, False)  # False where the system lacks the call
     np.testing.assert_array_equal(copy, values)
     assert result_memory.populate(np.arange(10)) is False  # smaller than a page
+
+
+@pytest.mark.parametrize("faults", [
+    dict(truncate_rate=0.4, seed=1), dict(reset_rate=0.4, seed=2), dict(error_rate=0.3, seed=3),
+    dict(ignore_range=True), dict(shifted_range_times=3), dict(superset_range_times=3),
+    dict(wrong_total_times=3), dict(endless_times=2), dict(page_200_times=2),
+], ids=lambda f: ",".join(f"{k}={v}" for k, v in f.items() if k != "seed"))
+def test_spans_streamed_into_the_result_survive_a_faulty_server(tmp_path, serve, monkeypatch, faults):
+    """Whole reads placed while their spans stream in (in stages, several spans each, 1-D and
+    2-D, chunks in runs of the result and apart in it), from a server that cuts bodies short,
+    drops connections, fails, ignores or shifts ranges, sends junk: the values h5py reads, or
+    an error; never other bytes."""
+    from lindi_core.testing.range_server import ServerFaults
+    from lindi_core.translate.chunks import ChunkOptions
+
+    monkeypatch.setattr(bulk_reads, "STAGE_BYTES", 64 * 400)  # stages of at most 400 chunks
+    rng = np.random.default_rng(9)
+    line = rng.integers(-2**40, 2**40, 8 * 3000)
+    grid = rng.integers(-2**20, 2**20, (120, 96)).astype("<i4")
+    with h5py.File(tmp_path / "f.h5", "w") as h:
+        h.create_dataset("line", data=line, chunks=(8,))
+        h.create_dataset("grid", data=grid, chunks=(4, 4))  # 64-byte chunks, apart in the result
+    clean = serve(tmp_path)
+    rfs = lindi_core.translate(clean.url_for("f.h5"), progress=False, options=ChunkOptions(inline_threshold=0))
+    flaky = serve(tmp_path, faults=ServerFaults(**faults), latency=0.001)
+    rfs.urls[:] = [flaky.url_for("f.h5")]
+    with lindi_core.LindiH5pyFile.from_reference_file_system(rfs) as f:
+        f._store.sources.http.max_merged = 64 * 150  # several spans per stage
+        for name, truth, parts in [("line", line, [np.s_[:], np.s_[8:23_992]]),
+                                   ("grid", grid, [np.s_[:], np.s_[4:116, 8:96]])]:
+            for part in parts:
+                try:
+                    got = f[name][part]
+                except (lindi_core.errors.ByteSourceError, lindi_core.errors.ChunkDecodeError):
+                    continue  # refused: allowed; what is returned must be right
+                np.testing.assert_array_equal(got, truth[part], err_msg=f"{name}{part}")
+
+
+def test_a_merged_request_nobody_waits_for_any_more_stops():
+    """Readers that give up (a read failing elsewhere cancels the rest) stop their merged
+    request and its retries; a request one of whose readers still waits goes on."""
+    started, stopped = [], []
+
+    async def fetch(url, offset, length, sink):
+        started.append(offset)
+        try:
+            await asyncio.sleep(30)  # a request retrying towards its deadline
+        except asyncio.CancelledError:
+            stopped.append(offset)
+            raise
+        return b""
+
+    async def main():
+        batcher = coalesce.RangeBatcher(fetch, max_gap=0, max_size=100)
+        gone = [asyncio.ensure_future(batcher.read("u", 0, 10)), asyncio.ensure_future(batcher.read("u", 10, 10))]
+        kept = [asyncio.ensure_future(batcher.read("u", 1000, 10)), asyncio.ensure_future(batcher.read("u", 1010, 10))]
+        await asyncio.sleep(0.01)
+        for task in gone + kept[:1]:
+            task.cancel()
+        await asyncio.sleep(0.01)
+        assert started == [0, 1000] and stopped == [0]  # the second request still has a reader
+        kept[1].cancel()
+        await asyncio.sleep(0.01)
+        assert stopped == [0, 1000]
+        await asyncio.gather(*gone, *kept, return_exceptions=True)
+
+    asyncio.run(main())
