@@ -106,6 +106,7 @@ class _Members:
         if not self._futures[i].done():
             self._futures[i].set_result(data)
 
+
 @dataclass
 class _Pending:
     ranges: list[tuple[int, int]] = field(default_factory=list)

@@ -22,15 +22,20 @@ columns, window by window (windows of the per-chunk road's size):
   (:meth:`ReferenceStore.read_span`: its byte sources, so the local cache, retries, the
   deadline, the address guard and the checks of every answer apply as to any read);
 * **placing**: the chunks of an uncompressed array stored at full size, which lie whole in the
-  box, are copied from their span into the result in one NumPy assignment per span (a chunked
-  view of the result indexed by the chunks' grid positions); the chunks with a codec are
+  box, go into the result while their span's bytes arrive
+  (:class:`~lindi_core.store.chunk_placement.PlacingSink`: a span of them is never held whole,
+  its bytes copied once); where a span holds other chunks too, they are copied from the span
+  in one NumPy assignment (a chunked view of the result indexed by the chunks' grid
+  positions); the chunks with a codec are
   decoded by the array's fast decoder (bounded by the chunk's size, as on the per-chunk road)
   in worker threads, a batch of about :data:`DECODE_BATCH_BYTES` per hand-over, not one chunk
   each; chunks cut by the box's edge are cut from their bytes one by one (as many as the box
   has edge chunks, not as it has chunks).
 
-Each span is placed as soon as its bytes are in, while the others still arrive; the first
-failure (of a read, a decode, a chunk of the per-chunk road) fails the read and cancels the rest.
+Each span is placed as its bytes arrive or as soon as they are all in, while the others still
+arrive; the first failure (of a read, a decode, a chunk of the per-chunk road) fails the read
+and cancels the rest. A window's refs are looked up in stages (:func:`stage_bounds`), the first
+one small, so that the first request leaves after a small look-up.
 """
 
 from __future__ import annotations

@@ -298,17 +298,16 @@ class ReferenceStore(Store):
         arrive (:meth:`ByteSources.read_into`) and ``None`` is returned; the span is remembered
         then only if the sink kept its bytes (a ``keep`` attribute true, and ``span_bytes()``)."""
         token = (url, start, length)
-        data = self._recent.get(token)
-        if data is not None:
+        held: bytes | memoryview | None = self._recent.get(token)
+        if held is not None:
             self._recent.move_to_end(token)
         else:  # inside a larger span remembered (a read of the same chunks, cut in other stages)
             held = self._in_recent_span(url, start, length)
-            data = None if held is None else bytes(held)
-        if data is not None:
+        if held is not None:
             if into is None:
-                return data
+                return bytes(held) if isinstance(held, memoryview) else held
             into.restart()
-            into.write(0, memoryview(data))
+            into.write(0, memoryview(held))
             return None
         if into is not None:
             await self.sources.read_into(location, start, length, into)
