@@ -81,6 +81,11 @@ class PlacingSink:
         apart = bool((gaps >= nbytes).all())  # (in rising order, and none sharing bytes with another)
         if not apart and not bool((gaps >= 0).all()):
             raise ValueError("the chunks of a span are placed in the order of their offsets")
+        for positions, extent in zip(where, blocks.shape):  # (the runs are copied by address: checked here)
+            if len(positions) != len(at):
+                raise ValueError(f"{len(positions)} grid positions for {len(at)} chunks")
+            if len(at) and (int(positions.min()) < 0 or int(positions.max()) >= extent):
+                raise ValueError("a chunk's grid position lies outside the blocks it is placed in")
         self.blocks, self.where, self.nbytes, self.at = blocks, where, nbytes, at
         self._runs = self._copy_runs(gaps) if apart and len(at) else None
         if self._runs is None:

@@ -296,3 +296,14 @@ def test_a_merged_request_nobody_waits_for_any_more_stops():
         await asyncio.gather(*gone, *kept, return_exceptions=True)
 
     asyncio.run(main())
+
+
+def test_a_sink_refuses_grid_positions_outside_its_blocks():
+    """Runs are copied by address: a position outside the result is refused before any byte
+    is written, never written past the result's end."""
+    out = np.zeros(80, "<i8")
+    blocks = byte_blocks(chunked_view(out, (10,), (8,)), (8,), 8)
+    for positions in (np.array([8, 9, 10]), np.array([-1, 0, 1]), np.array([0, 1])):
+        with pytest.raises(ValueError, match="outside the blocks|2 grid positions for 3 chunks"):
+            PlacingSink(blocks, (positions,), np.arange(3) * 64, 64)
+    assert not out.any()
