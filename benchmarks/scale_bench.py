@@ -523,20 +523,27 @@ def measure_size(n: int, server, pythons: dict, setup_errors: dict, args, core_e
         server.latency = READ_LATENCY
         extra = {"n": n * CHUNK_ELEMENTS, "span_offset": span["offset"], "span_end": span["end"],
                  "memory_cap_mb": args.memory_cap}
-        # repetitions interleaved across tools (a page fault here costs 4 ms to 150 ms per 64 MB:
-        # single runs of either side move by tens of percent); a tool that fails is not run again
+        # Repetitions interleaved between lindi-core and the raw GET, the pair of the ratio (a page
+        # fault here costs 4 ms to 150 ms per 64 MB: single runs of either move by tens of
+        # percent); then the peers, each repeated the same way. The peers come last because a
+        # run of theirs may fill memory to the cap (LINDI 0.4 reaches 6 GB): taking turns with
+        # them, the lindi-core run right after LINDI 0.4's took 0.19-0.21 s in two series of
+        # three, the later ones 0.11-0.13 s. A tool that fails is not run again.
         whole: dict[str, dict] = {}
         reads: dict[str, list[dict]] = {tool: [] for tool in READ_TOOLS}
-        for rep in range(args.read_reps):
-            for tool in READ_TOOLS:
+        pair = [tool for tool in READ_TOOLS if tool in ("raw-get", "lindi-core")]
+        rounds = [pair] * args.read_reps + [[tool] for tool in READ_TOOLS if tool not in pair
+                                            for _ in range(args.read_reps)]
+        for tools in rounds:
+            for tool in tools:
                 if tool in whole:
                     continue
                 if tool in errors or tool in setup_errors:
                     whole[tool] = {"error": f"no reference file: {(errors.get(tool) or setup_errors[tool]).splitlines()[-1][:200]}"}
                     continue
                 target = server.url_for(src.name if tool == "raw-get" else f"refs/{n}/{OUTPUT_NAME[tool]}")
-                print(f"[{n:,} chunks, whole read {rep + 1} at {READ_LATENCY * 1000:.0f} ms] {tool} ...", end=" ",
-                      file=sys.stderr, flush=True)
+                print(f"[{n:,} chunks, whole read {len(reads[tool]) + 1} at {READ_LATENCY * 1000:.0f} ms] {tool} ...",
+                      end=" ", file=sys.stderr, flush=True)
                 try:
                     w = run_read(tool, pythons.get(tool, sys.executable), server, target, "whole", extra, args.read_cap,
                                  env_of.get(tool))
