@@ -527,8 +527,8 @@ def measure_size(n: int, server, pythons: dict, setup_errors: dict, args, core_e
         # fault here costs 4 ms to 150 ms per 64 MB: single runs of either move by tens of
         # percent); then the peers, each repeated the same way. The peers come last because a
         # run of theirs may fill memory to the cap (LINDI 0.4 reaches 6 GB): taking turns with
-        # them, the lindi-core run right after LINDI 0.4's took 0.19-0.21 s in two series of
-        # three, the later ones 0.11-0.13 s. A tool that fails is not run again.
+        # them, the lindi-core run right after LINDI 0.4's took 0.19 s and 0.21 s in two series
+        # of five, the later ones 0.11-0.13 s. A tool that fails is not run again.
         whole: dict[str, dict] = {}
         reads: dict[str, list[dict]] = {tool: [] for tool in READ_TOOLS}
         pair = [tool for tool in READ_TOOLS if tool in ("raw-get", "lindi-core")]
