@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,6 +151,24 @@ class ChunkTable:
                 return None
             index = index * extent + coordinate
         return index
+
+    def linear_indices(self, names: Iterable[str]) -> np.ndarray:
+        """:meth:`linear_index` of many chunk names at once, -1 for a name that is none (a
+        zarr read of a million chunks names each: the test of a 1-D grid's names, the usual
+        case, is string methods, not a regular expression per name)."""
+        if len(self.grid_shape) != 1:
+            return np.array([-1 if (found := self.linear_index(name)) is None else found for name in names],
+                            dtype=np.int64)
+        extent = self.grid_shape[0]
+        found = []
+        for name in names:
+            # the canonical form of _COORDINATE: ASCII digits, no leading zero, at most 19 of them
+            if name.isdigit() and name.isascii() and len(name) <= 19 and (name[0] != "0" or len(name) == 1):
+                value = int(name)
+                found.append(value if value < extent else -1)
+            else:
+                found.append(-1)
+        return np.array(found, dtype=np.int64)
 
     def chunk_name(self, linear: int) -> str:
         if not self.grid_shape:

@@ -50,7 +50,7 @@ import numpy as np
 
 from lindi_core.codecs.bounded import chunk_geometry
 from lindi_core.format import annotations as ann
-from lindi_core.format.keys import chunk_key, chunk_owner, join_key, split_key
+from lindi_core.format.keys import chunk_key, chunk_owner, join_key
 from lindi_core.io import workers
 from lindi_core.store import lazy_tables, read_engine, result_memory
 from lindi_core.store.chunk_placement import PlacingSink, byte_blocks, chunked_view, place_whole_chunks
@@ -498,13 +498,9 @@ class BulkArray:
     def linear_indices(self, keys: Sequence[str]) -> np.ndarray:
         """The grid position of the chunk of each key in the table, -1 for a key that is no
         canonical chunk key of this array (left to the per-chunk road)."""
-        linear = np.full(len(keys), -1, dtype=np.int64)
-        for i, key in enumerate(keys):
-            parent, name = split_key(key)
-            found = self.table.linear_index(name) if parent == self.path else None
-            if found is not None:
-                linear[i] = found
-        return linear
+        prefix = join_key(self.path, "")
+        names = [key[len(prefix) :] if key.startswith(prefix) and key.find("/", len(prefix)) < 0 else "" for key in keys]
+        return self.table.linear_indices(names)  # ("" is no chunk name: -1)
 
 
 def bulk_array(store: Any, key: str) -> BulkArray | None:

@@ -212,7 +212,7 @@ class _BulkWindow:
             _, _, chunk_selection, out_selection, _ = self.part[i]
             if _takes_whole(chunk_selection, chunks) and _takes_whole(out_selection, chunks, relative=True):
                 whole.append(i)
-                starts.append([int(s.start) for s in out_selection])
+                starts.append([s.start for s in out_selection])
         if not whole:
             return
         at = np.array(starts, dtype=np.int64).reshape(len(whole), ndim)

@@ -156,11 +156,17 @@ async def load_all(rfs: ReferenceFileSystem, key: str) -> None:
 async def load_keys(rfs: ReferenceFileSystem, keys: list[str]) -> None:
     """:func:`load_rows` for many chunk keys at once: one fetch per lazy table for the blocks
     they need (before code that looks their refs up on the event loop, e.g. to size windows)."""
-    by_table: dict[int, tuple[LazyChunkTable, list[int]]] = {}
+    names_by_array: dict[str, list[str]] = {}
     for key in keys:
-        found = _lazy_table_of(rfs, key)
-        if found is not None and found[1] is not None:
-            by_table.setdefault(id(found[0]), (found[0], []))[1].append(found[1])
-    if by_table:
-        await asyncio.gather(*(table.ensure_rows(np.array(cells, dtype=np.int64))
-                               for table, cells in by_table.values()))
+        parent, name = split_key(key)
+        names_by_array.setdefault(parent, []).append(name)
+    loads = []
+    for parent, names in names_by_array.items():
+        table = rfs.tables.get(parent)
+        if isinstance(table, LazyChunkTable) and not table.materialized:
+            cells = table.linear_indices(names)
+            cells = cells[cells >= 0]
+            if len(cells):
+                loads.append(table.ensure_rows(cells))
+    if loads:
+        await asyncio.gather(*loads)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 
 from lindi_core.format import blocked_chunk_table, jsonio
 from lindi_core.format.lazy_chunk_table import LazyChunkTable
@@ -68,3 +69,16 @@ def test_a_run_of_cells_is_looked_up_as_the_same_cells_listed():
             by_run, by_list = table.lookup_many(range(start, stop)), table.lookup_many(np.arange(start, stop))
             for field in ("url_index", "offset", "length", "filter_mask", "present"):
                 np.testing.assert_array_equal(getattr(by_run, field), getattr(by_list, field), err_msg=field)
+
+
+@pytest.mark.parametrize("grid", [(), (1000,), (7, 9)], ids=str)
+def test_many_chunk_names_read_as_each_one_alone(grid):
+    """``linear_indices`` (a zarr read's keys, all at once) gives what ``linear_index`` gives for
+    each name, non-canonical names included: leading zeros, signs, spaces, other digits, too
+    many digits, names outside the grid or of another rank."""
+    table = ChunkTable(grid)
+    names = ["0", "1", "7", "999", "1000", "00", "01", "+1", "-1", " 1", "1 ", "1e3", "\u0661", "\uff11", "\u00b2",
+             "", "3.0", "3.4", "6.8", "7.0", "0.9", "03.4", "3.04", "1" * 19, "1" * 20, "9" * 19, "x", "3/0", "0.0.0"]
+    assert "\u0661".isdigit() and "\u00b2".isdigit()  # digits to str.isdigit, not to the grammar
+    expected = [-1 if (found := table.linear_index(name)) is None else found for name in names]
+    assert table.linear_indices(names).tolist() == expected
