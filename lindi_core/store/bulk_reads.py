@@ -257,7 +257,6 @@ class _Box:
         # libhdf5's pipeline takes each chunk's filter mask as a header the store adds
         self.per_chunk_codec = uses_libhdf5_pipeline(zarray.get("filters"))
         self.executor = read_engine.decode_executor()
-        self.spans_reading = 0  # spans of this box whose bytes are on their way
         # The spans of a small box are remembered by the store, for reads of the same chunks
         # again; those of a large one are not (its values are the caller's already, and they
         # would push most else out of the store's memory).
@@ -440,18 +439,11 @@ class _Window:
             await box.store.read_span(span.url, span.location, span.start, span.length, into=sink)
             sink.check_complete()
             return
-        box.spans_reading += 1
-        try:
-            data = await box.store.read_span(span.url, span.location, span.start, span.length)
-        finally:
-            box.spans_reading -= 1
+        # Chunks cut by the box, or with a codec, among them: the span's bytes whole, then placed.
+        data = await box.store.read_span(span.url, span.location, span.start, span.length)
         relative = self.columns.offset[rows] - span.start
         raw = self.kind[rows] == _RAW
-        if not box.spans_reading and raw.all() and self.whole[rows].all():
-            # Plain copies, and no bytes arriving meanwhile that the event loop should take in
-            # while a worker copies (NumPy copies without the GIL): here and now, no hop.
-            self._place_raw(data, rows, relative)
-        elif raw.any():
+        if raw.any():
             await workers.in_worker(box.executor, self._place_raw, data, rows[raw], relative[raw])
         coded_rows, coded_at = rows[~raw], relative[~raw]
         if len(coded_rows):
