@@ -311,17 +311,23 @@ class ReferenceStore(Store):
             return None
         if into is not None:
             await self.sources.read_into(location, start, length, into)
-            if self.read_only and getattr(into, "keep", False):
+            if getattr(into, "keep", False):
                 kept = into.span_bytes()
-                if len(kept) == length and self._remember(token, kept):
-                    bisect.insort(self._recent_spans.setdefault(url, []), (start, start + length))
+                if len(kept) == length:
+                    self._remember_span(token, kept)
             return None
         data = await self.sources.read(location, start, length)
         if len(data) != length:  # every source checks this; a span is never taken short
             raise ByteSourceError(f"{url}: read {len(data)} bytes at offset {start}, not the {length} asked for")
+        self._remember_span(token, data)
+        return data
+
+    def _remember_span(self, token: tuple[str, int, int], data: bytes) -> None:
+        """Keep a span read among the recent reads, findable by the ranges inside it (a
+        read-only store only)."""
+        url, start, length = token
         if self.read_only and self._remember(token, data):
             bisect.insort(self._recent_spans.setdefault(url, []), (start, start + length))
-        return data
 
     def _from_recent_span(self, ref: ChunkRef) -> bytes | None:
         """The bytes of ``ref`` out of a remembered span that holds them, if any."""
