@@ -197,20 +197,15 @@ class ChunkTable:
         ``range`` of them), as columns in the order asked: the rows of chunks with no ref have
         ``present`` False (and url index -1, offset and length 0)."""
         self.flush()
-        if isinstance(linear, range) and linear.step == 1 and self.cells is None:
-            rows: np.ndarray | slice = slice(linear.start, linear.stop)  # a run of the grid: views, no copies
-            count = len(linear)
-            url_index, offset, length = self.url_index[rows], self.offset[rows], self.length[rows]
-            mask = self.filter_mask[rows] if self.filter_mask is not None else np.zeros(count, np.uint32)
-            present = url_index >= 0
-            if not present.all():
-                offset, length = np.where(present, offset, 0), np.where(present, length, 0)
-            return ChunkColumns(url_index, offset, length, mask, present)
-        linear = np.asarray(linear, dtype=np.int64)
-        if self.cells is None:
-            rows = linear
-            if len(linear) > 1 and linear[-1] - linear[0] == len(linear) - 1 and (np.diff(linear) == 1).all():
+        rows: np.ndarray | slice
+        if self.cells is None and isinstance(linear, range) and linear.step == 1:
+            rows = slice(linear.start, linear.stop)  # a run of the grid: views, no copies
+        else:
+            rows = linear = np.asarray(linear, dtype=np.int64)
+            if (self.cells is None and len(linear) > 1 and linear[-1] - linear[0] == len(linear) - 1
+                    and (np.diff(linear) == 1).all()):
                 rows = slice(int(linear[0]), int(linear[-1]) + 1)  # a run of the grid: views, no copies
+        if self.cells is None:
             url_index, offset, length = self.url_index[rows], self.offset[rows], self.length[rows]
             mask = self.filter_mask[rows] if self.filter_mask is not None else np.zeros(len(linear), np.uint32)
         elif not len(self.cells):
