@@ -34,29 +34,17 @@ def served(tmp_path, serve):
 
 
 @pytest.fixture
-def events(monkeypatch):
+def events(monkeypatch, span_reads):
     """The look-ups and span reads of the test, in order, with the bytes of the spans read at once."""
-    log: list[tuple[str, int]] = []
-    reading = {"now": 0, "most": 0}
-    columns, read_span = ReferenceStore.chunk_ref_columns, ReferenceStore.read_span
+    columns = ReferenceStore.chunk_ref_columns
 
     async def look_up(store, array_path, linear):
         if len(linear):
-            log.append(("look-up", len(linear)))
+            span_reads["log"].append(("look-up", len(linear)))
         return await columns(store, array_path, linear)
 
-    async def span(store, url, location, start, length, into=None):
-        log.append(("span", length))
-        reading["now"] += length
-        reading["most"] = max(reading["most"], reading["now"])
-        try:
-            return await read_span(store, url, location, start, length, into=into)
-        finally:
-            reading["now"] -= length
-
     monkeypatch.setattr(ReferenceStore, "chunk_ref_columns", look_up)
-    monkeypatch.setattr(ReferenceStore, "read_span", span)
-    return log, reading
+    return span_reads["log"], span_reads
 
 
 def test_the_first_spans_leave_before_the_last_look_up(served, events, monkeypatch):

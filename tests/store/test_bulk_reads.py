@@ -270,31 +270,19 @@ def test_table_lookups_of_many_chunks_agree_with_single_lookups():
                 assert tuple(int(v) for v in got) == single
 
 
-def test_small_windows_and_waves_of_spans_read_the_same_values(sample, monkeypatch):
+def test_small_windows_and_waves_of_spans_read_the_same_values(sample, monkeypatch, span_reads):
     """Windows of a few chunks, spans of a few bytes and waves of one span each: a large read cut
     into many small steps gives the same values as h5py."""
     from lindi_core.store import read_engine
 
     monkeypatch.setattr(read_engine, "WINDOW_BYTES", 256)
-    reading = {"now": 0, "most": 0}
-    original = ReferenceStore.read_span
-
-    async def counted(store, url, location, start, length, into=None):
-        reading["now"] += length
-        reading["most"] = max(reading["most"], reading["now"])
-        try:
-            return await original(store, url, location, start, length, into=into)
-        finally:
-            reading["now"] -= length
-
-    monkeypatch.setattr(ReferenceStore, "read_span", counted)
     path, rfs = sample
     with h5py.File(path) as h, lindi_core.LindiH5pyFile.from_reference_file_system(rfs) as f:
         f._store.sources.http.max_merged = 100  # (local files here: only the span sizes change)
         for name in ("plain 1D with an edge", "gzip 2D", "sparse", "big-endian 3D"):
             np.testing.assert_array_equal(f[name][:], h[name][:], err_msg=name)
             np.testing.assert_array_equal(f[name][1:-1], h[name][1:-1], err_msg=name)
-    assert 0 < reading["most"] <= 256  # the spans of one wave at a time (each smaller than a wave here)
+    assert 0 < span_reads["most"] <= 256  # the spans of one wave at a time (each smaller than a wave here)
 
 
 class _ZarrPerChunkRoad:
